@@ -1,0 +1,449 @@
+//! The disarm engine: the [`Sanitizer`] contract, the per-file budget [`Cx`], typed
+//! [`Refusal`]s, dispatch by detected kind, and the last line of defence (`catch_unwind`).
+//!
+//! Everything here is synchronous and pure (bytes in, bytes and a report out); async code
+//! lives in ingress, egress and store and calls [`Engine::run`] on a blocking pool.
+//!
+//! Fail closed: a kind without a sanitizer is `blocked` (`unsupported`), a limit or a parse
+//! failure is `blocked`, a panic is `error`. No path here ever hands back the original bytes.
+
+pub mod detect;
+pub mod flate;
+pub mod pdf;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::report::{Action, Digest256, Finding, Outcome, OutputInfo, Report, SCHEMA};
+pub use detect::FileKind;
+
+/// A rebuilt file.
+#[derive(Debug, Clone)]
+pub struct Clean {
+    pub bytes: Vec<u8>,
+    /// The output kind (may differ from the input's: docm → docx).
+    pub kind: FileKind,
+    pub findings: Vec<Finding>,
+}
+
+/// Why a file was not rebuilt. Each maps to an outcome and a stable reason code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// Encrypted and we have no password: blocked (PDF, Office) or held (archives).
+    #[error("encrypted: a password is needed to read it")]
+    Encrypted { hold: bool },
+    /// The input does not parse as the kind it claims to be.
+    #[error("malformed input: {0}")]
+    Malformed(String),
+    /// A named budget from `[limits]` (or a format's own limit) was exceeded.
+    #[error("limit exceeded: {limit} ({detail})")]
+    LimitExceeded { limit: &'static str, detail: String },
+    /// The per-file deadline passed.
+    #[error("timeout: the file took longer than its budget of {0:?}")]
+    Timeout(Duration),
+    /// No sanitizer exists for the kind (fail closed).
+    #[error("unsupported kind: {0}")]
+    Unsupported(FileKind),
+    /// The kind is refused by policy whatever its content (executables, scripts).
+    #[error("{kind} files are not allowed: {why}")]
+    Forbidden { kind: FileKind, why: &'static str },
+    /// The name's extension contradicts the content.
+    #[error("the name says .{ext} but the content is {kind}")]
+    ExtensionMismatch { ext: String, kind: FileKind },
+    /// Our own failure (a bug, a panic caught at the boundary).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Refusal {
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Refusal::Encrypted { hold: true } => Outcome::Held,
+            Refusal::Internal(_) => Outcome::Error,
+            _ => Outcome::Blocked,
+        }
+    }
+
+    /// Stable snake_case reason code for reports, headers and metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Refusal::Encrypted { .. } => "encrypted",
+            Refusal::Malformed(_) => "malformed",
+            Refusal::LimitExceeded { .. } => "limit_exceeded",
+            Refusal::Timeout(_) => "timeout",
+            Refusal::Unsupported(_) => "unsupported",
+            Refusal::Forbidden { why, .. } => why,
+            Refusal::ExtensionMismatch { .. } => "extension_mismatch",
+            Refusal::Internal(_) => "internal",
+        }
+    }
+}
+
+/// A format's rebuilder. Pure, synchronous, bounded by `cx`; must never panic on any input
+/// (the engine catches panics anyway, and reports them as `error`).
+pub trait Sanitizer: Send + Sync {
+    /// The kinds this sanitizer accepts, as decided by [`detect::detect`].
+    fn kinds(&self) -> &'static [FileKind];
+    /// Rebuild `input` without active content.
+    fn sanitize(&self, input: &[u8], cx: &mut Cx<'_>) -> Result<Clean, Refusal>;
+}
+
+/// The budget of one file: limits, remaining depth and decompression bytes, the deadline, and
+/// the engine (so containers can re-dispatch nested files through the same rules).
+pub struct Cx<'a> {
+    pub config: &'a Config,
+    pub engine: &'a Engine,
+    depth: u32,
+    deadline: Instant,
+    decompressed_left: u64,
+}
+
+impl<'a> Cx<'a> {
+    pub fn new(engine: &'a Engine) -> Self {
+        let config = &engine.config;
+        Cx {
+            config,
+            engine,
+            depth: 0,
+            deadline: Instant::now() + config.limits.timeout,
+            decompressed_left: config.limits.max_decompressed_bytes,
+        }
+    }
+
+    /// Current nesting depth (0 for the top-level file).
+    pub fn depth(&self) -> u32 {
+        self.depth
+    }
+
+    /// Decompression bytes still available to this file and everything inside it.
+    pub fn decompressed_left(&self) -> u64 {
+        self.decompressed_left
+    }
+
+    /// Charge `n` decompressed bytes; refuses once the file's total budget is spent.
+    pub fn charge_decompressed(&mut self, n: u64) -> Result<(), Refusal> {
+        match self.decompressed_left.checked_sub(n) {
+            Some(left) => {
+                self.decompressed_left = left;
+                Ok(())
+            }
+            None => {
+                self.decompressed_left = 0;
+                Err(Refusal::LimitExceeded {
+                    limit: "limits.max_decompressed_bytes",
+                    detail: format!("more than {} bytes once decompressed", self.config.limits.max_decompressed_bytes),
+                })
+            }
+        }
+    }
+
+    /// Call in every loop whose length depends on the input.
+    pub fn check_deadline(&self) -> Result<(), Refusal> {
+        if Instant::now() > self.deadline {
+            Err(Refusal::Timeout(self.config.limits.timeout))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Run `f` one level deeper (a file inside a container), sharing this file's budgets.
+    pub fn nested<R>(&mut self, f: impl FnOnce(&mut Cx<'a>) -> Result<R, Refusal>) -> Result<R, Refusal> {
+        if self.depth + 1 > self.config.limits.max_depth {
+            return Err(Refusal::LimitExceeded {
+                limit: "limits.max_depth",
+                detail: format!("containers nested deeper than {}", self.config.limits.max_depth),
+            });
+        }
+        self.depth += 1;
+        let result = f(self);
+        self.depth -= 1;
+        result
+    }
+}
+
+/// The registry of sanitizers and the configuration they run under.
+pub struct Engine {
+    pub config: Config,
+    sanitizers: Vec<Box<dyn Sanitizer>>,
+}
+
+/// The result of running one file through the engine.
+#[derive(Debug, Clone)]
+pub struct Processed {
+    pub report: Report,
+    /// The rebuilt bytes; present exactly when the outcome is `clean` or `disarmed`.
+    pub output: Option<Vec<u8>>,
+}
+
+impl Engine {
+    pub fn new(config: Config) -> Self {
+        Engine {
+            config,
+            sanitizers: vec![Box::new(pdf::PdfSanitizer)],
+        }
+    }
+
+    /// Every registered sanitizer (the conformance suite runs against each).
+    pub fn sanitizers(&self) -> impl Iterator<Item = &dyn Sanitizer> {
+        self.sanitizers.iter().map(|s| s.as_ref())
+    }
+
+    fn sanitizer_for(&self, kind: FileKind) -> Option<&dyn Sanitizer> {
+        self.sanitizers().find(|s| s.kinds().contains(&kind))
+    }
+
+    /// Detect and sanitize one nested file inside `cx`'s budget (for containers).
+    pub fn sanitize_nested(&self, input: &[u8], name: Option<&str>, cx: &mut Cx<'_>) -> Result<Clean, Refusal> {
+        cx.nested(|cx| {
+            let kind = classify(input, name)?;
+            dispatch(self, kind, input, cx)
+        })
+    }
+
+    /// Run one top-level file: size check, detection, mismatch check, dispatch, report.
+    /// Never panics and never returns the input as output.
+    pub fn run(&self, input: &[u8], name: Option<&str>) -> Processed {
+        let started = Instant::now();
+        let mut kind = FileKind::Unknown;
+        let mismatch = std::cell::Cell::new(false);
+        let result: Result<Clean, Refusal> = if input.len() as u64 > self.config.limits.max_input_bytes {
+            kind = detect::detect(&input[..input.len().min(64 * 1024)]);
+            Err(Refusal::LimitExceeded {
+                limit: "limits.max_input_bytes",
+                detail: format!("{} bytes, the limit is {}", input.len(), self.config.limits.max_input_bytes),
+            })
+        } else {
+            let kind_ref = &mut kind;
+            let caught = catch_unwind(AssertUnwindSafe(|| {
+                let k = classify_kind(input, name);
+                *kind_ref = k;
+                if let Some(ext) = name.filter(|n| detect::extension_mismatch(n, k)).and_then(detect::extension_of) {
+                    mismatch.set(true);
+                    return Err(Refusal::ExtensionMismatch { ext, kind: k });
+                }
+                let mut cx = Cx::new(self);
+                let out = dispatch(self, k, input, &mut cx)?;
+                cx.check_deadline()?;
+                Ok(out)
+            }));
+            match caught {
+                Ok(r) => r,
+                Err(panic) => Err(Refusal::Internal(format!("sanitizer panicked: {}", panic_message(&panic)))),
+            }
+        };
+        build_report(input, name, kind, mismatch.get(), result, started.elapsed())
+    }
+}
+
+/// Detection plus the name rule that can only make things stricter: text in a file named
+/// like a script is a script.
+fn classify_kind(input: &[u8], name: Option<&str>) -> FileKind {
+    let kind = detect::detect(input);
+    let script_name = name.and_then(detect::extension_of).is_some_and(|e| detect::is_script_extension(&e));
+    if script_name && matches!(kind, FileKind::Text | FileKind::Html | FileKind::Unknown) {
+        FileKind::Script
+    } else {
+        kind
+    }
+}
+
+fn classify(input: &[u8], name: Option<&str>) -> Result<FileKind, Refusal> {
+    let kind = classify_kind(input, name);
+    if let Some(ext) = name.filter(|n| detect::extension_mismatch(n, kind)).and_then(detect::extension_of) {
+        return Err(Refusal::ExtensionMismatch { ext, kind });
+    }
+    Ok(kind)
+}
+
+fn dispatch(engine: &Engine, kind: FileKind, input: &[u8], cx: &mut Cx<'_>) -> Result<Clean, Refusal> {
+    use FileKind::*;
+    match kind {
+        Pe | Elf | MachO | Lnk => {
+            return Err(Refusal::Forbidden {
+                kind,
+                why: "executable",
+            })
+        }
+        Script => return Err(Refusal::Forbidden { kind, why: "script" }),
+        SevenZip | Rar | Lzh | Gzip | Bzip2 | Xz | Tar | Cab => {
+            return Err(Refusal::Forbidden {
+                kind,
+                why: "unsupported_archive",
+            })
+        }
+        _ => {}
+    }
+    match engine.sanitizer_for(kind) {
+        Some(s) => s.sanitize(input, cx),
+        None => Err(Refusal::Unsupported(kind)),
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic payload".into()
+    }
+}
+
+/// Name for the output: the input's name with the extension of the output kind when the kind
+/// changed (report.docm → report.docx), otherwise the input's name.
+pub fn output_name(name: &str, in_kind: FileKind, out_kind: FileKind) -> String {
+    if in_kind == out_kind {
+        return name.to_string();
+    }
+    let Some(ext) = out_kind.extension() else {
+        return name.to_string();
+    };
+    match detect::extension_of(name) {
+        Some(old) => format!("{}.{ext}", &name[..name.len() - old.len() - 1]),
+        None => format!("{name}.{ext}"),
+    }
+}
+
+fn build_report(
+    input: &[u8],
+    name: Option<&str>,
+    kind: FileKind,
+    mismatch: bool,
+    result: Result<Clean, Refusal>,
+    elapsed: Duration,
+) -> Processed {
+    let mut report = Report {
+        schema: SCHEMA.into(),
+        mugai_version: env!("CARGO_PKG_VERSION").into(),
+        file_name: name.map(str::to_string),
+        detected_kind: kind,
+        extension_mismatch: mismatch,
+        outcome: Outcome::Error,
+        reason: None,
+        reason_detail: None,
+        input: Digest256::of(input),
+        output: None,
+        findings: Vec::new(),
+        duration_ms: elapsed.as_millis().try_into().unwrap_or(u64::MAX),
+    };
+    match result {
+        Ok(mut clean) => {
+            clean.findings.sort();
+            clean.findings.dedup();
+            let changed = clean.findings.iter().any(|f| f.action != Action::Kept);
+            report.outcome = if changed { Outcome::Disarmed } else { Outcome::Clean };
+            report.output = Some(OutputInfo {
+                digest: Digest256::of(&clean.bytes),
+                kind: clean.kind,
+                name: name.map(|n| output_name(n, kind, clean.kind)),
+            });
+            report.findings = clean.findings;
+            Processed {
+                report,
+                output: Some(clean.bytes),
+            }
+        }
+        Err(refusal) => {
+            report.outcome = refusal.outcome();
+            report.reason = Some(refusal.reason().into());
+            report.reason_detail = Some(refusal.to_string());
+            Processed { report, output: None }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine() -> Engine {
+        Engine::new(Config::default())
+    }
+
+    #[test]
+    fn executables_are_blocked_whatever_the_name() {
+        let p = engine().run(b"MZ\x90\0\x03\0\0\0\x04\0", Some("invoice.txt"));
+        assert_eq!(p.report.outcome, Outcome::Blocked);
+        assert!(p.output.is_none());
+        let p = engine().run(b"MZ\x90\0\x03\0\0\0\x04\0", Some("setup.exe"));
+        assert_eq!(p.report.outcome, Outcome::Blocked);
+        assert_eq!(p.report.reason.as_deref(), Some("executable"));
+    }
+
+    #[test]
+    fn a_pdf_named_exe_is_a_mismatch() {
+        let p = engine().run(b"%PDF-1.4\n", Some("tool.exe"));
+        assert_eq!(p.report.outcome, Outcome::Blocked);
+        assert_eq!(p.report.reason.as_deref(), Some("extension_mismatch"));
+        assert!(p.report.extension_mismatch);
+    }
+
+    #[test]
+    fn kinds_without_a_sanitizer_fail_closed() {
+        let p = engine().run(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", Some("a.png"));
+        assert_eq!(p.report.outcome, Outcome::Blocked);
+        assert_eq!(p.report.reason.as_deref(), Some("unsupported"));
+        assert!(p.output.is_none());
+    }
+
+    #[test]
+    fn text_named_like_a_script_is_a_script() {
+        let p = engine().run(b"var x = 1;\n", Some("run.js"));
+        assert_eq!(p.report.detected_kind, FileKind::Script);
+        assert_eq!(p.report.reason.as_deref(), Some("script"));
+    }
+
+    #[test]
+    fn oversize_input_is_refused_before_parsing() {
+        let mut config = Config::default();
+        config.limits.max_input_bytes = 10;
+        let p = Engine::new(config).run(b"%PDF-1.4 0123456789", None);
+        assert_eq!(p.report.outcome, Outcome::Blocked);
+        assert_eq!(p.report.reason.as_deref(), Some("limit_exceeded"));
+        assert_eq!(p.report.detected_kind, FileKind::Pdf);
+    }
+
+    #[test]
+    fn output_names_follow_the_output_kind() {
+        assert_eq!(output_name("見積書.docm", FileKind::Docm, FileKind::Docx), "見積書.docx");
+        assert_eq!(output_name("a.pdf", FileKind::Pdf, FileKind::Pdf), "a.pdf");
+        assert_eq!(output_name("noext", FileKind::Docm, FileKind::Docx), "noext.docx");
+    }
+
+    struct Panicky;
+    impl Sanitizer for Panicky {
+        fn kinds(&self) -> &'static [FileKind] {
+            &[FileKind::Text]
+        }
+        fn sanitize(&self, _: &[u8], _: &mut Cx<'_>) -> Result<Clean, Refusal> {
+            panic!("boom")
+        }
+    }
+
+    #[test]
+    fn a_panic_becomes_outcome_error() {
+        let mut e = engine();
+        e.sanitizers.push(Box::new(Panicky));
+        let p = e.run(b"hello\n", Some("a.txt"));
+        assert_eq!(p.report.outcome, Outcome::Error);
+        assert_eq!(p.report.reason.as_deref(), Some("internal"));
+        assert!(p.report.reason_detail.unwrap_or_default().contains("boom"));
+        assert!(p.output.is_none());
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let e = engine();
+        let mut cx = Cx::new(&e);
+        fn dive(cx: &mut Cx<'_>, n: u32) -> Result<u32, Refusal> {
+            if n == 0 {
+                return Ok(cx.depth());
+            }
+            cx.nested(|cx| dive(cx, n - 1))
+        }
+        assert_eq!(dive(&mut cx, 8), Ok(8));
+        assert!(matches!(dive(&mut cx, 9), Err(Refusal::LimitExceeded { limit: "limits.max_depth", .. })));
+        assert_eq!(cx.depth(), 0);
+    }
+}

@@ -1,0 +1,354 @@
+//! Configuration: the raw TOML shape (every key documented, every key with a finite default,
+//! unknown keys rejected) and its validation into a [`Config`] the rest of the daemon trusts.
+//!
+//! Two steps on purpose: serde only checks shapes and types, `validate()` checks meaning
+//! (ranges, addresses, combinations) and reports *every* problem at once with its key path, so
+//! an operator fixes a file in one round instead of one error per restart.
+//!
+//! The embedded defaults are the contents of `config/mugai.toml`; a test keeps the two equal.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The documented default configuration, shipped inside the binary.
+pub const DEFAULT_TOML: &str = include_str!("../config/mugai.toml");
+
+/// A configuration problem, with the dotted key path it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub key: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+/// Every problem found in one configuration file.
+#[derive(Debug, thiserror::Error)]
+#[error("{} configuration problem(s):\n{}", .0.len(), .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigErrors(pub Vec<ConfigProblem>);
+
+// ---------------------------------------------------------------------------------------------
+// Raw shape. Field docs are the reference; config/mugai.toml repeats them for operators.
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawConfig {
+    serve: RawServe,
+    limits: RawLimits,
+    pdf: RawPdf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawServe {
+    /// Where the SMTP content filter listens (Postfix `content_filter` target).
+    smtp_listen: String,
+    /// The next hop that receives the rebuilt mail (Postfix re-injection listener).
+    next_hop: String,
+    /// Where the HTTP API and recipient page listen.
+    http_listen: String,
+    /// Data directory for originals (blobs) and the SQLite ledger.
+    data_dir: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawLimits {
+    /// Largest input file accepted, in bytes.
+    max_input_bytes: u64,
+    /// Total bytes that all decompression inside one file may produce.
+    max_decompressed_bytes: u64,
+    /// How deep containers may nest (ZIP in ZIP, PDF attachment in mail, ...).
+    max_depth: u32,
+    /// Wall-clock budget for one file, in seconds.
+    timeout_secs: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawPdf {
+    /// `remove` (default) drops URI link actions; `keep` keeps them as clickable links.
+    uri_links: String,
+    /// `keep` (default) keeps the standard Info text entries; `remove` drops Info and XMP.
+    metadata: String,
+    /// Largest number of indirect objects in one PDF.
+    max_objects: u64,
+    /// Largest single object stream / xref stream lopdf may inflate while loading, in bytes.
+    max_object_stream_bytes: u64,
+}
+
+impl Default for RawServe {
+    fn default() -> Self {
+        Self {
+            smtp_listen: "127.0.0.1:10025".into(),
+            next_hop: "127.0.0.1:10026".into(),
+            http_listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./mugai-data"),
+        }
+    }
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        Self {
+            max_input_bytes: 100 * 1024 * 1024,
+            max_decompressed_bytes: 256 * 1024 * 1024,
+            max_depth: 8,
+            timeout_secs: 60,
+        }
+    }
+}
+
+impl Default for RawPdf {
+    fn default() -> Self {
+        Self {
+            uri_links: "remove".into(),
+            metadata: "keep".into(),
+            max_objects: 1_000_000,
+            max_object_stream_bytes: 32 * 1024 * 1024,
+        }
+    }
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        Self {
+            serve: RawServe::default(),
+            limits: RawLimits::default(),
+            pdf: RawPdf::default(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validated shape.
+// ---------------------------------------------------------------------------------------------
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub serve: Serve,
+    pub limits: Limits,
+    pub pdf: PdfPolicy,
+}
+
+#[derive(Debug, Clone)]
+pub struct Serve {
+    pub smtp_listen: SocketAddr,
+    pub next_hop: SocketAddr,
+    pub http_listen: SocketAddr,
+    pub data_dir: PathBuf,
+}
+
+/// Budgets for one file. Every field is finite; exceeding one is a typed refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_input_bytes: u64,
+    pub max_decompressed_bytes: u64,
+    pub max_depth: u32,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UriLinks {
+    Remove,
+    Keep,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metadata {
+    Keep,
+    Remove,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PdfPolicy {
+    pub uri_links: UriLinks,
+    pub metadata: Metadata,
+    pub max_objects: u64,
+    pub max_object_stream_bytes: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        // The embedded defaults are valid by construction (a unit test proves it).
+        RawConfig::default()
+            .validate()
+            .unwrap_or_else(|e| unreachable!("embedded defaults are invalid: {e}"))
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Config::default().limits
+    }
+}
+
+impl Config {
+    /// Parse and validate TOML text, reporting every problem with its key path.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigErrors> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigErrors(vec![toml_problem(text, &e)]))?;
+        raw.validate()
+    }
+
+    /// Read and validate a file; `None` gives the embedded defaults.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigErrors> {
+        match path {
+            None => Ok(Config::default()),
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| {
+                    ConfigErrors(vec![ConfigProblem {
+                        key: "(file)".into(),
+                        message: format!("cannot read {}: {e}", p.display()),
+                    }])
+                })?;
+                Config::from_toml(&text)
+            }
+        }
+    }
+}
+
+/// serde stops at the first problem, but for unknown keys and type errors it knows the
+/// path; turn it into a `ConfigProblem` that names the key.
+fn toml_problem(text: &str, e: &toml::de::Error) -> ConfigProblem {
+    let message = e.message().to_string();
+    let key = e
+        .span()
+        .and_then(|s| text.get(s))
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty() && s.len() < 80)
+        .unwrap_or_else(|| "(syntax)".into());
+    ConfigProblem { key, message }
+}
+
+impl RawConfig {
+    fn validate(self) -> Result<Config, ConfigErrors> {
+        let mut problems = Vec::new();
+        let mut addr = |key: &str, value: &str| -> SocketAddr {
+            value.parse().unwrap_or_else(|_| {
+                problems.push(ConfigProblem {
+                    key: key.into(),
+                    message: format!("`{value}` is not an IP:port socket address"),
+                });
+                SocketAddr::from(([127, 0, 0, 1], 0))
+            })
+        };
+        let serve = Serve {
+            smtp_listen: addr("serve.smtp_listen", &self.serve.smtp_listen),
+            next_hop: addr("serve.next_hop", &self.serve.next_hop),
+            http_listen: addr("serve.http_listen", &self.serve.http_listen),
+            data_dir: self.serve.data_dir,
+        };
+        if serve.data_dir.as_os_str().is_empty() {
+            problems.push(problem("serve.data_dir", "must not be empty"));
+        }
+
+        let l = &self.limits;
+        range(&mut problems, "limits.max_input_bytes", l.max_input_bytes, 1, 1 << 40);
+        range(&mut problems, "limits.max_decompressed_bytes", l.max_decompressed_bytes, 1, 1 << 42);
+        range(&mut problems, "limits.max_depth", u64::from(l.max_depth), 1, 64);
+        range(&mut problems, "limits.timeout_secs", l.timeout_secs, 1, 24 * 3600);
+        let limits = Limits {
+            max_input_bytes: l.max_input_bytes,
+            max_decompressed_bytes: l.max_decompressed_bytes,
+            max_depth: l.max_depth,
+            timeout: Duration::from_secs(l.timeout_secs),
+        };
+
+        let p = &self.pdf;
+        let uri_links = match p.uri_links.as_str() {
+            "remove" => UriLinks::Remove,
+            "keep" => UriLinks::Keep,
+            other => {
+                problems.push(problem("pdf.uri_links", &format!("`{other}` is not one of: remove, keep")));
+                UriLinks::Remove
+            }
+        };
+        let metadata = match p.metadata.as_str() {
+            "keep" => Metadata::Keep,
+            "remove" => Metadata::Remove,
+            other => {
+                problems.push(problem("pdf.metadata", &format!("`{other}` is not one of: keep, remove")));
+                Metadata::Keep
+            }
+        };
+        range(&mut problems, "pdf.max_objects", p.max_objects, 1, 100_000_000);
+        range(&mut problems, "pdf.max_object_stream_bytes", p.max_object_stream_bytes, 1024, 1 << 32);
+        let pdf = PdfPolicy {
+            uri_links,
+            metadata,
+            max_objects: p.max_objects,
+            max_object_stream_bytes: p.max_object_stream_bytes,
+        };
+
+        if problems.is_empty() {
+            Ok(Config { serve, limits, pdf })
+        } else {
+            Err(ConfigErrors(problems))
+        }
+    }
+}
+
+fn problem(key: &str, message: &str) -> ConfigProblem {
+    ConfigProblem {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+fn range(problems: &mut Vec<ConfigProblem>, key: &str, value: u64, min: u64, max: u64) {
+    if value < min || value > max {
+        problems.push(problem(key, &format!("{value} is outside {min}..={max}")));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_file_equals_embedded_defaults() {
+        let shipped = Config::from_toml(DEFAULT_TOML).expect("config/mugai.toml is valid");
+        let builtin = Config::default();
+        assert_eq!(shipped.limits, builtin.limits);
+        assert_eq!(shipped.pdf, builtin.pdf);
+        assert_eq!(shipped.serve.smtp_listen, builtin.serve.smtp_listen);
+        assert_eq!(shipped.serve.next_hop, builtin.serve.next_hop);
+        assert_eq!(shipped.serve.http_listen, builtin.serve.http_listen);
+        assert_eq!(shipped.serve.data_dir, builtin.serve.data_dir);
+    }
+
+    #[test]
+    fn defaults_listen_on_loopback_only() {
+        let c = Config::default();
+        assert!(c.serve.smtp_listen.ip().is_loopback());
+        assert!(c.serve.http_listen.ip().is_loopback());
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_naming_the_key() {
+        let err = Config::from_toml("[limits]\nmax_depht = 3\n").unwrap_err();
+        assert_eq!(err.0.len(), 1);
+        assert!(err.0[0].message.contains("max_depht"), "{err}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let text = "[serve]\nsmtp_listen = \"nowhere\"\n[limits]\nmax_depth = 0\ntimeout_secs = 0\n\
+                    [pdf]\nuri_links = \"maybe\"\n";
+        let err = Config::from_toml(text).unwrap_err();
+        let keys: Vec<_> = err.0.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["serve.smtp_listen", "limits.max_depth", "limits.timeout_secs", "pdf.uri_links"]
+        );
+    }
+}

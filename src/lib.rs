@@ -1,0 +1,13 @@
+//! mugai (無害): a CDR (content disarm and reconstruction) gateway.
+//!
+//! The library holds everything; `main.rs` is a thin CLI over it. Start at [`cdr`] (the
+//! engine and the format rebuilders), [`report`] (what every file's report says) and
+//! [`config`] (every knob, with its default). `../shared/DESIGN.md` has the architecture.
+
+pub mod cdr;
+pub mod config;
+pub mod report;
+
+pub use cdr::{Engine, FileKind, Processed, Refusal};
+pub use config::Config;
+pub use report::{Outcome, Report};

@@ -1,0 +1,280 @@
+//! The `mugai` command line: a thin layer over the library (argument parsing, files, exit codes).
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use mugai::{Config, Engine, Outcome, Processed};
+
+/// Exit codes, also documented in `--help` and the README.
+const EXIT_OK: u8 = 0;
+const EXIT_USAGE: u8 = 2;
+const EXIT_REFUSED: u8 = 3;
+const EXIT_ERROR: u8 = 4;
+
+#[derive(Parser)]
+#[command(
+    name = "mugai",
+    version,
+    about = "mugai (無害): content disarm and reconstruction gateway",
+    after_help = "Exit codes: 0 clean or disarmed, 3 blocked or held (no output written), \
+                  4 error, 2 usage or configuration error."
+)]
+struct Cli {
+    /// Configuration file (TOML). Without it the embedded defaults apply.
+    #[arg(long, short = 'c', global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway daemon (SMTP content filter and HTTP API).
+    Serve,
+    /// Disarm files: `sanitize IN -o OUT` or `sanitize IN... -d OUTDIR`. `-` is stdin/stdout.
+    #[command(after_help = "Exit codes: 0 clean or disarmed, 3 blocked or held (no output written), \
+                            4 error, 2 usage. With several files the worst outcome decides.\n\
+                            The JSON report goes to stdout (one line per file with -d), or to \
+                            --report FILE; with `-o -` the report goes to stderr.")]
+    Sanitize(SanitizeArgs),
+    /// Validate a configuration file and report every problem with its key path.
+    CheckConfig {
+        /// The file to check (default: the --config file, or the embedded defaults).
+        file: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::Args)]
+struct SanitizeArgs {
+    /// Input files (`-` for stdin).
+    #[arg(required = true, value_name = "IN")]
+    inputs: Vec<PathBuf>,
+    /// Output file for a single input (`-` for stdout).
+    #[arg(short, long, value_name = "OUT", conflicts_with = "out_dir")]
+    output: Option<PathBuf>,
+    /// Output directory for one or more inputs (outputs keep their names, extension fixed).
+    #[arg(short = 'd', long = "out-dir", value_name = "OUTDIR")]
+    out_dir: Option<PathBuf>,
+    /// Write the JSON report here instead of stdout (single input only).
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// The original file name, for stdin input (used for the extension check and the report).
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK });
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MUGAI_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("mugai: {e:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::CheckConfig { file } => {
+            let path = file.or(cli.config);
+            match Config::load(path.as_deref()) {
+                Ok(_) => {
+                    let what = path.map(|p| p.display().to_string()).unwrap_or_else(|| "embedded defaults".into());
+                    println!("ok: {what}");
+                    Ok(EXIT_OK)
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    Ok(EXIT_USAGE)
+                }
+            }
+        }
+        Command::Serve => {
+            let config = match load_config(cli.config.as_deref()) {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            println!("mugai {}: configuration ok", env!("CARGO_PKG_VERSION"));
+            println!("  smtp content filter  {}", config.serve.smtp_listen);
+            println!("  next hop             {}", config.serve.next_hop);
+            println!("  http api             {}", config.serve.http_listen);
+            println!("  data directory       {}", config.serve.data_dir.display());
+            println!("the SMTP and HTTP listeners are not built yet; `mugai sanitize` works today");
+            Ok(EXIT_OK)
+        }
+        Command::Sanitize(args) => {
+            let config = match load_config(cli.config.as_deref()) {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            sanitize(Engine::new(config), args)
+        }
+    }
+}
+
+fn load_config(path: Option<&Path>) -> Result<Config, u8> {
+    Config::load(path).map_err(|e| {
+        eprintln!("{e}");
+        EXIT_USAGE
+    })
+}
+
+fn exit_for(outcome: Outcome) -> u8 {
+    match outcome {
+        Outcome::Clean | Outcome::Disarmed => EXIT_OK,
+        Outcome::Blocked | Outcome::Held => EXIT_REFUSED,
+        Outcome::Error => EXIT_ERROR,
+    }
+}
+
+fn is_dash(p: &Path) -> bool {
+    p.as_os_str() == "-"
+}
+
+fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
+    if is_dash(path) {
+        let mut buf = Vec::new();
+        std::io::stdin().read_to_end(&mut buf).context("reading stdin")?;
+        Ok(buf)
+    } else {
+        std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+    }
+}
+
+/// Write through a temporary file and rename, so a reader never sees half a file.
+fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{file_name}.mugai-tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))
+}
+
+fn display_name(path: &Path, explicit: Option<&str>) -> Option<String> {
+    explicit
+        .map(str::to_string)
+        .or_else(|| (!is_dash(path)).then(|| path.file_name().map(|n| n.to_string_lossy().into_owned())).flatten())
+}
+
+fn sanitize(engine: Engine, args: SanitizeArgs) -> anyhow::Result<u8> {
+    match (&args.output, &args.out_dir) {
+        (Some(out), None) => {
+            if args.inputs.len() != 1 {
+                eprintln!("mugai: -o takes exactly one input; use -d OUTDIR for several");
+                return Ok(EXIT_USAGE);
+            }
+            let input = &args.inputs[0];
+            let bytes = read_input(input)?;
+            let name = display_name(input, args.name.as_deref());
+            let p = engine.run(&bytes, name.as_deref());
+            if let Some(clean) = &p.output {
+                if is_dash(out) {
+                    std::io::stdout().write_all(clean)?;
+                    std::io::stdout().flush()?;
+                } else {
+                    write_atomically(out, clean)?;
+                }
+            }
+            let json = p.report.to_json_pretty();
+            match (&args.report, is_dash(out)) {
+                (Some(r), _) => write_atomically(r, format!("{json}\n").as_bytes())?,
+                (None, true) => eprintln!("{json}"),
+                (None, false) => println!("{json}"),
+            }
+            Ok(exit_for(p.report.outcome))
+        }
+        (None, Some(dir)) => {
+            if args.report.is_some() {
+                eprintln!("mugai: --report is for a single input; with -d the reports are printed one JSON line each");
+                return Ok(EXIT_USAGE);
+            }
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            sanitize_many(&engine, &args.inputs, dir)
+        }
+        _ => {
+            eprintln!("mugai: give either -o OUT (one input) or -d OUTDIR");
+            Ok(EXIT_USAGE)
+        }
+    }
+}
+
+fn sanitize_many(engine: &Engine, inputs: &[PathBuf], dir: &Path) -> anyhow::Result<u8> {
+    let bar = if std::io::stderr().is_terminal() && inputs.len() > 1 {
+        let b = indicatif::ProgressBar::new(inputs.len() as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {wide_msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Some(b)
+    } else {
+        None
+    };
+    let mut worst = EXIT_OK;
+    let mut counts = [0usize; 5];
+    let mut used_names = std::collections::HashSet::new();
+    let mut stdout = std::io::stdout().lock();
+    for (i, input) in inputs.iter().enumerate() {
+        if let Some(b) = &bar {
+            b.set_message(input.display().to_string());
+        }
+        let bytes = read_input(input)?;
+        let name = display_name(input, None).unwrap_or_else(|| format!("stdin-{i}"));
+        let Processed { report, output } = engine.run(&bytes, Some(&name));
+        if let Some(clean) = output {
+            let out_name = report.output.as_ref().and_then(|o| o.name.clone()).unwrap_or(name);
+            let target = unique_path(dir, &out_name, &mut used_names);
+            write_atomically(&target, &clean)?;
+        }
+        writeln!(stdout, "{}", report.to_json())?;
+        counts[report.outcome as usize] += 1;
+        worst = worst.max(exit_for(report.outcome));
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    eprintln!(
+        "{} files: {} clean, {} disarmed, {} blocked, {} held, {} error",
+        inputs.len(),
+        counts[Outcome::Clean as usize],
+        counts[Outcome::Disarmed as usize],
+        counts[Outcome::Blocked as usize],
+        counts[Outcome::Held as usize],
+        counts[Outcome::Error as usize]
+    );
+    Ok(worst)
+}
+
+/// `dir/name`, or `dir/name (2).ext`, ... when two inputs share a name.
+fn unique_path(dir: &Path, name: &str, used: &mut std::collections::HashSet<String>) -> PathBuf {
+    // Never let a name escape the output directory.
+    let base = Path::new(name).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "output".into());
+    let mut candidate = base.clone();
+    let mut n = 2;
+    while !used.insert(candidate.clone()) {
+        candidate = match base.rsplit_once('.') {
+            Some((stem, ext)) if !stem.is_empty() => format!("{stem} ({n}).{ext}"),
+            _ => format!("{base} ({n})"),
+        };
+        n += 1;
+    }
+    dir.join(candidate)
+}
