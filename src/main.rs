@@ -77,7 +77,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MUGAI_LOG").unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("MUGAI_LOG").unwrap_or_else(|_| "warn,lopdf=error".into()),
         )
         .init();
     match run(cli) {

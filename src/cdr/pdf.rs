@@ -410,7 +410,7 @@ impl<'s, 'c, 'a> Rebuild<'s, 'c, 'a> {
                 continue;
             }
             if !PAGE_KEYS.contains(&key) {
-                self.dropped_structural_key(key, "page");
+                self.dropped_structural_key(key, value, "page");
                 continue;
             }
             if let Some(v) = self.keyed(key, value)? {
@@ -471,20 +471,23 @@ impl<'s, 'c, 'a> Rebuild<'s, 'c, 'a> {
                         new.set(key.to_vec(), v);
                     }
                 }
-                _ => self.dropped_structural_key(key, "catalog"),
+                _ => self.dropped_structural_key(key, value, "catalog"),
             }
         }
         Ok(new)
     }
 
     /// Record a structural key we do not copy; dangerous ones get their own category.
-    fn dropped_structural_key(&mut self, key: &[u8], in_what: &str) {
+    fn dropped_structural_key(&mut self, key: &[u8], value: &Object, in_what: &str) {
         let what = always_dropped(key).unwrap_or(match key {
             b"URI" => What::Uri,
             b"Collection" => What::EmbeddedFile,
             _ => What::Structure,
         });
         let loc = self.loc(key);
+        if key == b"AA" {
+            self.report_actions_inside(value, &loc);
+        }
         self.found(what, loc, format!("{in_what} key not on the allowlist"));
     }
 

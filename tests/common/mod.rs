@@ -1,0 +1,112 @@
+//! Helpers shared by the integration tests: fixture paths, the engine with defaults, and
+//! running the independent judges (qpdf, poppler) that decide whether an output is right.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+pub fn fixture(rel: &str) -> Vec<u8> {
+    let p = fixtures_dir().join(rel);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("fixture {}: {e} (run fixtures/gen/*.py)", p.display()))
+}
+
+/// Every fixture file under `fixtures/` (recursively), skipping generators and docs.
+pub fn all_fixture_files() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![fixtures_dir()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                if p.file_name().is_some_and(|n| n != "gen") {
+                    stack.push(p);
+                }
+            } else if !matches!(p.extension().and_then(|e| e.to_str()), Some("md" | "py" | "json")) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Run an external judge; panics with a clear message when the tool is missing (the test
+/// command installs it — a missing judge must fail the suite, not skip it).
+pub fn judge(program: &str, args: &[&str]) -> Output {
+    Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run `{program}` ({e}); run the README's test command, which installs it"))
+}
+
+pub fn write_temp(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).expect("write temp file");
+    p
+}
+
+/// `pdfinfo`'s page count.
+pub fn pdf_pages(path: &Path) -> u32 {
+    let out = judge("pdfinfo", &[path.to_str().expect("utf-8 path")]);
+    assert!(out.status.success(), "pdfinfo failed on {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("Pages:").map(|v| v.trim().parse().expect("page count")))
+        .expect("pdfinfo prints Pages:")
+}
+
+/// `pdftotext` of the whole document.
+pub fn pdf_text(path: &Path) -> String {
+    let out = judge("pdftotext", &["-enc", "UTF-8", path.to_str().expect("utf-8 path"), "-"]);
+    assert!(out.status.success(), "pdftotext failed on {}", path.display());
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `qpdf --check` passes (exit 0; 3 means warnings, which we do not accept either).
+pub fn qpdf_check(path: &Path) -> Result<(), String> {
+    let out = judge("qpdf", &["--check", path.to_str().expect("utf-8 path")]);
+    if out.status.code() == Some(0) {
+        Ok(())
+    } else {
+        Err(format!(
+            "qpdf --check exit {:?}: {}{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// Every dictionary key and every name value in the document, as qpdf's JSON shows them
+/// (`/OpenAction`, `/JavaScript`), with `#` escapes already resolved by qpdf.
+pub fn qpdf_names(path: &Path) -> std::collections::BTreeSet<String> {
+    let out = judge("qpdf", &["--json", "--json-key=qpdf", path.to_str().expect("utf-8 path")]);
+    assert!(out.status.success(), "qpdf --json failed: {}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("qpdf JSON");
+    let mut names = std::collections::BTreeSet::new();
+    fn walk(v: &serde_json::Value, names: &mut std::collections::BTreeSet<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    if k.starts_with('/') {
+                        names.insert(k.clone());
+                    }
+                    walk(v, names);
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, names)),
+            serde_json::Value::String(s) if s.starts_with('/') => {
+                names.insert(s.clone());
+            }
+            _ => {}
+        }
+    }
+    walk(&v, &mut names);
+    names
+}
