@@ -38,7 +38,7 @@ pub struct ConfigErrors(pub Vec<ConfigProblem>);
 // Raw shape. Field docs are the reference; config/mugai.toml repeats them for operators.
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct RawConfig {
     serve: RawServe,
@@ -114,16 +114,6 @@ impl Default for RawPdf {
             metadata: "keep".into(),
             max_objects: 1_000_000,
             max_object_stream_bytes: 32 * 1024 * 1024,
-        }
-    }
-}
-
-impl Default for RawConfig {
-    fn default() -> Self {
-        Self {
-            serve: RawServe::default(),
-            limits: RawLimits::default(),
-            pdf: RawPdf::default(),
         }
     }
 }
@@ -253,7 +243,13 @@ impl RawConfig {
 
         let l = &self.limits;
         range(&mut problems, "limits.max_input_bytes", l.max_input_bytes, 1, 1 << 40);
-        range(&mut problems, "limits.max_decompressed_bytes", l.max_decompressed_bytes, 1, 1 << 42);
+        range(
+            &mut problems,
+            "limits.max_decompressed_bytes",
+            l.max_decompressed_bytes,
+            1,
+            1 << 42,
+        );
         range(&mut problems, "limits.max_depth", u64::from(l.max_depth), 1, 64);
         range(&mut problems, "limits.timeout_secs", l.timeout_secs, 1, 24 * 3600);
         let limits = Limits {
@@ -268,7 +264,10 @@ impl RawConfig {
             "remove" => UriLinks::Remove,
             "keep" => UriLinks::Keep,
             other => {
-                problems.push(problem("pdf.uri_links", &format!("`{other}` is not one of: remove, keep")));
+                problems.push(problem(
+                    "pdf.uri_links",
+                    &format!("`{other}` is not one of: remove, keep"),
+                ));
                 UriLinks::Remove
             }
         };
@@ -276,12 +275,21 @@ impl RawConfig {
             "keep" => Metadata::Keep,
             "remove" => Metadata::Remove,
             other => {
-                problems.push(problem("pdf.metadata", &format!("`{other}` is not one of: keep, remove")));
+                problems.push(problem(
+                    "pdf.metadata",
+                    &format!("`{other}` is not one of: keep, remove"),
+                ));
                 Metadata::Keep
             }
         };
         range(&mut problems, "pdf.max_objects", p.max_objects, 1, 100_000_000);
-        range(&mut problems, "pdf.max_object_stream_bytes", p.max_object_stream_bytes, 1024, 1 << 32);
+        range(
+            &mut problems,
+            "pdf.max_object_stream_bytes",
+            p.max_object_stream_bytes,
+            1024,
+            1 << 32,
+        );
         let pdf = PdfPolicy {
             uri_links,
             metadata,
@@ -348,7 +356,12 @@ mod tests {
         let keys: Vec<_> = err.0.iter().map(|p| p.key.as_str()).collect();
         assert_eq!(
             keys,
-            ["serve.smtp_listen", "limits.max_depth", "limits.timeout_secs", "pdf.uri_links"]
+            [
+                "serve.smtp_listen",
+                "limits.max_depth",
+                "limits.timeout_secs",
+                "pdf.uri_links"
+            ]
         );
     }
 }

@@ -35,10 +35,12 @@ enum Command {
     /// Run the gateway daemon (SMTP content filter and HTTP API).
     Serve,
     /// Disarm files: `sanitize IN -o OUT` or `sanitize IN... -d OUTDIR`. `-` is stdin/stdout.
-    #[command(after_help = "Exit codes: 0 clean or disarmed, 3 blocked or held (no output written), \
+    #[command(
+        after_help = "Exit codes: 0 clean or disarmed, 3 blocked or held (no output written), \
                             4 error, 2 usage. With several files the worst outcome decides.\n\
                             The JSON report goes to stdout (one line per file with -d), or to \
-                            --report FILE; with `-o -` the report goes to stderr.")]
+                            --report FILE; with `-o -` the report goes to stderr."
+    )]
     Sanitize(SanitizeArgs),
     /// Validate a configuration file and report every problem with its key path.
     CheckConfig {
@@ -95,7 +97,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let path = file.or(cli.config);
             match Config::load(path.as_deref()) {
                 Ok(_) => {
-                    let what = path.map(|p| p.display().to_string()).unwrap_or_else(|| "embedded defaults".into());
+                    let what = path
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_else(|| "embedded defaults".into());
                     println!("ok: {what}");
                     Ok(EXIT_OK)
                 }
@@ -159,17 +163,25 @@ fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
 
 /// Write through a temporary file and rename, so a reader never sees half a file.
 fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{file_name}.mugai-tmp-{}", std::process::id()));
     std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))
 }
 
 fn display_name(path: &Path, explicit: Option<&str>) -> Option<String> {
-    explicit
-        .map(str::to_string)
-        .or_else(|| (!is_dash(path)).then(|| path.file_name().map(|n| n.to_string_lossy().into_owned())).flatten())
+    explicit.map(str::to_string).or_else(|| {
+        (!is_dash(path))
+            .then(|| path.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .flatten()
+    })
 }
 
 fn sanitize(engine: Engine, args: SanitizeArgs) -> anyhow::Result<u8> {
@@ -266,7 +278,10 @@ fn sanitize_many(engine: &Engine, inputs: &[PathBuf], dir: &Path) -> anyhow::Res
 /// `dir/name`, or `dir/name (2).ext`, ... when two inputs share a name.
 fn unique_path(dir: &Path, name: &str, used: &mut std::collections::HashSet<String>) -> PathBuf {
     // Never let a name escape the output directory.
-    let base = Path::new(name).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "output".into());
+    let base = Path::new(name)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "output".into());
     let mut candidate = base.clone();
     let mut n = 2;
     while !used.insert(candidate.clone()) {

@@ -185,7 +185,10 @@ mod tests {
     fn digest_is_sha256_hex() {
         let d = Digest256::of(b"abc");
         assert_eq!(d.size, 3);
-        assert_eq!(d.sha256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            d.sha256,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]

@@ -94,12 +94,23 @@ fn every_threat_is_gone_and_the_document_survives() {
         }
 
         let p = engine.run(&input_bytes, Some(&format!("{}.pdf", case.name)));
-        let expected_outcome = if case.findings.is_empty() { Outcome::Clean } else { Outcome::Disarmed };
+        let expected_outcome = if case.findings.is_empty() {
+            Outcome::Clean
+        } else {
+            Outcome::Disarmed
+        };
         if p.report.outcome != expected_outcome {
-            failures.push(format!("{}: outcome {:?}, want {expected_outcome:?} ({:?})", case.name, p.report.outcome, p.report.reason_detail));
+            failures.push(format!(
+                "{}: outcome {:?}, want {expected_outcome:?} ({:?})",
+                case.name, p.report.outcome, p.report.reason_detail
+            ));
             continue;
         }
-        let output = write_temp(dir.path(), &format!("{}.out.pdf", case.name), p.output.as_deref().expect("output"));
+        let output = write_temp(
+            dir.path(),
+            &format!("{}.out.pdf", case.name),
+            p.output.as_deref().expect("output"),
+        );
 
         let after = qpdf_names(&output);
         for key in case.forbidden {
@@ -126,12 +137,18 @@ fn every_threat_is_gone_and_the_document_survives() {
         }
         for what in case.findings {
             if !p.report.findings.iter().any(|f| f.what == *what) {
-                failures.push(format!("{}: report lacks a {what:?} finding: {:?}", case.name, p.report.findings));
+                failures.push(format!(
+                    "{}: report lacks a {what:?} finding: {:?}",
+                    case.name, p.report.findings
+                ));
             }
         }
         // Output digest in the report is the output's.
         let out_info = p.report.output.as_ref().expect("output info");
-        assert_eq!(out_info.digest, mugai::report::Digest256::of(p.output.as_deref().unwrap_or_default()));
+        assert_eq!(
+            out_info.digest,
+            mugai::report::Digest256::of(p.output.as_deref().unwrap_or_default())
+        );
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }

@@ -221,7 +221,11 @@ pub fn detect(data: &[u8]) -> FileKind {
     if head.starts_with(b"BM") && head.len() >= 26 && head[14..18] != [0, 0, 0, 0] && head[6..10] == [0, 0, 0, 0] {
         return Bmp;
     }
-    if head.starts_with(b"II*\0") || head.starts_with(b"MM\0*") || head.starts_with(b"II+\0") || head.starts_with(b"MM\0+") {
+    if head.starts_with(b"II*\0")
+        || head.starts_with(b"MM\0*")
+        || head.starts_with(b"II+\0")
+        || head.starts_with(b"MM\0+")
+    {
         return Tiff;
     }
     if head.len() >= 12 && &head[..4] == b"RIFF" && &head[8..12] == b"WEBP" {
@@ -256,7 +260,8 @@ pub fn detect(data: &[u8]) -> FileKind {
     if head.starts_with(b"Rar!\x1A\x07") {
         return Rar;
     }
-    if head.len() >= 7 && head[2] == b'-' && head[3] == b'l' && (head[4] == b'h' || head[4] == b'z') && head[6] == b'-' {
+    if head.len() >= 7 && head[2] == b'-' && head[3] == b'l' && (head[4] == b'h' || head[4] == b'z') && head[6] == b'-'
+    {
         return Lzh;
     }
     if head.starts_with(&[0x1F, 0x8B]) {
@@ -302,8 +307,19 @@ fn classify_text(head: &[u8]) -> FileKind {
     if (lower.starts_with(b"<?xml") || lower.starts_with(b"<svg")) && find(&lower, b"<svg").is_some() {
         return Svg;
     }
-    const HTML_MARKS: [&[u8]; 7] = [b"<!doctype html", b"<html", b"<head", b"<body", b"<script", b"<iframe", b"<hta:"];
-    if HTML_MARKS.iter().any(|m| lower.starts_with(m)) || find(&lower, b"<html").is_some() || find(&lower, b"<hta:application").is_some() {
+    const HTML_MARKS: [&[u8]; 7] = [
+        b"<!doctype html",
+        b"<html",
+        b"<head",
+        b"<body",
+        b"<script",
+        b"<iframe",
+        b"<hta:",
+    ];
+    if HTML_MARKS.iter().any(|m| lower.starts_with(m))
+        || find(&lower, b"<html").is_some()
+        || find(&lower, b"<hta:application").is_some()
+    {
         return Html;
     }
     const SCRIPT_MARKS: [&[u8]; 8] = [
@@ -383,16 +399,40 @@ pub fn ooxml_kind_from_content_types(xml: &[u8]) -> FileKind {
         (b"application/vnd.ms-excel.sheet.macroEnabled.main+xml", Xlsm),
         (b"application/vnd.ms-excel.template.macroEnabled.main+xml", Xltm),
         (b"application/vnd.ms-excel.sheet.binary.macroEnabled.main", Xlsb),
-        (b"application/vnd.ms-powerpoint.presentation.macroEnabled.main+xml", Pptm),
+        (
+            b"application/vnd.ms-powerpoint.presentation.macroEnabled.main+xml",
+            Pptm,
+        ),
         (b"application/vnd.ms-powerpoint.slideshow.macroEnabled.main+xml", Ppsm),
         (b"application/vnd.ms-powerpoint.template.macroEnabled.main+xml", Potm),
-        (b"application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml", Docx),
-        (b"application/vnd.openxmlformats-officedocument.wordprocessingml.template.main+xml", Dotx),
-        (b"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml", Xlsx),
-        (b"application/vnd.openxmlformats-officedocument.spreadsheetml.template.main+xml", Xltx),
-        (b"application/vnd.openxmlformats-officedocument.presentationml.presentation.main+xml", Pptx),
-        (b"application/vnd.openxmlformats-officedocument.presentationml.slideshow.main+xml", Ppsx),
-        (b"application/vnd.openxmlformats-officedocument.presentationml.template.main+xml", Potx),
+        (
+            b"application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml",
+            Docx,
+        ),
+        (
+            b"application/vnd.openxmlformats-officedocument.wordprocessingml.template.main+xml",
+            Dotx,
+        ),
+        (
+            b"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml",
+            Xlsx,
+        ),
+        (
+            b"application/vnd.openxmlformats-officedocument.spreadsheetml.template.main+xml",
+            Xltx,
+        ),
+        (
+            b"application/vnd.openxmlformats-officedocument.presentationml.presentation.main+xml",
+            Pptx,
+        ),
+        (
+            b"application/vnd.openxmlformats-officedocument.presentationml.slideshow.main+xml",
+            Ppsx,
+        ),
+        (
+            b"application/vnd.openxmlformats-officedocument.presentationml.template.main+xml",
+            Potx,
+        ),
     ];
     // Content types are case-insensitive (RFC 2045); compare lowercased.
     let lower: Vec<u8> = xml.iter().map(u8::to_ascii_lowercase).collect();
@@ -464,7 +504,25 @@ pub fn extension_of(name: &str) -> Option<String> {
 pub fn is_script_extension(ext: &str) -> bool {
     matches!(
         ext,
-        "js" | "jse" | "vbs" | "vbe" | "wsf" | "wsh" | "ps1" | "psm1" | "bat" | "cmd" | "hta" | "sh" | "py" | "pl" | "scr" | "lnk" | "reg" | "msi" | "jar" | "com"
+        "js" | "jse"
+            | "vbs"
+            | "vbe"
+            | "wsf"
+            | "wsh"
+            | "ps1"
+            | "psm1"
+            | "bat"
+            | "cmd"
+            | "hta"
+            | "sh"
+            | "py"
+            | "pl"
+            | "scr"
+            | "lnk"
+            | "reg"
+            | "msi"
+            | "jar"
+            | "com"
     )
 }
 
@@ -540,7 +598,10 @@ mod tests {
         assert_eq!(detect(b"#!/bin/sh\nrm -rf /\n"), Script);
         assert_eq!(detect(b"Set o = CreateObject(\"WScript.Shell\")\n"), Script);
         assert_eq!(detect(b"@echo off\r\ndel *.*\r\n"), Script);
-        assert_eq!(detect(b"<?xml version=\"1.0\"?><svg xmlns=\"http://www.w3.org/2000/svg\"/>"), Svg);
+        assert_eq!(
+            detect(b"<?xml version=\"1.0\"?><svg xmlns=\"http://www.w3.org/2000/svg\"/>"),
+            Svg
+        );
         assert_eq!(detect(&[0u8, 1, 2, 3, 0, 0, 9]), Unknown);
         assert_eq!(detect(b""), Unknown);
     }
@@ -568,7 +629,10 @@ mod tests {
     #[test]
     fn kind_names_are_the_serde_names() {
         for (kind, name) in KIND_NAMES {
-            assert_eq!(serde_json::to_value(kind).unwrap(), serde_json::Value::String((*name).into()));
+            assert_eq!(
+                serde_json::to_value(kind).unwrap(),
+                serde_json::Value::String((*name).into())
+            );
         }
     }
 

@@ -132,7 +132,10 @@ impl<'a> Cx<'a> {
                 self.decompressed_left = 0;
                 Err(Refusal::LimitExceeded {
                     limit: "limits.max_decompressed_bytes",
-                    detail: format!("more than {} bytes once decompressed", self.config.limits.max_decompressed_bytes),
+                    detail: format!(
+                        "more than {} bytes once decompressed",
+                        self.config.limits.max_decompressed_bytes
+                    ),
                 })
             }
         }
@@ -211,14 +214,21 @@ impl Engine {
             kind = detect::detect(&input[..input.len().min(64 * 1024)]);
             Err(Refusal::LimitExceeded {
                 limit: "limits.max_input_bytes",
-                detail: format!("{} bytes, the limit is {}", input.len(), self.config.limits.max_input_bytes),
+                detail: format!(
+                    "{} bytes, the limit is {}",
+                    input.len(),
+                    self.config.limits.max_input_bytes
+                ),
             })
         } else {
             let kind_ref = &mut kind;
             let caught = catch_unwind(AssertUnwindSafe(|| {
                 let k = classify_kind(input, name);
                 *kind_ref = k;
-                if let Some(ext) = name.filter(|n| detect::extension_mismatch(n, k)).and_then(detect::extension_of) {
+                if let Some(ext) = name
+                    .filter(|n| detect::extension_mismatch(n, k))
+                    .and_then(detect::extension_of)
+                {
                     mismatch.set(true);
                     return Err(Refusal::ExtensionMismatch { ext, kind: k });
                 }
@@ -229,7 +239,10 @@ impl Engine {
             }));
             match caught {
                 Ok(r) => r,
-                Err(panic) => Err(Refusal::Internal(format!("sanitizer panicked: {}", panic_message(&panic)))),
+                Err(panic) => Err(Refusal::Internal(format!(
+                    "sanitizer panicked: {}",
+                    panic_message(&panic)
+                ))),
             }
         };
         build_report(input, name, kind, mismatch.get(), result, started.elapsed())
@@ -240,7 +253,9 @@ impl Engine {
 /// like a script is a script.
 fn classify_kind(input: &[u8], name: Option<&str>) -> FileKind {
     let kind = detect::detect(input);
-    let script_name = name.and_then(detect::extension_of).is_some_and(|e| detect::is_script_extension(&e));
+    let script_name = name
+        .and_then(detect::extension_of)
+        .is_some_and(|e| detect::is_script_extension(&e));
     if script_name && matches!(kind, FileKind::Text | FileKind::Html | FileKind::Unknown) {
         FileKind::Script
     } else {
@@ -250,7 +265,10 @@ fn classify_kind(input: &[u8], name: Option<&str>) -> FileKind {
 
 fn classify(input: &[u8], name: Option<&str>) -> Result<FileKind, Refusal> {
     let kind = classify_kind(input, name);
-    if let Some(ext) = name.filter(|n| detect::extension_mismatch(n, kind)).and_then(detect::extension_of) {
+    if let Some(ext) = name
+        .filter(|n| detect::extension_mismatch(n, kind))
+        .and_then(detect::extension_of)
+    {
         return Err(Refusal::ExtensionMismatch { ext, kind });
     }
     Ok(kind)
@@ -406,7 +424,10 @@ mod tests {
 
     #[test]
     fn output_names_follow_the_output_kind() {
-        assert_eq!(output_name("見積書.docm", FileKind::Docm, FileKind::Docx), "見積書.docx");
+        assert_eq!(
+            output_name("見積書.docm", FileKind::Docm, FileKind::Docx),
+            "見積書.docx"
+        );
         assert_eq!(output_name("a.pdf", FileKind::Pdf, FileKind::Pdf), "a.pdf");
         assert_eq!(output_name("noext", FileKind::Docm, FileKind::Docx), "noext.docx");
     }
@@ -443,7 +464,13 @@ mod tests {
             cx.nested(|cx| dive(cx, n - 1))
         }
         assert_eq!(dive(&mut cx, 8), Ok(8));
-        assert!(matches!(dive(&mut cx, 9), Err(Refusal::LimitExceeded { limit: "limits.max_depth", .. })));
+        assert!(matches!(
+            dive(&mut cx, 9),
+            Err(Refusal::LimitExceeded {
+                limit: "limits.max_depth",
+                ..
+            })
+        ));
         assert_eq!(cx.depth(), 0);
     }
 }

@@ -204,7 +204,11 @@ impl Sanitizer for PdfSanitizer {
 
         let mut rb = Rebuild::new(&src, policy, cx);
         if src.was_encrypted() {
-            rb.found(What::Encryption, "trailer /Encrypt", "empty user password; written unencrypted");
+            rb.found(
+                What::Encryption,
+                "trailer /Encrypt",
+                "empty user password; written unencrypted",
+            );
         }
         rb.run()?;
         let Rebuild {
@@ -239,7 +243,11 @@ fn load_error(e: lopdf::Error) -> Refusal {
 /// Keep the input's `/ID` (so a second pass changes nothing); derive one when there is none.
 fn set_trailer_id(out: &mut Document, src: &Document, input: &[u8]) {
     let valid = |o: &Object| match o {
-        Object::Array(a) => a.len() == 2 && a.iter().all(|x| matches!(x, Object::String(s, _) if !s.is_empty() && s.len() <= 64)),
+        Object::Array(a) => {
+            a.len() == 2
+                && a.iter()
+                    .all(|x| matches!(x, Object::String(s, _) if !s.is_empty() && s.len() <= 64))
+        }
         _ => false,
     };
     let id = match src.trailer.get(b"ID") {
@@ -334,7 +342,10 @@ impl<'s, 'c, 'a> Rebuild<'s, 'c, 'a> {
         }
         let mut root = Dictionary::new();
         root.set("Type", Object::Name(b"Pages".to_vec()));
-        root.set("Kids", new_pages.iter().map(|id| Object::Reference(*id)).collect::<Vec<_>>());
+        root.set(
+            "Kids",
+            new_pages.iter().map(|id| Object::Reference(*id)).collect::<Vec<_>>(),
+        );
         root.set("Count", new_pages.len() as i64);
         self.out.objects.insert(self.pages_root, Object::Dictionary(root));
 
@@ -375,8 +386,14 @@ impl<'s, 'c, 'a> Rebuild<'s, 'c, 'a> {
                     detail: "too many pages".into(),
                 });
             }
-            let Ok(node) = self.src.get_dictionary(id) else { continue };
-            let is_pages = node.get(b"Type").and_then(Object::as_name).map(|t| t == b"Pages").unwrap_or(false)
+            let Ok(node) = self.src.get_dictionary(id) else {
+                continue;
+            };
+            let is_pages = node
+                .get(b"Type")
+                .and_then(Object::as_name)
+                .map(|t| t == b"Pages")
+                .unwrap_or(false)
                 || (node.has(b"Kids") && !node.has(b"Contents"));
             if is_pages {
                 self.page_nodes.insert(id);
@@ -504,7 +521,9 @@ impl<'s, 'c, 'a> Rebuild<'s, 'c, 'a> {
             return self.keyed(b"OpenAction", value);
         }
         let detail = match resolved {
-            Some(Object::Dictionary(d)) => action_type(d).map(|t| String::from_utf8_lossy(t).into_owned()).unwrap_or_default(),
+            Some(Object::Dictionary(d)) => action_type(d)
+                .map(|t| String::from_utf8_lossy(t).into_owned())
+                .unwrap_or_default(),
             _ => String::new(),
         };
         let what = match resolved {
@@ -598,7 +617,7 @@ impl<'s, 'c, 'a> Rebuild<'s, 'c, 'a> {
         let mut n = 0u32;
         while let Some((old, new)) = self.queue.pop_front() {
             n = n.wrapping_add(1);
-            if n % 256 == 0 {
+            if n.is_multiple_of(256) {
                 self.cx.check_deadline()?;
             }
             self.here = old;
@@ -616,7 +635,9 @@ impl<'s, 'c, 'a> Rebuild<'s, 'c, 'a> {
         if let Some(what) = always_dropped(key) {
             let loc = self.loc(key);
             let detail = match self.deref(value) {
-                Some(Object::Dictionary(d)) => action_type(d).map(|t| String::from_utf8_lossy(t).into_owned()).unwrap_or_default(),
+                Some(Object::Dictionary(d)) => action_type(d)
+                    .map(|t| String::from_utf8_lossy(t).into_owned())
+                    .unwrap_or_default(),
                 _ => String::new(),
             };
             self.found(what, loc.clone(), detail);
@@ -645,7 +666,12 @@ impl<'s, 'c, 'a> Rebuild<'s, 'c, 'a> {
                 if let Some(Object::Dictionary(a)) = self.deref(v) {
                     let what = action_what(a);
                     if what != What::AutoAction && what != What::Action {
-                        found.push((what, action_type(a).map(|t| String::from_utf8_lossy(t).into_owned()).unwrap_or_default()));
+                        found.push((
+                            what,
+                            action_type(a)
+                                .map(|t| String::from_utf8_lossy(t).into_owned())
+                                .unwrap_or_default(),
+                        ));
                     }
                 }
             }

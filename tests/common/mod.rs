@@ -54,7 +54,12 @@ pub fn write_temp(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
 /// `pdfinfo`'s page count.
 pub fn pdf_pages(path: &Path) -> u32 {
     let out = judge("pdfinfo", &[path.to_str().expect("utf-8 path")]);
-    assert!(out.status.success(), "pdfinfo failed on {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "pdfinfo failed on {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     text.lines()
         .find_map(|l| l.strip_prefix("Pages:").map(|v| v.trim().parse().expect("page count")))
@@ -86,8 +91,15 @@ pub fn qpdf_check(path: &Path) -> Result<(), String> {
 /// Every dictionary key and every name value in the document, as qpdf's JSON shows them
 /// (`/OpenAction`, `/JavaScript`), with `#` escapes already resolved by qpdf.
 pub fn qpdf_names(path: &Path) -> std::collections::BTreeSet<String> {
-    let out = judge("qpdf", &["--json", "--json-key=qpdf", path.to_str().expect("utf-8 path")]);
-    assert!(out.status.success(), "qpdf --json failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = judge(
+        "qpdf",
+        &["--json", "--json-key=qpdf", path.to_str().expect("utf-8 path")],
+    );
+    assert!(
+        out.status.success(),
+        "qpdf --json failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("qpdf JSON");
     let mut names = std::collections::BTreeSet::new();
     fn walk(v: &serde_json::Value, names: &mut std::collections::BTreeSet<String>) {

@@ -1,0 +1,175 @@
+//! The `mugai` command line as users and scripts run it: exit codes, output files, reports,
+//! stdin/stdout, batch mode and config checking.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use common::*;
+
+fn mugai() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mugai"))
+}
+
+fn json(bytes: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
+}
+
+#[test]
+fn sanitize_writes_output_and_prints_the_report() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out.pdf");
+    let r = mugai()
+        .args([
+            "sanitize",
+            &fixtures_dir().join("pdf/openaction_js.pdf").to_string_lossy(),
+            "-o",
+        ])
+        .arg(&out)
+        .output()
+        .expect("run");
+    assert_eq!(r.status.code(), Some(0), "{}", String::from_utf8_lossy(&r.stderr));
+    let report = json(&r.stdout);
+    assert_eq!(report["schema"], "mugai.report/1");
+    assert_eq!(report["outcome"], "disarmed");
+    assert_eq!(report["detected_kind"], "pdf");
+    assert_eq!(report["file_name"], "openaction_js.pdf");
+    let written = std::fs::read(&out).expect("output written");
+    assert_eq!(report["output"]["size"], written.len() as u64);
+    assert!(report["findings"]
+        .as_array()
+        .is_some_and(|f| f.iter().any(|f| f["what"] == "javascript")));
+}
+
+#[test]
+fn encrypted_pdf_exits_3_and_writes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out.pdf");
+    let report_file = dir.path().join("report.json");
+    let r = mugai()
+        .args([
+            "sanitize",
+            &fixtures_dir().join("pdf/encrypted_user_password.pdf").to_string_lossy(),
+            "-o",
+        ])
+        .arg(&out)
+        .arg("--report")
+        .arg(&report_file)
+        .output()
+        .expect("run");
+    assert_eq!(r.status.code(), Some(3));
+    assert!(!out.exists());
+    let report = json(&std::fs::read(&report_file).expect("report written"));
+    assert_eq!(report["outcome"], "blocked");
+    assert_eq!(report["reason"], "encrypted");
+    assert!(r.stdout.is_empty(), "the report went to --report, not stdout");
+}
+
+#[test]
+fn stdin_to_stdout_with_the_report_on_stderr() {
+    let mut child = mugai()
+        .args(["sanitize", "-", "-o", "-", "--name", "見積書.pdf"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&fixture("pdf/launch.pdf"))
+        .expect("write stdin");
+    let r = child.wait_with_output().expect("wait");
+    assert_eq!(r.status.code(), Some(0));
+    assert!(r.stdout.starts_with(b"%PDF-"));
+    let report = json(&r.stderr);
+    assert_eq!(report["file_name"], "見積書.pdf");
+    assert_eq!(report["outcome"], "disarmed");
+}
+
+#[test]
+fn batch_mode_writes_each_output_and_exits_with_the_worst_outcome() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let outdir = dir.path().join("out");
+    let exe = write_temp(dir.path(), "invoice.pdf", b"MZ\x90\0\x03\0\0\0\x04\0\0\0");
+    let r = mugai()
+        .arg("sanitize")
+        .arg(fixtures_dir().join("pdf/clean.pdf"))
+        .arg(fixtures_dir().join("pdf/uri.pdf"))
+        .arg(&exe)
+        .arg("-d")
+        .arg(&outdir)
+        .output()
+        .expect("run");
+    assert_eq!(r.status.code(), Some(3), "blocked beats clean");
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&r.stdout)
+        .lines()
+        .map(|l| json(l.as_bytes()))
+        .collect();
+    let outcomes: Vec<_> = lines
+        .iter()
+        .map(|l| l["outcome"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(outcomes, ["clean", "disarmed", "blocked"]);
+    assert!(outdir.join("clean.pdf").exists() && outdir.join("uri.pdf").exists());
+    assert!(!outdir.join("invoice.pdf").exists(), "a blocked file has no output");
+    let summary = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        summary.contains("3 files: 1 clean, 1 disarmed, 1 blocked, 0 held, 0 error"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(mugai().arg("sanitize").output().expect("run").status.code(), Some(2));
+    assert_eq!(
+        mugai()
+            .args(["sanitize", "a", "b", "-o", "x"])
+            .output()
+            .expect("run")
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(mugai().arg("frobnicate").output().expect("run").status.code(), Some(2));
+}
+
+#[test]
+fn check_config_reports_every_problem_with_its_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = write_temp(
+        dir.path(),
+        "bad.toml",
+        b"[serve]\nhttp_listen = \"everywhere\"\n[limits]\nmax_depth = 0\n[pdf]\nmetadata = \"shred\"\n",
+    );
+    let r = mugai().arg("check-config").arg(&bad).output().expect("run");
+    assert_eq!(r.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&r.stderr);
+    for key in ["serve.http_listen", "limits.max_depth", "pdf.metadata"] {
+        assert!(err.contains(key), "missing {key} in: {err}");
+    }
+    let r = mugai()
+        .arg("check-config")
+        .arg(fixtures_dir().join("../config/mugai.toml"))
+        .output()
+        .expect("run");
+    assert_eq!(r.status.code(), Some(0), "{}", String::from_utf8_lossy(&r.stderr));
+    let unknown = write_temp(dir.path(), "unknown.toml", b"[pdf]\nurl_links = \"keep\"\n");
+    let r = mugai().arg("check-config").arg(&unknown).output().expect("run");
+    assert_eq!(r.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("url_links"));
+}
+
+#[test]
+fn serve_on_defaults_names_loopback_listeners() {
+    let r = mugai().arg("serve").output().expect("run");
+    assert_eq!(r.status.code(), Some(0));
+    let out = String::from_utf8_lossy(&r.stdout);
+    assert!(
+        out.contains("127.0.0.1:10025") && out.contains("127.0.0.1:8080"),
+        "{out}"
+    );
+}
