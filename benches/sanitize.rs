@@ -1,1 +1,38 @@
-fn main() {}
+//! Criterion benches of the engine in-process (no process start, no file I/O): the PDF
+//! rebuild on the checked-in fixtures, and on the generated 1,000-page object-heavy corpus
+//! file when `bench-corpus/` exists (`python3 fixtures/gen/pdf_fixtures.py --bench bench-corpus`).
+//! The end-to-end comparison against qpdf is `benches/compare.py`.
+
+use std::path::Path;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use mugai::{Config, Engine};
+
+fn read(rel: &str) -> Option<Vec<u8>> {
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)).ok()
+}
+
+fn pdf(c: &mut Criterion) {
+    let engine = Engine::new(Config::default());
+    let mut group = c.benchmark_group("pdf");
+    for rel in [
+        "fixtures/pdf/clean.pdf",
+        "fixtures/pdf/embedded_file.pdf",
+        "bench-corpus/objects_1000p.pdf",
+    ] {
+        let Some(bytes) = read(rel) else { continue };
+        group.throughput(Throughput::Bytes(bytes.len() as u64));
+        group.bench_function(rel, |b| b.iter(|| engine.run(&bytes, None)));
+    }
+    group.finish();
+}
+
+fn detect(c: &mut Criterion) {
+    let Some(bytes) = read("fixtures/pdf/clean.pdf") else {
+        return;
+    };
+    c.bench_function("detect/pdf", |b| b.iter(|| mugai::cdr::detect::detect(&bytes)));
+}
+
+criterion_group!(benches, pdf, detect);
+criterion_main!(benches);

@@ -151,14 +151,46 @@ fn is_dash(p: &Path) -> bool {
     p.as_os_str() == "-"
 }
 
-fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
+/// Input bytes: read into memory, or mapped for large regular files.
+enum Input {
+    Owned(Vec<u8>),
+    Mapped(memmap2::Mmap),
+}
+
+impl std::ops::Deref for Input {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Input::Owned(v) => v,
+            Input::Mapped(m) => m,
+        }
+    }
+}
+
+/// Files at least this large are mapped instead of copied into memory.
+const MMAP_MIN_BYTES: u64 = 4 << 20;
+
+fn read_input(path: &Path) -> anyhow::Result<Input> {
     if is_dash(path) {
         let mut buf = Vec::new();
         std::io::stdin().read_to_end(&mut buf).context("reading stdin")?;
-        Ok(buf)
-    } else {
-        std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+        return Ok(Input::Owned(buf));
     }
+    let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let meta = file.metadata().with_context(|| format!("reading {}", path.display()))?;
+    if meta.is_file() && meta.len() >= MMAP_MIN_BYTES {
+        // SAFETY: the map is read-only and lives only for this command. As with any mapped
+        // file (ripgrep does the same), truncating the file while mugai reads it ends the
+        // process with SIGBUS; that is a failed run with no output, never a wrong output.
+        if let Ok(map) = unsafe { memmap2::Mmap::map(&file) } {
+            return Ok(Input::Mapped(map));
+        }
+    }
+    let mut buf = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    let mut file = file;
+    file.read_to_end(&mut buf)
+        .with_context(|| format!("reading {}", path.display()))?;
+    Ok(Input::Owned(buf))
 }
 
 /// Write through a temporary file and rename, so a reader never sees half a file.

@@ -23,13 +23,42 @@ pub enum Inflated {
 /// budget must cover what they would produce, and refusing them would reject many real
 /// files whose streams lack a checksum.
 pub fn inflated_len(data: &[u8], budget: u64, zlib_header: bool) -> Inflated {
-    let mut z = Decompress::new(zlib_header);
-    let mut scratch = vec![0u8; CHUNK];
+    InflateCounter::default().count(data, budget, zlib_header)
+}
+
+/// A reusable counter: keeps its scratch buffer and inflate state between streams, so a
+/// document with thousands of small streams does not allocate and zero them thousands of times.
+pub struct InflateCounter {
+    scratch: Vec<u8>,
+    zlib: Decompress,
+    raw: Decompress,
+}
+
+impl Default for InflateCounter {
+    fn default() -> Self {
+        InflateCounter {
+            scratch: vec![0u8; CHUNK],
+            zlib: Decompress::new(true),
+            raw: Decompress::new(false),
+        }
+    }
+}
+
+impl InflateCounter {
+    /// See [`inflated_len`].
+    pub fn count(&mut self, data: &[u8], budget: u64, zlib_header: bool) -> Inflated {
+        let z = if zlib_header { &mut self.zlib } else { &mut self.raw };
+        z.reset(zlib_header);
+        count_with(z, &mut self.scratch, data, budget)
+    }
+}
+
+fn count_with(z: &mut Decompress, scratch: &mut [u8], data: &[u8], budget: u64) -> Inflated {
     loop {
         let consumed = z.total_in() as usize;
         let input = data.get(consumed..).unwrap_or(&[]);
         let before_out = z.total_out();
-        let status = z.decompress(input, &mut scratch, FlushDecompress::None);
+        let status = z.decompress(input, scratch, FlushDecompress::None);
         let produced = z.total_out() - before_out;
         if z.total_out() > budget {
             return Inflated::OverBudget;
@@ -67,6 +96,18 @@ mod tests {
     fn stops_at_the_budget() {
         let z = zlib(&vec![0u8; 5_000_000]);
         assert_eq!(inflated_len(&z, 1_000_000, true), Inflated::OverBudget);
+    }
+
+    #[test]
+    fn a_reused_counter_starts_fresh_each_time() {
+        let mut c = InflateCounter::default();
+        let z = zlib(&[7u8; 300_000]);
+        assert_eq!(
+            c.count(&z[..z.len() / 3], 1 << 30, true),
+            c.count(&z[..z.len() / 3], 1 << 30, true)
+        );
+        assert_eq!(c.count(&z, 1 << 30, true), Inflated::Within(300_000));
+        assert_eq!(c.count(&z, 1 << 30, true), Inflated::Within(300_000));
     }
 
     #[test]

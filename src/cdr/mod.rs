@@ -199,7 +199,8 @@ impl Engine {
     /// Detect and sanitize one nested file inside `cx`'s budget (for containers).
     pub fn sanitize_nested(&self, input: &[u8], name: Option<&str>, cx: &mut Cx<'_>) -> Result<Clean, Refusal> {
         cx.nested(|cx| {
-            let kind = classify(input, name)?;
+            let kind = classify_kind(input, name);
+            check_extension(kind, name)?;
             dispatch(self, kind, input, cx)
         })
     }
@@ -207,45 +208,50 @@ impl Engine {
     /// Run one top-level file: size check, detection, mismatch check, dispatch, report.
     /// Never panics and never returns the input as output.
     pub fn run(&self, input: &[u8], name: Option<&str>) -> Processed {
+        // Hashing a large input costs as much as rebuilding it: do it beside the rebuild.
+        if input.len() >= PARALLEL_HASH_BYTES {
+            return std::thread::scope(|scope| {
+                let digest = scope.spawn(|| Digest256::of(input));
+                let (kind, mismatch, result, elapsed) = self.run_inner(input, name);
+                let digest = digest.join().unwrap_or_else(|_| Digest256::of(input));
+                build_report(digest, name, kind, mismatch, result, elapsed)
+            });
+        }
+        let (kind, mismatch, result, elapsed) = self.run_inner(input, name);
+        build_report(Digest256::of(input), name, kind, mismatch, result, elapsed)
+    }
+
+    fn run_inner(&self, input: &[u8], name: Option<&str>) -> (FileKind, bool, Result<Clean, Refusal>, Duration) {
         let started = Instant::now();
-        let mut kind = FileKind::Unknown;
-        let mismatch = std::cell::Cell::new(false);
-        let result: Result<Clean, Refusal> = if input.len() as u64 > self.config.limits.max_input_bytes {
-            kind = detect::detect(&input[..input.len().min(64 * 1024)]);
-            Err(Refusal::LimitExceeded {
+        if input.len() as u64 > self.config.limits.max_input_bytes {
+            let kind = detect::detect(&input[..input.len().min(64 * 1024)]);
+            let refusal = Refusal::LimitExceeded {
                 limit: "limits.max_input_bytes",
                 detail: format!(
                     "{} bytes, the limit is {}",
                     input.len(),
                     self.config.limits.max_input_bytes
                 ),
-            })
-        } else {
-            let kind_ref = &mut kind;
-            let caught = catch_unwind(AssertUnwindSafe(|| {
-                let k = classify_kind(input, name);
-                *kind_ref = k;
-                if let Some(ext) = name
-                    .filter(|n| detect::extension_mismatch(n, k))
-                    .and_then(detect::extension_of)
-                {
-                    mismatch.set(true);
-                    return Err(Refusal::ExtensionMismatch { ext, kind: k });
-                }
-                let mut cx = Cx::new(self);
-                let out = dispatch(self, k, input, &mut cx)?;
-                cx.check_deadline()?;
-                Ok(out)
-            }));
-            match caught {
-                Ok(r) => r,
-                Err(panic) => Err(Refusal::Internal(format!(
-                    "sanitizer panicked: {}",
-                    panic_message(&panic)
-                ))),
-            }
-        };
-        build_report(input, name, kind, mismatch.get(), result, started.elapsed())
+            };
+            return (kind, false, Err(refusal), started.elapsed());
+        }
+        let mut kind = FileKind::Unknown;
+        let caught = catch_unwind(AssertUnwindSafe(|| {
+            kind = classify_kind(input, name);
+            check_extension(kind, name)?;
+            let mut cx = Cx::new(self);
+            let out = dispatch(self, kind, input, &mut cx)?;
+            cx.check_deadline()?;
+            Ok(out)
+        }));
+        let result = caught.unwrap_or_else(|panic| {
+            Err(Refusal::Internal(format!(
+                "sanitizer panicked: {}",
+                panic_message(&panic)
+            )))
+        });
+        let mismatch = matches!(result, Err(Refusal::ExtensionMismatch { .. }));
+        (kind, mismatch, result, started.elapsed())
     }
 }
 
@@ -263,15 +269,15 @@ fn classify_kind(input: &[u8], name: Option<&str>) -> FileKind {
     }
 }
 
-fn classify(input: &[u8], name: Option<&str>) -> Result<FileKind, Refusal> {
-    let kind = classify_kind(input, name);
-    if let Some(ext) = name
+/// The extension rule: a name whose extension contradicts the content is refused.
+fn check_extension(kind: FileKind, name: Option<&str>) -> Result<(), Refusal> {
+    match name
         .filter(|n| detect::extension_mismatch(n, kind))
         .and_then(detect::extension_of)
     {
-        return Err(Refusal::ExtensionMismatch { ext, kind });
+        Some(ext) => Err(Refusal::ExtensionMismatch { ext, kind }),
+        None => Ok(()),
     }
-    Ok(kind)
 }
 
 fn dispatch(engine: &Engine, kind: FileKind, input: &[u8], cx: &mut Cx<'_>) -> Result<Clean, Refusal> {
@@ -323,8 +329,11 @@ pub fn output_name(name: &str, in_kind: FileKind, out_kind: FileKind) -> String 
     }
 }
 
+/// Inputs at least this large are hashed on a second thread while they are rebuilt.
+const PARALLEL_HASH_BYTES: usize = 1 << 20;
+
 fn build_report(
-    input: &[u8],
+    input: Digest256,
     name: Option<&str>,
     kind: FileKind,
     mismatch: bool,
@@ -340,7 +349,7 @@ fn build_report(
         outcome: Outcome::Error,
         reason: None,
         reason_detail: None,
-        input: Digest256::of(input),
+        input,
         output: None,
         findings: Vec::new(),
         duration_ms: elapsed.as_millis().try_into().unwrap_or(u64::MAX),

@@ -23,7 +23,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use lopdf::{Dictionary, Document, LoadOptions, Object, ObjectId, Stream};
 use sha2::{Digest, Sha256};
 
-use super::flate::{inflated_len, Inflated};
+use super::flate::{InflateCounter, Inflated};
 use super::{Clean, Cx, FileKind, Refusal, Sanitizer};
 use crate::config::{Metadata, PdfPolicy, UriLinks};
 use crate::report::{Finding, What};
@@ -189,7 +189,7 @@ impl Sanitizer for PdfSanitizer {
             max_decompressed_size: Some(usize::try_from(per_stream).unwrap_or(usize::MAX)),
             ..LoadOptions::default()
         };
-        let src = Document::load_mem_with_options(input, options).map_err(load_error)?;
+        let mut src = Document::load_mem_with_options(input, options).map_err(load_error)?;
         if src.is_encrypted() {
             // lopdf tried the empty user password; still encrypted means one is needed.
             return Err(Refusal::Encrypted { hold: false });
@@ -202,7 +202,10 @@ impl Sanitizer for PdfSanitizer {
         }
         cx.check_deadline()?;
 
-        let mut rb = Rebuild::new(&src, policy, cx);
+        // Stream bytes are moved, not copied, into the new document: the largest files are
+        // image-heavy, and a copy per stage would triple their memory.
+        let contents = take_stream_contents(&mut src);
+        let mut rb = Rebuild::new(&src, contents, policy, cx);
         if src.was_encrypted() {
             rb.found(
                 What::Encryption,
@@ -215,8 +218,10 @@ impl Sanitizer for PdfSanitizer {
             mut out, mut findings, ..
         } = rb;
         set_trailer_id(&mut out, &src, input);
+        drop(src);
 
-        let mut bytes = Vec::with_capacity(input.len() + 1024);
+        // Reserve generously: untouched capacity costs no memory, a reallocation copies.
+        let mut bytes = Vec::with_capacity(input.len().saturating_mul(2).saturating_add(64 * 1024));
         out.save_modern(&mut bytes)
             .map_err(|e| Refusal::Internal(format!("writing the rebuilt PDF failed: {e}")))?;
         findings.sort();
@@ -238,6 +243,17 @@ fn load_error(e: lopdf::Error) -> Refusal {
         lopdf::Error::InvalidPassword => Refusal::Encrypted { hold: false },
         other => Refusal::Malformed(other.to_string()),
     }
+}
+
+/// Move every stream's bytes out of the loaded document, keyed by object id.
+fn take_stream_contents(doc: &mut Document) -> HashMap<ObjectId, Vec<u8>> {
+    doc.objects
+        .iter_mut()
+        .filter_map(|(id, o)| match o {
+            Object::Stream(s) => Some((*id, std::mem::take(&mut s.content))),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Keep the input's `/ID` (so a second pass changes nothing); derive one when there is none.
@@ -264,6 +280,9 @@ fn set_trailer_id(out: &mut Document, src: &Document, input: &[u8]) {
 /// One rebuild: the source, the new document, and the old→new object map.
 struct Rebuild<'s, 'c, 'a> {
     src: &'s Document,
+    /// Stream bytes taken out of `src`, moved into the output as each stream is copied.
+    contents: HashMap<ObjectId, Vec<u8>>,
+    inflate: InflateCounter,
     out: Document,
     policy: PdfPolicy,
     cx: &'c mut Cx<'a>,
@@ -279,11 +298,13 @@ struct Rebuild<'s, 'c, 'a> {
 }
 
 impl<'s, 'c, 'a> Rebuild<'s, 'c, 'a> {
-    fn new(src: &'s Document, policy: PdfPolicy, cx: &'c mut Cx<'a>) -> Self {
+    fn new(src: &'s Document, contents: HashMap<ObjectId, Vec<u8>>, policy: PdfPolicy, cx: &'c mut Cx<'a>) -> Self {
         let mut out = Document::with_version(clean_version(&src.version));
         out.binary_mark = b"\xE2\xE3\xCF\xD3".to_vec();
         Rebuild {
             src,
+            contents,
+            inflate: InflateCounter::default(),
             out,
             policy,
             cx,
@@ -785,17 +806,24 @@ impl<'s, 'c, 'a> Rebuild<'s, 'c, 'a> {
                 )));
             }
         }
-        if matches!(filters.first().map(Vec::as_slice), Some(b"FlateDecode" | b"Fl")) {
+        // Streams are always indirect: `here` is this stream's id.
+        let content = self.contents.remove(&self.here).unwrap_or_default();
+        if let Some(decoded) = image_decoded_size(&s.dict) {
+            // A reader decodes an image only up to its declared size, so the declaration is
+            // what the budget must cover (and inflating every image would cost more than the
+            // rest of the rebuild).
+            self.cx.charge_decompressed(decoded)?;
+        } else if matches!(filters.first().map(Vec::as_slice), Some(b"FlateDecode" | b"Fl")) {
             // The bytes are copied compressed; measure what they would inflate to so a bomb
             // is refused here, at the cost of CPU up to the budget and no memory.
-            match inflated_len(&s.content, self.cx.decompressed_left(), true) {
+            match self.inflate.count(&content, self.cx.decompressed_left(), true) {
                 Inflated::Within(n) => self.cx.charge_decompressed(n)?,
                 Inflated::OverBudget => self.cx.charge_decompressed(u64::MAX)?,
             }
         }
         let mut dict = self.dict(&s.dict)?;
         dict.remove(b"Length");
-        Ok(Stream::new(dict, s.content.clone()))
+        Ok(Stream::new(dict, content))
     }
 
     /// The content-based verdict on one object: `Some` when it must not be copied at all.
@@ -837,6 +865,46 @@ impl<'s, 'c, 'a> Rebuild<'s, 'c, 'a> {
         }
         None
     }
+}
+
+/// Largest image side accepted when trusting an image's declared size.
+const MAX_IMAGE_SIDE: i64 = 1 << 17;
+
+/// The decoded size an image XObject declares (`Width x Height x components x bits / 8`),
+/// or `None` when the stream is not an image or its declaration is not plain numbers (then
+/// the stream is measured by inflating it like any other).
+fn image_decoded_size(d: &Dictionary) -> Option<u64> {
+    if d.get(b"Subtype").and_then(Object::as_name).ok()? != b"Image" {
+        return None;
+    }
+    let int = |k: &[u8]| {
+        d.get(k)
+            .and_then(Object::as_i64)
+            .ok()
+            .filter(|v| (1..=MAX_IMAGE_SIDE).contains(v))
+    };
+    let (w, h) = (int(b"Width")?, int(b"Height")?);
+    let bits = if d.get(b"ImageMask").and_then(Object::as_bool).unwrap_or(false) {
+        1
+    } else {
+        d.get(b"BitsPerComponent")
+            .and_then(Object::as_i64)
+            .ok()
+            .filter(|b| (1..=16).contains(b))
+            .unwrap_or(16)
+    };
+    // Components by colour space name; anything else (ICCBased, DeviceN, ...) counts as the
+    // worst case, so an unusual declaration can only over-charge.
+    let comps = match d.get(b"ColorSpace").and_then(Object::as_name) {
+        Ok(b"DeviceGray" | b"G" | b"CalGray") => 1,
+        Ok(b"DeviceRGB" | b"RGB" | b"CalRGB" | b"Lab") => 3,
+        _ => 32,
+    };
+    let bits_total = (w as u64)
+        .checked_mul(h as u64)?
+        .checked_mul(comps)?
+        .checked_mul(bits as u64)?;
+    Some(bits_total.div_ceil(8))
 }
 
 /// The `/S` of an action dictionary (with no `/Type` or `/Type /Action`).

@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""Run mugai and a reference tool on the same inputs, in one run, and print the ratio.
+
+    python3 benches/compare.py [--runs N] [--mugai PATH] [--corpus DIR]
+
+PDF: `mugai sanitize IN -o OUT` (full disarm and rebuild) against
+`qpdf --stream-data=preserve IN OUT` (a plain rewrite, no disarming) on the generated corpus
+(small, 150-page image-heavy, 1,000-page object-heavy; made by fixtures/gen/pdf_fixtures.py
+--bench when missing). For each file: the median wall time of N runs of each tool, the
+throughput (input MB/s), the ratio mugai/qpdf (>1 means mugai is faster), and each tool's
+peak RSS (from wait4), with the target RSS bound 3 x input + 32 MB.
+
+Each run is one process start to exit, as a user or a mail filter would run it. Build mugai
+with `cargo build --release` first (the script does it when --mugai is not given).
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(cmd):
+    """Run `cmd`; return (seconds, peak RSS bytes, exit code)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    took = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return took, usage.ru_maxrss * 1024, proc.returncode
+
+
+def measure(cmd, runs):
+    times, peak = [], 0
+    for _ in range(runs):
+        took, rss, code = run(cmd)
+        if code != 0:
+            sys.exit("command failed (exit %d): %s" % (code, " ".join(cmd)))
+        times.append(took)
+        peak = max(peak, rss)
+    return statistics.median(times), peak
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--mugai", default=None)
+    ap.add_argument("--corpus", default=os.path.join(ROOT, "bench-corpus"))
+    args = ap.parse_args()
+
+    mugai = args.mugai
+    if mugai is None:
+        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+        mugai = os.path.join(ROOT, "target", "release", "mugai")
+    files = ["small.pdf", "images_150p.pdf", "objects_1000p.pdf"]
+    if not all(os.path.exists(os.path.join(args.corpus, f)) for f in files):
+        subprocess.run([sys.executable, os.path.join(ROOT, "fixtures", "gen", "pdf_fixtures.py"), "--bench", args.corpus],
+                       check=True)
+
+    print("runs per tool: %d (median wall time, process start to exit)" % args.runs)
+    header = "%-20s %9s %11s %11s %9s %9s %7s %10s %10s %9s" % (
+        "file", "size MB", "mugai s", "qpdf s", "mugai MB/s", "qpdf MB/s", "ratio", "mugai RSS", "qpdf RSS", "RSS bound")
+    print(header)
+    print("-" * len(header))
+    worst_ratio, rss_ok = None, True
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in files:
+            src = os.path.join(args.corpus, name)
+            size = os.path.getsize(src)
+            out_m, out_q = os.path.join(tmp, "m.pdf"), os.path.join(tmp, "q.pdf")
+            # One untimed run of each warms the page cache equally.
+            run([mugai, "sanitize", src, "-o", out_m])
+            run(["qpdf", "--stream-data=preserve", src, out_q])
+            tm, rm = measure([mugai, "sanitize", src, "-o", out_m], args.runs)
+            tq, rq = measure(["qpdf", "--stream-data=preserve", src, out_q], args.runs)
+            mb = size / 1e6
+            ratio = tq / tm
+            bound = 3 * size + 32 * 1024 * 1024
+            rss_ok &= rm <= bound
+            worst_ratio = ratio if worst_ratio is None else min(worst_ratio, ratio)
+            print("%-20s %9.2f %11.4f %11.4f %9.1f %9.1f %6.2fx %8.1fMB %8.1fMB %7.1fMB" % (
+                name, mb, tm, tq, mb / tm, mb / tq, ratio, rm / 1e6, rq / 1e6, bound / 1e6))
+    print()
+    print("throughput ratio mugai/qpdf, worst file: %.2fx (target >= 1.5x)" % worst_ratio)
+    print("mugai peak RSS within 3 x input + 32 MB on every file: %s" % ("yes" if rss_ok else "NO"))
+
+
+if __name__ == "__main__":
+    main()
