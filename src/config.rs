@@ -44,6 +44,7 @@ struct RawConfig {
     serve: RawServe,
     limits: RawLimits,
     pdf: RawPdf,
+    office: RawOffice,
 }
 
 #[derive(Debug, Deserialize)]
@@ -70,6 +71,25 @@ struct RawLimits {
     max_depth: u32,
     /// Wall-clock budget for one file, in seconds.
     timeout_secs: u64,
+    /// Most entries in one archive or Office package.
+    max_entries: u64,
+    /// Deepest XML element nesting in an Office part.
+    max_xml_depth: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawOffice {
+    /// `text` (default): hyperlinks lose their target and stay as text; `keep`: web links stay.
+    hyperlinks: String,
+}
+
+impl Default for RawOffice {
+    fn default() -> Self {
+        Self {
+            hyperlinks: "text".into(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -103,6 +123,8 @@ impl Default for RawLimits {
             max_decompressed_bytes: 256 * 1024 * 1024,
             max_depth: 8,
             timeout_secs: 60,
+            max_entries: 10_000,
+            max_xml_depth: 256,
         }
     }
 }
@@ -128,6 +150,7 @@ pub struct Config {
     pub serve: Serve,
     pub limits: Limits,
     pub pdf: PdfPolicy,
+    pub office: OfficePolicy,
 }
 
 #[derive(Debug, Clone)]
@@ -145,6 +168,22 @@ pub struct Limits {
     pub max_decompressed_bytes: u64,
     pub max_depth: u32,
     pub timeout: Duration,
+    pub max_entries: u64,
+    pub max_xml_depth: u32,
+}
+
+/// How Office hyperlinks are treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hyperlinks {
+    /// The link target is removed; the linked text stays.
+    Text,
+    /// `http`, `https` and `mailto` links stay clickable.
+    Keep,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OfficePolicy {
+    pub hyperlinks: Hyperlinks,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -252,11 +291,21 @@ impl RawConfig {
         );
         range(&mut problems, "limits.max_depth", u64::from(l.max_depth), 1, 64);
         range(&mut problems, "limits.timeout_secs", l.timeout_secs, 1, 24 * 3600);
+        range(&mut problems, "limits.max_entries", l.max_entries, 1, 10_000_000);
+        range(
+            &mut problems,
+            "limits.max_xml_depth",
+            u64::from(l.max_xml_depth),
+            8,
+            10_000,
+        );
         let limits = Limits {
             max_input_bytes: l.max_input_bytes,
             max_decompressed_bytes: l.max_decompressed_bytes,
             max_depth: l.max_depth,
             timeout: Duration::from_secs(l.timeout_secs),
+            max_entries: l.max_entries,
+            max_xml_depth: l.max_xml_depth,
         };
 
         let p = &self.pdf;
@@ -297,8 +346,26 @@ impl RawConfig {
             max_object_stream_bytes: p.max_object_stream_bytes,
         };
 
+        let hyperlinks = match self.office.hyperlinks.as_str() {
+            "text" => Hyperlinks::Text,
+            "keep" => Hyperlinks::Keep,
+            other => {
+                problems.push(problem(
+                    "office.hyperlinks",
+                    &format!("`{other}` is not one of: text, keep"),
+                ));
+                Hyperlinks::Text
+            }
+        };
+        let office = OfficePolicy { hyperlinks };
+
         if problems.is_empty() {
-            Ok(Config { serve, limits, pdf })
+            Ok(Config {
+                serve,
+                limits,
+                pdf,
+                office,
+            })
         } else {
             Err(ConfigErrors(problems))
         }
@@ -328,6 +395,7 @@ mod tests {
         let builtin = Config::default();
         assert_eq!(shipped.limits, builtin.limits);
         assert_eq!(shipped.pdf, builtin.pdf);
+        assert_eq!(shipped.office, builtin.office);
         assert_eq!(shipped.serve.smtp_listen, builtin.serve.smtp_listen);
         assert_eq!(shipped.serve.next_hop, builtin.serve.next_hop);
         assert_eq!(shipped.serve.http_listen, builtin.serve.http_listen);

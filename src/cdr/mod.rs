@@ -9,7 +9,9 @@
 
 pub mod detect;
 pub mod flate;
+pub mod ooxml;
 pub mod pdf;
+pub mod xml_filter;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
@@ -183,7 +185,7 @@ impl Engine {
     pub fn new(config: Config) -> Self {
         Engine {
             config,
-            sanitizers: vec![Box::new(pdf::PdfSanitizer)],
+            sanitizers: vec![Box::new(pdf::PdfSanitizer), Box::new(ooxml::OoxmlSanitizer)],
         }
     }
 

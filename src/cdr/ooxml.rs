@@ -1,0 +1,811 @@
+//! OOXML rebuild (docx/xlsx/pptx, their templates, shows and macro-enabled forms): a new
+//! package is written from the main document outwards, following only allowlisted
+//! relationship types to parts of allowlisted content types, and every kept XML part is
+//! re-serialised event by event through [`super::xml_filter`].
+//!
+//! Never copied: VBA projects (`vbaProject.bin`, `vbaData.xml`, signatures), Excel 4 macro
+//! sheets, ActiveX controls, OLE objects and other embeddings, every relationship with
+//! `TargetMode="External"` (remote templates, linked images, external workbook links;
+//! hyperlinks unless `office.hyperlinks = "keep"`), data connections and query tables,
+//! `customUI` ribbons, keyboard customisations, printer settings, Strict OOXML and any part
+//! or relationship type not on the lists below. Macro-enabled kinds come out as their
+//! macro-free kind (docm → docx, ...), with `[Content_Types].xml` rewritten to match.
+//!
+//! The output ZIP is deterministic: fixed timestamps, `[Content_Types].xml` and `_rels/.rels`
+//! first, then parts sorted by name.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::io::{Cursor, Read, Write};
+
+use quick_xml::events::{BytesDecl, BytesStart, Event};
+
+use super::xml_filter::{self, PartFlavor, XmlLimits};
+use super::{Clean, Cx, FileKind, Refusal, Sanitizer};
+use crate::config::Hyperlinks;
+use crate::report::{Finding, What};
+
+/// The OOXML sanitizer.
+pub struct OoxmlSanitizer;
+
+const R_TRANSITIONAL: &str = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/";
+const R_PACKAGE: &str = "http://schemas.openxmlformats.org/package/2006/relationships/";
+const R_MS: &str = "http://schemas.microsoft.com/office/";
+
+/// Relationship types (last path segment, Transitional or package namespace) whose targets are
+/// kept: document content, formatting, pictures and charts.
+const KEPT_RELATIONSHIPS: &[&str] = &[
+    "officeDocument",
+    "core-properties",
+    "metadata/core-properties",
+    "extended-properties",
+    "custom-properties",
+    "metadata/thumbnail",
+    "styles",
+    "stylesWithEffects",
+    "settings",
+    "webSettings",
+    "fontTable",
+    "theme",
+    "themeOverride",
+    "numbering",
+    "footnotes",
+    "endnotes",
+    "header",
+    "footer",
+    "comments",
+    "commentsExtended",
+    "commentsIds",
+    "commentsExtensible",
+    "people",
+    "glossaryDocument",
+    "image",
+    "chart",
+    "chartStyle",
+    "chartColorStyle",
+    "chartUserShapes",
+    "drawing",
+    "vmlDrawing",
+    "diagramData",
+    "diagramLayout",
+    "diagramQuickStyle",
+    "diagramColors",
+    "diagramDrawing",
+    "worksheet",
+    "chartsheet",
+    "dialogsheet",
+    "sharedStrings",
+    "calcChain",
+    "table",
+    "tableSingleCells",
+    "pivotTable",
+    "pivotCacheDefinition",
+    "pivotCacheRecords",
+    "volatileDependencies",
+    "sheetMetadata",
+    "slide",
+    "slideLayout",
+    "slideMaster",
+    "notesSlide",
+    "notesMaster",
+    "handoutMaster",
+    "presProps",
+    "viewProps",
+    "tableStyles",
+    "commentAuthors",
+    "tags",
+    "font",
+    "hyperlink",
+];
+
+/// Relationship types that are removed on purpose, with what they are.
+fn dropped_relationship(kind: &str) -> Option<What> {
+    Some(match kind {
+        "vbaProject"
+        | "wordVbaData"
+        | "vbaProjectSignature"
+        | "vbaProjectSignatureAgile"
+        | "vbaProjectSignatureV3"
+        | "xlMacrosheet"
+        | "xlIntlMacrosheet"
+        | "keyMapCustomizations" => What::Macro,
+        "oleObject" | "package" | "embeddedFont" => What::OleObject,
+        "control" | "activeXControlBinary" => What::Activex,
+        "externalLink" | "externalLinkPath" | "attachedTemplate" | "frame" | "subDocument" | "aFChunk" => {
+            What::ExternalLink
+        }
+        "connections" | "queryTable" => What::ExternalLink,
+        "ui/extensibility" | "ui/userCustomization" => What::Macro,
+        "customXml" | "customXmlProps" | "customData" | "customProperty" => What::PrivateData,
+        "printerSettings" => What::PrivateData,
+        "audio" | "video" | "media" => What::Multimedia,
+        _ => return None,
+    })
+}
+
+/// Content types of kept parts that are copied as bytes (pictures). Everything else must be XML.
+const BINARY_TYPES: &[&str] = &[
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/bmp",
+    "image/tiff",
+    "image/x-emf",
+    "image/x-wmf",
+    "image/emf",
+    "image/wmf",
+    "image/svg+xml",
+    "application/vnd.openxmlformats-officedocument.obfuscatedFont",
+    "application/x-fontdata",
+    "application/x-font-ttf",
+];
+
+/// Content types that are never kept, whatever points at them.
+fn refused_content_type(ct: &str) -> Option<What> {
+    let ct = ct.to_ascii_lowercase();
+    if ct.contains("vbaproject")
+        || ct.contains("vbadata")
+        || ct.contains("macrosheet")
+        || ct.contains("macroenabled.main")
+    {
+        // The macro-enabled *main* types are rewritten before this check; here they mean a
+        // second document part pretending to be the main one.
+        return Some(What::Macro);
+    }
+    if ct.contains("activex") {
+        return Some(What::Activex);
+    }
+    if ct.contains("oleobject") {
+        return Some(What::OleObject);
+    }
+    None
+}
+
+/// Main-part content types: macro-enabled → macro-free, with the resulting kind.
+fn macro_free_main(ct: &str) -> Option<(&'static str, FileKind)> {
+    const MAP: &[(&str, &str, FileKind)] = &[
+        (
+            "application/vnd.ms-word.document.macroenabled.main+xml",
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml",
+            FileKind::Docx,
+        ),
+        (
+            "application/vnd.ms-word.template.macroenabledtemplate.main+xml",
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.template.main+xml",
+            FileKind::Dotx,
+        ),
+        (
+            "application/vnd.ms-excel.sheet.macroenabled.main+xml",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml",
+            FileKind::Xlsx,
+        ),
+        (
+            "application/vnd.ms-excel.template.macroenabled.main+xml",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.template.main+xml",
+            FileKind::Xltx,
+        ),
+        (
+            "application/vnd.ms-powerpoint.presentation.macroenabled.main+xml",
+            "application/vnd.openxmlformats-officedocument.presentationml.presentation.main+xml",
+            FileKind::Pptx,
+        ),
+        (
+            "application/vnd.ms-powerpoint.slideshow.macroenabled.main+xml",
+            "application/vnd.openxmlformats-officedocument.presentationml.slideshow.main+xml",
+            FileKind::Ppsx,
+        ),
+        (
+            "application/vnd.ms-powerpoint.template.macroenabled.main+xml",
+            "application/vnd.openxmlformats-officedocument.presentationml.template.main+xml",
+            FileKind::Potx,
+        ),
+    ];
+    let lower = ct.to_ascii_lowercase();
+    MAP.iter()
+        .find(|(from, _, _)| *from == lower)
+        .map(|(_, to, k)| (*to, *k))
+}
+
+fn macro_free_kind(kind: FileKind) -> FileKind {
+    use FileKind::*;
+    match kind {
+        Docm => Docx,
+        Dotm => Dotx,
+        Xlsm => Xlsx,
+        Xltm => Xltx,
+        Pptm => Pptx,
+        Ppsm => Ppsx,
+        Potm => Potx,
+        other => other,
+    }
+}
+
+/// One relationship as read from a `.rels` part.
+#[derive(Debug, Clone)]
+struct Relationship {
+    id: String,
+    kind: String,
+    target: String,
+    external: bool,
+}
+
+impl Sanitizer for OoxmlSanitizer {
+    fn kinds(&self) -> &'static [FileKind] {
+        use FileKind::*;
+        &[
+            Docx, Docm, Dotx, Dotm, Xlsx, Xlsm, Xltx, Xltm, Pptx, Pptm, Ppsx, Ppsm, Potx, Potm,
+        ]
+    }
+
+    fn sanitize(&self, input: &[u8], cx: &mut Cx<'_>) -> Result<Clean, Refusal> {
+        let in_kind = super::detect::detect(input);
+        let parts = read_package(input, cx)?;
+        let mut rb = Rebuild {
+            parts: &parts,
+            cx,
+            findings: Vec::new(),
+            kept: BTreeMap::new(),
+            content_types: ContentTypes::parse(parts.get("[content_types].xml").map(|(_, b)| b.as_slice()))?,
+            out_kind: macro_free_kind(in_kind),
+        };
+        rb.run()?;
+        let Rebuild {
+            kept,
+            findings,
+            content_types,
+            out_kind,
+            ..
+        } = rb;
+        if macro_free_kind(in_kind) != in_kind {
+            // The kind change is itself reported, so a reader of the report knows the name changed.
+            let mut f = Finding::removed(
+                What::Macro,
+                "[Content_Types].xml",
+                format!("{in_kind} rewritten as {out_kind}"),
+            );
+            f.action = crate::report::Action::Neutralized;
+            let mut findings = findings;
+            findings.push(f);
+            return finish(kept, content_types, out_kind, findings);
+        }
+        finish(kept, content_types, out_kind, findings)
+    }
+}
+
+fn finish(
+    kept: BTreeMap<String, (String, Vec<u8>)>,
+    content_types: ContentTypes,
+    kind: FileKind,
+    mut findings: Vec<Finding>,
+) -> Result<Clean, Refusal> {
+    let bytes = write_package(&kept, &content_types)?;
+    findings.sort();
+    findings.dedup();
+    Ok(Clean { bytes, kind, findings })
+}
+
+/// Every entry of the ZIP, keyed by lowercased name → (original name, bytes). Bounded by the
+/// entry count and the decompression budget; reading stops at the limit, before expanding.
+fn read_package(input: &[u8], cx: &mut Cx<'_>) -> Result<BTreeMap<String, (String, Vec<u8>)>, Refusal> {
+    let mut zip = zip::ZipArchive::new(Cursor::new(input)).map_err(|e| Refusal::Malformed(format!("ZIP: {e}")))?;
+    let max_entries = cx.config.limits.max_entries;
+    if zip.len() as u64 > max_entries {
+        return Err(Refusal::LimitExceeded {
+            limit: "limits.max_entries",
+            detail: format!("{} entries, the limit is {max_entries}", zip.len()),
+        });
+    }
+    let mut parts = BTreeMap::new();
+    for i in 0..zip.len() {
+        cx.check_deadline()?;
+        let mut entry = zip
+            .by_index(i)
+            .map_err(|e| Refusal::Malformed(format!("ZIP entry {i}: {e}")))?;
+        if entry.encrypted() {
+            return Err(Refusal::Encrypted { hold: false });
+        }
+        let name = std::str::from_utf8(entry.name_raw())
+            .map_err(|_| Refusal::Malformed(format!("ZIP entry {i} has a name that is not UTF-8")))?
+            .to_string();
+        if entry.is_dir() || name.ends_with('/') {
+            continue;
+        }
+        let budget = cx.decompressed_left();
+        let mut data = Vec::with_capacity(usize::try_from(entry.size().min(budget).min(1 << 24)).unwrap_or(0));
+        (&mut entry)
+            .take(budget.saturating_add(1))
+            .read_to_end(&mut data)
+            .map_err(|e| Refusal::Malformed(format!("ZIP entry {name}: {e}")))?;
+        cx.charge_decompressed(data.len() as u64)?;
+        let key = name.trim_start_matches('/').to_ascii_lowercase();
+        if parts.insert(key, (name.clone(), data)).is_some() {
+            // Two entries whose names differ only in case are one part to Office and two to a
+            // scanner: a classic way to hide content. Refuse.
+            return Err(Refusal::Malformed(format!("duplicate part name {name}")));
+        }
+    }
+    Ok(parts)
+}
+
+/// `[Content_Types].xml`: defaults by extension and overrides by part name (both lowercased).
+struct ContentTypes {
+    defaults: BTreeMap<String, String>,
+    overrides: BTreeMap<String, String>,
+}
+
+impl ContentTypes {
+    fn parse(xml: Option<&[u8]>) -> Result<Self, Refusal> {
+        let xml = xml.ok_or_else(|| Refusal::Malformed("no [Content_Types].xml".into()))?;
+        let mut ct = ContentTypes {
+            defaults: BTreeMap::new(),
+            overrides: BTreeMap::new(),
+        };
+        xml_filter::for_each_element(xml, |local, attrs| {
+            match local {
+                "Default" => {
+                    if let (Some(e), Some(t)) = (attrs.get("Extension"), attrs.get("ContentType")) {
+                        ct.defaults.insert(e.to_ascii_lowercase(), t.clone());
+                    }
+                }
+                "Override" => {
+                    if let (Some(p), Some(t)) = (attrs.get("PartName"), attrs.get("ContentType")) {
+                        ct.overrides
+                            .insert(p.trim_start_matches('/').to_ascii_lowercase(), t.clone());
+                    }
+                }
+                _ => {}
+            }
+            Ok(())
+        })?;
+        Ok(ct)
+    }
+
+    fn of(&self, part: &str) -> Option<&str> {
+        let key = part.to_ascii_lowercase();
+        if let Some(t) = self.overrides.get(&key) {
+            return Some(t);
+        }
+        let ext = key.rsplit_once('.').map(|(_, e)| e)?;
+        self.defaults.get(ext).map(String::as_str)
+    }
+}
+
+struct Rebuild<'p, 'c, 'a> {
+    parts: &'p BTreeMap<String, (String, Vec<u8>)>,
+    cx: &'c mut Cx<'a>,
+    findings: Vec<Finding>,
+    /// Kept parts: lowercased name → (name to write, bytes).
+    kept: BTreeMap<String, (String, Vec<u8>)>,
+    content_types: ContentTypes,
+    out_kind: FileKind,
+}
+
+impl Rebuild<'_, '_, '_> {
+    fn found(&mut self, what: What, location: impl Into<String>, detail: impl Into<String>) {
+        self.findings.push(Finding::removed(what, location, detail));
+    }
+
+    fn run(&mut self) -> Result<(), Refusal> {
+        // Report what the package holds that nothing will reach, by name, so an inspector sees
+        // the vbaProject.bin even when no relationship points at it.
+        let mut queue: VecDeque<String> = VecDeque::new();
+        let mut visited: BTreeSet<String> = BTreeSet::new();
+        let root_rels = self.filter_rels("", "_rels/.rels", &mut queue)?;
+        if !queue.iter().any(|p| self.is_main(p)) {
+            return Err(Refusal::Malformed(
+                "no main document part (Strict OOXML is not accepted)".into(),
+            ));
+        }
+        self.keep_xml("_rels/.rels", root_rels);
+        while let Some(part) = queue.pop_front() {
+            self.cx.check_deadline()?;
+            if !visited.insert(part.clone()) {
+                continue;
+            }
+            self.copy_part(&part, &mut queue)?;
+        }
+        for (key, (name, _)) in self.parts {
+            let is_meta = key == "[content_types].xml";
+            if !is_meta && !self.kept.contains_key(key) && !visited.contains(key) {
+                let what = match self.content_types.of(key).and_then(refused_content_type) {
+                    Some(w) => w,
+                    None if key.ends_with("vbaproject.bin") || key.ends_with("vbadata.xml") => What::Macro,
+                    None => What::Structure,
+                };
+                let name = name.clone();
+                self.found(what, name, "part not reachable through an allowed relationship");
+            }
+        }
+        Ok(())
+    }
+
+    fn is_main(&self, part: &str) -> bool {
+        self.content_types.of(part).is_some_and(|ct| {
+            let ct = ct.to_ascii_lowercase();
+            ct.ends_with(".main+xml") || macro_free_main(&ct).is_some()
+        })
+    }
+
+    fn keep_xml(&mut self, part: &str, bytes: Vec<u8>) {
+        let name = self
+            .parts
+            .get(part)
+            .map(|(n, _)| n.trim_start_matches('/').to_string())
+            .unwrap_or_else(|| part.to_string());
+        self.kept.insert(part.to_string(), (name, bytes));
+    }
+
+    /// Copy one part reached through an allowed relationship, then its own relationships.
+    fn copy_part(&mut self, part: &str, queue: &mut VecDeque<String>) -> Result<(), Refusal> {
+        let Some((name, bytes)) = self.parts.get(part) else {
+            return Ok(());
+        };
+        let Some(ct) = self.content_types.of(part).map(str::to_string) else {
+            self.found(What::Structure, name.clone(), "part without a content type");
+            return Ok(());
+        };
+        if let Some((free, _)) = macro_free_main(&ct) {
+            // Rewrite the main part's type: the macro project is gone, so is the macro kind.
+            self.content_types.overrides.insert(part.to_string(), free.to_string());
+        } else if let Some(what) = refused_content_type(&ct) {
+            self.found(what, name.clone(), ct);
+            return Ok(());
+        }
+        let rels_name = rels_of(part);
+        let mut dropped_ids = BTreeSet::new();
+        if self.parts.contains_key(&rels_name) {
+            let (new_rels, dropped) = self.filter_part_rels(part, &rels_name, queue)?;
+            dropped_ids = dropped;
+            self.keep_xml(&rels_name, new_rels);
+        }
+        let lower_ct = ct.to_ascii_lowercase();
+        if BINARY_TYPES.contains(&lower_ct.as_str()) {
+            self.kept.insert(part.to_string(), (name.clone(), bytes.clone()));
+            return Ok(());
+        }
+        if !(lower_ct.ends_with("+xml") || lower_ct.ends_with("/xml")) {
+            self.found(
+                What::Structure,
+                name.clone(),
+                format!("content type {ct} is not on the allowlist"),
+            );
+            return Ok(());
+        }
+        let flavor = PartFlavor::from_content_type(&lower_ct);
+        let limits = XmlLimits {
+            max_depth: self.cx.config.limits.max_xml_depth,
+        };
+        let hyperlinks = self.cx.config.office.hyperlinks;
+        let filtered = xml_filter::filter(bytes, flavor, &dropped_ids, hyperlinks, limits)
+            .map_err(|e| Refusal::Malformed(format!("{name}: {e}")))?;
+        for f in filtered.findings {
+            self.found(f.0, format!("{name}{}", f.1), f.2);
+        }
+        self.kept.insert(part.to_string(), (name.clone(), filtered.bytes));
+        Ok(())
+    }
+
+    fn filter_rels(&mut self, source: &str, rels_name: &str, queue: &mut VecDeque<String>) -> Result<Vec<u8>, Refusal> {
+        let (bytes, _) = self.filter_part_rels(source, rels_name, queue)?;
+        Ok(bytes)
+    }
+
+    /// Rewrite a `.rels` part: keep allowed internal relationships (queueing their targets),
+    /// drop the rest, and return the ids that were dropped (the XML filter strips references).
+    fn filter_part_rels(
+        &mut self,
+        source: &str,
+        rels_name: &str,
+        queue: &mut VecDeque<String>,
+    ) -> Result<(Vec<u8>, BTreeSet<String>), Refusal> {
+        let Some((rels_display, xml)) = self.parts.get(rels_name) else {
+            return Err(Refusal::Malformed(format!("missing {rels_name}")));
+        };
+        let rels_display = rels_display.clone();
+        let mut rels = Vec::new();
+        xml_filter::for_each_element(xml, |local, attrs| {
+            if local == "Relationship" {
+                rels.push(Relationship {
+                    id: attrs.get("Id").cloned().unwrap_or_default(),
+                    kind: attrs.get("Type").cloned().unwrap_or_default(),
+                    target: attrs.get("Target").cloned().unwrap_or_default(),
+                    external: attrs
+                        .get("TargetMode")
+                        .is_some_and(|m| m.eq_ignore_ascii_case("External")),
+                });
+            }
+            Ok(())
+        })?;
+        let hyperlinks = self.cx.config.office.hyperlinks;
+        let mut kept = Vec::new();
+        let mut dropped = BTreeSet::new();
+        for rel in rels {
+            let short = short_type(&rel.kind);
+            let location = format!("{rels_display}#{}", rel.id);
+            if rel.external {
+                if short == Some("hyperlink") && hyperlinks == Hyperlinks::Keep && is_web_link(&rel.target) {
+                    kept.push(rel);
+                    continue;
+                }
+                let what = match short {
+                    Some("hyperlink") => What::Uri,
+                    Some(s) => dropped_relationship(s).unwrap_or(What::ExternalLink),
+                    None => What::ExternalLink,
+                };
+                let what = if what == What::Uri || what == What::ExternalLink {
+                    what
+                } else {
+                    What::ExternalLink
+                };
+                self.found(
+                    what,
+                    location,
+                    format!("external target {}", redact_target(&rel.target)),
+                );
+                dropped.insert(rel.id);
+                continue;
+            }
+            let Some(short) = short else {
+                self.found(
+                    What::Structure,
+                    location,
+                    format!("relationship type {} not on the allowlist", rel.kind),
+                );
+                dropped.insert(rel.id);
+                continue;
+            };
+            if let Some(what) = dropped_relationship(short) {
+                self.found(what, location, format!("{short} relationship"));
+                dropped.insert(rel.id);
+                continue;
+            }
+            if !KEPT_RELATIONSHIPS.contains(&short) || short == "hyperlink" {
+                self.found(
+                    What::Structure,
+                    location,
+                    format!("{short} relationship not on the allowlist"),
+                );
+                dropped.insert(rel.id);
+                continue;
+            }
+            match resolve_target(source, &rel.target) {
+                Some(target) if self.parts.contains_key(&target) => {
+                    queue.push_back(target);
+                    kept.push(rel);
+                }
+                _ => {
+                    // A dangling internal target: nothing to copy, and the reference must go.
+                    dropped.insert(rel.id);
+                }
+            }
+        }
+        Ok((write_rels(&kept), dropped))
+    }
+}
+
+/// `http:`, `https:` and `mailto:` targets only; `file:`, UNC paths and script schemes never.
+fn is_web_link(target: &str) -> bool {
+    let t = target.trim().to_ascii_lowercase();
+    t.starts_with("http://") || t.starts_with("https://") || t.starts_with("mailto:")
+}
+
+/// Targets go into reports: keep the scheme and host, never a query string (tokens live there).
+fn redact_target(target: &str) -> String {
+    let cut = target.find(['?', '#']).unwrap_or(target.len());
+    let shown: String = target[..cut].chars().take(120).collect();
+    shown
+}
+
+/// The short name of a relationship type in a namespace we accept, or `None` (Strict OOXML,
+/// unknown vendors).
+fn short_type(kind: &str) -> Option<&str> {
+    if let Some(s) = kind.strip_prefix(R_TRANSITIONAL) {
+        return Some(s);
+    }
+    if let Some(s) = kind.strip_prefix(R_PACKAGE) {
+        return Some(s);
+    }
+    if let Some(rest) = kind.strip_prefix(R_MS) {
+        // e.g. http://schemas.microsoft.com/office/2006/relationships/vbaProject
+        let mut it = rest.splitn(3, '/');
+        let (_, section, s) = (it.next()?, it.next()?, it.next()?);
+        if section == "relationships" {
+            return Some(s);
+        }
+        // http://schemas.microsoft.com/office/2011/relationships/... covered above; others unknown.
+    }
+    None
+}
+
+/// `word/document.xml` → `word/_rels/document.xml.rels`.
+fn rels_of(part: &str) -> String {
+    match part.rsplit_once('/') {
+        Some((dir, file)) => format!("{dir}/_rels/{file}.rels"),
+        None => format!("_rels/{part}.rels"),
+    }
+}
+
+/// Resolve a relationship target against its source part; `None` when it leaves the package.
+fn resolve_target(source: &str, target: &str) -> Option<String> {
+    let target = target.split('#').next().unwrap_or(target);
+    let decoded = percent_decode(target)?;
+    let mut segments: Vec<&str> = if let Some(abs) = decoded.strip_prefix('/') {
+        let _ = abs;
+        Vec::new()
+    } else {
+        let dir = source.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+        dir.split('/').filter(|s| !s.is_empty()).collect()
+    };
+    for seg in decoded.trim_start_matches('/').split(['/', '\\']) {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                segments.pop()?;
+            }
+            s => segments.push(s),
+        }
+    }
+    Some(segments.join("/").to_ascii_lowercase())
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn write_rels(rels: &[Relationship]) -> Vec<u8> {
+    let mut w = quick_xml::Writer::new(Vec::new());
+    let _ = w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), Some("yes"))));
+    let mut root = BytesStart::new("Relationships");
+    root.push_attribute(("xmlns", "http://schemas.openxmlformats.org/package/2006/relationships"));
+    let _ = w.write_event(Event::Start(root));
+    for r in rels {
+        let mut e = BytesStart::new("Relationship");
+        e.push_attribute(("Id", r.id.as_str()));
+        e.push_attribute(("Type", r.kind.as_str()));
+        e.push_attribute(("Target", r.target.as_str()));
+        if r.external {
+            e.push_attribute(("TargetMode", "External"));
+        }
+        let _ = w.write_event(Event::Empty(e));
+    }
+    let _ = w.write_event(Event::End(quick_xml::events::BytesEnd::new("Relationships")));
+    w.into_inner()
+}
+
+fn write_content_types(kept: &BTreeMap<String, (String, Vec<u8>)>, ct: &ContentTypes) -> Vec<u8> {
+    let mut w = quick_xml::Writer::new(Vec::new());
+    let _ = w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), Some("yes"))));
+    let mut root = BytesStart::new("Types");
+    root.push_attribute(("xmlns", "http://schemas.openxmlformats.org/package/2006/content-types"));
+    let _ = w.write_event(Event::Start(root));
+    // Defaults for the extensions kept parts use (rels and xml always).
+    let mut exts: BTreeMap<String, String> = BTreeMap::new();
+    exts.insert(
+        "rels".into(),
+        "application/vnd.openxmlformats-package.relationships+xml".into(),
+    );
+    exts.insert("xml".into(), "application/xml".into());
+    for key in kept.keys() {
+        if ct.overrides.contains_key(key) {
+            continue;
+        }
+        if let Some((_, ext)) = key.rsplit_once('.') {
+            if let Some(t) = ct.defaults.get(ext) {
+                if refused_content_type(t).is_none() {
+                    exts.insert(ext.to_string(), t.clone());
+                }
+            }
+        }
+    }
+    for (ext, t) in &exts {
+        let mut e = BytesStart::new("Default");
+        e.push_attribute(("Extension", ext.as_str()));
+        e.push_attribute(("ContentType", t.as_str()));
+        let _ = w.write_event(Event::Empty(e));
+    }
+    for (key, (name, _)) in kept {
+        if let Some(t) = ct.overrides.get(key) {
+            let part_name = format!("/{name}");
+            let mut e = BytesStart::new("Override");
+            e.push_attribute(("PartName", part_name.as_str()));
+            e.push_attribute(("ContentType", t.as_str()));
+            let _ = w.write_event(Event::Empty(e));
+        }
+    }
+    let _ = w.write_event(Event::End(quick_xml::events::BytesEnd::new("Types")));
+    w.into_inner()
+}
+
+/// Write the package deterministically: fixed timestamps, content types and root rels first.
+fn write_package(kept: &BTreeMap<String, (String, Vec<u8>)>, ct: &ContentTypes) -> Result<Vec<u8>, Refusal> {
+    let internal = |e: zip::result::ZipError| Refusal::Internal(format!("writing the package: {e}"));
+    let io = |e: std::io::Error| Refusal::Internal(format!("writing the package: {e}"));
+    let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(6))
+        .last_modified_time(zip::DateTime::default())
+        .unix_permissions(0o644);
+    zip.start_file("[Content_Types].xml", options).map_err(internal)?;
+    zip.write_all(&write_content_types(kept, ct)).map_err(io)?;
+    let mut names: HashMap<&str, ()> = HashMap::new();
+    let ordered = kept
+        .get("_rels/.rels")
+        .into_iter()
+        .chain(kept.iter().filter(|(k, _)| k.as_str() != "_rels/.rels").map(|(_, v)| v));
+    for (name, bytes) in ordered {
+        if names.insert(name.as_str(), ()).is_some() {
+            continue;
+        }
+        zip.start_file(name.as_str(), options).map_err(internal)?;
+        zip.write_all(bytes).map_err(io)?;
+    }
+    Ok(zip.finish().map_err(internal)?.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_resolve_inside_the_package_only() {
+        assert_eq!(
+            resolve_target("word/document.xml", "media/image1.png").as_deref(),
+            Some("word/media/image1.png")
+        );
+        assert_eq!(
+            resolve_target("word/document.xml", "../customXml/item1.xml").as_deref(),
+            Some("customxml/item1.xml")
+        );
+        assert_eq!(
+            resolve_target("xl/workbook.xml", "/xl/worksheets/sheet1.xml").as_deref(),
+            Some("xl/worksheets/sheet1.xml")
+        );
+        assert_eq!(
+            resolve_target("", "word/document.xml").as_deref(),
+            Some("word/document.xml")
+        );
+        assert_eq!(resolve_target("word/document.xml", "../../../etc/passwd"), None);
+        assert_eq!(
+            resolve_target("word/document.xml", "media/a%20b.png").as_deref(),
+            Some("word/media/a b.png")
+        );
+    }
+
+    #[test]
+    fn relationship_types_by_namespace() {
+        assert_eq!(
+            short_type("http://schemas.openxmlformats.org/officeDocument/2006/relationships/image"),
+            Some("image")
+        );
+        assert_eq!(
+            short_type("http://schemas.microsoft.com/office/2006/relationships/vbaProject"),
+            Some("vbaProject")
+        );
+        assert_eq!(
+            short_type("http://purl.oclc.org/ooxml/officeDocument/relationships/image"),
+            None
+        );
+        assert_eq!(rels_of("word/document.xml"), "word/_rels/document.xml.rels");
+    }
+
+    #[test]
+    fn only_web_links_can_be_kept() {
+        assert!(is_web_link("https://www.city.example.lg.jp/"));
+        assert!(!is_web_link("file:///C:/Windows/System32/calc.exe"));
+        assert!(!is_web_link("\\\\server\\share\\x.dotm"));
+        assert_eq!(redact_target("https://x.example/a?token=secret"), "https://x.example/a");
+    }
+}

@@ -1,0 +1,673 @@
+//! Event-by-event XML re-serialisation for Office parts: what is read is written again, minus
+//! the elements and attributes that fetch, run or embed something. Namespaces are resolved
+//! (a prefix is not trusted to mean what it usually means).
+//!
+//! Refused outright: any DTD (`<!DOCTYPE`; OOXML never has one, and entity expansion is how
+//! XML bombs work), entity references other than the five predefined ones and character
+//! references, and nesting deeper than `limits.max_xml_depth`. Comments and processing
+//! instructions are dropped.
+
+use std::collections::{BTreeSet, HashMap};
+
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::name::ResolveResult;
+use quick_xml::reader::NsReader;
+use quick_xml::Writer;
+
+use super::Refusal;
+use crate::config::Hyperlinks;
+use crate::report::What;
+
+const NS_W: &str = "http://schemas.openxmlformats.org/wordprocessingml/2006/main";
+const NS_R: &str = "http://schemas.openxmlformats.org/officeDocument/2006/relationships";
+const NS_S: &str = "http://schemas.openxmlformats.org/spreadsheetml/2006/main";
+const NS_P: &str = "http://schemas.openxmlformats.org/presentationml/2006/main";
+const NS_A: &str = "http://schemas.openxmlformats.org/drawingml/2006/main";
+const NS_O: &str = "urn:schemas-microsoft-com:office:office";
+
+/// Which vocabulary a part mainly speaks (decides the format-specific rules).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartFlavor {
+    Word,
+    Excel,
+    PowerPoint,
+    Other,
+}
+
+impl PartFlavor {
+    pub fn from_content_type(ct: &str) -> Self {
+        if ct.contains("wordprocessingml") || ct.contains("ms-word") {
+            PartFlavor::Word
+        } else if ct.contains("spreadsheetml") || ct.contains("ms-excel") {
+            PartFlavor::Excel
+        } else if ct.contains("presentationml") || ct.contains("ms-powerpoint") {
+            PartFlavor::PowerPoint
+        } else {
+            PartFlavor::Other
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct XmlLimits {
+    pub max_depth: u32,
+}
+
+/// A filtered part and what was taken out of it: (what, location suffix, detail).
+pub struct Filtered {
+    pub bytes: Vec<u8>,
+    pub findings: Vec<(What, String, String)>,
+}
+
+/// Metadata parts are two levels deep; anything much deeper is not one.
+const METADATA_MAX_DEPTH: u32 = 16;
+
+/// Walk every element of a small metadata part (`[Content_Types].xml`, `.rels`) with its
+/// attributes by local name. Same refusals as [`filter`].
+pub fn for_each_element(
+    xml: &[u8],
+    mut f: impl FnMut(&str, &HashMap<String, String>) -> Result<(), Refusal>,
+) -> Result<(), Refusal> {
+    let mut reader = NsReader::from_reader(xml);
+    let mut buf = Vec::new();
+    let mut depth = 0u32;
+    loop {
+        let event = reader
+            .read_event_into(&mut buf)
+            .map_err(|e| Refusal::Malformed(format!("XML: {e}")))?;
+        match event {
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                let local = e.local_name().as_ref().to_string();
+                let mut attrs = HashMap::new();
+                for a in e.attributes().flatten() {
+                    let key = a.key.local_name().as_ref().to_string();
+                    let value = a
+                        .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                        .map(|v| v.into_owned())
+                        .unwrap_or_default();
+                    attrs.insert(key, value);
+                }
+                f(&local, &attrs)?;
+                if matches!(event, Event::Start(_)) {
+                    depth += 1;
+                    if depth > METADATA_MAX_DEPTH {
+                        return Err(Refusal::Malformed("XML nested too deep".into()));
+                    }
+                }
+            }
+            Event::End(_) => depth = depth.saturating_sub(1),
+            Event::DocType(_) => return Err(Refusal::Malformed("XML with a DTD".into())),
+            Event::Eof => return Ok(()),
+            _ => {}
+        }
+        buf.clear();
+    }
+}
+
+/// Field instructions (Word) whose field is removed, keeping its last displayed result.
+fn dangerous_field(instr: &str, hyperlinks: Hyperlinks) -> bool {
+    let word = instr
+        .trim_start_matches(|c: char| c.is_whitespace() || c == '"' || c == '{')
+        .split(|c: char| c.is_whitespace() || c == '"' || c == '\\')
+        .next()
+        .unwrap_or("")
+        .to_ascii_uppercase();
+    matches!(
+        word.as_str(),
+        "DDE" | "DDEAUTO" | "INCLUDETEXT" | "INCLUDEPICTURE" | "IMPORT" | "LINK" | "DATABASE" | "MACROBUTTON"
+    ) || (word == "HYPERLINK" && hyperlinks == Hyperlinks::Text)
+}
+
+/// An Excel formula that talks to another program (DDE: `cmd|' /c calc'!A1`) or calls code.
+fn dangerous_formula(f: &str) -> bool {
+    let mut in_string = false;
+    for c in f.chars() {
+        match c {
+            '"' => in_string = !in_string,
+            '|' if !in_string => return true,
+            _ => {}
+        }
+    }
+    let upper = f.to_ascii_uppercase();
+    [
+        "EXEC(",
+        "CALL(",
+        "REGISTER(",
+        "REGISTER.ID(",
+        "WEBSERVICE(",
+        "FILTERXML(",
+    ]
+    .iter()
+    .any(|p| upper.contains(p))
+}
+
+/// How one element is treated.
+enum Verdict {
+    Keep,
+    /// Write it with some attributes removed.
+    Rewrite(BytesStart<'static>),
+    /// Drop the tags, keep the children.
+    Unwrap,
+    /// Drop it and everything inside.
+    Drop,
+}
+
+struct Filter<'d> {
+    flavor: PartFlavor,
+    dropped: &'d BTreeSet<String>,
+    hyperlinks: Hyperlinks,
+    findings: Vec<(What, String, String)>,
+}
+
+fn ns_is(r: &ResolveResult<'_>, ns: &str) -> bool {
+    matches!(r, ResolveResult::Bound(n) if n.as_ref() == ns)
+}
+
+impl Filter<'_> {
+    fn note(&mut self, what: What, local: &str, detail: impl Into<String>) {
+        self.findings.push((what, format!(" <{local}>"), detail.into()));
+    }
+
+    /// Decide on one start (or empty) element.
+    fn verdict(&mut self, reader: &NsReader<&[u8]>, e: &BytesStart<'_>) -> Verdict {
+        let (ns, local) = reader.resolver().resolve_element(e.name());
+        let local_s = local.as_ref().to_string();
+        let local = local_s.as_str();
+
+        // Elements that embed or run code, whatever their relationship ids.
+        let drop_what = match (self.flavor, local) {
+            (_, "OLEObject") if ns_is(&ns, NS_O) => Some(What::OleObject),
+            (_, "control" | "controls") if ns_is(&ns, NS_W) || ns_is(&ns, NS_S) || ns_is(&ns, NS_P) => {
+                Some(What::Activex)
+            }
+            (_, "oleObj" | "oleObjects" | "oleSize") if ns_is(&ns, NS_P) || ns_is(&ns, NS_S) => Some(What::OleObject),
+            (PartFlavor::Word, "attachedTemplate" | "subDoc" | "altChunk") if ns_is(&ns, NS_W) => {
+                Some(What::ExternalLink)
+            }
+            (PartFlavor::Excel, "externalReferences" | "webPublishItems" | "webPublishing") if ns_is(&ns, NS_S) => {
+                Some(What::ExternalLink)
+            }
+            _ => None,
+        };
+        if let Some(what) = drop_what {
+            self.note(what, local, "element removed");
+            return Verdict::Drop;
+        }
+
+        // Excel defined names that run macros when the workbook opens or closes.
+        if self.flavor == PartFlavor::Excel && local == "definedName" && ns_is(&ns, NS_S) {
+            let name = attr(reader, e, None, "name").unwrap_or_default().to_ascii_lowercase();
+            if name.contains("auto_open") || name.contains("auto_close") || name.contains("auto_activate") {
+                self.note(What::Macro, local, name);
+                return Verdict::Drop;
+            }
+        }
+
+        // Word simple fields: the instruction is an attribute.
+        if local == "fldSimple" && ns_is(&ns, NS_W) {
+            let instr = attr(reader, e, Some(NS_W), "instr").unwrap_or_default();
+            if dangerous_field(&instr, self.hyperlinks) {
+                let what = if instr.to_ascii_uppercase().contains("DDE") {
+                    What::Dde
+                } else {
+                    What::ExternalLink
+                };
+                self.note(
+                    what,
+                    local,
+                    instr.split_whitespace().next().unwrap_or_default().to_string(),
+                );
+                return Verdict::Unwrap;
+            }
+        }
+
+        // PowerPoint/DrawingML click actions that start programs or macros.
+        if matches!(local, "hlinkClick" | "hlinkHover" | "hlinkMouseOver") && ns_is(&ns, NS_A) {
+            let action = attr(reader, e, None, "action").unwrap_or_default().to_ascii_lowercase();
+            if action.starts_with("ppaction://program")
+                || action.starts_with("ppaction://macro")
+                || action.starts_with("ppaction://ole")
+            {
+                self.note(What::Action, local, action);
+                return Verdict::Drop;
+            }
+        }
+
+        // References to relationships that were removed.
+        let mut rewrite: Option<BytesStart<'static>> = None;
+        let mut refers_dropped = false;
+        for a in e.attributes().flatten() {
+            let (ans, _) = reader.resolver().resolve_attribute(a.key);
+            if ns_is(&ans, NS_R) && self.dropped.contains(a.value.as_ref()) {
+                refers_dropped = true;
+            }
+        }
+        if refers_dropped {
+            match local {
+                "hyperlink" if ns_is(&ns, NS_W) => {
+                    self.note(What::Uri, local, "link kept as text");
+                    return Verdict::Unwrap;
+                }
+                "blip" if ns_is(&ns, NS_A) => {
+                    // r:link (a linked picture) goes; r:embed (the picture itself) stays.
+                    let mut new = BytesStart::new(e.name().as_ref().to_string());
+                    for a in e.attributes().flatten() {
+                        let (ans, alocal) = reader.resolver().resolve_attribute(a.key);
+                        if ns_is(&ans, NS_R) && self.dropped.contains(a.value.as_ref()) {
+                            self.note(What::ExternalLink, local, alocal.as_ref().to_string());
+                            continue;
+                        }
+                        new.push_attribute(a);
+                    }
+                    rewrite = Some(new);
+                }
+                _ => {
+                    self.note(What::Structure, local, "refers to a removed relationship");
+                    return Verdict::Drop;
+                }
+            }
+        }
+        match rewrite {
+            Some(r) => Verdict::Rewrite(r),
+            None => Verdict::Keep,
+        }
+    }
+}
+
+/// The value of an attribute by namespace (None: unprefixed) and local name.
+fn attr(reader: &NsReader<&[u8]>, e: &BytesStart<'_>, ns: Option<&str>, local: &str) -> Option<String> {
+    for a in e.attributes().flatten() {
+        let (ans, alocal) = reader.resolver().resolve_attribute(a.key);
+        let ns_ok = match ns {
+            Some(ns) => ns_is(&ans, ns),
+            None => matches!(ans, ResolveResult::Unbound),
+        };
+        if ns_ok && alocal.as_ref() == local {
+            return a
+                .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                .ok()
+                .map(|v| v.into_owned());
+        }
+    }
+    None
+}
+
+/// Text of a predefined or character reference (`amp`, `#x41`); `None` for anything else.
+fn reference_text(name: &str) -> Option<String> {
+    Some(match name {
+        "amp" => "&".into(),
+        "lt" => "<".into(),
+        "gt" => ">".into(),
+        "quot" => "\"".into(),
+        "apos" => "'".into(),
+        _ => {
+            let n = name.strip_prefix('#')?;
+            let code = match n.strip_prefix(['x', 'X']) {
+                Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+                None => n.parse().ok()?,
+            };
+            char::from_u32(code)?.to_string()
+        }
+    })
+}
+
+/// Pre-scan of Word complex fields: for each `fldChar begin` in document order, whether the
+/// field's instruction (all its `instrText`, however split across runs) is dangerous.
+fn scan_fields(xml: &[u8], hyperlinks: Hyperlinks) -> Result<Vec<bool>, String> {
+    let mut reader = NsReader::from_reader(xml);
+    let mut buf = Vec::new();
+    let mut fields: Vec<String> = Vec::new();
+    let mut open: Vec<(usize, bool)> = Vec::new(); // (field index, in instruction phase)
+    let mut in_instr = false;
+    loop {
+        let event = reader.read_event_into(&mut buf).map_err(|e| e.to_string())?;
+        match &event {
+            Event::Start(e) | Event::Empty(e) => {
+                let (ns, local) = reader.resolver().resolve_element(e.name());
+                if ns_is(&ns, NS_W) && local.as_ref() == "fldChar" {
+                    match attr(&reader, e, Some(NS_W), "fldCharType").as_deref() {
+                        Some("begin") => {
+                            fields.push(String::new());
+                            open.push((fields.len() - 1, true));
+                        }
+                        Some("separate") => {
+                            if let Some(top) = open.last_mut() {
+                                top.1 = false;
+                            }
+                        }
+                        Some("end") => {
+                            open.pop();
+                        }
+                        _ => {}
+                    }
+                }
+                in_instr = matches!(event, Event::Start(_)) && ns_is(&ns, NS_W) && local.as_ref() == "instrText";
+            }
+            Event::Text(t) if in_instr => {
+                if let Some((i, true)) = open.last() {
+                    fields[*i].push_str(&t.xml10_content());
+                }
+            }
+            Event::GeneralRef(r) if in_instr => {
+                if let (Some((i, true)), Some(s)) = (open.last(), reference_text(r.as_ref())) {
+                    fields[*i].push_str(&s);
+                }
+            }
+            Event::End(_) => in_instr = false,
+            Event::Eof => break,
+            _ => {}
+        }
+        buf.clear();
+    }
+    Ok(fields.iter().map(|f| dangerous_field(f, hyperlinks)).collect())
+}
+
+/// Re-serialise `xml`, removing what the rules refuse and references to `dropped` ids.
+pub fn filter(
+    xml: &[u8],
+    flavor: PartFlavor,
+    dropped: &BTreeSet<String>,
+    hyperlinks: Hyperlinks,
+    limits: XmlLimits,
+) -> Result<Filtered, String> {
+    let dangerous_fields = if flavor == PartFlavor::Word {
+        scan_fields(xml, hyperlinks)?
+    } else {
+        Vec::new()
+    };
+    let mut filter = Filter {
+        flavor,
+        dropped,
+        hyperlinks,
+        findings: Vec::new(),
+    };
+    let mut reader = NsReader::from_reader(xml);
+    let mut writer = Writer::new(Vec::with_capacity(xml.len()));
+    let mut buf = Vec::new();
+    // For each open element: whether its end tag is written.
+    let mut open: Vec<bool> = Vec::new();
+    // While dropping a subtree: the depth of its root.
+    let mut skipping: Option<usize> = None;
+    // Word complex fields: the open field stack (dangerous?, in instruction phase?).
+    let mut fields: Vec<(bool, bool)> = Vec::new();
+    let mut next_field = 0usize;
+    // A Word run is buffered until its end, then written or dropped as a whole.
+    let mut run: Option<(Vec<Event<'static>>, bool, usize)> = None;
+    // Excel formulas: buffered `<f>` element.
+    let mut formula: Option<(Vec<Event<'static>>, String, usize)> = None;
+
+    let emit = |writer: &mut Writer<Vec<u8>>,
+                run: &mut Option<(Vec<Event<'static>>, bool, usize)>,
+                formula: &mut Option<(Vec<Event<'static>>, String, usize)>,
+                ev: Event<'_>|
+     -> Result<(), String> {
+        if let Some((events, _, _)) = formula.as_mut() {
+            events.push(ev.into_owned());
+            return Ok(());
+        }
+        if let Some((events, _, _)) = run.as_mut() {
+            events.push(ev.into_owned());
+            return Ok(());
+        }
+        writer.write_event(ev).map_err(|e| e.to_string())
+    };
+
+    loop {
+        let event = reader.read_event_into(&mut buf).map_err(|e| e.to_string())?;
+        match event {
+            Event::Eof => break,
+            Event::DocType(_) => return Err("a DTD is not allowed in Office XML".into()),
+            Event::Comment(_) | Event::PI(_) => {}
+            Event::Decl(_) if open.is_empty() => emit(&mut writer, &mut run, &mut formula, event)?,
+            Event::Decl(_) => {}
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                let is_start = matches!(event, Event::Start(_));
+                if is_start && open.len() as u32 + 1 > limits.max_depth {
+                    return Err(format!("XML nested deeper than {}", limits.max_depth));
+                }
+                if skipping.is_some() {
+                    if is_start {
+                        open.push(false);
+                    }
+                    buf.clear();
+                    continue;
+                }
+                let (ns, local) = reader.resolver().resolve_element(e.name());
+                let is_w = ns_is(&ns, NS_W);
+                let local_name = local.as_ref().to_string();
+                // Word complex-field bookkeeping happens before the verdict: it decides runs.
+                if flavor == PartFlavor::Word && is_w && local_name == "fldChar" {
+                    match attr(&reader, e, Some(NS_W), "fldCharType").as_deref() {
+                        Some("begin") => {
+                            let bad = dangerous_fields.get(next_field).copied().unwrap_or(true);
+                            let parent_bad = fields.iter().any(|(d, i)| *d && *i);
+                            next_field += 1;
+                            fields.push((bad || parent_bad, true));
+                            if bad {
+                                filter.note(What::Dde, "fldChar", "field instruction removed, result kept");
+                            }
+                            if let Some(r) = run.as_mut() {
+                                r.1 |= bad || parent_bad;
+                            }
+                        }
+                        Some("separate") => {
+                            if let Some(r) = run.as_mut() {
+                                r.1 |= fields.last().is_some_and(|f| f.0);
+                            }
+                            if let Some(top) = fields.last_mut() {
+                                top.1 = false;
+                            }
+                        }
+                        Some("end") => {
+                            if let Some(r) = run.as_mut() {
+                                r.1 |= fields.last().is_some_and(|f| f.0);
+                            }
+                            fields.pop();
+                        }
+                        _ => {}
+                    }
+                }
+                if flavor == PartFlavor::Word && is_w && local_name == "r" && is_start && run.is_none() {
+                    let in_bad_instr = fields.iter().any(|(d, i)| *d && *i);
+                    run = Some((vec![event.clone().into_owned()], in_bad_instr, open.len()));
+                    open.push(true);
+                    buf.clear();
+                    continue;
+                }
+                if flavor == PartFlavor::Excel && ns_is(&ns, NS_S) && local_name == "f" && is_start && formula.is_none()
+                {
+                    formula = Some((vec![event.clone().into_owned()], String::new(), open.len()));
+                    open.push(true);
+                    buf.clear();
+                    continue;
+                }
+                match filter.verdict(&reader, e) {
+                    Verdict::Keep => {
+                        emit(&mut writer, &mut run, &mut formula, event.clone())?;
+                        if is_start {
+                            open.push(true);
+                        }
+                    }
+                    Verdict::Rewrite(new) => {
+                        let ev = if is_start { Event::Start(new) } else { Event::Empty(new) };
+                        emit(&mut writer, &mut run, &mut formula, ev)?;
+                        if is_start {
+                            open.push(true);
+                        }
+                    }
+                    Verdict::Unwrap => {
+                        if is_start {
+                            open.push(false);
+                        }
+                    }
+                    Verdict::Drop => {
+                        if is_start {
+                            skipping = Some(open.len());
+                            open.push(false);
+                        }
+                    }
+                }
+            }
+            Event::End(_) => {
+                let Some(written) = open.pop() else {
+                    return Err("unbalanced end tag".into());
+                };
+                if skipping == Some(open.len()) {
+                    skipping = None;
+                    buf.clear();
+                    continue;
+                }
+                if skipping.is_some() {
+                    buf.clear();
+                    continue;
+                }
+                if written {
+                    emit(&mut writer, &mut run, &mut formula, event.clone())?;
+                }
+                if formula.as_ref().is_some_and(|(_, _, d)| *d == open.len()) {
+                    if let Some((events, text, _)) = formula.take() {
+                        if dangerous_formula(&text) {
+                            filter.note(What::Dde, "f", "formula removed, cached value kept");
+                        } else {
+                            for ev in events {
+                                emit(&mut writer, &mut run, &mut formula, ev)?;
+                            }
+                        }
+                    }
+                }
+                if run.as_ref().is_some_and(|(_, _, d)| *d == open.len()) {
+                    if let Some((events, drop, _)) = run.take() {
+                        if !drop {
+                            for ev in events {
+                                writer.write_event(ev).map_err(|e| e.to_string())?;
+                            }
+                        }
+                    }
+                }
+            }
+            Event::GeneralRef(ref r) => {
+                let name = r.as_ref().to_string();
+                let Some(text) = reference_text(&name) else {
+                    return Err(format!("undefined entity &{name};"));
+                };
+                if skipping.is_none() {
+                    if let Some((_, f, _)) = formula.as_mut() {
+                        f.push_str(&text);
+                    }
+                    emit(&mut writer, &mut run, &mut formula, event.clone())?;
+                }
+            }
+            Event::Text(ref t) => {
+                if skipping.is_none() {
+                    if let Some((_, f, _)) = formula.as_mut() {
+                        f.push_str(&t.xml10_content());
+                    }
+                    emit(&mut writer, &mut run, &mut formula, event.clone())?;
+                }
+            }
+            Event::CData(_) => {
+                if skipping.is_none() {
+                    emit(&mut writer, &mut run, &mut formula, event.clone())?;
+                }
+            }
+        }
+        buf.clear();
+    }
+    if !open.is_empty() {
+        return Err("the XML ends inside an element".into());
+    }
+    Ok(Filtered {
+        bytes: writer.into_inner(),
+        findings: filter.findings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(xml: &str, flavor: PartFlavor, dropped: &[&str]) -> Result<(String, Vec<What>), String> {
+        let dropped = dropped.iter().map(|s| s.to_string()).collect();
+        let f = filter(
+            xml.as_bytes(),
+            flavor,
+            &dropped,
+            Hyperlinks::Text,
+            XmlLimits { max_depth: 64 },
+        )?;
+        Ok((
+            String::from_utf8(f.bytes).unwrap(),
+            f.findings.into_iter().map(|f| f.0).collect(),
+        ))
+    }
+
+    const W: &str = r#"xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships""#;
+
+    #[test]
+    fn dde_field_split_across_runs_is_removed_and_its_result_kept() {
+        let xml = format!(
+            r#"<w:document {W}><w:body><w:p><w:r><w:t>before </w:t></w:r><w:r><w:fldChar w:fldCharType="begin"/></w:r><w:r><w:instrText> DD</w:instrText></w:r><w:r><w:instrText>EAUTO c:\\windows\\system32\\cmd.exe "/k calc"</w:instrText></w:r><w:r><w:fldChar w:fldCharType="separate"/></w:r><w:r><w:t>RESULT</w:t></w:r><w:r><w:fldChar w:fldCharType="end"/></w:r></w:p></w:body></w:document>"#
+        );
+        let (out, found) = run(&xml, PartFlavor::Word, &[]).unwrap();
+        assert!(!out.contains("instrText") && !out.contains("fldChar"), "{out}");
+        assert!(out.contains("RESULT") && out.contains("before "));
+        assert!(found.contains(&What::Dde));
+    }
+
+    #[test]
+    fn harmless_fields_stay() {
+        let xml = format!(
+            r#"<w:document {W}><w:p><w:r><w:fldChar w:fldCharType="begin"/></w:r><w:r><w:instrText> PAGE </w:instrText></w:r><w:r><w:fldChar w:fldCharType="separate"/></w:r><w:r><w:t>1</w:t></w:r><w:r><w:fldChar w:fldCharType="end"/></w:r></w:p></w:document>"#
+        );
+        let (out, found) = run(&xml, PartFlavor::Word, &[]).unwrap();
+        assert!(out.contains("PAGE") && out.contains("fldChar"));
+        assert!(found.is_empty());
+    }
+
+    #[test]
+    fn fldsimple_dde_is_unwrapped() {
+        let xml = format!(
+            r#"<w:p {W}><w:fldSimple w:instr="DDEAUTO cmd &quot;/c calc&quot;"><w:r><w:t>shown</w:t></w:r></w:fldSimple></w:p>"#
+        );
+        let (out, _) = run(&xml, PartFlavor::Word, &[]).unwrap();
+        assert!(!out.contains("fldSimple") && out.contains("shown"), "{out}");
+    }
+
+    #[test]
+    fn hyperlink_to_a_dropped_relationship_becomes_text() {
+        let xml = format!(r#"<w:p {W}><w:hyperlink r:id="rId9"><w:r><w:t>click</w:t></w:r></w:hyperlink></w:p>"#);
+        let (out, found) = run(&xml, PartFlavor::Word, &["rId9"]).unwrap();
+        assert!(!out.contains("hyperlink") && out.contains("click"), "{out}");
+        assert_eq!(found, [What::Uri]);
+    }
+
+    #[test]
+    fn excel_dde_formula_goes_and_the_cached_value_stays() {
+        let xml = r#"<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData><row><c r="A1"><f>cmd|' /c calc'!A0</f><v>0</v></c><c r="A2"><f>SUM(B1:B3)&amp;"|"</f><v>6</v></c></row></sheetData></worksheet>"#;
+        let (out, found) = run(xml, PartFlavor::Excel, &[]).unwrap();
+        assert!(!out.contains("cmd|"), "{out}");
+        assert!(out.contains("<v>0</v>") && out.contains("SUM(B1:B3)"));
+        assert_eq!(found, [What::Dde]);
+    }
+
+    #[test]
+    fn doctype_and_unknown_entities_are_refused() {
+        assert!(run(r#"<!DOCTYPE x [<!ENTITY a "aaaa">]><x>&a;</x>"#, PartFlavor::Other, &[]).is_err());
+        assert!(run(r#"<x>&a;</x>"#, PartFlavor::Other, &[]).is_err());
+        assert!(run(r#"<x>&amp;&#x41;</x>"#, PartFlavor::Other, &[]).is_ok());
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let xml = "<a>".repeat(100) + &"</a>".repeat(100);
+        assert!(run(&xml, PartFlavor::Other, &[]).is_err());
+    }
+
+    #[test]
+    fn program_actions_in_slides_are_removed() {
+        let xml = r#"<p:sld xmlns:p="http://schemas.openxmlformats.org/presentationml/2006/main" xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main"><a:hlinkClick action="ppaction://program?x" r:id=""/><a:t>x</a:t></p:sld>"#;
+        let (out, found) = run(xml, PartFlavor::PowerPoint, &[]).unwrap();
+        assert!(!out.contains("ppaction"), "{out}");
+        assert_eq!(found, [What::Action]);
+    }
+}
