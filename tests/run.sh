@@ -6,7 +6,7 @@
 #     bash tests/run.sh
 #
 # Judges the tests call (never mocked): qpdf, pdfinfo/pdftotext (poppler-utils, poppler-data
-# for Japanese CMaps), python3 (fixture generators).
+# for Japanese CMaps), python3 (zipfile; fixture generators), oletools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +21,23 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
     "${sudo_cmd[@]}" apt-get update -qq
     DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+# oletools (olevba, mraptor, oleobj, rtfobj, msodde) judge the Office and RTF outputs. They
+# come from PyPI into a virtualenv of our own (Debian's Python refuses system-wide pip).
+if ! command -v rtfobj >/dev/null || ! command -v msodde >/dev/null; then
+    venv="${MUGAI_JUDGES_VENV:-$HOME/.cache/mugai-judges}"
+    if [ ! -x "$venv/bin/rtfobj" ]; then
+        echo "tests/run.sh: installing oletools into $venv"
+        if ! python3 -m venv "$venv" 2>/dev/null; then
+            sudo_cmd=()
+            [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+            DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+            python3 -m venv "$venv"
+        fi
+        "$venv/bin/pip" install --quiet --disable-pip-version-check oletools
+    fi
+    export PATH="$venv/bin:$PATH"
 fi
 
 export CARGO_TERM_COLOR=never

@@ -11,6 +11,7 @@ pub mod detect;
 pub mod flate;
 pub mod ooxml;
 pub mod pdf;
+pub mod rtf;
 pub mod xml_filter;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -185,7 +186,11 @@ impl Engine {
     pub fn new(config: Config) -> Self {
         Engine {
             config,
-            sanitizers: vec![Box::new(pdf::PdfSanitizer), Box::new(ooxml::OoxmlSanitizer)],
+            sanitizers: vec![
+                Box::new(pdf::PdfSanitizer),
+                Box::new(ooxml::OoxmlSanitizer),
+                Box::new(rtf::RtfSanitizer),
+            ],
         }
     }
 
