@@ -9,6 +9,7 @@
 
 pub mod detect;
 pub mod flate;
+pub mod ole;
 pub mod ooxml;
 pub mod pdf;
 pub mod rtf;
@@ -190,6 +191,7 @@ impl Engine {
                 Box::new(pdf::PdfSanitizer),
                 Box::new(ooxml::OoxmlSanitizer),
                 Box::new(rtf::RtfSanitizer),
+                Box::new(ole::OleSanitizer),
             ],
         }
     }

@@ -1,0 +1,309 @@
+//! Legacy compound-file documents (Word/Excel/PowerPoint 97-2003 and 一太郎 `.jtd`): a new
+//! compound file is written with the document's own streams, and without the storages that
+//! carry code or embedded programs.
+//!
+//! Removed wherever they are: VBA (`Macros`, `_VBA_PROJECT_CUR`, `_VBA_PROJECT`, `VBA`),
+//! embedded objects (`ObjectPool`, Excel's `MBD…` storages, any storage holding an
+//! `\x01Ole10Native` or `\x01Ole` stream, loose `\x01Ole10Native` streams), custom XML data
+//! stores (`MsoDataStore`) and XML signatures. Excel's `OBPROJ` record ("this workbook has a
+//! VBA project") is overwritten in place by a record Excel ignores, so no stream offsets move.
+//!
+//! Refused rather than half-cleaned (outcome `blocked`): encrypted documents (Word
+//! `fEncrypted`, Excel `FILEPASS`, PowerPoint `EncryptedSummary`), Excel 4 macro sheets inside
+//! a `.xls` (they live in the Workbook stream itself; removing them means rewriting every
+//! sheet offset), and PowerPoint files with embedded OLE objects (also inside the main stream).
+//!
+//! 一太郎: JustSystems does not document the format. The rebuild keeps every stream whose
+//! storage is not an embedded object or macro storage by the rules above — the document text
+//! (`DocumentText`), layout (`JSRV_*`) and picture streams — and drops the rest; the list of
+//! dropped names is in the report.
+
+use std::io::{Cursor, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use super::{Clean, Cx, FileKind, Refusal, Sanitizer};
+use crate::report::{Finding, What};
+
+/// The OLE sanitizer.
+pub struct OleSanitizer;
+
+/// Storage (or stream) names whose whole subtree is removed, with what they are.
+fn dropped_name(name: &str) -> Option<What> {
+    let lower = name.to_ascii_lowercase();
+    Some(match lower.as_str() {
+        "macros" | "_vba_project_cur" | "_vba_project" | "vba" | "projectwm" => What::Macro,
+        "objectpool" | "\u{1}ole10native" | "\u{1}ole" => What::OleObject,
+        "msodatastore" => What::PrivateData,
+        "_xmlsignatures" | "_signatures" => What::PrivateData,
+        _ if lower.starts_with("mbd") && lower.len() == 11 && lower[3..].chars().all(|c| c.is_ascii_hexdigit()) => {
+            What::OleObject
+        }
+        _ => return None,
+    })
+}
+
+/// A fixed timestamp for every storage, so the same input gives the same bytes.
+fn fixed_time() -> SystemTime {
+    SystemTime::UNIX_EPOCH
+}
+
+/// Excel BIFF record types we look at.
+const BIFF_BOF: u16 = 0x0809;
+const BIFF_FILEPASS: u16 = 0x002F;
+const BIFF_OBPROJ: u16 = 0x00D3;
+const BIFF_BOUNDSHEET: u16 = 0x0085;
+/// `OBPROJ` is overwritten with this: `Excel9File`, an empty record that only says a later
+/// Excel saved the file and that every reader skips when it does not know it.
+const BIFF_HARMLESS_EMPTY: u16 = 0x01C0;
+
+impl Sanitizer for OleSanitizer {
+    fn kinds(&self) -> &'static [FileKind] {
+        &[
+            FileKind::Doc,
+            FileKind::Xls,
+            FileKind::Ppt,
+            FileKind::Jtd,
+            FileKind::OoxmlEncrypted,
+        ]
+    }
+
+    fn sanitize(&self, input: &[u8], cx: &mut Cx<'_>) -> Result<Clean, Refusal> {
+        let kind = super::detect::detect(input);
+        if kind == FileKind::OoxmlEncrypted {
+            return Err(Refusal::Encrypted { hold: false });
+        }
+        let malformed = |e: std::io::Error| Refusal::Malformed(format!("compound file: {e}"));
+        let mut src = cfb::CompoundFile::open(Cursor::new(input)).map_err(malformed)?;
+
+        let mut entries: Vec<(PathBuf, bool, u64, cfb::Entry)> = Vec::new();
+        for entry in src.walk() {
+            if entries.len() as u64 >= cx.config.limits.max_entries {
+                return Err(Refusal::LimitExceeded {
+                    limit: "limits.max_entries",
+                    detail: format!("more than {} streams and storages", cx.config.limits.max_entries),
+                });
+            }
+            entries.push((entry.path().to_path_buf(), entry.is_stream(), entry.len(), entry));
+        }
+
+        let mut findings = Vec::new();
+        let mut dropped_roots: Vec<PathBuf> = Vec::new();
+        // Storages that hold an embedded object's native data are embedded objects.
+        for (path, is_stream, _, _) in &entries {
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            if let Some(what) = dropped_name(name) {
+                let root = if *is_stream && what == What::OleObject {
+                    // `\x01Ole10Native` inside a storage: the storage is the object.
+                    path.parent()
+                        .filter(|p| *p != Path::new("/"))
+                        .unwrap_or(path)
+                        .to_path_buf()
+                } else {
+                    path.clone()
+                };
+                if !dropped_roots.iter().any(|d| root.starts_with(d)) {
+                    dropped_roots.retain(|d| !d.starts_with(&root));
+                    dropped_roots.push(root);
+                    findings.push(Finding::removed(what, display(path), "storage removed"));
+                }
+            }
+        }
+        let kept = |p: &Path| !dropped_roots.iter().any(|d| p.starts_with(d));
+
+        let mut out = cfb::CompoundFile::create(Cursor::new(Vec::with_capacity(input.len())))
+            .map_err(|e| Refusal::Internal(format!("compound file: {e}")))?;
+        let internal = |e: std::io::Error| Refusal::Internal(format!("writing the compound file: {e}"));
+        if let Some((_, _, _, root)) = entries.first() {
+            out.set_storage_clsid("/", *root.clsid()).map_err(internal)?;
+        }
+        for (path, is_stream, len, entry) in &entries {
+            cx.check_deadline()?;
+            if path == Path::new("/") || !kept(path) {
+                continue;
+            }
+            if *is_stream {
+                cx.charge_decompressed(*len)?;
+                let mut data = Vec::with_capacity(usize::try_from(*len).unwrap_or(0).min(1 << 26));
+                src.open_stream(path)
+                    .map_err(malformed)?
+                    .take(*len)
+                    .read_to_end(&mut data)
+                    .map_err(malformed)?;
+                self.check_stream(kind, path, &mut data, &mut findings)?;
+                out.create_stream(path)
+                    .map_err(internal)?
+                    .write_all(&data)
+                    .map_err(internal)?;
+            } else {
+                out.create_storage(path).map_err(internal)?;
+                out.set_storage_clsid(path, *entry.clsid()).map_err(internal)?;
+            }
+            out.set_state_bits(path, entry.state_bits()).map_err(internal)?;
+        }
+        for (path, is_stream, _, _) in &entries {
+            if !is_stream && kept(path) {
+                out.set_created_time(path, fixed_time()).map_err(internal)?;
+                out.set_modified_time(path, fixed_time()).map_err(internal)?;
+            }
+        }
+        out.flush().map_err(internal)?;
+        let bytes = out.into_inner().into_inner();
+        findings.sort();
+        findings.dedup();
+        Ok(Clean { bytes, kind, findings })
+    }
+}
+
+impl OleSanitizer {
+    /// Format-specific checks and in-place fixes of a kept stream.
+    fn check_stream(
+        &self,
+        kind: FileKind,
+        path: &Path,
+        data: &mut [u8],
+        findings: &mut Vec<Finding>,
+    ) -> Result<(), Refusal> {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        match (kind, name) {
+            (FileKind::Doc, "WordDocument") => {
+                // FibBase: wIdent 0xA5EC, flags at offset 0x0A, bit 0x0100 is fEncrypted.
+                let flags = data
+                    .get(0x0A..0x0C)
+                    .map(|b| u16::from_le_bytes([b[0], b[1]]))
+                    .unwrap_or(0);
+                if flags & 0x0100 != 0 {
+                    return Err(Refusal::Encrypted { hold: false });
+                }
+            }
+            (FileKind::Xls, "Workbook" | "Book") => check_biff(data, findings)?,
+            (FileKind::Ppt, "EncryptedSummary") => return Err(Refusal::Encrypted { hold: false }),
+            // ExOleObjStg (0x1011) records hold embedded objects and the VBA project.
+            (FileKind::Ppt, "PowerPoint Document") if has_ppt_record(data, 0x1011) => {
+                return Err(Refusal::Forbidden {
+                    kind,
+                    why: "cannot_rebuild",
+                });
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Walk the BIFF8 records of a Workbook stream: refuse encryption and Excel 4 macro sheets,
+/// neutralise `OBPROJ` in place.
+fn check_biff(data: &mut [u8], findings: &mut Vec<Finding>) -> Result<(), Refusal> {
+    let mut pos = 0usize;
+    let mut first = true;
+    while pos + 4 <= data.len() {
+        let kind = u16::from_le_bytes([data[pos], data[pos + 1]]);
+        let len = usize::from(u16::from_le_bytes([data[pos + 2], data[pos + 3]]));
+        let body = pos + 4..(pos + 4 + len).min(data.len());
+        if first && kind != BIFF_BOF {
+            return Err(Refusal::Malformed("the Workbook stream does not start with BOF".into()));
+        }
+        first = false;
+        match kind {
+            BIFF_FILEPASS => return Err(Refusal::Encrypted { hold: false }),
+            BIFF_OBPROJ => {
+                data[pos..pos + 2].copy_from_slice(&BIFF_HARMLESS_EMPTY.to_le_bytes());
+                findings.push(Finding::removed(
+                    What::Macro,
+                    format!("Workbook record at {pos}"),
+                    "OBPROJ neutralized",
+                ));
+            }
+            BIFF_BOUNDSHEET => {
+                // BoundSheet8: lbPlyPos u32, hsState u8, dt u8 (1 = Excel 4 macro sheet).
+                if let Some(&dt) = data.get(body.start + 5) {
+                    if dt == 0x01 {
+                        return Err(Refusal::Forbidden {
+                            kind: FileKind::Xls,
+                            why: "excel4_macro",
+                        });
+                    }
+                }
+            }
+            _ => {}
+        }
+        pos = body.end.max(pos + 4);
+    }
+    Ok(())
+}
+
+/// Whether a PowerPoint binary stream contains a record of type `rec_type` at any depth.
+/// Records are `recVer/instance u16, type u16, len u32`; containers have recVer 0xF.
+fn has_ppt_record(data: &[u8], rec_type: u16) -> bool {
+    let mut stack = vec![(0usize, data.len())];
+    let mut steps = 0usize;
+    while let Some((mut pos, end)) = stack.pop() {
+        while pos + 8 <= end {
+            steps += 1;
+            if steps > 10_000_000 {
+                return true; // pathological: treat as if it had one (fail closed)
+            }
+            let ver = data[pos] & 0x0F;
+            let t = u16::from_le_bytes([data[pos + 2], data[pos + 3]]);
+            let len = u32::from_le_bytes([data[pos + 4], data[pos + 5], data[pos + 6], data[pos + 7]]) as usize;
+            if t == rec_type {
+                return true;
+            }
+            let body_end = (pos + 8).saturating_add(len).min(end);
+            if ver == 0x0F && stack.len() < 64 {
+                stack.push((pos + 8, body_end));
+            }
+            pos = body_end;
+        }
+    }
+    false
+}
+
+fn display(path: &Path) -> String {
+    path.to_string_lossy().replace('\u{1}', "\\x01")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn macro_and_object_storages_are_recognised() {
+        assert_eq!(dropped_name("Macros"), Some(What::Macro));
+        assert_eq!(dropped_name("_VBA_PROJECT_CUR"), Some(What::Macro));
+        assert_eq!(dropped_name("ObjectPool"), Some(What::OleObject));
+        assert_eq!(dropped_name("MBD0012ABCD"), Some(What::OleObject));
+        assert_eq!(dropped_name("\u{1}Ole10Native"), Some(What::OleObject));
+        assert_eq!(dropped_name("WordDocument"), None);
+        assert_eq!(dropped_name("MBDx"), None);
+    }
+
+    #[test]
+    fn biff_obproj_is_neutralised_in_place_and_filepass_refused() {
+        let mut wb = vec![
+            0x09, 0x08, 0x02, 0x00, 0x00, 0x06, 0xD3, 0x00, 0x00, 0x00, 0x0A, 0x00, 0x00, 0x00,
+        ];
+        let before = wb.len();
+        let mut findings = Vec::new();
+        check_biff(&mut wb, &mut findings).expect("ok");
+        assert_eq!(wb.len(), before);
+        assert_eq!(&wb[6..8], &BIFF_HARMLESS_EMPTY.to_le_bytes());
+        assert_eq!(findings.len(), 1);
+        let mut enc = vec![0x09, 0x08, 0x00, 0x00, 0x2F, 0x00, 0x00, 0x00];
+        assert_eq!(
+            check_biff(&mut enc, &mut Vec::new()),
+            Err(Refusal::Encrypted { hold: false })
+        );
+    }
+
+    #[test]
+    fn ppt_record_search_descends_into_containers() {
+        // Container (ver 0xF) of type 0x03E8 holding an atom of type 0x1011.
+        let mut d = vec![0x0F, 0x00, 0xE8, 0x03, 8, 0, 0, 0];
+        d.extend_from_slice(&[0x00, 0x00, 0x11, 0x10, 0, 0, 0, 0]);
+        assert!(has_ppt_record(&d, 0x1011));
+        assert!(!has_ppt_record(&d, 0x2000));
+    }
+}

@@ -1,0 +1,108 @@
+//! Compound-file fixtures through the engine, judged by oletools: `olevba` and `mraptor`
+//! find no macros, `oleobj` no embedded object; encrypted files and Excel 4 macro sheets
+//! are refused.
+
+mod common;
+
+use common::*;
+use mugai::{Config, Engine, Outcome};
+
+fn olevba_finds_macros(path: &std::path::Path) -> bool {
+    let out = judge("olevba", &[path.to_str().expect("path")]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Type: OLE"),
+        "olevba could not read {}: {text}",
+        path.display()
+    );
+    !text.contains("No VBA or XLM macros found")
+}
+
+/// mraptor's exit code: 0 no macro, 10 macro OK, 20 suspicious.
+fn mraptor_code(path: &std::path::Path) -> Option<i32> {
+    judge("mraptor", &[path.to_str().expect("path")]).status.code()
+}
+
+fn oleobj_objects(path: &std::path::Path, scratch: &std::path::Path) -> usize {
+    let out = judge(
+        "oleobj",
+        &["-d", scratch.to_str().expect("path"), path.to_str().expect("path")],
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.trim_start().starts_with("Filename ="))
+        .count()
+}
+
+#[test]
+fn macros_and_objects_are_gone_by_oletools() {
+    let engine = Engine::new(Config::default());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scratch = tempfile::tempdir().expect("scratch");
+    let mut failures = Vec::new();
+    for (name, macros, objects) in [
+        ("vba.doc", true, false),
+        ("vba.xls", true, false),
+        ("objects.doc", false, true),
+        ("embedded.jtd", false, true),
+    ] {
+        let bytes = fixture(&format!("ole/{name}"));
+        let input = write_temp(dir.path(), &format!("in-{name}"), &bytes);
+        if macros && !(olevba_finds_macros(&input) && mraptor_code(&input) == Some(20)) {
+            failures.push(format!("{name}: oletools find no macro in the fixture"));
+        }
+        if objects && oleobj_objects(&input, scratch.path()) == 0 {
+            failures.push(format!("{name}: oleobj finds no object in the fixture"));
+        }
+        let p = engine.run(&bytes, Some(name));
+        if p.report.outcome != Outcome::Disarmed {
+            failures.push(format!(
+                "{name}: outcome {:?} {:?}",
+                p.report.outcome, p.report.reason_detail
+            ));
+            continue;
+        }
+        let out_bytes = p.output.expect("output");
+        let output = write_temp(dir.path(), &format!("out-{name}"), &out_bytes);
+        if olevba_finds_macros(&output) {
+            failures.push(format!("{name}: olevba still finds macros"));
+        }
+        if mraptor_code(&output) != Some(0) {
+            failures.push(format!("{name}: mraptor exit {:?}", mraptor_code(&output)));
+        }
+        if oleobj_objects(&output, scratch.path()) != 0 {
+            failures.push(format!("{name}: oleobj still finds an object"));
+        }
+        // The document's own text stream is still there.
+        let marker = format!("MUGAI-MARKER {name}");
+        if !out_bytes.windows(marker.len()).any(|w| w == marker.as_bytes()) {
+            failures.push(format!("{name}: lost {marker}"));
+        }
+        if mugai::cdr::detect::detect(&out_bytes) != p.report.detected_kind {
+            failures.push(format!("{name}: output is detected as another kind"));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn encrypted_and_unrebuildable_files_are_refused() {
+    let engine = Engine::new(Config::default());
+    let p = engine.run(&fixture("ole/encrypted.doc"), Some("a.doc"));
+    assert_eq!(
+        (p.report.outcome, p.report.reason.as_deref()),
+        (Outcome::Blocked, Some("encrypted"))
+    );
+    let p = engine.run(&fixture("ole/xlm_macro.xls"), Some("a.xls"));
+    assert_eq!(
+        (p.report.outcome, p.report.reason.as_deref()),
+        (Outcome::Blocked, Some("excel4_macro"))
+    );
+    assert!(p.output.is_none());
+}
+
+#[test]
+fn the_clean_doc_stays_clean() {
+    let p = Engine::new(Config::default()).run(&fixture("ole/clean.doc"), Some("clean.doc"));
+    assert_eq!(p.report.outcome, Outcome::Clean);
+}
