@@ -646,6 +646,7 @@ impl<'s, 'c, 'a> Rebuild<'s, 'c, 'a> {
                 Ok(obj) => self.object(obj)?.unwrap_or(Object::Null),
                 Err(_) => Object::Null,
             };
+
             self.out.objects.insert(new, copied);
         }
         Ok(())
@@ -730,6 +731,13 @@ impl<'s, 'c, 'a> Rebuild<'s, 'c, 'a> {
                     return Ok(Some(Object::Reference(*new)));
                 }
                 let target = match self.src.get_object(*id) {
+                    // A reference to a null object is null; copying it as an object of its
+                    // own would number objects differently on a second pass.
+                    Ok(Object::Null) => return Ok(Some(Object::Null)),
+                    // File-structure objects (object and xref streams, linearization) are
+                    // never content; the writer regenerates them, so a reference to one is
+                    // a dangling reference.
+                    Ok(t) if is_file_structure(t) => return Ok(Some(Object::Null)),
                     Ok(t) => t,
                     // A reference to a missing object is null (ISO 32000 7.3.10).
                     Err(_) => return Ok(Some(Object::Null)),
@@ -865,6 +873,15 @@ impl<'s, 'c, 'a> Rebuild<'s, 'c, 'a> {
         }
         None
     }
+}
+
+fn is_file_structure(o: &Object) -> bool {
+    let d = match o {
+        Object::Stream(s) => &s.dict,
+        Object::Dictionary(d) => d,
+        _ => return false,
+    };
+    matches!(d.get(b"Type").and_then(Object::as_name), Ok(b"ObjStm" | b"XRef")) || d.has(b"Linearized")
 }
 
 /// Largest image side accepted when trusting an image's declared size.
