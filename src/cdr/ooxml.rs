@@ -735,9 +735,14 @@ fn write_package(kept: &BTreeMap<String, (String, Vec<u8>)>, ct: &ContentTypes) 
     let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
     let options = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated)
-        .compression_level(Some(6))
+        .compression_level(Some(3))
         .last_modified_time(zip::DateTime::default())
         .unix_permissions(0o644);
+    // Pictures that are already compressed are stored as they are: deflating them again
+    // costs time and saves nothing.
+    let stored = options
+        .compression_method(zip::CompressionMethod::Stored)
+        .compression_level(None);
     zip.start_file("[Content_Types].xml", options).map_err(internal)?;
     zip.write_all(&write_content_types(kept, ct)).map_err(io)?;
     let mut names: HashMap<&str, ()> = HashMap::new();
@@ -749,7 +754,12 @@ fn write_package(kept: &BTreeMap<String, (String, Vec<u8>)>, ct: &ContentTypes) 
         if names.insert(name.as_str(), ()).is_some() {
             continue;
         }
-        zip.start_file(name.as_str(), options).map_err(internal)?;
+        let lower = name.to_ascii_lowercase();
+        let precompressed = [".png", ".jpg", ".jpeg", ".gif", ".webp"]
+            .iter()
+            .any(|e| lower.ends_with(e));
+        zip.start_file(name.as_str(), if precompressed { stored } else { options })
+            .map_err(internal)?;
         zip.write_all(bytes).map_err(io)?;
     }
     Ok(zip.finish().map_err(internal)?.into_inner())

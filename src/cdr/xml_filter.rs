@@ -236,10 +236,16 @@ impl Filter<'_> {
         // References to relationships that were removed.
         let mut rewrite: Option<BytesStart<'static>> = None;
         let mut refers_dropped = false;
-        for a in e.attributes().flatten() {
-            let (ans, _) = reader.resolver().resolve_attribute(a.key);
-            if ns_is(&ans, NS_R) && self.dropped.contains(a.value.as_ref()) {
-                refers_dropped = true;
+        if !self.dropped.is_empty() {
+            for a in e.attributes().flatten() {
+                // Only a prefixed attribute can be in the relationships namespace.
+                if a.key.prefix().is_none() {
+                    continue;
+                }
+                let (ans, _) = reader.resolver().resolve_attribute(a.key);
+                if ns_is(&ans, NS_R) && self.dropped.contains(a.value.as_ref()) {
+                    refers_dropped = true;
+                }
             }
         }
         if refers_dropped {
@@ -362,6 +368,10 @@ fn scan_fields(xml: &[u8], hyperlinks: Hyperlinks) -> Result<Vec<bool>, String> 
     Ok(fields.iter().map(|f| dangerous_field(f, hyperlinks)).collect())
 }
 
+fn memchr_find(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
 /// Re-serialise `xml`, removing what the rules refuse and references to `dropped` ids.
 pub fn filter(
     xml: &[u8],
@@ -370,7 +380,10 @@ pub fn filter(
     hyperlinks: Hyperlinks,
     limits: XmlLimits,
 ) -> Result<Filtered, String> {
-    let dangerous_fields = if flavor == PartFlavor::Word {
+    // Complex fields need a pre-scan and run buffering; most parts have none, and the element
+    // name must appear literally, so a byte search decides whether to pay for either.
+    let has_fields = flavor == PartFlavor::Word && memchr_find(xml, b"fldChar");
+    let dangerous_fields = if has_fields {
         scan_fields(xml, hyperlinks)?
     } else {
         Vec::new()
@@ -467,23 +480,23 @@ pub fn filter(
                         _ => {}
                     }
                 }
-                if flavor == PartFlavor::Word && is_w && local_name == "r" && is_start && run.is_none() {
+                if has_fields && is_w && local_name == "r" && is_start && run.is_none() {
                     let in_bad_instr = fields.iter().any(|(d, i)| *d && *i);
-                    run = Some((vec![event.clone().into_owned()], in_bad_instr, open.len()));
+                    run = Some((vec![event.into_owned()], in_bad_instr, open.len()));
                     open.push(true);
                     buf.clear();
                     continue;
                 }
                 if flavor == PartFlavor::Excel && ns_is(&ns, NS_S) && local_name == "f" && is_start && formula.is_none()
                 {
-                    formula = Some((vec![event.clone().into_owned()], String::new(), open.len()));
+                    formula = Some((vec![event.into_owned()], String::new(), open.len()));
                     open.push(true);
                     buf.clear();
                     continue;
                 }
                 match filter.verdict(&reader, e) {
                     Verdict::Keep => {
-                        emit(&mut writer, &mut run, &mut formula, event.clone())?;
+                        emit(&mut writer, &mut run, &mut formula, event)?;
                         if is_start {
                             open.push(true);
                         }
@@ -522,7 +535,7 @@ pub fn filter(
                     continue;
                 }
                 if written {
-                    emit(&mut writer, &mut run, &mut formula, event.clone())?;
+                    emit(&mut writer, &mut run, &mut formula, event)?;
                 }
                 if formula.as_ref().is_some_and(|(_, _, d)| *d == open.len()) {
                     if let Some((events, text, _)) = formula.take() {
@@ -554,7 +567,7 @@ pub fn filter(
                     if let Some((_, f, _)) = formula.as_mut() {
                         f.push_str(&text);
                     }
-                    emit(&mut writer, &mut run, &mut formula, event.clone())?;
+                    emit(&mut writer, &mut run, &mut formula, event)?;
                 }
             }
             Event::Text(ref t) => {
@@ -562,12 +575,12 @@ pub fn filter(
                     if let Some((_, f, _)) = formula.as_mut() {
                         f.push_str(&t.xml10_content());
                     }
-                    emit(&mut writer, &mut run, &mut formula, event.clone())?;
+                    emit(&mut writer, &mut run, &mut formula, event)?;
                 }
             }
             Event::CData(_) => {
                 if skipping.is_none() {
-                    emit(&mut writer, &mut run, &mut formula, event.clone())?;
+                    emit(&mut writer, &mut run, &mut formula, event)?;
                 }
             }
         }
