@@ -6,7 +6,7 @@
 #     bash tests/run.sh
 #
 # Judges the tests call (never mocked): qpdf, pdfinfo/pdftotext (poppler-utils, poppler-data
-# for Japanese CMaps), python3 (zipfile; fixture generators), oletools.
+# for Japanese CMaps), python3 (zipfile; fixture generators), oletools, LibreOffice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +15,11 @@ command -v qpdf >/dev/null || need_apt+=(qpdf)
 command -v pdftotext >/dev/null || need_apt+=(poppler-utils)
 [ -d /usr/share/poppler/cMap ] || need_apt+=(poppler-data)
 command -v python3 >/dev/null || need_apt+=(python3)
+# LibreOffice (headless) proves sanitized Office and RTF files still open; a CJK font lets it
+# render the Japanese markers.
+command -v soffice >/dev/null || need_apt+=(libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui)
+[ -d /usr/share/fonts/opentype/noto ] || need_apt+=(fonts-noto-cjk)
+command -v zip >/dev/null || need_apt+=(zip unzip)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "tests/run.sh: installing ${need_apt[*]}"
     sudo_cmd=()

@@ -1,0 +1,87 @@
+//! The outputs still open: LibreOffice (headless, an independent reader) converts every
+//! sanitized OOXML and RTF fixture to PDF, and `pdftotext` of that PDF still has the ASCII
+//! and Japanese markers. One `soffice` run converts all files (each start costs seconds).
+//!
+//! The compound-file fixtures are skeletons LibreOffice cannot render (see fixtures/README.md);
+//! they are judged by oletools in `ole_fixtures.rs`.
+
+mod common;
+
+use common::*;
+use mugai::{Config, Engine};
+
+#[test]
+fn sanitized_office_and_rtf_files_open_in_libreoffice_with_their_text() {
+    let engine = Engine::new(Config::default());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut inputs = Vec::new();
+    for sub in ["ooxml", "rtf"] {
+        for entry in std::fs::read_dir(fixtures_dir().join(sub))
+            .expect("fixture dir")
+            .flatten()
+        {
+            let path = entry.path();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_string();
+            let p = engine.run(&std::fs::read(&path).expect("read"), Some(&name));
+            let Some(out) = p.output else { continue };
+            let out_name = p.report.output.and_then(|o| o.name).unwrap_or(name.clone());
+            // Unique stems: macro.docm, macro.xlsm and macro.pptm must not share a PDF name.
+            let (stem, ext) = out_name.rsplit_once('.').unwrap_or((&out_name, ""));
+            let orig_ext = name.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
+            let unique = format!("{stem}-{orig_ext}.{ext}");
+            write_temp(dir.path(), &unique, &out);
+            inputs.push((name, unique));
+        }
+    }
+    assert!(
+        inputs.len() >= 15,
+        "expected the OOXML and RTF fixtures, got {}",
+        inputs.len()
+    );
+    let profile = dir.path().join("lo-profile");
+    let pdf_dir = dir.path().join("pdf");
+    let mut args: Vec<String> = vec![
+        "--headless".into(),
+        "--norestore".into(),
+        format!("-env:UserInstallation=file://{}", profile.display()),
+        "--convert-to".into(),
+        "pdf".into(),
+        "--outdir".into(),
+        pdf_dir.display().to_string(),
+    ];
+    args.extend(inputs.iter().map(|(_, u)| dir.path().join(u).display().to_string()));
+    let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = judge("soffice", &arg_refs);
+    assert!(
+        out.status.success(),
+        "soffice failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let mut failures = Vec::new();
+    for (name, unique) in &inputs {
+        let stem = unique.rsplit_once('.').map(|(s, _)| s).unwrap_or(unique);
+        let pdf = pdf_dir.join(format!("{stem}.pdf"));
+        if !pdf.exists() {
+            failures.push(format!("{name}: LibreOffice did not convert it"));
+            continue;
+        }
+        // Slides and narrow cells may wrap: compare without whitespace.
+        let text: String = pdf_text(&pdf).chars().filter(|c| !c.is_whitespace()).collect();
+        let marker_stem = name.split('.').next().unwrap_or_default();
+        for marker in [
+            format!("MUGAI-MARKER{marker_stem}1"),
+            format!("MUGAI-MARKER{marker_stem}2"),
+            "無害化マーカー".into(),
+        ] {
+            if !text.contains(&marker) {
+                failures.push(format!("{name}: the PDF LibreOffice made lacks {marker}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
