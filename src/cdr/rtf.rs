@@ -376,7 +376,18 @@ impl Sanitizer for RtfSanitizer {
             findings: Vec::new(),
         };
         // The document is the first group; whatever follows it is not RTF (polyglot tails).
-        w.write_group(0);
+        // The document group itself is never an object, destination or field: a file that
+        // claims so is not a document we can rebuild.
+        let odd = w
+            .top_words(0)
+            .find(|word| OBJECT_WORDS.contains(word) || DROPPED_DESTINATIONS.contains(word) || *word == b"field")
+            .map(|word| String::from_utf8_lossy(word).into_owned());
+        if let Some(word) = odd {
+            return Err(Refusal::Malformed(format!("the document group carries \\{word}")));
+        }
+        w.emit(0);
+        w.write_range(1, w.close[0].min(toks.len()));
+        w.out.push(b'}');
         let top_end = w.close[0];
         if top_end.saturating_add(1) < toks.len() {
             let trailing: usize = toks[top_end.saturating_add(1)..].iter().map(|(_, s)| s.len()).sum();
@@ -468,6 +479,14 @@ mod tests {
         let rtf = "{\\rtf1 {\\pict\\bin4 }{\\}} tail}";
         let (out, _) = run(rtf);
         assert_eq!(out, rtf);
+    }
+
+    #[test]
+    fn a_document_group_that_is_an_object_is_refused() {
+        let engine = Engine::new(Config::default());
+        let mut cx = Cx::new(&engine);
+        assert!(RtfSanitizer.sanitize(br"{\rtf1\objdata 0102}", &mut cx).is_err());
+        assert!(RtfSanitizer.sanitize(br"{\rt\object x}", &mut cx).is_err());
     }
 
     #[test]
