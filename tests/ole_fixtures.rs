@@ -40,12 +40,16 @@ fn macros_and_objects_are_gone_by_oletools() {
     let dir = tempfile::tempdir().expect("tempdir");
     let scratch = tempfile::tempdir().expect("scratch");
     let mut failures = Vec::new();
-    for (name, macros, objects) in [
+    let cases = [
         ("vba.doc", true, false),
         ("vba.xls", true, false),
         ("objects.doc", false, true),
         ("embedded.jtd", false, true),
-    ] {
+        ("real_vba.doc", true, false),
+        ("real_vba.xls", true, false),
+        ("real_objects.doc", false, true),
+    ];
+    for (name, macros, objects) in cases {
         let bytes = fixture(&format!("ole/{name}"));
         let input = write_temp(dir.path(), &format!("in-{name}"), &bytes);
         if macros && !(olevba_finds_macros(&input) && mraptor_code(&input) == Some(20)) {
@@ -73,9 +77,10 @@ fn macros_and_objects_are_gone_by_oletools() {
         if oleobj_objects(&output, scratch.path()) != 0 {
             failures.push(format!("{name}: oleobj still finds an object"));
         }
-        // The document's own text stream is still there.
+        // The skeletons' text stream is still there (the real documents' text is checked by
+        // LibreOffice in office_libreoffice.rs).
         let marker = format!("MUGAI-MARKER {name}");
-        if !out_bytes.windows(marker.len()).any(|w| w == marker.as_bytes()) {
+        if !name.starts_with("real_") && !out_bytes.windows(marker.len()).any(|w| w == marker.as_bytes()) {
             failures.push(format!("{name}: lost {marker}"));
         }
         if mugai::cdr::detect::detect(&out_bytes) != p.report.detected_kind {

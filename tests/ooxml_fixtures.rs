@@ -201,6 +201,21 @@ fn office_threats_are_gone_and_content_is_kept() {
         if in_units != out_units || out_units < 2 {
             failures.push(format!("{}: {in_units} {} in, {out_units} out", case.file, case.unit));
         }
+        if case.file.starts_with("macro.") || case.file.starts_with("macro_named") {
+            // oletools judge the VBA project: present in the input, gone from the output.
+            let vba_in = judge("olevba", &[input.to_str().expect("path")]);
+            if String::from_utf8_lossy(&vba_in.stdout).contains("No VBA or XLM macros found") {
+                failures.push(format!("{}: olevba finds no macro in the fixture", case.file));
+            }
+            let vba_out = judge("olevba", &[output.to_str().expect("path")]);
+            if !String::from_utf8_lossy(&vba_out.stdout).contains("No VBA or XLM macros found") {
+                failures.push(format!("{}: olevba still finds macros", case.file));
+            }
+            let code = judge("mraptor", &[output.to_str().expect("path")]).status.code();
+            if code != Some(0) {
+                failures.push(format!("{}: mraptor exit {code:?} on the output", case.file));
+            }
+        }
         let out_kind = p.report.output.as_ref().map(|o| o.kind.as_str()).unwrap_or_default();
         if out_kind != case.out_kind {
             failures.push(format!("{}: output kind {out_kind}, want {}", case.file, case.out_kind));
