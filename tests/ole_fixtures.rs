@@ -98,6 +98,13 @@ fn encrypted_and_unrebuildable_files_are_refused() {
         (p.report.outcome, p.report.reason.as_deref()),
         (Outcome::Blocked, Some("encrypted"))
     );
+    // A password-protected docx is a compound file under a .docx name: not a mismatch, encrypted.
+    let p = engine.run(&fixture("ole/encrypted_ooxml.docx"), Some("見積書.docx"));
+    assert_eq!(
+        (p.report.outcome, p.report.reason.as_deref()),
+        (Outcome::Blocked, Some("encrypted"))
+    );
+    assert_eq!(p.report.detected_kind.as_str(), "ooxml_encrypted");
     let p = engine.run(&fixture("ole/xlm_macro.xls"), Some("a.xls"));
     assert_eq!(
         (p.report.outcome, p.report.reason.as_deref()),
@@ -107,7 +114,9 @@ fn encrypted_and_unrebuildable_files_are_refused() {
 }
 
 #[test]
-fn the_clean_doc_stays_clean() {
-    let p = Engine::new(Config::default()).run(&fixture("ole/clean.doc"), Some("clean.doc"));
-    assert_eq!(p.report.outcome, Outcome::Clean);
+fn clean_controls_stay_clean() {
+    for name in ["clean.doc", "real_clean.ppt"] {
+        let p = Engine::new(Config::default()).run(&fixture(&format!("ole/{name}")), Some(name));
+        assert_eq!(p.report.outcome, Outcome::Clean, "{name}: {:?}", p.report.findings);
+    }
 }

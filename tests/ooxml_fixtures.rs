@@ -268,3 +268,44 @@ fn a_zip_bomb_part_is_refused_within_the_budget() {
     assert_eq!(p.report.reason.as_deref(), Some("limit_exceeded"));
     assert!(started.elapsed().as_secs_f64() < 2.0, "{:?}", started.elapsed());
 }
+
+/// The clean docx with `word/document.xml` replaced.
+fn docx_with_document(xml: &str) -> Vec<u8> {
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let mut src = zip::ZipArchive::new(std::io::Cursor::new(fixture("ooxml/clean.docx"))).expect("zip");
+    for i in 0..src.len() {
+        let f = src.by_index_raw(i).expect("entry");
+        if f.name().map(|n| n == "word/document.xml").unwrap_or(false) {
+            continue;
+        }
+        zip.raw_copy_file(f).expect("copy");
+    }
+    zip.start_file("word/document.xml", opts).expect("start");
+    zip.write_all(xml.as_bytes()).expect("write");
+    zip.finish().expect("finish").into_inner()
+}
+
+#[test]
+fn xml_bombs_are_refused_fast() {
+    let laughs = r#"<?xml version="1.0"?><!DOCTYPE w [<!ENTITY a "lollollollol"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;"><!ENTITY e "&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;"><!ENTITY f "&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;"><!ENTITY g "&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;"><!ENTITY h "&g;&g;&g;&g;&g;&g;&g;&g;&g;&g;"><!ENTITY i "&h;&h;&h;&h;&h;&h;&h;&h;&h;&h;">]><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r><w:t>&i;</w:t></w:r></w:p></w:body></w:document>"#;
+    let deep = format!(
+        r#"<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">{}{}</w:document>"#,
+        "<w:body>".repeat(100_000),
+        "</w:body>".repeat(100_000)
+    );
+    let engine = Engine::new(Config::default());
+    for (what, xml) in [("billion laughs", laughs.to_string()), ("100,000 levels", deep)] {
+        let started = std::time::Instant::now();
+        let p = engine.run(&docx_with_document(&xml), Some("bomb.docx"));
+        assert_eq!(p.report.outcome, Outcome::Blocked, "{what}");
+        assert_eq!(
+            p.report.reason.as_deref(),
+            Some("malformed"),
+            "{what}: {:?}",
+            p.report.reason_detail
+        );
+        assert!(started.elapsed().as_secs_f64() < 1.0, "{what}: {:?}", started.elapsed());
+    }
+}

@@ -530,9 +530,10 @@ pub fn is_script_extension(ext: &str) -> bool {
 /// as a whole: a `.docx` holding a docm is the same family (and the sanitizer fixes the name).
 fn expected_kinds(ext: &str) -> Option<&'static [FileKind]> {
     use FileKind::*;
-    const WORD: &[FileKind] = &[Docx, Docm, Dotx, Dotm];
-    const EXCEL: &[FileKind] = &[Xlsx, Xlsm, Xltx, Xltm, Xlsb];
-    const POWERPOINT: &[FileKind] = &[Pptx, Pptm, Ppsx, Ppsm, Potx, Potm];
+    // A password-protected OOXML file is a compound file under its usual name.
+    const WORD: &[FileKind] = &[Docx, Docm, Dotx, Dotm, OoxmlEncrypted];
+    const EXCEL: &[FileKind] = &[Xlsx, Xlsm, Xltx, Xltm, Xlsb, OoxmlEncrypted];
+    const POWERPOINT: &[FileKind] = &[Pptx, Pptm, Ppsx, Ppsm, Potx, Potm, OoxmlEncrypted];
     Some(match ext {
         "pdf" => &[Pdf],
         "docx" | "docm" | "dotx" | "dotm" => WORD,

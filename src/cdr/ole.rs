@@ -94,6 +94,11 @@ impl Sanitizer for OleSanitizer {
             let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
                 continue;
             };
+            // The document's own `\x01Ole` stream (link and moniker flags for the file itself)
+            // sits at the root; only inside a sub-storage does it mark an embedded object.
+            if path.parent() == Some(Path::new("/")) && name == "\u{1}Ole" {
+                continue;
+            }
             if let Some(what) = dropped_name(name) {
                 let root = if *is_stream && what == What::OleObject {
                     // `\x01Ole10Native` inside a storage: the storage is the object.
