@@ -1,8 +1,9 @@
 //! OOXML fixtures through the engine, judged by Python's `zipfile` (an independent ZIP
-//! reader): the threat's parts and strings are gone, the markers and the paragraph / row /
+//! reader) and oletools: the threat's parts and strings are gone, the markers and the paragraph / row /
 //! slide counts are kept, and macro-enabled kinds come out macro-free.
 //!
-//! Still to come (see the Office issue): oletools and LibreOffice judges.
+//! oletools judge the macro (olevba, mraptor), DDE (msodde) and external-link (oleobj)
+//! fixtures; LibreOffice judges that the outputs open (office_libreoffice.rs).
 
 mod common;
 
@@ -214,6 +215,35 @@ fn office_threats_are_gone_and_content_is_kept() {
             let code = judge("mraptor", &[output.to_str().expect("path")]).status.code();
             if code != Some(0) {
                 failures.push(format!("{}: mraptor exit {code:?} on the output", case.file));
+            }
+        }
+        if case.file == "dde_field.docx" {
+            // msodde judges Word DDE fields.
+            let links = |path: &std::path::Path| {
+                let out = judge("msodde", &[path.to_str().expect("path")]);
+                let text = String::from_utf8_lossy(&out.stdout).into_owned();
+                text.split("DDE Links:").nth(1).unwrap_or_default().trim().to_string()
+            };
+            if links(&input).is_empty() {
+                failures.push(format!("{}: msodde finds no DDE in the fixture", case.file));
+            }
+            if !links(&output).is_empty() {
+                failures.push(format!("{}: msodde still finds {}", case.file, links(&output)));
+            }
+        }
+        if matches!(case.file, "remote_template.docx" | "external_link.docx") {
+            // oleobj judges external relationships.
+            let external = |path: &std::path::Path| {
+                let out = judge("oleobj", &[path.to_str().expect("path")]);
+                String::from_utf8_lossy(&out.stdout)
+                    .matches("with external link")
+                    .count()
+            };
+            if external(&input) == 0 {
+                failures.push(format!("{}: oleobj finds no external link in the fixture", case.file));
+            }
+            if external(&output) != 0 {
+                failures.push(format!("{}: oleobj still finds external links", case.file));
             }
         }
         let out_kind = p.report.output.as_ref().map(|o| o.kind.as_str()).unwrap_or_default();
