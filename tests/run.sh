@@ -48,4 +48,9 @@ fi
 export CARGO_TERM_COLOR=never
 cargo fmt --all --check
 cargo clippy --all-targets --locked -- -D warnings
-cargo test --all-targets --locked
+log=$(mktemp)
+cargo test --all-targets --locked 2>&1 | tee "$log"
+# One closing line for the whole suite (cargo prints one per test binary, the last of which
+# may be a binary without tests).
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+rm -f "$log"

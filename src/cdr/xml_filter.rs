@@ -53,10 +53,13 @@ pub struct XmlLimits {
     pub max_depth: u32,
 }
 
-/// A filtered part and what was taken out of it: (what, location suffix, detail).
+/// What was taken out of a part: (what, location suffix such as ` <fldChar>`, detail).
+pub type XmlFindings = Vec<(What, String, String)>;
+
+/// A filtered part and what was taken out of it.
 pub struct Filtered {
     pub bytes: Vec<u8>,
-    pub findings: Vec<(What, String, String)>,
+    pub findings: XmlFindings,
 }
 
 /// Metadata parts are two levels deep; anything much deeper is not one.
@@ -380,6 +383,20 @@ pub fn filter(
     hyperlinks: Hyperlinks,
     limits: XmlLimits,
 ) -> Result<Filtered, String> {
+    let (bytes, findings) = filter_into(xml, flavor, dropped, hyperlinks, limits, Vec::with_capacity(xml.len()))?;
+    Ok(Filtered { bytes, findings })
+}
+
+/// [`filter`], writing into `out` as it goes (so a consumer can compress while we parse).
+/// Returns `out` and the findings.
+pub fn filter_into<W: std::io::Write>(
+    xml: &[u8],
+    flavor: PartFlavor,
+    dropped: &BTreeSet<String>,
+    hyperlinks: Hyperlinks,
+    limits: XmlLimits,
+    out: W,
+) -> Result<(W, XmlFindings), String> {
     // Complex fields need a pre-scan and run buffering; most parts have none, and the element
     // name must appear literally, so a byte search decides whether to pay for either.
     let has_fields = flavor == PartFlavor::Word && memchr_find(xml, b"fldChar");
@@ -395,7 +412,7 @@ pub fn filter(
         findings: Vec::new(),
     };
     let mut reader = NsReader::from_reader(xml);
-    let mut writer = Writer::new(Vec::with_capacity(xml.len()));
+    let mut writer = Writer::new(out);
     let mut buf = Vec::new();
     // For each open element: whether its end tag is written.
     let mut open: Vec<bool> = Vec::new();
@@ -409,7 +426,7 @@ pub fn filter(
     // Excel formulas: buffered `<f>` element.
     let mut formula: Option<(Vec<Event<'static>>, String, usize)> = None;
 
-    let emit = |writer: &mut Writer<Vec<u8>>,
+    let emit = |writer: &mut Writer<W>,
                 run: &mut Option<(Vec<Event<'static>>, bool, usize)>,
                 formula: &mut Option<(Vec<Event<'static>>, String, usize)>,
                 ev: Event<'_>|
@@ -589,10 +606,7 @@ pub fn filter(
     if !open.is_empty() {
         return Err("the XML ends inside an element".into());
     }
-    Ok(Filtered {
-        bytes: writer.into_inner(),
-        findings: filter.findings,
-    })
+    Ok((writer.into_inner(), filter.findings))
 }
 
 #[cfg(test)]
