@@ -1,31 +1,14 @@
-//! Fuzz every sanitizer through the engine's dispatch without the panic backstop: the first
-//! byte picks the sanitizer, the rest is its input (so the OOXML, RTF and later parsers get
-//! inputs that pass their kind's first checks). Outputs must be accepted again unchanged.
+//! Fuzz every registered sanitizer: the first byte picks the sanitizer (0 PDF, 1 OOXML,
+//! 2 RTF, 3 OLE, in registration order), the rest is its input, so each parser gets inputs
+//! that pass its kind's first checks. Accepted outputs must be accepted again unchanged.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use mugai::cdr::{Cx, Sanitizer};
-use mugai::{Config, Engine};
-use std::sync::OnceLock;
+mod common;
 
-fn engine() -> &'static Engine {
-    static E: OnceLock<Engine> = OnceLock::new();
-    E.get_or_init(|| {
-        let mut config = Config::default();
-        config.limits.max_decompressed_bytes = 64 << 20;
-        Engine::new(config)
-    })
-}
+use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&pick, input)) = data.split_first() else { return };
-    let engine = engine();
-    let sanitizers: Vec<&dyn Sanitizer> = engine.sanitizers().collect();
-    let s = sanitizers[pick as usize % sanitizers.len()];
-    let mut cx = Cx::new(engine);
-    if let Ok(clean) = s.sanitize(input, &mut cx) {
-        let mut cx = Cx::new(engine);
-        let again = s.sanitize(&clean.bytes, &mut cx).expect("a rebuilt file must be accepted again");
-        assert_eq!(again.bytes, clean.bytes, "rebuild is not idempotent");
-    }
+    let sanitizers: Vec<_> = common::engine().sanitizers().collect();
+    common::sanitize_and_check_idempotent(sanitizers[pick as usize % sanitizers.len()], input);
 });
