@@ -39,15 +39,19 @@ def run(cmd):
     return took, usage.ru_maxrss * 1024, proc.returncode
 
 
-def measure(cmd, runs):
-    times, peak = [], 0
+def measure_pair(cmd_a, cmd_b, runs):
+    """Median time and peak RSS of each command, runs interleaved (a, b, a, b, ...) so that a
+    drift in machine speed during the measurement hits both alike."""
+    stats = {0: ([], 0), 1: ([], 0)}
     for _ in range(runs):
-        took, rss, code = run(cmd)
-        if code != 0:
-            sys.exit("command failed (exit %d): %s" % (code, " ".join(cmd)))
-        times.append(took)
-        peak = max(peak, rss)
-    return statistics.median(times), peak
+        for i, cmd in enumerate((cmd_a, cmd_b)):
+            took, rss, code = run(cmd)
+            if code != 0:
+                sys.exit("command failed (exit %d): %s" % (code, " ".join(cmd)))
+            times, peak = stats[i]
+            times.append(took)
+            stats[i] = (times, max(peak, rss))
+    return [(statistics.median(stats[i][0]), stats[i][1]) for i in (0, 1)]
 
 
 def main():
@@ -66,7 +70,7 @@ def main():
         subprocess.run([sys.executable, os.path.join(ROOT, "fixtures", "gen", "pdf_fixtures.py"), "--bench", args.corpus],
                        check=True)
 
-    print("runs per tool: %d (median wall time, process start to exit)" % args.runs)
+    print("runs per tool: %d, interleaved (median wall time, process start to exit)" % args.runs)
     header = "%-20s %9s %11s %11s %9s %9s %7s %10s %10s %9s" % (
         "file", "size MB", "mugai s", "qpdf s", "mugai MB/s", "qpdf MB/s", "ratio", "mugai RSS", "qpdf RSS", "RSS bound")
     print(header)
@@ -80,8 +84,8 @@ def main():
             # One untimed run of each warms the page cache equally.
             run([mugai, "sanitize", src, "-o", out_m])
             run(["qpdf", "--stream-data=preserve", src, out_q])
-            tm, rm = measure([mugai, "sanitize", src, "-o", out_m], args.runs)
-            tq, rq = measure(["qpdf", "--stream-data=preserve", src, out_q], args.runs)
+            (tm, rm), (tq, rq) = measure_pair([mugai, "sanitize", src, "-o", out_m],
+                                              ["qpdf", "--stream-data=preserve", src, out_q], args.runs)
             mb = size / 1e6
             ratio = tq / tm
             bound = 3 * size + 32 * 1024 * 1024
@@ -113,8 +117,7 @@ def main():
             cmd_r = ["sh", repack, src, os.path.join(tmp, "r-" + name)]
             run(cmd_m)
             run(cmd_r)
-            tm, rm = measure(cmd_m, args.runs)
-            tr, _ = measure(cmd_r, args.runs)
+            (tm, rm), (tr, _) = measure_pair(cmd_m, cmd_r, args.runs)
             worst = max(worst, tm / tr)
             print("%-12s %8.2f %10.4f %12.4f %11.2fx %7.1fMB" % (name, os.path.getsize(src) / 1e6, tm, tr, tm / tr, rm / 1e6))
     print()

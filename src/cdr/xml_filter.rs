@@ -144,6 +144,28 @@ fn dangerous_formula(f: &str) -> bool {
     .any(|p| upper.contains(p))
 }
 
+/// Local names some element rule in [`Filter::verdict`] is about. Any other element is kept
+/// as it is unless the part has removed relationships to look for in its attributes.
+const RULED_NAMES: &[&str] = &[
+    "OLEObject",
+    "control",
+    "controls",
+    "oleObj",
+    "oleObjects",
+    "oleSize",
+    "attachedTemplate",
+    "subDoc",
+    "altChunk",
+    "externalReferences",
+    "webPublishItems",
+    "webPublishing",
+    "definedName",
+    "fldSimple",
+    "hlinkClick",
+    "hlinkHover",
+    "hlinkMouseOver",
+];
+
 /// How one element is treated.
 enum Verdict {
     Keep,
@@ -173,9 +195,8 @@ impl Filter<'_> {
 
     /// Decide on one start (or empty) element.
     fn verdict(&mut self, reader: &NsReader<&[u8]>, e: &BytesStart<'_>) -> Verdict {
-        let (ns, local) = reader.resolver().resolve_element(e.name());
-        let local_s = local.as_ref().to_string();
-        let local = local_s.as_str();
+        let (ns, local_name) = reader.resolver().resolve_element(e.name());
+        let local = local_name.as_ref();
 
         // Elements that embed or run code, whatever their relationship ids.
         let drop_what = match (self.flavor, local) {
@@ -412,8 +433,12 @@ pub fn filter_into<W: std::io::Write>(
         findings: Vec::new(),
     };
     let mut reader = NsReader::from_reader(xml);
-    let mut writer = Writer::new(out);
-    let mut buf = Vec::new();
+    let mut sink = Sink {
+        xml,
+        out,
+        run: None,
+        formula: None,
+    };
     // For each open element: whether its end tag is written.
     let mut open: Vec<bool> = Vec::new();
     // While dropping a subtree: the depth of its root.
@@ -421,34 +446,19 @@ pub fn filter_into<W: std::io::Write>(
     // Word complex fields: the open field stack (dangerous?, in instruction phase?).
     let mut fields: Vec<(bool, bool)> = Vec::new();
     let mut next_field = 0usize;
-    // A Word run is buffered until its end, then written or dropped as a whole.
-    let mut run: Option<(Vec<Event<'static>>, bool, usize)> = None;
-    // Excel formulas: buffered `<f>` element.
-    let mut formula: Option<(Vec<Event<'static>>, String, usize)> = None;
-
-    let emit = |writer: &mut Writer<W>,
-                run: &mut Option<(Vec<Event<'static>>, bool, usize)>,
-                formula: &mut Option<(Vec<Event<'static>>, String, usize)>,
-                ev: Event<'_>|
-     -> Result<(), String> {
-        if let Some((events, _, _)) = formula.as_mut() {
-            events.push(ev.into_owned());
-            return Ok(());
-        }
-        if let Some((events, _, _)) = run.as_mut() {
-            events.push(ev.into_owned());
-            return Ok(());
-        }
-        writer.write_event(ev).map_err(|e| e.to_string())
-    };
+    let io = |e: std::io::Error| e.to_string();
 
     loop {
-        let event = reader.read_event_into(&mut buf).map_err(|e| e.to_string())?;
+        let start = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
+        let event = reader.read_event().map_err(|e| e.to_string())?;
+        let end = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
+        // Every event that is kept unchanged is copied from the input as it was parsed.
+        let raw = Piece::Raw(start, end);
         match event {
             Event::Eof => break,
             Event::DocType(_) => return Err("a DTD is not allowed in Office XML".into()),
             Event::Comment(_) | Event::PI(_) => {}
-            Event::Decl(_) if open.is_empty() => emit(&mut writer, &mut run, &mut formula, event)?,
+            Event::Decl(_) if open.is_empty() => sink.put(raw).map_err(io)?,
             Event::Decl(_) => {}
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let is_start = matches!(event, Event::Start(_));
@@ -459,14 +469,15 @@ pub fn filter_into<W: std::io::Write>(
                     if is_start {
                         open.push(false);
                     }
-                    buf.clear();
                     continue;
                 }
-                let (ns, local) = reader.resolver().resolve_element(e.name());
-                let is_w = ns_is(&ns, NS_W);
-                let local_name = local.as_ref().to_string();
+                // The local name is read without resolving the namespace; resolution (a
+                // lookup per element) is paid only for names some rule is about.
+                let local = e.local_name();
+                let local_name: &str = local.as_ref();
+                let is_w = || ns_is(&reader.resolver().resolve_element(e.name()).0, NS_W);
                 // Word complex-field bookkeeping happens before the verdict: it decides runs.
-                if flavor == PartFlavor::Word && is_w && local_name == "fldChar" {
+                if has_fields && local_name == "fldChar" && is_w() {
                     match attr(&reader, e, Some(NS_W), "fldCharType").as_deref() {
                         Some("begin") => {
                             let bad = dangerous_fields.get(next_field).copied().unwrap_or(true);
@@ -476,12 +487,12 @@ pub fn filter_into<W: std::io::Write>(
                             if bad {
                                 filter.note(What::Dde, "fldChar", "field instruction removed, result kept");
                             }
-                            if let Some(r) = run.as_mut() {
+                            if let Some(r) = sink.run.as_mut() {
                                 r.1 |= bad || parent_bad;
                             }
                         }
                         Some("separate") => {
-                            if let Some(r) = run.as_mut() {
+                            if let Some(r) = sink.run.as_mut() {
                                 r.1 |= fields.last().is_some_and(|f| f.0);
                             }
                             if let Some(top) = fields.last_mut() {
@@ -489,7 +500,7 @@ pub fn filter_into<W: std::io::Write>(
                             }
                         }
                         Some("end") => {
-                            if let Some(r) = run.as_mut() {
+                            if let Some(r) = sink.run.as_mut() {
                                 r.1 |= fields.last().is_some_and(|f| f.0);
                             }
                             fields.pop();
@@ -497,30 +508,41 @@ pub fn filter_into<W: std::io::Write>(
                         _ => {}
                     }
                 }
-                if has_fields && is_w && local_name == "r" && is_start && run.is_none() {
+                if has_fields && local_name == "r" && is_start && sink.run.is_none() && is_w() {
+                    // A Word run is buffered until its end, then written or dropped whole.
                     let in_bad_instr = fields.iter().any(|(d, i)| *d && *i);
-                    run = Some((vec![event.into_owned()], in_bad_instr, open.len()));
+                    sink.run = Some((vec![raw], in_bad_instr, open.len()));
                     open.push(true);
-                    buf.clear();
                     continue;
                 }
-                if flavor == PartFlavor::Excel && ns_is(&ns, NS_S) && local_name == "f" && is_start && formula.is_none()
+                if flavor == PartFlavor::Excel
+                    && local_name == "f"
+                    && is_start
+                    && sink.formula.is_none()
+                    && ns_is(&reader.resolver().resolve_element(e.name()).0, NS_S)
                 {
-                    formula = Some((vec![event.into_owned()], String::new(), open.len()));
+                    // An Excel formula is buffered until its end, then judged by its text.
+                    sink.formula = Some((vec![raw], String::new(), open.len()));
                     open.push(true);
-                    buf.clear();
                     continue;
                 }
-                match filter.verdict(&reader, e) {
+                let verdict = if filter.dropped.is_empty() && !RULED_NAMES.contains(&local_name) {
+                    Verdict::Keep
+                } else {
+                    filter.verdict(&reader, e)
+                };
+                match verdict {
                     Verdict::Keep => {
-                        emit(&mut writer, &mut run, &mut formula, event)?;
+                        sink.put(raw).map_err(io)?;
                         if is_start {
                             open.push(true);
                         }
                     }
                     Verdict::Rewrite(new) => {
                         let ev = if is_start { Event::Start(new) } else { Event::Empty(new) };
-                        emit(&mut writer, &mut run, &mut formula, ev)?;
+                        let mut w = Writer::new(Vec::new());
+                        w.write_event(ev).map_err(|e| e.to_string())?;
+                        sink.put(Piece::Owned(w.into_inner())).map_err(io)?;
                         if is_start {
                             open.push(true);
                         }
@@ -544,69 +566,97 @@ pub fn filter_into<W: std::io::Write>(
                 };
                 if skipping == Some(open.len()) {
                     skipping = None;
-                    buf.clear();
                     continue;
                 }
                 if skipping.is_some() {
-                    buf.clear();
                     continue;
                 }
                 if written {
-                    emit(&mut writer, &mut run, &mut formula, event)?;
+                    sink.put(raw).map_err(io)?;
                 }
-                if formula.as_ref().is_some_and(|(_, _, d)| *d == open.len()) {
-                    if let Some((events, text, _)) = formula.take() {
+                if sink.formula.as_ref().is_some_and(|(_, _, d)| *d == open.len()) {
+                    if let Some((pieces, text, _)) = sink.formula.take() {
                         if dangerous_formula(&text) {
                             filter.note(What::Dde, "f", "formula removed, cached value kept");
                         } else {
-                            for ev in events {
-                                emit(&mut writer, &mut run, &mut formula, ev)?;
+                            for p in pieces {
+                                sink.put(p).map_err(io)?;
                             }
                         }
                     }
                 }
-                if run.as_ref().is_some_and(|(_, _, d)| *d == open.len()) {
-                    if let Some((events, drop, _)) = run.take() {
+                if sink.run.as_ref().is_some_and(|(_, _, d)| *d == open.len()) {
+                    if let Some((pieces, drop, _)) = sink.run.take() {
                         if !drop {
-                            for ev in events {
-                                writer.write_event(ev).map_err(|e| e.to_string())?;
+                            for p in pieces {
+                                sink.put(p).map_err(io)?;
                             }
                         }
                     }
                 }
             }
             Event::GeneralRef(ref r) => {
-                let name = r.as_ref().to_string();
-                let Some(text) = reference_text(&name) else {
+                let name: &str = r.as_ref();
+                let Some(text) = reference_text(name) else {
                     return Err(format!("undefined entity &{name};"));
                 };
                 if skipping.is_none() {
-                    if let Some((_, f, _)) = formula.as_mut() {
+                    if let Some((_, f, _)) = sink.formula.as_mut() {
                         f.push_str(&text);
                     }
-                    emit(&mut writer, &mut run, &mut formula, event)?;
+                    sink.put(raw).map_err(io)?;
                 }
             }
             Event::Text(ref t) => {
                 if skipping.is_none() {
-                    if let Some((_, f, _)) = formula.as_mut() {
+                    if let Some((_, f, _)) = sink.formula.as_mut() {
                         f.push_str(&t.xml10_content());
                     }
-                    emit(&mut writer, &mut run, &mut formula, event)?;
+                    sink.put(raw).map_err(io)?;
                 }
             }
             Event::CData(_) => {
                 if skipping.is_none() {
-                    emit(&mut writer, &mut run, &mut formula, event)?;
+                    sink.put(raw).map_err(io)?;
                 }
             }
         }
-        buf.clear();
     }
     if !open.is_empty() {
         return Err("the XML ends inside an element".into());
     }
-    Ok((writer.into_inner(), filter.findings))
+    Ok((sink.out, filter.findings))
+}
+
+/// A piece of output: a span of the input copied as it was, or bytes we wrote.
+enum Piece {
+    Raw(usize, usize),
+    Owned(Vec<u8>),
+}
+
+/// Where output goes: into the open formula or run buffer, or straight out.
+struct Sink<'x, W> {
+    xml: &'x [u8],
+    out: W,
+    run: Option<(Vec<Piece>, bool, usize)>,
+    formula: Option<(Vec<Piece>, String, usize)>,
+}
+
+impl<W: std::io::Write> Sink<'_, W> {
+    fn put(&mut self, piece: Piece) -> std::io::Result<()> {
+        if let Some((pieces, _, _)) = self.formula.as_mut() {
+            pieces.push(piece);
+            return Ok(());
+        }
+        if let Some((pieces, _, _)) = self.run.as_mut() {
+            pieces.push(piece);
+            return Ok(());
+        }
+        match piece {
+            Piece::Raw(a, b) => self.out.write_all(self.xml.get(a..b).unwrap_or_default()),
+            Piece::Owned(bytes) => self.out.write_all(&bytes),
+        }
+    }
 }
 
 #[cfg(test)]
