@@ -80,7 +80,8 @@ fn tokenize<'a>(input: &'a [u8], cx: &Cx<'_>) -> Result<Vec<(Tok<'a>, std::ops::
             b'\\' => {
                 i += 1;
                 let Some(&c) = input.get(i) else {
-                    out.push((Tok::Other, start..i));
+                    // A backslash as the very last byte escapes nothing; kept, it would escape
+                    // the brace we add to close open groups, and a second pass would differ.
                     break;
                 };
                 if c.is_ascii_alphabetic() {
@@ -106,13 +107,22 @@ fn tokenize<'a>(input: &'a [u8], cx: &Cx<'_>) -> Result<Vec<(Tok<'a>, std::ops::
                     }
                     if word == b"bin" {
                         let n = usize::try_from(param.unwrap_or(0).max(0)).unwrap_or(usize::MAX);
-                        i = i.saturating_add(n).min(input.len());
+                        if n > input.len() - i {
+                            // Truncated binary data: kept, it would swallow the braces we add
+                            // to close open groups. The file ends here.
+                            break;
+                        }
+                        i += n;
                         out.push((Tok::Other, start..i));
                     } else {
                         out.push((Tok::Word(word), start..i));
                     }
                 } else if c == b'\'' {
-                    i = (i + 3).min(input.len());
+                    if input.len() - i < 3 {
+                        // A hex escape cut short would eat the closing brace we add.
+                        break;
+                    }
+                    i += 3;
                     out.push((Tok::Other, start..i));
                 } else if c == b'*' {
                     i += 1;
@@ -479,6 +489,19 @@ mod tests {
         let rtf = "{\\rtf1 {\\pict\\bin4 }{\\}} tail}";
         let (out, _) = run(rtf);
         assert_eq!(out, rtf);
+    }
+
+    #[test]
+    fn a_trailing_backslash_does_not_eat_the_closing_brace() {
+        let (out, _) = run("{\\rtf1 {\\b x \\");
+        assert_eq!(out, "{\\rtf1 {\\b x }}");
+        let (again, _) = run(&out);
+        assert_eq!(again, out);
+        for cut in ["{\\rtf1 {\\pict\\bin9 ab", "{\\rtf1 x\\'4"] {
+            let (out, _) = run(cut);
+            assert!(out.ends_with("}}") || out.ends_with('}'), "{out}");
+            assert_eq!(run(&out).0, out, "{cut}");
+        }
     }
 
     #[test]

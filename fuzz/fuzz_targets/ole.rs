@@ -1,0 +1,11 @@
+//! Fuzz the ole rebuild directly; every accepted output must be accepted again unchanged.
+#![no_main]
+
+mod common;
+
+use libfuzzer_sys::fuzz_target;
+use mugai::cdr::ole::OleSanitizer;
+
+fuzz_target!(|data: &[u8]| {
+    common::sanitize_and_check_idempotent(&OleSanitizer, data);
+});

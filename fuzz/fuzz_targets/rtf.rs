@@ -1,0 +1,11 @@
+//! Fuzz the rtf rebuild directly; every accepted output must be accepted again unchanged.
+#![no_main]
+
+mod common;
+
+use libfuzzer_sys::fuzz_target;
+use mugai::cdr::rtf::RtfSanitizer;
+
+fuzz_target!(|data: &[u8]| {
+    common::sanitize_and_check_idempotent(&RtfSanitizer, data);
+});
