@@ -93,24 +93,20 @@ fn every_threat_is_gone_and_the_document_survives() {
             failures.push(format!("{}: fixture lacks some of {:?}", case.name, case.forbidden));
         }
 
-        let p = engine.run(&input_bytes, Some(&format!("{}.pdf", case.name)));
-        let expected_outcome = if case.findings.is_empty() {
+        let want = if case.findings.is_empty() {
             Outcome::Clean
         } else {
             Outcome::Disarmed
         };
-        if p.report.outcome != expected_outcome {
-            failures.push(format!(
-                "{}: outcome {:?}, want {expected_outcome:?} ({:?})",
-                case.name, p.report.outcome, p.report.reason_detail
-            ));
-            continue;
-        }
-        let output = write_temp(
-            dir.path(),
-            &format!("{}.out.pdf", case.name),
-            p.output.as_deref().expect("output"),
-        );
+        let name = format!("{}.pdf", case.name);
+        let out_name = format!("{}.out.pdf", case.name);
+        let (p, output) = match sanitize_expecting(&engine, &input_bytes, &name, want, dir.path(), &out_name) {
+            Ok(done) => done,
+            Err(e) => {
+                failures.push(e);
+                continue;
+            }
+        };
 
         let after = qpdf_names(&output);
         for key in case.forbidden {

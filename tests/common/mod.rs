@@ -122,3 +122,24 @@ pub fn qpdf_names(path: &Path) -> std::collections::BTreeSet<String> {
     walk(&v, &mut names);
     names
 }
+
+/// Run `bytes` through `engine` under `name`; when the outcome is `want`, write the output
+/// to `dir/out_name` and return the result and that path, otherwise say what came instead.
+pub fn sanitize_expecting(
+    engine: &mugai::Engine,
+    bytes: &[u8],
+    name: &str,
+    want: mugai::Outcome,
+    dir: &Path,
+    out_name: &str,
+) -> Result<(mugai::Processed, PathBuf), String> {
+    let p = engine.run(bytes, Some(name));
+    if p.report.outcome != want {
+        return Err(format!(
+            "{name}: outcome {:?}, want {want:?} ({:?})",
+            p.report.outcome, p.report.reason_detail
+        ));
+    }
+    let path = write_temp(dir, out_name, p.output.as_deref().unwrap_or_default());
+    Ok((p, path))
+}
