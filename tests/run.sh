@@ -31,7 +31,7 @@ fi
 # oletools (olevba, mraptor, oleobj, rtfobj, msodde) judge the Office and RTF outputs. They
 # come from PyPI into a virtualenv of our own (Debian's Python refuses system-wide pip).
 if ! command -v rtfobj >/dev/null || ! command -v msodde >/dev/null; then
-    venv="${MUGAI_JUDGES_VENV:-$HOME/.cache/mugai-judges}"
+    venv="${MUGAI_JUDGES_VENV:-$PWD/target/judges-venv}"
     if [ ! -x "$venv/bin/rtfobj" ]; then
         echo "tests/run.sh: installing oletools into $venv"
         if ! python3 -m venv "$venv" 2>/dev/null; then
