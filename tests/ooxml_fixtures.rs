@@ -132,6 +132,12 @@ const CASES: &[Case] = &[
         out_kind: "docx",
     },
     Case {
+        file: "svg_picture.docx",
+        forbidden: &["image2.svg", "<script", "svgBlip", "svg+xml"],
+        unit: "<w:p>",
+        out_kind: "docx",
+    },
+    Case {
         file: "program_action.pptx",
         forbidden: &["ppaction://program", "cmd.exe"],
         unit: "<p:sld ",

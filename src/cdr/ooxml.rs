@@ -133,7 +133,6 @@ const BINARY_TYPES: &[&str] = &[
     "image/x-wmf",
     "image/emf",
     "image/wmf",
-    "image/svg+xml",
     "application/vnd.openxmlformats-officedocument.obfuscatedFont",
     "application/x-fontdata",
     "application/x-font-ttf",
@@ -153,6 +152,10 @@ fn refused_content_type(ct: &str) -> Option<What> {
     }
     if ct.contains("activex") {
         return Some(What::Activex);
+    }
+    // SVG can carry script and external references; Office keeps a PNG fallback beside it.
+    if ct.contains("svg") {
+        return Some(What::Javascript);
     }
     if ct.contains("oleobject") {
         return Some(What::OleObject);
@@ -582,6 +585,19 @@ impl Rebuild<'_, '_, '_> {
             }
             match resolve_target(source, &rel.target) {
                 Some(target) if self.parts.contains_key(&target) => {
+                    // A target whose content type is refused (an SVG behind an image
+                    // relationship) goes with its relationship, so no reference dangles.
+                    let refused = self
+                        .content_types
+                        .of(&target)
+                        .filter(|ct| macro_free_main(ct).is_none())
+                        .and_then(refused_content_type);
+                    if let Some(what) = refused {
+                        let ct = self.content_types.of(&target).unwrap_or_default().to_string();
+                        self.found(what, location, format!("target of content type {ct}"));
+                        dropped.insert(rel.id);
+                        continue;
+                    }
                     queue.push_back(target);
                     kept.push(rel);
                 }
@@ -923,6 +939,12 @@ mod tests {
             None
         );
         assert_eq!(rels_of("word/document.xml"), "word/_rels/document.xml.rels");
+    }
+
+    #[test]
+    fn svg_pictures_are_never_kept() {
+        assert_eq!(refused_content_type("image/svg+xml"), Some(What::Javascript));
+        assert_eq!(refused_content_type("image/png"), None);
     }
 
     #[test]
