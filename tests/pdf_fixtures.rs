@@ -193,6 +193,34 @@ fn uri_links_are_kept_when_the_policy_says_so() {
 }
 
 #[test]
+fn kept_uri_links_are_web_links_only() {
+    // The same fixture with the link pointing at a local program (same length, so the
+    // cross-reference offsets stay right).
+    let raw = fixture("pdf/uri.pdf");
+    let from = b"http://malicious.example/payload";
+    let to = b"file:///c:/windows/system32/calc";
+    let mut bytes = raw.clone();
+    let mut replaced = 0;
+    let mut i = 0;
+    while i + from.len() <= bytes.len() {
+        if &bytes[i..i + from.len()] == from {
+            bytes[i..i + from.len()].copy_from_slice(to);
+            replaced += 1;
+        }
+        i += 1;
+    }
+    assert!(replaced >= 1);
+    let mut config = Config::default();
+    config.pdf.uri_links = mugai::config::UriLinks::Keep;
+    let p = Engine::new(config).run(&bytes, None);
+    assert_eq!(p.report.outcome, Outcome::Disarmed);
+    assert!(p.report.findings.iter().any(|f| f.what == What::Uri));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = write_temp(dir.path(), "out.pdf", p.output.as_deref().expect("output"));
+    assert!(!qpdf_names(&out).contains("/URI"));
+}
+
+#[test]
 fn metadata_removal_policy_drops_info() {
     let mut config = Config::default();
     config.pdf.metadata = mugai::config::Metadata::Remove;

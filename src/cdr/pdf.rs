@@ -852,7 +852,9 @@ impl<'s, 'c, 'a> Rebuild<'s, 'c, 'a> {
             let keep = match t {
                 b"GoTo" => true,
                 b"Named" => name(b"N").is_some_and(|n| NAMED_NAVIGATION.contains(&n)),
-                b"URI" => self.policy.uri_links == UriLinks::Keep,
+                // Kept only by policy, and only to the web or mail: `file:`, `javascript:`,
+                // UNC paths and other schemes are removed whatever the policy.
+                b"URI" => self.policy.uri_links == UriLinks::Keep && is_web_uri(d),
                 _ => false,
             };
             if !keep {
@@ -873,6 +875,19 @@ impl<'s, 'c, 'a> Rebuild<'s, 'c, 'a> {
         }
         None
     }
+}
+
+/// Whether a URI action points at `http:`, `https:` or `mailto:`.
+fn is_web_uri(action: &Dictionary) -> bool {
+    let Ok(Object::String(uri, _)) = action.get(b"URI") else {
+        return false;
+    };
+    let start = uri
+        .iter()
+        .position(|b| !b.is_ascii_whitespace() && *b != 0)
+        .unwrap_or(uri.len());
+    let lower: Vec<u8> = uri[start..].iter().take(8).map(u8::to_ascii_lowercase).collect();
+    lower.starts_with(b"http://") || lower.starts_with(b"https://") || lower.starts_with(b"mailto:")
 }
 
 fn is_file_structure(o: &Object) -> bool {
