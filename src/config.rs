@@ -75,6 +75,9 @@ struct RawLimits {
     max_entries: u64,
     /// Deepest XML element nesting in an Office part.
     max_xml_depth: u32,
+    /// Largest expansion of one archive entry (uncompressed / compressed; entries under
+    /// 64 KiB are exempt).
+    max_entry_ratio: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -125,6 +128,7 @@ impl Default for RawLimits {
             timeout_secs: 60,
             max_entries: 10_000,
             max_xml_depth: 256,
+            max_entry_ratio: 200,
         }
     }
 }
@@ -170,6 +174,7 @@ pub struct Limits {
     pub timeout: Duration,
     pub max_entries: u64,
     pub max_xml_depth: u32,
+    pub max_entry_ratio: u64,
 }
 
 /// How Office hyperlinks are treated.
@@ -306,6 +311,7 @@ impl RawConfig {
             timeout: Duration::from_secs(l.timeout_secs),
             max_entries: l.max_entries,
             max_xml_depth: l.max_xml_depth,
+            max_entry_ratio: l.max_entry_ratio,
         };
 
         let p = &self.pdf;

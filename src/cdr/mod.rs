@@ -7,12 +7,14 @@
 //! Fail closed: a kind without a sanitizer is `blocked` (`unsupported`), a limit or a parse
 //! failure is `blocked`, a panic is `error`. No path here ever hands back the original bytes.
 
+pub mod archive;
 pub mod detect;
 pub mod flate;
 pub mod ole;
 pub mod ooxml;
 pub mod pdf;
 pub mod rtf;
+pub mod text;
 pub mod xml_filter;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -192,6 +194,8 @@ impl Engine {
                 Box::new(ooxml::OoxmlSanitizer),
                 Box::new(rtf::RtfSanitizer),
                 Box::new(ole::OleSanitizer),
+                Box::new(archive::ZipSanitizer),
+                Box::new(text::TextSanitizer),
             ],
         }
     }
@@ -453,7 +457,7 @@ mod tests {
     struct Panicky;
     impl Sanitizer for Panicky {
         fn kinds(&self) -> &'static [FileKind] {
-            &[FileKind::Text]
+            &[FileKind::Gif]
         }
         fn sanitize(&self, _: &[u8], _: &mut Cx<'_>) -> Result<Clean, Refusal> {
             panic!("boom")
@@ -464,7 +468,7 @@ mod tests {
     fn a_panic_becomes_outcome_error() {
         let mut e = engine();
         e.sanitizers.push(Box::new(Panicky));
-        let p = e.run(b"hello\n", Some("a.txt"));
+        let p = e.run(b"GIF89a\x01\0\x01\0", Some("a.gif"));
         assert_eq!(p.report.outcome, Outcome::Error);
         assert_eq!(p.report.reason.as_deref(), Some("internal"));
         assert!(p.report.reason_detail.unwrap_or_default().contains("boom"));

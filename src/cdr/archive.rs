@@ -1,0 +1,258 @@
+//! ZIP archives: every entry is detected and sanitized through the same engine (one level
+//! deeper, sharing the file's budgets), then a new archive is written deterministically.
+//!
+//! Reading is bounded before anything is expanded: the entry count, each entry's size (no
+//! more than `limits.max_input_bytes`, the size of a file we would accept on its own), each
+//! entry's expansion ratio (`limits.max_entry_ratio`), the shared decompression budget, and
+//! the nesting depth. An entry that lies about its size is cut at the limit, not trusted.
+//!
+//! Names: backslashes become `/`, drive letters, absolute roots, `.` and `..` go, control
+//! characters become `_`; names without the UTF-8 flag that are not valid UTF-8 are decoded
+//! as CP932 (Japanese Windows) and written back as UTF-8 (with the flag); duplicates are
+//! renamed `name (2).ext`. Symbolic links are dropped. Entries the engine refuses are left
+//! out and listed in the report. Encrypted archives are `held` (the recipient page unlocks
+//! them with a password later).
+
+use std::collections::HashSet;
+use std::io::{Cursor, Read, Write};
+
+use super::{Clean, Cx, FileKind, Refusal, Sanitizer};
+use crate::report::{Action, Finding, What};
+
+/// The ZIP sanitizer.
+pub struct ZipSanitizer;
+
+impl Sanitizer for ZipSanitizer {
+    fn kinds(&self) -> &'static [FileKind] {
+        &[FileKind::Zip]
+    }
+
+    fn sanitize(&self, input: &[u8], cx: &mut Cx<'_>) -> Result<Clean, Refusal> {
+        let mut zip = zip::ZipArchive::new(Cursor::new(input)).map_err(|e| Refusal::Malformed(format!("ZIP: {e}")))?;
+        let limits = cx.config.limits;
+        if zip.len() as u64 > limits.max_entries {
+            return Err(Refusal::LimitExceeded {
+                limit: "limits.max_entries",
+                detail: format!("{} entries, the limit is {}", zip.len(), limits.max_entries),
+            });
+        }
+        // Password-protected entries (ZipCrypto or AES) cannot be opened without the password:
+        // the archive is kept aside until someone gives it (the recipient page unlocks it).
+        for i in 0..zip.len() {
+            let entry = zip
+                .by_index_raw(i)
+                .map_err(|e| Refusal::Malformed(format!("ZIP entry {i}: {e}")))?;
+            if entry.encrypted() {
+                return Err(Refusal::Encrypted { hold: true });
+            }
+        }
+        let engine = cx.engine;
+        let mut findings = Vec::new();
+        let mut names_used: HashSet<String> = HashSet::new();
+        let mut out = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .compression_level(Some(6))
+            .last_modified_time(zip::DateTime::default())
+            .unix_permissions(0o644);
+        let internal = |e: zip::result::ZipError| Refusal::Internal(format!("writing the archive: {e}"));
+
+        for i in 0..zip.len() {
+            cx.check_deadline()?;
+            let mut entry = zip
+                .by_index(i)
+                .map_err(|e| Refusal::Malformed(format!("ZIP entry {i}: {e}")))?;
+            if entry.encrypted() {
+                // Password-protected (ZipCrypto or AES): kept aside until someone gives the password.
+                return Err(Refusal::Encrypted { hold: true });
+            }
+            let raw_name = entry.name_raw().to_vec();
+            let (decoded, was_cp932) = decode_name(&raw_name);
+            if entry.is_dir() || decoded.ends_with('/') || decoded.ends_with('\\') {
+                continue;
+            }
+            if entry.is_symlink() {
+                findings.push(Finding::removed(What::Structure, decoded.clone(), "symbolic link"));
+                continue;
+            }
+            let clean_name = safe_name(&decoded);
+            if clean_name != decoded || was_cp932 {
+                let mut f = Finding::removed(What::Structure, decoded.clone(), format!("renamed to {clean_name}"));
+                f.action = Action::Neutralized;
+                if was_cp932 && clean_name == decoded {
+                    f.detail = "CP932 name rewritten as UTF-8".into();
+                }
+                findings.push(f);
+            }
+
+            // Read at most what one file may be, what the ratio allows, and what the budget has left.
+            let by_ratio = entry.compressed_size().max(1).saturating_mul(limits.max_entry_ratio);
+            let cap = limits
+                .max_input_bytes
+                .min(by_ratio.max(64 * 1024))
+                .min(cx.decompressed_left());
+            let mut data = Vec::with_capacity(usize::try_from(entry.size().min(cap).min(1 << 24)).unwrap_or(0));
+            (&mut entry)
+                .take(cap.saturating_add(1))
+                .read_to_end(&mut data)
+                .map_err(|e| Refusal::Malformed(format!("ZIP entry {decoded}: {e}")))?;
+            if data.len() as u64 > cap {
+                let (limit, detail) = if cap == cx.decompressed_left() {
+                    (
+                        "limits.max_decompressed_bytes",
+                        format!("entry {decoded} expands past the budget"),
+                    )
+                } else if cap == limits.max_input_bytes {
+                    (
+                        "limits.max_input_bytes",
+                        format!("entry {decoded} is larger than {cap} bytes"),
+                    )
+                } else {
+                    (
+                        "limits.max_entry_ratio",
+                        format!("entry {decoded} expands more than {}:1", limits.max_entry_ratio),
+                    )
+                };
+                return Err(Refusal::LimitExceeded { limit, detail });
+            }
+            cx.charge_decompressed(data.len() as u64)?;
+            drop(entry);
+
+            match engine.sanitize_nested(&data, Some(&clean_name), cx) {
+                Ok(clean) => {
+                    let in_kind = super::detect::detect(&data);
+                    let wanted = super::output_name(&clean_name, in_kind, clean.kind);
+                    let name = unique(&wanted, &mut names_used);
+                    if name != wanted {
+                        let mut f = Finding::removed(
+                            What::Structure,
+                            wanted.clone(),
+                            format!("duplicate name, renamed to {name}"),
+                        );
+                        f.action = Action::Neutralized;
+                        findings.push(f);
+                    }
+                    for mut f in clean.findings {
+                        f.location = format!("{name}: {}", f.location);
+                        findings.push(f);
+                    }
+                    out.start_file(name.as_str(), options).map_err(internal)?;
+                    out.write_all(&clean.bytes)
+                        .map_err(|e| Refusal::Internal(format!("writing the archive: {e}")))?;
+                }
+                Err(Refusal::LimitExceeded { limit, detail }) => {
+                    // A bomb inside is a bomb, and nesting past the limit is how bombs are
+                    // built: the whole archive is refused, not just the entry.
+                    return Err(Refusal::LimitExceeded { limit, detail });
+                }
+                Err(Refusal::Encrypted { .. }) => return Err(Refusal::Encrypted { hold: true }),
+                Err(refusal) => {
+                    findings.push(Finding::removed(
+                        What::EmbeddedFile,
+                        clean_name.clone(),
+                        format!("entry left out: {}", refusal.reason()),
+                    ));
+                }
+            }
+        }
+        let bytes = out.finish().map_err(internal)?.into_inner();
+        findings.sort();
+        findings.dedup();
+        Ok(Clean {
+            bytes,
+            kind: FileKind::Zip,
+            findings,
+        })
+    }
+}
+
+/// UTF-8 when the bytes are UTF-8 (whatever the flag says), CP932 otherwise. Returns whether
+/// CP932 was used.
+fn decode_name(raw: &[u8]) -> (String, bool) {
+    match std::str::from_utf8(raw) {
+        Ok(s) => (s.to_string(), false),
+        Err(_) => {
+            let (text, _, _) = encoding_rs::SHIFT_JIS.decode(raw);
+            (text.into_owned(), true)
+        }
+    }
+}
+
+/// A name that cannot leave the archive's root or confuse an extractor.
+pub fn safe_name(name: &str) -> String {
+    let unified = name.replace('\\', "/");
+    let mut parts: Vec<String> = Vec::new();
+    for (i, part) in unified.split('/').enumerate() {
+        let mut part = part.to_string();
+        // A drive letter at the start (`C:`) is an absolute path on Windows.
+        if i == 0 && part.len() == 2 && part.ends_with(':') && part.as_bytes()[0].is_ascii_alphabetic() {
+            continue;
+        }
+        part = part
+            .chars()
+            .map(|c| if c.is_control() || c == ':' { '_' } else { c })
+            .collect();
+        let trimmed = part.trim_end_matches([' ', '.']);
+        match trimmed {
+            "" | "." | ".." => continue,
+            t => parts.push(t.to_string()),
+        }
+    }
+    if parts.is_empty() {
+        "unnamed".into()
+    } else {
+        parts.join("/")
+    }
+}
+
+/// `name`, or `name (2)`, `name (3)`... when an entry of that name (any case) exists.
+fn unique(name: &str, used: &mut HashSet<String>) -> String {
+    let mut candidate = name.to_string();
+    let mut n = 2;
+    while !used.insert(candidate.to_lowercase()) {
+        candidate = match name.rsplit_once('.') {
+            Some((stem, ext)) if !stem.is_empty() && !stem.ends_with('/') => format!("{stem} ({n}).{ext}"),
+            _ => format!("{name} ({n})"),
+        };
+        n += 1;
+    }
+    candidate
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_cannot_escape_or_confuse() {
+        assert_eq!(safe_name("../../etc/passwd"), "etc/passwd");
+        assert_eq!(safe_name("/abs/file.txt"), "abs/file.txt");
+        assert_eq!(
+            safe_name("C:\\Windows\\System32\\evil.dll"),
+            "Windows/System32/evil.dll"
+        );
+        assert_eq!(safe_name("a/./b/../c.txt"), "a/b/c.txt");
+        assert_eq!(safe_name("ok\u{0}name.txt"), "ok_name.txt");
+        assert_eq!(safe_name("file.txt:stream"), "file.txt_stream");
+        assert_eq!(safe_name("trailing. . "), "trailing");
+        assert_eq!(safe_name(".."), "unnamed");
+        assert_eq!(safe_name("見積書/請求書.pdf"), "見積書/請求書.pdf");
+    }
+
+    #[test]
+    fn cp932_names_are_decoded() {
+        let (sjis, _, _) = encoding_rs::SHIFT_JIS.encode("請求書.pdf");
+        assert_eq!(decode_name(&sjis), ("請求書.pdf".to_string(), true));
+        assert_eq!(decode_name("見積.txt".as_bytes()), ("見積.txt".to_string(), false));
+    }
+
+    #[test]
+    fn duplicates_are_renamed() {
+        let mut used = HashSet::new();
+        assert_eq!(unique("a.txt", &mut used), "a.txt");
+        assert_eq!(unique("A.TXT", &mut used), "A (2).TXT");
+        assert_eq!(unique("a.txt", &mut used), "a (3).txt");
+        assert_eq!(unique("dir/noext", &mut used), "dir/noext");
+        assert_eq!(unique("dir/noext", &mut used), "dir/noext (2)");
+    }
+}
