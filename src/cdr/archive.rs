@@ -14,9 +14,9 @@
 //! them with a password later).
 
 use std::collections::HashSet;
-use std::io::{Cursor, Read, Write};
+use std::io::{Cursor, Write};
 
-use super::{Clean, Cx, FileKind, Refusal, Sanitizer};
+use super::{zipread, Clean, Cx, FileKind, Refusal, Sanitizer};
 use crate::report::{Action, Finding, What};
 
 /// The ZIP sanitizer.
@@ -28,23 +28,12 @@ impl Sanitizer for ZipSanitizer {
     }
 
     fn sanitize(&self, input: &[u8], cx: &mut Cx<'_>) -> Result<Clean, Refusal> {
-        let mut zip = zip::ZipArchive::new(Cursor::new(input)).map_err(|e| Refusal::Malformed(format!("ZIP: {e}")))?;
         let limits = cx.config.limits;
-        if zip.len() as u64 > limits.max_entries {
-            return Err(Refusal::LimitExceeded {
-                limit: "limits.max_entries",
-                detail: format!("{} entries, the limit is {}", zip.len(), limits.max_entries),
-            });
-        }
-        // Password-protected entries (ZipCrypto or AES) cannot be opened without the password:
-        // the archive is kept aside until someone gives it (the recipient page unlocks it).
-        for i in 0..zip.len() {
-            let entry = zip
-                .by_index_raw(i)
-                .map_err(|e| Refusal::Malformed(format!("ZIP entry {i}: {e}")))?;
-            if entry.encrypted() {
-                return Err(Refusal::Encrypted { hold: true });
-            }
+        let mut zip = zipread::open(input, limits.max_entries)?;
+        // Password-protected entries cannot be opened without the password: the archive is
+        // kept aside until someone gives it (the recipient page unlocks it).
+        if zipread::any_encrypted(&mut zip)? {
+            return Err(Refusal::Encrypted { hold: true });
         }
         let engine = cx.engine;
         let mut findings = Vec::new();
@@ -62,10 +51,6 @@ impl Sanitizer for ZipSanitizer {
             let mut entry = zip
                 .by_index(i)
                 .map_err(|e| Refusal::Malformed(format!("ZIP entry {i}: {e}")))?;
-            if entry.encrypted() {
-                // Password-protected (ZipCrypto or AES): kept aside until someone gives the password.
-                return Err(Refusal::Encrypted { hold: true });
-            }
             let raw_name = entry.name_raw().to_vec();
             let (decoded, was_cp932) = decode_name(&raw_name);
             if entry.is_dir() || decoded.ends_with('/') || decoded.ends_with('\\') {
@@ -91,12 +76,8 @@ impl Sanitizer for ZipSanitizer {
                 .max_input_bytes
                 .min(by_ratio.max(64 * 1024))
                 .min(cx.decompressed_left());
-            let mut data = Vec::with_capacity(usize::try_from(entry.size().min(cap).min(1 << 24)).unwrap_or(0));
-            (&mut entry)
-                .take(cap.saturating_add(1))
-                .read_to_end(&mut data)
-                .map_err(|e| Refusal::Malformed(format!("ZIP entry {decoded}: {e}")))?;
-            if data.len() as u64 > cap {
+            let size_hint = entry.size();
+            let Some(data) = zipread::read_capped(&mut entry, cap, size_hint, &decoded)? else {
                 let (limit, detail) = if cap == cx.decompressed_left() {
                     (
                         "limits.max_decompressed_bytes",
@@ -114,7 +95,7 @@ impl Sanitizer for ZipSanitizer {
                     )
                 };
                 return Err(Refusal::LimitExceeded { limit, detail });
-            }
+            };
             cx.charge_decompressed(data.len() as u64)?;
             drop(entry);
 

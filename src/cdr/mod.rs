@@ -16,6 +16,7 @@ pub mod pdf;
 pub mod rtf;
 pub mod text;
 pub mod xml_filter;
+pub mod zipread;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};

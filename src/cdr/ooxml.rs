@@ -15,12 +15,12 @@
 //! first, then parts sorted by name.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::io::{Cursor, Read, Write};
+use std::io::{Cursor, Write};
 
 use quick_xml::events::{BytesDecl, BytesStart, Event};
 
 use super::xml_filter::{self, PartFlavor, XmlLimits};
-use super::{Clean, Cx, FileKind, Refusal, Sanitizer};
+use super::{zipread, Clean, Cx, FileKind, Refusal, Sanitizer};
 use crate::config::Hyperlinks;
 use crate::report::{Finding, What};
 
@@ -303,13 +303,9 @@ type Kept = BTreeMap<String, (String, PartOut)>;
 /// Every entry of the ZIP, keyed by lowercased name → (original name, bytes). Bounded by the
 /// entry count and the decompression budget; reading stops at the limit, before expanding.
 fn read_package(input: &[u8], cx: &mut Cx<'_>) -> Result<BTreeMap<String, (String, Vec<u8>)>, Refusal> {
-    let mut zip = zip::ZipArchive::new(Cursor::new(input)).map_err(|e| Refusal::Malformed(format!("ZIP: {e}")))?;
-    let max_entries = cx.config.limits.max_entries;
-    if zip.len() as u64 > max_entries {
-        return Err(Refusal::LimitExceeded {
-            limit: "limits.max_entries",
-            detail: format!("{} entries, the limit is {max_entries}", zip.len()),
-        });
+    let mut zip = zipread::open(input, cx.config.limits.max_entries)?;
+    if zipread::any_encrypted(&mut zip)? {
+        return Err(Refusal::Encrypted { hold: false });
     }
     let mut parts = BTreeMap::new();
     for i in 0..zip.len() {
@@ -317,9 +313,6 @@ fn read_package(input: &[u8], cx: &mut Cx<'_>) -> Result<BTreeMap<String, (Strin
         let mut entry = zip
             .by_index(i)
             .map_err(|e| Refusal::Malformed(format!("ZIP entry {i}: {e}")))?;
-        if entry.encrypted() {
-            return Err(Refusal::Encrypted { hold: false });
-        }
         let name = std::str::from_utf8(entry.name_raw())
             .map_err(|_| Refusal::Malformed(format!("ZIP entry {i} has a name that is not UTF-8")))?
             .to_string();
@@ -327,11 +320,13 @@ fn read_package(input: &[u8], cx: &mut Cx<'_>) -> Result<BTreeMap<String, (Strin
             continue;
         }
         let budget = cx.decompressed_left();
-        let mut data = Vec::with_capacity(usize::try_from(entry.size().min(budget).min(1 << 24)).unwrap_or(0));
-        (&mut entry)
-            .take(budget.saturating_add(1))
-            .read_to_end(&mut data)
-            .map_err(|e| Refusal::Malformed(format!("ZIP entry {name}: {e}")))?;
+        let size_hint = entry.size();
+        let Some(data) = zipread::read_capped(&mut entry, budget, size_hint, &name)? else {
+            return Err(Refusal::LimitExceeded {
+                limit: "limits.max_decompressed_bytes",
+                detail: format!("part {name} expands past the budget"),
+            });
+        };
         cx.charge_decompressed(data.len() as u64)?;
         let key = name.trim_start_matches('/').to_ascii_lowercase();
         if parts.insert(key, (name.clone(), data)).is_some() {
