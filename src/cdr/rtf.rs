@@ -326,6 +326,19 @@ impl Writer<'_, '_> {
     /// (`\result`, `\fldrslt`): `{\fldrslt {\b x}}` becomes `{{\b x}}`.
     fn write_inner_after_first_word(&mut self, open: usize) {
         let end = self.close[open].min(self.toks.len());
+        // The fallback becomes a group of its own, judged by its own top-level words on the
+        // next reading: if those make it an object, destination or field, it goes too (or a
+        // second pass would remove what this one kept).
+        let dirty = self.top_words(open).find(|w| {
+            OBJECT_WORDS.contains(w) || (DROPPED_DESTINATIONS.contains(w) && *w != b"result") || *w == b"field"
+        });
+        if let Some(w) = dirty {
+            let at = self.toks[open].1.start;
+            let detail = format!("fallback carrying \\{}", String::from_utf8_lossy(w));
+            self.findings
+                .push(Finding::removed(What::OleObject, format!("byte {at}"), detail));
+            return;
+        }
         self.out.push(b'{');
         let mut i = open + 1;
         let mut skipped = false;
