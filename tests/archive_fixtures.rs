@@ -128,13 +128,7 @@ fn zero_bomb(zeros: u64) -> Vec<u8> {
         .compression_method(zip::CompressionMethod::Deflated)
         .large_file(true);
     zip.start_file("zeros.txt", opts).expect("start");
-    let chunk = vec![0u8; 1 << 20];
-    let mut left = zeros;
-    while left > 0 {
-        let n = left.min(chunk.len() as u64) as usize;
-        zip.write_all(&chunk[..n]).expect("write");
-        left -= n as u64;
-    }
+    write_zeros(&mut zip, zeros);
     zip.finish().expect("finish").into_inner()
 }
 

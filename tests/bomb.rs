@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
@@ -15,13 +14,7 @@ use std::time::Instant;
 /// Write a 2-page PDF whose first page content stream is `zeros` bytes of zeros, deflated.
 fn write_bomb(path: &Path, zeros: u64) -> u64 {
     let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
-    let chunk = vec![0u8; 1 << 20];
-    let mut left = zeros;
-    while left > 0 {
-        let n = left.min(chunk.len() as u64) as usize;
-        z.write_all(&chunk[..n]).expect("deflate");
-        left -= n as u64;
-    }
+    common::write_zeros(&mut z, zeros);
     let data = z.finish().expect("deflate");
 
     let mut out = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".to_vec();

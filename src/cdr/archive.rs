@@ -100,8 +100,7 @@ impl Sanitizer for ZipSanitizer {
             drop(entry);
 
             match engine.sanitize_nested(&data, Some(&clean_name), cx) {
-                Ok(clean) => {
-                    let in_kind = super::detect::detect(&data);
+                Ok((in_kind, clean)) => {
                     let wanted = super::output_name(&clean_name, in_kind, clean.kind);
                     let name = unique(&wanted, &mut names_used);
                     if name != wanted {

@@ -210,12 +210,18 @@ impl Engine {
         self.sanitizers().find(|s| s.kinds().contains(&kind))
     }
 
-    /// Detect and sanitize one nested file inside `cx`'s budget (for containers).
-    pub fn sanitize_nested(&self, input: &[u8], name: Option<&str>, cx: &mut Cx<'_>) -> Result<Clean, Refusal> {
+    /// Detect and sanitize one nested file inside `cx`'s budget (for containers). Returns the
+    /// detected kind with the result, so the container can name the output.
+    pub fn sanitize_nested(
+        &self,
+        input: &[u8],
+        name: Option<&str>,
+        cx: &mut Cx<'_>,
+    ) -> Result<(FileKind, Clean), Refusal> {
         cx.nested(|cx| {
             let kind = classify_kind(input, name);
             check_extension(kind, name)?;
-            dispatch(self, kind, input, cx)
+            Ok((kind, dispatch(self, kind, input, cx)?))
         })
     }
 

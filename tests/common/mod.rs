@@ -143,3 +143,15 @@ pub fn sanitize_expecting(
     let path = write_temp(dir, out_name, p.output.as_deref().unwrap_or_default());
     Ok((p, path))
 }
+
+/// Write `n` zero bytes into `w` a megabyte at a time (bombs are built by streaming, never
+/// held in memory whole).
+pub fn write_zeros(w: &mut impl std::io::Write, n: u64) {
+    let chunk = vec![0u8; 1 << 20];
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(chunk.len() as u64) as usize;
+        w.write_all(&chunk[..k]).expect("write zeros");
+        left -= k as u64;
+    }
+}
