@@ -13,6 +13,7 @@ pub mod flate;
 pub mod ole;
 pub mod ooxml;
 pub mod pdf;
+pub mod pdf_write;
 pub mod rtf;
 pub mod text;
 pub mod xml_filter;

@@ -24,6 +24,7 @@ use lopdf::{Dictionary, Document, LoadOptions, Object, ObjectId, Stream};
 use sha2::{Digest, Sha256};
 
 use super::flate::{InflateCounter, Inflated};
+use super::pdf_write::PdfOut;
 use super::{Clean, Cx, FileKind, Refusal, Sanitizer};
 use crate::config::{Metadata, PdfPolicy, UriLinks};
 use crate::report::{Finding, What};
@@ -205,7 +206,12 @@ impl Sanitizer for PdfSanitizer {
         // Stream bytes are moved, not copied, into the new document: the largest files are
         // image-heavy, and a copy per stage would triple their memory.
         let contents = take_stream_contents(&mut src);
-        let mut rb = Rebuild::new(&src, contents, policy, cx);
+        // Every object is loaded; the cross-reference entries are not needed again, and on
+        // an object-heavy file they are a noticeable part of the peak memory.
+        src.reference_table.entries = Default::default();
+        // The output is about the input's size; reserving it avoids copying it while it grows.
+        let capacity = input.len().saturating_add(input.len() / 8).saturating_add(64 * 1024);
+        let mut rb = Rebuild::new(&src, contents, policy, cx, capacity);
         if src.was_encrypted() {
             rb.found(
                 What::Encryption,
@@ -215,15 +221,15 @@ impl Sanitizer for PdfSanitizer {
         }
         rb.run()?;
         let Rebuild {
-            mut out, mut findings, ..
+            out,
+            mut trailer,
+            mut findings,
+            next_id,
+            ..
         } = rb;
-        set_trailer_id(&mut out, &src, input);
+        set_trailer_id(&mut trailer, &src, input);
         drop(src);
-
-        // Reserve generously: untouched capacity costs no memory, a reallocation copies.
-        let mut bytes = Vec::with_capacity(input.len().saturating_mul(2).saturating_add(64 * 1024));
-        out.save_modern(&mut bytes)
-            .map_err(|e| Refusal::Internal(format!("writing the rebuilt PDF failed: {e}")))?;
+        let bytes = out.finish(trailer, next_id);
         findings.sort();
         findings.dedup();
         Ok(Clean {
@@ -257,7 +263,7 @@ fn take_stream_contents(doc: &mut Document) -> HashMap<ObjectId, Vec<u8>> {
 }
 
 /// Keep the input's `/ID` (so a second pass changes nothing); derive one when there is none.
-fn set_trailer_id(out: &mut Document, src: &Document, input: &[u8]) {
+fn set_trailer_id(trailer: &mut Dictionary, src: &Document, input: &[u8]) {
     let valid = |o: &Object| match o {
         Object::Array(a) => {
             a.len() == 2
@@ -274,7 +280,7 @@ fn set_trailer_id(out: &mut Document, src: &Document, input: &[u8]) {
             Object::Array(vec![first.clone(), first])
         }
     };
-    out.trailer.set("ID", id);
+    trailer.set("ID", id);
 }
 
 /// One rebuild: the source, the new document, and the old→new object map.
@@ -283,7 +289,9 @@ struct Rebuild<'s, 'c, 'a> {
     /// Stream bytes taken out of `src`, moved into the output as each stream is copied.
     contents: HashMap<ObjectId, Vec<u8>>,
     inflate: InflateCounter,
-    out: Document,
+    /// The new file, written object by object as each is finished.
+    out: PdfOut,
+    trailer: Dictionary,
     policy: PdfPolicy,
     cx: &'c mut Cx<'a>,
     map: HashMap<ObjectId, ObjectId>,
@@ -298,14 +306,19 @@ struct Rebuild<'s, 'c, 'a> {
 }
 
 impl<'s, 'c, 'a> Rebuild<'s, 'c, 'a> {
-    fn new(src: &'s Document, contents: HashMap<ObjectId, Vec<u8>>, policy: PdfPolicy, cx: &'c mut Cx<'a>) -> Self {
-        let mut out = Document::with_version(clean_version(&src.version));
-        out.binary_mark = b"\xE2\xE3\xCF\xD3".to_vec();
+    fn new(
+        src: &'s Document,
+        contents: HashMap<ObjectId, Vec<u8>>,
+        policy: PdfPolicy,
+        cx: &'c mut Cx<'a>,
+        capacity: usize,
+    ) -> Self {
         Rebuild {
             src,
             contents,
             inflate: InflateCounter::default(),
-            out,
+            out: PdfOut::new(&clean_version(&src.version), capacity),
+            trailer: Dictionary::new(),
             policy,
             cx,
             map: HashMap::new(),
@@ -359,7 +372,7 @@ impl<'s, 'c, 'a> Rebuild<'s, 'c, 'a> {
         for (old, new) in pages.iter().zip(&new_pages) {
             self.cx.check_deadline()?;
             let page = self.page(*old)?;
-            self.out.objects.insert(*new, Object::Dictionary(page));
+            self.out.put(*new, Object::Dictionary(page))?;
         }
         let mut root = Dictionary::new();
         root.set("Type", Object::Name(b"Pages".to_vec()));
@@ -368,16 +381,14 @@ impl<'s, 'c, 'a> Rebuild<'s, 'c, 'a> {
             new_pages.iter().map(|id| Object::Reference(*id)).collect::<Vec<_>>(),
         );
         root.set("Count", new_pages.len() as i64);
-        self.out.objects.insert(self.pages_root, Object::Dictionary(root));
+        self.out.put(self.pages_root, Object::Dictionary(root))?;
 
         self.here = catalog_id;
         let new_cat = self.catalog(catalog)?;
-        self.out.objects.insert(new_catalog, Object::Dictionary(new_cat));
-        self.out.trailer.set("Root", Object::Reference(new_catalog));
+        self.out.put(new_catalog, Object::Dictionary(new_cat))?;
+        self.trailer.set("Root", Object::Reference(new_catalog));
         self.info()?;
-        self.drain()?;
-        self.out.max_id = self.next_id - 1;
-        Ok(())
+        self.drain()
     }
 
     /// Walk the page tree in order, recording every intermediate node. Bounded in depth and
@@ -617,8 +628,8 @@ impl<'s, 'c, 'a> Rebuild<'s, 'c, 'a> {
         }
         if !new.is_empty() {
             let id = self.alloc();
-            self.out.objects.insert(id, Object::Dictionary(new));
-            self.out.trailer.set("Info", Object::Reference(id));
+            self.out.put(id, Object::Dictionary(new))?;
+            self.trailer.set("Info", Object::Reference(id));
         }
         Ok(())
     }
@@ -646,8 +657,7 @@ impl<'s, 'c, 'a> Rebuild<'s, 'c, 'a> {
                 Ok(obj) => self.object(obj)?.unwrap_or(Object::Null),
                 Err(_) => Object::Null,
             };
-
-            self.out.objects.insert(new, copied);
+            self.out.put(new, copied)?;
         }
         Ok(())
     }
