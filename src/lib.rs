@@ -4,6 +4,7 @@
 //! engine and the format rebuilders), [`report`] (what every file's report says) and
 //! [`config`] (every knob, with its default). `../shared/DESIGN.md` has the architecture.
 
+pub mod alloc;
 pub mod cdr;
 pub mod config;
 pub mod report;

@@ -8,6 +8,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use mugai::{Config, Engine, Outcome, Processed};
 
+#[global_allocator]
+static ALLOCATOR: mugai::alloc::LargeBuffers = mugai::alloc::LargeBuffers;
+
 /// Exit codes, also documented in `--help` and the README.
 const EXIT_OK: u8 = 0;
 const EXIT_USAGE: u8 = 2;
@@ -226,15 +229,15 @@ fn sanitize(engine: Engine, args: SanitizeArgs) -> anyhow::Result<u8> {
             let input = &args.inputs[0];
             let bytes = read_input(input)?;
             let name = display_name(input, args.name.as_deref());
-            let p = engine.run(&bytes, name.as_deref());
-            if let Some(clean) = &p.output {
+            let p = engine.run_delivering(&bytes, name.as_deref(), |_, clean| {
                 if is_dash(out) {
-                    std::io::stdout().write_all(clean)?;
-                    std::io::stdout().flush()?;
+                    let mut stdout = std::io::stdout().lock();
+                    stdout.write_all(clean)?;
+                    stdout.flush().map_err(anyhow::Error::from)
                 } else {
-                    write_atomically(out, clean)?;
+                    write_atomically(out, clean)
                 }
-            }
+            })?;
             let json = p.report.to_json_pretty();
             match (&args.report, is_dash(out)) {
                 (Some(r), _) => write_atomically(r, format!("{json}\n").as_bytes())?,
@@ -279,12 +282,10 @@ fn sanitize_many(engine: &Engine, inputs: &[PathBuf], dir: &Path) -> anyhow::Res
         }
         let bytes = read_input(input)?;
         let name = display_name(input, None).unwrap_or_else(|| format!("stdin-{i}"));
-        let Processed { report, output } = engine.run(&bytes, Some(&name));
-        if let Some(clean) = output {
-            let out_name = report.output.as_ref().and_then(|o| o.name.clone()).unwrap_or(name);
-            let target = unique_path(dir, &out_name, &mut used_names);
-            write_atomically(&target, &clean)?;
-        }
+        let Processed { report, .. } = engine.run_delivering(&bytes, Some(&name), |out_name, clean| {
+            let target = unique_path(dir, out_name.unwrap_or(&name), &mut used_names);
+            write_atomically(&target, clean)
+        })?;
         writeln!(stdout, "{}", report.to_json())?;
         counts[report.outcome as usize] += 1;
         worst = worst.max(exit_for(report.outcome));

@@ -229,17 +229,63 @@ impl Engine {
     /// Run one top-level file: size check, detection, mismatch check, dispatch, report.
     /// Never panics and never returns the input as output.
     pub fn run(&self, input: &[u8], name: Option<&str>) -> Processed {
-        // Hashing a large input costs as much as rebuilding it: do it beside the rebuild.
-        if input.len() >= PARALLEL_HASH_BYTES {
-            return std::thread::scope(|scope| {
+        let done = self.run_hashed(input, name);
+        let output_digest = done.result.as_ref().ok().map(|c| Digest256::of(&c.bytes));
+        build_report(done, name, output_digest)
+    }
+
+    /// [`Engine::run`], handing a clean output to `deliver` (with its output name, when the
+    /// input had a name) before the report is built — writing it to a file, say. A large
+    /// output is hashed on a second thread while `deliver` runs instead of after it. `deliver`
+    /// is not called when there is no output; its error is returned as is.
+    pub fn run_delivering<E>(
+        &self,
+        input: &[u8],
+        name: Option<&str>,
+        deliver: impl FnOnce(Option<&str>, &[u8]) -> Result<(), E>,
+    ) -> Result<Processed, E> {
+        let done = self.run_hashed(input, name);
+        let output_digest = match &done.result {
+            Ok(clean) => {
+                let out_name = name.map(|n| output_name(n, done.kind, clean.kind));
+                let bytes = clean.bytes.as_slice();
+                let digest = if bytes.len() >= PARALLEL_HASH_BYTES {
+                    std::thread::scope(|scope| {
+                        let digest = scope.spawn(|| Digest256::of(bytes));
+                        let delivered = deliver(out_name.as_deref(), bytes);
+                        let digest = digest.join().unwrap_or_else(|_| Digest256::of(bytes));
+                        delivered.map(|()| digest)
+                    })?
+                } else {
+                    deliver(out_name.as_deref(), bytes)?;
+                    Digest256::of(bytes)
+                };
+                Some(digest)
+            }
+            Err(_) => None,
+        };
+        Ok(build_report(done, name, output_digest))
+    }
+
+    /// The run without the output's digest. Hashing a large input costs as much as rebuilding
+    /// it, so it is done beside the rebuild.
+    fn run_hashed(&self, input: &[u8], name: Option<&str>) -> Done {
+        let (input_digest, (kind, mismatch, result, elapsed)) = if input.len() >= PARALLEL_HASH_BYTES {
+            std::thread::scope(|scope| {
                 let digest = scope.spawn(|| Digest256::of(input));
-                let (kind, mismatch, result, elapsed) = self.run_inner(input, name);
-                let digest = digest.join().unwrap_or_else(|_| Digest256::of(input));
-                build_report(digest, name, kind, mismatch, result, elapsed)
-            });
+                let inner = self.run_inner(input, name);
+                (digest.join().unwrap_or_else(|_| Digest256::of(input)), inner)
+            })
+        } else {
+            (Digest256::of(input), self.run_inner(input, name))
+        };
+        Done {
+            input_digest,
+            kind,
+            mismatch,
+            result,
+            elapsed,
         }
-        let (kind, mismatch, result, elapsed) = self.run_inner(input, name);
-        build_report(Digest256::of(input), name, kind, mismatch, result, elapsed)
     }
 
     fn run_inner(&self, input: &[u8], name: Option<&str>) -> (FileKind, bool, Result<Clean, Refusal>, Duration) {
@@ -353,14 +399,24 @@ pub fn output_name(name: &str, in_kind: FileKind, out_kind: FileKind) -> String 
 /// Inputs at least this large are hashed on a second thread while they are rebuilt.
 const PARALLEL_HASH_BYTES: usize = 1 << 20;
 
-fn build_report(
-    input: Digest256,
-    name: Option<&str>,
+/// A finished run before its report is built.
+struct Done {
+    input_digest: Digest256,
     kind: FileKind,
     mismatch: bool,
     result: Result<Clean, Refusal>,
     elapsed: Duration,
-) -> Processed {
+}
+
+/// The report for a run; `output_digest` is the clean output's, present when there is one.
+fn build_report(done: Done, name: Option<&str>, output_digest: Option<Digest256>) -> Processed {
+    let Done {
+        input_digest: input,
+        kind,
+        mismatch,
+        result,
+        elapsed,
+    } = done;
     let mut report = Report {
         schema: SCHEMA.into(),
         mugai_version: env!("CARGO_PKG_VERSION").into(),
@@ -382,7 +438,7 @@ fn build_report(
             let changed = clean.findings.iter().any(|f| f.action != Action::Kept);
             report.outcome = if changed { Outcome::Disarmed } else { Outcome::Clean };
             report.output = Some(OutputInfo {
-                digest: Digest256::of(&clean.bytes),
+                digest: output_digest.unwrap_or_else(|| Digest256::of(&clean.bytes)),
                 kind: clean.kind,
                 name: name.map(|n| output_name(n, kind, clean.kind)),
             });
@@ -407,6 +463,35 @@ mod tests {
 
     fn engine() -> Engine {
         Engine::new(Config::default())
+    }
+
+    #[test]
+    fn delivering_hands_over_the_output_and_reports_the_same_digest() {
+        // Large enough for the output to be hashed on the second thread.
+        let mut text = "本文 line\n".repeat(200_000).into_bytes();
+        text.extend_from_slice(b"end\n");
+        let plain = engine().run(&text, Some("a.txt"));
+        let mut got = None;
+        let delivered = engine()
+            .run_delivering(&text, Some("a.txt"), |name, bytes| {
+                got = Some((name.map(str::to_string), bytes.to_vec()));
+                Ok::<_, ()>(())
+            })
+            .unwrap();
+        let (name, bytes) = got.expect("deliver was called");
+        assert_eq!(name.as_deref(), Some("a.txt"));
+        assert_eq!(Some(&bytes), plain.output.as_ref());
+        let digest = |p: &Processed| p.report.output.as_ref().map(|o| o.digest.clone());
+        assert!(digest(&plain).is_some());
+        assert_eq!(digest(&delivered), digest(&plain));
+
+        // A failed delivery is the caller's error; a refused file is never delivered.
+        let failed = engine().run_delivering(&text, None, |_, _| Err("disk full"));
+        assert_eq!(failed.err(), Some("disk full"));
+        let blocked = engine()
+            .run_delivering(b"MZ\x90\0\x03\0", None, |_, _| Err("must not be called"))
+            .unwrap();
+        assert_eq!(blocked.report.outcome, Outcome::Blocked);
     }
 
     #[test]

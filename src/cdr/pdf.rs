@@ -275,7 +275,17 @@ fn set_trailer_id(trailer: &mut Dictionary, src: &Document, input: &[u8]) {
     let id = match src.trailer.get(b"ID") {
         Ok(id) if valid(id) => id.clone(),
         _ => {
-            let h = Sha256::digest(input);
+            // An identifier, not an integrity check: the length and the first and last MiB
+            // tell files apart, and hashing all of a large file here again (the engine
+            // already hashes it for the report) would cost as much as the rebuild.
+            const SPAN: usize = 1 << 20;
+            let head = &input[..input.len().min(SPAN)];
+            let tail = &input[input.len().saturating_sub(SPAN).max(head.len())..];
+            let h = Sha256::new()
+                .chain_update((input.len() as u64).to_le_bytes())
+                .chain_update(head)
+                .chain_update(tail)
+                .finalize();
             let first = Object::String(h[..16].to_vec(), lopdf::StringFormat::Hexadecimal);
             Object::Array(vec![first.clone(), first])
         }
