@@ -15,6 +15,7 @@ pub mod ooxml;
 pub mod pdf;
 pub mod pdf_write;
 pub mod rtf;
+mod sheet_data;
 pub mod text;
 pub mod xml_filter;
 pub mod zipread;

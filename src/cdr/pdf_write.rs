@@ -19,35 +19,41 @@ use super::Refusal;
 /// The output file under construction.
 pub struct PdfOut {
     buf: Vec<u8>,
-    /// Byte offset of each object by number (index 0 is the free-list head).
-    offsets: Vec<Option<usize>>,
+    /// Byte offset of each object by number; 0 for a number not written (no object can
+    /// start at 0, the header is there). Eight bytes per object, not sixteen: on an
+    /// object-heavy file this table is part of the peak memory.
+    offsets: Vec<usize>,
 }
 
 impl PdfOut {
     /// Start a file with the `%PDF-` header for `version` and the binary-mark comment.
     /// `capacity` is the expected output size: reserving it up front avoids copying the
-    /// whole output again each time the buffer would grow.
-    pub fn new(version: &str, capacity: usize) -> Self {
+    /// whole output again each time the buffer would grow. `objects` is the expected number
+    /// of objects, for the same reason.
+    pub fn new(version: &str, capacity: usize, objects: usize) -> Self {
         let mut buf = Vec::with_capacity(capacity);
         buf.extend_from_slice(b"%PDF-");
         buf.extend_from_slice(version.as_bytes());
         buf.extend_from_slice(b"\n%\xE2\xE3\xCF\xD3\n");
         PdfOut {
             buf,
-            offsets: Vec::new(),
+            offsets: Vec::with_capacity(objects.saturating_add(1)),
         }
     }
 
     /// Write object `id` (generation 0 is the only one the rebuild allocates).
     pub fn put(&mut self, id: ObjectId, object: Object) -> Result<(), Refusal> {
         let n = id.0 as usize;
-        if self.offsets.len() <= n {
-            self.offsets.resize(n + 1, None);
+        if n == 0 {
+            return Err(Refusal::Internal("object number 0".into()));
         }
-        if self.offsets[n].is_some() {
+        if self.offsets.len() <= n {
+            self.offsets.resize(n + 1, 0);
+        }
+        if self.offsets[n] != 0 {
             return Err(Refusal::Internal(format!("object {n} written twice")));
         }
-        self.offsets[n] = Some(self.buf.len());
+        self.offsets[n] = self.buf.len();
         // Writing into a Vec cannot fail; the `map_err`s are for the trait's signature.
         writeln!(self.buf, "{n} 0 obj").map_err(io_internal)?;
         Writer::write_object(&mut self.buf, &object).map_err(io_internal)?;
@@ -59,15 +65,15 @@ impl PdfOut {
     /// the file. `size` is one more than the highest object number allocated.
     pub fn finish(mut self, mut trailer: Dictionary, size: u32) -> Vec<u8> {
         let size = (size as usize).max(self.offsets.len()).max(1);
-        self.offsets.resize(size, None);
+        self.offsets.resize(size, 0);
         let xref_at = self.buf.len();
         self.buf.reserve(size * 20 + 256);
         let _ = write!(self.buf, "xref\n0 {size}\n");
         for (n, offset) in self.offsets.iter().enumerate() {
             // Each entry is exactly 20 bytes, ending in space + LF. Numbers never written
             // (none in practice) are free, generation 65535 so they are never reused.
-            let _ = match offset {
-                Some(at) if n > 0 => writeln!(self.buf, "{at:010} 00000 n "),
+            let _ = match *offset {
+                at if n > 0 && at > 0 => writeln!(self.buf, "{at:010} 00000 n "),
                 _ => writeln!(self.buf, "0000000000 65535 f "),
             };
         }
@@ -89,7 +95,7 @@ mod tests {
 
     #[test]
     fn xref_offsets_point_at_their_objects() {
-        let mut out = PdfOut::new("1.7", 0);
+        let mut out = PdfOut::new("1.7", 0, 0);
         out.put((2, 0), Object::Integer(7)).unwrap();
         out.put((1, 0), Object::Name(b"A B".to_vec())).unwrap();
         let mut trailer = Dictionary::new();
@@ -117,7 +123,7 @@ mod tests {
 
     #[test]
     fn an_object_number_is_written_once() {
-        let mut out = PdfOut::new("1.7", 0);
+        let mut out = PdfOut::new("1.7", 0, 0);
         out.put((1, 0), Object::Null).unwrap();
         assert!(matches!(out.put((1, 0), Object::Null), Err(Refusal::Internal(_))));
     }

