@@ -60,6 +60,13 @@ struct Case {
 
 const CASES: &[Case] = &[
     Case {
+        file: "embedded_xlsm.docx",
+        // The embedded workbook's macro project and the executable posing as a document.
+        forbidden: &["vbaProject", "evil.docx"],
+        unit: "<w:p>",
+        out_kind: "docx",
+    },
+    Case {
         file: "clean.docx",
         forbidden: &["vbaProject"],
         unit: "<w:p>",
@@ -345,4 +352,81 @@ fn xml_bombs_are_refused_fast() {
         );
         assert!(started.elapsed().as_secs_f64() < 1.0, "{what}: {:?}", started.elapsed());
     }
+}
+
+/// An embedded workbook is sanitized through the engine and kept (as xlsx, with its object
+/// element and icon), judged by olevba on the embedded part itself; an executable posing as
+/// an embedded document is left out with its object element.
+#[test]
+fn embedded_office_documents_are_sanitized_and_kept() {
+    const PART: &str = "word/embeddings/Microsoft_Excel_Macro-Enabled_Worksheet.xlsm";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bytes = fixture("ooxml/embedded_xlsm.docx");
+    let engine = Engine::new(Config::default());
+    let (p, output) = sanitize_expecting(
+        &engine,
+        &bytes,
+        "embedded_xlsm.docx",
+        Outcome::Disarmed,
+        dir.path(),
+        "out.docx",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+
+    let extract = |package: &std::path::Path, part: &str, to: &str| -> std::path::PathBuf {
+        let target = dir.path().join(to);
+        let script =
+            "import sys, zipfile; open(sys.argv[3], 'wb').write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]))";
+        let out = judge(
+            "python3",
+            &[
+                "-c",
+                script,
+                package.to_str().expect("path"),
+                part,
+                target.to_str().expect("path"),
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{part} missing: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        target
+    };
+    let input = write_temp(dir.path(), "in.docx", &bytes);
+    let inner_in = extract(&input, PART, "inner-in.xlsm");
+    let inner_out = extract(&output, PART, "inner-out.xlsx");
+    let vba = |path: &std::path::Path| {
+        String::from_utf8_lossy(&judge("olevba", &[path.to_str().expect("path")]).stdout).into_owned()
+    };
+    assert!(
+        !vba(&inner_in).contains("No VBA or XLM macros found"),
+        "olevba finds no macro in the fixture's workbook"
+    );
+    assert!(
+        vba(&inner_out).contains("No VBA or XLM macros found"),
+        "olevba still finds macros in the kept workbook"
+    );
+
+    // The kept workbook is a macro-free package whose own markers survive.
+    let (inner_names, inner_text) = unpack(&inner_out);
+    assert!(!inner_names.iter().any(|n| n.contains("vbaProject")));
+    assert!(inner_text.contains("MUGAI-MARKER inner 1") && inner_text.contains("spreadsheetml.sheet.main+xml"));
+
+    // The document still points at it; the executable and its object element are gone.
+    let (names, text) = unpack(&output);
+    assert!(!names.iter().any(|n| n.contains("evil")), "{names:?}");
+    assert_eq!(text.matches("<o:OLEObject ").count(), 1, "one object element kept");
+    assert!(text.contains(r#"r:id="rIdPkg1""#) && !text.contains(r#"r:id="rIdPkg2""#));
+    assert!(text.contains("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet\""));
+
+    // The report names what was removed inside the embedding, under the embedding's path.
+    let inside = p
+        .report
+        .findings
+        .iter()
+        .filter(|f| f.location.starts_with(&format!("{PART}: ")) && f.what == mugai::report::What::Macro)
+        .count();
+    assert!(inside >= 1, "{:?}", p.report.findings);
 }

@@ -19,10 +19,10 @@ use std::io::{Cursor, Write};
 
 use quick_xml::events::{BytesDecl, BytesStart, Event};
 
-use super::xml_filter::{self, PartFlavor, XmlLimits};
+use super::xml_filter::{self, PartFlavor, RelIds, XmlLimits};
 use super::{zipread, Clean, Cx, FileKind, Refusal, Sanitizer};
 use crate::config::Hyperlinks;
-use crate::report::{Finding, What};
+use crate::report::{Action, Finding, What};
 
 /// The OOXML sanitizer.
 pub struct OoxmlSanitizer;
@@ -291,10 +291,7 @@ enum PartOut {
     /// The source part's bytes as they are (pictures, fonts).
     Copy,
     /// An XML part, re-serialised from the source while the package is written.
-    Xml {
-        flavor: PartFlavor,
-        dropped: BTreeSet<String>,
-    },
+    Xml { flavor: PartFlavor, rels: RelIds },
 }
 
 /// Kept parts: lowercased name → (name to write, content).
@@ -462,10 +459,10 @@ impl Rebuild<'_, '_, '_> {
             return Ok(());
         }
         let rels_name = rels_of(part);
-        let mut dropped_ids = BTreeSet::new();
+        let mut rel_ids = RelIds::default();
         if self.parts.contains_key(&rels_name) {
-            let (new_rels, dropped) = self.filter_part_rels(part, &rels_name, queue)?;
-            dropped_ids = dropped;
+            let (new_rels, ids) = self.filter_part_rels(part, &rels_name, queue)?;
+            rel_ids = ids;
             self.keep_xml(&rels_name, new_rels);
         }
         let lower_ct = ct.to_ascii_lowercase();
@@ -482,16 +479,8 @@ impl Rebuild<'_, '_, '_> {
             return Ok(());
         }
         let flavor = PartFlavor::from_content_type(&lower_ct);
-        self.kept.insert(
-            part.to_string(),
-            (
-                name.clone(),
-                PartOut::Xml {
-                    flavor,
-                    dropped: dropped_ids,
-                },
-            ),
-        );
+        self.kept
+            .insert(part.to_string(), (name.clone(), PartOut::Xml { flavor, rels: rel_ids }));
         Ok(())
     }
 
@@ -501,13 +490,14 @@ impl Rebuild<'_, '_, '_> {
     }
 
     /// Rewrite a `.rels` part: keep allowed internal relationships (queueing their targets),
-    /// drop the rest, and return the ids that were dropped (the XML filter strips references).
+    /// drop the rest, and return the ids that were dropped (the XML filter strips references)
+    /// and those of embedded documents kept after sanitizing (their object elements stay).
     fn filter_part_rels(
         &mut self,
         source: &str,
         rels_name: &str,
         queue: &mut VecDeque<String>,
-    ) -> Result<(Vec<u8>, BTreeSet<String>), Refusal> {
+    ) -> Result<(Vec<u8>, RelIds), Refusal> {
         let Some((rels_display, xml)) = self.parts.get(rels_name) else {
             return Err(Refusal::Malformed(format!("missing {rels_name}")));
         };
@@ -529,6 +519,7 @@ impl Rebuild<'_, '_, '_> {
         let hyperlinks = self.cx.config.office.hyperlinks;
         let mut kept = Vec::new();
         let mut dropped = BTreeSet::new();
+        let mut embedded = BTreeSet::new();
         for rel in rels {
             let short = short_type(&rel.kind);
             let location = format!("{rels_display}#{}", rel.id);
@@ -564,6 +555,20 @@ impl Rebuild<'_, '_, '_> {
                 dropped.insert(rel.id);
                 continue;
             };
+            if short == "package" {
+                // An embedded Office document: sanitized through the engine like any other
+                // file, and kept when that succeeds.
+                let target = resolve_target(source, &rel.target).filter(|t| self.parts.contains_key(t));
+                if let Some(target) = target {
+                    if self.embed_package(&target, &location)? {
+                        embedded.insert(rel.id.clone());
+                        kept.push(rel);
+                        continue;
+                    }
+                }
+                dropped.insert(rel.id);
+                continue;
+            }
             if let Some(what) = dropped_relationship(short) {
                 self.found(what, location, format!("{short} relationship"));
                 dropped.insert(rel.id);
@@ -602,8 +607,74 @@ impl Rebuild<'_, '_, '_> {
                 }
             }
         }
-        Ok((write_rels(&kept), dropped))
+        Ok((write_rels(&kept), RelIds { dropped, embedded }))
     }
+
+    /// Sanitize the embedded package `target` (a part) through the engine, one level deeper,
+    /// and keep the result in its place. `false` (reported) when it cannot be kept. A limit
+    /// or the deadline exceeded inside refuses the whole document, as in an archive.
+    fn embed_package(&mut self, target: &str, location: &str) -> Result<bool, Refusal> {
+        if self.kept.contains_key(target) {
+            return Ok(true); // a second relationship to the same embedding
+        }
+        let parts = self.parts;
+        let Some((name, bytes)) = parts.get(target) else {
+            return Ok(false);
+        };
+        let name = name.trim_start_matches('/').to_string();
+        let file_name = name.rsplit('/').next().unwrap_or(&name).to_string();
+        let engine = self.cx.engine;
+        match engine.sanitize_nested(bytes, Some(&file_name), self.cx) {
+            Ok((_, clean)) if package_content_type(clean.kind).is_some() => {
+                // A clean embedding is noted as kept (so a second pass reports `clean`), one
+                // that had something removed as neutralized.
+                let mut note = Finding::removed(What::OleObject, name.clone(), "embedded document sanitized and kept");
+                note.action = if clean.findings.iter().all(|f| f.action == Action::Kept) {
+                    Action::Kept
+                } else {
+                    Action::Neutralized
+                };
+                self.findings.push(note);
+                for mut f in clean.findings {
+                    f.location = format!("{name}: {}", f.location);
+                    self.findings.push(f);
+                }
+                if let Some(ct) = package_content_type(clean.kind) {
+                    // The embedded document may have changed kind (xlsm → xlsx).
+                    self.content_types.overrides.insert(target.to_string(), ct.to_string());
+                }
+                self.kept
+                    .insert(target.to_string(), (name, PartOut::Bytes(clean.bytes)));
+                Ok(true)
+            }
+            Ok((kind, _)) => {
+                let detail = format!("embedded {} is not an Office document", kind.as_str());
+                self.found(What::OleObject, location, detail);
+                Ok(false)
+            }
+            Err(e @ (Refusal::LimitExceeded { .. } | Refusal::Timeout(_))) => Err(e),
+            Err(refusal) => {
+                let detail = format!("embedded document left out: {}", refusal.reason());
+                self.found(What::OleObject, location, detail);
+                Ok(false)
+            }
+        }
+    }
+}
+
+/// The package content type of an embedded Office document of `kind`; `None` for kinds that
+/// are not embedded as packages.
+fn package_content_type(kind: FileKind) -> Option<&'static str> {
+    Some(match kind {
+        FileKind::Docx => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        FileKind::Dotx => "application/vnd.openxmlformats-officedocument.wordprocessingml.template",
+        FileKind::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        FileKind::Xltx => "application/vnd.openxmlformats-officedocument.spreadsheetml.template",
+        FileKind::Pptx => "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        FileKind::Ppsx => "application/vnd.openxmlformats-officedocument.presentationml.slideshow",
+        FileKind::Potx => "application/vnd.openxmlformats-officedocument.presentationml.template",
+        _ => return None,
+    })
 }
 
 /// `http:`, `https:` and `mailto:` targets only; `file:`, UNC paths and script schemes never.
@@ -829,20 +900,20 @@ fn write_package(
 
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(8);
-        let jobs: Vec<(&[u8], PartFlavor, &BTreeSet<String>)> = order
+        let jobs: Vec<(&[u8], PartFlavor, &RelIds)> = order
             .iter()
             .filter_map(|(key, (_, out))| match out {
-                PartOut::Xml { flavor, dropped } => Some((source(key), *flavor, dropped)),
+                PartOut::Xml { flavor, rels } => Some((source(key), *flavor, rels)),
                 _ => None,
             })
             .collect();
         scope.spawn(move || {
-            for (xml, flavor, dropped) in jobs {
+            for (xml, flavor, rels) in jobs {
                 let sender = ChunkSender {
                     buf: Vec::with_capacity(PIPE_CHUNK),
                     tx: &tx,
                 };
-                let msg = match xml_filter::filter_into(xml, flavor, dropped, hyperlinks, limits, sender) {
+                let msg = match xml_filter::filter_into(xml, flavor, rels, hyperlinks, limits, sender) {
                     Ok((mut sender, found)) => match sender.flush() {
                         Ok(()) => Msg::End(found),
                         Err(_) => return,

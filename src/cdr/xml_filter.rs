@@ -53,6 +53,15 @@ pub struct XmlLimits {
     pub max_depth: u32,
 }
 
+/// What happened to a part's relationships, by id: the XML filter removes references to
+/// `dropped` ones and keeps the embedded-object elements of `embedded` ones (embedded Office
+/// documents that were sanitized and kept).
+#[derive(Debug, Clone, Default)]
+pub struct RelIds {
+    pub dropped: BTreeSet<String>,
+    pub embedded: BTreeSet<String>,
+}
+
 /// What was taken out of a part: (what, location suffix such as ` <fldChar>`, detail).
 pub type XmlFindings = Vec<(What, String, String)>;
 
@@ -180,6 +189,7 @@ enum Verdict {
 struct Filter<'d> {
     flavor: PartFlavor,
     dropped: &'d BTreeSet<String>,
+    embedded: &'d BTreeSet<String>,
     hyperlinks: Hyperlinks,
     findings: Vec<(What, String, String)>,
 }
@@ -198,8 +208,15 @@ impl Filter<'_> {
         let (ns, local_name) = reader.resolver().resolve_element(e.name());
         let local = local_name.as_ref();
 
+        // An embedded Office document that was sanitized and kept keeps its object element
+        // (Word `o:OLEObject`, PowerPoint `p:oleObj`); a linked one never (its target was
+        // external and is gone).
+        let kept_embedding = matches!(local, "OLEObject" | "oleObj")
+            && !attr(reader, e, None, "Type").is_some_and(|t| t.eq_ignore_ascii_case("Link"))
+            && attr(reader, e, Some(NS_R), "id").is_some_and(|id| self.embedded.contains(&id));
         // Elements that embed or run code, whatever their relationship ids.
         let drop_what = match (self.flavor, local) {
+            _ if kept_embedding && (ns_is(&ns, NS_O) || ns_is(&ns, NS_P)) => None,
             (_, "OLEObject") if ns_is(&ns, NS_O) => Some(What::OleObject),
             (_, "control" | "controls") if ns_is(&ns, NS_W) || ns_is(&ns, NS_S) || ns_is(&ns, NS_P) => {
                 Some(What::Activex)
@@ -400,11 +417,11 @@ fn memchr_find(hay: &[u8], needle: &[u8]) -> bool {
 pub fn filter(
     xml: &[u8],
     flavor: PartFlavor,
-    dropped: &BTreeSet<String>,
+    rels: &RelIds,
     hyperlinks: Hyperlinks,
     limits: XmlLimits,
 ) -> Result<Filtered, String> {
-    let (bytes, findings) = filter_into(xml, flavor, dropped, hyperlinks, limits, Vec::with_capacity(xml.len()))?;
+    let (bytes, findings) = filter_into(xml, flavor, rels, hyperlinks, limits, Vec::with_capacity(xml.len()))?;
     Ok(Filtered { bytes, findings })
 }
 
@@ -413,7 +430,7 @@ pub fn filter(
 pub fn filter_into<W: std::io::Write>(
     xml: &[u8],
     flavor: PartFlavor,
-    dropped: &BTreeSet<String>,
+    rels: &RelIds,
     hyperlinks: Hyperlinks,
     limits: XmlLimits,
     out: W,
@@ -421,14 +438,14 @@ pub fn filter_into<W: std::io::Write>(
     // A worksheet's cell data is scanned by the fast path when it fits its grammar: the rest
     // of the part (with the cell data cut out) goes through the general filter, which puts
     // the scanned cells back at the point where they were.
-    if flavor == PartFlavor::Excel && dropped.is_empty() {
+    if flavor == PartFlavor::Excel && rels.dropped.is_empty() {
         if let Some((at, region)) = plan_sheet_data(xml, limits) {
             let rest = [&xml[..at], &xml[region.end..]].concat();
             let splice = Splice { at, xml, region };
-            return filter_general(&rest, Some(splice), flavor, dropped, hyperlinks, limits, out);
+            return filter_general(&rest, Some(splice), flavor, rels, hyperlinks, limits, out);
         }
     }
-    filter_general(xml, None, flavor, dropped, hyperlinks, limits, out)
+    filter_general(xml, None, flavor, rels, hyperlinks, limits, out)
 }
 
 /// For the differential fuzz target: run a worksheet through the general filter alone and
@@ -436,7 +453,7 @@ pub fn filter_into<W: std::io::Write>(
 /// bytes or findings, or one accepting what the other refuses.
 #[doc(hidden)]
 pub fn check_fast_path_agrees(xml: &[u8]) {
-    let none = BTreeSet::new();
+    let none = RelIds::default();
     let limits = XmlLimits { max_depth: 64 };
     let general = filter_general(
         xml,
@@ -493,7 +510,7 @@ fn filter_general<W: std::io::Write>(
     xml: &[u8],
     mut splice: Option<Splice<'_>>,
     flavor: PartFlavor,
-    dropped: &BTreeSet<String>,
+    rels: &RelIds,
     hyperlinks: Hyperlinks,
     limits: XmlLimits,
     out: W,
@@ -508,7 +525,8 @@ fn filter_general<W: std::io::Write>(
     };
     let mut filter = Filter {
         flavor,
-        dropped,
+        dropped: &rels.dropped,
+        embedded: &rels.embedded,
         hyperlinks,
         findings: Vec::new(),
     };
@@ -794,11 +812,14 @@ mod tests {
     use super::*;
 
     fn run(xml: &str, flavor: PartFlavor, dropped: &[&str]) -> Result<(String, Vec<What>), String> {
-        let dropped = dropped.iter().map(|s| s.to_string()).collect();
+        let rels = RelIds {
+            dropped: dropped.iter().map(|s| s.to_string()).collect(),
+            embedded: BTreeSet::new(),
+        };
         let f = filter(
             xml.as_bytes(),
             flavor,
-            &dropped,
+            &rels,
             Hyperlinks::Text,
             XmlLimits { max_depth: 64 },
         )?;
@@ -870,7 +891,7 @@ mod tests {
 
     /// Both paths over one part: (general filter alone, filter with the fast path).
     fn both(xml: &[u8], max_depth: u32) -> (Outcome, Outcome) {
-        let none = BTreeSet::new();
+        let none = RelIds::default();
         let limits = XmlLimits { max_depth };
         let general = filter_general(
             xml,
@@ -957,6 +978,37 @@ mod tests {
             fast_taken > 300 && fast_taken < 2900,
             "fast path taken {fast_taken} times"
         );
+    }
+
+    #[test]
+    fn only_embedded_objects_of_kept_documents_stay() {
+        let obj = |kind: &str, id: &str| {
+            format!(
+                r#"<o:OLEObject xmlns:o="urn:schemas-microsoft-com:office:office" Type="{kind}" ProgID="Excel.Sheet.12" r:id="{id}"/>"#
+            )
+        };
+        let xml = format!(
+            r#"<w:body {W}>{}{}{}</w:body>"#,
+            obj("Embed", "rIdKept"),
+            obj("Embed", "rIdOther"),
+            obj("Link", "rIdKept")
+        );
+        let rels = RelIds {
+            dropped: BTreeSet::new(),
+            embedded: ["rIdKept".to_string()].into(),
+        };
+        let f = filter(
+            xml.as_bytes(),
+            PartFlavor::Word,
+            &rels,
+            Hyperlinks::Text,
+            XmlLimits { max_depth: 64 },
+        )
+        .unwrap();
+        let out = String::from_utf8(f.bytes).unwrap();
+        assert_eq!(out.matches("<o:OLEObject").count(), 1, "{out}");
+        assert!(out.contains(r#"Type="Embed" ProgID="Excel.Sheet.12" r:id="rIdKept""#));
+        assert_eq!(f.findings.len(), 2);
     }
 
     #[test]
