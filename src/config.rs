@@ -45,6 +45,7 @@ struct RawConfig {
     limits: RawLimits,
     pdf: RawPdf,
     office: RawOffice,
+    image: RawImage,
 }
 
 #[derive(Debug, Deserialize)]
@@ -85,6 +86,27 @@ struct RawLimits {
 struct RawOffice {
     /// `text` (default): hyperlinks lose their target and stay as text; `keep`: web links stay.
     hyperlinks: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawImage {
+    /// Largest picture decoded, in pixels (width × height, every frame of an animation).
+    max_pixels: u64,
+    /// Embedded colour profiles: `remove` (default) or `keep`.
+    icc_profile: String,
+    /// Animated GIFs: `keep` (default; every frame re-encoded) or `first_frame`.
+    gif_animation: String,
+}
+
+impl Default for RawImage {
+    fn default() -> Self {
+        Self {
+            max_pixels: 100_000_000,
+            icc_profile: "remove".into(),
+            gif_animation: "keep".into(),
+        }
+    }
 }
 
 impl Default for RawOffice {
@@ -155,6 +177,15 @@ pub struct Config {
     pub limits: Limits,
     pub pdf: PdfPolicy,
     pub office: OfficePolicy,
+    pub image: ImagePolicy,
+}
+
+/// Pictures: decoded and encoded again (`cdr/image.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImagePolicy {
+    pub max_pixels: u64,
+    pub keep_icc_profile: bool,
+    pub gif_all_frames: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -315,28 +346,18 @@ impl RawConfig {
         };
 
         let p = &self.pdf;
-        let uri_links = match p.uri_links.as_str() {
-            "remove" => UriLinks::Remove,
-            "keep" => UriLinks::Keep,
-            other => {
-                problems.push(problem(
-                    "pdf.uri_links",
-                    &format!("`{other}` is not one of: remove, keep"),
-                ));
-                UriLinks::Remove
-            }
-        };
-        let metadata = match p.metadata.as_str() {
-            "keep" => Metadata::Keep,
-            "remove" => Metadata::Remove,
-            other => {
-                problems.push(problem(
-                    "pdf.metadata",
-                    &format!("`{other}` is not one of: keep, remove"),
-                ));
-                Metadata::Keep
-            }
-        };
+        let uri_links = choice(
+            &mut problems,
+            "pdf.uri_links",
+            &p.uri_links,
+            &[("remove", UriLinks::Remove), ("keep", UriLinks::Keep)],
+        );
+        let metadata = choice(
+            &mut problems,
+            "pdf.metadata",
+            &p.metadata,
+            &[("keep", Metadata::Keep), ("remove", Metadata::Remove)],
+        );
         range(&mut problems, "pdf.max_objects", p.max_objects, 1, 100_000_000);
         range(
             &mut problems,
@@ -352,18 +373,31 @@ impl RawConfig {
             max_object_stream_bytes: p.max_object_stream_bytes,
         };
 
-        let hyperlinks = match self.office.hyperlinks.as_str() {
-            "text" => Hyperlinks::Text,
-            "keep" => Hyperlinks::Keep,
-            other => {
-                problems.push(problem(
-                    "office.hyperlinks",
-                    &format!("`{other}` is not one of: text, keep"),
-                ));
-                Hyperlinks::Text
-            }
-        };
+        let hyperlinks = choice(
+            &mut problems,
+            "office.hyperlinks",
+            &self.office.hyperlinks,
+            &[("text", Hyperlinks::Text), ("keep", Hyperlinks::Keep)],
+        );
         let office = OfficePolicy { hyperlinks };
+
+        let i = &self.image;
+        range(&mut problems, "image.max_pixels", i.max_pixels, 1, 1 << 34);
+        let image = ImagePolicy {
+            max_pixels: i.max_pixels,
+            keep_icc_profile: choice(
+                &mut problems,
+                "image.icc_profile",
+                &i.icc_profile,
+                &[("remove", false), ("keep", true)],
+            ),
+            gif_all_frames: choice(
+                &mut problems,
+                "image.gif_animation",
+                &i.gif_animation,
+                &[("keep", true), ("first_frame", false)],
+            ),
+        };
 
         if problems.is_empty() {
             Ok(Config {
@@ -371,11 +405,23 @@ impl RawConfig {
                 limits,
                 pdf,
                 office,
+                image,
             })
         } else {
             Err(ConfigErrors(problems))
         }
     }
+}
+
+/// One of a fixed set of words; the first option stands in when the value is not one of them
+/// (the problem is recorded, so the config is refused anyway).
+fn choice<T: Copy>(problems: &mut Vec<ConfigProblem>, key: &str, value: &str, options: &[(&str, T)]) -> T {
+    if let Some((_, v)) = options.iter().find(|(word, _)| *word == value) {
+        return *v;
+    }
+    let words: Vec<&str> = options.iter().map(|(w, _)| *w).collect();
+    problems.push(problem(key, &format!("`{value}` is not one of: {}", words.join(", "))));
+    options[0].1
 }
 
 fn problem(key: &str, message: &str) -> ConfigProblem {
@@ -402,6 +448,7 @@ mod tests {
         assert_eq!(shipped.limits, builtin.limits);
         assert_eq!(shipped.pdf, builtin.pdf);
         assert_eq!(shipped.office, builtin.office);
+        assert_eq!(shipped.image, builtin.image);
         assert_eq!(shipped.serve.smtp_listen, builtin.serve.smtp_listen);
         assert_eq!(shipped.serve.next_hop, builtin.serve.next_hop);
         assert_eq!(shipped.serve.http_listen, builtin.serve.http_listen);

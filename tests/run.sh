@@ -20,6 +20,9 @@ command -v python3 >/dev/null || need_apt+=(python3)
 command -v soffice >/dev/null || need_apt+=(libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui)
 [ -d /usr/share/fonts/opentype/noto ] || need_apt+=(fonts-noto-cjk)
 command -v zip >/dev/null || need_apt+=(zip unzip)
+# Pictures: ImageMagick's identify judges dimensions and decoded pixels, exiftool metadata.
+command -v identify >/dev/null || need_apt+=(imagemagick)
+command -v exiftool >/dev/null || need_apt+=(libimage-exiftool-perl)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "tests/run.sh: installing ${need_apt[*]}"
     sudo_cmd=()

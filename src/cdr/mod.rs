@@ -10,6 +10,7 @@
 pub mod archive;
 pub mod detect;
 pub mod flate;
+pub mod image;
 pub mod ole;
 pub mod ooxml;
 pub mod pdf;
@@ -199,6 +200,7 @@ impl Engine {
                 Box::new(ole::OleSanitizer),
                 Box::new(archive::ZipSanitizer),
                 Box::new(text::TextSanitizer),
+                Box::new(image::ImageSanitizer),
             ],
         }
     }
@@ -515,7 +517,10 @@ mod tests {
 
     #[test]
     fn kinds_without_a_sanitizer_fail_closed() {
-        let p = engine().run(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", Some("a.png"));
+        // SVG is a document that can script, not a picture: no sanitizer takes it.
+        let svg = br#"<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>"#;
+        let p = engine().run(svg, Some("a.svg"));
+        assert_eq!(p.report.detected_kind, FileKind::Svg);
         assert_eq!(p.report.outcome, Outcome::Blocked);
         assert_eq!(p.report.reason.as_deref(), Some("unsupported"));
         assert!(p.output.is_none());
@@ -561,7 +566,8 @@ mod tests {
     #[test]
     fn a_panic_becomes_outcome_error() {
         let mut e = engine();
-        e.sanitizers.push(Box::new(Panicky));
+        // First in line, so it is the one picked for GIFs.
+        e.sanitizers.insert(0, Box::new(Panicky));
         let p = e.run(b"GIF89a\x01\0\x01\0", Some("a.gif"));
         assert_eq!(p.report.outcome, Outcome::Error);
         assert_eq!(p.report.reason.as_deref(), Some("internal"));

@@ -1,0 +1,11 @@
+//! Fuzz the image path directly; every accepted output must be accepted again unchanged.
+#![no_main]
+
+mod common;
+
+use libfuzzer_sys::fuzz_target;
+use mugai::cdr::image::ImageSanitizer;
+
+fuzz_target!(|data: &[u8]| {
+    common::sanitize_and_check_idempotent(&ImageSanitizer, data);
+});

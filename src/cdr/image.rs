@@ -1,0 +1,389 @@
+//! Pictures (JPEG, PNG, GIF, BMP, TIFF, WebP): decoded to pixels and encoded again.
+//!
+//! Re-encoding is the disarm: nothing of the input file survives but its pixels, so EXIF and
+//! XMP metadata (GPS positions, camera serials), comments, private chunks, and data appended
+//! after the picture (polyglots: a JPEG that is also a ZIP or an HTML page) are gone whatever
+//! they contain. Each format comes out as itself: JPEG re-encoded at quality 92 (the only lossy
+//! step), PNG, BMP and TIFF losslessly, WebP as lossless WebP. GIFs are rewritten frame by
+//! frame from their palette indices with the `gif` crate, so their pixels are exact too.
+//!
+//! One exception keeps a second pass from degrading a photo: a JPEG that already has nothing
+//! but the segments an encoder writes (no APPn but JFIF, no comment, nothing after the end
+//! marker) is decoded in full, to prove it is a picture within the limits, and kept as it is.
+//! The lossless formats are re-encoded every time; their encoders are deterministic, so a
+//! second pass gives the same bytes.
+//!
+//! The pixel count (`image.max_pixels`, every frame of an animation) is checked from the
+//! header before any pixel is decoded, and the decoded size is charged to the file's
+//! decompression budget, so a small file declaring a huge picture is refused at no cost.
+//! EXIF orientation is applied to the pixels before the metadata goes, so photos stay upright.
+//! Colour profiles go by default (`image.icc_profile`).
+
+use std::io::Cursor;
+
+use image::{DynamicImage, ImageDecoder, ImageEncoder, ImageError, ImageFormat, ImageReader, Limits};
+
+use super::{Clean, Cx, FileKind, Refusal, Sanitizer};
+use crate::config::ImagePolicy;
+use crate::report::{Action, Finding, What};
+
+/// The picture sanitizer.
+pub struct ImageSanitizer;
+
+/// JPEG quality of re-encoded photos: visually lossless for photos and scans.
+const JPEG_QUALITY: u8 = 92;
+
+impl Sanitizer for ImageSanitizer {
+    fn kinds(&self) -> &'static [FileKind] {
+        &[
+            FileKind::Jpeg,
+            FileKind::Png,
+            FileKind::Gif,
+            FileKind::Bmp,
+            FileKind::Tiff,
+            FileKind::Webp,
+        ]
+    }
+
+    fn sanitize(&self, input: &[u8], cx: &mut Cx<'_>) -> Result<Clean, Refusal> {
+        let kind = super::detect::detect(input);
+        let policy = cx.config.image;
+        let bytes = match kind {
+            FileKind::Gif => gif::rewrite(input, policy, cx)?,
+            FileKind::Jpeg if jpeg_is_plain(input, policy.keep_icc_profile) => {
+                decode(input, ImageFormat::Jpeg, policy, cx)?;
+                input.to_vec()
+            }
+            _ => {
+                let format = match kind {
+                    FileKind::Jpeg => ImageFormat::Jpeg,
+                    FileKind::Png => ImageFormat::Png,
+                    FileKind::Bmp => ImageFormat::Bmp,
+                    FileKind::Tiff => ImageFormat::Tiff,
+                    FileKind::Webp => ImageFormat::WebP,
+                    other => return Err(Refusal::Internal(format!("{} is not a picture", other.as_str()))),
+                };
+                reencode(input, format, policy, cx)?
+            }
+        };
+        cx.check_deadline()?;
+        // A picture that came out different was rewritten: say what that leaves out. One that
+        // came out identical (a second pass) had nothing to leave out.
+        let findings = if bytes != input {
+            let mut note = Finding::removed(
+                What::Metadata,
+                "picture",
+                "re-encoded from its pixels: metadata, comments and data after the picture are not carried over",
+            );
+            note.action = Action::Neutralized;
+            vec![note]
+        } else {
+            Vec::new()
+        };
+        Ok(Clean { bytes, kind, findings })
+    }
+}
+
+/// Refuse a picture whose declared size is over the limit, and charge the decoded size.
+fn admit(width: u64, height: u64, bytes_per_pixel: u64, policy: ImagePolicy, cx: &mut Cx<'_>) -> Result<(), Refusal> {
+    let pixels = width.saturating_mul(height);
+    if pixels == 0 {
+        return Err(Refusal::Malformed("a picture with no pixels".into()));
+    }
+    if pixels > policy.max_pixels {
+        return Err(Refusal::LimitExceeded {
+            limit: "image.max_pixels",
+            detail: format!("{width}×{height} pixels, the limit is {}", policy.max_pixels),
+        });
+    }
+    cx.charge_decompressed(pixels.saturating_mul(bytes_per_pixel))
+}
+
+fn image_error(e: ImageError) -> Refusal {
+    match e {
+        ImageError::Limits(l) => Refusal::LimitExceeded {
+            limit: "image.max_pixels",
+            detail: l.to_string(),
+        },
+        other => Refusal::Malformed(format!("picture: {other}")),
+    }
+}
+
+/// Decode and encode again in the same format.
+fn reencode(input: &[u8], format: ImageFormat, policy: ImagePolicy, cx: &mut Cx<'_>) -> Result<Vec<u8>, Refusal> {
+    let (img, icc) = decode(input, format, policy, cx)?;
+    encode(&img, format, icc)
+}
+
+/// Decode within the limits, with EXIF orientation applied; the colour profile when kept.
+fn decode(
+    input: &[u8],
+    format: ImageFormat,
+    policy: ImagePolicy,
+    cx: &mut Cx<'_>,
+) -> Result<(DynamicImage, Option<Vec<u8>>), Refusal> {
+    let mut reader = ImageReader::with_format(Cursor::new(input), format);
+    let mut limits = Limits::default();
+    // The decoder's own allocation cap: the budget left, so no decoder can allocate past it
+    // even if its header check were wrong.
+    limits.max_alloc = Some(cx.decompressed_left().min(policy.max_pixels.saturating_mul(16)));
+    reader.limits(limits);
+    let mut decoder = reader.into_decoder().map_err(image_error)?;
+    let (w, h) = decoder.dimensions();
+    let bpp = u64::from(decoder.color_type().bytes_per_pixel());
+    admit(u64::from(w), u64::from(h), bpp, policy, cx)?;
+    let orientation = decoder.orientation().ok();
+    let icc = if policy.keep_icc_profile {
+        decoder.icc_profile().ok().flatten()
+    } else {
+        None
+    };
+    let mut img = DynamicImage::from_decoder(decoder).map_err(image_error)?;
+    cx.check_deadline()?;
+    if let Some(o) = orientation {
+        img.apply_orientation(o);
+    }
+    Ok((img, icc))
+}
+
+/// Whether a JPEG holds only what an encoder writes: SOI, JFIF APP0, quantisation and Huffman
+/// tables, frame and scan headers with their data, restart intervals, EOI — and nothing after
+/// EOI. (An ICC profile in APP2 counts when profiles are kept.)
+fn jpeg_is_plain(input: &[u8], icc_allowed: bool) -> bool {
+    if !input.starts_with(&[0xFF, 0xD8]) {
+        return false;
+    }
+    let mut at = 2;
+    loop {
+        // A marker: 0xFF, optional fill bytes, the code.
+        if input.get(at) != Some(&0xFF) {
+            return false;
+        }
+        while input.get(at) == Some(&0xFF) {
+            at += 1;
+        }
+        let Some(&code) = input.get(at) else { return false };
+        at += 1;
+        match code {
+            0xD9 => return at == input.len(),
+            0xD0..=0xD7 => continue,
+            _ => {}
+        }
+        let Some(len) = input
+            .get(at..at + 2)
+            .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+        else {
+            return false;
+        };
+        if len < 2 {
+            return false;
+        }
+        let body = input.get(at + 2..at + len).unwrap_or_default();
+        let allowed = match code {
+            0xC0..=0xC3 | 0xC4 | 0xDB | 0xDD | 0xDA => true,
+            0xE0 => body.starts_with(b"JFIF\0"),
+            0xE2 => icc_allowed && body.starts_with(b"ICC_PROFILE\0"),
+            _ => false,
+        };
+        if !allowed || body.len() != len - 2 {
+            return false;
+        }
+        at += len;
+        if code == 0xDA {
+            // Entropy-coded data runs to the next marker that is not a stuffed 0xFF00 or a
+            // restart marker.
+            loop {
+                let Some(ff) = input.get(at..).and_then(|rest| rest.iter().position(|&b| b == 0xFF)) else {
+                    return false;
+                };
+                at += ff;
+                match input.get(at + 1) {
+                    Some(0x00) | Some(0xD0..=0xD7) => at += 2,
+                    Some(0xFF) => at += 1,
+                    Some(_) => break,
+                    None => return false,
+                }
+            }
+        }
+    }
+}
+
+/// Encode pixels in `format` (with the colour profile when one is kept and the format has room).
+fn encode(img: &DynamicImage, format: ImageFormat, icc: Option<Vec<u8>>) -> Result<Vec<u8>, Refusal> {
+    use image::codecs::{bmp, jpeg, png, webp};
+    let mut out = Vec::new();
+    let err = |e: ImageError| Refusal::Internal(format!("encoding the picture: {e}"));
+    // Every encoder takes the pixels in a layout it supports; convert where it needs one.
+    let write = |mut enc: Box<dyn ImageEncoderDyn + '_>, img: &DynamicImage| -> Result<(), Refusal> {
+        if let Some(profile) = icc.clone() {
+            // A format without room for a profile simply goes without.
+            let _ = enc.icc(profile);
+        }
+        enc.write(img).map_err(err)
+    };
+    match format {
+        ImageFormat::Jpeg => {
+            // JPEG has no alpha; pictures with it are laid on their colour channels.
+            let rgb = match img {
+                DynamicImage::ImageLuma8(_) => img.clone(),
+                _ => DynamicImage::ImageRgb8(img.to_rgb8()),
+            };
+            write(
+                Box::new(jpeg::JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY)),
+                &rgb,
+            )?;
+        }
+        ImageFormat::Png => write(
+            Box::new(png::PngEncoder::new_with_quality(
+                &mut out,
+                png::CompressionType::Fast,
+                png::FilterType::Adaptive,
+            )),
+            img,
+        )?,
+        ImageFormat::Bmp => {
+            let img = match img {
+                DynamicImage::ImageLuma8(_) | DynamicImage::ImageRgb8(_) | DynamicImage::ImageRgba8(_) => img.clone(),
+                i if i.color().has_alpha() => DynamicImage::ImageRgba8(i.to_rgba8()),
+                i => DynamicImage::ImageRgb8(i.to_rgb8()),
+            };
+            let mut w = Cursor::new(&mut out);
+            bmp::BmpEncoder::new(&mut w)
+                .write_image(img.as_bytes(), img.width(), img.height(), img.color().into())
+                .map_err(err)?;
+        }
+        ImageFormat::Tiff => out = tiff_out::encode(img, icc)?,
+        ImageFormat::WebP => {
+            let img = if img.color().has_alpha() {
+                DynamicImage::ImageRgba8(img.to_rgba8())
+            } else {
+                DynamicImage::ImageRgb8(img.to_rgb8())
+            };
+            write(Box::new(webp::WebPEncoder::new_lossless(&mut out)), &img)?;
+        }
+        other => return Err(Refusal::Internal(format!("no encoder for {other:?}"))),
+    }
+    Ok(out)
+}
+
+/// Object-safe view of an image encoder: `ImageEncoder` consumes itself and is generic.
+trait ImageEncoderDyn {
+    fn icc(&mut self, profile: Vec<u8>) -> Result<(), image::error::UnsupportedError>;
+    fn write(self: Box<Self>, img: &DynamicImage) -> Result<(), ImageError>;
+}
+
+impl<E: ImageEncoder> ImageEncoderDyn for E {
+    fn icc(&mut self, profile: Vec<u8>) -> Result<(), image::error::UnsupportedError> {
+        self.set_icc_profile(profile)
+    }
+
+    fn write(self: Box<Self>, img: &DynamicImage) -> Result<(), ImageError> {
+        (*self).write_image(img.as_bytes(), img.width(), img.height(), img.color().into())
+    }
+}
+
+/// GIF: rewritten from palette indices, so pixels are exact and only image data survives.
+mod gif {
+    use std::io::Cursor;
+
+    use ::gif::{ColorOutput, DecodeOptions, Encoder, MemoryLimit, Repeat};
+
+    use super::{admit, Cx, ImagePolicy, Refusal};
+
+    pub(super) fn rewrite(input: &[u8], policy: ImagePolicy, cx: &mut Cx<'_>) -> Result<Vec<u8>, Refusal> {
+        let malformed = |e: ::gif::DecodingError| Refusal::Malformed(format!("GIF: {e}"));
+        let mut options = DecodeOptions::new();
+        options.set_color_output(ColorOutput::Indexed);
+        let cap = cx.decompressed_left().min(policy.max_pixels).max(1);
+        options.set_memory_limit(MemoryLimit::Bytes(cap.try_into().unwrap_or(std::num::NonZeroU64::MIN)));
+        let mut decoder = options.read_info(Cursor::new(input)).map_err(malformed)?;
+        let (w, h) = (decoder.width(), decoder.height());
+        admit(u64::from(w), u64::from(h), 1, policy, cx)?;
+        let palette = decoder.global_palette().map(<[u8]>::to_vec).unwrap_or_default();
+        let repeat = decoder.repeat();
+        let mut out = Vec::new();
+        let mut frames = 0usize;
+        {
+            let mut encoder = Encoder::new(&mut out, w, h, &palette)
+                .map_err(|e| Refusal::Internal(format!("encoding the GIF: {e}")))?;
+            // The loop count goes before the frames (it is the one application extension
+            // kept: without it an animation plays once).
+            if policy.gif_all_frames && repeat != Repeat::Finite(0) {
+                encoder
+                    .set_repeat(repeat)
+                    .map_err(|e| Refusal::Internal(format!("encoding the GIF: {e}")))?;
+            }
+            while let Some(frame) = decoder.read_next_frame().map_err(malformed)? {
+                if frames > 0 {
+                    // Each further frame is pixels too: the limit and budget count all of them.
+                    admit(u64::from(frame.width), u64::from(frame.height), 1, policy, cx)?;
+                    cx.check_deadline()?;
+                }
+                let mut clean = frame.clone();
+                // "Wait for user input" has no meaning but to stall a viewer.
+                clean.needs_user_input = false;
+                encoder
+                    .write_frame(&clean)
+                    .map_err(|e| Refusal::Malformed(format!("GIF frame: {e}")))?;
+                frames += 1;
+                if !policy.gif_all_frames {
+                    break;
+                }
+            }
+            if frames == 0 {
+                return Err(Refusal::Malformed("a GIF without frames".into()));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// TIFF through the `tiff` crate directly: image's TIFF encoder writes RGBA without the
+/// `ExtraSamples` tag and a `Predictor` tag on uncompressed data, which libtiff reports.
+/// Here: LZW (lossless, what scanners write), and alpha declared as unassociated.
+mod tiff_out {
+    use std::io::Cursor;
+
+    use image::DynamicImage;
+    use tiff::encoder::{colortype, Compression, TiffEncoder};
+    use tiff::tags::Tag;
+
+    use super::Refusal;
+
+    pub(super) fn encode(img: &DynamicImage, icc: Option<Vec<u8>>) -> Result<Vec<u8>, Refusal> {
+        let err = |e: tiff::TiffError| Refusal::Internal(format!("encoding the TIFF: {e}"));
+        let mut out = Cursor::new(Vec::new());
+        let mut enc = TiffEncoder::new(&mut out)
+            .map_err(err)?
+            .with_compression(Compression::Lzw);
+        let (w, h) = (img.width(), img.height());
+        macro_rules! put {
+            ($color:ty, $data:expr, $alpha:expr) => {{
+                let mut image = enc.new_image::<$color>(w, h).map_err(err)?;
+                if $alpha {
+                    image
+                        .encoder()
+                        .write_tag(Tag::ExtraSamples, &[2u16][..])
+                        .map_err(err)?;
+                }
+                if let Some(profile) = &icc {
+                    image
+                        .encoder()
+                        .write_tag(Tag::IccProfile, profile.as_slice())
+                        .map_err(err)?;
+                }
+                image.write_data($data).map_err(err)?
+            }};
+        }
+        match img {
+            DynamicImage::ImageLuma8(b) => put!(colortype::Gray8, b.as_raw(), false),
+            DynamicImage::ImageLuma16(b) => put!(colortype::Gray16, b.as_raw(), false),
+            DynamicImage::ImageRgb8(b) => put!(colortype::RGB8, b.as_raw(), false),
+            DynamicImage::ImageRgb16(b) => put!(colortype::RGB16, b.as_raw(), false),
+            DynamicImage::ImageRgba16(b) => put!(colortype::RGBA16, b.as_raw(), true),
+            other if other.color().has_alpha() => put!(colortype::RGBA8, other.to_rgba8().as_raw(), true),
+            other => put!(colortype::RGB8, other.to_rgb8().as_raw(), false),
+        }
+        Ok(out.into_inner())
+    }
+}
