@@ -9,6 +9,6 @@ pub mod cdr;
 pub mod config;
 pub mod report;
 
-pub use cdr::{Engine, FileKind, Processed, Refusal};
+pub use cdr::{Engine, FileKind, Processed, Refusal, UnlockError};
 pub use config::Config;
 pub use report::{Outcome, Report};

@@ -8,7 +8,7 @@ mod common;
 use std::io::Write;
 
 use common::*;
-use mugai::{Config, Engine, Outcome};
+use mugai::{Config, Engine, Outcome, UnlockError};
 
 /// Names, and each entry's bytes, as Python's zipfile reads them (it also CRC-checks all).
 fn python_unzip(path: &std::path::Path, into: &std::path::Path) -> Vec<String> {
@@ -119,6 +119,73 @@ fn password_protected_archives_are_held() {
         (Outcome::Held, Some("encrypted"))
     );
     assert!(p.output.is_none());
+}
+
+/// PPAP: the archive is held, and unlocking it with the password (ZipCrypto or AES-256, as
+/// 7-Zip writes it) gives a sanitized archive that zipfile opens; the docm inside comes out a
+/// macro-free docx (olevba judges), a wrong password is a clear error, never an output.
+#[test]
+fn held_archives_unlock_with_the_right_password_only() {
+    let engine = Engine::new(Config::default());
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (file, marker, want) in [
+        ("zipcrypto.zip", "MUGAI-MARKER zipcrypto", Outcome::Clean),
+        ("aes256.zip", "MUGAI-MARKER aes", Outcome::Disarmed),
+    ] {
+        let original = fixture(&format!("zip/{file}"));
+        assert_eq!(
+            engine.run(&original, Some(file)).report.outcome,
+            Outcome::Held,
+            "{file}"
+        );
+
+        assert_eq!(
+            engine.unlock(&original, Some(file), "not-the-password").err(),
+            Some(UnlockError::WrongPassword),
+            "{file}"
+        );
+        let p = engine.unlock(&original, Some(file), "mugai-pass").expect("unlocks");
+        assert_eq!(p.report.outcome, want, "{file}: {:?}", p.report);
+        let out = write_temp(dir.path(), &format!("out-{file}"), p.output.as_deref().expect("output"));
+        let into = dir.path().join(file);
+        std::fs::create_dir_all(&into).expect("dir");
+        let names = python_unzip(&out, &into);
+        let text: String = (0..names.len())
+            .map(|i| {
+                String::from_utf8_lossy(&std::fs::read(into.join(format!("{i}.bin"))).expect("entry")).into_owned()
+            })
+            .collect();
+        assert!(text.contains(marker), "{file}: {names:?}");
+        if file == "aes256.zip" {
+            let i = names
+                .iter()
+                .position(|n| n == "macro.docx")
+                .expect("macro.docm comes out as macro.docx");
+            let vba = judge("olevba", &[into.join(format!("{i}.bin")).to_str().expect("path")]);
+            assert!(String::from_utf8_lossy(&vba.stdout).contains("No VBA or XLM macros found"));
+        }
+    }
+    assert_eq!(
+        engine.unlock(&fixture("pdf/clean.pdf"), None, "x").err(),
+        Some(UnlockError::NotAnArchive)
+    );
+}
+
+/// An Info-ZIP Unicode Path extra field names the entry (here over a CP949 raw name that a
+/// CP932 guess would garble); the output carries the name as UTF-8 with the flag.
+#[test]
+fn the_unicode_path_extra_field_names_the_entry() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_, out) = sanitize_expecting(
+        &Engine::new(Config::default()),
+        &fixture("zip/unicode_path.zip"),
+        "u.zip",
+        Outcome::Clean,
+        dir.path(),
+        "out.zip",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(python_unzip(&out, dir.path()), ["한국어 자료.txt"]);
 }
 
 /// A ZIP holding one entry of `zeros` zero bytes, deflated by streaming.

@@ -32,7 +32,8 @@ impl Sanitizer for ZipSanitizer {
         let mut zip = zipread::open(input, limits.max_entries)?;
         // Password-protected entries cannot be opened without the password: the archive is
         // kept aside until someone gives it (the recipient page unlocks it).
-        if zipread::any_encrypted(&mut zip)? {
+        let password = cx.take_password();
+        if password.is_none() && zipread::any_encrypted(&mut zip)? {
             return Err(Refusal::Encrypted { hold: true });
         }
         let engine = cx.engine;
@@ -48,11 +49,23 @@ impl Sanitizer for ZipSanitizer {
 
         for i in 0..zip.len() {
             cx.check_deadline()?;
-            let mut entry = zip
-                .by_index(i)
-                .map_err(|e| Refusal::Malformed(format!("ZIP entry {i}: {e}")))?;
+            let encrypted = zip
+                .by_index_raw(i)
+                .map_err(|e| Refusal::Malformed(format!("ZIP entry {i}: {e}")))?
+                .encrypted();
+            let opened = match (&password, encrypted) {
+                (Some(pw), true) => zip.by_index_decrypt(i, pw),
+                _ => zip.by_index(i),
+            };
+            let mut entry = opened.map_err(|e| match e {
+                zip::result::ZipError::InvalidPassword => Refusal::WrongPassword,
+                e => Refusal::Malformed(format!("ZIP entry {i}: {e}")),
+            })?;
             let raw_name = entry.name_raw().to_vec();
-            let (decoded, was_cp932) = decode_name(&raw_name);
+            let (decoded, was_cp932) = match unicode_path(&entry, &raw_name) {
+                Some(name) => (name, false),
+                None => decode_name(&raw_name),
+            };
             if entry.is_dir() || decoded.ends_with('/') || decoded.ends_with('\\') {
                 continue;
             }
@@ -77,7 +90,14 @@ impl Sanitizer for ZipSanitizer {
                 .min(by_ratio.max(64 * 1024))
                 .min(cx.decompressed_left());
             let size_hint = entry.size();
-            let Some(data) = zipread::read_capped(&mut entry, cap, size_hint, &decoded)? else {
+            let read = zipread::read_capped(&mut entry, cap, size_hint, &decoded);
+            // ZipCrypto checks a password with one byte: one wrong password in 256 passes the
+            // check and then fails the CRC or the inflate. That is a wrong password too.
+            let read = match read {
+                Err(Refusal::Malformed(_)) if encrypted && password.is_some() => Err(Refusal::WrongPassword),
+                other => other,
+            };
+            let Some(data) = read? else {
                 let (limit, detail) = if cap == cx.decompressed_left() {
                     (
                         "limits.max_decompressed_bytes",
@@ -144,6 +164,19 @@ impl Sanitizer for ZipSanitizer {
             findings,
         })
     }
+}
+
+/// The Info-ZIP Unicode Path extra field (0x7075), when present and made for this raw name
+/// (its CRC matches): archivers that write legacy names add the UTF-8 name there.
+fn unicode_path<R: std::io::Read>(entry: &zip::read::ZipFile<'_, R>, raw_name: &[u8]) -> Option<String> {
+    entry.extra_data_fields().find_map(|field| match field {
+        zip::ExtraField::UnicodePath(u) => u
+            .clone()
+            .unwrap_valid(raw_name)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes.into_vec()).ok()),
+        _ => None,
+    })
 }
 
 /// UTF-8 when the bytes are UTF-8 (whatever the flag says), CP932 otherwise. Returns whether

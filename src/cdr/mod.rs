@@ -43,6 +43,9 @@ pub enum Refusal {
     /// Encrypted and we have no password: blocked (PDF, Office) or held (archives).
     #[error("encrypted: a password is needed to read it")]
     Encrypted { hold: bool },
+    /// A password was given ([`Engine::unlock`]) and it does not open the file.
+    #[error("the password does not open this file")]
+    WrongPassword,
     /// The input does not parse as the kind it claims to be.
     #[error("malformed input: {0}")]
     Malformed(String),
@@ -69,7 +72,7 @@ pub enum Refusal {
 impl Refusal {
     pub fn outcome(&self) -> Outcome {
         match self {
-            Refusal::Encrypted { hold: true } => Outcome::Held,
+            Refusal::Encrypted { hold: true } | Refusal::WrongPassword => Outcome::Held,
             Refusal::Internal(_) => Outcome::Error,
             _ => Outcome::Blocked,
         }
@@ -79,6 +82,7 @@ impl Refusal {
     pub fn reason(&self) -> &'static str {
         match self {
             Refusal::Encrypted { .. } => "encrypted",
+            Refusal::WrongPassword => "wrong_password",
             Refusal::Malformed(_) => "malformed",
             Refusal::LimitExceeded { .. } => "limit_exceeded",
             Refusal::Timeout(_) => "timeout",
@@ -107,6 +111,8 @@ pub struct Cx<'a> {
     depth: u32,
     deadline: Instant,
     decompressed_left: u64,
+    /// The top-level file's password, for [`Engine::unlock`].
+    password: Option<Vec<u8>>,
 }
 
 impl<'a> Cx<'a> {
@@ -118,7 +124,14 @@ impl<'a> Cx<'a> {
             depth: 0,
             deadline: Instant::now() + config.limits.timeout,
             decompressed_left: config.limits.max_decompressed_bytes,
+            password: None,
         }
+    }
+
+    /// The password given for the top-level file ([`Engine::unlock`]), taken once: a
+    /// container uses it for itself, never for what it holds.
+    pub fn take_password(&mut self) -> Option<Vec<u8>> {
+        self.password.take()
     }
 
     /// Current nesting depth (0 for the top-level file).
@@ -270,17 +283,36 @@ impl Engine {
         Ok(build_report(done, name, output_digest))
     }
 
+    /// Open a held (password-protected) archive with `password` and sanitize what it holds,
+    /// as [`Engine::run`] would have with the password known. The recipient page calls this
+    /// (PPAP: the password arrives in a second mail). The original is never returned.
+    pub fn unlock(&self, original: &[u8], name: Option<&str>, password: &str) -> Result<Processed, UnlockError> {
+        if detect::detect(original) != FileKind::Zip {
+            return Err(UnlockError::NotAnArchive);
+        }
+        let done = self.run_hashed_with(original, name, Some(password.as_bytes().to_vec()));
+        if matches!(done.result, Err(Refusal::WrongPassword)) {
+            return Err(UnlockError::WrongPassword);
+        }
+        let output_digest = done.result.as_ref().ok().map(|c| Digest256::of(&c.bytes));
+        Ok(build_report(done, name, output_digest))
+    }
+
     /// The run without the output's digest. Hashing a large input costs as much as rebuilding
     /// it, so it is done beside the rebuild.
     fn run_hashed(&self, input: &[u8], name: Option<&str>) -> Done {
+        self.run_hashed_with(input, name, None)
+    }
+
+    fn run_hashed_with(&self, input: &[u8], name: Option<&str>, password: Option<Vec<u8>>) -> Done {
         let (input_digest, (kind, mismatch, result, elapsed)) = if input.len() >= PARALLEL_HASH_BYTES {
             std::thread::scope(|scope| {
                 let digest = scope.spawn(|| Digest256::of(input));
-                let inner = self.run_inner(input, name);
+                let inner = self.run_inner(input, name, password);
                 (digest.join().unwrap_or_else(|_| Digest256::of(input)), inner)
             })
         } else {
-            (Digest256::of(input), self.run_inner(input, name))
+            (Digest256::of(input), self.run_inner(input, name, password))
         };
         Done {
             input_digest,
@@ -291,7 +323,12 @@ impl Engine {
         }
     }
 
-    fn run_inner(&self, input: &[u8], name: Option<&str>) -> (FileKind, bool, Result<Clean, Refusal>, Duration) {
+    fn run_inner(
+        &self,
+        input: &[u8],
+        name: Option<&str>,
+        password: Option<Vec<u8>>,
+    ) -> (FileKind, bool, Result<Clean, Refusal>, Duration) {
         let started = Instant::now();
         if input.len() as u64 > self.config.limits.max_input_bytes {
             let kind = detect::detect(&input[..input.len().min(64 * 1024)]);
@@ -310,6 +347,7 @@ impl Engine {
             kind = classify_kind(input, name);
             check_extension(kind, name)?;
             let mut cx = Cx::new(self);
+            cx.password = password;
             let out = dispatch(self, kind, input, &mut cx)?;
             cx.check_deadline()?;
             Ok(out)
@@ -401,6 +439,15 @@ pub fn output_name(name: &str, in_kind: FileKind, out_kind: FileKind) -> String 
 
 /// Inputs at least this large are hashed on a second thread while they are rebuilt.
 const PARALLEL_HASH_BYTES: usize = 1 << 20;
+
+/// Why [`Engine::unlock`] gave no report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum UnlockError {
+    #[error("the password does not open this archive")]
+    WrongPassword,
+    #[error("only ZIP archives can be unlocked")]
+    NotAnArchive,
+}
 
 /// A finished run before its report is built.
 struct Done {
