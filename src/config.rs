@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::policy::{CsvInjection, Policy};
+
 /// The documented default configuration, shipped inside the binary.
 pub const DEFAULT_TOML: &str = include_str!("../config/mugai.toml");
 
@@ -46,6 +48,28 @@ struct RawConfig {
     pdf: RawPdf,
     office: RawOffice,
     image: RawImage,
+    policy: RawPolicy,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawPolicy {
+    /// Per file kind: `sanitize`, `block` or `pass`.
+    kinds: std::collections::BTreeMap<String, String>,
+    /// Write `_mugai_report.txt` into archives that had entries left out.
+    archive_report: bool,
+    /// CSV formula cells: `neutralize` (default) or `keep`.
+    csv_injection: String,
+}
+
+impl Default for RawPolicy {
+    fn default() -> Self {
+        Self {
+            kinds: Default::default(),
+            archive_report: true,
+            csv_injection: "neutralize".into(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -178,6 +202,7 @@ pub struct Config {
     pub pdf: PdfPolicy,
     pub office: OfficePolicy,
     pub image: ImagePolicy,
+    pub policy: Policy,
 }
 
 /// Pictures: decoded and encoded again (`cdr/image.rs`).
@@ -399,6 +424,18 @@ impl RawConfig {
             ),
         };
 
+        let csv_injection = choice(
+            &mut problems,
+            "policy.csv_injection",
+            &self.policy.csv_injection,
+            &[("neutralize", CsvInjection::Neutralize), ("keep", CsvInjection::Keep)],
+        );
+        let policy =
+            Policy::from_table(&self.policy.kinds, self.policy.archive_report, csv_injection).unwrap_or_else(|found| {
+                problems.extend(found.into_iter().map(|(key, message)| ConfigProblem { key, message }));
+                Policy::default()
+            });
+
         if problems.is_empty() {
             Ok(Config {
                 serve,
@@ -406,6 +443,7 @@ impl RawConfig {
                 pdf,
                 office,
                 image,
+                policy,
             })
         } else {
             Err(ConfigErrors(problems))
@@ -449,6 +487,7 @@ mod tests {
         assert_eq!(shipped.pdf, builtin.pdf);
         assert_eq!(shipped.office, builtin.office);
         assert_eq!(shipped.image, builtin.image);
+        assert_eq!(shipped.policy, builtin.policy);
         assert_eq!(shipped.serve.smtp_listen, builtin.serve.smtp_listen);
         assert_eq!(shipped.serve.next_hop, builtin.serve.next_hop);
         assert_eq!(shipped.serve.http_listen, builtin.serve.http_listen);

@@ -7,6 +7,7 @@
 pub mod alloc;
 pub mod cdr;
 pub mod config;
+pub mod policy;
 pub mod report;
 
 pub use cdr::{Engine, FileKind, Processed, Refusal, UnlockError};

@@ -53,7 +53,21 @@ fn a_mixed_archive_comes_out_disarmed_without_the_executable() {
     let files = dir.path().join("files");
     std::fs::create_dir_all(&files).expect("mkdir");
     let names = python_unzip(&out, &files);
-    assert_eq!(names, ["見積/macro.docx", "openaction_js.pdf", "readme.txt"]);
+    assert_eq!(
+        names,
+        [
+            "見積/macro.docx",
+            "openaction_js.pdf",
+            "readme.txt",
+            "_mugai_report.txt"
+        ]
+    );
+    // The note inside tells the recipient what was left out and why.
+    let note = std::fs::read_to_string(files.join("3.bin")).expect("utf-8 note");
+    assert!(
+        note.contains("無害化") && note.contains("setup.exe\texecutable"),
+        "{note}"
+    );
     assert!(p
         .report
         .findings

@@ -39,6 +39,7 @@ impl Sanitizer for ZipSanitizer {
         let engine = cx.engine;
         let mut findings = Vec::new();
         let mut names_used: HashSet<String> = HashSet::new();
+        let mut left_out: Vec<(String, Refusal)> = Vec::new();
         let mut out = zip::ZipWriter::new(Cursor::new(Vec::new()));
         let options = zip::write::SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Deflated)
@@ -152,8 +153,16 @@ impl Sanitizer for ZipSanitizer {
                         clean_name.clone(),
                         format!("entry left out: {}", refusal.reason()),
                     ));
+                    left_out.push((clean_name, refusal));
                 }
             }
+        }
+        if !left_out.is_empty() && cx.config.policy.archive_report {
+            // The recipient opens the archive, not our report: tell them there.
+            let name = unique(REPORT_NAME, &mut names_used);
+            out.start_file(name.as_str(), options).map_err(internal)?;
+            out.write_all(report_text(&left_out).as_bytes())
+                .map_err(|e| Refusal::Internal(format!("writing the archive: {e}")))?;
         }
         let bytes = out.finish().map_err(internal)?.into_inner();
         findings.sort();
@@ -164,6 +173,21 @@ impl Sanitizer for ZipSanitizer {
             findings,
         })
     }
+}
+
+/// The note added to an archive that had entries left out (`policy.archive_report`).
+const REPORT_NAME: &str = "_mugai_report.txt";
+
+/// The note's text: Japanese first (the readers), English after; CRLF for Windows Notepad.
+fn report_text(left_out: &[(String, Refusal)]) -> String {
+    let mut t = String::from(
+        "この圧縮ファイルは無害化されました。次のファイルは安全に再構成できないため除かれています。\r\n\
+         This archive was sanitized. These entries could not be rebuilt safely and were left out.\r\n\r\n",
+    );
+    for (name, refusal) in left_out {
+        t.push_str(&format!("{name}\t{}\t{refusal}\r\n", refusal.reason()));
+    }
+    t
 }
 
 /// The Info-ZIP Unicode Path extra field (0x7075), when present and made for this raw name

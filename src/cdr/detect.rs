@@ -89,6 +89,11 @@ impl FileKind {
             .unwrap_or("unknown")
     }
 
+    /// The kind whose report name (snake_case) is `name`.
+    pub fn from_name(name: &str) -> Option<FileKind> {
+        KIND_NAMES.iter().find(|(_, n)| *n == name).map(|(k, _)| *k)
+    }
+
     /// The usual extension of files of this kind (used to name outputs).
     pub fn extension(self) -> Option<&'static str> {
         use FileKind::*;

@@ -25,7 +25,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
-use crate::report::{Action, Digest256, Finding, Outcome, OutputInfo, Report, SCHEMA};
+use crate::policy::KindAction;
+use crate::report::{Action, Digest256, Finding, Outcome, OutputInfo, Report, What, SCHEMA};
 pub use detect::FileKind;
 
 /// A rebuilt file.
@@ -113,6 +114,9 @@ pub struct Cx<'a> {
     decompressed_left: u64,
     /// The top-level file's password, for [`Engine::unlock`].
     password: Option<Vec<u8>>,
+    /// The name of the file being sanitized (a nested one's inside its container), when
+    /// known: some rules are about a kind of file that content alone does not tell (CSV).
+    name: Option<String>,
 }
 
 impl<'a> Cx<'a> {
@@ -125,7 +129,13 @@ impl<'a> Cx<'a> {
             deadline: Instant::now() + config.limits.timeout,
             decompressed_left: config.limits.max_decompressed_bytes,
             password: None,
+            name: None,
         }
+    }
+
+    /// The name of the file being sanitized, when known.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
     }
 
     /// The password given for the top-level file ([`Engine::unlock`]), taken once: a
@@ -238,7 +248,10 @@ impl Engine {
         cx.nested(|cx| {
             let kind = classify_kind(input, name);
             check_extension(kind, name)?;
-            Ok((kind, dispatch(self, kind, input, cx)?))
+            let outer = std::mem::replace(&mut cx.name, name.map(str::to_string));
+            let result = dispatch(self, kind, input, cx);
+            cx.name = outer;
+            Ok((kind, result?))
         })
     }
 
@@ -348,6 +361,7 @@ impl Engine {
             check_extension(kind, name)?;
             let mut cx = Cx::new(self);
             cx.password = password;
+            cx.name = name.map(str::to_string);
             let out = dispatch(self, kind, input, &mut cx)?;
             cx.check_deadline()?;
             Ok(out)
@@ -390,6 +404,21 @@ fn check_extension(kind: FileKind, name: Option<&str>) -> Result<(), Refusal> {
 
 fn dispatch(engine: &Engine, kind: FileKind, input: &[u8], cx: &mut Cx<'_>) -> Result<Clean, Refusal> {
     use FileKind::*;
+    match engine.config.policy.action(kind) {
+        KindAction::Block => return Err(Refusal::Forbidden { kind, why: "policy" }),
+        // The config refuses `pass` for executables and scripts; checked again here so no
+        // path can pass one.
+        KindAction::Pass if !matches!(kind, Pe | Elf | MachO | Lnk | Script | Unknown) => {
+            let mut note = Finding::removed(What::Structure, "file", "passed unchanged by policy");
+            note.action = Action::Kept;
+            return Ok(Clean {
+                bytes: input.to_vec(),
+                kind,
+                findings: vec![note],
+            });
+        }
+        _ => {}
+    }
     match kind {
         Pe | Elf | MachO | Lnk => {
             return Err(Refusal::Forbidden {
