@@ -40,7 +40,10 @@ impl Sanitizer for ZipSanitizer {
         let mut findings = Vec::new();
         let mut names_used: HashSet<String> = HashSet::new();
         let mut left_out: Vec<(String, Refusal)> = Vec::new();
-        let mut out = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        // The new archive is about the old one's size: reserving that up front avoids the
+        // doubling reallocations that would hold two copies of a large archive at once.
+        let capacity = input.len().saturating_add(input.len() / 8).saturating_add(64 * 1024);
+        let mut out = zip::ZipWriter::new(Cursor::new(Vec::with_capacity(capacity)));
         let options = zip::write::SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Deflated)
             .compression_level(Some(6))
@@ -90,15 +93,11 @@ impl Sanitizer for ZipSanitizer {
                 .max_input_bytes
                 .min(by_ratio.max(64 * 1024))
                 .min(cx.decompressed_left());
-            let size_hint = entry.size();
-            let read = zipread::read_capped(&mut entry, cap, size_hint, &decoded);
-            // ZipCrypto checks a password with one byte: one wrong password in 256 passes the
-            // check and then fails the CRC or the inflate. That is a wrong password too.
-            let read = match read {
-                Err(Refusal::Malformed(_)) if encrypted && password.is_some() => Err(Refusal::WrongPassword),
-                other => other,
-            };
-            let Some(data) = read? else {
+            // The declared size is checked before anything is inflated (an honest bomb costs
+            // nothing), and reading stops just past it (a lying header costs no more than
+            // what it declared).
+            let declared = entry.size();
+            if declared > cap {
                 let (limit, detail) = if cap == cx.decompressed_left() {
                     (
                         "limits.max_decompressed_bytes",
@@ -116,6 +115,18 @@ impl Sanitizer for ZipSanitizer {
                     )
                 };
                 return Err(Refusal::LimitExceeded { limit, detail });
+            }
+            let read = zipread::read_capped(&mut entry, declared, declared, &decoded);
+            // ZipCrypto checks a password with one byte: one wrong password in 256 passes the
+            // check and then fails the CRC or the inflate. That is a wrong password too.
+            let read = match read {
+                Err(Refusal::Malformed(_)) if encrypted && password.is_some() => Err(Refusal::WrongPassword),
+                other => other,
+            };
+            let Some(data) = read? else {
+                return Err(Refusal::Malformed(format!(
+                    "entry {decoded} holds more than the {declared} bytes its header declares"
+                )));
             };
             cx.charge_decompressed(data.len() as u64)?;
             drop(entry);
