@@ -2,7 +2,7 @@
 //! the switches for what the rebuilders add or change beyond removing active content.
 //!
 //! Defaults fail closed: every kind mugai can rebuild is rebuilt, every other kind is
-//! blocked. An operator may block more (`svg = "block"` is the default anyway) or let a kind
+//! blocked, and HTML attachments are blocked unless the operator has them converted to text. An operator may block more (`svg = "block"` is the default anyway) or let a kind
 //! through unchanged (`pass`) — never an executable or a script, which the config refuses.
 
 use std::collections::BTreeMap;
@@ -60,9 +60,13 @@ const NEVER_PASSED: &[FileKind] = &[
 ];
 
 impl Policy {
-    /// The action for `kind` (`Sanitize` unless the operator said otherwise).
+    /// The action for `kind`: the operator's, else `Block` for HTML (a page is converted to
+    /// text only when asked: `html = "sanitize"`), else `Sanitize`.
     pub fn action(&self, kind: FileKind) -> KindAction {
-        self.kinds.get(&kind).copied().unwrap_or(KindAction::Sanitize)
+        self.kinds.get(&kind).copied().unwrap_or(match kind {
+            FileKind::Html => KindAction::Block,
+            _ => KindAction::Sanitize,
+        })
     }
 
     /// Build from the config's per-kind table; every problem is returned with its key path.

@@ -71,3 +71,22 @@ fn csv_formula_cells_are_neutralised_in_csv_files_only() {
     let (text, _, _) = encoding_rs::SHIFT_JIS.decode(p.output.as_deref().expect("output"));
     assert_eq!(text, "表,'=HYPERLINK(\"http://x\")\r\n");
 }
+
+#[test]
+fn html_attachments_are_blocked_unless_converted_to_text_by_policy() {
+    let page = "<html><head><meta charset=\"shift_jis\"><script>location='http://evil.example/'</script></head>\
+                <body><p>お知らせ</p><a href=\"https://city.example.lg.jp/\">市のページ</a></body></html>";
+    let (sjis, _, _) = encoding_rs::SHIFT_JIS.encode(page);
+    let p = Engine::new(Config::default()).run(&sjis, Some("notice.html"));
+    assert_eq!(
+        (p.report.outcome, p.report.reason.as_deref()),
+        (Outcome::Blocked, Some("policy"))
+    );
+
+    let p = engine("[policy.kinds]\nhtml = \"sanitize\"\n").run(&sjis, Some("notice.html"));
+    assert_eq!(p.report.outcome, Outcome::Disarmed);
+    let out = p.report.output.as_ref().expect("output");
+    assert_eq!((out.kind.as_str(), out.name.as_deref()), ("text", Some("notice.txt")));
+    let text = String::from_utf8(p.output.expect("bytes")).expect("UTF-8 text");
+    assert_eq!(text, "お知らせ\n\n市のページ <https://city.example.lg.jp/>\n");
+}

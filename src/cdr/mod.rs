@@ -10,6 +10,7 @@
 pub mod archive;
 pub mod detect;
 pub mod flate;
+pub mod html;
 pub mod image;
 pub mod ole;
 pub mod ooxml;
@@ -224,6 +225,7 @@ impl Engine {
                 Box::new(archive::ZipSanitizer),
                 Box::new(text::TextSanitizer),
                 Box::new(image::ImageSanitizer),
+                Box::new(html::HtmlSanitizer),
             ],
         }
     }
