@@ -139,3 +139,18 @@ fn a_second_pass_changes_nothing_and_a_clean_jpeg_is_kept_as_it_is() {
         );
     }
 }
+
+/// A picture with nothing but pixels is reported clean (re-encoded, nothing left out); the
+/// same picture with a text chunk or a trailer is disarmed.
+#[test]
+fn plain_pictures_are_clean_and_extras_are_reported() {
+    let engine = Engine::new(Config::default());
+    let mut png = Vec::new();
+    image::RgbImage::from_fn(16, 9, |x, y| image::Rgb([x as u8 * 15, y as u8 * 28, 200]))
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .expect("encode");
+    assert_eq!(engine.run(&png, Some("a.png")).report.outcome, Outcome::Clean);
+    let mut trailer = png.clone();
+    trailer.extend_from_slice(b"<script>x</script>");
+    assert_eq!(engine.run(&trailer, Some("a.png")).report.outcome, Outcome::Disarmed);
+}

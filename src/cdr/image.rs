@@ -67,9 +67,17 @@ impl Sanitizer for ImageSanitizer {
             }
         };
         cx.check_deadline()?;
-        // A picture that came out different was rewritten: say what that leaves out. One that
-        // came out identical (a second pass) had nothing to leave out.
-        let findings = if bytes != input {
+        // Say what was left out when the input held more than a picture (metadata, comments,
+        // a trailer). A plain picture that was only re-encoded is reported clean: it lost
+        // nothing a reader would miss.
+        let plain = bytes == input
+            || match kind {
+                FileKind::Png => png_is_plain(input, policy.keep_icc_profile),
+                FileKind::Webp => webp_is_plain(input),
+                FileKind::Bmp => bmp_is_plain(input),
+                _ => false,
+            };
+        let findings = if !plain {
             let mut note = Finding::removed(
                 What::Metadata,
                 "picture",
@@ -144,6 +152,62 @@ fn decode(
         img.apply_orientation(o);
     }
     Ok((img, icc))
+}
+
+/// Whether a PNG holds only picture chunks (no text, EXIF, time, private chunks) and nothing
+/// after IEND.
+fn png_is_plain(input: &[u8], icc_allowed: bool) -> bool {
+    let Some(mut rest) = input.strip_prefix(b"\x89PNG\r\n\x1a\n") else {
+        return false;
+    };
+    while rest.len() >= 12 {
+        let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        let kind = &rest[4..8];
+        let Some(after) = len.checked_add(12).and_then(|n| rest.get(n..)) else {
+            return false;
+        };
+        match kind {
+            b"IEND" => return after.is_empty(),
+            b"IHDR" | b"PLTE" | b"IDAT" | b"tRNS" | b"gAMA" | b"cHRM" | b"sRGB" | b"pHYs" | b"sBIT" | b"bKGD" => {}
+            b"iCCP" if icc_allowed => {}
+            _ => return false,
+        }
+        rest = after;
+    }
+    false
+}
+
+/// Whether a WebP holds only picture chunks (no EXIF, XMP or others) and nothing after its
+/// RIFF container.
+fn webp_is_plain(input: &[u8]) -> bool {
+    let (Some(b"RIFF"), Some(size), Some(b"WEBP")) = (input.get(..4), input.get(4..8), input.get(8..12)) else {
+        return false;
+    };
+    let riff_len = u32::from_le_bytes([size[0], size[1], size[2], size[3]]) as usize;
+    if riff_len.checked_add(8) != Some(input.len()) {
+        return false;
+    }
+    let mut rest = &input[12..];
+    while rest.len() >= 8 {
+        let len = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize;
+        if !matches!(&rest[..4], b"VP8 " | b"VP8L" | b"VP8X" | b"ALPH" | b"ANIM" | b"ANMF") {
+            return false;
+        }
+        let padded = len + (len & 1);
+        let Some(after) = padded.checked_add(8).and_then(|n| rest.get(n..)) else {
+            return false;
+        };
+        rest = after;
+    }
+    rest.is_empty()
+}
+
+/// Whether a BMP ends where its header says (BMP has no metadata, only room for a trailer).
+fn bmp_is_plain(input: &[u8]) -> bool {
+    input
+        .get(2..6)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        .is_some_and(|size| size == input.len())
 }
 
 /// Whether a JPEG holds only what an encoder writes: SOI, JFIF APP0, quantisation and Huffman

@@ -138,6 +138,11 @@ const BINARY_TYPES: &[&str] = &[
     "application/x-font-ttf",
 ];
 
+/// Pictures that go through the picture sanitizer like any attachment (metadata, trailers and
+/// polyglots go). Vector pictures (EMF/WMF, mostly icons of embedded objects) and fonts are
+/// copied as they are: nothing here can rebuild them.
+const RASTER_TYPES: &[&str] = &["image/png", "image/jpeg", "image/gif", "image/bmp", "image/tiff"];
+
 /// Content types that are never kept, whatever points at them.
 fn refused_content_type(ct: &str) -> Option<What> {
     let ct = ct.to_ascii_lowercase();
@@ -466,6 +471,9 @@ impl Rebuild<'_, '_, '_> {
             self.keep_xml(&rels_name, new_rels);
         }
         let lower_ct = ct.to_ascii_lowercase();
+        if RASTER_TYPES.contains(&lower_ct.as_str()) {
+            return self.picture(part, &name.clone());
+        }
         if BINARY_TYPES.contains(&lower_ct.as_str()) {
             self.kept.insert(part.to_string(), (name.clone(), PartOut::Copy));
             return Ok(());
@@ -482,6 +490,35 @@ impl Rebuild<'_, '_, '_> {
         self.kept
             .insert(part.to_string(), (name.clone(), PartOut::Xml { flavor, rels: rel_ids }));
         Ok(())
+    }
+
+    /// A raster picture: sanitized through the engine one level deeper and kept; one the
+    /// engine refuses (not really a picture, a pixel bomb) is left out and reported, and the
+    /// document shows an empty frame where it was.
+    fn picture(&mut self, part: &str, name: &str) -> Result<(), Refusal> {
+        let parts = self.parts;
+        let Some((_, bytes)) = parts.get(part) else {
+            return Ok(());
+        };
+        let file_name = name.rsplit('/').next().unwrap_or(name).to_string();
+        let engine = self.cx.engine;
+        match engine.sanitize_nested(bytes, Some(&file_name), self.cx) {
+            Ok((_, clean)) => {
+                let shown = name.trim_start_matches('/').to_string();
+                for mut f in clean.findings {
+                    f.location = format!("{shown}: {}", f.location);
+                    self.findings.push(f);
+                }
+                self.kept.insert(part.to_string(), (shown, PartOut::Bytes(clean.bytes)));
+                Ok(())
+            }
+            Err(e @ (Refusal::LimitExceeded { .. } | Refusal::Timeout(_))) => Err(e),
+            Err(refusal) => {
+                let detail = format!("picture left out: {}", refusal.reason());
+                self.found(What::EmbeddedFile, name.trim_start_matches('/'), detail);
+                Ok(())
+            }
+        }
     }
 
     fn filter_rels(&mut self, source: &str, rels_name: &str, queue: &mut VecDeque<String>) -> Result<Vec<u8>, Refusal> {
