@@ -152,10 +152,10 @@ def build_mixed_zip(corpus, path):
     import zipfile
     fixtures = os.path.join(ROOT, "fixtures")
     entries = []
-    for copy in range(3):
+    for copy in range(4):
         for name in ("big.docx", "big.xlsx"):
             entries.append(("copy%d/%s" % (copy, name), os.path.join(corpus, name)))
-    for copy in range(2):
+    for copy in range(3):
         entries.append(("copy%d/objects_1000p.pdf" % copy, os.path.join(corpus, "objects_1000p.pdf")))
     for sub in ("pdf", "image", "ooxml"):
         for name in sorted(os.listdir(os.path.join(fixtures, sub))):
