@@ -196,9 +196,37 @@ fn report_text(left_out: &[(String, Refusal)]) -> String {
          This archive was sanitized. These entries could not be rebuilt safely and were left out.\r\n\r\n",
     );
     for (name, refusal) in left_out {
-        t.push_str(&format!("{name}\t{}\t{refusal}\r\n", refusal.reason()));
+        t.push_str(&format!(
+            "{}\t{}\t{}\r\n",
+            inert(name),
+            refusal.reason(),
+            inert(&refusal.to_string())
+        ));
     }
     t
+}
+
+/// Text that names come into (they are the sender's) must not make the note look like
+/// another kind of file to the next reader — `%PDF-`, `{\rtf`, `<html` in an entry name would
+/// make a content sniffer (ours included, on a second pass) take the note for a PDF, RTF or
+/// page. ASCII punctuation other than `. _ - / ( )` and control characters are percent-encoded;
+/// letters, digits and non-ASCII text (Japanese names) stay readable.
+fn inert(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric()
+            || matches!(c, ' ' | '.' | '_' | '-' | '/' | '(' | ')' | ':' | ',')
+            || !c.is_ascii() && !c.is_control()
+        {
+            out.push(c);
+        } else {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    out
 }
 
 /// The Info-ZIP Unicode Path extra field (0x7075), when present and made for this raw name
@@ -285,6 +313,14 @@ mod tests {
         assert_eq!(safe_name("trailing. . "), "trailing");
         assert_eq!(safe_name(".."), "unnamed");
         assert_eq!(safe_name("見積書/請求書.pdf"), "見積書/請求書.pdf");
+    }
+
+    #[test]
+    fn names_in_the_note_cannot_make_it_look_like_another_file() {
+        assert_eq!(inert("s%PDF-exe"), "s%25PDF-exe");
+        assert_eq!(inert("{\\rtf1 <html>.txt"), "%7B%5Crtf1 %3Chtml%3E.txt");
+        assert_eq!(inert("見積/請求書 (2).pdf"), "見積/請求書 (2).pdf");
+        assert_eq!(inert("a\r\nb\t"), "a%0D%0Ab%09");
     }
 
     #[test]
