@@ -430,3 +430,20 @@ fn embedded_office_documents_are_sanitized_and_kept() {
         .count();
     assert!(inside >= 1, "{:?}", p.report.findings);
 }
+
+/// Called directly with a package behind another format's header (the engine never does
+/// this; a fuzzer did), the OOXML rebuilder refuses rather than label its output a cabinet.
+#[test]
+fn a_package_behind_another_header_is_refused_by_the_rebuilder() {
+    use mugai::cdr::{ooxml::OoxmlSanitizer, Cx, Sanitizer};
+    let engine = Engine::new(Config::default());
+    let mut prefixed = b"MSCF\0\0\0\0".to_vec();
+    prefixed.extend_from_slice(&fixture("ooxml/clean.docx"));
+    let mut cx = Cx::new(&engine);
+    assert!(matches!(
+        OoxmlSanitizer.sanitize(&prefixed, &mut cx),
+        Err(mugai::Refusal::Malformed(_))
+    ));
+    let mut cx = Cx::new(&engine);
+    assert!(OoxmlSanitizer.sanitize(&fixture("ooxml/clean.docx"), &mut cx).is_ok());
+}

@@ -246,6 +246,15 @@ impl Sanitizer for OoxmlSanitizer {
 
     fn sanitize(&self, input: &[u8], cx: &mut Cx<'_>) -> Result<Clean, Refusal> {
         let in_kind = super::detect::detect(input);
+        // The engine only sends packages detected as one of our kinds; a direct caller with
+        // anything else (a ZIP behind a cabinet header, say) gets a refusal, not an output
+        // labelled with the wrong kind.
+        if !self.kinds().contains(&in_kind) {
+            return Err(Refusal::Malformed(format!(
+                "detected as {}, not an Office package",
+                in_kind.as_str()
+            )));
+        }
         let parts = read_package(input, cx)?;
         let mut rb = Rebuild {
             parts: &parts,
