@@ -73,6 +73,11 @@ impl Sanitizer for OleSanitizer {
         if kind == FileKind::OoxmlEncrypted {
             return Err(Refusal::Encrypted { hold: false });
         }
+        // The engine only sends compound files detected as one of our kinds (an unknown
+        // compound file is `unsupported`); a direct caller gets the same answer.
+        if !self.kinds().contains(&kind) {
+            return Err(Refusal::Unsupported(kind));
+        }
         let malformed = |e: std::io::Error| Refusal::Malformed(format!("compound file: {e}"));
         let mut src = cfb::CompoundFile::open(Cursor::new(input)).map_err(malformed)?;
 
