@@ -101,6 +101,13 @@ impl Finding {
             detail: detail.into(),
         }
     }
+
+    /// The same finding, located inside `container` (an archive entry or package part path):
+    /// `word/embeddings/book.xlsm: xl/vbaProject.bin`.
+    pub fn within(mut self, container: &str) -> Self {
+        self.location = format!("{container}: {}", self.location);
+        self
+    }
 }
 
 /// Size and SHA-256 of a byte string.

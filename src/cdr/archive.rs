@@ -144,19 +144,12 @@ impl Sanitizer for ZipSanitizer {
                         f.action = Action::Neutralized;
                         findings.push(f);
                     }
-                    for mut f in clean.findings {
-                        f.location = format!("{name}: {}", f.location);
-                        findings.push(f);
-                    }
+                    findings.extend(clean.findings.into_iter().map(|f| f.within(&name)));
                     out.start_file(name.as_str(), options).map_err(internal)?;
                     out.write_all(&clean.bytes)
                         .map_err(|e| Refusal::Internal(format!("writing the archive: {e}")))?;
                 }
-                Err(Refusal::LimitExceeded { limit, detail }) => {
-                    // A bomb inside is a bomb, and nesting past the limit is how bombs are
-                    // built: the whole archive is refused, not just the entry.
-                    return Err(Refusal::LimitExceeded { limit, detail });
-                }
+                Err(e) if e.ends_container() => return Err(e),
                 Err(Refusal::Encrypted { .. }) => return Err(Refusal::Encrypted { hold: true }),
                 Err(refusal) => {
                     findings.push(Finding::removed(

@@ -94,6 +94,13 @@ impl Refusal {
             Refusal::Internal(_) => "internal",
         }
     }
+
+    /// Whether a container must refuse itself when one of its members is refused this way,
+    /// instead of leaving the member out: a bomb inside is a bomb (budgets are shared, and
+    /// nesting past the limit is how bombs are built), and the deadline is the file's.
+    pub fn ends_container(&self) -> bool {
+        matches!(self, Refusal::LimitExceeded { .. } | Refusal::Timeout(_))
+    }
 }
 
 /// A format's rebuilder. Pure, synchronous, bounded by `cx`; must never panic on any input
@@ -260,9 +267,7 @@ impl Engine {
     /// Run one top-level file: size check, detection, mismatch check, dispatch, report.
     /// Never panics and never returns the input as output.
     pub fn run(&self, input: &[u8], name: Option<&str>) -> Processed {
-        let done = self.run_hashed(input, name);
-        let output_digest = done.result.as_ref().ok().map(|c| Digest256::of(&c.bytes));
-        build_report(done, name, output_digest)
+        build_report(self.run_hashed(input, name), name, None)
     }
 
     /// [`Engine::run`], handing a clean output to `deliver` (with its output name, when the
@@ -309,8 +314,7 @@ impl Engine {
         if matches!(done.result, Err(Refusal::WrongPassword)) {
             return Err(UnlockError::WrongPassword);
         }
-        let output_digest = done.result.as_ref().ok().map(|c| Digest256::of(&c.bytes));
-        Ok(build_report(done, name, output_digest))
+        Ok(build_report(done, name, None))
     }
 
     /// The run without the output's digest. Hashing a large input costs as much as rebuilding
@@ -489,7 +493,8 @@ struct Done {
     elapsed: Duration,
 }
 
-/// The report for a run; `output_digest` is the clean output's, present when there is one.
+/// The report for a run; `output_digest` is the clean output's when the caller already has
+/// it (computed here otherwise).
 fn build_report(done: Done, name: Option<&str>, output_digest: Option<Digest256>) -> Processed {
     let Done {
         input_digest: input,

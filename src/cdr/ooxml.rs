@@ -514,14 +514,12 @@ impl Rebuild<'_, '_, '_> {
         match engine.sanitize_nested(bytes, Some(&file_name), self.cx) {
             Ok((_, clean)) => {
                 let shown = name.trim_start_matches('/').to_string();
-                for mut f in clean.findings {
-                    f.location = format!("{shown}: {}", f.location);
-                    self.findings.push(f);
-                }
+                self.findings
+                    .extend(clean.findings.into_iter().map(|f| f.within(&shown)));
                 self.kept.insert(part.to_string(), (shown, PartOut::Bytes(clean.bytes)));
                 Ok(())
             }
-            Err(e @ (Refusal::LimitExceeded { .. } | Refusal::Timeout(_))) => Err(e),
+            Err(e) if e.ends_container() => Err(e),
             Err(refusal) => {
                 let detail = format!("picture left out: {}", refusal.reason());
                 self.found(What::EmbeddedFile, name.trim_start_matches('/'), detail);
@@ -681,10 +679,8 @@ impl Rebuild<'_, '_, '_> {
                     Action::Neutralized
                 };
                 self.findings.push(note);
-                for mut f in clean.findings {
-                    f.location = format!("{name}: {}", f.location);
-                    self.findings.push(f);
-                }
+                self.findings
+                    .extend(clean.findings.into_iter().map(|f| f.within(&name)));
                 if let Some(ct) = package_content_type(clean.kind) {
                     // The embedded document may have changed kind (xlsm → xlsx).
                     self.content_types.overrides.insert(target.to_string(), ct.to_string());
@@ -698,7 +694,7 @@ impl Rebuild<'_, '_, '_> {
                 self.found(What::OleObject, location, detail);
                 Ok(false)
             }
-            Err(e @ (Refusal::LimitExceeded { .. } | Refusal::Timeout(_))) => Err(e),
+            Err(e) if e.ends_container() => Err(e),
             Err(refusal) => {
                 let detail = format!("embedded document left out: {}", refusal.reason());
                 self.found(What::OleObject, location, detail);

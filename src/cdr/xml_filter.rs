@@ -448,13 +448,16 @@ pub fn filter_into<W: std::io::Write>(
     filter_general(xml, None, flavor, rels, hyperlinks, limits, out)
 }
 
-/// For the differential fuzz target: run a worksheet through the general filter alone and
-/// through [`filter_into`] (fast path included) and panic if they disagree — different
-/// bytes or findings, or one accepting what the other refuses.
-#[doc(hidden)]
-pub fn check_fast_path_agrees(xml: &[u8]) {
+/// A worksheet through the general filter alone and through [`filter_into`] (fast path
+/// included), for the checks that the two agree.
+type BothPaths = (
+    Result<(Vec<u8>, XmlFindings), String>,
+    Result<(Vec<u8>, XmlFindings), String>,
+);
+
+fn both_paths(xml: &[u8], max_depth: u32) -> BothPaths {
     let none = RelIds::default();
-    let limits = XmlLimits { max_depth: 64 };
+    let limits = XmlLimits { max_depth };
     let general = filter_general(
         xml,
         None,
@@ -465,7 +468,14 @@ pub fn check_fast_path_agrees(xml: &[u8]) {
         Vec::new(),
     );
     let fast = filter_into(xml, PartFlavor::Excel, &none, Hyperlinks::Text, limits, Vec::new());
-    match (general, fast) {
+    (general, fast)
+}
+
+/// For the differential fuzz target: panic if the general filter and the fast path disagree
+/// on a worksheet — different bytes or findings, or one accepting what the other refuses.
+#[doc(hidden)]
+pub fn check_fast_path_agrees(xml: &[u8]) {
+    match both_paths(xml, 64) {
         (Ok(g), Ok(f)) => assert!(g == f, "the fast path wrote something else"),
         (Err(_), Err(_)) => {}
         (g, f) => panic!("the paths disagree: general ok {}, fast ok {}", g.is_ok(), f.is_ok()),
@@ -887,25 +897,6 @@ mod tests {
 "#;
     const SHEET_TAIL: &str = r#"</sheetData><hyperlinks><hyperlink ref="A1" r:id="rId1"/></hyperlinks><controls><control r:id="rId2"/></controls></worksheet>"#;
 
-    type Outcome = Result<(Vec<u8>, XmlFindings), String>;
-
-    /// Both paths over one part: (general filter alone, filter with the fast path).
-    fn both(xml: &[u8], max_depth: u32) -> (Outcome, Outcome) {
-        let none = RelIds::default();
-        let limits = XmlLimits { max_depth };
-        let general = filter_general(
-            xml,
-            None,
-            PartFlavor::Excel,
-            &none,
-            Hyperlinks::Text,
-            limits,
-            Vec::new(),
-        );
-        let fast = filter_into(xml, PartFlavor::Excel, &none, Hyperlinks::Text, limits, Vec::new());
-        (general, fast)
-    }
-
     #[test]
     fn the_cell_data_fast_path_writes_what_the_general_filter_writes() {
         let xml = format!("{SHEET_HEAD}{SHEET_CELLS}{SHEET_TAIL}");
@@ -913,7 +904,7 @@ mod tests {
             plan_sheet_data(xml.as_bytes(), XmlLimits { max_depth: 64 }).is_some(),
             "the fast path must take this part"
         );
-        let (general, fast) = both(xml.as_bytes(), 64);
+        let (general, fast) = both_paths(xml.as_bytes(), 64);
         let (general, fast) = (general.unwrap(), fast.unwrap());
         assert_eq!(String::from_utf8_lossy(&general.0), String::from_utf8_lossy(&fast.0));
         assert_eq!(general.1, fast.1);
@@ -925,7 +916,7 @@ mod tests {
         assert!(out.contains("SUM(B1:B2)") && out.contains("B1*2") && out.contains("会議 &amp; &lt;x&gt;"));
         assert_eq!(fast.1.iter().filter(|f| f.0 == What::Dde).count(), 2);
         // The depth limit counts the cell data as the general filter does.
-        let (general, fast) = both(xml.as_bytes(), 6);
+        let (general, fast) = both_paths(xml.as_bytes(), 6);
         assert!(general.is_err() && fast.is_err());
     }
 
@@ -956,7 +947,7 @@ mod tests {
             if plan_sheet_data(&v, XmlLimits { max_depth: 64 }).is_some() {
                 fast_taken += 1;
             }
-            match both(&v, 64) {
+            match both_paths(&v, 64) {
                 (Ok(g), Ok(f)) => {
                     assert_eq!(g.0, f.0, "output differs for {:?}", String::from_utf8_lossy(&v));
                     assert_eq!(g.1, f.1);
