@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::io::Write;
-
 use common::*;
 use mugai::{Config, Engine, Outcome, UnlockError};
 
@@ -202,31 +200,13 @@ fn the_unicode_path_extra_field_names_the_entry() {
     assert_eq!(python_unzip(&out, dir.path()), ["한국어 자료.txt"]);
 }
 
-/// A ZIP holding one entry of `zeros` zero bytes, deflated by streaming.
-fn zero_bomb(zeros: u64) -> Vec<u8> {
-    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let opts = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated)
-        .large_file(true);
-    zip.start_file("zeros.txt", opts).expect("start");
-    write_zeros(&mut zip, zeros);
-    zip.finish().expect("finish").into_inner()
-}
-
 #[test]
 fn zip_bombs_are_refused_fast() {
     let engine = Engine::new(Config::default());
     let bomb = zero_bomb(1 << 30);
     assert!(bomb.len() < 4 << 20, "{}", bomb.len());
     // Ten levels of ZIP around the same bomb.
-    let mut nested = bomb.clone();
-    for _ in 0..10 {
-        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-        zip.start_file("inner.zip", zip::write::SimpleFileOptions::default())
-            .expect("start");
-        zip.write_all(&nested).expect("write");
-        nested = zip.finish().expect("finish").into_inner();
-    }
+    let nested = nest_in_zips(bomb.clone(), 10);
     for (what, bytes) in [("1 GiB of zeros", bomb), ("the same, 10 ZIPs deep", nested)] {
         let started = std::time::Instant::now();
         let p = engine.run(&bytes, Some("bomb.zip"));

@@ -9,33 +9,15 @@
 mod common;
 
 use std::io::Write;
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-fn children_peak_rss_bytes() -> u64 {
-    // SAFETY: getrusage only writes into the struct we pass.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
-    assert_eq!(rc, 0, "getrusage failed");
-    usage.ru_maxrss as u64 * 1024
-}
+use common::children_peak_rss_bytes;
 
-fn zip_of(entries: impl IntoIterator<Item = (String, Vec<u8>)>) -> Vec<u8> {
-    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let opts = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated)
-        .large_file(true);
-    for (name, data) in entries {
-        zip.start_file(name, opts).expect("start");
-        zip.write_all(&data).expect("write");
-    }
-    zip.finish().expect("finish").into_inner()
-}
-
-/// Run `mugai sanitize` on `bytes`; (exit code, report, seconds).
-fn sanitize(dir: &std::path::Path, name: &str, bytes: &[u8]) -> (Option<i32>, serde_json::Value, f64) {
-    let input = common::write_temp(dir, name, bytes);
-    let out = dir.join(format!("out-{name}"));
+/// Run `mugai sanitize` on the file at `input`; (exit code, report, seconds).
+fn sanitize_file(input: &Path) -> (Option<i32>, serde_json::Value, f64) {
+    let out = input.with_extension("out.zip");
     let started = Instant::now();
     let result = Command::new(env!("CARGO_BIN_EXE_mugai"))
         .args([
@@ -56,19 +38,10 @@ fn bombs_are_refused_small_and_many_entries_cost_no_more_than_their_archive() {
     let dir = tempfile::tempdir().expect("tempdir");
 
     // 1 GiB of zeros, deflated by streaming (about 1 MB), then the same ten ZIPs deep.
-    let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let opts = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated)
-        .large_file(true);
-    z.start_file("zeros.txt", opts).expect("start");
-    common::write_zeros(&mut z, 1 << 30);
-    let bomb = z.finish().expect("finish").into_inner();
-    let mut nested = bomb.clone();
-    for _ in 0..10 {
-        nested = zip_of([("inner.zip".to_string(), nested)]);
-    }
+    let bomb = common::zero_bomb(1 << 30);
+    let nested = common::nest_in_zips(bomb.clone(), 10);
     for (name, bytes) in [("bomb.zip", &bomb), ("nested-bomb.zip", &nested)] {
-        let (code, report, took) = sanitize(dir.path(), name, bytes);
+        let (code, report, took) = sanitize_file(&common::write_temp(dir.path(), name, bytes));
         assert_eq!(code, Some(3), "{name}: {report}");
         assert_eq!(report["reason"], "limit_exceeded", "{name}");
         let peak = children_peak_rss_bytes();
@@ -104,22 +77,7 @@ fn bombs_are_refused_small_and_many_entries_cost_no_more_than_their_archive() {
     }
     zip.finish().expect("finish");
     let zipped = std::fs::metadata(&many_path).expect("size").len();
-    let out = dir.path().join("out-many.zip");
-    let started = Instant::now();
-    let result = Command::new(env!("CARGO_BIN_EXE_mugai"))
-        .args([
-            "sanitize",
-            many_path.to_str().expect("path"),
-            "-o",
-            out.to_str().expect("path"),
-        ])
-        .output()
-        .expect("run mugai");
-    let took = started.elapsed().as_secs_f64();
-    let (code, report): (_, serde_json::Value) = (
-        result.status.code(),
-        serde_json::from_slice(&result.stdout).expect("report JSON"),
-    );
+    let (code, report, took) = sanitize_file(&many_path);
     assert_eq!(code, Some(0), "{report}");
     assert_eq!(report["outcome"], "clean");
     let peak = children_peak_rss_bytes();

@@ -53,15 +53,6 @@ fn write_bomb(path: &Path, zeros: u64) -> u64 {
     data.len() as u64
 }
 
-fn children_peak_rss_bytes() -> u64 {
-    // SAFETY: getrusage only writes into the struct we pass.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
-    assert_eq!(rc, 0, "getrusage failed");
-    // Linux reports ru_maxrss in KiB.
-    usage.ru_maxrss as u64 * 1024
-}
-
 #[test]
 fn a_one_gib_flate_bomb_is_refused_fast_and_small() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -81,7 +72,7 @@ fn a_one_gib_flate_bomb_is_refused_fast_and_small() {
         .output()
         .expect("run mugai");
     let took = started.elapsed();
-    let peak = children_peak_rss_bytes();
+    let peak = common::children_peak_rss_bytes();
 
     assert_eq!(
         result.status.code(),

@@ -155,3 +155,38 @@ pub fn write_zeros(w: &mut impl std::io::Write, n: u64) {
         left -= k as u64;
     }
 }
+
+/// A ZIP holding one entry of `zeros` zero bytes, deflated by streaming (1 GiB is ~1 MB).
+pub fn zero_bomb(zeros: u64) -> Vec<u8> {
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .large_file(true);
+    zip.start_file("zeros.txt", opts).expect("start");
+    write_zeros(&mut zip, zeros);
+    zip.finish().expect("finish").into_inner()
+}
+
+/// `inner` as the one entry (`inner.zip`) of a ZIP, `levels` times over.
+pub fn nest_in_zips(mut inner: Vec<u8>, levels: usize) -> Vec<u8> {
+    use std::io::Write;
+    for _ in 0..levels {
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        zip.start_file("inner.zip", zip::write::SimpleFileOptions::default())
+            .expect("start");
+        zip.write_all(&inner).expect("write");
+        inner = zip.finish().expect("finish").into_inner();
+    }
+    inner
+}
+
+/// The largest peak RSS of the children this process has waited for, in bytes. A child's
+/// figure starts from this process's RSS at the time of the spawn, so keep the test small.
+pub fn children_peak_rss_bytes() -> u64 {
+    // SAFETY: getrusage only writes into the struct we pass.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    assert_eq!(rc, 0, "getrusage failed");
+    // Linux reports ru_maxrss in KiB.
+    usage.ru_maxrss as u64 * 1024
+}
