@@ -108,7 +108,7 @@ fn neutralize_csv(input: &[u8]) -> (Vec<u8>, usize) {
         } else {
             end
         };
-        let cell = &input[content..text_end.max(content)];
+        let cell = &input[content..text_end];
         out.extend_from_slice(&input[at..content]);
         if cell.first().is_some_and(|b| matches!(b, b'=' | b'+' | b'-' | b'@')) && !is_number(cell) {
             out.push(b'\'');
