@@ -49,6 +49,97 @@ struct RawConfig {
     office: RawOffice,
     image: RawImage,
     policy: RawPolicy,
+    mail: RawMail,
+    store: RawStore,
+    audit: RawAudit,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawMail {
+    /// Attachments: `reattach` (sanitized files in the mail), `url` (download links in the
+    /// notice instead), `both`.
+    attachments: String,
+    /// Web addresses in the text: `defang` (`hxxps://example[.]jp`) or `keep`.
+    urls: String,
+    /// Charset of the rebuilt text body: `utf-8` or `iso-2022-jp`.
+    body_charset: String,
+    /// TNEF (`winmail.dat`): `block` or `hold`.
+    tnef: String,
+    /// S/MIME and PGP encrypted parts: `hold` or `block`.
+    encrypted: String,
+    /// A mail whose MIME structure is broken: `deliver` (the text, attachments held) or
+    /// `notice_only` (only the notice; the body is held with the original).
+    malformed: String,
+    /// Base of the links in the notice (the recipient page, `GET /o/{token}`).
+    link_base_url: String,
+    /// Most MIME parts in one message (all levels).
+    max_parts: u64,
+    /// Deepest MIME nesting (multiparts and forwarded messages).
+    max_nesting: u32,
+    /// Largest message accepted, in bytes, as it arrives (encoded).
+    max_message_bytes: u64,
+    /// The notice at the top of the body.
+    notice_template: String,
+}
+
+impl Default for RawMail {
+    fn default() -> Self {
+        Self {
+            attachments: "reattach".into(),
+            urls: "defang".into(),
+            body_charset: "utf-8".into(),
+            tnef: "block".into(),
+            encrypted: "hold".into(),
+            malformed: "deliver".into(),
+            link_base_url: "http://127.0.0.1:8080".into(),
+            max_parts: 1000,
+            max_nesting: 32,
+            max_message_bytes: 150 * 1024 * 1024,
+            notice_template: DEFAULT_NOTICE.into(),
+        }
+    }
+}
+
+/// The default notice (Japanese). `{summary}`, `{attachments}`, `{notes}` and
+/// `{retention_days}` are filled in; `{attachments}` must appear.
+pub const DEFAULT_NOTICE: &str = "━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━
+【無害化通知】このメールはインターネットから届いたため、mugai が無害化しました。
+{summary}
+{attachments}
+{notes}
+原本は {retention_days} 日間保管されます。お問い合わせは情報システム担当まで。
+━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━
+";
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawStore {
+    /// Days originals and the ledger rows are kept.
+    retention_days: u64,
+    /// Hours a download link stays valid (never past retention).
+    link_ttl_hours: u64,
+    /// Key signing download links, hex, 32 bytes or more. Empty: a random key is made in
+    /// `<data_dir>/link.key` on first start.
+    link_key: String,
+}
+
+impl Default for RawStore {
+    fn default() -> Self {
+        Self {
+            retention_days: 30,
+            link_ttl_hours: 168,
+            link_key: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawAudit {
+    /// Where the audit log (one JSON line per message and per part) goes: empty for
+    /// `<data_dir>/audit.jsonl`, `-` for standard output, or a file path.
+    log: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -203,6 +294,68 @@ pub struct Config {
     pub office: OfficePolicy,
     pub image: ImagePolicy,
     pub policy: Policy,
+    pub mail: MailConfig,
+    pub store: StoreConfig,
+    pub audit: AuditConfig,
+}
+
+/// What the mail layer does (`mail/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailConfig {
+    pub attachments: AttachmentMode,
+    pub defang_urls: bool,
+    pub body_charset: BodyCharset,
+    /// TNEF parts are held (true) or blocked (false, the default).
+    pub hold_tnef: bool,
+    /// Encrypted parts are held (true, the default) or blocked.
+    pub hold_encrypted: bool,
+    /// Broken MIME: deliver the text (false, the default) or only the notice.
+    pub malformed_notice_only: bool,
+    pub link_base_url: String,
+    pub max_parts: u64,
+    pub max_nesting: u32,
+    pub max_message_bytes: u64,
+    pub notice_template: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttachmentMode {
+    Reattach,
+    Url,
+    Both,
+}
+
+impl AttachmentMode {
+    pub fn reattaches(self) -> bool {
+        matches!(self, AttachmentMode::Reattach | AttachmentMode::Both)
+    }
+    pub fn links(self) -> bool {
+        matches!(self, AttachmentMode::Url | AttachmentMode::Both)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyCharset {
+    Utf8,
+    Iso2022Jp,
+}
+
+/// Originals and links (`store/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    pub retention: Duration,
+    pub link_ttl: Duration,
+    /// `None`: the key file in the data directory.
+    pub link_key: Option<Vec<u8>>,
+}
+
+/// Where audit lines go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditConfig {
+    /// `<data_dir>/audit.jsonl`
+    DataDir,
+    Stdout,
+    File(PathBuf),
 }
 
 /// Pictures: decoded and encoded again (`cdr/image.rs`).
@@ -436,6 +589,88 @@ impl RawConfig {
                 Policy::default()
             });
 
+        let m = &self.mail;
+        let mail = MailConfig {
+            attachments: choice(
+                &mut problems,
+                "mail.attachments",
+                &m.attachments,
+                &[
+                    ("reattach", AttachmentMode::Reattach),
+                    ("url", AttachmentMode::Url),
+                    ("both", AttachmentMode::Both),
+                ],
+            ),
+            defang_urls: choice(
+                &mut problems,
+                "mail.urls",
+                &m.urls,
+                &[("defang", true), ("keep", false)],
+            ),
+            body_charset: choice(
+                &mut problems,
+                "mail.body_charset",
+                &m.body_charset,
+                &[("utf-8", BodyCharset::Utf8), ("iso-2022-jp", BodyCharset::Iso2022Jp)],
+            ),
+            hold_tnef: choice(&mut problems, "mail.tnef", &m.tnef, &[("block", false), ("hold", true)]),
+            hold_encrypted: choice(
+                &mut problems,
+                "mail.encrypted",
+                &m.encrypted,
+                &[("hold", true), ("block", false)],
+            ),
+            malformed_notice_only: choice(
+                &mut problems,
+                "mail.malformed",
+                &m.malformed,
+                &[("deliver", false), ("notice_only", true)],
+            ),
+            link_base_url: m.link_base_url.trim_end_matches('/').to_string(),
+            max_parts: m.max_parts,
+            max_nesting: m.max_nesting,
+            max_message_bytes: m.max_message_bytes,
+            notice_template: m.notice_template.clone(),
+        };
+        if !(mail.link_base_url.starts_with("http://") || mail.link_base_url.starts_with("https://")) {
+            problems.push(problem("mail.link_base_url", "must start with http:// or https://"));
+        }
+        range(&mut problems, "mail.max_parts", m.max_parts, 1, 100_000);
+        range(&mut problems, "mail.max_nesting", u64::from(m.max_nesting), 1, 100);
+        range(
+            &mut problems,
+            "mail.max_message_bytes",
+            m.max_message_bytes,
+            1024,
+            1 << 34,
+        );
+        if !mail.notice_template.contains("{attachments}") {
+            problems.push(problem("mail.notice_template", "must contain {attachments}"));
+        }
+
+        let st = &self.store;
+        range(&mut problems, "store.retention_days", st.retention_days, 1, 36_500);
+        range(&mut problems, "store.link_ttl_hours", st.link_ttl_hours, 1, 24 * 36_500);
+        let link_key = if st.link_key.is_empty() {
+            None
+        } else {
+            let key = crate::store::parse_key(st.link_key.trim());
+            if key.is_none() {
+                problems.push(problem("store.link_key", "must be hex, 32 bytes (64 digits) or more"));
+            }
+            key
+        };
+        let store = StoreConfig {
+            retention: Duration::from_secs(st.retention_days.saturating_mul(86_400)),
+            link_ttl: Duration::from_secs(st.link_ttl_hours.saturating_mul(3_600)),
+            link_key,
+        };
+        let audit = match self.audit.log.as_str() {
+            "" => AuditConfig::DataDir,
+            "-" => AuditConfig::Stdout,
+            path => AuditConfig::File(PathBuf::from(path)),
+        };
+
         if problems.is_empty() {
             Ok(Config {
                 serve,
@@ -444,6 +679,9 @@ impl RawConfig {
                 office,
                 image,
                 policy,
+                mail,
+                store,
+                audit,
             })
         } else {
             Err(ConfigErrors(problems))
@@ -492,6 +730,9 @@ mod tests {
         assert_eq!(shipped.serve.next_hop, builtin.serve.next_hop);
         assert_eq!(shipped.serve.http_listen, builtin.serve.http_listen);
         assert_eq!(shipped.serve.data_dir, builtin.serve.data_dir);
+        assert_eq!(shipped.mail, builtin.mail);
+        assert_eq!(shipped.store, builtin.store);
+        assert_eq!(shipped.audit, builtin.audit);
     }
 
     #[test]

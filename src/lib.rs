@@ -9,6 +9,7 @@ pub mod cdr;
 pub mod config;
 pub mod policy;
 pub mod report;
+pub mod store;
 
 pub use cdr::{Engine, FileKind, Processed, Refusal, UnlockError};
 pub use config::Config;

@@ -1,0 +1,327 @@
+//! The ledger (台帳): one row per message received and one per part kept, in SQLite (a real
+//! file, WAL journal), so an operator can answer "what arrived, from whom, what happened to
+//! it, where is the original" and the purge task knows what has expired.
+//!
+//! Rows reference blobs by content address; a blob is removed only when no row still
+//! names it (the same attachment mailed twice is one blob and two rows).
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// Ledger errors are store errors: the caller fails closed (the mail is not accepted).
+pub type Result<T> = std::result::Result<T, rusqlite::Error>;
+
+/// A received message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRow {
+    pub id: String,
+    pub message_id: Option<String>,
+    pub mail_from: String,
+    pub rcpt_to: Vec<String>,
+    pub blob: String,
+    pub size: u64,
+    pub created: u64,
+    pub expires: u64,
+    /// `None` while the message is being processed (a crash leaves it so: received, stored,
+    /// never delivered by us — the upstream still has it).
+    pub outcome: Option<String>,
+    pub report: Option<String>,
+}
+
+/// A part of a message (an attachment, a held encrypted part, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartRow {
+    /// The object id links name (32 hex digits).
+    pub id: String,
+    pub message: String,
+    /// Where in the message: `1.2`, `1.3.1` (MIME part numbers as IMAP counts them).
+    pub path: String,
+    pub name: Option<String>,
+    pub kind: String,
+    pub outcome: String,
+    pub reason: Option<String>,
+    pub original_blob: String,
+    pub original_size: u64,
+    pub clean_blob: Option<String>,
+    pub clean_name: Option<String>,
+    /// The engine's JSON report for the part.
+    pub report: String,
+    pub created: u64,
+    pub expires: u64,
+}
+
+/// Which rows and blobs a purge removed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub messages: usize,
+    pub parts: usize,
+    /// Blob addresses no row names any more (the caller removes the files).
+    pub orphans: Vec<String>,
+}
+
+/// Where the ledger lives. The embedded default is [`SqliteLedger`]; scale-out puts
+/// PostgreSQL behind the same calls.
+pub trait Ledger: Send + Sync {
+    fn insert_message(&self, row: &MessageRow) -> Result<()>;
+    fn finish_message(&self, id: &str, outcome: &str, report: &str) -> Result<()>;
+    fn message(&self, id: &str) -> Result<Option<MessageRow>>;
+    fn insert_part(&self, row: &PartRow) -> Result<()>;
+    fn part(&self, id: &str) -> Result<Option<PartRow>>;
+    fn parts_of(&self, message: &str) -> Result<Vec<PartRow>>;
+    /// Remove every row that expired at or before `now`; report blobs left unreferenced.
+    fn purge(&self, now: u64) -> Result<Purged>;
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS messages (
+    id TEXT PRIMARY KEY,
+    message_id TEXT,
+    mail_from TEXT NOT NULL,
+    rcpt_to TEXT NOT NULL,
+    blob TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    created INTEGER NOT NULL,
+    expires INTEGER NOT NULL,
+    outcome TEXT,
+    report TEXT
+);
+CREATE TABLE IF NOT EXISTS parts (
+    id TEXT PRIMARY KEY,
+    message TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    path TEXT NOT NULL,
+    name TEXT,
+    kind TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    reason TEXT,
+    original_blob TEXT NOT NULL,
+    original_size INTEGER NOT NULL,
+    clean_blob TEXT,
+    clean_name TEXT,
+    report TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    expires INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_expires ON messages(expires);
+CREATE INDEX IF NOT EXISTS parts_expires ON parts(expires);
+CREATE INDEX IF NOT EXISTS parts_message ON parts(message);
+CREATE INDEX IF NOT EXISTS parts_original ON parts(original_blob);
+CREATE INDEX IF NOT EXISTS parts_clean ON parts(clean_blob);
+CREATE INDEX IF NOT EXISTS messages_blob ON messages(blob);
+";
+
+/// The ledger in one SQLite file. One connection behind a mutex: rows are small and writes
+/// are a few per message, far below what one connection does.
+pub struct SqliteLedger {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteLedger {
+    pub fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path)?;
+        // WAL: readers (the recipient page) never wait for the writer (the mail path).
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(SqliteLedger { conn: Mutex::new(conn) })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        // A panic while holding the lock cannot leave a half-written row (SQLite
+        // transactions), so a poisoned lock is still usable.
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut conn)
+    }
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn to_u64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+fn message_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRow> {
+    let rcpt: String = row.get(3)?;
+    Ok(MessageRow {
+        id: row.get(0)?,
+        message_id: row.get(1)?,
+        mail_from: row.get(2)?,
+        rcpt_to: serde_json::from_str(&rcpt).unwrap_or_default(),
+        blob: row.get(4)?,
+        size: to_u64(row.get(5)?),
+        created: to_u64(row.get(6)?),
+        expires: to_u64(row.get(7)?),
+        outcome: row.get(8)?,
+        report: row.get(9)?,
+    })
+}
+
+const PART_COLUMNS: &str = "id, message, path, name, kind, outcome, reason, original_blob, original_size, \
+                            clean_blob, clean_name, report, created, expires";
+
+fn part_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<PartRow> {
+    Ok(PartRow {
+        id: row.get(0)?,
+        message: row.get(1)?,
+        path: row.get(2)?,
+        name: row.get(3)?,
+        kind: row.get(4)?,
+        outcome: row.get(5)?,
+        reason: row.get(6)?,
+        original_blob: row.get(7)?,
+        original_size: to_u64(row.get(8)?),
+        clean_blob: row.get(9)?,
+        clean_name: row.get(10)?,
+        report: row.get(11)?,
+        created: to_u64(row.get(12)?),
+        expires: to_u64(row.get(13)?),
+    })
+}
+
+impl Ledger for SqliteLedger {
+    fn insert_message(&self, m: &MessageRow) -> Result<()> {
+        let rcpt = serde_json::to_string(&m.rcpt_to).unwrap_or_else(|_| "[]".into());
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO messages (id, message_id, mail_from, rcpt_to, blob, size, created, expires, outcome, report) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    m.id,
+                    m.message_id,
+                    m.mail_from,
+                    rcpt,
+                    m.blob,
+                    to_i64(m.size),
+                    to_i64(m.created),
+                    to_i64(m.expires),
+                    m.outcome,
+                    m.report
+                ],
+            )
+            .map(drop)
+        })
+    }
+
+    fn finish_message(&self, id: &str, outcome: &str, report: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE messages SET outcome = ?2, report = ?3 WHERE id = ?1",
+                params![id, outcome, report],
+            )
+            .map(drop)
+        })
+    }
+
+    fn message(&self, id: &str) -> Result<Option<MessageRow>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT id, message_id, mail_from, rcpt_to, blob, size, created, expires, outcome, report \
+                 FROM messages WHERE id = ?1",
+                [id],
+                message_from,
+            )
+            .optional()
+        })
+    }
+
+    fn insert_part(&self, p: &PartRow) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                &format!("INSERT INTO parts ({PART_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
+                params![
+                    p.id,
+                    p.message,
+                    p.path,
+                    p.name,
+                    p.kind,
+                    p.outcome,
+                    p.reason,
+                    p.original_blob,
+                    to_i64(p.original_size),
+                    p.clean_blob,
+                    p.clean_name,
+                    p.report,
+                    to_i64(p.created),
+                    to_i64(p.expires)
+                ],
+            )
+            .map(drop)
+        })
+    }
+
+    fn part(&self, id: &str) -> Result<Option<PartRow>> {
+        self.with(|c| {
+            c.query_row(
+                &format!("SELECT {PART_COLUMNS} FROM parts WHERE id = ?1"),
+                [id],
+                part_from,
+            )
+            .optional()
+        })
+    }
+
+    fn parts_of(&self, message: &str) -> Result<Vec<PartRow>> {
+        self.with(|c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {PART_COLUMNS} FROM parts WHERE message = ?1 ORDER BY rowid"
+            ))?;
+            let rows = stmt.query_map([message], part_from)?;
+            rows.collect()
+        })
+    }
+
+    fn purge(&self, now: u64) -> Result<Purged> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let now = to_i64(now);
+            let mut candidates: Vec<String> = Vec::new();
+            {
+                let mut stmt = tx.prepare(
+                    "SELECT original_blob, clean_blob FROM parts WHERE expires <= ?1 \
+                     OR message IN (SELECT id FROM messages WHERE expires <= ?1)",
+                )?;
+                let rows = stmt.query_map([now], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))?;
+                for row in rows {
+                    let (original, clean) = row?;
+                    candidates.push(original);
+                    candidates.extend(clean);
+                }
+                let mut stmt = tx.prepare("SELECT blob FROM messages WHERE expires <= ?1")?;
+                let rows = stmt.query_map([now], |r| r.get::<_, String>(0))?;
+                for row in rows {
+                    candidates.push(row?);
+                }
+            }
+            let parts = tx.execute(
+                "DELETE FROM parts WHERE expires <= ?1 OR message IN (SELECT id FROM messages WHERE expires <= ?1)",
+                [now],
+            )?;
+            let messages = tx.execute("DELETE FROM messages WHERE expires <= ?1", [now])?;
+            candidates.sort();
+            candidates.dedup();
+            let mut orphans = Vec::new();
+            for blob in candidates {
+                let used: i64 = tx.query_row(
+                    "SELECT (SELECT COUNT(*) FROM parts WHERE original_blob = ?1 OR clean_blob = ?1) \
+                          + (SELECT COUNT(*) FROM messages WHERE blob = ?1)",
+                    [&blob],
+                    |r| r.get(0),
+                )?;
+                if used == 0 {
+                    orphans.push(blob);
+                }
+            }
+            tx.commit()?;
+            Ok(Purged {
+                messages,
+                parts,
+                orphans,
+            })
+        })
+    }
+}

@@ -1,0 +1,411 @@
+//! Originals (原本保存) and the ledger: everything mugai keeps after a message or file has
+//! gone through.
+//!
+//! The embedded default needs no set-up: `<data_dir>/blobs/` holds content-addressed files,
+//! `<data_dir>/ledger.sqlite3` the rows, `<data_dir>/link.key` the key that signs download
+//! links (made on first start, mode 0600, unless the configuration gives one). Originals are
+//! written before anything is done with them; retention is enforced by [`Store::purge`],
+//! which the daemon runs periodically ([`spawn_purge`]) and `mugai originals purge` runs once.
+
+pub mod blobs;
+pub mod ledger;
+pub mod links;
+
+use std::io;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub use blobs::{FileBlobs, OriginalStore};
+pub use ledger::{Ledger, MessageRow, PartRow, Purged, SqliteLedger};
+pub use links::{Link, LinkError, LinkSigner};
+
+use crate::config::StoreConfig;
+
+/// A stored object's id: 128 random bits, shown as 32 hex digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ObjectId(pub [u8; ObjectId::LEN]);
+
+impl ObjectId {
+    pub const LEN: usize = 16;
+
+    pub fn random() -> io::Result<Self> {
+        let mut id = [0u8; Self::LEN];
+        getrandom::fill(&mut id).map_err(|e| io::Error::other(format!("no randomness: {e}")))?;
+        Ok(ObjectId(id))
+    }
+
+    pub fn hex(&self) -> String {
+        crate::report::hex(&self.0)
+    }
+
+    pub fn parse(hex: &str) -> Option<Self> {
+        if hex.len() != 2 * Self::LEN {
+            return None;
+        }
+        let mut id = [0u8; Self::LEN];
+        for (i, byte) in id.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(ObjectId(id))
+    }
+}
+
+/// `n` random bytes as hex (temporary names, keys).
+pub(crate) fn random_hex(n: usize) -> io::Result<String> {
+    let mut bytes = vec![0u8; n];
+    getrandom::fill(&mut bytes).map_err(|e| io::Error::other(format!("no randomness: {e}")))?;
+    Ok(crate::report::hex(&bytes))
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Store errors: the caller fails closed (a mail is not accepted, a file not answered).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("blob store: {0}")]
+    Io(#[from] io::Error),
+    #[error("ledger: {0}")]
+    Ledger(#[from] rusqlite::Error),
+}
+
+/// A part to record: what the mail or HTTP layer knows about it.
+#[derive(Debug, Clone)]
+pub struct NewPart<'a> {
+    pub message: &'a str,
+    pub path: &'a str,
+    pub name: Option<&'a str>,
+    pub kind: &'a str,
+    pub outcome: &'a str,
+    pub reason: Option<&'a str>,
+    pub original: &'a [u8],
+    pub clean: Option<&'a [u8]>,
+    pub clean_name: Option<&'a str>,
+    pub report: &'a str,
+}
+
+/// Blobs + ledger + link signing, as one handle shared by the mail path, the HTTP side and
+/// the purge task.
+pub struct Store {
+    blobs: Box<dyn OriginalStore>,
+    ledger: Box<dyn Ledger>,
+    links: LinkSigner,
+    retention: Duration,
+    link_ttl: Duration,
+    /// Writers (put a blob, then name it in a row) hold this shared; the purge holds it
+    /// exclusively, so it never removes a blob that a row is about to name again.
+    gate: RwLock<()>,
+}
+
+impl Store {
+    /// Open (creating when needed) the embedded store in `data_dir`.
+    pub fn open(data_dir: &Path, config: &StoreConfig) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir)?;
+        restrict_dir(data_dir)?;
+        let blobs = FileBlobs::open(&data_dir.join("blobs"))?;
+        let ledger = SqliteLedger::open(&data_dir.join("ledger.sqlite3"))?;
+        let key = match &config.link_key {
+            Some(key) => key.clone(),
+            None => load_or_make_key(&data_dir.join("link.key"))?,
+        };
+        Ok(Store {
+            blobs: Box::new(blobs),
+            ledger: Box::new(ledger),
+            links: LinkSigner::new(key),
+            retention: config.retention,
+            link_ttl: config.link_ttl,
+            gate: RwLock::new(()),
+        })
+    }
+
+    fn shared(&self) -> std::sync::RwLockReadGuard<'_, ()> {
+        self.gate.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// When something stored at `created` expires.
+    pub fn expiry(&self, created: u64) -> u64 {
+        created.saturating_add(self.retention.as_secs())
+    }
+
+    /// Store a whole received message and open its ledger row. Called before the message is
+    /// parsed: whatever happens next, the original is kept.
+    pub fn keep_message(
+        &self,
+        raw: &[u8],
+        message_id: Option<&str>,
+        mail_from: &str,
+        rcpt_to: &[String],
+    ) -> Result<MessageRow, StoreError> {
+        let _gate = self.shared();
+        let blob = self.blobs.put(raw)?;
+        let created = now();
+        let row = MessageRow {
+            id: ObjectId::random()?.hex(),
+            message_id: message_id.map(str::to_string),
+            mail_from: mail_from.to_string(),
+            rcpt_to: rcpt_to.to_vec(),
+            blob,
+            size: raw.len() as u64,
+            created,
+            expires: self.expiry(created),
+            outcome: None,
+            report: None,
+        };
+        self.ledger.insert_message(&row)?;
+        Ok(row)
+    }
+
+    /// Record what became of a message.
+    pub fn finish_message(&self, id: &str, outcome: &str, report: &str) -> Result<(), StoreError> {
+        Ok(self.ledger.finish_message(id, outcome, report)?)
+    }
+
+    /// Store one part's original (and its clean copy, when there is one) and its row.
+    pub fn keep_part(&self, part: &NewPart<'_>) -> Result<PartRow, StoreError> {
+        let _gate = self.shared();
+        let original_blob = self.blobs.put(part.original)?;
+        let clean_blob = part.clean.map(|c| self.blobs.put(c)).transpose()?;
+        let created = now();
+        let row = PartRow {
+            id: ObjectId::random()?.hex(),
+            message: part.message.to_string(),
+            path: part.path.to_string(),
+            name: part.name.map(str::to_string),
+            kind: part.kind.to_string(),
+            outcome: part.outcome.to_string(),
+            reason: part.reason.map(str::to_string),
+            original_blob,
+            original_size: part.original.len() as u64,
+            clean_blob,
+            clean_name: part.clean_name.map(str::to_string),
+            report: part.report.to_string(),
+            created,
+            expires: self.expiry(created),
+        };
+        self.ledger.insert_part(&row)?;
+        Ok(row)
+    }
+
+    /// A signed link token for a stored part: valid for the configured link lifetime, never
+    /// past the part's own expiry.
+    pub fn link_for(&self, part: &PartRow) -> String {
+        let expires = part.expires.min(part.created.saturating_add(self.link_ttl.as_secs()));
+        let id = ObjectId::parse(&part.id).unwrap_or(ObjectId([0; ObjectId::LEN]));
+        self.links.sign(id, expires)
+    }
+
+    /// The part a link token names, if the token is genuine, unexpired and the part still kept.
+    pub fn resolve(&self, token: &str, now: u64) -> Result<PartRow, ResolveError> {
+        let link = self.links.verify(token, now).map_err(ResolveError::Link)?;
+        match self
+            .ledger
+            .part(&link.object.hex())
+            .map_err(|e| ResolveError::Store(e.into()))?
+        {
+            Some(part) if part.expires > now => Ok(part),
+            _ => Err(ResolveError::Link(LinkError::Unknown)),
+        }
+    }
+
+    pub fn message(&self, id: &str) -> Result<Option<MessageRow>, StoreError> {
+        Ok(self.ledger.message(id)?)
+    }
+
+    pub fn parts_of(&self, message: &str) -> Result<Vec<PartRow>, StoreError> {
+        Ok(self.ledger.parts_of(message)?)
+    }
+
+    /// The bytes behind a blob address.
+    pub fn blob(&self, address: &str) -> Result<Vec<u8>, StoreError> {
+        Ok(self.blobs.get(address)?)
+    }
+
+    /// Remove what expired at or before `now`: rows first, then the blobs no row names.
+    pub fn purge(&self, now: u64) -> Result<Purged, StoreError> {
+        let _gate = self.gate.write().unwrap_or_else(|p| p.into_inner());
+        let purged = self.ledger.purge(now)?;
+        for blob in &purged.orphans {
+            self.blobs.remove(blob)?;
+        }
+        Ok(purged)
+    }
+}
+
+/// Resolving a link fails either because of the link or because of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error(transparent)]
+    Link(LinkError),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+/// Run [`Store::purge`] every `every` on a background thread for as long as the process lives.
+pub fn spawn_purge(store: Arc<Store>, every: Duration) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || loop {
+        match store.purge(now()) {
+            Ok(p) if p.messages + p.parts > 0 => tracing::info!(
+                messages = p.messages,
+                parts = p.parts,
+                blobs = p.orphans.len(),
+                "purged expired originals"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "purge failed; will retry"),
+        }
+        std::thread::sleep(every);
+    })
+}
+
+/// The data directory holds originals of hostile mail and the link key: owner only.
+fn restrict_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    let _ = dir;
+    Ok(())
+}
+
+/// Read the link key file, or make one (32 random bytes, hex, mode 0600) when there is none.
+fn load_or_make_key(path: &Path) -> io::Result<Vec<u8>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse_key(text.trim()).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: not a hex key of 32+ bytes", path.display()),
+            )
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let key = random_hex(32)?;
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o600);
+            }
+            match options.open(path) {
+                Ok(mut file) => {
+                    use std::io::Write;
+                    file.write_all(key.as_bytes())?;
+                    file.sync_all()?;
+                    parse_key(&key).ok_or_else(|| io::Error::other("made a bad key"))
+                }
+                // Another process made it first: use theirs.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => load_or_make_key(path),
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A key given as hex, at least 32 bytes.
+pub fn parse_key(hex: &str) -> Option<Vec<u8>> {
+    if hex.len() < 64 || !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..hex.len() / 2)
+        .map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> StoreConfig {
+        StoreConfig {
+            retention: Duration::from_secs(100),
+            link_ttl: Duration::from_secs(50),
+            link_key: None,
+        }
+    }
+
+    fn part<'a>(message: &'a str, original: &'a [u8]) -> NewPart<'a> {
+        NewPart {
+            message,
+            path: "1.2",
+            name: Some("見積書.pdf"),
+            kind: "pdf",
+            outcome: "disarmed",
+            reason: None,
+            original,
+            clean: Some(b"clean"),
+            clean_name: Some("見積書.pdf"),
+            report: "{}",
+        }
+    }
+
+    #[test]
+    fn links_resolve_to_the_stored_original_and_stop_at_expiry() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &config()).unwrap();
+        let msg = store
+            .keep_message(b"raw mail", Some("<a@b>"), "a@b", &["c@d".into()])
+            .unwrap();
+        let row = store.keep_part(&part(&msg.id, b"original bytes")).unwrap();
+        let token = store.link_for(&row);
+        let found = store.resolve(&token, row.created).unwrap();
+        assert_eq!(store.blob(&found.original_blob).unwrap(), b"original bytes");
+        assert_eq!(found.name.as_deref(), Some("見積書.pdf"));
+        assert!(matches!(
+            store.resolve(&token, row.created + 50),
+            Err(ResolveError::Link(LinkError::Expired))
+        ));
+        // The key persists: a second handle on the same directory accepts the same token.
+        let again = Store::open(dir.path(), &config()).unwrap();
+        assert!(again.resolve(&token, row.created).is_ok());
+    }
+
+    #[test]
+    fn purge_removes_expired_rows_and_only_unshared_blobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &config()).unwrap();
+        let m = store.keep_message(b"mail", None, "a@b", &[]).unwrap();
+        let p = store.keep_part(&part(&m.id, b"shared")).unwrap();
+        // The same attachment in a later message: its row outlives the first.
+        let later = store.keep_message(b"later mail", None, "a@b", &[]).unwrap();
+        store.ledger.finish_message(&later.id, "clean", "{}").unwrap();
+        let mut again = p.clone();
+        again.id = ObjectId::random().unwrap().hex();
+        again.message = later.id.clone();
+        again.clean_blob = None;
+        again.expires = p.expires + 1_000;
+        store.ledger.insert_part(&again).unwrap();
+
+        assert_eq!(store.purge(p.created + 99).unwrap(), Purged::default());
+        let purged = store.purge(p.created + 100).unwrap();
+        // Both messages expire (same retention), the later part only with its message.
+        assert_eq!(purged.messages, 2);
+        assert_eq!(purged.parts, 2);
+        assert!(store.blob(&p.original_blob).is_err());
+        assert!(store.message(&m.id).unwrap().is_none());
+
+        // Now a part that outlives its neighbour's expiry keeps the shared blob.
+        let m1 = store.keep_message(b"m1", None, "a@b", &[]).unwrap();
+        let p1 = store.keep_part(&part(&m1.id, b"kept twice")).unwrap();
+        let m2 = store.keep_message(b"m2", None, "a@b", &[]).unwrap();
+        store
+            .ledger
+            .insert_message(&MessageRow {
+                id: "f".repeat(32),
+                expires: m2.expires + 1_000,
+                ..m2.clone()
+            })
+            .unwrap();
+        let mut long = p1.clone();
+        long.id = ObjectId::random().unwrap().hex();
+        long.message = "f".repeat(32);
+        long.expires = p1.expires + 1_000;
+        store.ledger.insert_part(&long).unwrap();
+        let purged = store.purge(p1.created + 100).unwrap();
+        assert!(!purged.orphans.contains(&p1.original_blob));
+        assert_eq!(store.blob(&p1.original_blob).unwrap(), b"kept twice");
+    }
+}
