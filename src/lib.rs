@@ -5,8 +5,10 @@
 //! [`config`] (every knob, with its default). `../shared/DESIGN.md` has the architecture.
 
 pub mod alloc;
+pub mod audit;
 pub mod cdr;
 pub mod config;
+pub mod mail;
 pub mod policy;
 pub mod report;
 pub mod store;

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use mugai::audit::AuditLog;
+use mugai::store::Store;
 use mugai::{Config, Engine, Outcome, Processed};
 
 #[global_allocator]
@@ -45,11 +47,51 @@ enum Command {
                             --report FILE; with `-o -` the report goes to stderr."
     )]
     Sanitize(SanitizeArgs),
+    /// Run one mail through the whole mail pipeline offline (the daemon's code path): the
+    /// original and its attachments are stored in the data directory, the rebuilt mail is
+    /// written to OUT.
+    #[command(
+        after_help = "Exit codes: 0 rebuilt mail written (its outcome is in the report and in \
+                            X-Mugai-Outcome), 3 message refused (over mail.max_message_bytes; \
+                            nothing written), 4 error (the store failed; nothing written), 2 usage.\n\
+                            The JSON mail report goes to stdout, or to --report FILE."
+    )]
+    Mail(MailArgs),
+    /// Stored originals: `originals purge` removes what is past retention now.
+    Originals {
+        #[command(subcommand)]
+        action: OriginalsCommand,
+    },
     /// Validate a configuration file and report every problem with its key path.
     CheckConfig {
         /// The file to check (default: the --config file, or the embedded defaults).
         file: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum OriginalsCommand {
+    /// Remove originals and ledger rows past `store.retention_days`.
+    Purge,
+}
+
+#[derive(clap::Args)]
+struct MailArgs {
+    /// The message (RFC 5322, as an .eml file; `-` for stdin).
+    #[arg(value_name = "IN")]
+    input: PathBuf,
+    /// Where the rebuilt message goes (`-` for stdout).
+    #[arg(short, long, value_name = "OUT")]
+    output: PathBuf,
+    /// Write the JSON mail report here instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// Envelope sender to record (as the SMTP gateway would).
+    #[arg(long, value_name = "ADDR", default_value = "")]
+    from: String,
+    /// Envelope recipients to record.
+    #[arg(long = "to", value_name = "ADDR")]
+    to: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -132,6 +174,30 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             };
             sanitize(Engine::new(config), args)
         }
+        Command::Mail(args) => {
+            let config = match load_config(cli.config.as_deref()) {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            mail(Engine::new(config), args)
+        }
+        Command::Originals {
+            action: OriginalsCommand::Purge,
+        } => {
+            let config = match load_config(cli.config.as_deref()) {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            let store = Store::open(&config.serve.data_dir, &config.store)?;
+            let purged = store.purge(mugai::store::now())?;
+            println!(
+                "purged {} messages, {} parts, {} blobs",
+                purged.messages,
+                purged.parts,
+                purged.orphans.len()
+            );
+            Ok(EXIT_OK)
+        }
     }
 }
 
@@ -209,6 +275,61 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let tmp = dir.join(format!(".{file_name}.mugai-tmp-{}", std::process::id()));
     std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))
+}
+
+/// Like [`write_atomically`], for output written piece by piece (`-` is stdout).
+fn write_streaming(path: &Path, write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> anyhow::Result<()> {
+    if is_dash(path) {
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        write(&mut out).context("writing stdout")?;
+        return out.flush().context("writing stdout");
+    }
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{file_name}.mugai-tmp-{}", std::process::id()));
+    let file = std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+    let mut out = std::io::BufWriter::with_capacity(256 * 1024, file);
+    let written = write(&mut out).and_then(|()| out.flush());
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("writing {}", tmp.display()));
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))
+}
+
+fn mail(engine: Engine, args: MailArgs) -> anyhow::Result<u8> {
+    let config = &engine.config;
+    let store = Store::open(&config.serve.data_dir, &config.store)
+        .with_context(|| format!("opening the store in {}", config.serve.data_dir.display()))?;
+    let audit = AuditLog::open(&config.audit, &config.serve.data_dir).context("opening the audit log")?;
+    let raw = read_input(&args.input)?;
+    let envelope = mugai::mail::Envelope {
+        mail_from: args.from,
+        rcpt_to: args.to,
+    };
+    let processed = match mugai::mail::process(&engine, &store, &audit, &raw, &envelope) {
+        Ok(p) => p,
+        Err(e @ mugai::mail::MailError::TooLarge { .. }) => {
+            eprintln!("mugai: {e}");
+            return Ok(EXIT_REFUSED);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    drop(raw);
+    write_streaming(&args.output, |w| processed.rebuilt.write_to(w))?;
+    let json = serde_json::to_string_pretty(&processed.report)?;
+    match &args.report {
+        Some(path) => write_atomically(path, json.as_bytes())?,
+        None if is_dash(&args.output) => eprintln!("{json}"),
+        None => println!("{json}"),
+    }
+    Ok(EXIT_OK)
 }
 
 fn display_name(path: &Path, explicit: Option<&str>) -> Option<String> {

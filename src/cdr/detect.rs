@@ -94,6 +94,40 @@ impl FileKind {
         KIND_NAMES.iter().find(|(_, n)| *n == name).map(|(k, _)| *k)
     }
 
+    /// The MIME media type of files of this kind (used when a rebuilt file is attached to a
+    /// mail); `application/octet-stream` for kinds without one of their own.
+    pub fn media_type(self) -> &'static str {
+        use FileKind::*;
+        match self {
+            Pdf => "application/pdf",
+            Docx => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            Dotx => "application/vnd.openxmlformats-officedocument.wordprocessingml.template",
+            Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            Xltx => "application/vnd.openxmlformats-officedocument.spreadsheetml.template",
+            Pptx => "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+            Ppsx => "application/vnd.openxmlformats-officedocument.presentationml.slideshow",
+            Potx => "application/vnd.openxmlformats-officedocument.presentationml.template",
+            Docm => "application/vnd.ms-word.document.macroEnabled.12",
+            Xlsm => "application/vnd.ms-excel.sheet.macroEnabled.12",
+            Pptm => "application/vnd.ms-powerpoint.presentation.macroEnabled.12",
+            Doc => "application/msword",
+            Xls => "application/vnd.ms-excel",
+            Ppt => "application/vnd.ms-powerpoint",
+            Jtd => "application/x-js-taro",
+            Rtf => "application/rtf",
+            Zip => "application/zip",
+            Jpeg => "image/jpeg",
+            Png => "image/png",
+            Gif => "image/gif",
+            Bmp => "image/bmp",
+            Tiff => "image/tiff",
+            Webp => "image/webp",
+            Text => "text/plain",
+            Html => "text/html",
+            _ => "application/octet-stream",
+        }
+    }
+
     /// The usual extension of files of this kind (used to name outputs).
     pub fn extension(self) -> Option<&'static str> {
         use FileKind::*;

@@ -1,0 +1,179 @@
+//! The notice at the top of a rebuilt mail's body: what was done to the text, one line per
+//! attachment with its outcome and reason (and its download link), and notes about
+//! signatures, encrypted parts and broken structure — filled into the operator's template
+//! (Japanese by default).
+
+use crate::report::{Outcome, What};
+
+/// One attachment's line, as the notice shows it.
+#[derive(Debug, Clone)]
+pub struct Line {
+    /// The original name (or a description of the part when it had none).
+    pub name: String,
+    /// The forwarded message it was in, if any (its subject).
+    pub within: Option<String>,
+    pub outcome: Outcome,
+    /// The engine's reason word for a refusal (`executable`, `encrypted`, ...), or the mail
+    /// layer's own (`tnef`, `signature`, `bad_encoding`, `malformed_mail`).
+    pub reason: Option<String>,
+    /// The attached file's name when it changed (`.docm` → `.docx`) and it is attached.
+    pub renamed: Option<String>,
+    /// Whether the clean file is in the mail.
+    pub attached: bool,
+    /// What was removed, by kind of finding.
+    pub removed: Vec<What>,
+    /// The recipient page link.
+    pub link: Option<String>,
+}
+
+/// The reason words in Japanese.
+pub fn reason_ja(reason: &str) -> &'static str {
+    match reason {
+        "encrypted" => "パスワード付き（暗号化）のため中身を確認できません",
+        "wrong_password" => "パスワードが違います",
+        "executable" => "実行ファイルは受け取れません",
+        "script" => "スクリプトファイルは受け取れません",
+        "extension_mismatch" => "拡張子と中身の種類が一致しません",
+        "malformed" => "ファイルが壊れています",
+        "limit_exceeded" => "大きさ・展開量・入れ子の上限を超えています",
+        "timeout" => "処理が時間内に終わりませんでした",
+        "unsupported" => "無害化に対応していない形式です",
+        "unsupported_archive" => "対応していない圧縮形式です",
+        "policy" => "運用方針により受け取れない種類です",
+        "tnef" => "Outlook の TNEF 形式（winmail.dat）です",
+        "signature" => "電子署名（無害化で無効になるため削除）",
+        "bad_encoding" => "メールのエンコードが壊れています",
+        "malformed_mail" => "メールの構造が壊れているため保留しました",
+        "internal" => "処理中にエラーが起きました",
+        _ => "処理できませんでした",
+    }
+}
+
+fn what_ja(what: What) -> &'static str {
+    match what {
+        What::Javascript => "スクリプト",
+        What::AutoAction | What::Action => "自動実行",
+        What::Launch => "外部プログラム起動",
+        What::EmbeddedFile => "埋め込みファイル",
+        What::ExternalLink | What::Uri => "外部リンク",
+        What::FormSubmit => "フォーム送信",
+        What::Multimedia => "マルチメディア",
+        What::Macro => "マクロ",
+        What::OleObject | What::Activex => "埋め込みオブジェクト",
+        What::Dde => "DDE",
+        What::Xfa => "XFA フォーム",
+        What::Metadata | What::PrivateData => "メタデータ",
+        What::Annotation => "注釈",
+        What::Encryption => "暗号化",
+        What::Structure => "不正な構造",
+    }
+}
+
+impl Line {
+    pub fn render(&self) -> String {
+        let mut s = String::from("・");
+        if let Some(w) = &self.within {
+            s.push_str(&format!("転送メール「{w}」内の "));
+        }
+        s.push_str(&self.name);
+        let status = match self.outcome {
+            Outcome::Clean | Outcome::Disarmed => {
+                let mut t = if self.removed.is_empty() {
+                    "無害化済み（問題は見つかりませんでした）".to_string()
+                } else {
+                    let mut words: Vec<&str> = self.removed.iter().map(|w| what_ja(*w)).collect();
+                    words.dedup();
+                    format!("無害化済み（{}を削除）", words.join("・"))
+                };
+                if let (Some(new), true) = (&self.renamed, self.attached) {
+                    t = format!("{t} → {new} として添付");
+                } else if self.attached {
+                    t.push_str(" 添付あり");
+                } else {
+                    t.push_str(" 下記リンクから取得できます");
+                }
+                t
+            }
+            Outcome::Blocked => format!("削除: {}", reason_ja(self.reason.as_deref().unwrap_or(""))),
+            Outcome::Held => format!("保留: {}", reason_ja(self.reason.as_deref().unwrap_or(""))),
+            Outcome::Error => format!("削除: {}", reason_ja(self.reason.as_deref().unwrap_or("internal"))),
+        };
+        s.push_str(&format!(" … {status}"));
+        if let Some(link) = &self.link {
+            s.push_str(&format!("\n    {link}"));
+        }
+        s
+    }
+}
+
+/// Fill the template. Unknown `{…}` are left as written.
+pub fn render(template: &str, summary: &str, lines: &[Line], notes: &[String], retention_days: u64) -> String {
+    let attachments = if lines.is_empty() {
+        "添付ファイルはありません。".to_string()
+    } else {
+        let mut a = format!("添付ファイル（{}件）:\n", lines.len());
+        a.push_str(&lines.iter().map(Line::render).collect::<Vec<_>>().join("\n"));
+        a
+    };
+    let text = template
+        .replace("{summary}", summary)
+        .replace("{attachments}", &attachments)
+        .replace("{notes}", &notes.join("\n"))
+        .replace("{retention_days}", &retention_days.to_string());
+    // Empty placeholders leave empty lines; keep at most one in a row.
+    let mut out = String::with_capacity(text.len());
+    let mut blank = false;
+    for line in text.lines() {
+        let is_blank = line.trim().is_empty();
+        if is_blank && blank {
+            continue;
+        }
+        blank = is_blank;
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_attachment_gets_a_line_with_its_outcome() {
+        let lines = vec![
+            Line {
+                name: "見積書.docm".into(),
+                within: None,
+                outcome: Outcome::Disarmed,
+                reason: None,
+                renamed: Some("見積書.docx".into()),
+                attached: true,
+                removed: vec![What::Macro],
+                link: None,
+            },
+            Line {
+                name: "請求書.pdf".into(),
+                within: Some("Fwd: 請求".into()),
+                outcome: Outcome::Blocked,
+                reason: Some("executable".into()),
+                renamed: None,
+                attached: false,
+                removed: vec![],
+                link: Some("http://gw/o/TOKEN".into()),
+            },
+        ];
+        let text = render(crate::config::DEFAULT_NOTICE, "本文: 変更なし", &lines, &[], 30);
+        assert!(
+            text.contains("・見積書.docm … 無害化済み（マクロを削除） → 見積書.docx として添付"),
+            "{text}"
+        );
+        assert!(
+            text.contains("転送メール「Fwd: 請求」内の 請求書.pdf … 削除: 実行ファイル"),
+            "{text}"
+        );
+        assert!(text.contains("    http://gw/o/TOKEN"));
+        assert!(text.contains("原本は 30 日間保管"));
+        assert!(!text.contains("\n\n\n"));
+    }
+}
