@@ -66,7 +66,7 @@ fn rng(seed: u64) -> impl FnMut() -> u64 {
 #[test]
 fn truncated_and_bit_flipped_fixtures() {
     let g = gateway();
-    let mut next = rng(0x6d75_6761_69);
+    let mut next = rng(0x006d_7567_6169);
     let dir = fixtures_dir().join("mail");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("fixtures")
