@@ -226,6 +226,12 @@ enum Input {
     Mapped(memmap2::Mmap),
 }
 
+impl AsRef<[u8]> for Input {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+
 impl std::ops::Deref for Input {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
@@ -313,7 +319,8 @@ fn mail(engine: Engine, args: MailArgs) -> anyhow::Result<u8> {
         mail_from: args.from,
         rcpt_to: args.to,
     };
-    let processed = match mugai::mail::process(&engine, &store, &audit, &raw, &envelope) {
+    // The message is handed over: the pipeline frees it once stored and parsed.
+    let processed = match mugai::mail::process(&engine, &store, &audit, raw, &envelope) {
         Ok(p) => p,
         Err(e @ mugai::mail::MailError::TooLarge { .. }) => {
             eprintln!("mugai: {e}");
@@ -321,7 +328,6 @@ fn mail(engine: Engine, args: MailArgs) -> anyhow::Result<u8> {
         }
         Err(e) => return Err(e.into()),
     };
-    drop(raw);
     write_streaming(&args.output, |w| processed.rebuilt.write_to(w))?;
     let json = serde_json::to_string_pretty(&processed.report)?;
     match &args.report {

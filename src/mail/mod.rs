@@ -29,7 +29,7 @@ use serde_json::json;
 use crate::audit::AuditLog;
 use crate::cdr::{Engine, FileKind};
 use crate::report::{Action, Digest256, Outcome, Report, What};
-use crate::store::{NewPart, Store, StoreError};
+use crate::store::{MessageRow, NewPart, Store, StoreError};
 use parse::{Attachment, BodySource, Damage, Item, Mail, Special};
 use rebuild::{OutPart, Rebuilt};
 
@@ -113,15 +113,28 @@ pub enum MailError {
     Store(#[from] StoreError),
 }
 
-/// Run one message through the gateway (see the module documentation).
-pub fn process(
+/// Run one message through the gateway (see the module documentation). `raw` is dropped as
+/// soon as the message is stored and parsed, before the files are disarmed.
+pub fn process<R: AsRef<[u8]>>(
     engine: &Engine,
     store: &Store,
     audit: &AuditLog,
-    raw: &[u8],
+    raw: R,
     envelope: &Envelope,
 ) -> Result<Processed, MailError> {
     let started = Instant::now();
+    let (row, message_id, mail) = receive(engine, store, raw.as_ref(), envelope)?;
+    drop(raw);
+    finish(engine, store, audit, envelope, (row, message_id), mail, started)
+}
+
+/// Store the message, then parse it into owned parts.
+fn receive(
+    engine: &Engine,
+    store: &Store,
+    raw: &[u8],
+    envelope: &Envelope,
+) -> Result<(MessageRow, Option<String>, Mail<'static>), MailError> {
     let cfg = &engine.config.mail;
     if raw.len() as u64 > cfg.max_message_bytes {
         return Err(MailError::TooLarge {
@@ -131,20 +144,32 @@ pub fn process(
     }
     let message_id = parse::message_id(raw);
     let row = store.keep_message(raw, message_id.as_deref(), &envelope.mail_from, &envelope.rcpt_to)?;
-
     let bounds = parse::Bounds {
         max_parts: cfg.max_parts,
         max_nesting: cfg.max_nesting,
     };
     // mail-parser promises not to panic; if it ever does, the message is treated as one
     // without a readable structure (its original is already stored).
-    let mail =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parse::parse(raw, bounds))).unwrap_or_else(|_| {
-            let mut m = parse::parse(&[], bounds);
-            m.damage = vec![Damage::NoHeaders];
-            m
-        });
+    let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parse::parse(raw, bounds).into_owned()));
+    let mail = parsed.unwrap_or_else(|_| {
+        let mut m = parse::parse(&[], bounds);
+        m.damage = vec![Damage::NoHeaders];
+        m
+    });
+    Ok((row, message_id, mail))
+}
 
+/// Disarm the parts, rebuild the message, complete the ledger row, write the audit lines.
+fn finish(
+    engine: &Engine,
+    store: &Store,
+    audit: &AuditLog,
+    envelope: &Envelope,
+    (row, message_id): (MessageRow, Option<String>),
+    mail: Mail<'static>,
+    started: Instant,
+) -> Result<Processed, MailError> {
+    let cfg = &engine.config.mail;
     let mut run = Run {
         engine,
         store,

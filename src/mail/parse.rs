@@ -372,6 +372,40 @@ fn walk_message<'a>(
     mail
 }
 
+impl Mail<'_> {
+    /// Detach from the received bytes (copying the header blocks and any part that was not
+    /// transfer-encoded; decoded parts move), so the caller can free the raw message before
+    /// the files are disarmed: a large mail then never costs its raw size and the engine's
+    /// working set at once.
+    pub fn into_owned(self) -> Mail<'static> {
+        Mail {
+            header_block: Cow::Owned(self.header_block.into_owned()),
+            bodies: self.bodies,
+            items: self
+                .items
+                .into_iter()
+                .map(|item| match item {
+                    Item::File(a) => Item::File(Attachment {
+                        bytes: Cow::Owned(a.bytes.into_owned()),
+                        path: a.path,
+                        name: a.name,
+                        media_type: a.media_type,
+                        special: a.special,
+                    }),
+                    Item::Message(f) => Item::Message(Forwarded {
+                        path: f.path,
+                        name: f.name,
+                        mail: f.mail.into_owned(),
+                    }),
+                })
+                .collect(),
+            dropped_alternatives: self.dropped_alternatives,
+            signed: self.signed,
+            damage: self.damage,
+        }
+    }
+}
+
 fn special_for(media: &str, encoding_problem: bool) -> Option<Special> {
     if encoding_problem {
         return Some(Special::BadEncoding);
