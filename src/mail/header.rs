@@ -261,6 +261,9 @@ mod tests {
             Some("cp932")
         );
         assert_eq!(param(b"attachment", "filename"), None);
+        let rlo = "attachment; filename*=UTF-8''..%2F..%2Finvoice%E2%80%AEfdp.exe";
+        let name = param(rlo.as_bytes(), "filename").and_then(crate::mail::parse::file_name);
+        assert_eq!(name.as_deref(), Some("invoicefdp.exe"));
         assert_eq!(media_type(b"Application/PDF; name=x"), "application/pdf");
         assert_eq!(media_type(b"garbage"), "text/plain");
     }

@@ -219,7 +219,9 @@ fn walk_message<'a>(
         let disposition = header::find(&fields, "content-disposition")
             .map(|f| f.value())
             .unwrap_or_default();
-        let name = header::param(disposition, "filename").or_else(|| header::param(ctype_value, "name"));
+        let name = header::param(disposition, "filename")
+            .or_else(|| header::param(ctype_value, "name"))
+            .and_then(file_name);
         let is_attachment = disposition
             .get(..10)
             .is_some_and(|d| d.eq_ignore_ascii_case(b"attachment"));
@@ -404,6 +406,22 @@ impl Mail<'_> {
             damage: self.damage,
         }
     }
+}
+
+/// A sender's file name as something safe to show and to attach under: the last path
+/// component only, without control characters and without the bidirectional overrides
+/// that make `invoice\u{202E}fdp.exe` read as `invoiceexe.pdf`; at most 255 characters.
+pub fn file_name(raw: String) -> Option<String> {
+    let base = raw.rsplit(['/', '\\']).next().unwrap_or(&raw);
+    let clean: String = base
+        .chars()
+        .filter(|&c| {
+            !c.is_control() && !matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+        })
+        .take(255)
+        .collect();
+    let clean = clean.trim().to_string();
+    (!clean.is_empty() && clean != "." && clean != "..").then_some(clean)
 }
 
 fn special_for(media: &str, encoding_problem: bool) -> Option<Special> {
