@@ -102,6 +102,8 @@ struct Expect {
     /// Files attached to the rebuilt mail in `reattach` mode.
     attached: &'static [&'static str],
     outcome: &'static str,
+    /// Text the rebuilt body must hold (decoded from the fixture's charsets).
+    body: &'static [&'static str],
 }
 
 const CASES: &[Expect] = &[
@@ -115,6 +117,11 @@ const CASES: &[Expect] = &[
         ],
         attached: &["見積書.pdf", "議事録.docx", "請求書.xlsx"],
         outcome: "disarmed",
+        body: &[
+            "お世話になっております。見積書を送付します。",
+            "・項目一",
+            "hxxps://evil[.]example[.]com/login",
+        ],
     },
     Expect {
         file: "forwarded_docm.eml",
@@ -122,6 +129,7 @@ const CASES: &[Expect] = &[
         notice: &[("budget.docm", "無害化済み")],
         attached: &["budget.docx"],
         outcome: "disarmed",
+        body: &["転送します。", "hxxps://www[.]example[.]net/info"],
     },
     Expect {
         file: "password_zip.eml",
@@ -129,6 +137,7 @@ const CASES: &[Expect] = &[
         notice: &[("資料.zip", "保留")],
         attached: &[],
         outcome: "held",
+        body: &["パスワードは別メールでお送りします。"],
     },
     Expect {
         file: "exe_as_pdf.eml",
@@ -136,6 +145,7 @@ const CASES: &[Expect] = &[
         notice: &[("invoice.pdf", "削除")],
         attached: &[],
         outcome: "blocked",
+        body: &["Please see the invoice."],
     },
     Expect {
         file: "alternative.eml",
@@ -143,6 +153,7 @@ const CASES: &[Expect] = &[
         notice: &[("chart.png", "無害化済み")],
         attached: &["chart.png"],
         outcome: "disarmed",
+        body: &["会議資料は hxxps://files[.]example[.]com/a/b?c=1 にあります。"],
     },
     Expect {
         file: "malformed.eml",
@@ -150,6 +161,7 @@ const CASES: &[Expect] = &[
         notice: &[("broken.pdf", "保留")],
         attached: &[],
         outcome: "held",
+        body: &["本文は読めます。"],
     },
     Expect {
         file: "signed_tnef.eml",
@@ -157,6 +169,15 @@ const CASES: &[Expect] = &[
         notice: &[("winmail.dat", "削除")],
         attached: &[],
         outcome: "blocked",
+        body: &["署名付きのお知らせです。", "電子署名は"],
+    },
+    Expect {
+        file: "charsets_smime.eml",
+        subject: "文字コードと暗号化",
+        notice: &[("smime.p7m", "保留")],
+        attached: &[],
+        outcome: "held",
+        body: &["シフトJISの本文です。", "EUC-JPの追伸です。"],
     },
 ];
 
@@ -194,6 +215,11 @@ fn every_fixture_is_rebuilt_as_the_judges_expect() {
                 failures.push(format!("{f}: notice has no line for {name} with {word}:\n{text}"));
             }
         }
+        for want in case.body {
+            if !text.contains(want) {
+                failures.push(format!("{f}: the text lacks {want:?}:\n{text}"));
+            }
+        }
         for needle in ["<script", "javascript:", "<iframe", "onload", "<form", "https://"] {
             if text.to_ascii_lowercase().contains(needle) {
                 failures.push(format!("{f}: the text still holds {needle}"));
@@ -218,6 +244,9 @@ fn every_fixture_is_rebuilt_as_the_judges_expect() {
         let in_bytes = std::fs::read(&input).expect("read input");
         let out_bytes = std::fs::read(&out).expect("read output");
         let out_fields = raw_fields(&out_bytes);
+        if let Some(line) = out_bytes.split(|&b| b == b'\n').find(|l| l.len() > 998) {
+            failures.push(format!("{f}: a line of {} bytes", line.len()));
+        }
         for (name, raw) in raw_fields(&in_bytes) {
             let owned = name.starts_with("content-") || name == "mime-version" || name.starts_with("x-mugai-");
             if !owned && !out_fields.iter().any(|(_, r)| *r == raw) {
@@ -360,6 +389,25 @@ fn url_mode_links_resolve_to_the_stored_originals_and_tampering_is_refused() {
         }
     }
     assert!(checked >= 5, "only {checked} links checked");
+}
+
+#[test]
+fn both_mode_attaches_and_links() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = config_in(dir.path(), "[mail]\nattachments = \"both\"\n");
+    let out = dir.path().join("both.out");
+    let (code, _) = run_mail(&config, &mail_fixture("japanese_html.eml"), &out);
+    assert_eq!(code, Some(0));
+    let after = python_judge(&out, None);
+    let names: Vec<&str> = after["parts"]
+        .as_array()
+        .expect("parts")
+        .iter()
+        .filter_map(|p| p["filename"].as_str())
+        .collect();
+    assert_eq!(names, ["見積書.pdf", "議事録.docx", "請求書.xlsx"]);
+    let text = after["text"].as_str().expect("text");
+    assert_eq!(text.matches("http://127.0.0.1:8080/o/").count(), 3, "{text}");
 }
 
 #[test]
