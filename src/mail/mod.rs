@@ -148,14 +148,7 @@ fn receive(
         max_parts: cfg.max_parts,
         max_nesting: cfg.max_nesting,
     };
-    // mail-parser promises not to panic; if it ever does, the message is treated as one
-    // without a readable structure (its original is already stored).
-    let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parse::parse(raw, bounds).into_owned()));
-    let mail = parsed.unwrap_or_else(|_| {
-        let mut m = parse::parse(&[], bounds);
-        m.damage = vec![Damage::NoHeaders];
-        m
-    });
+    let mail = parse::parse(raw, bounds).into_owned();
     Ok((row, message_id, mail))
 }
 
@@ -454,6 +447,7 @@ fn describe_damage(d: &Damage) -> String {
         Damage::MissingBoundary(p) => format!("missing_boundary:{p}"),
         Damage::BadEncoding(p) => format!("bad_encoding:{p}"),
         Damage::OverLimit(k) => format!("over_limit:{k}"),
+        Damage::ParserFailed => "parser_failed".into(),
     }
 }
 

@@ -29,6 +29,8 @@ pub enum Damage {
     BadEncoding(String),
     /// More parts or deeper nesting than the limits allow; the rest is only in the original.
     OverLimit(&'static str),
+    /// The MIME parser failed on it (see [`parse`]); the body is held whole.
+    ParserFailed,
 }
 
 /// Why a file in the mail is not handed to the engine.
@@ -127,7 +129,32 @@ pub struct Bounds {
 }
 
 /// Parse a message. Never fails: what cannot be understood is recorded as [`Damage`].
+///
+/// mail-parser documents `parse()` as never panicking, and in release builds it does not;
+/// its debug assertions can fire on broken nesting (found by fuzzing), and a future bug could
+/// too. Either way the message is then treated as unparseable: its header block is kept,
+/// its whole body is one held part (the original is stored anyway).
 pub fn parse(raw: &[u8], bounds: Bounds) -> Mail<'_> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parse_structure(raw, bounds))).unwrap_or_else(|_| {
+        let header_end = header_block_end(raw);
+        Mail {
+            header_block: Cow::Borrowed(&raw[..header_end]),
+            bodies: Vec::new(),
+            items: vec![Item::File(Attachment {
+                path: "1".into(),
+                name: None,
+                media_type: "message/rfc822".into(),
+                bytes: Cow::Borrowed(raw),
+                special: Some(Special::BadEncoding),
+            })],
+            dropped_alternatives: 0,
+            signed: false,
+            damage: vec![Damage::ParserFailed],
+        }
+    })
+}
+
+fn parse_structure(raw: &[u8], bounds: Bounds) -> Mail<'_> {
     let header_end = header_block_end(raw);
     match MessageParser::default().parse(raw) {
         Some(message) if header_end > 0 => {
