@@ -52,6 +52,87 @@ struct RawConfig {
     mail: RawMail,
     store: RawStore,
     audit: RawAudit,
+    smtp: RawSmtp,
+    relay: RawRelay,
+    engine: RawEngine,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawSmtp {
+    /// Name in the greeting and the EHLO reply.
+    hostname: String,
+    /// Sessions at once; a permit is taken before a connection is accepted.
+    max_sessions: u64,
+    /// Longest command line in bytes (RFC 5321 asks for at least 512).
+    max_line_bytes: u64,
+    /// Most recipients of one message.
+    max_recipients: u64,
+    /// Most commands in one session.
+    max_commands: u64,
+    /// Seconds the client may stay silent.
+    idle_timeout_secs: u64,
+    /// Seconds one session may last.
+    session_timeout_secs: u64,
+    /// Seconds in-flight messages get to finish after SIGTERM.
+    shutdown_grace_secs: u64,
+}
+
+impl Default for RawSmtp {
+    fn default() -> Self {
+        Self {
+            hostname: "mugai".into(),
+            max_sessions: 1000,
+            max_line_bytes: 2048,
+            max_recipients: 1000,
+            max_commands: 10_000,
+            idle_timeout_secs: 300,
+            session_timeout_secs: 3600,
+            shutdown_grace_secs: 60,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawRelay {
+    /// Name mugai gives itself in EHLO to the next hop.
+    helo_name: String,
+    /// Seconds to connect and read the next hop's greeting.
+    connect_timeout_secs: u64,
+    /// Seconds to wait for the next hop's reply to a command.
+    command_timeout_secs: u64,
+    /// Seconds to send the message and wait for the reply to its final dot.
+    data_timeout_secs: u64,
+}
+
+impl Default for RawRelay {
+    fn default() -> Self {
+        Self {
+            helo_name: "mugai".into(),
+            connect_timeout_secs: 30,
+            command_timeout_secs: 300,
+            data_timeout_secs: 600,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawEngine {
+    /// Messages disarmed at once (CPU-bound work, on the blocking pool).
+    workers: u64,
+    /// Seconds one message may take through the whole pipeline.
+    message_timeout_secs: u64,
+}
+
+impl Default for RawEngine {
+    fn default() -> Self {
+        Self {
+            workers: 2,
+            message_timeout_secs: 240,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -297,6 +378,38 @@ pub struct Config {
     pub mail: MailConfig,
     pub store: StoreConfig,
     pub audit: AuditConfig,
+    pub smtp: SmtpConfig,
+    pub relay: RelayConfig,
+    pub engine: EngineConfig,
+}
+
+/// The SMTP listener (`ingress/smtp/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpConfig {
+    pub hostname: String,
+    pub max_sessions: usize,
+    pub max_line_bytes: usize,
+    pub max_recipients: usize,
+    pub max_commands: u64,
+    pub idle_timeout: Duration,
+    pub session_timeout: Duration,
+    pub shutdown_grace: Duration,
+}
+
+/// The next hop (`egress/relay.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayConfig {
+    pub helo_name: String,
+    pub connect_timeout: Duration,
+    pub command_timeout: Duration,
+    pub data_timeout: Duration,
+}
+
+/// CPU-bound work in the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineConfig {
+    pub workers: usize,
+    pub message_timeout: Duration,
 }
 
 /// What the mail layer does (`mail/`).
@@ -671,6 +784,84 @@ impl RawConfig {
             path => AuditConfig::File(PathBuf::from(path)),
         };
 
+        let sm = &self.smtp;
+        range(&mut problems, "smtp.max_sessions", sm.max_sessions, 1, 100_000);
+        range(&mut problems, "smtp.max_line_bytes", sm.max_line_bytes, 512, 1 << 20);
+        range(&mut problems, "smtp.max_recipients", sm.max_recipients, 1, 100_000);
+        range(&mut problems, "smtp.max_commands", sm.max_commands, 10, 1 << 32);
+        range(&mut problems, "smtp.idle_timeout_secs", sm.idle_timeout_secs, 1, 86_400);
+        range(
+            &mut problems,
+            "smtp.session_timeout_secs",
+            sm.session_timeout_secs,
+            1,
+            7 * 86_400,
+        );
+        range(
+            &mut problems,
+            "smtp.shutdown_grace_secs",
+            sm.shutdown_grace_secs,
+            0,
+            86_400,
+        );
+        if !is_hostname(&sm.hostname) {
+            problems.push(problem(
+                "smtp.hostname",
+                "must be a host name (letters, digits, - and .)",
+            ));
+        }
+        let smtp = SmtpConfig {
+            hostname: sm.hostname.clone(),
+            max_sessions: sm.max_sessions as usize,
+            max_line_bytes: sm.max_line_bytes as usize,
+            max_recipients: sm.max_recipients as usize,
+            max_commands: sm.max_commands,
+            idle_timeout: Duration::from_secs(sm.idle_timeout_secs),
+            session_timeout: Duration::from_secs(sm.session_timeout_secs),
+            shutdown_grace: Duration::from_secs(sm.shutdown_grace_secs),
+        };
+        let r = &self.relay;
+        range(
+            &mut problems,
+            "relay.connect_timeout_secs",
+            r.connect_timeout_secs,
+            1,
+            3600,
+        );
+        range(
+            &mut problems,
+            "relay.command_timeout_secs",
+            r.command_timeout_secs,
+            1,
+            3600,
+        );
+        range(&mut problems, "relay.data_timeout_secs", r.data_timeout_secs, 1, 7200);
+        if !is_hostname(&r.helo_name) {
+            problems.push(problem(
+                "relay.helo_name",
+                "must be a host name (letters, digits, - and .)",
+            ));
+        }
+        let relay = RelayConfig {
+            helo_name: r.helo_name.clone(),
+            connect_timeout: Duration::from_secs(r.connect_timeout_secs),
+            command_timeout: Duration::from_secs(r.command_timeout_secs),
+            data_timeout: Duration::from_secs(r.data_timeout_secs),
+        };
+        let e = &self.engine;
+        range(&mut problems, "engine.workers", e.workers, 1, 1024);
+        range(
+            &mut problems,
+            "engine.message_timeout_secs",
+            e.message_timeout_secs,
+            1,
+            86_400,
+        );
+        let engine = EngineConfig {
+            workers: e.workers as usize,
+            message_timeout: Duration::from_secs(e.message_timeout_secs),
+        };
+
         if problems.is_empty() {
             Ok(Config {
                 serve,
@@ -682,6 +873,9 @@ impl RawConfig {
                 mail,
                 store,
                 audit,
+                smtp,
+                relay,
+                engine,
             })
         } else {
             Err(ConfigErrors(problems))
@@ -698,6 +892,16 @@ fn choice<T: Copy>(problems: &mut Vec<ConfigProblem>, key: &str, value: &str, op
     let words: Vec<&str> = options.iter().map(|(w, _)| *w).collect();
     problems.push(problem(key, &format!("`{value}` is not one of: {}", words.join(", "))));
     options[0].1
+}
+
+/// A name fit for an SMTP greeting or EHLO: no spaces or control characters that would
+/// break a reply line.
+fn is_hostname(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
 }
 
 fn problem(key: &str, message: &str) -> ConfigProblem {
@@ -733,6 +937,9 @@ mod tests {
         assert_eq!(shipped.mail, builtin.mail);
         assert_eq!(shipped.store, builtin.store);
         assert_eq!(shipped.audit, builtin.audit);
+        assert_eq!(shipped.smtp, builtin.smtp);
+        assert_eq!(shipped.relay, builtin.relay);
+        assert_eq!(shipped.engine, builtin.engine);
     }
 
     #[test]
