@@ -8,6 +8,7 @@ pub mod alloc;
 pub mod audit;
 pub mod cdr;
 pub mod config;
+pub mod egress;
 pub mod ingress;
 pub mod mail;
 pub mod policy;

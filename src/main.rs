@@ -159,13 +159,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 Ok(c) => c,
                 Err(code) => return Ok(code),
             };
-            println!("mugai {}: configuration ok", env!("CARGO_PKG_VERSION"));
-            println!("  smtp content filter  {}", config.serve.smtp_listen);
-            println!("  next hop             {}", config.serve.next_hop);
-            println!("  http api             {}", config.serve.http_listen);
-            println!("  data directory       {}", config.serve.data_dir.display());
-            println!("the SMTP and HTTP listeners are not built yet; `mugai sanitize` works today");
-            Ok(EXIT_OK)
+            serve(config, cli.config)
         }
         Command::Sanitize(args) => {
             let config = match load_config(cli.config.as_deref()) {
@@ -281,6 +275,65 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let tmp = dir.join(format!(".{file_name}.mugai-tmp-{}", std::process::id()));
     std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))
+}
+
+/// The daemon: the SMTP content filter until SIGTERM/SIGINT; SIGHUP reloads the
+/// configuration file (policy, limits, timeouts) for messages that start afterwards.
+fn serve(config: Config, path: Option<PathBuf>) -> anyhow::Result<u8> {
+    use mugai::ingress::smtp::server::{self, Gateway};
+    use std::sync::Arc;
+    use tokio::signal::unix::{signal, SignalKind};
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async move {
+        let data_dir = config.serve.data_dir.clone();
+        let store = Arc::new(
+            Store::open(&data_dir, &config.store)
+                .with_context(|| format!("opening the store in {}", data_dir.display()))?,
+        );
+        let audit = Arc::new(AuditLog::open(&config.audit, &data_dir).context("opening the audit log")?);
+        mugai::store::spawn_purge(store.clone(), std::time::Duration::from_secs(3600));
+        let listen = config.serve.smtp_listen;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        tracing::info!(smtp = %listen, next_hop = %config.serve.next_hop, data_dir = %data_dir.display(), "mugai serving");
+        eprintln!(
+            "mugai {}: SMTP content filter on {listen}, next hop {}, data in {} (the HTTP API on {} is not built yet)",
+            env!("CARGO_PKG_VERSION"),
+            config.serve.next_hop,
+            data_dir.display(),
+            config.serve.http_listen
+        );
+        let gateway = Arc::new(Gateway::new(Engine::new(config), store, audit));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+        let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+        let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
+        let reloading = gateway.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = term.recv() => break,
+                    _ = int.recv() => break,
+                    _ = hup.recv() => match Config::load(path.as_deref()) {
+                        Ok(config) => {
+                            reloading.reload(Engine::new(config));
+                            tracing::info!("configuration reloaded");
+                        }
+                        Err(e) => tracing::error!(error = %e, "reload refused; the running configuration stays"),
+                    },
+                }
+            }
+            tracing::info!("stopping: no new sessions, busy ones may finish");
+            let _ = stop.send(true);
+        });
+        server::serve(listener, gateway, stopped).await;
+        Ok::<_, anyhow::Error>(EXIT_OK)
+    })
 }
 
 /// Like [`write_atomically`], for output written piece by piece (`-` is stdout).

@@ -20,6 +20,7 @@ mod quit;
 mod rcpt;
 pub mod reply;
 mod rset;
+pub mod server;
 pub mod session;
 mod vrfy;
 mod xforward;
@@ -28,4 +29,10 @@ mod xforward;
 mod tests;
 
 pub use reply::Reply;
+
+/// The DATA reader alone, for the relay's round-trip test.
+#[cfg(test)]
+pub(crate) fn session_data_reader_for_tests(max: u64) -> data::DataReader {
+    data::DataReader::new(max)
+}
 pub use session::{MailFrom, RcptTo, Session, SessionLimits, Step, Transaction};

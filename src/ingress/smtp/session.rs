@@ -59,8 +59,9 @@ pub enum Step {
     Reply(Reply),
     /// Flush the replies and read more from the client.
     NeedInput,
-    /// Open (or reuse) the next hop transaction with this sender; then [`Session::answer`].
-    Mail(MailFrom),
+    /// Open (or reuse) the next hop session, pass on the XFORWARD attributes given for this
+    /// transaction, and start it with this sender; then [`Session::answer`].
+    Mail(MailFrom, Vec<(String, String)>),
     /// Ask the next hop about this recipient; then [`Session::answer`].
     Rcpt(RcptTo),
     /// Disarm the message and send it to the next hop; then [`Session::answer`] with the reply
@@ -302,7 +303,7 @@ impl Session {
 
     pub(super) fn wait_mail(&mut self, from: MailFrom) {
         self.waiting = Some(Waiting::Mail(from.clone()));
-        self.queue.push_back(Step::Mail(from));
+        self.queue.push_back(Step::Mail(from, self.xforward.clone()));
     }
 
     pub(super) fn wait_rcpt(&mut self, to: RcptTo) {

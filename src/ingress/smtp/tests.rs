@@ -35,7 +35,7 @@ fn drive(session: &mut Session, input: &[u8], seen: &mut Seen) {
         match session.step() {
             Step::Reply(r) => seen.replies.push(String::from_utf8(r.to_bytes()).unwrap()),
             Step::NeedInput => return,
-            Step::Mail(_) => session.answer(Reply::new(250, "2.1.0 Ok")),
+            Step::Mail(_, _) => session.answer(Reply::new(250, "2.1.0 Ok")),
             Step::Rcpt(to) => {
                 if to.address.starts_with("bad") {
                     session.answer(Reply::new(550, "5.1.1 User unknown"))

@@ -1,0 +1,272 @@
+//! The SMTP listener: accepts connections under a session permit, drives each [`Session`]
+//! over its socket with idle and total timeouts, proxies the envelope to the next hop,
+//! disarms each message on the blocking pool under a worker permit and a deadline, and
+//! answers the final dot with the next hop's reply — or 451 when anything on our side or
+//! the next hop's failed, so the sending server keeps the message. On shutdown, idle sessions
+//! are told 421 and busy ones finish within the grace period.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio::time::{timeout, Instant};
+
+use super::{Reply, Session, SessionLimits, Step, Transaction};
+use crate::audit::AuditLog;
+use crate::cdr::Engine;
+use crate::egress::relay::{Connection, RelayError};
+use crate::mail::{self, Envelope, MailError};
+use crate::store::Store;
+
+/// What every session shares.
+pub struct Gateway {
+    /// Replaced whole on reload (SIGHUP); each message takes the current one.
+    engine: RwLock<Arc<Engine>>,
+    pub store: Arc<Store>,
+    pub audit: Arc<AuditLog>,
+    workers: Semaphore,
+}
+
+impl Gateway {
+    pub fn new(engine: Engine, store: Arc<Store>, audit: Arc<AuditLog>) -> Self {
+        let workers = Semaphore::new(engine.config.engine.workers);
+        Gateway {
+            engine: RwLock::new(Arc::new(engine)),
+            store,
+            audit,
+            workers,
+        }
+    }
+
+    /// The configuration and engine in force now.
+    pub fn engine(&self) -> Arc<Engine> {
+        self.engine.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Put a new configuration in force for messages that start from now on (policy,
+    /// limits, timeouts). Listener addresses and the worker count stay as they were.
+    pub fn reload(&self, engine: Engine) {
+        *self.engine.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(engine);
+    }
+}
+
+/// Accept and serve until `shutdown` turns true; then wait up to the grace period for the
+/// sessions still busy.
+pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
+    let config = gateway.engine().config.clone();
+    let max = config.smtp.max_sessions;
+    let permits = Arc::new(Semaphore::new(max));
+    loop {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            _ = shutdown.changed() => break,
+        };
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        let gateway = gateway.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            handle(stream, peer, gateway, shutdown).await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    // Every session returns its permit when it ends; having them all back means done.
+    let grace = config.smtp.shutdown_grace;
+    let all = u32::try_from(max).unwrap_or(u32::MAX);
+    if timeout(grace, permits.acquire_many(all)).await.is_err() {
+        tracing::warn!("shutdown grace period over with sessions still busy; their messages stay with the sender");
+    }
+}
+
+/// One connection, start to end.
+async fn handle(mut stream: TcpStream, peer: SocketAddr, gateway: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
+    let _ = stream.set_nodelay(true);
+    let engine = gateway.engine();
+    let cfg = &engine.config;
+    let mut session = Session::new(SessionLimits {
+        hostname: cfg.smtp.hostname.clone(),
+        max_line_bytes: cfg.smtp.max_line_bytes,
+        max_message_bytes: cfg.mail.max_message_bytes,
+        max_recipients: cfg.smtp.max_recipients,
+        max_commands: cfg.smtp.max_commands,
+    });
+    let ends = Instant::now() + cfg.smtp.session_timeout;
+    let idle = cfg.smtp.idle_timeout;
+    let next_hop = cfg.serve.next_hop;
+    let relay_cfg = cfg.relay.clone();
+    drop(engine);
+
+    let mut out = session.greeting().to_bytes();
+    let mut relay: Option<Connection> = None;
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match session.step() {
+            Step::Reply(r) => out.extend_from_slice(&r.to_bytes()),
+            Step::NeedInput => {
+                if !flush(&mut stream, &mut out).await {
+                    break;
+                }
+                if *shutdown.borrow() {
+                    let _ = stream.write_all(&session.shutting_down().to_bytes()).await;
+                    break;
+                }
+                let wait = idle.min(ends.saturating_duration_since(Instant::now()));
+                let read = tokio::select! {
+                    r = timeout(wait, stream.read(&mut buf)) => r,
+                    _ = shutdown.changed() => {
+                        // Idle between commands: tell the client and go (it retries later).
+                        let _ = stream.write_all(&session.shutting_down().to_bytes()).await;
+                        break;
+                    }
+                };
+                match read {
+                    Ok(Ok(0)) | Ok(Err(_)) => break,
+                    Ok(Ok(n)) => session.push(&buf[..n]),
+                    Err(_) => {
+                        let _ = stream.write_all(b"421 4.4.2 Error: timeout exceeded\r\n").await;
+                        break;
+                    }
+                }
+            }
+            Step::Mail(from, xforward) => {
+                if !flush(&mut stream, &mut out).await {
+                    break;
+                }
+                if relay.is_none() {
+                    match Connection::open(next_hop, &relay_cfg).await {
+                        Ok(conn) => relay = Some(conn),
+                        Err(e) => {
+                            session.answer(relay_reply(Err(e), &mut relay, "4.4.1"));
+                            continue;
+                        }
+                    }
+                }
+                let reply = match relay.as_mut() {
+                    Some(conn) => match conn.xforward(&xforward).await {
+                        Ok(()) => conn.mail(&from).await,
+                        Err(e) => Err(e),
+                    },
+                    None => Err(RelayError::Protocol("no next hop session".into())),
+                };
+                session.answer(relay_reply(reply, &mut relay, "4.4.1"));
+            }
+            Step::Rcpt(to) => {
+                if !flush(&mut stream, &mut out).await {
+                    break;
+                }
+                let reply = match relay.as_mut() {
+                    Some(conn) => conn.rcpt(&to).await,
+                    None => Err(RelayError::Protocol("no next hop session".into())),
+                };
+                session.answer(relay_reply(reply, &mut relay, "4.4.2"));
+            }
+            Step::Data(tx) => {
+                if !flush(&mut stream, &mut out).await {
+                    break;
+                }
+                let reply = deliver(&gateway, &mut relay, *tx, peer).await;
+                session.answer(reply);
+            }
+            Step::Reset => {
+                if let Some(conn) = relay.as_mut() {
+                    if conn.rset().await.is_err() {
+                        relay = None;
+                    }
+                }
+            }
+            Step::Close => {
+                let _ = flush(&mut stream, &mut out).await;
+                break;
+            }
+        }
+    }
+    if let Some(conn) = relay {
+        conn.quit().await;
+    }
+}
+
+async fn flush(stream: &mut TcpStream, out: &mut Vec<u8>) -> bool {
+    if out.is_empty() {
+        return true;
+    }
+    let ok = stream.write_all(out).await.is_ok();
+    out.clear();
+    ok
+}
+
+/// A next hop's reply as is; a failure to talk to it as 451 (the connection is dropped).
+fn relay_reply(result: Result<Reply, RelayError>, relay: &mut Option<Connection>, status: &str) -> Reply {
+    match result {
+        Ok(reply) => reply,
+        Err(e) => {
+            tracing::warn!(error = %e, "next hop unavailable");
+            *relay = None;
+            Reply::new(451, format!("{status} Error: next hop unavailable, try again later"))
+        }
+    }
+}
+
+/// Disarm the message and hand it to the next hop: the reply for the client's final dot.
+async fn deliver(gateway: &Arc<Gateway>, relay: &mut Option<Connection>, tx: Transaction, peer: SocketAddr) -> Reply {
+    let Some(conn) = relay.as_mut() else {
+        return Reply::new(451, "4.4.2 Error: next hop session lost, try again later");
+    };
+    let engine = gateway.engine();
+    let deadline = engine.config.engine.message_timeout;
+    let Ok(_permit) = gateway.workers.acquire().await else {
+        return Reply::new(451, "4.3.0 Error: shutting down, try again later");
+    };
+    let envelope = Envelope {
+        mail_from: tx.mail_from.address.clone(),
+        rcpt_to: tx.rcpt_to.iter().map(|r| r.address.clone()).collect(),
+    };
+    let (store, audit) = (gateway.store.clone(), gateway.audit.clone());
+    let message = tx.message;
+    let work = tokio::task::spawn_blocking(move || {
+        let processed = mail::process(&engine, &store, &audit, message, &envelope)?;
+        let bytes = processed.rebuilt.to_bytes().map_err(|e| MailError::Store(e.into()))?;
+        Ok::<_, MailError>((processed.report.id, processed.report.outcome, bytes))
+    });
+    let (id, outcome, rebuilt) = match timeout(deadline, work).await {
+        Err(_) => {
+            tracing::error!(peer = %peer, "message took longer than engine.message_timeout_secs; sender will retry");
+            *relay = None;
+            return Reply::new(451, "4.3.0 Error: processing took too long, try again later");
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "pipeline task failed; sender will retry");
+            *relay = None;
+            return Reply::new(451, "4.3.0 Error: internal error, try again later");
+        }
+        Ok(Ok(Err(MailError::TooLarge { .. }))) => {
+            return Reply::new(552, "5.3.4 Error: message size exceeds fixed limit");
+        }
+        Ok(Ok(Err(e))) => {
+            tracing::error!(error = %e, "cannot keep the original; sender will retry");
+            return Reply::new(451, "4.3.0 Error: cannot store the message, try again later");
+        }
+        Ok(Ok(Ok(done))) => done,
+    };
+    match conn.data(&rebuilt).await {
+        Ok(reply) => {
+            tracing::info!(id = %id, outcome = outcome.as_str(), next_hop = %reply.text(), "relayed");
+            reply
+        }
+        Err(e) => {
+            tracing::warn!(id = %id, error = %e, "next hop lost during DATA; sender will retry");
+            *relay = None;
+            Reply::new(451, "4.4.2 Error: next hop lost, try again later")
+        }
+    }
+}

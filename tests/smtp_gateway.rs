@@ -1,0 +1,377 @@
+//! `mugai serve` over real sockets, between an SMTP client and a small next hop written
+//! here (a recording MTA that accepts, refuses a recipient, or fails on demand): the rebuilt
+//! message reaches the next hop with the envelope, XFORWARD and DSN parameters passed on;
+//! the client gets 250 only after the next hop's 250; a next hop that is down or fails gives
+//! the client 4xx (its server keeps the message); hostile messages do not take the daemon
+//! down; SIGTERM tells idle sessions 421 and ends the process.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+mod common;
+
+/// What the next hop was sent in one transaction.
+#[derive(Debug, Default, Clone)]
+struct Received {
+    commands: Vec<String>,
+    message: Vec<u8>,
+}
+
+/// How the next hop behaves.
+#[derive(Clone, Copy, PartialEq)]
+enum Hop {
+    Accept,
+    /// 451 after the final dot.
+    FailData,
+}
+
+/// A recording SMTP server on a free port; one thread per connection.
+fn next_hop(behaviour: Hop) -> (u16, Arc<Mutex<Vec<Received>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let seen: Arc<Mutex<Vec<Received>>> = Arc::default();
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { continue };
+            let record = record.clone();
+            std::thread::spawn(move || serve_hop(conn, behaviour, record));
+        }
+    });
+    (port, seen)
+}
+
+fn serve_hop(conn: TcpStream, behaviour: Hop, record: Arc<Mutex<Vec<Received>>>) {
+    let mut writer = conn.try_clone().expect("clone");
+    let mut reader = BufReader::new(conn);
+    let _ = writer.write_all(b"220 nexthop ESMTP\r\n");
+    let mut current = Received::default();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let cmd = line.trim_end().to_string();
+        let upper = cmd.to_ascii_uppercase();
+        let reply: &[u8] = if upper.starts_with("EHLO") {
+            b"250-nexthop\r\n250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n250 XFORWARD NAME ADDR PROTO HELO\r\n"
+        } else if upper.starts_with("RCPT") && upper.contains("<BAD") {
+            current.commands.push(cmd);
+            b"550 5.1.1 unknown user\r\n"
+        } else if upper == "DATA" {
+            let _ = writer.write_all(b"354 go ahead\r\n");
+            let mut message = Vec::new();
+            loop {
+                let mut l = Vec::new();
+                if reader.read_until(b'\n', &mut l).unwrap_or(0) == 0 {
+                    return;
+                }
+                if l == b".\r\n" {
+                    break;
+                }
+                let l = if l.starts_with(b"..") { l[1..].to_vec() } else { l };
+                message.extend_from_slice(&l);
+            }
+            current.message = message;
+            record.lock().expect("lock").push(std::mem::take(&mut current));
+            match behaviour {
+                Hop::Accept => b"250 2.0.0 Ok: queued as NEXT1\r\n",
+                Hop::FailData => b"451 4.3.0 next hop trouble\r\n",
+            }
+        } else if upper == "QUIT" {
+            let _ = writer.write_all(b"221 bye\r\n");
+            return;
+        } else if upper == "RSET" {
+            current = Received::default();
+            b"250 2.0.0 Ok\r\n"
+        } else {
+            current.commands.push(cmd);
+            b"250 2.0.0 Ok\r\n"
+        };
+        if writer.write_all(reply).is_err() {
+            return;
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+struct Daemon {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(next_hop_port: u16, extra: &str) -> Daemon {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let config = dir.path().join("mugai.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[serve]\nsmtp_listen = \"127.0.0.1:{port}\"\nnext_hop = \"127.0.0.1:{next_hop_port}\"\ndata_dir = \"{}\"\n\
+             [audit]\nlog = \"{}\"\n[relay]\nconnect_timeout_secs = 3\n{extra}",
+            dir.path().join("data").display(),
+            dir.path().join("audit.jsonl").display()
+        ),
+    )
+    .expect("config");
+    let child = Command::new(env!("CARGO_BIN_EXE_mugai"))
+        .args(["-c", config.to_str().expect("path"), "serve"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start mugai serve");
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "mugai serve did not start listening"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Daemon { child, port, _dir: dir }
+}
+
+/// A line-at-a-time SMTP client.
+struct Client {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Client {
+    fn connect(port: u16) -> Self {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
+        let mut c = Client {
+            reader: BufReader::new(stream.try_clone().expect("clone")),
+            writer: stream,
+        };
+        assert_eq!(c.reply().0, 220);
+        c
+    }
+
+    /// (code, all lines).
+    fn reply(&mut self) -> (u16, String) {
+        let mut all = String::new();
+        loop {
+            let mut line = String::new();
+            let n = self.reader.read_line(&mut line).expect("read reply");
+            assert!(n > 0, "connection closed; so far: {all}");
+            all.push_str(&line);
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return (line[..3].parse().expect("code"), all);
+            }
+        }
+    }
+
+    fn cmd(&mut self, line: &str) -> (u16, String) {
+        self.writer.write_all(format!("{line}\r\n").as_bytes()).expect("write");
+        self.reply()
+    }
+
+    /// DATA with the message (dot-stuffed here); the reply to the final dot.
+    fn data(&mut self, message: &[u8]) -> (u16, String) {
+        assert_eq!(self.cmd("DATA").0, 354);
+        let mut stuffed = Vec::new();
+        for line in message.split_inclusive(|&b| b == b'\n') {
+            if line.starts_with(b".") {
+                stuffed.push(b'.');
+            }
+            stuffed.extend_from_slice(line);
+        }
+        if !stuffed.ends_with(b"\r\n") {
+            stuffed.extend_from_slice(b"\r\n");
+        }
+        stuffed.extend_from_slice(b".\r\n");
+        self.writer.write_all(&stuffed).expect("write data");
+        self.reply()
+    }
+}
+
+fn fixture_mail(name: &str) -> Vec<u8> {
+    std::fs::read(common::fixtures_dir().join("mail").join(name)).expect("fixture")
+}
+
+#[test]
+fn a_message_is_disarmed_and_relayed_with_its_envelope() {
+    let (hop_port, seen) = next_hop(Hop::Accept);
+    let daemon = start(hop_port, "");
+    let mut c = Client::connect(daemon.port);
+    let (code, ehlo) = c.cmd("EHLO upstream.example");
+    assert_eq!(code, 250);
+    assert!(ehlo.contains("XFORWARD") && ehlo.contains("8BITMIME") && ehlo.contains("DSN"));
+    assert_eq!(
+        c.cmd("XFORWARD NAME=mx.example.net ADDR=192.0.2.10 PROTO=ESMTP HELO=mx")
+            .0,
+        250
+    );
+    assert_eq!(
+        c.cmd("MAIL FROM:<yamada@example.net> BODY=8BITMIME RET=HDRS ENVID=abc")
+            .0,
+        250
+    );
+    assert_eq!(
+        c.cmd("RCPT TO:<tanaka@example.lg.jp> NOTIFY=FAILURE ORCPT=rfc822;tanaka@example.lg.jp")
+            .0,
+        250
+    );
+    assert_eq!(
+        c.cmd("RCPT TO:<bad@example.lg.jp>").0,
+        550,
+        "the next hop's refusal is reflected"
+    );
+    let (code, text) = c.data(&fixture_mail("japanese_html.eml"));
+    assert_eq!(code, 250, "{text}");
+    assert!(text.contains("NEXT1"), "the next hop's reply is passed on: {text}");
+    // A second message on the same session, through the same next hop connection.
+    assert_eq!(c.cmd("MAIL FROM:<a@example.net>").0, 250);
+    assert_eq!(c.cmd("RCPT TO:<b@example.lg.jp>").0, 250);
+    assert_eq!(c.data(&fixture_mail("exe_as_pdf.eml")).0, 250);
+    assert_eq!(c.cmd("QUIT").0, 221);
+
+    let seen = seen.lock().expect("lock").clone();
+    assert_eq!(seen.len(), 2);
+    let first = &seen[0];
+    let cmds = first.commands.join("\n");
+    assert!(
+        cmds.contains("XFORWARD NAME=mx.example.net ADDR=192.0.2.10 PROTO=ESMTP"),
+        "{cmds}"
+    );
+    assert!(
+        cmds.contains("MAIL FROM:<yamada@example.net> BODY=8BITMIME RET=HDRS ENVID=abc"),
+        "{cmds}"
+    );
+    assert!(
+        cmds.contains("RCPT TO:<tanaka@example.lg.jp> NOTIFY=FAILURE ORCPT=rfc822;tanaka@example.lg.jp"),
+        "{cmds}"
+    );
+    let text = String::from_utf8_lossy(&first.message);
+    assert!(
+        text.starts_with("X-Mugai-Outcome: disarmed\r\n"),
+        "{}",
+        &text[..200.min(text.len())]
+    );
+    assert!(text.contains("DKIM-Signature: v=1; a=rsa-sha256; d=example.net;"));
+    assert!(!text.contains("text/html"), "HTML left in the relayed message");
+    assert!(
+        !seen[1].commands.iter().any(|c| c.starts_with("XFORWARD")),
+        "XFORWARD is reset after a message"
+    );
+    assert!(String::from_utf8_lossy(&seen[1].message).contains("X-Mugai-Outcome: blocked"));
+}
+
+#[test]
+fn next_hop_down_or_failing_gives_the_sender_4xx() {
+    // Nothing listens on the next hop's port.
+    let daemon = start(free_port(), "");
+    let mut c = Client::connect(daemon.port);
+    c.cmd("EHLO upstream");
+    let (code, text) = c.cmd("MAIL FROM:<a@example.net>");
+    assert_eq!(code, 451, "{text}");
+    assert!(text.contains("4.4.1"));
+    assert_eq!(c.cmd("NOOP").0, 250, "the session goes on");
+
+    let (hop_port, seen) = next_hop(Hop::FailData);
+    let daemon = start(hop_port, "");
+    let mut c = Client::connect(daemon.port);
+    c.cmd("EHLO upstream");
+    assert_eq!(c.cmd("MAIL FROM:<a@example.net>").0, 250);
+    assert_eq!(c.cmd("RCPT TO:<b@example.lg.jp>").0, 250);
+    let (code, text) = c.data(&fixture_mail("alternative.eml"));
+    assert_eq!(code, 451, "the next hop's 451 is the sender's: {text}");
+    assert_eq!(seen.lock().expect("lock").len(), 1);
+}
+
+#[test]
+fn hostile_messages_do_not_take_the_daemon_down() {
+    let (hop_port, seen) = next_hop(Hop::Accept);
+    let daemon = start(hop_port, "[mail]\nmax_message_bytes = 2000000\n");
+    let mut c = Client::connect(daemon.port);
+    c.cmd("EHLO upstream");
+    let bomb = common::zero_bomb(1 << 30);
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&bomb);
+    let mut hostile: Vec<Vec<u8>> = vec![
+        fixture_mail("malformed.eml"),
+        std::fs::read(common::fixtures_dir().join("regress/mail-parser-debug-assert.eml")).expect("regress"),
+        format!(
+            "From: a@b\r\nSubject: bomb\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
+             Content-Type: application/zip\r\nContent-Disposition: attachment; filename=bomb.zip\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\n{b64}\r\n--b--\r\n"
+        )
+        .into_bytes(),
+    ];
+    hostile.push((0..=255u8).cycle().take(50_000).collect());
+    for (i, message) in hostile.iter().enumerate() {
+        assert_eq!(c.cmd("MAIL FROM:<a@example.net>").0, 250, "message {i}");
+        assert_eq!(c.cmd("RCPT TO:<b@example.lg.jp>").0, 250);
+        let (code, text) = c.data(message);
+        assert_eq!(code, 250, "message {i}: {text}");
+    }
+    // Over the size limit: refused with 552, the session stays usable.
+    assert_eq!(c.cmd("MAIL FROM:<a@example.net>").0, 250);
+    assert_eq!(c.cmd("RCPT TO:<b@example.lg.jp>").0, 250);
+    let (code, _) = c.data(&vec![b'x'; 2_100_000]);
+    assert_eq!(code, 552);
+    assert_eq!(c.cmd("NOOP").0, 250);
+    let seen = seen.lock().expect("lock");
+    assert_eq!(seen.len(), hostile.len());
+    let bomb_out = String::from_utf8_lossy(&seen[2].message);
+    assert!(
+        bomb_out.contains("X-Mugai-Outcome: blocked"),
+        "{}",
+        &bomb_out[..300.min(bomb_out.len())]
+    );
+}
+
+#[test]
+fn sigterm_tells_idle_sessions_421_and_exits() {
+    let (hop_port, _) = next_hop(Hop::Accept);
+    let mut daemon = start(hop_port, "");
+    let mut c = Client::connect(daemon.port);
+    assert_eq!(c.cmd("EHLO upstream").0, 250);
+    let pid = daemon.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill")
+        .success());
+    let (code, _) = c.reply();
+    assert_eq!(code, 421);
+    let started = Instant::now();
+    loop {
+        if let Some(status) = daemon.child.try_wait().expect("wait") {
+            assert!(status.success(), "{status}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "mugai did not exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut rest = Vec::new();
+    let _ = c.reader.read_to_end(&mut rest);
+    assert!(
+        TcpStream::connect(("127.0.0.1", daemon.port)).is_err(),
+        "still listening"
+    );
+}
