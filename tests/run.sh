@@ -6,7 +6,8 @@
 #     bash tests/run.sh
 #
 # Judges the tests call (never mocked): qpdf, pdfinfo/pdftotext (poppler-utils, poppler-data
-# for Japanese CMaps), python3 (zipfile; fixture generators), oletools, LibreOffice.
+# for Japanese CMaps), python3 (zipfile, email; fixture generators), oletools, LibreOffice,
+# ImageMagick, exiftool; and for mail a real Postfix with smtp-sink/smtp-source, and swaks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,11 +24,17 @@ command -v zip >/dev/null || need_apt+=(zip unzip)
 # Pictures: ImageMagick's identify judges dimensions and decoded pixels, exiftool metadata.
 command -v identify >/dev/null || need_apt+=(imagemagick)
 command -v exiftool >/dev/null || need_apt+=(libimage-exiftool-perl)
+# Mail: a real Postfix (a private instance on loopback ports, started by the interop test),
+# smtp-sink/smtp-source (in the postfix package) and swaks.
+command -v postfix >/dev/null || need_apt+=(postfix)
+command -v swaks >/dev/null || need_apt+=(swaks)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "tests/run.sh: installing ${need_apt[*]}"
     sudo_cmd=()
     [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
     "${sudo_cmd[@]}" apt-get update -qq
+    # Postfix's package must not configure a system mail server: the test runs its own.
+    echo "postfix postfix/main_mailer_type select No configuration" | "${sudo_cmd[@]}" debconf-set-selections
     DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
@@ -49,6 +56,9 @@ if ! command -v rtfobj >/dev/null || ! command -v msodde >/dev/null; then
 fi
 
 export CARGO_TERM_COLOR=never
+# The Postfix interop test starts a private Postfix instance, which needs root; as root (CI)
+# it must run rather than skip.
+[ "$(id -u)" -ne 0 ] || export MUGAI_REQUIRE_POSTFIX=1
 cargo fmt --all --check
 cargo clippy --all-targets --locked -- -D warnings
 log=$(mktemp)
