@@ -232,17 +232,19 @@ fn parse_extensions(ehlo: &Reply) -> Extensions {
 }
 
 /// The message with every line starting with `.` given another, ending in CRLF, then the
-/// end-of-data line.
+/// end-of-data line. Copies whole runs between line starts with a dot (there are few).
 pub fn dot_stuff(message: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(message.len() + message.len() / 64 + 8);
-    let mut at_line_start = true;
-    for &b in message {
-        if at_line_start && b == b'.' {
-            out.push(b'.');
-        }
-        out.push(b);
-        at_line_start = b == b'\n';
+    let mut out = Vec::with_capacity(message.len() + 64);
+    let mut from = 0;
+    if message.first() == Some(&b'.') {
+        out.push(b'.');
     }
+    for at in memchr::memmem::find_iter(message, b"\n.") {
+        out.extend_from_slice(&message[from..=at]);
+        out.push(b'.');
+        from = at + 1;
+    }
+    out.extend_from_slice(&message[from..]);
     if !message.is_empty() && !message.ends_with(b"\r\n") {
         out.extend_from_slice(b"\r\n");
     }

@@ -376,7 +376,11 @@ impl Run<'_> {
             outcome: outcome.as_str(),
             reason: reason.as_deref(),
             original: &a.bytes,
+            original_sha256: report.as_ref().map(|r| r.input.sha256.as_str()),
             clean: clean.as_deref(),
+            clean_sha256: report
+                .as_ref()
+                .and_then(|r| r.output.as_ref().map(|o| o.digest.sha256.as_str())),
             clean_name: attach_name.as_deref(),
             report: &report_json,
         })?;

@@ -17,7 +17,15 @@ use crate::report::hex;
 /// deployment puts an S3-compatible object store behind the same three calls.
 pub trait OriginalStore: Send + Sync {
     /// Store `bytes`; returns their content address (lowercase SHA-256 hex).
-    fn put(&self, bytes: &[u8]) -> io::Result<String>;
+    fn put(&self, bytes: &[u8]) -> io::Result<String> {
+        let address = hex(&Sha256::digest(bytes));
+        self.put_addressed(bytes, &address)?;
+        Ok(address)
+    }
+    /// Store `bytes` under `address`, which the caller computed as their SHA-256 (the engine
+    /// hashes every input and output already; hashing them again costs as much as a rebuild
+    /// of a simple file).
+    fn put_addressed(&self, bytes: &[u8], address: &str) -> io::Result<()>;
     /// The bytes stored under `address`.
     fn get(&self, address: &str) -> io::Result<Vec<u8>>;
     /// Forget `address` (no error when it is already gone).
@@ -53,11 +61,10 @@ fn bad_address() -> io::Error {
 }
 
 impl OriginalStore for FileBlobs {
-    fn put(&self, bytes: &[u8]) -> io::Result<String> {
-        let address = hex(&Sha256::digest(bytes));
-        let path = self.path(&address).ok_or_else(bad_address)?;
+    fn put_addressed(&self, bytes: &[u8], address: &str) -> io::Result<()> {
+        let path = self.path(address).ok_or_else(bad_address)?;
         if path.exists() {
-            return Ok(address);
+            return Ok(());
         }
         let dir = path.parent().ok_or_else(bad_address)?;
         fs::create_dir_all(dir)?;
@@ -65,7 +72,7 @@ impl OriginalStore for FileBlobs {
         tmp.1.write_all(bytes)?;
         tmp.1.sync_data()?;
         fs::rename(&tmp.0, &path)?;
-        Ok(address)
+        Ok(())
     }
 
     fn get(&self, address: &str) -> io::Result<Vec<u8>> {

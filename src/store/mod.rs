@@ -82,7 +82,10 @@ pub struct NewPart<'a> {
     pub outcome: &'a str,
     pub reason: Option<&'a str>,
     pub original: &'a [u8],
+    /// SHA-256 of `original` when the caller has it (the engine's report); else computed.
+    pub original_sha256: Option<&'a str>,
     pub clean: Option<&'a [u8]>,
+    pub clean_sha256: Option<&'a str>,
     pub clean_name: Option<&'a str>,
     pub report: &'a str,
 }
@@ -166,8 +169,12 @@ impl Store {
     /// Store one part's original (and its clean copy, when there is one) and its row.
     pub fn keep_part(&self, part: &NewPart<'_>) -> Result<PartRow, StoreError> {
         let _gate = self.shared();
-        let original_blob = self.blobs.put(part.original)?;
-        let clean_blob = part.clean.map(|c| self.blobs.put(c)).transpose()?;
+        let put = |bytes: &[u8], known: Option<&str>| match known {
+            Some(address) => self.blobs.put_addressed(bytes, address).map(|()| address.to_string()),
+            None => self.blobs.put(bytes),
+        };
+        let original_blob = put(part.original, part.original_sha256)?;
+        let clean_blob = part.clean.map(|c| put(c, part.clean_sha256)).transpose()?;
         let created = now();
         let row = PartRow {
             id: ObjectId::random()?.hex(),
@@ -336,7 +343,9 @@ mod tests {
             outcome: "disarmed",
             reason: None,
             original,
+            original_sha256: None,
             clean: Some(b"clean"),
+            clean_sha256: None,
             clean_name: Some("見積書.pdf"),
             report: "{}",
         }

@@ -1,0 +1,219 @@
+#!/usr/bin/env python3
+"""Load on the SMTP content filter: smtp-source -> mugai serve -> smtp-sink, beside a bare
+smtp-source -> smtp-sink run, in one script, for three mail profiles, with 20 concurrent
+sessions; then 1,000 idle sessions held open against mugai.
+
+    python3 benches/smtp_load.py [--mugai PATH] [--scale 1.0]
+
+Needs smtp-source and smtp-sink (Debian's postfix package). For each profile (made by
+fixtures/gen/mail_fixtures.py --profile): messages per second through mugai and through the
+bare sink (smtp-source timing N messages over 20 sessions), the ratio, p50/p99 of the time
+from MAIL to the reply to the final dot as seen by a client (20 threads, each sending
+messages one after another) direct to the sink and through mugai, the difference (the
+latency mugai adds), and mugai's peak RSS (VmHWM, mugai restarted per profile). mugai stores
+every original and attachment with fsync and writes ledger and audit rows for each message.
+"""
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PROFILES = [("text", 3000), ("pdf100k", 600), ("office1m", 120)]
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port):
+    for _ in range(400):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit("nothing listening on %d" % port)
+
+
+def status(pid, key):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+class Client:
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=120)
+        self.file = self.sock.makefile("rb")
+        self.reply()
+
+    def reply(self):
+        while True:
+            line = self.file.readline()
+            if not line:
+                raise RuntimeError("connection closed")
+            if line[3:4] != b"-":
+                return int(line[:3])
+
+    def cmd(self, line):
+        self.sock.sendall(line + b"\r\n")
+        return self.reply()
+
+    def send(self, data):
+        start = time.perf_counter()
+        assert self.cmd(b"MAIL FROM:<load@example.net>") == 250
+        assert self.cmd(b"RCPT TO:<tanaka@example.lg.jp>") == 250
+        assert self.cmd(b"DATA") == 354
+        self.sock.sendall(data)
+        code = self.reply()
+        if code != 250:
+            raise RuntimeError("final reply %d" % code)
+        return time.perf_counter() - start
+
+
+def stuffed(message):
+    out = []
+    for line in message.split(b"\r\n"):
+        out.append(b"." + line if line.startswith(b".") else line)
+    body = b"\r\n".join(out)
+    if not body.endswith(b"\r\n"):
+        body += b"\r\n"
+    return body + b".\r\n"
+
+
+def latencies(port, message, per_session, sessions=20):
+    data = stuffed(message)
+    times, errors = [], []
+
+    def worker():
+        try:
+            c = Client(port)
+            c.cmd(b"EHLO load.example")
+            for _ in range(per_session):
+                times.append(c.send(data))
+            c.cmd(b"QUIT")
+        except Exception as e:  # reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker) for _ in range(sessions)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        sys.exit("latency run failed: %r" % errors[0])
+    times.sort()
+    return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))]
+
+
+def source(port, lf_file, count):
+    start = time.perf_counter()
+    subprocess.run(["smtp-source", "-s", "20", "-m", str(count), "-F", lf_file, "-f", "load@example.net",
+                    "-t", "tanaka@example.lg.jp", "127.0.0.1:%d" % port], check=True)
+    return count / (time.perf_counter() - start)
+
+
+EXTRA = ""
+
+
+def start_mugai(mugai, tmp, port, sink_port, name):
+    data = os.path.join(tmp, "data-" + name)
+    config = os.path.join(tmp, name + ".toml")
+    with open(config, "w") as f:
+        f.write('[serve]\nsmtp_listen = "127.0.0.1:%d"\nnext_hop = "127.0.0.1:%d"\ndata_dir = "%s"\n'
+                '[audit]\nlog = "%s"\n%s\n' % (port, sink_port, data, os.path.join(tmp, name + ".audit"), EXTRA))
+    proc = subprocess.Popen([mugai, "-c", config, "serve"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port)
+    return proc
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mugai", default=None)
+    ap.add_argument("--scale", type=float, default=1.0, help="multiply the message counts")
+    ap.add_argument("--config", default="", help="extra TOML for mugai (e.g. '[engine]\\nworkers = 4')")
+    ap.add_argument("--only", default=None, help="run one profile")
+    args = ap.parse_args()
+    global EXTRA
+    EXTRA = args.config.replace("\\n", "\n")
+    mugai = args.mugai
+    if mugai is None:
+        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+        mugai = os.path.join(ROOT, "target", "release", "mugai")
+    with tempfile.TemporaryDirectory() as tmp:
+        sink_port = free_port()
+        user = ["-u", "nobody"] if os.geteuid() == 0 else []
+        sink = subprocess.Popen(["smtp-sink"] + user + ["127.0.0.1:%d" % sink_port, "1024"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(sink_port)
+        try:
+            print("%-9s %7s %11s %11s %7s %15s %15s %13s %9s" % (
+                "profile", "size", "bare msg/s", "mugai msg/s", "ratio", "bare p50/p99", "mugai p50/p99",
+                "added p50/p99", "peak RSS"))
+            for name, count in PROFILES:
+                if args.only and name != args.only:
+                    continue
+                count = max(20, int(count * args.scale))
+                eml = os.path.join(tmp, name + ".eml")
+                subprocess.run([sys.executable, os.path.join(ROOT, "fixtures/gen/mail_fixtures.py"), "--profile", name, eml],
+                               check=True)
+                with open(eml, "rb") as f:
+                    message = f.read()
+                lf = os.path.join(tmp, name + ".lf")
+                with open(lf, "wb") as f:
+                    f.write(message.replace(b"\r\n", b"\n"))
+                port = free_port()
+                proc = start_mugai(mugai, tmp, port, sink_port, name)
+                try:
+                    bare = source(sink_port, lf, count)
+                    through = source(port, lf, count)
+                    per = max(1, count // 40)
+                    b50, b99 = latencies(sink_port, message, per)
+                    m50, m99 = latencies(port, message, per)
+                    peak = status(proc.pid, "VmHWM")
+                finally:
+                    proc.terminate()
+                    proc.wait()
+                print("%-9s %6.0fK %11.1f %11.1f %6.0f%% %7.1f/%-7.1f %7.1f/%-7.1f %6.1f/%-6.1f %8.1fM" % (
+                    name, len(message) / 1024, bare, through, 100 * through / bare, b50 * 1000, b99 * 1000,
+                    m50 * 1000, m99 * 1000, (m50 - b50) * 1000, (m99 - b99) * 1000, peak / 1e6))
+
+            # 1,000 idle sessions: each connected, greeted and past EHLO, then silent.
+            port = free_port()
+            proc = start_mugai(mugai, tmp, port, sink_port, "idle")
+            try:
+                base = status(proc.pid, "VmRSS")
+                clients = []
+                for _ in range(1000):
+                    c = Client(port)
+                    c.cmd(b"EHLO idle.example")
+                    clients.append(c)
+                held = status(proc.pid, "VmRSS")
+                peak = status(proc.pid, "VmHWM")
+                print("\n1,000 idle sessions: mugai RSS %.1f MB (%.1f MB before, %.1f KB per session), peak %.1f MB" % (
+                    held / 1e6, base / 1e6, (held - base) / 1000 / 1000, peak / 1e6))
+                for c in clients:
+                    c.sock.close()
+            finally:
+                proc.terminate()
+                proc.wait()
+        finally:
+            sink.terminate()
+            sink.wait()
+
+
+if __name__ == "__main__":
+    main()
