@@ -284,6 +284,7 @@ fn serve(config: Config, path: Option<PathBuf>) -> anyhow::Result<u8> {
     use std::sync::Arc;
     use tokio::signal::unix::{signal, SignalKind};
 
+    raise_open_file_limit(config.smtp.max_sessions);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -334,6 +335,36 @@ fn serve(config: Config, path: Option<PathBuf>) -> anyhow::Result<u8> {
         server::serve(listener, gateway, stopped).await;
         Ok::<_, anyhow::Error>(EXIT_OK)
     })
+}
+
+/// Each SMTP session holds two sockets (client and next hop) and each message a few files:
+/// with `smtp.max_sessions` at 1,000 a soft limit of 1,024 open files would refuse
+/// connections long before the permit does. Raise the soft limit to the hard one.
+fn raise_open_file_limit(sessions: usize) {
+    #[cfg(target_os = "linux")]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit/setrlimit only read and write the struct passed in.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+                limit.rlim_cur = limit.rlim_max;
+                libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+                libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+            }
+        }
+        let needed = (2 * sessions + 64) as u64;
+        if (limit.rlim_cur as u64) < needed {
+            tracing::warn!(
+                open_files = limit.rlim_cur as u64,
+                needed,
+                "the open-file limit is below what smtp.max_sessions needs; raise LimitNOFILE"
+            );
+        }
+    }
+    let _ = sessions;
 }
 
 /// Like [`write_atomically`], for output written piece by piece (`-` is stdout).

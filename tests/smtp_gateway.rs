@@ -343,6 +343,49 @@ fn hostile_messages_do_not_take_the_daemon_down() {
 }
 
 #[test]
+fn sighup_reloads_the_configuration_and_refuses_a_broken_one() {
+    let (hop_port, _) = next_hop(Hop::Accept);
+    let daemon = start(hop_port, "[mail]\nmax_message_bytes = 2000000\n");
+    let size_offered = |port| {
+        let mut c = Client::connect(port);
+        let (_, ehlo) = c.cmd("EHLO upstream");
+        ehlo.lines()
+            .find_map(|l| l.strip_prefix("250-SIZE ").map(|s| s.trim().to_string()))
+            .expect("SIZE")
+    };
+    assert_eq!(size_offered(daemon.port), "2000000");
+    let config = daemon._dir.path().join("mugai.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    let hup = || {
+        let pid = daemon.child.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .expect("kill")
+            .success());
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    std::fs::write(&config, text.replace("2000000", "500000")).expect("rewrite");
+    hup();
+    assert_eq!(
+        size_offered(daemon.port),
+        "500000",
+        "new sessions see the reloaded limit"
+    );
+    std::fs::write(
+        &config,
+        text.replace("max_message_bytes = 2000000", "max_message_bytes = \"lots\""),
+    )
+    .expect("break");
+    hup();
+    assert_eq!(
+        size_offered(daemon.port),
+        "500000",
+        "a broken file is refused, the running configuration stays"
+    );
+}
+
+#[test]
 fn sigterm_tells_idle_sessions_421_and_exits() {
     let (hop_port, _) = next_hop(Hop::Accept);
     let mut daemon = start(hop_port, "");
