@@ -356,9 +356,9 @@ fn raise_open_file_limit(sessions: usize) {
             }
         }
         let needed = (2 * sessions + 64) as u64;
-        if (limit.rlim_cur as u64) < needed {
+        if limit.rlim_cur < needed {
             tracing::warn!(
-                open_files = limit.rlim_cur as u64,
+                open_files = limit.rlim_cur,
                 needed,
                 "the open-file limit is below what smtp.max_sessions needs; raise LimitNOFILE"
             );
