@@ -165,11 +165,38 @@ fn check_config_reports_every_problem_with_its_key() {
 
 #[test]
 fn serve_on_defaults_names_loopback_listeners() {
-    let r = mugai().arg("serve").output().expect("run");
-    assert_eq!(r.status.code(), Some(0));
-    let out = String::from_utf8_lossy(&r.stdout);
+    // The embedded defaults: data in ./mugai-data (here a temporary directory), the SMTP
+    // filter on 127.0.0.1:10025, next hop 127.0.0.1:10026. It serves until SIGTERM.
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mugai"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start serve");
+    let mut banner = String::new();
+    BufReader::new(child.stderr.take().expect("stderr"))
+        .read_line(&mut banner)
+        .expect("banner");
     assert!(
-        out.contains("127.0.0.1:10025") && out.contains("127.0.0.1:8080"),
-        "{out}"
+        banner.contains("127.0.0.1:10025") && banner.contains("127.0.0.1:10026"),
+        "{banner}"
     );
+    let mut greeting = String::new();
+    let stream = std::net::TcpStream::connect("127.0.0.1:10025").expect("listening on 127.0.0.1:10025");
+    BufReader::new(stream).read_line(&mut greeting).expect("greeting");
+    assert!(greeting.starts_with("220 "), "{greeting}");
+    assert!(
+        dir.path().join("mugai-data/ledger.sqlite3").exists(),
+        "no data directory made"
+    );
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill")
+        .success());
+    assert_eq!(child.wait().expect("wait").code(), Some(0));
 }
