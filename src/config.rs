@@ -76,6 +76,8 @@ struct RawSmtp {
     session_timeout_secs: u64,
     /// Seconds in-flight messages get to finish after SIGTERM.
     shutdown_grace_secs: u64,
+    /// Message outcomes refused with 554 instead of delivered (`blocked`, `held`, `error`).
+    reject_outcomes: Vec<String>,
 }
 
 impl Default for RawSmtp {
@@ -89,6 +91,7 @@ impl Default for RawSmtp {
             idle_timeout_secs: 300,
             session_timeout_secs: 3600,
             shutdown_grace_secs: 60,
+            reject_outcomes: Vec::new(),
         }
     }
 }
@@ -394,6 +397,8 @@ pub struct SmtpConfig {
     pub idle_timeout: Duration,
     pub session_timeout: Duration,
     pub shutdown_grace: Duration,
+    /// Outcomes answered 554 5.7.1 (the message is stored, not delivered).
+    pub reject_outcomes: Vec<crate::report::Outcome>,
 }
 
 /// The next hop (`egress/relay.rs`).
@@ -819,6 +824,23 @@ impl RawConfig {
             idle_timeout: Duration::from_secs(sm.idle_timeout_secs),
             session_timeout: Duration::from_secs(sm.session_timeout_secs),
             shutdown_grace: Duration::from_secs(sm.shutdown_grace_secs),
+            reject_outcomes: sm
+                .reject_outcomes
+                .iter()
+                .map(|word| {
+                    use crate::report::Outcome;
+                    choice(
+                        &mut problems,
+                        "smtp.reject_outcomes",
+                        word,
+                        &[
+                            ("blocked", Outcome::Blocked),
+                            ("held", Outcome::Held),
+                            ("error", Outcome::Error),
+                        ],
+                    )
+                })
+                .collect(),
         };
         let r = &self.relay;
         range(

@@ -343,6 +343,25 @@ fn hostile_messages_do_not_take_the_daemon_down() {
 }
 
 #[test]
+fn policy_can_refuse_blocked_messages_with_554() {
+    let (hop_port, seen) = next_hop(Hop::Accept);
+    let daemon = start(hop_port, "[smtp]\nreject_outcomes = [\"blocked\"]\n");
+    let mut c = Client::connect(daemon.port);
+    c.cmd("EHLO upstream");
+    assert_eq!(c.cmd("MAIL FROM:<a@example.net>").0, 250);
+    assert_eq!(c.cmd("RCPT TO:<b@example.lg.jp>").0, 250);
+    let (code, text) = c.data(&fixture_mail("exe_as_pdf.eml"));
+    assert_eq!(code, 554, "{text}");
+    assert!(text.contains("5.7.1"));
+    // A message that is only disarmed still goes through on the same session.
+    assert_eq!(c.cmd("MAIL FROM:<a@example.net>").0, 250);
+    assert_eq!(c.cmd("RCPT TO:<b@example.lg.jp>").0, 250);
+    assert_eq!(c.data(&fixture_mail("japanese_html.eml")).0, 250);
+    let seen = seen.lock().expect("lock");
+    assert_eq!(seen.len(), 1, "the refused message must not reach the next hop");
+}
+
+#[test]
 fn sighup_reloads_the_configuration_and_refuses_a_broken_one() {
     let (hop_port, _) = next_hop(Hop::Accept);
     let daemon = start(hop_port, "[mail]\nmax_message_bytes = 2000000\n");

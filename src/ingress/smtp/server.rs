@@ -224,6 +224,7 @@ async fn deliver(gateway: &Arc<Gateway>, relay: &mut Option<Connection>, tx: Tra
     };
     let engine = gateway.engine();
     let deadline = engine.config.engine.message_timeout;
+    let reject = engine.config.smtp.reject_outcomes.clone();
     let Ok(_permit) = gateway.workers.acquire().await else {
         return Reply::new(451, "4.3.0 Error: shutting down, try again later");
     };
@@ -258,6 +259,16 @@ async fn deliver(gateway: &Arc<Gateway>, relay: &mut Option<Connection>, tx: Tra
         }
         Ok(Ok(Ok(done))) => done,
     };
+    if reject.contains(&outcome) {
+        tracing::info!(id = %id, outcome = outcome.as_str(), "refused by policy (smtp.reject_outcomes)");
+        if conn.rset().await.is_err() {
+            *relay = None;
+        }
+        return Reply::new(
+            554,
+            format!("5.7.1 Message refused by policy: {} (id {id})", outcome.as_str()),
+        );
+    }
     match conn.data(&rebuilt).await {
         Ok(reply) => {
             tracing::info!(id = %id, outcome = outcome.as_str(), next_hop = %reply.text(), "relayed");
