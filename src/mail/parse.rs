@@ -540,3 +540,85 @@ pub fn message_id(raw: &[u8]) -> Option<String> {
             .collect()
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BOUNDS: Bounds = Bounds {
+        max_parts: 100,
+        max_nesting: 8,
+    };
+
+    fn files<'a>(mail: &'a Mail<'_>) -> Vec<(&'a str, Option<&'a str>, Option<Special>)> {
+        mail.walk_files()
+            .into_iter()
+            .map(|a| (a.path.as_str(), a.name.as_deref(), a.special))
+            .collect()
+    }
+
+    #[test]
+    fn alternative_keeps_the_plain_text_and_counts_the_html_twin() {
+        let raw = b"From: a@b\r\nContent-Type: multipart/alternative; boundary=x\r\n\r\n--x\r\n\
+            Content-Type: text/html\r\n\r\n<p>html</p>\r\n--x\r\nContent-Type: text/plain\r\n\r\nplain\r\n--x--\r\n";
+        let mail = parse(raw, BOUNDS);
+        assert_eq!(mail.bodies.len(), 1);
+        assert_eq!(mail.bodies[0].0, BodySource::Plain);
+        assert!(mail.bodies[0].1.contains("plain"));
+        assert_eq!(mail.dropped_alternatives, 1);
+        assert!(mail.damage.is_empty(), "{:?}", mail.damage);
+    }
+
+    #[test]
+    fn signed_keeps_content_and_marks_the_signature_encrypted_is_held_whole() {
+        let raw = b"From: a@b\r\nContent-Type: multipart/mixed; boundary=o\r\n\r\n--o\r\n\
+            Content-Type: multipart/signed; protocol=\"application/pgp-signature\"; boundary=s\r\n\r\n\
+            --s\r\nContent-Type: text/plain\r\n\r\nsigned text\r\n--s\r\nContent-Type: application/pgp-signature\r\n\r\nSIG\r\n--s--\r\n\
+            --o\r\nContent-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=e\r\n\r\n\
+            --e\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n--e\r\nContent-Type: application/octet-stream\r\n\r\nCIPHER\r\n--e--\r\n\
+            --o--\r\n";
+        let mail = parse(raw, BOUNDS);
+        assert!(mail.signed);
+        assert_eq!(mail.bodies[0].1.trim(), "signed text");
+        let f = files(&mail);
+        assert_eq!(f.len(), 2, "{f:?}");
+        assert!(f.iter().any(|(_, _, s)| *s == Some(Special::Signature)));
+        let enc = mail
+            .walk_files()
+            .into_iter()
+            .find(|a| a.special == Some(Special::Encrypted))
+            .expect("encrypted part");
+        assert!(
+            enc.bytes.windows(6).any(|w| w == b"CIPHER"),
+            "held whole, with its parts"
+        );
+    }
+
+    #[test]
+    fn forwarded_parts_get_nested_paths_and_tnef_is_recognised_by_name() {
+        let raw = b"From: a@b\r\nContent-Type: multipart/mixed; boundary=o\r\n\r\n--o\r\nContent-Type: text/plain\r\n\r\nhi\r\n\
+            --o\r\nContent-Type: message/rfc822\r\n\r\nFrom: c@d\r\nSubject: inner\r\nContent-Type: multipart/mixed; boundary=i\r\n\r\n\
+            --i\r\nContent-Type: text/plain\r\n\r\ninner text\r\n--i\r\nContent-Type: application/octet-stream\r\n\
+            Content-Disposition: attachment; filename=winmail.dat\r\n\r\nTNEF\r\n--i--\r\n\r\n--o--\r\n";
+        let mail = parse(raw, BOUNDS);
+        let Some(Item::Message(fwd)) = mail.items.first() else {
+            panic!("no forwarded message: {:?}", mail.items)
+        };
+        assert_eq!(fwd.path, "2");
+        assert_eq!(fwd.mail.header_text("subject").as_deref(), Some("inner"));
+        assert_eq!(files(&mail), [("2.2", Some("winmail.dat"), Some(Special::Tnef))]);
+    }
+
+    #[test]
+    fn limits_are_damage_not_failure() {
+        let mut raw = b"From: a@b\r\nContent-Type: multipart/mixed; boundary=w\r\n\r\n".to_vec();
+        for _ in 0..200 {
+            raw.extend_from_slice(b"--w\r\nContent-Type: application/octet-stream\r\n\r\nx\r\n");
+        }
+        raw.extend_from_slice(b"--w--\r\n");
+        let mail = parse(&raw, BOUNDS);
+        assert!(mail.damage.contains(&Damage::OverLimit("mail.max_parts")));
+        assert!(mail.walk_files().len() < 100);
+        assert_eq!(parse(b"not a mail at all", BOUNDS).damage, [Damage::NoHeaders]);
+    }
+}
