@@ -78,6 +78,10 @@ struct RawSmtp {
     shutdown_grace_secs: u64,
     /// Message outcomes refused with 554 instead of delivered (`blocked`, `held`, `error`).
     reject_outcomes: Vec<String>,
+    /// PEM certificate chain for STARTTLS; empty: STARTTLS not offered.
+    tls_cert: PathBuf,
+    /// PEM private key for STARTTLS.
+    tls_key: PathBuf,
 }
 
 impl Default for RawSmtp {
@@ -92,6 +96,8 @@ impl Default for RawSmtp {
             session_timeout_secs: 3600,
             shutdown_grace_secs: 60,
             reject_outcomes: Vec::new(),
+            tls_cert: PathBuf::new(),
+            tls_key: PathBuf::new(),
         }
     }
 }
@@ -399,6 +405,8 @@ pub struct SmtpConfig {
     pub shutdown_grace: Duration,
     /// Outcomes answered 554 5.7.1 (the message is stored, not delivered).
     pub reject_outcomes: Vec<crate::report::Outcome>,
+    /// Certificate chain and key for STARTTLS (both or neither).
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// The next hop (`egress/relay.rs`).
@@ -841,6 +849,14 @@ impl RawConfig {
                     )
                 })
                 .collect(),
+            tls: match (sm.tls_cert.as_os_str().is_empty(), sm.tls_key.as_os_str().is_empty()) {
+                (true, true) => None,
+                (false, false) => Some((sm.tls_cert.clone(), sm.tls_key.clone())),
+                _ => {
+                    problems.push(problem("smtp.tls_cert", "tls_cert and tls_key go together"));
+                    None
+                }
+            },
         };
         let r = &self.relay;
         range(
@@ -962,6 +978,14 @@ mod tests {
         assert_eq!(shipped.smtp, builtin.smtp);
         assert_eq!(shipped.relay, builtin.relay);
         assert_eq!(shipped.engine, builtin.engine);
+    }
+
+    #[test]
+    fn a_tls_certificate_needs_its_key_and_reject_outcomes_are_words() {
+        let err = Config::from_toml("[smtp]\ntls_cert = \"/x.pem\"\nreject_outcomes = [\"blocked\", \"clean\"]\n")
+            .unwrap_err();
+        let keys: Vec<_> = err.0.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["smtp.reject_outcomes", "smtp.tls_cert"]);
     }
 
     #[test]

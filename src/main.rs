@@ -309,7 +309,15 @@ fn serve(config: Config, path: Option<PathBuf>) -> anyhow::Result<u8> {
             data_dir.display(),
             config.serve.http_listen
         );
-        let gateway = Arc::new(Gateway::new(Engine::new(config), store, audit));
+        let tls = match &config.smtp.tls {
+            Some((cert, key)) => Some(server::tls_acceptor(cert, key).map_err(|e| anyhow::anyhow!("STARTTLS: {e}"))?),
+            None => None,
+        };
+        let mut gateway = Gateway::new(Engine::new(config), store, audit);
+        if let Some(acceptor) = tls {
+            gateway = gateway.with_tls(acceptor);
+        }
+        let gateway = Arc::new(gateway);
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
         let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;

@@ -28,6 +28,8 @@ command -v exiftool >/dev/null || need_apt+=(libimage-exiftool-perl)
 # smtp-sink/smtp-source (in the postfix package) and swaks.
 command -v postfix >/dev/null || need_apt+=(postfix)
 command -v swaks >/dev/null || need_apt+=(swaks)
+# openssl makes the self-signed certificate of the STARTTLS test.
+command -v openssl >/dev/null || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "tests/run.sh: installing ${need_apt[*]}"
     sudo_cmd=()

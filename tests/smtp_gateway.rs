@@ -362,6 +362,71 @@ fn policy_can_refuse_blocked_messages_with_554() {
 }
 
 #[test]
+fn starttls_with_a_configured_certificate() {
+    // A self-signed certificate made by openssl; Python's smtplib is the client.
+    let certs = tempfile::tempdir().expect("tempdir");
+    let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=mugai.test",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl (the test command installs it)");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let (hop_port, seen) = next_hop(Hop::Accept);
+    let daemon = start(
+        hop_port,
+        &format!(
+            "[smtp]\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+            cert.display(),
+            key.display()
+        ),
+    );
+    let mail = common::fixtures_dir().join("mail/japanese_html.eml");
+    let script = format!(
+        "import smtplib, ssl, sys\n\
+         s = smtplib.SMTP('127.0.0.1', {port}, timeout=60)\n\
+         s.ehlo('upstream')\n\
+         assert s.has_extn('starttls'), s.esmtp_features\n\
+         s.starttls(context=ssl._create_unverified_context())\n\
+         assert isinstance(s.sock, ssl.SSLSocket)\n\
+         s.ehlo('upstream')\n\
+         assert not s.has_extn('starttls')\n\
+         refused = s.sendmail('a@example.net', ['b@example.lg.jp'], open(sys.argv[1], 'rb').read())\n\
+         assert not refused, refused\n\
+         print(s.sock.version())\n\
+         s.quit()\n",
+        port = daemon.port
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .arg(&mail)
+        .output()
+        .expect("python3");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("TLSv1."),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let seen = seen.lock().expect("lock");
+    assert_eq!(seen.len(), 1);
+    assert!(String::from_utf8_lossy(&seen[0].message).starts_with("X-Mugai-Outcome: disarmed"));
+}
+
+#[test]
 fn sighup_reloads_the_configuration_and_refuses_a_broken_one() {
     let (hop_port, _) = next_hop(Hop::Accept);
     let daemon = start(hop_port, "[mail]\nmax_message_bytes = 2000000\n");

@@ -31,6 +31,10 @@ impl Session {
             "DSN".into(),
             "XFORWARD NAME ADDR PORT PROTO HELO IDENT SOURCE".into(),
         ];
+        let mut lines = lines;
+        if self.limits.starttls {
+            lines.push("STARTTLS".into());
+        }
         self.queue(super::Step::Reply(Reply::multi(250, lines)));
         true
     }

@@ -27,6 +27,8 @@ pub struct Gateway {
     pub store: Arc<Store>,
     pub audit: Arc<AuditLog>,
     workers: Semaphore,
+    /// STARTTLS, when `smtp.tls_cert`/`tls_key` are set (loaded once at start).
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl Gateway {
@@ -37,7 +39,14 @@ impl Gateway {
             store,
             audit,
             workers,
+            tls: None,
         }
+    }
+
+    /// Offer STARTTLS with this acceptor.
+    pub fn with_tls(mut self, acceptor: tokio_rustls::TlsAcceptor) -> Self {
+        self.tls = Some(acceptor);
+        self
     }
 
     /// The configuration and engine in force now.
@@ -50,6 +59,27 @@ impl Gateway {
     pub fn reload(&self, engine: Engine) {
         *self.engine.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(engine);
     }
+}
+
+/// A TLS acceptor from a PEM certificate chain and key (ring, TLS 1.2 and 1.3).
+pub fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<tokio_rustls::TlsAcceptor, String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio_rustls::rustls;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("{}: {e}", cert.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no certificate in it", cert.display()));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("certificate and key: {e}"))?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
 /// Accept and serve until `shutdown` turns true; then wait up to the grace period for the
@@ -89,114 +119,169 @@ pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, mut shutdown: w
     }
 }
 
-/// One connection, start to end.
-async fn handle(mut stream: TcpStream, peer: SocketAddr, gateway: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
+/// What a session shares with its connection: the next hop, the daemon, the clock.
+struct Conn {
+    gateway: Arc<Gateway>,
+    shutdown: watch::Receiver<bool>,
+    peer: SocketAddr,
+    relay: Option<Connection>,
+    next_hop: SocketAddr,
+    relay_cfg: crate::config::RelayConfig,
+    idle: std::time::Duration,
+    ends: Instant,
+}
+
+/// How a conversation over one stream ended.
+enum End {
+    Closed,
+    StartTls,
+}
+
+/// One connection, start to end (in the clear, then over TLS after STARTTLS).
+async fn handle(mut stream: TcpStream, peer: SocketAddr, gateway: Arc<Gateway>, shutdown: watch::Receiver<bool>) {
     let _ = stream.set_nodelay(true);
     let engine = gateway.engine();
     let cfg = &engine.config;
-    let mut session = Session::new(SessionLimits {
+    let limits = SessionLimits {
         hostname: cfg.smtp.hostname.clone(),
         max_line_bytes: cfg.smtp.max_line_bytes,
         max_message_bytes: cfg.mail.max_message_bytes,
         max_recipients: cfg.smtp.max_recipients,
         max_commands: cfg.smtp.max_commands,
-    });
-    let ends = Instant::now() + cfg.smtp.session_timeout;
-    let idle = cfg.smtp.idle_timeout;
-    let next_hop = cfg.serve.next_hop;
-    let relay_cfg = cfg.relay.clone();
+        starttls: gateway.tls.is_some(),
+    };
+    let mut conn = Conn {
+        gateway: gateway.clone(),
+        shutdown,
+        peer,
+        relay: None,
+        next_hop: cfg.serve.next_hop,
+        relay_cfg: cfg.relay.clone(),
+        idle: cfg.smtp.idle_timeout,
+        ends: Instant::now() + cfg.smtp.session_timeout,
+    };
     drop(engine);
 
-    let mut out = session.greeting().to_bytes();
-    let mut relay: Option<Connection> = None;
+    let mut session = Session::new(limits.clone());
+    let greeting = session.greeting().to_bytes();
+    if let End::StartTls = converse(&mut stream, &mut session, greeting, &mut conn).await {
+        if let Some(acceptor) = gateway.tls.clone() {
+            match timeout(conn.idle, acceptor.accept(stream)).await {
+                Ok(Ok(mut tls)) => {
+                    let mut session = Session::new(SessionLimits {
+                        starttls: false,
+                        ..limits
+                    });
+                    converse(&mut tls, &mut session, Vec::new(), &mut conn).await;
+                    let _ = tls.shutdown().await;
+                }
+                Ok(Err(e)) => tracing::info!(peer = %peer, error = %e, "TLS handshake failed"),
+                Err(_) => tracing::info!(peer = %peer, "TLS handshake timed out"),
+            }
+        }
+    }
+    if let Some(relay) = conn.relay.take() {
+        relay.quit().await;
+    }
+}
+
+/// Run `session` over `stream` until it closes or asks for TLS.
+async fn converse<S>(stream: &mut S, session: &mut Session, mut out: Vec<u8>, conn: &mut Conn) -> End
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         match session.step() {
             Step::Reply(r) => out.extend_from_slice(&r.to_bytes()),
             Step::NeedInput => {
-                if !flush(&mut stream, &mut out).await {
-                    break;
+                if !flush(stream, &mut out).await {
+                    return End::Closed;
                 }
-                if *shutdown.borrow() {
+                if *conn.shutdown.borrow() {
                     let _ = stream.write_all(&session.shutting_down().to_bytes()).await;
-                    break;
+                    return End::Closed;
                 }
-                let wait = idle.min(ends.saturating_duration_since(Instant::now()));
+                let wait = conn.idle.min(conn.ends.saturating_duration_since(Instant::now()));
                 let read = tokio::select! {
                     r = timeout(wait, stream.read(&mut buf)) => r,
-                    _ = shutdown.changed() => {
+                    _ = conn.shutdown.changed() => {
                         // Idle between commands: tell the client and go (it retries later).
                         let _ = stream.write_all(&session.shutting_down().to_bytes()).await;
-                        break;
+                        return End::Closed;
                     }
                 };
                 match read {
-                    Ok(Ok(0)) | Ok(Err(_)) => break,
+                    Ok(Ok(0)) | Ok(Err(_)) => return End::Closed,
                     Ok(Ok(n)) => session.push(&buf[..n]),
                     Err(_) => {
                         let _ = stream.write_all(b"421 4.4.2 Error: timeout exceeded\r\n").await;
-                        break;
+                        return End::Closed;
                     }
                 }
             }
             Step::Mail(from, xforward) => {
-                if !flush(&mut stream, &mut out).await {
-                    break;
+                if !flush(stream, &mut out).await {
+                    return End::Closed;
                 }
-                if relay.is_none() {
-                    match Connection::open(next_hop, &relay_cfg).await {
-                        Ok(conn) => relay = Some(conn),
+                if conn.relay.is_none() {
+                    match Connection::open(conn.next_hop, &conn.relay_cfg).await {
+                        Ok(c) => conn.relay = Some(c),
                         Err(e) => {
-                            session.answer(relay_reply(Err(e), &mut relay, "4.4.1"));
+                            session.answer(relay_reply(Err(e), &mut conn.relay, "4.4.1"));
                             continue;
                         }
                     }
                 }
-                let reply = match relay.as_mut() {
-                    Some(conn) => match conn.xforward(&xforward).await {
-                        Ok(()) => conn.mail(&from).await,
+                let reply = match conn.relay.as_mut() {
+                    Some(c) => match c.xforward(&xforward).await {
+                        Ok(()) => c.mail(&from).await,
                         Err(e) => Err(e),
                     },
                     None => Err(RelayError::Protocol("no next hop session".into())),
                 };
-                session.answer(relay_reply(reply, &mut relay, "4.4.1"));
+                session.answer(relay_reply(reply, &mut conn.relay, "4.4.1"));
             }
             Step::Rcpt(to) => {
-                if !flush(&mut stream, &mut out).await {
-                    break;
+                if !flush(stream, &mut out).await {
+                    return End::Closed;
                 }
-                let reply = match relay.as_mut() {
-                    Some(conn) => conn.rcpt(&to).await,
+                let reply = match conn.relay.as_mut() {
+                    Some(c) => c.rcpt(&to).await,
                     None => Err(RelayError::Protocol("no next hop session".into())),
                 };
-                session.answer(relay_reply(reply, &mut relay, "4.4.2"));
+                session.answer(relay_reply(reply, &mut conn.relay, "4.4.2"));
             }
             Step::Data(tx) => {
-                if !flush(&mut stream, &mut out).await {
-                    break;
+                if !flush(stream, &mut out).await {
+                    return End::Closed;
                 }
-                let reply = deliver(&gateway, &mut relay, *tx, peer).await;
+                let reply = deliver(&conn.gateway, &mut conn.relay, *tx, conn.peer).await;
                 session.answer(reply);
             }
             Step::Reset => {
-                if let Some(conn) = relay.as_mut() {
-                    if conn.rset().await.is_err() {
-                        relay = None;
+                if let Some(c) = conn.relay.as_mut() {
+                    if c.rset().await.is_err() {
+                        conn.relay = None;
                     }
                 }
             }
+            Step::StartTls => {
+                return if flush(stream, &mut out).await {
+                    End::StartTls
+                } else {
+                    End::Closed
+                };
+            }
             Step::Close => {
-                let _ = flush(&mut stream, &mut out).await;
-                break;
+                let _ = flush(stream, &mut out).await;
+                return End::Closed;
             }
         }
     }
-    if let Some(conn) = relay {
-        conn.quit().await;
-    }
 }
 
-async fn flush(stream: &mut TcpStream, out: &mut Vec<u8>) -> bool {
+async fn flush<S: tokio::io::AsyncWrite + Unpin>(stream: &mut S, out: &mut Vec<u8>) -> bool {
     if out.is_empty() {
         return true;
     }

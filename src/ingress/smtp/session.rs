@@ -17,6 +17,8 @@ pub struct SessionLimits {
     pub max_message_bytes: u64,
     pub max_recipients: usize,
     pub max_commands: u64,
+    /// STARTTLS is offered (a certificate is configured and the session is not yet TLS).
+    pub starttls: bool,
 }
 
 /// The sender and its ESMTP parameters (passed on to the next hop).
@@ -70,6 +72,9 @@ pub enum Step {
     /// The transaction ended without a message (RSET, HELO, QUIT, an oversize message): abandon
     /// the next hop's side (RSET there).
     Reset,
+    /// Send what is pending (the 220), then do the TLS handshake and continue with a new
+    /// session over TLS (the client says EHLO again).
+    StartTls,
     /// Send what is pending and close the connection.
     Close,
 }
@@ -272,10 +277,7 @@ impl Session {
             "VRFY" => self.vrfy(),
             "HELP" => self.help(),
             "XFORWARD" => self.xforward(args),
-            "STARTTLS" => {
-                self.reply(502, "5.5.1 Error: STARTTLS is not offered here");
-                false
-            }
+            "STARTTLS" => self.starttls(args),
             _ => {
                 self.reply(502, "5.5.2 Error: command not recognized");
                 false
@@ -290,6 +292,16 @@ impl Session {
                 self.close();
             }
         }
+    }
+
+    /// After STARTTLS nothing more is read in the clear: what the client pipelined behind
+    /// the command is thrown away (RFC 3207 5; the CVE-2011-0411 class of injection).
+    pub(super) fn begin_tls(&mut self) {
+        self.input.clear();
+        self.end_transaction();
+        self.xforward.clear();
+        self.queue.push_back(Step::StartTls);
+        self.state = State::Closed;
     }
 
     pub(super) fn close(&mut self) {

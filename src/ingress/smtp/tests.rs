@@ -10,6 +10,7 @@ fn limits() -> SessionLimits {
         max_message_bytes: 10_000,
         max_recipients: 3,
         max_commands: 100,
+        starttls: false,
     }
 }
 
@@ -20,6 +21,7 @@ struct Seen {
     messages: Vec<Transaction>,
     resets: usize,
     closed: bool,
+    starttls: bool,
 }
 
 impl Seen {
@@ -48,6 +50,10 @@ fn drive(session: &mut Session, input: &[u8], seen: &mut Seen) {
                 session.answer(Reply::new(250, "2.0.0 Ok: queued as NEXT1"));
             }
             Step::Reset => seen.resets += 1,
+            Step::StartTls => {
+                seen.starttls = true;
+                return;
+            }
             Step::Close => {
                 seen.closed = true;
                 return;
@@ -229,4 +235,27 @@ fn quit_abandons_an_open_transaction() {
     assert_eq!(seen.codes(), [250, 250, 250, 221]);
     assert_eq!(seen.resets, 1);
     assert!(seen.closed);
+}
+
+#[test]
+fn starttls_is_offered_only_with_a_certificate_and_drops_pipelined_input() {
+    let seen = run(b"EHLO c\r\nSTARTTLS\r\n");
+    assert!(!seen.replies[0].contains("STARTTLS"));
+    assert_eq!(seen.codes(), [250, 502]);
+
+    let mut s = Session::new(SessionLimits {
+        starttls: true,
+        ..limits()
+    });
+    let mut seen = Seen::default();
+    drive(
+        &mut s,
+        b"EHLO c\r\nMAIL FROM:<a@b>\r\nSTARTTLS\r\nRCPT TO:<injected@x>\r\n",
+        &mut seen,
+    );
+    assert!(seen.replies[0].contains("250 STARTTLS") || seen.replies[0].contains("250-STARTTLS"));
+    assert_eq!(seen.codes(), [250, 250, 220]);
+    assert!(seen.starttls);
+    assert_eq!(seen.resets, 1, "the open transaction is abandoned");
+    assert_eq!(s.input_len(), 0, "what came after STARTTLS in the clear is gone");
 }
