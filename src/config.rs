@@ -817,12 +817,7 @@ impl RawConfig {
             0,
             86_400,
         );
-        if !is_hostname(&sm.hostname) {
-            problems.push(problem(
-                "smtp.hostname",
-                "must be a host name (letters, digits, - and .)",
-            ));
-        }
+        hostname(&mut problems, "smtp.hostname", &sm.hostname);
         let smtp = SmtpConfig {
             hostname: sm.hostname.clone(),
             max_sessions: sm.max_sessions as usize,
@@ -874,12 +869,7 @@ impl RawConfig {
             3600,
         );
         range(&mut problems, "relay.data_timeout_secs", r.data_timeout_secs, 1, 7200);
-        if !is_hostname(&r.helo_name) {
-            problems.push(problem(
-                "relay.helo_name",
-                "must be a host name (letters, digits, - and .)",
-            ));
-        }
+        hostname(&mut problems, "relay.helo_name", &r.helo_name);
         let relay = RelayConfig {
             helo_name: r.helo_name.clone(),
             connect_timeout: Duration::from_secs(r.connect_timeout_secs),
@@ -934,12 +924,15 @@ fn choice<T: Copy>(problems: &mut Vec<ConfigProblem>, key: &str, value: &str, op
 
 /// A name fit for an SMTP greeting or EHLO: no spaces or control characters that would
 /// break a reply line.
-fn is_hostname(name: &str) -> bool {
-    !name.is_empty()
+fn hostname(problems: &mut Vec<ConfigProblem>, key: &str, name: &str) {
+    let ok = !name.is_empty()
         && name.len() <= 253
         && name
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if !ok {
+        problems.push(problem(key, "must be a host name (letters, digits, - and .)"));
+    }
 }
 
 fn problem(key: &str, message: &str) -> ConfigProblem {

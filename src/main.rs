@@ -262,8 +262,9 @@ fn read_input(path: &Path) -> anyhow::Result<Input> {
     Ok(Input::Owned(buf))
 }
 
-/// Write through a temporary file and rename, so a reader never sees half a file.
-fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+/// The temporary file an output is written to before it is renamed into place: in the same
+/// directory (so the rename is atomic), hidden, named for this process.
+fn temp_beside(path: &Path) -> PathBuf {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -272,7 +273,12 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{file_name}.mugai-tmp-{}", std::process::id()));
+    dir.join(format!(".{file_name}.mugai-tmp-{}", std::process::id()))
+}
+
+/// Write through a temporary file and rename, so a reader never sees half a file.
+fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = temp_beside(path);
     std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))
 }
@@ -382,15 +388,7 @@ fn write_streaming(path: &Path, write: impl FnOnce(&mut dyn Write) -> std::io::R
         write(&mut out).context("writing stdout")?;
         return out.flush().context("writing stdout");
     }
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{file_name}.mugai-tmp-{}", std::process::id()));
+    let tmp = temp_beside(path);
     let file = std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
     let mut out = std::io::BufWriter::with_capacity(256 * 1024, file);
     let written = write(&mut out).and_then(|()| out.flush());

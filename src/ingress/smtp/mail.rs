@@ -45,6 +45,27 @@ pub(super) fn is_xtext(s: &str) -> bool {
 }
 
 impl Session {
+    /// 555 for an ESMTP parameter we do not take (MAIL and RCPT alike).
+    pub(super) fn unsupported_option(&mut self, param: &str) -> bool {
+        self.reply(
+            555,
+            format!(
+                "5.5.4 Unsupported option: {}",
+                param.chars().take(40).collect::<String>()
+            ),
+        );
+        false
+    }
+
+    /// A non-ASCII address is only taken in an SMTPUTF8 transaction (553 otherwise).
+    pub(super) fn address_fits(&mut self, address: &str, smtputf8: bool) -> bool {
+        if address.is_ascii() || smtputf8 {
+            return true;
+        }
+        self.reply(553, "5.6.7 Error: non-ASCII address needs SMTPUTF8");
+        false
+    }
+
     pub(super) fn mail(&mut self, args: &str, _line: &[u8]) -> bool {
         if self.helo.is_none() {
             self.reply(503, "5.5.1 Error: send HELO/EHLO first");
@@ -86,20 +107,10 @@ impl Session {
                     from.ret = Some(v.to_ascii_uppercase())
                 }
                 ("ENVID", Some(v)) if is_xtext(v) => from.envid = Some(v.to_string()),
-                _ => {
-                    self.reply(
-                        555,
-                        format!(
-                            "5.5.4 Unsupported option: {}",
-                            param.chars().take(40).collect::<String>()
-                        ),
-                    );
-                    return false;
-                }
+                _ => return self.unsupported_option(&param),
             }
         }
-        if !from.address.is_ascii() && !from.smtputf8 {
-            self.reply(553, "5.6.7 Error: non-ASCII address needs SMTPUTF8");
+        if !self.address_fits(&from.address, from.smtputf8) {
             return false;
         }
         self.wait_mail(from);

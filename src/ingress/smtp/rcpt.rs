@@ -22,8 +22,7 @@ impl Session {
             self.reply(501, "5.1.3 Error: empty recipient");
             return false;
         }
-        if !address.is_ascii() && !smtputf8 {
-            self.reply(553, "5.6.7 Error: non-ASCII address needs SMTPUTF8");
+        if !self.address_fits(&address, smtputf8) {
             return false;
         }
         let mut to = RcptTo {
@@ -38,16 +37,7 @@ impl Session {
                 Some((k, v)) if k.eq_ignore_ascii_case("ORCPT") && v.contains(';') && is_xtext(v) => {
                     to.orcpt = Some(v.to_string())
                 }
-                _ => {
-                    self.reply(
-                        555,
-                        format!(
-                            "5.5.4 Unsupported option: {}",
-                            param.chars().take(40).collect::<String>()
-                        ),
-                    );
-                    return false;
-                }
+                _ => return self.unsupported_option(&param),
             }
         }
         self.wait_rcpt(to);
