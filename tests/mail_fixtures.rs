@@ -19,45 +19,6 @@ fn mail_fixture(name: &str) -> PathBuf {
     fixtures_dir().join("mail").join(name)
 }
 
-/// A data directory and a config file pointing at it, in `dir`.
-fn config_in(dir: &Path, extra: &str) -> PathBuf {
-    let data = dir.join("data");
-    let config = dir.join("mugai.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[serve]\ndata_dir = \"{}\"\n[audit]\nlog = \"{}\"\n{extra}",
-            data.display(),
-            dir.join("audit.jsonl").display()
-        ),
-    )
-    .expect("write config");
-    config
-}
-
-/// Run `mugai mail`; (exit code, report, output path).
-fn run_mail(config: &Path, input: &Path, out: &Path) -> (Option<i32>, Value) {
-    let result = Command::new(env!("CARGO_BIN_EXE_mugai"))
-        .args([
-            "-c",
-            config.to_str().expect("path"),
-            "mail",
-            input.to_str().expect("path"),
-            "-o",
-        ])
-        .arg(out)
-        .output()
-        .expect("run mugai");
-    let report = serde_json::from_slice(&result.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{}: no report ({e}): {}",
-            input.display(),
-            String::from_utf8_lossy(&result.stderr)
-        )
-    });
-    (result.status.code(), report)
-}
-
 /// Python's view of a message; with `extract`, attachments are saved there.
 fn python_judge(mail: &Path, extract: Option<&Path>) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/judge_mail.py");
@@ -184,7 +145,7 @@ const CASES: &[Expect] = &[
 #[test]
 fn every_fixture_is_rebuilt_as_the_judges_expect() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = config_in(dir.path(), "");
+    let config = mail_config(dir.path(), "");
     let mut failures = Vec::new();
     for case in CASES {
         let input = mail_fixture(case.file);
@@ -325,7 +286,7 @@ impl TapMkdir for PathBuf {
 #[test]
 fn url_mode_links_resolve_to_the_stored_originals_and_tampering_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config_path = config_in(dir.path(), "[mail]\nattachments = \"url\"\n");
+    let config_path = mail_config(dir.path(), "[mail]\nattachments = \"url\"\n");
     let config = mugai::Config::load(Some(&config_path)).expect("config");
     let mut checked = 0;
     for file in ["japanese_html.eml", "forwarded_docm.eml", "password_zip.eml"] {
@@ -394,7 +355,7 @@ fn url_mode_links_resolve_to_the_stored_originals_and_tampering_is_refused() {
 #[test]
 fn both_mode_attaches_and_links() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = config_in(dir.path(), "[mail]\nattachments = \"both\"\n");
+    let config = mail_config(dir.path(), "[mail]\nattachments = \"both\"\n");
     let out = dir.path().join("both.out");
     let (code, _) = run_mail(&config, &mail_fixture("japanese_html.eml"), &out);
     assert_eq!(code, Some(0));
@@ -413,7 +374,7 @@ fn both_mode_attaches_and_links() {
 #[test]
 fn malformed_mail_is_delivered_as_text_with_its_original_kept() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config_path = config_in(dir.path(), "");
+    let config_path = mail_config(dir.path(), "");
     let config = mugai::Config::load(Some(&config_path)).expect("config");
     let input = mail_fixture("malformed.eml");
     let out = dir.path().join("malformed.out");
@@ -461,7 +422,7 @@ fn malformed_mail_is_delivered_as_text_with_its_original_kept() {
 #[test]
 fn iso_2022_jp_body_by_policy() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = config_in(dir.path(), "[mail]\nbody_charset = \"iso-2022-jp\"\n");
+    let config = mail_config(dir.path(), "[mail]\nbody_charset = \"iso-2022-jp\"\n");
     let out = dir.path().join("jis.out");
     let (code, _) = run_mail(&config, &mail_fixture("japanese_html.eml"), &out);
     assert_eq!(code, Some(0));

@@ -12,39 +12,15 @@ use std::process::Command;
 
 use common::children_peak_rss_bytes;
 
-fn mail(config: &Path, input: &Path, out: &Path) -> serde_json::Value {
-    let result = Command::new(env!("CARGO_BIN_EXE_mugai"))
-        .args([
-            "-c",
-            config.to_str().expect("path"),
-            "mail",
-            input.to_str().expect("path"),
-            "-o",
-        ])
-        .arg(out)
-        .output()
-        .expect("run mugai");
-    assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
-    serde_json::from_slice(&result.stdout).expect("report")
-}
-
 #[test]
 fn a_20_mb_attachment_costs_less_than_three_times_its_size() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("mugai.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[serve]\ndata_dir = \"{}\"\n[audit]\nlog = \"{}\"\n",
-            dir.path().join("data").display(),
-            dir.path().join("audit.jsonl").display()
-        ),
-    )
-    .expect("config");
+    let config = common::mail_config(dir.path(), "");
     // The baseline first, while mugai is the only child (the generator below is smaller than
     // the big run, which the assertion after it checks).
     let small = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/mail/exe_as_pdf.eml");
-    mail(&config, &small, &dir.path().join("small.out"));
+    let (code, _) = common::run_mail(&config, &small, &dir.path().join("small.out"));
+    assert_eq!(code, Some(0));
     let baseline = children_peak_rss_bytes();
 
     let big = dir.path().join("big.eml");
@@ -57,7 +33,8 @@ fn a_20_mb_attachment_costs_less_than_three_times_its_size() {
         .expect("python3");
     assert!(status.success());
 
-    let report = mail(&config, &big, &dir.path().join("big.out"));
+    let (code, report) = common::run_mail(&config, &big, &dir.path().join("big.out"));
+    assert_eq!(code, Some(0), "{report}");
     let peak = children_peak_rss_bytes();
     assert!(
         peak > baseline,

@@ -15,29 +15,11 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-fn wait_listening(port: u16, what: &str) {
-    let started = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{what} did not start listening on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use common::{free_port, wait_listening};
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
@@ -76,14 +58,7 @@ impl Rig {
 
     fn start_mugai(&mut self) {
         let config = self.dir.path().join("mugai.toml");
-        let child = Command::new(env!("CARGO_BIN_EXE_mugai"))
-            .args(["-c", config.to_str().expect("path"), "serve"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start mugai");
-        self.mugai = Some(child);
-        wait_listening(self.ports.mugai, "mugai");
+        self.mugai = Some(common::spawn_serve(&config, self.ports.mugai, Duration::from_secs(30)));
     }
 
     fn stop_mugai(&mut self, signal: &str) {
@@ -263,8 +238,8 @@ fn rig() -> Rig {
         mugai: None,
         sink,
     };
-    wait_listening(rig.ports.sink, "smtp-sink");
-    wait_listening(rig.ports.public, "postfix");
+    wait_listening(rig.ports.sink, "smtp-sink", Duration::from_secs(30));
+    wait_listening(rig.ports.public, "postfix", Duration::from_secs(30));
     rig.start_mugai();
     rig
 }

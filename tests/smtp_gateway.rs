@@ -7,9 +7,11 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use common::free_port;
 
 mod common;
 
@@ -98,14 +100,6 @@ fn serve_hop(conn: TcpStream, behaviour: Hop, record: Arc<Mutex<Vec<Received>>>)
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 struct Daemon {
     child: Child,
     port: u16,
@@ -133,20 +127,7 @@ fn start(next_hop_port: u16, extra: &str) -> Daemon {
         ),
     )
     .expect("config");
-    let child = Command::new(env!("CARGO_BIN_EXE_mugai"))
-        .args(["-c", config.to_str().expect("path"), "serve"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start mugai serve");
-    let started = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "mugai serve did not start listening"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let child = common::spawn_serve(&config, port, Duration::from_secs(20));
     Daemon { child, port, _dir: dir }
 }
 

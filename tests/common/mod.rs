@@ -190,3 +190,71 @@ pub fn children_peak_rss_bytes() -> u64 {
     // Linux reports ru_maxrss in KiB.
     usage.ru_maxrss as u64 * 1024
 }
+
+/// A port nothing listens on right now (bound and released; fine for tests on loopback).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// Wait (at most `within`) until something accepts connections on `port`.
+pub fn wait_listening(port: u16, what: &str, within: std::time::Duration) {
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < within, "{what} did not start listening on {port}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// `mugai -c CONFIG serve`, returned once it listens on `port` (within `within`).
+pub fn spawn_serve(config: &Path, port: u16, within: std::time::Duration) -> std::process::Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_mugai"))
+        .args(["-c", config.to_str().expect("path"), "serve"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start mugai serve");
+    wait_listening(port, "mugai serve", within);
+    child
+}
+
+/// A config file in `dir` with its data directory and audit log there, plus `extra` TOML.
+pub fn mail_config(dir: &Path, extra: &str) -> PathBuf {
+    let config = dir.join("mugai.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[serve]\ndata_dir = \"{}\"\n[audit]\nlog = \"{}\"\n{extra}",
+            dir.join("data").display(),
+            dir.join("audit.jsonl").display()
+        ),
+    )
+    .expect("write config");
+    config
+}
+
+/// Run `mugai -c CONFIG mail INPUT -o OUT`; (exit code, mail report).
+pub fn run_mail(config: &Path, input: &Path, out: &Path) -> (Option<i32>, serde_json::Value) {
+    let result = Command::new(env!("CARGO_BIN_EXE_mugai"))
+        .args([
+            "-c",
+            config.to_str().expect("path"),
+            "mail",
+            input.to_str().expect("path"),
+            "-o",
+        ])
+        .arg(out)
+        .output()
+        .expect("run mugai");
+    let report = serde_json::from_slice(&result.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{}: no report ({e}): {}",
+            input.display(),
+            String::from_utf8_lossy(&result.stderr)
+        )
+    });
+    (result.status.code(), report)
+}
