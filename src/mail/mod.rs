@@ -174,7 +174,7 @@ fn finish(
     let damage: Vec<String> = mail.damage.iter().map(describe_damage).collect();
     let signed = mail.signed;
     let over_limit = mail.damage.iter().any(|d| matches!(d, Damage::OverLimit(_)));
-    let (mut rebuilt, body) = run.message(mail, None)?;
+    let (mut rebuilt, body_text, body) = run.message(mail, None)?;
 
     // The outer message gets the notice and the gateway's headers.
     let mut outcome = run.parts.iter().map(|p| p.outcome).max().unwrap_or(Outcome::Clean);
@@ -190,10 +190,7 @@ fn finish(
         &notes,
         engine.config.store.retention.as_secs() / 86_400,
     );
-    let body_text = String::from_utf8_lossy(&rebuilt.text).into_owned();
-    let full = text::normalize_lines(&format!("{notice}\n{body_text}"), 300);
-    rebuilt.text = text::encode(&full, cfg.body_charset);
-    rebuilt.charset = Some(cfg.body_charset);
+    rebuilt.set_text(&format!("{notice}\n{body_text}"), cfg.body_charset);
     rebuilt.gateway_headers = vec![
         ("X-Mugai-Outcome".into(), outcome.as_str().into()),
         ("X-Mugai-Id".into(), row.id.clone()),
@@ -236,9 +233,9 @@ struct Run<'e> {
 }
 
 impl Run<'_> {
-    /// Rebuild one message (outer or forwarded): its text and its files. The text is left
-    /// in UTF-8; the caller adds the notice and encodes it.
-    fn message(&mut self, mail: Mail<'_>, within: Option<String>) -> Result<(Rebuilt, BodyReport), MailError> {
+    /// Rebuild one message (outer or forwarded): its files, and its readable text, returned
+    /// beside it for the caller to put in (`Rebuilt::set_text`, after the notice for the outer one).
+    fn message(&mut self, mail: Mail<'_>, within: Option<String>) -> Result<(Rebuilt, String, BodyReport), MailError> {
         let cfg = &self.engine.config.mail;
         let fields = mail.fields();
         let kept_headers = rebuild::kept_fields(&fields);
@@ -287,10 +284,8 @@ impl Run<'_> {
                 }
                 Item::Message(f) => {
                     let inner_within = Some(subject_for(f.mail.header_text("subject")));
-                    let (mut inner, _) = self.message(f.mail, inner_within)?;
-                    let t = String::from_utf8_lossy(&inner.text).into_owned();
-                    inner.text = text::encode(&text::normalize_lines(&t, 300), cfg.body_charset);
-                    inner.charset = Some(cfg.body_charset);
+                    let (mut inner, inner_text, _) = self.message(f.mail, inner_within)?;
+                    inner.set_text(&inner_text, cfg.body_charset);
                     parts.push(OutPart::Message {
                         name: f.name,
                         message: Box::new(inner),
@@ -302,10 +297,11 @@ impl Run<'_> {
             Rebuilt {
                 gateway_headers: Vec::new(),
                 kept_headers,
-                text: body_text.into_bytes(),
+                text: Vec::new(),
                 charset: None,
                 parts,
             },
+            body_text,
             body,
         ))
     }

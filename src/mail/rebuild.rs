@@ -111,6 +111,12 @@ impl Rebuilt {
             })
     }
 
+    /// Set the text part: CRLF lines of at most 300 characters, in `charset`.
+    pub fn set_text(&mut self, text: &str, charset: BodyCharset) {
+        self.text = super::text::encode(&super::text::normalize_lines(text, 300), charset);
+        self.charset = Some(charset);
+    }
+
     pub fn to_bytes(&self) -> io::Result<Vec<u8>> {
         let mut out = Vec::with_capacity(self.text.len() * 2 + self.parts_len() * 4 / 3 + 4096);
         self.write_to(&mut out)?;
