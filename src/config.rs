@@ -113,6 +113,10 @@ struct RawRelay {
     command_timeout_secs: u64,
     /// Seconds to send the message and wait for the reply to its final dot.
     data_timeout_secs: u64,
+    /// Idle next-hop sessions kept for the next message (0: a new session each time).
+    pool_size: u64,
+    /// Seconds an idle next-hop session is kept.
+    pool_idle_secs: u64,
 }
 
 impl Default for RawRelay {
@@ -122,6 +126,8 @@ impl Default for RawRelay {
             connect_timeout_secs: 30,
             command_timeout_secs: 300,
             data_timeout_secs: 600,
+            pool_size: 16,
+            pool_idle_secs: 10,
         }
     }
 }
@@ -416,6 +422,8 @@ pub struct RelayConfig {
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
     pub data_timeout: Duration,
+    pub pool_size: usize,
+    pub pool_idle: Duration,
 }
 
 /// CPU-bound work in the daemon.
@@ -869,12 +877,16 @@ impl RawConfig {
             3600,
         );
         range(&mut problems, "relay.data_timeout_secs", r.data_timeout_secs, 1, 7200);
+        range(&mut problems, "relay.pool_size", r.pool_size, 0, 1024);
+        range(&mut problems, "relay.pool_idle_secs", r.pool_idle_secs, 1, 3600);
         hostname(&mut problems, "relay.helo_name", &r.helo_name);
         let relay = RelayConfig {
             helo_name: r.helo_name.clone(),
             connect_timeout: Duration::from_secs(r.connect_timeout_secs),
             command_timeout: Duration::from_secs(r.command_timeout_secs),
             data_timeout: Duration::from_secs(r.data_timeout_secs),
+            pool_size: usize::try_from(r.pool_size).unwrap_or(0),
+            pool_idle: Duration::from_secs(r.pool_idle_secs),
         };
         let e = &self.engine;
         range(&mut problems, "engine.workers", e.workers, 1, 1024);

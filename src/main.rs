@@ -291,6 +291,7 @@ fn serve(config: Config, path: Option<PathBuf>) -> anyhow::Result<u8> {
     use tokio::signal::unix::{signal, SignalKind};
 
     raise_open_file_limit(config.smtp.max_sessions);
+    mugai::alloc::tune_for_daemon();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -20,7 +20,11 @@ mod common;
 struct Received {
     commands: Vec<String>,
     message: Vec<u8>,
+    /// Which of the next hop's connections it came on (counted from 1).
+    connection: usize,
 }
+
+static CONNECTIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// How the next hop behaves.
 #[derive(Clone, Copy, PartialEq)]
@@ -28,6 +32,9 @@ enum Hop {
     Accept,
     /// 451 after the final dot.
     FailData,
+    /// 250 after the final dot, then the connection is closed (as a next hop's idle
+    /// timeout closes a pooled session).
+    AcceptAndHangUp,
 }
 
 /// A recording SMTP server on a free port; one thread per connection.
@@ -50,7 +57,12 @@ fn serve_hop(conn: TcpStream, behaviour: Hop, record: Arc<Mutex<Vec<Received>>>)
     let mut writer = conn.try_clone().expect("clone");
     let mut reader = BufReader::new(conn);
     let _ = writer.write_all(b"220 nexthop ESMTP\r\n");
-    let mut current = Received::default();
+    let connection = CONNECTIONS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+    let fresh = || Received {
+        connection,
+        ..Received::default()
+    };
+    let mut current = fresh();
     let mut line = String::new();
     loop {
         line.clear();
@@ -79,16 +91,23 @@ fn serve_hop(conn: TcpStream, behaviour: Hop, record: Arc<Mutex<Vec<Received>>>)
                 message.extend_from_slice(&l);
             }
             current.message = message;
-            record.lock().expect("lock").push(std::mem::take(&mut current));
+            record
+                .lock()
+                .expect("lock")
+                .push(std::mem::replace(&mut current, fresh()));
             match behaviour {
                 Hop::Accept => b"250 2.0.0 Ok: queued as NEXT1\r\n",
                 Hop::FailData => b"451 4.3.0 next hop trouble\r\n",
+                Hop::AcceptAndHangUp => {
+                    let _ = writer.write_all(b"250 2.0.0 Ok: queued as NEXT1\r\n");
+                    return;
+                }
             }
         } else if upper == "QUIT" {
             let _ = writer.write_all(b"221 bye\r\n");
             return;
         } else if upper == "RSET" {
-            current = Received::default();
+            current = fresh();
             b"250 2.0.0 Ok\r\n"
         } else {
             current.commands.push(cmd);
@@ -147,6 +166,14 @@ impl Client {
         };
         assert_eq!(c.reply().0, 220);
         c
+    }
+
+    /// QUIT, then wait until mugai closes the connection (it has then handed its next-hop
+    /// session back to the pool).
+    fn quit_and_wait(mut self) {
+        assert_eq!(self.cmd("QUIT").0, 221);
+        let mut rest = Vec::new();
+        let _ = self.reader.read_to_end(&mut rest);
     }
 
     /// (code, all lines).
@@ -279,6 +306,67 @@ fn next_hop_down_or_failing_gives_the_sender_4xx() {
     let (code, text) = c.data(&fixture_mail("alternative.eml"));
     assert_eq!(code, 451, "the next hop's 451 is the sender's: {text}");
     assert_eq!(seen.lock().expect("lock").len(), 1);
+}
+
+/// One message in a session of its own: EHLO, MAIL, RCPT, DATA, QUIT; the reply to the dot.
+fn one_session(port: u16, message: &[u8]) -> (u16, String) {
+    let mut c = Client::connect(port);
+    c.cmd("EHLO upstream");
+    assert_eq!(c.cmd("MAIL FROM:<a@example.net>").0, 250);
+    assert_eq!(c.cmd("RCPT TO:<b@example.lg.jp>").0, 250);
+    let reply = c.data(message);
+    c.quit_and_wait();
+    reply
+}
+
+#[test]
+fn next_hop_sessions_are_pooled_and_a_dead_one_is_replaced() {
+    let mail = fixture_mail("alternative.eml");
+    let connection_of = |seen: &Arc<Mutex<Vec<Received>>>, i: usize| seen.lock().expect("lock")[i].connection;
+
+    // Two upstream sessions one after the other: the second reuses the first's next-hop session.
+    let (hop_port, seen) = next_hop(Hop::Accept);
+    let daemon = start(hop_port, "");
+    assert_eq!(one_session(daemon.port, &mail).0, 250);
+    assert_eq!(one_session(daemon.port, &mail).0, 250);
+    assert_eq!(connection_of(&seen, 0), connection_of(&seen, 1), "pooled");
+    // A session that ended inside a transaction is reset before it is pooled.
+    let mut c = Client::connect(daemon.port);
+    c.cmd("EHLO upstream");
+    assert_eq!(c.cmd("MAIL FROM:<half@example.net>").0, 250);
+    c.quit_and_wait();
+    assert_eq!(one_session(daemon.port, &mail).0, 250);
+    let last = seen.lock().expect("lock")[2].clone();
+    assert!(
+        !last.commands.iter().any(|c| c.contains("half@")),
+        "{:?}",
+        last.commands
+    );
+
+    // The next hop closed the idle session: the next message still goes, on a new one.
+    let (hop_port, seen) = next_hop(Hop::AcceptAndHangUp);
+    let daemon = start(hop_port, "");
+    assert_eq!(one_session(daemon.port, &mail).0, 250);
+    let (code, text) = one_session(daemon.port, &mail);
+    assert_eq!(code, 250, "{text}");
+    assert_ne!(connection_of(&seen, 0), connection_of(&seen, 1));
+
+    // Idle sessions are closed after relay.pool_idle_secs; pool_size = 0 turns pooling off.
+    let (hop_port, seen) = next_hop(Hop::Accept);
+    let daemon = start(hop_port, "pool_idle_secs = 1\n");
+    assert_eq!(one_session(daemon.port, &mail).0, 250);
+    std::thread::sleep(Duration::from_millis(2200));
+    assert_eq!(one_session(daemon.port, &mail).0, 250);
+    assert_ne!(
+        connection_of(&seen, 0),
+        connection_of(&seen, 1),
+        "the idle one was closed"
+    );
+    let (hop_port, seen) = next_hop(Hop::Accept);
+    let daemon = start(hop_port, "pool_size = 0\n");
+    assert_eq!(one_session(daemon.port, &mail).0, 250);
+    assert_eq!(one_session(daemon.port, &mail).0, 250);
+    assert_ne!(connection_of(&seen, 0), connection_of(&seen, 1), "not pooled");
 }
 
 #[test]

@@ -6,25 +6,7 @@
 use libfuzzer_sys::fuzz_target;
 use mugai::mail::{header, parse, rebuild, text};
 
-/// mail-parser's debug assertions (compiled out of release builds, on in fuzz builds) fire on
-/// some broken nesting; `parse` catches that and holds the body. libFuzzer's panic hook would
-/// abort first, so panics raised inside mail-parser are let through to `parse`'s handler;
-/// any other panic still aborts and is reported.
-fn let_mail_parser_assertions_through() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let fuzzer_hook = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let in_mail_parser = info.location().is_some_and(|l| l.file().contains("mail-parser-"));
-            if !in_mail_parser {
-                fuzzer_hook(info);
-            }
-        }));
-    });
-}
-
 fuzz_target!(|data: &[u8]| {
-    let_mail_parser_assertions_through();
     let mail = parse::parse(
         data,
         parse::Bounds {

@@ -275,10 +275,11 @@ fn set_trailer_id(trailer: &mut Dictionary, src: &Document, input: &[u8]) {
     let id = match src.trailer.get(b"ID") {
         Ok(id) if valid(id) => id.clone(),
         _ => {
-            // An identifier, not an integrity check: the length and the first and last MiB
-            // tell files apart, and hashing all of a large file here again (the engine
-            // already hashes it for the report) would cost as much as the rebuild.
-            const SPAN: usize = 1 << 20;
+            // An identifier, not an integrity check: the length and the first and last
+            // 16 KiB (the header, the trailer and its xref offsets) tell files apart, and
+            // hashing all of the file here again (the engine already hashes it for the
+            // report) costs as much as a small file's rebuild.
+            const SPAN: usize = 16 << 10;
             let head = &input[..input.len().min(SPAN)];
             let tail = &input[input.len().saturating_sub(SPAN).max(head.len())..];
             let h = Sha256::new()

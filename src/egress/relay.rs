@@ -1,5 +1,7 @@
-//! The SMTP client to the next hop (Postfix's re-injection listener, or any MTA): one
-//! connection per upstream session, reused across its messages.
+//! The SMTP client to the next hop (Postfix's re-injection listener, or any MTA): a session
+//! per upstream session, reused across its messages, and kept in a small pool of idle
+//! sessions when the upstream one ends (opening one costs a TCP handshake, the greeting and
+//! EHLO: three round trips through a busy MTA, for every message Postfix hands over).
 //!
 //! Written here rather than with lettre because the content filter must pass on what lettre
 //! cannot send: XFORWARD (the real client's name and address, for the next hop's logs and
@@ -8,7 +10,8 @@
 //! write has a timeout; every reply is bounded in lines and length.
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -49,6 +52,9 @@ pub struct Connection {
     writer: OwnedWriteHalf,
     pub extensions: Extensions,
     config: RelayConfig,
+    peer: SocketAddr,
+    /// MAIL was accepted and neither the end of DATA nor RSET has closed the transaction.
+    in_transaction: bool,
 }
 
 /// Most lines in one reply and longest line: a next hop that sends more is broken.
@@ -69,6 +75,8 @@ impl Connection {
             writer,
             extensions: Extensions::default(),
             config: config.clone(),
+            peer: addr,
+            in_transaction: false,
         };
         let greeting = conn.read_reply(config.connect_timeout, "greeting").await?;
         if greeting.code != 220 {
@@ -177,7 +185,9 @@ impl Connection {
                 line.push_str(&format!(" ENVID={envid}"));
             }
         }
-        self.command(&line).await
+        let reply = self.command(&line).await?;
+        self.in_transaction = reply.is_positive();
+        Ok(reply)
     }
 
     pub async fn rcpt(&mut self, to: &RcptTo) -> Result<Reply, RelayError> {
@@ -200,18 +210,109 @@ impl Connection {
             return Ok(go);
         }
         let limit = self.config.data_timeout;
-        let stuffed = dot_stuff(message);
-        self.write(&stuffed, limit, "data").await?;
-        self.read_reply(limit, "reply to the end of data").await
+        let send = async {
+            // Large runs go straight to the socket; the added dots are gathered with them.
+            let mut out = tokio::io::BufWriter::with_capacity(64 * 1024, &mut self.writer);
+            for piece in stuffed_pieces(message) {
+                out.write_all(piece).await?;
+            }
+            out.flush().await
+        };
+        timeout(limit, send).await.map_err(|_| RelayError::Timeout("data"))??;
+        let reply = self.read_reply(limit, "reply to the end of data").await?;
+        // Whatever the reply, the transaction is over (RFC 5321 4.1.1.4).
+        self.in_transaction = false;
+        Ok(reply)
     }
 
     pub async fn rset(&mut self) -> Result<Reply, RelayError> {
-        self.command("RSET").await
+        let reply = self.command("RSET").await?;
+        if reply.is_positive() {
+            self.in_transaction = false;
+        }
+        Ok(reply)
     }
 
-    /// Say goodbye (errors do not matter any more).
+    /// Say goodbye (errors do not matter any more, nor does a next hop that does not answer).
     pub async fn quit(mut self) {
-        let _ = self.command("QUIT").await;
+        let _ = timeout(Duration::from_secs(5), self.command("QUIT")).await;
+    }
+}
+
+/// Idle sessions with the next hop, newest last. A session comes back only outside a
+/// transaction; one idle longer than the configured time is closed (by [`Pool::close_idle`], or
+/// when met in [`Pool::take`]), so the next hop's processes are not held for long.
+pub struct Pool {
+    idle: Mutex<Vec<(Connection, Instant)>>,
+}
+
+impl Default for Pool {
+    fn default() -> Self {
+        Pool {
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl Pool {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(Connection, Instant)>> {
+        // Nothing a panic could leave half-done: the vector is only pushed and popped.
+        self.idle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// An idle session with `addr`, fresh enough under `config`, if there is one.
+    pub fn take(&self, addr: SocketAddr, config: &RelayConfig) -> Option<Connection> {
+        let mut idle = self.lock();
+        while let Some((conn, since)) = idle.pop() {
+            if conn.peer == addr && since.elapsed() < config.pool_idle {
+                return Some(conn);
+            }
+            // Stale, or for a next hop the configuration no longer names: just close it.
+        }
+        None
+    }
+
+    /// Keep `conn` for the next message if it is out of a transaction (RSET when needed) and
+    /// the pool has room under `config`; else say QUIT.
+    pub async fn give_back(&self, mut conn: Connection, config: &RelayConfig) {
+        if conn.in_transaction && !conn.rset().await.is_ok_and(|r| r.is_positive()) {
+            return;
+        }
+        let refused = {
+            let mut idle = self.lock();
+            if idle.len() < config.pool_size {
+                idle.push((conn, Instant::now()));
+                None
+            } else {
+                Some(conn)
+            }
+        };
+        if let Some(conn) = refused {
+            conn.quit().await;
+        }
+    }
+
+    /// Close the sessions idle for `older_than` or longer (all of them for zero).
+    pub async fn close_idle(&self, older_than: Duration) {
+        let stale: Vec<Connection> = {
+            let mut idle = self.lock();
+            let (keep, stale) = idle
+                .drain(..)
+                .partition::<Vec<_>, _>(|(_, since)| since.elapsed() < older_than);
+            *idle = keep;
+            stale.into_iter().map(|(c, _)| c).collect()
+        };
+        for conn in stale {
+            conn.quit().await;
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -232,23 +333,34 @@ fn parse_extensions(ehlo: &Reply) -> Extensions {
 }
 
 /// The message with every line starting with `.` given another, ending in CRLF, then the
-/// end-of-data line. Copies whole runs between line starts with a dot (there are few).
+/// end-of-data line — as the pieces to send: whole runs of the message between line starts
+/// with a dot (there are few), and the few bytes added. Nothing is copied.
+pub fn stuffed_pieces(message: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let lead: &[u8] = if message.first() == Some(&b'.') { b"." } else { b"" };
+    let mut from = 0;
+    let runs = memchr::memmem::find_iter(message, b"\n.").flat_map(move |at| {
+        let run = &message[from..=at];
+        from = at + 1;
+        [run, b"."]
+    });
+    let rest = memchr::memmem::rfind(message, b"\n.").map_or(0, |at| at + 1);
+    let crlf: &[u8] = if !message.is_empty() && !message.ends_with(b"\r\n") {
+        b"\r\n"
+    } else {
+        b""
+    };
+    std::iter::once(lead)
+        .chain(runs)
+        .chain([&message[rest..], crlf, b".\r\n"])
+        .filter(|piece| !piece.is_empty())
+}
+
+/// [`stuffed_pieces`] in one buffer.
 pub fn dot_stuff(message: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(message.len() + 64);
-    let mut from = 0;
-    if message.first() == Some(&b'.') {
-        out.push(b'.');
+    for piece in stuffed_pieces(message) {
+        out.extend_from_slice(piece);
     }
-    for at in memchr::memmem::find_iter(message, b"\n.") {
-        out.extend_from_slice(&message[from..=at]);
-        out.push(b'.');
-        from = at + 1;
-    }
-    out.extend_from_slice(&message[from..]);
-    if !message.is_empty() && !message.ends_with(b"\r\n") {
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b".\r\n");
     out
 }
 
@@ -265,6 +377,39 @@ mod tests {
         let used = reader.feed(&stuffed);
         assert_eq!(used, stuffed.len());
         assert_eq!(reader.finish().unwrap(), b".first\r\nmiddle\r\n..two\r\n.\r\nlast\r\n");
+    }
+
+    #[test]
+    fn dot_stuffing_matches_a_line_by_line_reference() {
+        fn reference(message: &[u8]) -> Vec<u8> {
+            let mut out = Vec::new();
+            let mut at_line_start = true;
+            for &b in message {
+                if at_line_start && b == b'.' {
+                    out.push(b'.');
+                }
+                out.push(b);
+                at_line_start = b == b'\n';
+            }
+            if !message.is_empty() && !message.ends_with(b"\r\n") {
+                out.extend_from_slice(b"\r\n");
+            }
+            out.extend_from_slice(b".\r\n");
+            out
+        }
+        let cases: [&[u8]; 8] = [
+            b"",
+            b".",
+            b"\n.",
+            b"a\r\n",
+            b"..\r\n.\r\n..",
+            b"x\n.\n.\n.y",
+            b"no dots",
+            b".a\r\nb\r\n.c",
+        ];
+        for case in cases {
+            assert_eq!(dot_stuff(case), reference(case), "{:?}", String::from_utf8_lossy(case));
+        }
     }
 
     #[test]

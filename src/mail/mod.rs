@@ -16,6 +16,7 @@
 
 pub mod codec;
 pub mod header;
+pub mod mime;
 pub mod notice;
 pub mod parse;
 pub mod rebuild;

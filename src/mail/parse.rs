@@ -3,19 +3,17 @@
 //! own files), each with its decoded name, type and bytes — or a reason it cannot be
 //! looked at (encrypted, TNEF, a signature, broken encoding).
 //!
-//! mail-parser (0.11, `full_encoding`) finds the MIME structure and undoes the transfer
-//! encodings; names, parameters and header text are decoded here from the raw bytes
-//! (`header.rs`), because mail-parser turns raw CP932 names and the `cp932` label into
-//! replacement characters. The walk is iterative over mail-parser's flat part list, bounded
-//! by `max_parts` and `max_nesting`; what lies past a bound is left to the stored original
-//! and reported.
+//! The structure comes from `mime.rs` (boundaries, transfer encodings) and the names,
+//! parameters and header text from `header.rs`, both working on the raw bytes, because
+//! Japanese mail carries raw CP932 names and labels like `cp932` that general parsers turn
+//! into replacement characters. The walk is iterative, bounded by `max_parts` and
+//! `max_nesting`; what lies past a bound is left to the stored original and reported.
 
 use std::borrow::Cow;
 
-use mail_parser::{Message, MessageParser, PartType};
-
 use super::codec;
 use super::header::{self, Field};
+use super::mime;
 
 /// Something that makes the mail's structure untrustworthy (the policy for malformed mail
 /// applies).
@@ -130,13 +128,12 @@ pub struct Bounds {
 
 /// Parse a message. Never fails: what cannot be understood is recorded as [`Damage`].
 ///
-/// mail-parser documents `parse()` as never panicking, and in release builds it does not;
-/// its debug assertions can fire on broken nesting (found by fuzzing), and a future bug could
-/// too. Either way the message is then treated as unparseable: its header block is kept,
-/// its whole body is one held part (the original is stored anyway).
+/// The walk is not meant to panic (the fuzz target aborts on any panic), but should a bug
+/// make it, the message is treated as unparseable rather than refused for ever: its header
+/// block is kept and its whole body is one held part (the original is stored anyway).
 pub fn parse(raw: &[u8], bounds: Bounds) -> Mail<'_> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parse_structure(raw, bounds))).unwrap_or_else(|_| {
-        let header_end = header_block_end(raw);
+        let header_end = mime::header_end(raw);
         Mail {
             header_block: Cow::Borrowed(&raw[..header_end]),
             bodies: Vec::new(),
@@ -155,67 +152,35 @@ pub fn parse(raw: &[u8], bounds: Bounds) -> Mail<'_> {
 }
 
 fn parse_structure(raw: &[u8], bounds: Bounds) -> Mail<'_> {
-    let header_end = header_block_end(raw);
-    match MessageParser::default().parse(raw) {
-        Some(message) if header_end > 0 => {
-            let mut budget = bounds.max_parts;
-            walk_message(message, Cow::Borrowed(&raw[..header_end]), "", bounds, 0, &mut budget)
-        }
-        _ => Mail {
-            header_block: Cow::Borrowed(&raw[..header_end]),
+    if mime::header_end(raw) == 0 {
+        return Mail {
+            header_block: Cow::Borrowed(&[]),
             bodies: Vec::new(),
             items: Vec::new(),
             dropped_alternatives: 0,
             signed: false,
             damage: vec![Damage::NoHeaders],
-        },
+        };
     }
+    let mut budget = bounds.max_parts;
+    walk_message(raw, "", bounds, 0, &mut budget)
 }
 
-/// Where the header block ends (the start of the empty line), or 0 when the input does not
-/// start with a header field.
-fn header_block_end(raw: &[u8]) -> usize {
-    let first = raw.split(|&b| b == b'\n').next().unwrap_or_default();
-    let looks_like_field = first
-        .iter()
-        .position(|&b| b == b':')
-        .is_some_and(|i| i > 0 && first[..i].iter().all(|b| b.is_ascii_graphic()));
-    if !looks_like_field {
-        return 0;
-    }
-    let mut pos = 0;
-    while pos < raw.len() {
-        let end = memchr::memchr(b'\n', &raw[pos..]).map_or(raw.len(), |i| pos + i + 1);
-        let line = &raw[pos..end];
-        if line == b"\n" || line == b"\r\n" {
-            return pos;
-        }
-        pos = end;
-    }
-    raw.len()
-}
-
-/// One message (the outer one or a forwarded one): its parts, walked from the root.
-fn walk_message<'a>(
-    mut message: Message<'a>,
-    header_block: Cow<'a, [u8]>,
-    prefix: &str,
-    bounds: Bounds,
-    depth: u32,
-    budget: &mut u64,
-) -> Mail<'a> {
+/// One message (the outer one or a forwarded one), header block and body, walked from its
+/// root entity with an explicit stack; a forwarded message is walked by a call of its own,
+/// at most `max_nesting` deep.
+fn walk_message<'a>(raw: &'a [u8], prefix: &str, bounds: Bounds, depth: u32, budget: &mut u64) -> Mail<'a> {
     let mut mail = Mail {
-        header_block,
+        header_block: Cow::Borrowed(mime::entity(raw).header),
         bodies: Vec::new(),
         items: Vec::new(),
         dropped_alternatives: 0,
         signed: false,
         damage: Vec::new(),
     };
-    let raw: Cow<'a, [u8]> = std::mem::take(&mut message.raw_message);
-    // (part index, IMAP path, nesting depth, inside an alternative's chosen branch)
-    let mut stack: Vec<(usize, String, u32)> = vec![(0, String::new(), depth)];
-    while let Some((idx, path, level)) = stack.pop() {
+    // (entity bytes, IMAP path, nesting depth, the type of a part without Content-Type)
+    let mut stack: Vec<(&'a [u8], String, u32, &'static str)> = vec![(raw, String::new(), depth, "text/plain")];
+    while let Some((bytes, path, level, default_media)) = stack.pop() {
         if *budget == 0 {
             mail.damage.push(Damage::OverLimit("mail.max_parts"));
             break;
@@ -225,21 +190,13 @@ fn walk_message<'a>(
             mail.damage.push(Damage::OverLimit("mail.max_nesting"));
             continue;
         }
-        let Some(part) = message.parts.get_mut(idx) else {
-            continue;
-        };
-        let (offset_header, offset_body, offset_end) = (part.offset_header, part.offset_body, part.offset_end);
-        let encoding_problem = part.is_encoding_problem;
-        let body = std::mem::take(&mut part.body);
-        let part_raw = raw
-            .get(offset_header as usize..(offset_body as usize).max(offset_header as usize))
-            .unwrap_or_default();
-        let fields = header::fields(part_raw);
+        let entity = mime::entity(bytes);
+        let fields = header::fields(entity.header);
         let ctype_value = header::find(&fields, "content-type")
             .map(|f| f.value())
             .unwrap_or_default();
         let media = if ctype_value.is_empty() {
-            "text/plain".to_string()
+            default_media.to_string()
         } else {
             header::media_type(ctype_value)
         };
@@ -252,6 +209,9 @@ fn walk_message<'a>(
         let is_attachment = disposition
             .get(..10)
             .is_some_and(|d| d.eq_ignore_ascii_case(b"attachment"));
+        let encoding = header::find(&fields, "content-transfer-encoding")
+            .map(|f| f.value())
+            .unwrap_or_default();
         let full_path = |p: &str| {
             if p.is_empty() {
                 format!("{prefix}1")
@@ -259,143 +219,124 @@ fn walk_message<'a>(
                 format!("{prefix}{p}")
             }
         };
-        let children = match &body {
-            PartType::Multipart(ids) => ids.clone(),
-            _ => Vec::new(),
-        };
-        match body {
-            PartType::Multipart(_) => {
-                if let Some(b) = header::param(ctype_value, "boundary") {
-                    let closing = format!("--{b}--");
-                    let tail = raw.get(offset_body as usize..).unwrap_or_default();
-                    if memchr::memmem::find(tail, closing.as_bytes()).is_none() {
-                        mail.damage.push(Damage::MissingBoundary(full_path(&path)));
-                    }
-                }
-                let child_path = |i: usize| {
-                    if path.is_empty() {
-                        format!("{}", i + 1)
-                    } else {
-                        format!("{path}.{}", i + 1)
-                    }
-                };
-                let subtype = media.split('/').nth(1).unwrap_or("");
-                let kids: Vec<(usize, usize)> = children.iter().enumerate().map(|(i, &c)| (i, c as usize)).collect();
-                match subtype {
-                    "alternative" => {
-                        let chosen = choose_alternative(&message, &raw, &kids);
-                        mail.dropped_alternatives += kids.len().saturating_sub(1);
-                        if let Some((i, c)) = chosen {
-                            stack.push((c, child_path(i), level + 1));
-                        }
-                    }
-                    "signed" => {
-                        mail.signed = true;
-                        // The content first; the signature part(s) are left out (reported).
-                        for &(i, _) in kids.iter().skip(1) {
-                            mail.items.push(Item::File(Attachment {
-                                path: full_path(&child_path(i)),
-                                name: None,
-                                media_type: "application/signature".into(),
-                                bytes: Cow::Borrowed(&[]),
-                                special: Some(Special::Signature),
-                            }));
-                        }
-                        if let Some(&(i, c)) = kids.first() {
-                            stack.push((c, child_path(i), level + 1));
-                        }
-                    }
-                    "encrypted" => {
-                        let whole = raw
-                            .get(offset_header as usize..offset_end as usize)
-                            .unwrap_or_default()
-                            .to_vec();
-                        mail.items.push(Item::File(Attachment {
-                            path: full_path(&path),
-                            name,
-                            media_type: media.clone(),
-                            bytes: Cow::Owned(whole),
-                            special: Some(Special::Encrypted),
-                        }));
-                    }
-                    _ => {
-                        for &(i, c) in kids.iter().rev() {
-                            stack.push((c, child_path(i), level + 1));
-                        }
-                    }
-                }
-            }
-            PartType::Message(inner) => {
-                let inner_header_end = inner
-                    .parts
-                    .first()
-                    .map(|p| (p.offset_header as usize, p.offset_body as usize));
-                let inner_raw: &[u8] = inner.raw_message.as_ref();
-                let block = match inner_header_end {
-                    Some((s, e)) => {
-                        let b = inner_raw.get(s..e.max(s)).unwrap_or_default();
-                        let end = header_block_end(b);
-                        b[..end].to_vec()
-                    }
-                    None => Vec::new(),
-                };
-                let p = full_path(&path);
-                let sub_prefix = format!("{p}.");
-                let forwarded = walk_message(inner, Cow::Owned(block), &sub_prefix, bounds, level + 1, budget);
-                mail.items.push(Item::Message(Forwarded {
-                    path: p,
-                    name,
-                    mail: forwarded,
-                }));
-            }
-            PartType::Text(text) | PartType::Html(text) => {
-                let is_html = media == "text/html";
-                let inline_text = !is_attachment && name.is_none() && (media == "text/plain" || is_html);
-                if encoding_problem {
-                    mail.damage.push(Damage::BadEncoding(full_path(&path)));
-                }
-                if inline_text && !encoding_problem {
-                    let charset = header::param(ctype_value, "charset");
-                    let text = fix_charset(text, charset.as_deref(), &raw, offset_body, offset_end, &fields);
-                    mail.bodies
-                        .push((if is_html { BodySource::Html } else { BodySource::Plain }, text));
-                } else {
-                    let bytes = match text {
-                        Cow::Borrowed(s) => Cow::Borrowed(s.as_bytes()),
-                        Cow::Owned(s) => Cow::Owned(s.into_bytes()),
-                    };
-                    // Text attachments go to the engine as their original bytes, not as
-                    // mail-parser's re-decoded text.
-                    let bytes = if encoding_problem {
-                        bytes
-                    } else {
-                        Cow::Owned(transfer_decoded(&raw, offset_body, offset_end, &fields))
-                    };
-                    mail.items.push(Item::File(Attachment {
-                        path: full_path(&path),
-                        name,
-                        special: special_for(&media, encoding_problem),
-                        media_type: media,
-                        bytes,
-                    }));
-                }
-            }
-            PartType::Binary(bytes) | PartType::InlineBinary(bytes) => {
-                if encoding_problem {
-                    mail.damage.push(Damage::BadEncoding(full_path(&path)));
-                }
-                let special = special_for(&media, encoding_problem).or_else(|| {
-                    let tnef_name = name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case("winmail.dat"));
-                    tnef_name.then_some(Special::Tnef)
-                });
+        if media.starts_with("multipart/") {
+            let Some(boundary) = header::param(ctype_value, "boundary").filter(|b| !b.is_empty()) else {
+                // A multipart nobody can split: its body is held as it is.
+                mail.damage.push(Damage::MissingBoundary(full_path(&path)));
                 mail.items.push(Item::File(Attachment {
                     path: full_path(&path),
                     name,
                     media_type: media,
-                    bytes,
-                    special,
+                    bytes: Cow::Borrowed(entity.body),
+                    special: Some(Special::BadEncoding),
                 }));
+                continue;
+            };
+            let max = usize::try_from(*budget).unwrap_or(usize::MAX).saturating_add(1);
+            let parts = mime::split(entity.body, boundary.as_bytes(), max);
+            if !parts.closed && !parts.truncated {
+                mail.damage.push(Damage::MissingBoundary(full_path(&path)));
             }
+            let child_path = |i: usize| {
+                if path.is_empty() {
+                    format!("{}", i + 1)
+                } else {
+                    format!("{path}.{}", i + 1)
+                }
+            };
+            let subtype = media.split('/').nth(1).unwrap_or("");
+            let child_default = if subtype == "digest" {
+                "message/rfc822"
+            } else {
+                "text/plain"
+            };
+            let kids = parts.parts;
+            match subtype {
+                "alternative" => {
+                    mail.dropped_alternatives += kids.len().saturating_sub(1);
+                    if let Some(i) = choose_alternative(&kids) {
+                        stack.push((kids[i], child_path(i), level + 1, child_default));
+                    }
+                }
+                "signed" => {
+                    mail.signed = true;
+                    // The content first; the signature part(s) are left out (reported).
+                    for i in 1..kids.len() {
+                        mail.items.push(Item::File(Attachment {
+                            path: full_path(&child_path(i)),
+                            name: None,
+                            media_type: "application/signature".into(),
+                            bytes: Cow::Borrowed(&[]),
+                            special: Some(Special::Signature),
+                        }));
+                    }
+                    if let Some(first) = kids.first() {
+                        stack.push((first, child_path(0), level + 1, child_default));
+                    }
+                }
+                "encrypted" => {
+                    mail.items.push(Item::File(Attachment {
+                        path: full_path(&path),
+                        name,
+                        media_type: media.clone(),
+                        bytes: Cow::Borrowed(bytes),
+                        special: Some(Special::Encrypted),
+                    }));
+                }
+                _ => {
+                    for (i, kid) in kids.iter().enumerate().rev() {
+                        stack.push((kid, child_path(i), level + 1, child_default));
+                    }
+                }
+            }
+        } else if media == "message/rfc822" || media == "message/global" {
+            let p = full_path(&path);
+            let sub_prefix = format!("{p}.");
+            // message/rfc822 should not be transfer-encoded, but base64 ones are sent.
+            let decoded = mime::transfer_decode(entity.body, encoding);
+            let forwarded = match decoded.bytes {
+                Cow::Borrowed(inner) => walk_message(inner, &sub_prefix, bounds, level + 1, budget),
+                Cow::Owned(inner) => walk_message(&inner, &sub_prefix, bounds, level + 1, budget).into_owned(),
+            };
+            mail.items.push(Item::Message(Forwarded {
+                path: p,
+                name,
+                mail: forwarded,
+            }));
+        } else {
+            let decoded = mime::transfer_decode(entity.body, encoding);
+            if !decoded.clean {
+                mail.damage.push(Damage::BadEncoding(full_path(&path)));
+            }
+            let is_html = media == "text/html";
+            let inline_text = !is_attachment && name.is_none() && (media == "text/plain" || is_html);
+            if inline_text && decoded.clean {
+                let charset = header::param(ctype_value, "charset");
+                let text = codec::decode_text(&decoded.bytes, charset.as_deref());
+                mail.bodies
+                    .push((if is_html { BodySource::Html } else { BodySource::Plain }, text));
+                continue;
+            }
+            let special = if decoded.clean {
+                special_for(&media).or_else(|| {
+                    let tnef_name = name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case("winmail.dat"));
+                    tnef_name.then_some(Special::Tnef)
+                })
+            } else {
+                Some(Special::BadEncoding)
+            };
+            mail.items.push(Item::File(Attachment {
+                path: full_path(&path),
+                name,
+                media_type: media,
+                // Broken encoding: the part as it came, for whoever looks at it later.
+                bytes: if decoded.clean {
+                    decoded.bytes
+                } else {
+                    Cow::Borrowed(entity.body)
+                },
+                special,
+            }));
         }
     }
     mail
@@ -451,10 +392,7 @@ pub fn file_name(raw: String) -> Option<String> {
     (!clean.is_empty() && clean != "." && clean != "..").then_some(clean)
 }
 
-fn special_for(media: &str, encoding_problem: bool) -> Option<Special> {
-    if encoding_problem {
-        return Some(Special::BadEncoding);
-    }
+fn special_for(media: &str) -> Option<Special> {
     match media {
         "application/ms-tnef" | "application/vnd.ms-tnef" => Some(Special::Tnef),
         "application/pkcs7-mime" | "application/x-pkcs7-mime" | "application/pgp-encrypted" => Some(Special::Encrypted),
@@ -467,68 +405,25 @@ fn special_for(media: &str, encoding_problem: bool) -> Option<Special> {
 
 /// The branch of a `multipart/alternative` to keep: the plain text when there is one (the
 /// sender's own text), else the HTML, else a multipart holding one, else the last branch.
-fn choose_alternative(message: &Message<'_>, raw: &[u8], kids: &[(usize, usize)]) -> Option<(usize, usize)> {
-    let media_of = |c: usize| {
-        message.parts.get(c).map(|p| {
-            let block = raw
-                .get(p.offset_header as usize..(p.offset_body as usize).max(p.offset_header as usize))
-                .unwrap_or_default();
-            let fields = header::fields(block);
+fn choose_alternative(kids: &[&[u8]]) -> Option<usize> {
+    let media: Vec<String> = kids
+        .iter()
+        .map(|kid| {
+            let fields = header::fields(mime::entity(kid).header);
             header::find(&fields, "content-type")
                 .map_or_else(|| "text/plain".to_string(), |f| header::media_type(f.value()))
         })
-    };
-    let pick = |want: &str| {
-        kids.iter()
-            .copied()
-            .find(|&(_, c)| media_of(c).as_deref() == Some(want))
-    };
+        .collect();
+    let pick = |want: &str| media.iter().position(|m| m == want);
     pick("text/plain")
         .or_else(|| pick("text/html"))
-        .or_else(|| {
-            kids.iter()
-                .copied()
-                .find(|&(_, c)| media_of(c).is_some_and(|m| m.starts_with("multipart/")))
-        })
-        .or_else(|| kids.last().copied())
-}
-
-/// mail-parser decodes text with the labels it knows; for `cp932` and other aliases it does
-/// not, and for undeclared 8-bit text, it leaves replacement characters. Decode those again
-/// from the part's own bytes.
-fn fix_charset(
-    text: Cow<'_, str>,
-    label: Option<&str>,
-    raw: &[u8],
-    start: u32,
-    end: u32,
-    fields: &[Field<'_>],
-) -> String {
-    if !text.contains('\u{FFFD}') {
-        return text.into_owned();
-    }
-    let bytes = transfer_decoded(raw, start, end, fields);
-    codec::decode_text(&bytes, label)
-}
-
-/// The bytes of a part's body with its transfer encoding undone.
-fn transfer_decoded(raw: &[u8], start: u32, end: u32, fields: &[Field<'_>]) -> Vec<u8> {
-    let body = raw
-        .get(start as usize..(end as usize).max(start as usize))
-        .unwrap_or_default();
-    let cte = header::find(fields, "content-transfer-encoding")
-        .map(|f| String::from_utf8_lossy(f.value()).trim().to_ascii_lowercase())
-        .unwrap_or_default();
-    match cte.as_str() {
-        "base64" => codec::base64_lenient(body),
-        "quoted-printable" => codec::quoted_printable(body, false),
-        _ => body.to_vec(),
-    }
+        .or_else(|| media.iter().position(|m| m.starts_with("multipart/")))
+        .or_else(|| kids.len().checked_sub(1))
 }
 
 /// A message id for the ledger: the Message-ID header without angle brackets.
 pub fn message_id(raw: &[u8]) -> Option<String> {
-    let end = header_block_end(raw);
+    let end = mime::header_end(raw);
     let fields = header::fields(&raw[..end]);
     header::find(&fields, "message-id").map(|f| {
         String::from_utf8_lossy(f.value())

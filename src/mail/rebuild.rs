@@ -118,7 +118,8 @@ impl Rebuilt {
     }
 
     pub fn to_bytes(&self) -> io::Result<Vec<u8>> {
-        let mut out = Vec::with_capacity(self.text.len() * 2 + self.parts_len() * 4 / 3 + 4096);
+        // Base64 in 76-character lines with CRLF is 1.37 times the bytes.
+        let mut out = Vec::with_capacity(self.text.len() * 2 + self.parts_len() / 5 * 7 + 4096);
         self.write_to(&mut out)?;
         Ok(out)
     }

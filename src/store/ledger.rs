@@ -187,33 +187,32 @@ impl Ledger for SqliteLedger {
     fn insert_message(&self, m: &MessageRow) -> Result<()> {
         let rcpt = serde_json::to_string(&m.rcpt_to).unwrap_or_else(|_| "[]".into());
         self.with(|c| {
-            c.execute(
+            // Cached statements: the mail path runs these for every message.
+            c.prepare_cached(
                 "INSERT INTO messages (id, message_id, mail_from, rcpt_to, blob, size, created, expires, outcome, report) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
-                    m.id,
-                    m.message_id,
-                    m.mail_from,
-                    rcpt,
-                    m.blob,
-                    to_i64(m.size),
-                    to_i64(m.created),
-                    to_i64(m.expires),
-                    m.outcome,
-                    m.report
-                ],
-            )
+            )?
+            .execute(params![
+                m.id,
+                m.message_id,
+                m.mail_from,
+                rcpt,
+                m.blob,
+                to_i64(m.size),
+                to_i64(m.created),
+                to_i64(m.expires),
+                m.outcome,
+                m.report
+            ])
             .map(drop)
         })
     }
 
     fn finish_message(&self, id: &str, outcome: &str, report: &str) -> Result<()> {
         self.with(|c| {
-            c.execute(
-                "UPDATE messages SET outcome = ?2, report = ?3 WHERE id = ?1",
-                params![id, outcome, report],
-            )
-            .map(drop)
+            c.prepare_cached("UPDATE messages SET outcome = ?2, report = ?3 WHERE id = ?1")?
+                .execute(params![id, outcome, report])
+                .map(drop)
         })
     }
 
@@ -231,25 +230,25 @@ impl Ledger for SqliteLedger {
 
     fn insert_part(&self, p: &PartRow) -> Result<()> {
         self.with(|c| {
-            c.execute(
-                &format!("INSERT INTO parts ({PART_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
-                params![
-                    p.id,
-                    p.message,
-                    p.path,
-                    p.name,
-                    p.kind,
-                    p.outcome,
-                    p.reason,
-                    p.original_blob,
-                    to_i64(p.original_size),
-                    p.clean_blob,
-                    p.clean_name,
-                    p.report,
-                    to_i64(p.created),
-                    to_i64(p.expires)
-                ],
-            )
+            c.prepare_cached(&format!(
+                "INSERT INTO parts ({PART_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+            ))?
+            .execute(params![
+                p.id,
+                p.message,
+                p.path,
+                p.name,
+                p.kind,
+                p.outcome,
+                p.reason,
+                p.original_blob,
+                to_i64(p.original_size),
+                p.clean_blob,
+                p.clean_name,
+                p.report,
+                to_i64(p.created),
+                to_i64(p.expires)
+            ])
             .map(drop)
         })
     }

@@ -45,7 +45,9 @@ pub struct DataReader {
 impl DataReader {
     pub fn new(max: u64) -> Self {
         DataReader {
-            message: Vec::new(),
+            // Most mail is tens to hundreds of KiB: start there instead of growing from
+            // nothing (each growth copies what came so far).
+            message: Vec::with_capacity(usize::try_from(max).unwrap_or(usize::MAX).min(64 << 10)),
             max,
             size: 0,
             oversize: false,

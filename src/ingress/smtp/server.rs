@@ -16,7 +16,7 @@ use tokio::time::{timeout, Instant};
 use super::{Reply, Session, SessionLimits, Step, Transaction};
 use crate::audit::AuditLog;
 use crate::cdr::Engine;
-use crate::egress::relay::{Connection, RelayError};
+use crate::egress::relay::{Connection, Pool, RelayError};
 use crate::mail::{self, Envelope, MailError};
 use crate::store::Store;
 
@@ -29,6 +29,8 @@ pub struct Gateway {
     workers: Semaphore,
     /// STARTTLS, when `smtp.tls_cert`/`tls_key` are set (loaded once at start).
     tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Idle sessions with the next hop (`relay.pool_size`).
+    pub relay_pool: Pool,
 }
 
 impl Gateway {
@@ -40,6 +42,7 @@ impl Gateway {
             audit,
             workers,
             tls: None,
+            relay_pool: Pool::default(),
         }
     }
 
@@ -88,6 +91,16 @@ pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, mut shutdown: w
     let config = gateway.engine().config.clone();
     let max = config.smtp.max_sessions;
     let permits = Arc::new(Semaphore::new(max));
+    let sweeper = tokio::spawn({
+        let gateway = gateway.clone();
+        async move {
+            loop {
+                let idle = gateway.engine().config.relay.pool_idle;
+                tokio::time::sleep(idle / 2).await;
+                gateway.relay_pool.close_idle(idle).await;
+            }
+        }
+    });
     loop {
         let permit = tokio::select! {
             p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
@@ -117,6 +130,8 @@ pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, mut shutdown: w
     if timeout(grace, permits.acquire_many(all)).await.is_err() {
         tracing::warn!("shutdown grace period over with sessions still busy; their messages stay with the sender");
     }
+    sweeper.abort();
+    gateway.relay_pool.close_idle(std::time::Duration::ZERO).await;
 }
 
 /// What a session shares with its connection: the next hop, the daemon, the clock.
@@ -181,7 +196,7 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, gateway: Arc<Gateway>, 
         }
     }
     if let Some(relay) = conn.relay.take() {
-        relay.quit().await;
+        gateway.relay_pool.give_back(relay, &conn.relay_cfg).await;
     }
 }
 
@@ -224,22 +239,18 @@ where
                 if !flush(stream, &mut out).await {
                     return End::Closed;
                 }
+                let mut pooled = false;
                 if conn.relay.is_none() {
-                    match Connection::open(conn.next_hop, &conn.relay_cfg).await {
-                        Ok(c) => conn.relay = Some(c),
-                        Err(e) => {
-                            session.answer(relay_reply(Err(e), &mut conn.relay, "4.4.1"));
-                            continue;
-                        }
-                    }
+                    conn.relay = conn.gateway.relay_pool.take(conn.next_hop, &conn.relay_cfg);
+                    pooled = conn.relay.is_some();
                 }
-                let reply = match conn.relay.as_mut() {
-                    Some(c) => match c.xforward(&xforward).await {
-                        Ok(()) => c.mail(&from).await,
-                        Err(e) => Err(e),
-                    },
-                    None => Err(RelayError::Protocol("no next hop session".into())),
-                };
+                let mut reply = start_transaction(conn, &from, &xforward).await;
+                if pooled && reply.is_err() {
+                    // The idle session had gone away (the next hop's own idle timeout): a
+                    // fresh one, once. Nothing was sent on it that the next hop kept.
+                    conn.relay = None;
+                    reply = start_transaction(conn, &from, &xforward).await;
+                }
                 session.answer(relay_reply(reply, &mut conn.relay, "4.4.1"));
             }
             Step::Rcpt(to) => {
@@ -279,6 +290,23 @@ where
             }
         }
     }
+}
+
+/// XFORWARD and MAIL on the session's next-hop connection, opening one when it has none.
+async fn start_transaction(
+    conn: &mut Conn,
+    from: &crate::ingress::smtp::MailFrom,
+    xforward: &[(String, String)],
+) -> Result<Reply, RelayError> {
+    if conn.relay.is_none() {
+        conn.relay = Some(Connection::open(conn.next_hop, &conn.relay_cfg).await?);
+    }
+    let c = conn
+        .relay
+        .as_mut()
+        .ok_or_else(|| RelayError::Protocol("no next hop session".into()))?;
+    c.xforward(xforward).await?;
+    c.mail(from).await
 }
 
 async fn flush<S: tokio::io::AsyncWrite + Unpin>(stream: &mut S, out: &mut Vec<u8>) -> bool {
