@@ -338,7 +338,9 @@ async fn deliver(gateway: &Arc<Gateway>, relay: &mut Option<Connection>, tx: Tra
     let engine = gateway.engine();
     let deadline = engine.config.engine.message_timeout;
     let reject = engine.config.smtp.reject_outcomes.clone();
-    let Ok(_permit) = gateway.workers.acquire().await else {
+    // The permit bounds the CPU-bound work only: it is given back before the rebuilt message
+    // goes to the next hop (held while waiting for the next hop's reply, it idled the cores).
+    let Ok(permit) = gateway.workers.acquire().await else {
         return Reply::new(451, "4.3.0 Error: shutting down, try again later");
     };
     let envelope = Envelope {
@@ -372,6 +374,7 @@ async fn deliver(gateway: &Arc<Gateway>, relay: &mut Option<Connection>, tx: Tra
         }
         Ok(Ok(Ok(done))) => done,
     };
+    drop(permit);
     if reject.contains(&outcome) {
         tracing::info!(id = %id, outcome = outcome.as_str(), "refused by policy (smtp.reject_outcomes)");
         if conn.rset().await.is_err() {
