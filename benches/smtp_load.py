@@ -135,8 +135,9 @@ def start_mugai(mugai, tmp, port, sink_port, name):
     data = os.path.join(tmp, "data-" + name)
     config = os.path.join(tmp, name + ".toml")
     with open(config, "w") as f:
-        f.write('[serve]\nsmtp_listen = "127.0.0.1:%d"\nnext_hop = "127.0.0.1:%d"\ndata_dir = "%s"\n'
-                '[audit]\nlog = "%s"\n%s\n' % (port, sink_port, data, os.path.join(tmp, name + ".audit"), EXTRA))
+        f.write('[serve]\nsmtp_listen = "127.0.0.1:%d"\nnext_hop = "127.0.0.1:%d"\nhttp_listen = "127.0.0.1:%d"\n'
+                'data_dir = "%s"\n[audit]\nlog = "%s"\n%s\n' % (port, sink_port, free_port(), data,
+                                                          os.path.join(tmp, name + ".audit"), EXTRA))
     proc = subprocess.Popen([mugai, "-c", config, "serve"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(port)
     return proc

@@ -55,6 +55,43 @@ struct RawConfig {
     smtp: RawSmtp,
     relay: RawRelay,
     engine: RawEngine,
+    http: RawHttp,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawHttp {
+    /// API keys: each `{ name, sha256, roles }`, the key itself never (see `mugai apikey`).
+    api_keys: Vec<RawApiKey>,
+    /// Requests that may wait for an engine worker; more are answered 503 with Retry-After.
+    max_queued: u64,
+    /// Largest request body, in bytes (0: `limits.max_input_bytes`).
+    max_body_bytes: u64,
+    /// When a recipient may fetch an original: `after_approval` (default), `after_scan`, or
+    /// `direct`.
+    originals: String,
+}
+
+impl Default for RawHttp {
+    fn default() -> Self {
+        Self {
+            api_keys: Vec::new(),
+            max_queued: 32,
+            max_body_bytes: 0,
+            originals: "after_approval".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApiKey {
+    /// Who holds it (for logs; never the key).
+    name: String,
+    /// SHA-256 of the key, 64 hex digits.
+    sha256: String,
+    /// Any of `submit`, `approve`, `admin`.
+    roles: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -396,6 +433,46 @@ pub struct Config {
     pub smtp: SmtpConfig,
     pub relay: RelayConfig,
     pub engine: EngineConfig,
+    pub http: HttpConfig,
+}
+
+/// What an API key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    /// Send files to be sanitized and read their reports.
+    Submit,
+    /// Release originals held for approval (上長承認).
+    Approve,
+    /// Everything.
+    Admin,
+}
+
+/// A configured API key: its holder, the SHA-256 of the key, and its roles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub name: String,
+    pub sha256: [u8; 32],
+    pub roles: Vec<Role>,
+}
+
+/// The HTTP API (`ingress/http/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpConfig {
+    pub api_keys: Vec<ApiKey>,
+    pub max_queued: usize,
+    pub max_body_bytes: u64,
+    pub originals: Release,
+}
+
+/// When an original (what the gateway kept from before sanitizing) may be fetched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Release {
+    /// Whoever holds the signed link.
+    Direct,
+    /// After clamd found nothing in it.
+    AfterScan,
+    /// After an approver released it (上長承認).
+    AfterApproval,
 }
 
 /// The SMTP listener (`ingress/smtp/`).
@@ -902,6 +979,67 @@ impl RawConfig {
             message_timeout: Duration::from_secs(e.message_timeout_secs),
         };
 
+        let h = &self.http;
+        range(&mut problems, "http.max_queued", h.max_queued, 0, 100_000);
+        let mut api_keys = Vec::new();
+        for (i, k) in h.api_keys.iter().enumerate() {
+            let key = format!("http.api_keys[{i}]");
+            let sha256 = parse_sha256(&k.sha256);
+            if sha256.is_none() {
+                problems.push(ConfigProblem {
+                    key: format!("{key}.sha256"),
+                    message: "must be 64 hex digits (the SHA-256 of the key; `mugai apikey` makes one)".into(),
+                });
+            }
+            let roles: Vec<Role> = k
+                .roles
+                .iter()
+                .map(|r| {
+                    choice(
+                        &mut problems,
+                        &format!("{key}.roles"),
+                        r,
+                        &[
+                            ("submit", Role::Submit),
+                            ("approve", Role::Approve),
+                            ("admin", Role::Admin),
+                        ],
+                    )
+                })
+                .collect();
+            if k.name.trim().is_empty() || roles.is_empty() {
+                problems.push(ConfigProblem {
+                    key,
+                    message: "needs a name and at least one role".into(),
+                });
+            }
+            api_keys.push(ApiKey {
+                name: k.name.clone(),
+                sha256: sha256.unwrap_or([0; 32]),
+                roles,
+            });
+        }
+        let originals = choice(
+            &mut problems,
+            "http.originals",
+            &h.originals,
+            &[
+                ("after_approval", Release::AfterApproval),
+                ("after_scan", Release::AfterScan),
+                ("direct", Release::Direct),
+            ],
+        );
+        let http = HttpConfig {
+            originals,
+            api_keys,
+            max_queued: usize::try_from(h.max_queued).unwrap_or(usize::MAX),
+            max_body_bytes: if h.max_body_bytes == 0 {
+                limits.max_input_bytes
+            } else {
+                h.max_body_bytes
+            },
+        };
+
         if problems.is_empty() {
             Ok(Config {
                 serve,
@@ -916,11 +1054,26 @@ impl RawConfig {
                 smtp,
                 relay,
                 engine,
+                http,
             })
         } else {
             Err(ConfigErrors(problems))
         }
     }
+}
+
+/// 64 hex digits as 32 bytes.
+pub fn parse_sha256(hex: &str) -> Option<[u8; 32]> {
+    let hex = hex.trim().as_bytes();
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in hex.chunks(2).enumerate() {
+        let digit = |b: u8| (b as char).to_digit(16);
+        out[i] = u8::try_from(digit(pair[0])? * 16 + digit(pair[1])?).ok()?;
+    }
+    Some(out)
 }
 
 /// One of a fixed set of words; the first option stands in when the value is not one of them

@@ -62,6 +62,15 @@ enum Command {
         #[command(subcommand)]
         action: OriginalsCommand,
     },
+    /// Make an API key: prints the key (give it to the client, once) and the line for
+    /// `http.api_keys` (only its SHA-256 goes into the configuration).
+    Apikey {
+        /// Who will hold it (shown in logs).
+        name: String,
+        /// Roles: submit, approve, admin.
+        #[arg(required = true)]
+        roles: Vec<String>,
+    },
     /// Validate a configuration file and report every problem with its key path.
     CheckConfig {
         /// The file to check (default: the --config file, or the embedded defaults).
@@ -153,6 +162,23 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     Ok(EXIT_USAGE)
                 }
             }
+        }
+        Command::Apikey { name, roles } => {
+            if let Some(bad) = roles
+                .iter()
+                .find(|r| !["submit", "approve", "admin"].contains(&r.as_str()))
+            {
+                eprintln!("mugai: unknown role {bad:?} (submit, approve, admin)");
+                return Ok(EXIT_USAGE);
+            }
+            let (key, hash) = mugai::ingress::http::new_key().context("making a key")?;
+            println!("key: {key}");
+            let roles: Vec<String> = roles.iter().map(|r| format!("{r:?}")).collect();
+            println!(
+                "config: api_keys = [{{ name = {name:?}, sha256 = \"{hash}\", roles = [{}] }}]",
+                roles.join(", ")
+            );
+            Ok(EXIT_OK)
         }
         Command::Serve => {
             let config = match load_config(cli.config.as_deref()) {
@@ -309,13 +335,19 @@ fn serve(config: Config, path: Option<PathBuf>) -> anyhow::Result<u8> {
             .await
             .with_context(|| format!("listening on {listen}"))?;
         tracing::info!(smtp = %listen, next_hop = %config.serve.next_hop, data_dir = %data_dir.display(), "mugai serving");
+        let http_listen = config.serve.http_listen;
+        let http_listener = tokio::net::TcpListener::bind(http_listen)
+            .await
+            .with_context(|| format!("listening on {http_listen} (serve.http_listen)"))?;
         eprintln!(
-            "mugai {}: SMTP content filter on {listen}, next hop {}, data in {} (the HTTP API on {} is not built yet)",
+            "mugai {}: SMTP content filter on {listen}, next hop {}, HTTP on {http_listen}, data in {}",
             env!("CARGO_PKG_VERSION"),
             config.serve.next_hop,
             data_dir.display(),
-            config.serve.http_listen
         );
+        if config.http.api_keys.is_empty() {
+            tracing::warn!("no http.api_keys configured: the /v1 API refuses every call (make one with `mugai apikey`)");
+        }
         let tls = match &config.smtp.tls {
             Some((cert, key)) => Some(server::tls_acceptor(cert, key).map_err(|e| anyhow::anyhow!("STARTTLS: {e}"))?),
             None => None,
@@ -347,7 +379,13 @@ fn serve(config: Config, path: Option<PathBuf>) -> anyhow::Result<u8> {
             tracing::info!("stopping: no new sessions, busy ones may finish");
             let _ = stop.send(true);
         });
+        let http = tokio::spawn(mugai::ingress::http::serve(
+            http_listener,
+            mugai::ingress::http::AppState::new(gateway.clone()),
+            stopped.clone(),
+        ));
         server::serve(listener, gateway, stopped).await;
+        let _ = http.await;
         Ok::<_, anyhow::Error>(EXIT_OK)
     })
 }

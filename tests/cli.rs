@@ -166,7 +166,8 @@ fn check_config_reports_every_problem_with_its_key() {
 #[test]
 fn serve_on_defaults_names_loopback_listeners() {
     // The embedded defaults: data in ./mugai-data (here a temporary directory), the SMTP
-    // filter on 127.0.0.1:10025, next hop 127.0.0.1:10026. It serves until SIGTERM.
+    // filter on 127.0.0.1:10025, next hop 127.0.0.1:10026, HTTP on 127.0.0.1:8080. It serves
+    // until SIGTERM.
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().expect("tempdir");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mugai"))
@@ -181,13 +182,23 @@ fn serve_on_defaults_names_loopback_listeners() {
         .read_line(&mut banner)
         .expect("banner");
     assert!(
-        banner.contains("127.0.0.1:10025") && banner.contains("127.0.0.1:10026"),
+        banner.contains("127.0.0.1:10025") && banner.contains("127.0.0.1:10026") && banner.contains("127.0.0.1:8080"),
         "{banner}"
     );
     let mut greeting = String::new();
     let stream = std::net::TcpStream::connect("127.0.0.1:10025").expect("listening on 127.0.0.1:10025");
     BufReader::new(stream).read_line(&mut greeting).expect("greeting");
     assert!(greeting.starts_with("220 "), "{greeting}");
+    // The HTTP side on 127.0.0.1:8080.
+    let mut http = std::net::TcpStream::connect("127.0.0.1:8080").expect("listening on 127.0.0.1:8080");
+    std::io::Write::write_all(
+        &mut http,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .expect("send");
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut http, &mut answer).expect("read");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(
         dir.path().join("mugai-data/ledger.sqlite3").exists(),
         "no data directory made"

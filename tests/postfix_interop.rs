@@ -211,9 +211,10 @@ fn rig() -> Rig {
     std::fs::write(
         d.join("mugai.toml"),
         format!(
-            "[serve]\nsmtp_listen = \"127.0.0.1:{}\"\nnext_hop = \"127.0.0.1:{}\"\ndata_dir = \"{}\"\n[audit]\nlog = \"{}\"\n",
+            "[serve]\nsmtp_listen = \"127.0.0.1:{}\"\nnext_hop = \"127.0.0.1:{}\"\nhttp_listen = \"127.0.0.1:{}\"\ndata_dir = \"{}\"\n[audit]\nlog = \"{}\"\n",
             ports.mugai,
             ports.reinject,
+            common::free_port(),
             d.join("mugai-data").display(),
             d.join("audit.jsonl").display()
         ),

@@ -30,6 +30,8 @@ command -v postfix >/dev/null || need_apt+=(postfix)
 command -v swaks >/dev/null || need_apt+=(swaks)
 # openssl makes the self-signed certificate of the STARTTLS test.
 command -v openssl >/dev/null || need_apt+=(openssl)
+# curl uploads the fixtures to the HTTP API in the real-socket test.
+command -v curl >/dev/null || need_apt+=(curl)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "tests/run.sh: installing ${need_apt[*]}"
     sudo_cmd=()
@@ -40,19 +42,20 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
-# oletools (olevba, mraptor, oleobj, rtfobj, msodde) judge the Office and RTF outputs. They
-# come from PyPI into a virtualenv of our own (Debian's Python refuses system-wide pip).
-if ! command -v rtfobj >/dev/null || ! command -v msodde >/dev/null; then
+# oletools (olevba, mraptor, oleobj, rtfobj, msodde) judge the Office and RTF outputs, and
+# openapi-spec-validator the API's OpenAPI document. They come from PyPI into a virtualenv
+# of our own (Debian's Python refuses system-wide pip).
+if ! command -v rtfobj >/dev/null || ! command -v msodde >/dev/null || ! command -v openapi-spec-validator >/dev/null; then
     venv="${MUGAI_JUDGES_VENV:-$PWD/target/judges-venv}"
-    if [ ! -x "$venv/bin/rtfobj" ]; then
-        echo "tests/run.sh: installing oletools into $venv"
+    if [ ! -x "$venv/bin/rtfobj" ] || [ ! -x "$venv/bin/openapi-spec-validator" ]; then
+        echo "tests/run.sh: installing oletools and openapi-spec-validator into $venv"
         if ! python3 -m venv "$venv" 2>/dev/null; then
             sudo_cmd=()
             [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
             DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
             python3 -m venv "$venv"
         fi
-        "$venv/bin/pip" install --quiet --disable-pip-version-check oletools
+        "$venv/bin/pip" install --quiet --disable-pip-version-check oletools openapi-spec-validator
     fi
     export PATH="$venv/bin:$PATH"
 fi

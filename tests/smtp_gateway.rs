@@ -139,8 +139,9 @@ fn start(next_hop_port: u16, extra: &str) -> Daemon {
     std::fs::write(
         &config,
         format!(
-            "[serve]\nsmtp_listen = \"127.0.0.1:{port}\"\nnext_hop = \"127.0.0.1:{next_hop_port}\"\ndata_dir = \"{}\"\n\
+            "[serve]\nsmtp_listen = \"127.0.0.1:{port}\"\nnext_hop = \"127.0.0.1:{next_hop_port}\"\nhttp_listen = \"127.0.0.1:{}\"\ndata_dir = \"{}\"\n\
              [audit]\nlog = \"{}\"\n[relay]\nconnect_timeout_secs = 3\n{extra}",
+            free_port(),
             dir.path().join("data").display(),
             dir.path().join("audit.jsonl").display()
         ),

@@ -72,6 +72,9 @@ pub trait Ledger: Send + Sync {
     fn parts_of(&self, message: &str) -> Result<Vec<PartRow>>;
     /// Remove every row that expired at or before `now`; report blobs left unreferenced.
     fn purge(&self, now: u64) -> Result<Purged>;
+    /// Keep the report of a file sanitized through the API (`GET /v1/reports/{id}`).
+    fn insert_report(&self, id: &str, created: u64, expires: u64, json: &str) -> Result<()>;
+    fn report(&self, id: &str, now: u64) -> Result<Option<String>>;
 }
 
 const SCHEMA: &str = "
@@ -109,6 +112,13 @@ CREATE INDEX IF NOT EXISTS parts_message ON parts(message);
 CREATE INDEX IF NOT EXISTS parts_original ON parts(original_blob);
 CREATE INDEX IF NOT EXISTS parts_clean ON parts(clean_blob);
 CREATE INDEX IF NOT EXISTS messages_blob ON messages(blob);
+CREATE TABLE IF NOT EXISTS reports (
+    id TEXT PRIMARY KEY,
+    created INTEGER NOT NULL,
+    expires INTEGER NOT NULL,
+    json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS reports_expires ON reports(expires);
 ";
 
 /// The ledger in one SQLite file. One connection behind a mutex: rows are small and writes
@@ -274,6 +284,25 @@ impl Ledger for SqliteLedger {
         })
     }
 
+    fn insert_report(&self, id: &str, created: u64, expires: u64, json: &str) -> Result<()> {
+        self.with(|c| {
+            c.prepare_cached("INSERT INTO reports (id, created, expires, json) VALUES (?1, ?2, ?3, ?4)")?
+                .execute(params![id, to_i64(created), to_i64(expires), json])
+                .map(drop)
+        })
+    }
+
+    fn report(&self, id: &str, now: u64) -> Result<Option<String>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT json FROM reports WHERE id = ?1 AND expires > ?2",
+                params![id, to_i64(now)],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+    }
+
     fn purge(&self, now: u64) -> Result<Purged> {
         self.with(|c| {
             let tx = c.transaction()?;
@@ -301,6 +330,7 @@ impl Ledger for SqliteLedger {
                 [now],
             )?;
             let messages = tx.execute("DELETE FROM messages WHERE expires <= ?1", [now])?;
+            tx.execute("DELETE FROM reports WHERE expires <= ?1", [now])?;
             candidates.sort();
             candidates.dedup();
             let mut orphans = Vec::new();

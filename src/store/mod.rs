@@ -196,6 +196,19 @@ impl Store {
         Ok(row)
     }
 
+    /// Keep a report of a file sanitized through the API until retention ends; its id.
+    pub fn keep_report(&self, json: &str) -> Result<String, StoreError> {
+        let id = ObjectId::random()?.hex();
+        let created = now();
+        self.ledger.insert_report(&id, created, self.expiry(created), json)?;
+        Ok(id)
+    }
+
+    /// A kept report, unless it expired.
+    pub fn report(&self, id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.ledger.report(id, now())?)
+    }
+
     /// A signed link token for a stored part: valid for the configured link lifetime, never
     /// past the part's own expiry.
     pub fn link_for(&self, part: &PartRow) -> String {

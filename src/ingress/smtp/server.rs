@@ -31,6 +31,8 @@ pub struct Gateway {
     tls: Option<tokio_rustls::TlsAcceptor>,
     /// Idle sessions with the next hop (`relay.pool_size`).
     pub relay_pool: Pool,
+    /// Counters for `/metrics` (both ingresses record here).
+    pub metrics: crate::ingress::http::metrics::Metrics,
 }
 
 impl Gateway {
@@ -43,6 +45,7 @@ impl Gateway {
             workers,
             tls: None,
             relay_pool: Pool::default(),
+            metrics: Default::default(),
         }
     }
 
@@ -50,6 +53,11 @@ impl Gateway {
     pub fn with_tls(mut self, acceptor: tokio_rustls::TlsAcceptor) -> Self {
         self.tls = Some(acceptor);
         self
+    }
+
+    /// The permits for CPU-bound work (`engine.workers`), shared with the HTTP API.
+    pub fn workers(&self) -> &Semaphore {
+        &self.workers
     }
 
     /// The configuration and engine in force now.
@@ -349,6 +357,8 @@ async fn deliver(gateway: &Arc<Gateway>, relay: &mut Option<Connection>, tx: Tra
     };
     let (store, audit) = (gateway.store.clone(), gateway.audit.clone());
     let message = tx.message;
+    let busy = gateway.metrics.in_flight();
+    let started = Instant::now();
     let work = tokio::task::spawn_blocking(move || {
         let processed = mail::process(&engine, &store, &audit, message, &envelope)?;
         let bytes = processed.rebuilt.to_bytes().map_err(|e| MailError::Store(e.into()))?;
@@ -375,6 +385,8 @@ async fn deliver(gateway: &Arc<Gateway>, relay: &mut Option<Connection>, tx: Tra
         Ok(Ok(Ok(done))) => done,
     };
     drop(permit);
+    drop(busy);
+    gateway.metrics.message(outcome.as_str(), started.elapsed());
     if reject.contains(&outcome) {
         tracing::info!(id = %id, outcome = outcome.as_str(), "refused by policy (smtp.reject_outcomes)");
         if conn.rset().await.is_err() {

@@ -1,0 +1,98 @@
+//! The HTTP side (axum on hyper): the file-exchange API (`/v1/...`), health and metrics, and
+//! the OpenAPI document. `router(state)` is the whole surface, so tests drive it with
+//! `oneshot` and the daemon serves it on `serve.http_listen`.
+//!
+//! Every handler is small and named for its route: `sanitize.rs` (files in, clean files and
+//! reports out), `originals.rs` (capability links to stored originals), `health.rs`
+//! (`/healthz`, `/readyz`, `/metrics`), `openapi.rs`; `auth.rs` checks API keys and roles,
+//! `upload.rs` takes a file out of a raw or multipart body, `error.rs` is the one JSON error
+//! shape.
+
+mod auth;
+mod error;
+mod health;
+pub mod metrics;
+mod openapi;
+mod originals;
+mod sanitize;
+mod upload;
+
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use auth::new_key;
+pub use error::ApiError;
+pub use openapi::spec;
+
+use crate::ingress::smtp::server::Gateway;
+
+/// What every request shares: the daemon's engine, store and worker permits (with the SMTP
+/// side), and the HTTP side's own counters.
+pub struct AppState {
+    pub gateway: Arc<Gateway>,
+    /// Requests waiting for a worker permit now (bounded by `http.max_queued`).
+    queued: AtomicUsize,
+}
+
+impl AppState {
+    pub fn new(gateway: Arc<Gateway>) -> Arc<Self> {
+        Arc::new(AppState {
+            gateway,
+            queued: AtomicUsize::new(0),
+        })
+    }
+}
+
+/// Every route. The OpenAPI document lists the same paths (a test holds them equal).
+pub fn router(state: Arc<AppState>) -> Router {
+    let body_limit = usize::try_from(state.gateway.engine().config.http.max_body_bytes).unwrap_or(usize::MAX);
+    Router::new()
+        .route("/v1/sanitize", post(sanitize::sanitize))
+        .route("/v1/reports/{id}", get(sanitize::report))
+        .route("/v1/originals/{token}", get(originals::original))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(openapi::openapi))
+        .fallback(error::not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(state)
+}
+
+/// Headers every answer carries: nothing here is meant to be framed, sniffed or cached by a
+/// shared cache, and no page loads anything from elsewhere.
+async fn security_headers(mut response: axum::response::Response) -> axum::response::Response {
+    use axum::http::header::{self, HeaderValue};
+    let h = response.headers_mut();
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+    );
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Serve `router` on `listener` until `shutdown` turns true; requests in flight finish.
+pub async fn serve(listener: TcpListener, state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
+    let app = router(state);
+    let stop = async move {
+        while !*shutdown.borrow() {
+            if shutdown.changed().await.is_err() {
+                break;
+            }
+        }
+    };
+    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+        tracing::error!(error = %e, "HTTP server stopped");
+    }
+}

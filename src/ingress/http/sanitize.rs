@@ -1,0 +1,164 @@
+//! `POST /v1/sanitize`: a file in, the clean file out (200) or why not (422), the report kept
+//! for `GET /v1/reports/{id}`. The engine runs on the blocking pool under the daemon's
+//! worker permits; when they are all taken and `http.max_queued` requests already wait, the
+//! answer is 503 with Retry-After rather than an unbounded queue.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use super::error::ApiError;
+use super::{auth, upload, AppState};
+use crate::config::Role;
+use crate::Engine;
+
+pub async fn sanitize(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let engine = state.gateway.engine();
+    auth::require(&engine.config, &headers, Role::Submit)?;
+    let limit = usize::try_from(engine.config.http.max_body_bytes).unwrap_or(usize::MAX);
+    let body = axum::body::to_bytes(body, limit).await.map_err(|e| {
+        if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("the file is larger than http.max_body_bytes ({limit} bytes)"),
+            )
+        } else {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_body",
+                "the request body could not be read",
+            )
+        }
+    })?;
+    let file = upload::take(&headers, body)?;
+    let _permit = permit(&state, &engine).await?;
+    let _busy = state.gateway.metrics.in_flight();
+    let started = Instant::now();
+    let worker = engine.clone();
+    let name = file.name.clone();
+    let processed = tokio::task::spawn_blocking(move || worker.run(&file.bytes, file.name.as_deref()))
+        .await
+        .map_err(ApiError::internal)?;
+    state.gateway.metrics.file(&processed.report, started.elapsed());
+    let json = processed.report.to_json();
+    let store = state.gateway.store.clone();
+    let kept = json.clone();
+    let id = tokio::task::spawn_blocking(move || store.keep_report(&kept))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    tracing::info!(report = %id, name = name.as_deref().unwrap_or(""), outcome = processed.report.outcome.as_str(), "sanitized over HTTP");
+    let report = &processed.report;
+    let Some(clean) = processed.output else {
+        let body = serde_json::json!({
+            "outcome": report.outcome.as_str(),
+            "reason": report.reason,
+            "report_id": id,
+            "report": serde_json::from_str::<serde_json::Value>(&json).unwrap_or_default(),
+        });
+        let mut response = (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response();
+        report_headers(&mut response, &id, report.outcome.as_str());
+        return Ok(response);
+    };
+    let kind = report.output.as_ref().map_or(report.detected_kind, |o| o.kind);
+    let out_name = report.output.as_ref().and_then(|o| o.name.clone());
+    let mut response = Response::new(Body::from(clean));
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind.media_type()));
+    if let Some(n) = out_name {
+        if let Ok(v) = HeaderValue::from_str(&content_disposition(&n)) {
+            h.insert(header::CONTENT_DISPOSITION, v);
+        }
+    }
+    if let Some(o) = &report.output {
+        if let Ok(v) = HeaderValue::from_str(&o.digest.sha256) {
+            h.insert("x-mugai-sha256", v);
+        }
+    }
+    report_headers(&mut response, &id, report.outcome.as_str());
+    Ok(response)
+}
+
+fn report_headers(response: &mut Response, id: &str, outcome: &'static str) {
+    let h = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(id) {
+        h.insert("x-mugai-report-id", v);
+    }
+    h.insert("x-mugai-outcome", HeaderValue::from_static(outcome));
+}
+
+/// `attachment` with an ASCII fallback name and the real one in RFC 5987 form.
+pub(super) fn content_disposition(name: &str) -> String {
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut encoded = String::new();
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            encoded.push(b as char);
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
+/// A worker permit now, after waiting in a bounded queue, or 503.
+async fn permit<'a>(state: &'a AppState, engine: &Engine) -> Result<tokio::sync::SemaphorePermit<'a>, ApiError> {
+    let workers = state.gateway.workers();
+    if let Ok(p) = workers.try_acquire() {
+        return Ok(p);
+    }
+    if state.queued.fetch_add(1, Ordering::SeqCst) >= engine.config.http.max_queued {
+        state.queued.fetch_sub(1, Ordering::SeqCst);
+        return Err(ApiError::busy());
+    }
+    let p = workers.acquire().await;
+    state.queued.fetch_sub(1, Ordering::SeqCst);
+    p.map_err(|_| ApiError::busy())
+}
+
+/// `GET /v1/reports/{id}`: a kept report, while retention lasts.
+pub async fn report(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let engine = state.gateway.engine();
+    auth::require(&engine.config, &headers, Role::Submit)?;
+    let unknown = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_report",
+            "no such report (or it expired)",
+        )
+    };
+    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(unknown());
+    }
+    let store = state.gateway.store.clone();
+    let json = tokio::task::spawn_blocking(move || store.report(&id))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?
+        .ok_or_else(unknown)?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
+}

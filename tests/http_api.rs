@@ -1,0 +1,453 @@
+//! The HTTP API through its router (`oneshot`, no socket): every route and every error the
+//! issue names — auth missing and wrong role, oversize, bad multipart, unknown ids, expired
+//! and tampered links, a saturated engine — plus the OpenAPI contract (every route of the
+//! router is in the document and every path of the document is routed). A real-socket test
+//! compares the served clean file with the CLI's output for every engine fixture.
+
+mod common;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use mugai::ingress::http::{router, spec, AppState};
+use mugai::ingress::smtp::server::Gateway;
+use mugai::store::{NewPart, Store};
+use mugai::{Config, Engine};
+use sha2::{Digest, Sha256};
+use tower::ServiceExt;
+
+const SUBMIT: &str = "mk_test_submit_key";
+const APPROVE: &str = "mk_test_approve_key";
+const LINK_KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+fn hash(key: &str) -> String {
+    mugai::report::hex(&Sha256::digest(key.as_bytes()))
+}
+
+struct Api {
+    state: Arc<AppState>,
+    _dir: tempfile::TempDir,
+}
+
+fn api(extra: &str) -> Api {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = format!(
+        "[serve]\ndata_dir = \"{}\"\nnext_hop = \"127.0.0.1:{}\"\n[audit]\nlog = \"{}\"\n[store]\nlink_key = \"{LINK_KEY}\"\n\
+         [http]\napi_keys = [{{ name = \"fx\", sha256 = \"{}\", roles = [\"submit\"] }}, {{ name = \"boss\", sha256 = \"{}\", roles = [\"approve\"] }}]\n{extra}",
+        dir.path().join("data").display(),
+        common::free_port(),
+        dir.path().join("audit.jsonl").display(),
+        hash(SUBMIT),
+        hash(APPROVE),
+    );
+    let config = Config::from_toml(&text).expect("config");
+    let store = Arc::new(Store::open(&config.serve.data_dir, &config.store).expect("store"));
+    let audit = Arc::new(mugai::audit::AuditLog::open(&config.audit, &config.serve.data_dir).expect("audit"));
+    let gateway = Arc::new(Gateway::new(Engine::new(config), store, audit));
+    Api {
+        state: AppState::new(gateway),
+        _dir: dir,
+    }
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    fn header(&self, name: &str) -> &str {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    fn error(&self) -> String {
+        self.json()["error"].as_str().unwrap_or("").to_string()
+    }
+}
+
+async fn call(api: &Api, request: Request<Body>) -> Answer {
+    let response = router(api.state.clone()).oneshot(request).await.expect("infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.expect("body").to_bytes().to_vec();
+    Answer { status, headers, body }
+}
+
+fn post(key: Option<&str>, name: &str, body: Vec<u8>) -> Request<Body> {
+    let mut r = Request::post("/v1/sanitize").header("content-disposition", format!("attachment; filename=\"{name}\""));
+    if let Some(k) = key {
+        r = r.header("authorization", format!("Bearer {k}"));
+    }
+    r.body(Body::from(body)).expect("request")
+}
+
+fn get(path: &str, key: Option<&str>) -> Request<Body> {
+    let mut r = Request::get(path);
+    if let Some(k) = key {
+        r = r.header("authorization", format!("Bearer {k}"));
+    }
+    r.body(Body::empty()).expect("request")
+}
+
+fn fixture(path: &str) -> Vec<u8> {
+    std::fs::read(common::fixtures_dir().join(path)).expect("fixture")
+}
+
+#[tokio::test]
+async fn sanitize_answers_the_clean_file_and_keeps_the_report() {
+    let api = api("");
+    let input = fixture("pdf/openaction_js.pdf");
+    let a = call(&api, post(Some(SUBMIT), "見積.pdf", input.clone())).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.header("content-type"), "application/pdf");
+    assert_eq!(a.header("x-mugai-outcome"), "disarmed");
+    assert!(a
+        .header("content-disposition")
+        .contains("filename*=UTF-8''%E8%A6%8B%E7%A9%8D.pdf"));
+    assert_eq!(a.header("x-content-type-options"), "nosniff");
+    // The same bytes the engine makes (the CLI runs the same call).
+    let expected = api
+        .state
+        .gateway
+        .engine()
+        .run(&input, Some("見積.pdf"))
+        .output
+        .expect("clean");
+    assert_eq!(a.body, expected);
+    assert_eq!(a.header("x-mugai-sha256"), mugai::report::hex(&Sha256::digest(&a.body)));
+    assert!(!String::from_utf8_lossy(&a.body).contains("/OpenAction"));
+    let id = a.header("x-mugai-report-id").to_string();
+    let r = call(&api, get(&format!("/v1/reports/{id}"), Some(SUBMIT))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["outcome"], "disarmed");
+    assert_eq!(r.json()["file_name"], "見積.pdf");
+    // Metrics counted it.
+    let m = call(&api, get("/metrics", None)).await;
+    let text = String::from_utf8_lossy(&m.body);
+    assert!(
+        text.contains("mugai_files_total{kind=\"pdf\",outcome=\"disarmed\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("mugai_findings_total{type="), "{text}");
+}
+
+#[tokio::test]
+async fn multipart_upload_and_broken_bodies() {
+    let api = api("");
+    let pdf = fixture("pdf/clean.pdf");
+    let mut body = b"--B0undary\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.pdf\"\r\n\
+                     Content-Type: application/pdf\r\n\r\n"
+        .to_vec();
+    body.extend_from_slice(&pdf);
+    body.extend_from_slice(b"\r\n--B0undary--\r\n");
+    let request = |body: Vec<u8>| {
+        Request::post("/v1/sanitize")
+            .header("authorization", format!("Bearer {SUBMIT}"))
+            .header("content-type", "multipart/form-data; boundary=B0undary")
+            .body(Body::from(body))
+            .expect("request")
+    };
+    let a = call(&api, request(body.clone())).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", String::from_utf8_lossy(&a.body));
+    assert_eq!(a.header("x-mugai-outcome"), "clean");
+    let cut = body[..body.len() - 10].to_vec();
+    let a = call(&api, request(cut)).await;
+    assert_eq!((a.status, a.error()), (StatusCode::BAD_REQUEST, "bad_multipart".into()));
+    let a = call(&api, post(Some(SUBMIT), "x.pdf", Vec::new())).await;
+    assert_eq!((a.status, a.error()), (StatusCode::BAD_REQUEST, "empty".into()));
+}
+
+#[tokio::test]
+async fn auth_is_required_and_roles_are_checked() {
+    let api = api("");
+    let pdf = fixture("pdf/clean.pdf");
+    let a = call(&api, post(None, "a.pdf", pdf.clone())).await;
+    assert_eq!((a.status, a.error()), (StatusCode::UNAUTHORIZED, "unauthorized".into()));
+    assert_eq!(a.header("www-authenticate"), "Bearer");
+    let a = call(&api, post(Some("mk_wrong"), "a.pdf", pdf.clone())).await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    let a = call(&api, post(Some(APPROVE), "a.pdf", pdf)).await;
+    assert_eq!((a.status, a.error()), (StatusCode::FORBIDDEN, "forbidden".into()));
+    let a = call(&api, get(&format!("/v1/reports/{}", "0".repeat(32)), None)).await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn refused_oversize_unknown_and_saturated() {
+    let api = api("max_body_bytes = 1000\nmax_queued = 0\n");
+    let a = call(&api, post(Some(SUBMIT), "big.bin", vec![b'x'; 5000])).await;
+    assert_eq!(
+        (a.status, a.error()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "too_large".into())
+    );
+    let a = call(&api, get(&format!("/v1/reports/{}", "0".repeat(32)), Some(SUBMIT))).await;
+    assert_eq!((a.status, a.error()), (StatusCode::NOT_FOUND, "unknown_report".into()));
+    let a = call(&api, get("/v1/reports/..%2Fetc", Some(SUBMIT))).await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    let a = call(&api, get("/nowhere", None)).await;
+    assert_eq!((a.status, a.error()), (StatusCode::NOT_FOUND, "not_found".into()));
+    // Every worker taken and no queue: 503 with Retry-After.
+    let workers = api.state.gateway.workers();
+    let held: Vec<_> = std::iter::from_fn(|| workers.try_acquire().ok()).collect();
+    assert!(!held.is_empty());
+    let a = call(&api, post(Some(SUBMIT), "t.txt", b"hello".to_vec())).await;
+    assert_eq!((a.status, a.error()), (StatusCode::SERVICE_UNAVAILABLE, "busy".into()));
+    assert_eq!(a.header("retry-after"), "1");
+    drop(held);
+    let a = call(&api, post(Some(SUBMIT), "t.txt", b"hello".to_vec())).await;
+    assert_eq!(a.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn encrypted_pdf_is_422_with_its_reason() {
+    let api = api("");
+    let a = call(
+        &api,
+        post(Some(SUBMIT), "e.pdf", fixture("pdf/encrypted_user_password.pdf")),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let j = a.json();
+    assert_eq!(j["outcome"], "blocked");
+    assert_eq!(j["reason"], "encrypted");
+    assert_eq!(j["report"]["outcome"], "blocked");
+    let id = j["report_id"].as_str().expect("id").to_string();
+    assert_eq!(
+        call(&api, get(&format!("/v1/reports/{id}"), Some(SUBMIT))).await.status,
+        StatusCode::OK
+    );
+}
+
+fn kept_part(api: &Api, original: &[u8]) -> String {
+    let store = &api.state.gateway.store;
+    let m = store
+        .keep_message(b"From: a@b\r\n\r\nx", None, "a@b", &[])
+        .expect("message");
+    let part = store
+        .keep_part(&NewPart {
+            message: &m.id,
+            path: "2",
+            name: Some("見積.docm"),
+            kind: "docm",
+            outcome: "disarmed",
+            reason: None,
+            original,
+            original_sha256: None,
+            clean: None,
+            clean_sha256: None,
+            clean_name: None,
+            report: "{}",
+        })
+        .expect("part");
+    store.link_for(&part)
+}
+
+#[tokio::test]
+async fn originals_by_signed_link() {
+    let api_with = api;
+    let api = api_with("originals = \"direct\"\n");
+    let token = kept_part(&api, b"the original bytes");
+    let a = call(&api, get(&format!("/v1/originals/{token}"), None)).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.body, b"the original bytes");
+    assert!(a.header("content-disposition").starts_with("attachment;"));
+    // One character changed: refused.
+    let mut bad = token.clone().into_bytes();
+    let last = bad.len() - 1;
+    bad[last] = if bad[last] == b'A' { b'B' } else { b'A' };
+    let a = call(
+        &api,
+        get(
+            &format!("/v1/originals/{}", String::from_utf8(bad).expect("ascii")),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!((a.status, a.error()), (StatusCode::NOT_FOUND, "invalid_link".into()));
+    // Expired: the same object signed with an expiry in the past.
+    let object = mugai::store::links::LinkSigner::new(mugai::store::parse_key(LINK_KEY).expect("key"))
+        .verify(&token, mugai::store::now())
+        .expect("valid")
+        .object;
+    let old = mugai::store::links::LinkSigner::new(mugai::store::parse_key(LINK_KEY).expect("key")).sign(object, 1);
+    let a = call(&api, get(&format!("/v1/originals/{old}"), None)).await;
+    assert_eq!((a.status, a.error()), (StatusCode::GONE, "expired".into()));
+
+    // The default policy releases nothing without approval.
+    let held = api_with("");
+    let token = kept_part(&held, b"held back");
+    let a = call(&held, get(&format!("/v1/originals/{token}"), None)).await;
+    assert_eq!((a.status, a.error()), (StatusCode::FORBIDDEN, "not_released".into()));
+}
+
+#[tokio::test]
+async fn health_readiness_and_the_openapi_contract() {
+    let api = api("");
+    let a = call(&api, get("/healthz", None)).await;
+    assert_eq!((a.status, a.body.as_slice()), (StatusCode::OK, &b"ok\n"[..]));
+    // Nothing listens on the next hop's port: not ready, and it says why.
+    let a = call(&api, get("/readyz", None)).await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(a.json(), serde_json::json!({ "store": true, "next_hop": false }));
+    let hop = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = hop.local_addr().expect("addr").port();
+    let api2 = {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = Config::from_toml(&format!(
+            "[serve]\ndata_dir = \"{}\"\nnext_hop = \"127.0.0.1:{port}\"\n[audit]\nlog = \"-\"\n",
+            dir.path().display()
+        ))
+        .expect("config");
+        let store = Arc::new(Store::open(&config.serve.data_dir, &config.store).expect("store"));
+        let audit = Arc::new(mugai::audit::AuditLog::open(&config.audit, &config.serve.data_dir).expect("audit"));
+        Api {
+            state: AppState::new(Arc::new(Gateway::new(Engine::new(config), store, audit))),
+            _dir: dir,
+        }
+    };
+    assert_eq!(call(&api2, get("/readyz", None)).await.status, StatusCode::OK);
+
+    // The document served is the one in the code, and it matches the router both ways.
+    let a = call(&api, get("/openapi.json", None)).await;
+    assert_eq!(a.json(), spec());
+    let spec_paths: std::collections::BTreeSet<String> =
+        spec()["paths"].as_object().expect("paths").keys().cloned().collect();
+    let source =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/ingress/http/mod.rs")).expect("source");
+    let routed: std::collections::BTreeSet<String> = source
+        .match_indices(".route(\"")
+        .map(|(i, m)| {
+            let rest = &source[i + m.len()..];
+            rest[..rest.find('"').expect("closing quote")].to_string()
+        })
+        .collect();
+    assert!(!routed.is_empty());
+    assert_eq!(
+        routed, spec_paths,
+        "every route is documented and every documented path routed"
+    );
+    // Each documented path is served by its route, not the fallback.
+    for path in &spec_paths {
+        let concrete = path.replace("{id}", &"0".repeat(32)).replace("{token}", "x");
+        let a = call(&api, get(&concrete, Some(SUBMIT))).await;
+        let fallback = a.status == StatusCode::NOT_FOUND && a.body.windows(9).any(|w| w == b"not_found");
+        assert!(!fallback, "{path} is not routed");
+    }
+}
+
+/// The daemon on real sockets: curl uploads every engine fixture; a clean file's SHA-256 is
+/// the CLI's output's for the same file, and a file the CLI refuses (exit 3) is a 422.
+#[test]
+fn curl_against_the_daemon_matches_the_cli_for_every_fixture() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (smtp, http) = (common::free_port(), common::free_port());
+    let config = dir.path().join("mugai.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[serve]\nsmtp_listen = \"127.0.0.1:{smtp}\"\nhttp_listen = \"127.0.0.1:{http}\"\ndata_dir = \"{}\"\n\
+             [audit]\nlog = \"{}\"\n[http]\napi_keys = [{{ name = \"fx\", sha256 = \"{}\", roles = [\"submit\"] }}]\n",
+            dir.path().join("data").display(),
+            dir.path().join("audit.jsonl").display(),
+            hash(SUBMIT)
+        ),
+    )
+    .expect("config");
+    let mut daemon = common::spawn_serve(&config, smtp, std::time::Duration::from_secs(20));
+    common::wait_listening(http, "mugai HTTP", std::time::Duration::from_secs(20));
+    let mut compared = 0;
+    let mut refused = 0;
+    for sub in ["pdf", "ooxml", "ole", "rtf", "zip", "image", "text"] {
+        let mut files: Vec<_> = std::fs::read_dir(common::fixtures_dir().join(sub))
+            .expect("fixtures")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        for file in files {
+            let name = file.file_name().expect("name").to_string_lossy().to_string();
+            let cli_out = dir.path().join(format!("cli-{name}"));
+            let cli = std::process::Command::new(env!("CARGO_BIN_EXE_mugai"))
+                .args([
+                    "sanitize",
+                    file.to_str().expect("path"),
+                    "-o",
+                    cli_out.to_str().expect("path"),
+                ])
+                .output()
+                .expect("cli");
+            let served = dir.path().join(format!("http-{name}"));
+            let curl = std::process::Command::new("curl")
+                .args(["-sS", "-o", served.to_str().expect("path"), "-w", "%{http_code}"])
+                .args(["-H", &format!("Authorization: Bearer {SUBMIT}")])
+                .args(["-H", &format!("Content-Disposition: attachment; filename=\"{name}\"")])
+                .arg("--data-binary")
+                .arg(format!("@{}", file.display()))
+                .arg(format!("http://127.0.0.1:{http}/v1/sanitize"))
+                .output()
+                .expect("curl");
+            let code = String::from_utf8_lossy(&curl.stdout).to_string();
+            match cli.status.code() {
+                Some(0) => {
+                    assert_eq!(code, "200", "{name}");
+                    let a = Sha256::digest(std::fs::read(&cli_out).expect("cli output"));
+                    let b = Sha256::digest(std::fs::read(&served).expect("served output"));
+                    assert_eq!(a, b, "{name}: the served file differs from the CLI's");
+                    compared += 1;
+                }
+                Some(3) => {
+                    assert_eq!(code, "422", "{name}");
+                    refused += 1;
+                }
+                other => panic!("{name}: CLI exit {other:?}"),
+            }
+        }
+    }
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    assert!(compared >= 40 && refused >= 3, "compared {compared}, refused {refused}");
+}
+
+/// The OpenAPI document validates under an independent validator (openapi-spec-validator,
+/// installed by tests/run.sh), and a broken copy of it does not (the judge can say no).
+#[test]
+fn the_openapi_document_validates() {
+    let validator = std::process::Command::new("openapi-spec-validator")
+        .arg("--help")
+        .output();
+    if validator.is_err() && std::env::var_os("MUGAI_REQUIRE_POSTFIX").is_none() {
+        eprintln!("openapi-spec-validator not installed (tests/run.sh installs it); skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = dir.path().join("openapi.json");
+    std::fs::write(&good, serde_json::to_vec_pretty(&spec()).expect("json")).expect("write");
+    let out = std::process::Command::new("openapi-spec-validator")
+        .arg(&good)
+        .output()
+        .expect("validator");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut broken = spec();
+    broken["paths"]["/healthz"]["get"]["responses"] = serde_json::json!("none");
+    let bad = dir.path().join("broken.json");
+    std::fs::write(&bad, serde_json::to_vec(&broken).expect("json")).expect("write");
+    let out = std::process::Command::new("openapi-spec-validator")
+        .arg(&bad)
+        .output()
+        .expect("validator");
+    assert!(!out.status.success(), "the validator accepted a broken document");
+}
