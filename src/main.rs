@@ -132,6 +132,10 @@ fn main() -> ExitCode {
     };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // A log line that cannot be written is lost, never fatal: by default the subscriber
+        // reports the failure with eprintln!, which panics when stderr is a closed pipe —
+        // and took the daemon down with it.
+        .log_internal_errors(false)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("MUGAI_LOG").unwrap_or_else(|_| "warn,lopdf=error".into()),
         )
@@ -339,7 +343,9 @@ fn serve(config: Config, path: Option<PathBuf>) -> anyhow::Result<u8> {
         let http_listener = tokio::net::TcpListener::bind(http_listen)
             .await
             .with_context(|| format!("listening on {http_listen} (serve.http_listen)"))?;
-        eprintln!(
+        // Not eprintln!: a daemon whose stderr is gone goes on.
+        let _ = writeln!(
+            std::io::stderr(),
             "mugai {}: SMTP content filter on {listen}, next hop {}, HTTP on {http_listen}, data in {}",
             env!("CARGO_PKG_VERSION"),
             config.serve.next_hop,

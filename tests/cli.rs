@@ -164,6 +164,44 @@ fn check_config_reports_every_problem_with_its_key() {
 }
 
 #[test]
+fn the_daemon_outlives_its_stderr() {
+    // Found by this suite: with stderr a closed pipe, the first warning made the log
+    // subscriber eprintln! about the failed write, which panicked and stopped the daemon.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (smtp, http) = (common::free_port(), common::free_port());
+    let config = dir.path().join("mugai.toml");
+    let good = format!(
+        "[serve]\nsmtp_listen = \"127.0.0.1:{smtp}\"\nhttp_listen = \"127.0.0.1:{http}\"\ndata_dir = \"{}\"\n",
+        dir.path().join("data").display()
+    );
+    std::fs::write(&config, &good).expect("config");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mugai"))
+        .args(["-c", config.to_str().expect("path"), "serve"])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start serve");
+    drop(child.stderr.take());
+    common::wait_listening(smtp, "mugai serve", std::time::Duration::from_secs(20));
+    // A broken file and SIGHUP: the refusal is logged (into the closed pipe).
+    std::fs::write(&config, "[serve]\nbogus = 1\n").expect("config");
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .expect("kill")
+        .success());
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(child.try_wait().expect("wait").is_none(), "the daemon stopped");
+    let mut greeting = String::new();
+    let stream = std::net::TcpStream::connect(("127.0.0.1", smtp)).expect("still listening");
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stream), &mut greeting).expect("greeting");
+    assert!(greeting.starts_with("220 "), "{greeting}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
 fn serve_on_defaults_names_loopback_listeners() {
     // The embedded defaults: data in ./mugai-data (here a temporary directory), the SMTP
     // filter on 127.0.0.1:10025, next hop 127.0.0.1:10026, HTTP on 127.0.0.1:8080. It serves
