@@ -984,7 +984,7 @@ impl RawConfig {
         let mut api_keys = Vec::new();
         for (i, k) in h.api_keys.iter().enumerate() {
             let key = format!("http.api_keys[{i}]");
-            let sha256 = parse_sha256(&k.sha256);
+            let sha256 = crate::store::parse_key(k.sha256.trim()).and_then(|v| <[u8; 32]>::try_from(v).ok());
             if sha256.is_none() {
                 problems.push(ConfigProblem {
                     key: format!("{key}.sha256"),
@@ -1060,20 +1060,6 @@ impl RawConfig {
             Err(ConfigErrors(problems))
         }
     }
-}
-
-/// 64 hex digits as 32 bytes.
-pub fn parse_sha256(hex: &str) -> Option<[u8; 32]> {
-    let hex = hex.trim().as_bytes();
-    if hex.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, pair) in hex.chunks(2).enumerate() {
-        let digit = |b: u8| (b as char).to_digit(16);
-        out[i] = u8::try_from(digit(pair[0])? * 16 + digit(pair[1])?).ok()?;
-    }
-    Some(out)
 }
 
 /// One of a fixed set of words; the first option stands in when the value is not one of them

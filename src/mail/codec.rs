@@ -159,27 +159,51 @@ pub fn unfold(s: &str) -> String {
 /// tolerated, decoding stopped at the first `=` pad.
 pub fn base64_lenient(input: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(input.len() / 4 * 3 + 3);
-    let mut acc: u32 = 0;
-    let mut bits = 0u32;
+    let mut sextets = Sextets::default();
     for &b in input {
         let v = match b {
-            b'A'..=b'Z' => b - b'A',
-            b'a'..=b'z' => b - b'a' + 26,
-            b'0'..=b'9' => b - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
+            b'-' => 62,
+            b'_' => 63,
             b'=' => break,
-            _ => continue,
+            _ => match base64_value(b) {
+                Some(v) => v,
+                None => continue,
+            },
         };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
+        sextets.push(v, &mut out);
     }
     out
+}
+
+/// The value of a character of the standard base64 alphabet.
+pub(super) fn base64_value(b: u8) -> Option<u8> {
+    match b {
+        b'A'..=b'Z' => Some(b - b'A'),
+        b'a'..=b'z' => Some(b - b'a' + 26),
+        b'0'..=b'9' => Some(b - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    }
+}
+
+/// Six-bit base64 values gathered into bytes, for the decoders that go a byte at a time.
+#[derive(Default)]
+pub(super) struct Sextets {
+    acc: u32,
+    bits: u32,
+}
+
+impl Sextets {
+    pub(super) fn push(&mut self, value: u8, out: &mut Vec<u8>) {
+        self.acc = (self.acc << 6) | u32::from(value);
+        self.bits += 6;
+        if self.bits >= 8 {
+            self.bits -= 8;
+            out.push((self.acc >> self.bits) as u8);
+            self.acc &= (1 << self.bits) - 1;
+        }
+    }
 }
 
 /// Quoted-printable; `header` also turns `_` into a space (RFC 2047 Q). Broken escapes are

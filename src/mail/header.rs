@@ -21,21 +21,12 @@ impl<'a> Field<'a> {
             .iter()
             .position(|&b| b == b':')
             .map_or(self.raw.len(), |i| i + 1);
-        trim(&self.raw[colon..])
+        self.raw[colon..].trim_ascii()
     }
 
     pub fn is(&self, name: &str) -> bool {
-        trim(self.name).eq_ignore_ascii_case(name.as_bytes())
+        self.name.trim_ascii().eq_ignore_ascii_case(name.as_bytes())
     }
-}
-
-fn trim(s: &[u8]) -> &[u8] {
-    let start = s.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(s.len());
-    let end = s
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |i| i + 1);
-    &s[start..end.max(start)]
 }
 
 /// The fields of a header block, up to its empty line. A line without a colon that does not
@@ -86,7 +77,7 @@ pub fn find<'a>(fields: &[Field<'a>], name: &str) -> Option<Field<'a>> {
 /// as RFC 2045 says).
 pub fn media_type(value: &[u8]) -> String {
     let head = value.split(|&b| b == b';').next().unwrap_or_default();
-    let t = String::from_utf8_lossy(trim(head)).to_ascii_lowercase();
+    let t = String::from_utf8_lossy(head.trim_ascii()).to_ascii_lowercase();
     if t.contains('/') && !t.contains(char::is_whitespace) {
         t
     } else {
@@ -196,7 +187,7 @@ fn params(value: &[u8]) -> Vec<(String, Vec<u8>)> {
         while i < n && value[i] != b'=' && value[i] != b';' {
             i += 1;
         }
-        let key = String::from_utf8_lossy(trim(&value[key_start..i])).into_owned();
+        let key = String::from_utf8_lossy(value[key_start..i].trim_ascii()).into_owned();
         if i >= n || value[i] == b';' {
             continue;
         }
@@ -222,7 +213,7 @@ fn params(value: &[u8]) -> Vec<(String, Vec<u8>)> {
                 val.push(value[i]);
                 i += 1;
             }
-            let t = trim(&val).to_vec();
+            let t = val.trim_ascii().to_vec();
             val = t;
         }
         if !key.is_empty() {

@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
-use super::codec;
+use super::codec::{self, Sextets};
 
 /// One MIME entity: its header block (up to, not including, the empty line) and its body.
 #[derive(Debug, Clone, Copy)]
@@ -149,7 +149,7 @@ pub struct Decoded<'a> {
 }
 
 pub fn transfer_decode<'a>(body: &'a [u8], encoding: &[u8]) -> Decoded<'a> {
-    let encoding = trim_ascii(encoding);
+    let encoding = encoding.trim_ascii();
     if encoding.eq_ignore_ascii_case(b"base64") {
         let (bytes, clean) = base64(body);
         Decoded {
@@ -168,15 +168,6 @@ pub fn transfer_decode<'a>(body: &'a [u8], encoding: &[u8]) -> Decoded<'a> {
             clean: true,
         }
     }
-}
-
-fn trim_ascii(s: &[u8]) -> &[u8] {
-    let start = s.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(s.len());
-    let end = s
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |i| i + 1);
-    &s[start..end]
 }
 
 /// Base64 as mail carries it: lines of any length, CRLF or LF, padding at the end (or, in
@@ -205,31 +196,16 @@ pub fn base64(body: &[u8]) -> (Vec<u8>, bool) {
     }
     // From the refused line on, a byte at a time.
     let mut clean = true;
-    let (mut acc, mut bits) = (0u32, 0u32);
+    let mut sextets = Sextets::default();
     for &b in &body[pos..] {
-        let v = match b {
-            b'A'..=b'Z' => b - b'A',
-            b'a'..=b'z' => b - b'a' + 26,
-            b'0'..=b'9' => b - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' => {
-                // End of one encoded run; what is left of a quantum is padding.
-                (acc, bits) = (0, 0);
-                continue;
-            }
-            b' ' | b'\t' | b'\r' | b'\n' => continue,
-            _ => {
-                clean = false;
-                continue;
-            }
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
+        match b {
+            // End of one encoded run; what is left of a quantum is padding.
+            b'=' => sextets = Sextets::default(),
+            b' ' | b'\t' | b'\r' | b'\n' => {}
+            _ => match codec::base64_value(b) {
+                Some(v) => sextets.push(v, &mut out),
+                None => clean = false,
+            },
         }
     }
     (out, clean)
