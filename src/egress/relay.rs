@@ -306,14 +306,6 @@ impl Pool {
             conn.quit().await;
         }
     }
-
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 fn parse_extensions(ehlo: &Reply) -> Extensions {
@@ -337,13 +329,15 @@ fn parse_extensions(ehlo: &Reply) -> Extensions {
 /// with a dot (there are few), and the few bytes added. Nothing is copied.
 pub fn stuffed_pieces(message: &[u8]) -> impl Iterator<Item = &[u8]> {
     let lead: &[u8] = if message.first() == Some(&b'.') { b"." } else { b"" };
+    // One scan for the line starts with a dot; the last one also says where the rest begins.
+    let dots: Vec<usize> = memchr::memmem::find_iter(message, b"\n.").collect();
+    let rest = dots.last().map_or(0, |at| at + 1);
     let mut from = 0;
-    let runs = memchr::memmem::find_iter(message, b"\n.").flat_map(move |at| {
+    let runs = dots.into_iter().flat_map(move |at| {
         let run = &message[from..=at];
         from = at + 1;
         [run, b"."]
     });
-    let rest = memchr::memmem::rfind(message, b"\n.").map_or(0, |at| at + 1);
     let crlf: &[u8] = if !message.is_empty() && !message.ends_with(b"\r\n") {
         b"\r\n"
     } else {

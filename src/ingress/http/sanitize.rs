@@ -53,8 +53,7 @@ pub async fn sanitize(
     state.gateway.metrics.file(&processed.report, started.elapsed());
     let json = processed.report.to_json();
     let store = state.gateway.store.clone();
-    let kept = json.clone();
-    let id = tokio::task::spawn_blocking(move || store.keep_report(&kept))
+    let id = tokio::task::spawn_blocking(move || store.keep_report(&json))
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
@@ -65,7 +64,7 @@ pub async fn sanitize(
             "outcome": report.outcome.as_str(),
             "reason": report.reason,
             "report_id": id,
-            "report": serde_json::from_str::<serde_json::Value>(&json).unwrap_or_default(),
+            "report": report,
         });
         let mut response = (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response();
         report_headers(&mut response, &id, report.outcome.as_str());
