@@ -56,6 +56,25 @@ struct RawConfig {
     relay: RawRelay,
     engine: RawEngine,
     http: RawHttp,
+    scan: RawScan,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawScan {
+    /// clamd's socket: a Unix socket path or `host:port`; empty: no scanning.
+    clamd: String,
+    /// Seconds for one scan (connect, send, verdict); past it the original is not released.
+    timeout_secs: u64,
+}
+
+impl Default for RawScan {
+    fn default() -> Self {
+        Self {
+            clamd: String::new(),
+            timeout_secs: 60,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -434,6 +453,7 @@ pub struct Config {
     pub relay: RelayConfig,
     pub engine: EngineConfig,
     pub http: HttpConfig,
+    pub scan: ScanConfig,
 }
 
 /// What an API key may do.
@@ -462,6 +482,20 @@ pub struct HttpConfig {
     pub max_queued: usize,
     pub max_body_bytes: u64,
     pub originals: Release,
+}
+
+/// The virus scanner asked before an original is released under `after_scan` (`scan.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanConfig {
+    pub clamd: Option<ClamdAddress>,
+    pub timeout: Duration,
+}
+
+/// Where clamd listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClamdAddress {
+    Unix(PathBuf),
+    Tcp(String),
 }
 
 /// When an original (what the gateway kept from before sanitizing) may be fetched.
@@ -1040,6 +1074,32 @@ impl RawConfig {
             },
         };
 
+        let sc = &self.scan;
+        let clamd = match sc.clamd.trim() {
+            "" => None,
+            a if a.starts_with('/') => Some(ClamdAddress::Unix(PathBuf::from(a))),
+            a if a.parse::<SocketAddr>().is_ok() || a.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) => {
+                Some(ClamdAddress::Tcp(a.to_string()))
+            }
+            _ => {
+                problems.push(problem("scan.clamd", "must be an absolute socket path or host:port"));
+                None
+            }
+        };
+        if sc.timeout_secs == 0 || sc.timeout_secs > 3600 {
+            problems.push(problem("scan.timeout_secs", "must be between 1 and 3600"));
+        }
+        if http.originals == Release::AfterScan && clamd.is_none() && sc.clamd.trim().is_empty() {
+            problems.push(problem(
+                "scan.clamd",
+                "http.originals = \"after_scan\" needs clamd's socket here",
+            ));
+        }
+        let scan = ScanConfig {
+            clamd,
+            timeout: Duration::from_secs(sc.timeout_secs),
+        };
+
         if problems.is_empty() {
             Ok(Config {
                 serve,
@@ -1055,6 +1115,7 @@ impl RawConfig {
                 relay,
                 engine,
                 http,
+                scan,
             })
         } else {
             Err(ConfigErrors(problems))

@@ -13,6 +13,7 @@ pub mod ingress;
 pub mod mail;
 pub mod policy;
 pub mod report;
+pub mod scan;
 pub mod store;
 
 pub use cdr::{Engine, FileKind, Processed, Refusal, UnlockError};

@@ -385,11 +385,9 @@ fn serve(config: Config, path: Option<PathBuf>) -> anyhow::Result<u8> {
             tracing::info!("stopping: no new sessions, busy ones may finish");
             let _ = stop.send(true);
         });
-        let http = tokio::spawn(mugai::ingress::http::serve(
-            http_listener,
-            mugai::ingress::http::AppState::new(gateway.clone()),
-            stopped.clone(),
-        ));
+        let http_state = mugai::ingress::http::AppState::new(gateway.clone());
+        http_state.resume();
+        let http = tokio::spawn(mugai::ingress::http::serve(http_listener, http_state, stopped.clone()));
         server::serve(listener, gateway, stopped).await;
         let _ = http.await;
         Ok::<_, anyhow::Error>(EXIT_OK)

@@ -52,6 +52,69 @@ pub struct PartRow {
     pub expires: u64,
 }
 
+/// A recipient's request for an original held for approval (上長承認), and its decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseRow {
+    pub part: String,
+    pub state: ReleaseState,
+    pub requested: u64,
+    pub decided: Option<u64>,
+    /// The approver's key name (never the key).
+    pub decided_by: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReleaseState {
+    Requested,
+    Approved,
+    Denied,
+}
+
+impl ReleaseState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReleaseState::Requested => "requested",
+            ReleaseState::Approved => "approved",
+            ReleaseState::Denied => "denied",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "approved" => ReleaseState::Approved,
+            "requested" => ReleaseState::Requested,
+            // Anything unreadable releases nothing.
+            _ => ReleaseState::Denied,
+        }
+    }
+}
+
+/// A file submitted to `POST /v1/jobs`: queued until the engine has run, then done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRow {
+    pub id: String,
+    pub name: Option<String>,
+    pub input_blob: String,
+    /// `None` while queued or running; the outcome once done.
+    pub outcome: Option<String>,
+    pub report: Option<String>,
+    pub clean_blob: Option<String>,
+    pub clean_name: Option<String>,
+    pub media_type: Option<String>,
+    pub created: u64,
+    pub expires: u64,
+}
+
+/// What a finished job produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobResult<'a> {
+    pub outcome: &'a str,
+    pub report: &'a str,
+    pub clean_blob: Option<&'a str>,
+    pub clean_name: Option<&'a str>,
+    pub media_type: Option<&'a str>,
+}
+
 /// Which rows and blobs a purge removed.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Purged {
@@ -75,6 +138,21 @@ pub trait Ledger: Send + Sync {
     /// Keep the report of a file sanitized through the API (`GET /v1/reports/{id}`).
     fn insert_report(&self, id: &str, created: u64, expires: u64, json: &str) -> Result<()>;
     fn report(&self, id: &str, now: u64) -> Result<Option<String>>;
+    /// Replace a held part's outcome once it was unlocked (the clean blob is new).
+    fn unlock_part(&self, id: &str, outcome: &str, clean_blob: &str, clean_name: Option<&str>, report: &str)
+        -> Result<()>;
+    /// Record a request for a part's original; an existing request or decision stays as it is.
+    fn request_release(&self, part: &str, now: u64) -> Result<ReleaseRow>;
+    fn release(&self, part: &str) -> Result<Option<ReleaseRow>>;
+    /// Decide a pending request; `false` when there was none pending.
+    fn decide_release(&self, part: &str, approve: bool, by: &str, now: u64) -> Result<bool>;
+    /// Pending requests, oldest first, with their parts.
+    fn pending_releases(&self, now: u64) -> Result<Vec<(PartRow, ReleaseRow)>>;
+    fn insert_job(&self, row: &JobRow) -> Result<()>;
+    fn finish_job(&self, id: &str, result: &JobResult<'_>) -> Result<()>;
+    fn job(&self, id: &str, now: u64) -> Result<Option<JobRow>>;
+    /// Jobs accepted but not finished (a restart runs them again).
+    fn unfinished_jobs(&self) -> Result<Vec<JobRow>>;
 }
 
 const SCHEMA: &str = "
@@ -119,6 +197,26 @@ CREATE TABLE IF NOT EXISTS reports (
     json TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS reports_expires ON reports(expires);
+CREATE TABLE IF NOT EXISTS releases (
+    part TEXT PRIMARY KEY REFERENCES parts(id) ON DELETE CASCADE,
+    state TEXT NOT NULL,
+    requested INTEGER NOT NULL,
+    decided INTEGER,
+    decided_by TEXT
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    name TEXT,
+    input_blob TEXT NOT NULL,
+    outcome TEXT,
+    report TEXT,
+    clean_blob TEXT,
+    clean_name TEXT,
+    media_type TEXT,
+    created INTEGER NOT NULL,
+    expires INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_expires ON jobs(expires);
 ";
 
 /// The ledger in one SQLite file. One connection behind a mutex: rows are small and writes
@@ -190,6 +288,34 @@ fn part_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<PartRow> {
         report: row.get(11)?,
         created: to_u64(row.get(12)?),
         expires: to_u64(row.get(13)?),
+    })
+}
+
+fn release_from(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<ReleaseRow> {
+    Ok(ReleaseRow {
+        part: row.get(at)?,
+        state: ReleaseState::parse(&row.get::<_, String>(at + 1)?),
+        requested: to_u64(row.get(at + 2)?),
+        decided: row.get::<_, Option<i64>>(at + 3)?.map(to_u64),
+        decided_by: row.get(at + 4)?,
+    })
+}
+
+const JOB_COLUMNS: &str =
+    "id, name, input_blob, outcome, report, clean_blob, clean_name, media_type, created, expires";
+
+fn job_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
+    Ok(JobRow {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        input_blob: row.get(2)?,
+        outcome: row.get(3)?,
+        report: row.get(4)?,
+        clean_blob: row.get(5)?,
+        clean_name: row.get(6)?,
+        media_type: row.get(7)?,
+        created: to_u64(row.get(8)?),
+        expires: to_u64(row.get(9)?),
     })
 }
 
@@ -303,6 +429,128 @@ impl Ledger for SqliteLedger {
         })
     }
 
+    fn unlock_part(
+        &self,
+        id: &str,
+        outcome: &str,
+        clean_blob: &str,
+        clean_name: Option<&str>,
+        report: &str,
+    ) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE parts SET outcome = ?2, reason = NULL, clean_blob = ?3, clean_name = ?4, report = ?5 WHERE id = ?1",
+                params![id, outcome, clean_blob, clean_name, report],
+            )
+            .map(drop)
+        })
+    }
+
+    fn request_release(&self, part: &str, now: u64) -> Result<ReleaseRow> {
+        self.with(|c| {
+            c.execute(
+                "INSERT OR IGNORE INTO releases (part, state, requested) VALUES (?1, 'requested', ?2)",
+                params![part, to_i64(now)],
+            )?;
+            c.query_row(
+                "SELECT part, state, requested, decided, decided_by FROM releases WHERE part = ?1",
+                [part],
+                |r| release_from(r, 0),
+            )
+        })
+    }
+
+    fn release(&self, part: &str) -> Result<Option<ReleaseRow>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT part, state, requested, decided, decided_by FROM releases WHERE part = ?1",
+                [part],
+                |r| release_from(r, 0),
+            )
+            .optional()
+        })
+    }
+
+    fn decide_release(&self, part: &str, approve: bool, by: &str, now: u64) -> Result<bool> {
+        let state = if approve { "approved" } else { "denied" };
+        self.with(|c| {
+            c.execute(
+                "UPDATE releases SET state = ?2, decided = ?3, decided_by = ?4 WHERE part = ?1 AND state = 'requested'",
+                params![part, state, to_i64(now), by],
+            )
+            .map(|n| n == 1)
+        })
+    }
+
+    fn pending_releases(&self, now: u64) -> Result<Vec<(PartRow, ReleaseRow)>> {
+        self.with(|c| {
+            let columns = PART_COLUMNS
+                .split(", ")
+                .map(|col| format!("p.{col}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut stmt = c.prepare(&format!(
+                "SELECT {columns}, r.part, r.state, r.requested, r.decided, r.decided_by \
+                 FROM releases r JOIN parts p ON p.id = r.part \
+                 WHERE r.state = 'requested' AND p.expires > ?1 ORDER BY r.requested, r.rowid"
+            ))?;
+            let rows = stmt.query_map([to_i64(now)], |r| Ok((part_from(r)?, release_from(r, 14)?)))?;
+            rows.collect()
+        })
+    }
+
+    fn insert_job(&self, j: &JobRow) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                &format!("INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+                params![
+                    j.id,
+                    j.name,
+                    j.input_blob,
+                    j.outcome,
+                    j.report,
+                    j.clean_blob,
+                    j.clean_name,
+                    j.media_type,
+                    to_i64(j.created),
+                    to_i64(j.expires)
+                ],
+            )
+            .map(drop)
+        })
+    }
+
+    fn finish_job(&self, id: &str, r: &JobResult<'_>) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE jobs SET outcome = ?2, report = ?3, clean_blob = ?4, clean_name = ?5, media_type = ?6 WHERE id = ?1",
+                params![id, r.outcome, r.report, r.clean_blob, r.clean_name, r.media_type],
+            )
+            .map(drop)
+        })
+    }
+
+    fn job(&self, id: &str, now: u64) -> Result<Option<JobRow>> {
+        self.with(|c| {
+            c.query_row(
+                &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1 AND expires > ?2"),
+                params![id, to_i64(now)],
+                job_from,
+            )
+            .optional()
+        })
+    }
+
+    fn unfinished_jobs(&self) -> Result<Vec<JobRow>> {
+        self.with(|c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {JOB_COLUMNS} FROM jobs WHERE outcome IS NULL ORDER BY created, rowid"
+            ))?;
+            let rows = stmt.query_map([], job_from)?;
+            rows.collect()
+        })
+    }
+
     fn purge(&self, now: u64) -> Result<Purged> {
         self.with(|c| {
             let tx = c.transaction()?;
@@ -324,6 +572,13 @@ impl Ledger for SqliteLedger {
                 for row in rows {
                     candidates.push(row?);
                 }
+                let mut stmt = tx.prepare("SELECT input_blob, clean_blob FROM jobs WHERE expires <= ?1")?;
+                let rows = stmt.query_map([now], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))?;
+                for row in rows {
+                    let (input, clean) = row?;
+                    candidates.push(input);
+                    candidates.extend(clean);
+                }
             }
             let parts = tx.execute(
                 "DELETE FROM parts WHERE expires <= ?1 OR message IN (SELECT id FROM messages WHERE expires <= ?1)",
@@ -331,13 +586,15 @@ impl Ledger for SqliteLedger {
             )?;
             let messages = tx.execute("DELETE FROM messages WHERE expires <= ?1", [now])?;
             tx.execute("DELETE FROM reports WHERE expires <= ?1", [now])?;
+            tx.execute("DELETE FROM jobs WHERE expires <= ?1", [now])?;
             candidates.sort();
             candidates.dedup();
             let mut orphans = Vec::new();
             for blob in candidates {
                 let used: i64 = tx.query_row(
                     "SELECT (SELECT COUNT(*) FROM parts WHERE original_blob = ?1 OR clean_blob = ?1) \
-                          + (SELECT COUNT(*) FROM messages WHERE blob = ?1)",
+                          + (SELECT COUNT(*) FROM messages WHERE blob = ?1) \
+                          + (SELECT COUNT(*) FROM jobs WHERE input_blob = ?1 OR clean_blob = ?1)",
                     [&blob],
                     |r| r.get(0),
                 )?;

@@ -17,8 +17,24 @@ use super::ObjectId;
 const VERSION: u8 = 1;
 const MAC_LEN: usize = 32;
 const TOKEN_LEN: usize = 1 + ObjectId::LEN + 8 + MAC_LEN;
-/// Domain separation: a MAC made for something else under the same key is not a link.
-const CONTEXT: &[u8] = b"mugai-link/1\0";
+/// What a token is for. Domain separation: a MAC made for one purpose under the same key is
+/// worthless for another (an approver's session cookie is not a download link).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// A recipient's link to one stored part.
+    Link,
+    /// An approver's signed-in browser session (the object is the key's hash prefix).
+    Session,
+}
+
+impl Purpose {
+    fn context(self) -> &'static [u8] {
+        match self {
+            Purpose::Link => b"mugai-link/1\0",
+            Purpose::Session => b"mugai-session/1\0",
+        }
+    }
+}
 
 /// Why a token was refused. The HTTP side answers all of them alike (no oracle); the
 /// distinction is for logs and tests.
@@ -53,27 +69,37 @@ impl LinkSigner {
         LinkSigner { key }
     }
 
-    fn mac(&self) -> Hmac<Sha256> {
+    fn mac(&self, purpose: Purpose) -> Hmac<Sha256> {
         // HMAC takes keys of any length; this cannot fail.
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key).expect("HMAC accepts any key length");
-        mac.update(CONTEXT);
+        mac.update(purpose.context());
         mac
     }
 
-    /// The token for `object`, valid until `expires` (unix seconds).
+    /// The link token for `object`, valid until `expires` (unix seconds).
     pub fn sign(&self, object: ObjectId, expires: u64) -> String {
+        self.sign_for(Purpose::Link, object, expires)
+    }
+
+    /// Check a link token at time `now` (unix seconds).
+    pub fn verify(&self, token: &str, now: u64) -> Result<Link, LinkError> {
+        self.verify_for(Purpose::Link, token, now)
+    }
+
+    /// A token for `purpose`.
+    pub fn sign_for(&self, purpose: Purpose, object: ObjectId, expires: u64) -> String {
         let mut raw = Vec::with_capacity(TOKEN_LEN);
         raw.push(VERSION);
         raw.extend_from_slice(&object.0);
         raw.extend_from_slice(&expires.to_be_bytes());
-        let mut mac = self.mac();
+        let mut mac = self.mac(purpose);
         mac.update(&raw);
         raw.extend_from_slice(&mac.finalize().into_bytes());
         URL_SAFE_NO_PAD.encode(raw)
     }
 
-    /// Check a token at time `now` (unix seconds).
-    pub fn verify(&self, token: &str, now: u64) -> Result<Link, LinkError> {
+    /// Check a token made for `purpose` at time `now` (unix seconds).
+    pub fn verify_for(&self, purpose: Purpose, token: &str, now: u64) -> Result<Link, LinkError> {
         if token.len() > 2 * TOKEN_LEN {
             return Err(LinkError::Malformed);
         }
@@ -82,7 +108,7 @@ impl LinkSigner {
             return Err(LinkError::Malformed);
         }
         let (signed, tag) = raw.split_at(TOKEN_LEN - MAC_LEN);
-        let mut mac = self.mac();
+        let mut mac = self.mac(purpose);
         mac.update(signed);
         mac.verify_slice(tag).map_err(|_| LinkError::Forged)?;
         let mut object = [0u8; ObjectId::LEN];
@@ -138,6 +164,16 @@ mod tests {
             };
             assert_eq!(result, Err(expected), "byte {i} changed");
         }
+    }
+
+    #[test]
+    fn a_token_for_one_purpose_is_refused_for_another() {
+        let id = ObjectId([3u8; ObjectId::LEN]);
+        let session = signer().sign_for(Purpose::Session, id, u64::MAX);
+        assert_eq!(signer().verify(&session, 0), Err(LinkError::Forged));
+        assert!(signer().verify_for(Purpose::Session, &session, 0).is_ok());
+        let link = signer().sign(id, u64::MAX);
+        assert_eq!(signer().verify_for(Purpose::Session, &link, 0), Err(LinkError::Forged));
     }
 
     #[test]

@@ -17,8 +17,8 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use blobs::{FileBlobs, OriginalStore};
-pub use ledger::{Ledger, MessageRow, PartRow, Purged, SqliteLedger};
-pub use links::{Link, LinkError, LinkSigner};
+pub use ledger::{JobResult, JobRow, Ledger, MessageRow, PartRow, Purged, ReleaseRow, ReleaseState, SqliteLedger};
+pub use links::{Link, LinkError, LinkSigner, Purpose};
 
 use crate::config::StoreConfig;
 
@@ -217,6 +217,15 @@ impl Store {
         self.links.sign(id, expires)
     }
 
+    /// Sign a token for another purpose than a part link (an approver's session).
+    pub fn sign_token(&self, purpose: Purpose, object: ObjectId, expires: u64) -> String {
+        self.links.sign_for(purpose, object, expires)
+    }
+
+    pub fn verify_token(&self, purpose: Purpose, token: &str, now: u64) -> Result<Link, LinkError> {
+        self.links.verify_for(purpose, token, now)
+    }
+
     /// The part a link token names, if the token is genuine, unexpired and the part still kept.
     pub fn resolve(&self, token: &str, now: u64) -> Result<PartRow, ResolveError> {
         let link = self.links.verify(token, now).map_err(ResolveError::Link)?;
@@ -228,6 +237,134 @@ impl Store {
             Some(part) if part.expires > now => Ok(part),
             _ => Err(ResolveError::Link(LinkError::Unknown)),
         }
+    }
+
+    /// A part by its id, unless it expired.
+    pub fn part(&self, id: &str) -> Result<Option<PartRow>, StoreError> {
+        Ok(self.ledger.part(id)?.filter(|p| p.expires > now()))
+    }
+
+    /// A held part was opened with its password: keep the clean copy and the new outcome.
+    pub fn unlock_part(
+        &self,
+        part: &PartRow,
+        outcome: &str,
+        clean: &[u8],
+        clean_name: Option<&str>,
+        report: &str,
+    ) -> Result<PartRow, StoreError> {
+        let _gate = self.shared();
+        let blob = self.blobs.put(clean)?;
+        self.ledger.unlock_part(&part.id, outcome, &blob, clean_name, report)?;
+        Ok(PartRow {
+            outcome: outcome.to_string(),
+            reason: None,
+            clean_blob: Some(blob),
+            clean_name: clean_name.map(str::to_string),
+            report: report.to_string(),
+            ..part.clone()
+        })
+    }
+
+    /// A recipient asks for a part's original (approval queue); the row as it now stands.
+    pub fn request_release(&self, part: &str) -> Result<ReleaseRow, StoreError> {
+        Ok(self.ledger.request_release(part, now())?)
+    }
+
+    pub fn release(&self, part: &str) -> Result<Option<ReleaseRow>, StoreError> {
+        Ok(self.ledger.release(part)?)
+    }
+
+    /// An approver's decision on a pending request; `false` when none was pending.
+    pub fn decide_release(&self, part: &str, approve: bool, by: &str) -> Result<bool, StoreError> {
+        Ok(self.ledger.decide_release(part, approve, by, now())?)
+    }
+
+    pub fn pending_releases(&self) -> Result<Vec<(PartRow, ReleaseRow)>, StoreError> {
+        Ok(self.ledger.pending_releases(now())?)
+    }
+
+    /// Accept a file for `POST /v1/jobs`: its bytes are kept before the job is acknowledged.
+    pub fn submit_job(&self, input: &[u8], name: Option<&str>) -> Result<JobRow, StoreError> {
+        let _gate = self.shared();
+        let input_blob = self.blobs.put(input)?;
+        let created = now();
+        let row = JobRow {
+            id: ObjectId::random()?.hex(),
+            name: name.map(str::to_string),
+            input_blob,
+            outcome: None,
+            report: None,
+            clean_blob: None,
+            clean_name: None,
+            media_type: None,
+            created,
+            expires: self.expiry(created),
+        };
+        self.ledger.insert_job(&row)?;
+        Ok(row)
+    }
+
+    /// Record a job's result, keeping its clean output.
+    pub fn finish_job(
+        &self,
+        id: &str,
+        outcome: &str,
+        report: &str,
+        clean: Option<(&[u8], Option<&str>, &str)>,
+    ) -> Result<(), StoreError> {
+        let _gate = self.shared();
+        let clean_blob = clean.map(|(bytes, _, _)| self.blobs.put(bytes)).transpose()?;
+        self.ledger.finish_job(
+            id,
+            &JobResult {
+                outcome,
+                report,
+                clean_blob: clean_blob.as_deref(),
+                clean_name: clean.and_then(|(_, name, _)| name),
+                media_type: clean.map(|(_, _, media)| media),
+            },
+        )?;
+        Ok(())
+    }
+
+    pub fn job(&self, id: &str) -> Result<Option<JobRow>, StoreError> {
+        Ok(self.ledger.job(id, now())?)
+    }
+
+    pub fn unfinished_jobs(&self) -> Result<Vec<JobRow>, StoreError> {
+        Ok(self.ledger.unfinished_jobs()?)
+    }
+
+    /// A signed link for a job-less upload that was held (a password ZIP sent to
+    /// `/v1/sanitize`): the upload is kept as a one-part submission so it can be unlocked.
+    pub fn keep_held_upload(
+        &self,
+        submitter: &str,
+        input: &[u8],
+        name: Option<&str>,
+        kind: &str,
+        reason: Option<&str>,
+        report: &str,
+    ) -> Result<(PartRow, String), StoreError> {
+        let submission = self.keep_message(input, None, submitter, &[])?;
+        let part = self.keep_part(&NewPart {
+            message: &submission.id,
+            path: "1",
+            name,
+            kind,
+            outcome: "held",
+            reason,
+            original: input,
+            original_sha256: None,
+            clean: None,
+            clean_sha256: None,
+            clean_name: None,
+            report,
+        })?;
+        self.finish_message(&submission.id, "held", report)?;
+        let token = self.link_for(&part);
+        Ok((part, token))
     }
 
     pub fn message(&self, id: &str) -> Result<Option<MessageRow>, StoreError> {

@@ -10,7 +10,7 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
-    /// Seconds, for 503.
+    /// Seconds, for 503 and 429.
     pub retry_after: Option<u32>,
 }
 
@@ -22,6 +22,12 @@ impl ApiError {
             message: message.into(),
             retry_after: None,
         }
+    }
+
+    /// Ask the client to come back after `secs` (503 and 429).
+    pub fn retry_after(mut self, secs: u32) -> Self {
+        self.retry_after = Some(secs);
+        self
     }
 
     pub fn unauthorized() -> Self {

@@ -11,6 +11,8 @@
 mod auth;
 mod error;
 mod health;
+mod held;
+mod jobs;
 pub mod metrics;
 mod openapi;
 mod originals;
@@ -37,6 +39,10 @@ pub struct AppState {
     pub gateway: Arc<Gateway>,
     /// Requests waiting for a worker permit now (bounded by `http.max_queued`).
     queued: AtomicUsize,
+    /// Jobs accepted and not yet finished (bounded by `jobs::MAX_PENDING`).
+    jobs_pending: AtomicUsize,
+    /// Wrong passwords per held part (unlock rate limit).
+    attempts: held::Attempts,
 }
 
 impl AppState {
@@ -44,7 +50,14 @@ impl AppState {
         Arc::new(AppState {
             gateway,
             queued: AtomicUsize::new(0),
+            jobs_pending: AtomicUsize::new(0),
+            attempts: held::Attempts::default(),
         })
+    }
+
+    /// Pick up what the last run left: jobs accepted and not finished.
+    pub fn resume(self: &Arc<Self>) {
+        jobs::resume(self);
     }
 }
 
@@ -54,7 +67,14 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/sanitize", post(sanitize::sanitize))
         .route("/v1/reports/{id}", get(sanitize::report))
+        .route("/v1/jobs", post(jobs::submit))
+        .route("/v1/jobs/{id}", get(jobs::status))
+        .route("/v1/jobs/{id}/result", get(jobs::result))
         .route("/v1/originals/{token}", get(originals::original))
+        .route("/v1/originals/{id}/approve", post(originals::approve))
+        .route("/v1/originals/{id}/deny", post(originals::deny))
+        .route("/v1/approvals", get(originals::pending))
+        .route("/v1/held/{token}/unlock", post(held::unlock_api))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

@@ -24,32 +24,21 @@ pub async fn sanitize(
     body: Body,
 ) -> Result<Response, ApiError> {
     let engine = state.gateway.engine();
-    auth::require(&engine.config, &headers, Role::Submit)?;
-    let limit = usize::try_from(engine.config.http.max_body_bytes).unwrap_or(usize::MAX);
-    let body = axum::body::to_bytes(body, limit).await.map_err(|e| {
-        if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!("the file is larger than http.max_body_bytes ({limit} bytes)"),
-            )
-        } else {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "bad_body",
-                "the request body could not be read",
-            )
-        }
-    })?;
+    let key = auth::require(&engine.config, &headers, Role::Submit)?;
+    let body = read_body(&engine, body).await?;
     let file = upload::take(&headers, body)?;
     let _permit = permit(&state, &engine).await?;
     let _busy = state.gateway.metrics.in_flight();
     let started = Instant::now();
     let worker = engine.clone();
     let name = file.name.clone();
-    let processed = tokio::task::spawn_blocking(move || worker.run(&file.bytes, file.name.as_deref()))
-        .await
-        .map_err(ApiError::internal)?;
+    let processed = tokio::task::spawn_blocking(move || {
+        let processed = worker.run(&file.bytes, file.name.as_deref());
+        (processed, file)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let (processed, file) = processed;
     state.gateway.metrics.file(&processed.report, started.elapsed());
     let json = processed.report.to_json();
     let store = state.gateway.store.clone();
@@ -60,12 +49,33 @@ pub async fn sanitize(
     tracing::info!(report = %id, name = name.as_deref().unwrap_or(""), outcome = processed.report.outcome.as_str(), "sanitized over HTTP");
     let report = &processed.report;
     let Some(clean) = processed.output else {
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "outcome": report.outcome.as_str(),
             "reason": report.reason,
             "report_id": id,
             "report": report,
         });
+        // A held file (a password archive) is kept so it can be unlocked: the answer names
+        // the unlock call and the recipient page by a signed link.
+        if report.outcome == crate::report::Outcome::Held {
+            let store = state.gateway.store.clone();
+            let (submitter, kind, reason, json) = (
+                format!("http:{}", key.name),
+                report.detected_kind.as_str().to_string(),
+                report.reason.clone(),
+                report.to_json(),
+            );
+            let token = tokio::task::spawn_blocking(move || {
+                store
+                    .keep_held_upload(&submitter, &file.bytes, file.name.as_deref(), &kind, reason.as_deref(), &json)
+                    .map(|(_, token)| token)
+            })
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)?;
+            body["unlock"] = format!("/v1/held/{token}/unlock").into();
+            body["page"] = format!("/o/{token}").into();
+        }
         let mut response = (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response();
         report_headers(&mut response, &id, report.outcome.as_str());
         return Ok(response);
@@ -133,6 +143,27 @@ async fn permit<'a>(state: &'a AppState, engine: &Engine) -> Result<tokio::sync:
     let p = workers.acquire().await;
     state.queued.fetch_sub(1, Ordering::SeqCst);
     p.map_err(|_| ApiError::busy())
+}
+
+/// The whole request body, or 413 past `http.max_body_bytes`.
+pub(super) async fn read_body(engine: &Engine, body: Body) -> Result<axum::body::Bytes, ApiError> {
+    let limit = usize::try_from(engine.config.http.max_body_bytes).unwrap_or(usize::MAX);
+    let body = axum::body::to_bytes(body, limit).await.map_err(|e| {
+        if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("the file is larger than http.max_body_bytes ({limit} bytes)"),
+            )
+        } else {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_body",
+                "the request body could not be read",
+            )
+        }
+    })?;
+    Ok(body)
 }
 
 /// `GET /v1/reports/{id}`: a kept report, while retention lasts.
