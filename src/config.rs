@@ -1078,7 +1078,9 @@ impl RawConfig {
         let clamd = match sc.clamd.trim() {
             "" => None,
             a if a.starts_with('/') => Some(ClamdAddress::Unix(PathBuf::from(a))),
-            a if a.parse::<SocketAddr>().is_ok() || a.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) => {
+            a if a.parse::<SocketAddr>().is_ok()
+                || a.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) =>
+            {
                 Some(ClamdAddress::Tcp(a.to_string()))
             }
             _ => {

@@ -49,7 +49,7 @@ pub fn reason_ja(reason: &str) -> &'static str {
     }
 }
 
-fn what_ja(what: What) -> &'static str {
+pub fn what_ja(what: What) -> &'static str {
     match what {
         What::Javascript => "スクリプト",
         What::AutoAction | What::Action => "自動実行",

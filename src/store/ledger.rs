@@ -139,8 +139,14 @@ pub trait Ledger: Send + Sync {
     fn insert_report(&self, id: &str, created: u64, expires: u64, json: &str) -> Result<()>;
     fn report(&self, id: &str, now: u64) -> Result<Option<String>>;
     /// Replace a held part's outcome once it was unlocked (the clean blob is new).
-    fn unlock_part(&self, id: &str, outcome: &str, clean_blob: &str, clean_name: Option<&str>, report: &str)
-        -> Result<()>;
+    fn unlock_part(
+        &self,
+        id: &str,
+        outcome: &str,
+        clean_blob: &str,
+        clean_name: Option<&str>,
+        report: &str,
+    ) -> Result<()>;
     /// Record a request for a part's original; an existing request or decision stays as it is.
     fn request_release(&self, part: &str, now: u64) -> Result<ReleaseRow>;
     fn release(&self, part: &str) -> Result<Option<ReleaseRow>>;
@@ -301,8 +307,7 @@ fn release_from(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<ReleaseR
     })
 }
 
-const JOB_COLUMNS: &str =
-    "id, name, input_blob, outcome, report, clean_blob, clean_name, media_type, created, expires";
+const JOB_COLUMNS: &str = "id, name, input_blob, outcome, report, clean_blob, clean_name, media_type, created, expires";
 
 fn job_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
     Ok(JobRow {

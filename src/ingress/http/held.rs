@@ -78,7 +78,11 @@ pub async fn unlock_api(
     let store = state.gateway.store.clone();
     let blob = part.clean_blob.clone().unwrap_or_default();
     let bytes = blocking(move || store.blob(&blob)).await?.map_err(ApiError::internal)?;
-    let name = part.clean_name.as_deref().or(part.name.as_deref()).unwrap_or("unlocked.zip");
+    let name = part
+        .clean_name
+        .as_deref()
+        .or(part.name.as_deref())
+        .unwrap_or("unlocked.zip");
     let mut response = file_response(bytes, name, Some("application/zip"));
     response
         .headers_mut()
@@ -107,12 +111,16 @@ fn password_from(headers: &HeaderMap, body: &[u8]) -> Result<String, ApiError> {
             .ok()
             .and_then(|v| v.get("password")?.as_str().map(str::to_string))
     };
-    password.filter(|p| !p.is_empty() && p.len() <= MAX_PASSWORD).ok_or_else(bad)
+    password
+        .filter(|p| !p.is_empty() && p.len() <= MAX_PASSWORD)
+        .ok_or_else(bad)
 }
 
 /// One field of an `application/x-www-form-urlencoded` body.
 pub(super) fn form_field(body: &[u8], name: &str) -> Option<String> {
-    form_urlencoded::parse(body).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    form_urlencoded::parse(body)
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// Open `part` with `password`, sanitize what it holds, keep the clean result on the part.

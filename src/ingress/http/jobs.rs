@@ -164,7 +164,10 @@ pub async fn result(
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "refused",
-            format!("the file was {outcome}; there is no clean file (see GET /v1/jobs/{})", job.id),
+            format!(
+                "the file was {outcome}; there is no clean file (see GET /v1/jobs/{})",
+                job.id
+            ),
         ));
     };
     let store = state.gateway.store.clone();

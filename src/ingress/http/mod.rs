@@ -6,7 +6,8 @@
 //! reports out), `originals.rs` (capability links to stored originals), `health.rs`
 //! (`/healthz`, `/readyz`, `/metrics`), `openapi.rs`; `auth.rs` checks API keys and roles,
 //! `upload.rs` takes a file out of a raw or multipart body, `error.rs` is the one JSON error
-//! shape.
+//! shape; `jobs.rs` (asynchronous sanitizing), `held.rs` (password archives unlocked) and
+//! `pages/` (the recipient and approver pages, server-rendered HTML).
 
 mod auth;
 mod error;
@@ -16,6 +17,7 @@ mod jobs;
 pub mod metrics;
 mod openapi;
 mod originals;
+mod pages;
 mod sanitize;
 mod upload;
 
@@ -75,6 +77,16 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/originals/{id}/deny", post(originals::deny))
         .route("/v1/approvals", get(originals::pending))
         .route("/v1/held/{token}/unlock", post(held::unlock_api))
+        .route("/o/{token}", get(pages::recipient::show))
+        .route("/o/{token}/clean", get(pages::recipient::clean))
+        .route("/o/{token}/original", get(pages::recipient::original))
+        .route("/o/{token}/request", post(pages::recipient::request))
+        .route("/o/{token}/unlock", post(pages::recipient::unlock_form))
+        .route("/approvals", get(pages::approver::show))
+        .route("/approvals/login", post(pages::approver::login))
+        .route("/approvals/logout", post(pages::approver::logout))
+        .route("/approvals/{id}/approve", post(pages::approver::approve))
+        .route("/approvals/{id}/deny", post(pages::approver::deny))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
@@ -93,10 +105,9 @@ async fn security_headers(mut response: axum::response::Response) -> axum::respo
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
-    );
+    // Pages set their own (allowing their inline stylesheet by hash); the rest allow nothing.
+    h.entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
     h.entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
     response

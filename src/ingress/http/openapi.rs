@@ -19,6 +19,183 @@ fn error_response(description: &str) -> Value {
 
 /// The document.
 pub fn spec() -> Value {
+    let mut doc = core();
+    jobs_and_approvals(&mut doc);
+    pages(&mut doc);
+    doc
+}
+
+fn param(name: &str) -> Value {
+    json!([{ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }])
+}
+
+fn binary(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": { "application/octet-stream": { "schema": { "type": "string", "format": "binary" } } }
+    })
+}
+
+fn json_object(description: &str) -> Value {
+    json!({ "description": description, "content": { "application/json": { "schema": { "type": "object" } } } })
+}
+
+/// `/v1/jobs...`, the approval queue and held-archive unlock.
+fn jobs_and_approvals(doc: &mut Value) {
+    let auth = json!([{ "apiKey": [] }]);
+    let paths = &mut doc["paths"];
+    paths["/v1/jobs"] = json!({ "post": {
+        "operationId": "submitJob",
+        "summary": "Sanitize one file asynchronously",
+        "description": "Same body as /v1/sanitize. The file is stored before 202 is answered; unfinished jobs run again after a restart.",
+        "security": auth,
+        "requestBody": { "required": true, "content": { "application/octet-stream": { "schema": { "type": "string", "format": "binary" } } } },
+        "responses": {
+            "202": json_object("Accepted: {id, status, href}; Location names the job."),
+            "400": error_response("No file, or a broken multipart body."),
+            "401": error_response("No or unknown API key."),
+            "403": error_response("The key lacks the submit role."),
+            "413": error_response("Larger than http.max_body_bytes."),
+            "503": error_response("Too many unfinished jobs.")
+        }
+    }});
+    paths["/v1/jobs/{id}"] = json!({ "get": {
+        "operationId": "getJob",
+        "summary": "A job's status (queued or done) and, when done, its outcome and report",
+        "security": auth,
+        "parameters": param("id"),
+        "responses": {
+            "200": json_object("{id, status, outcome, report, result}"),
+            "401": error_response("No or unknown API key."),
+            "404": error_response("No such job, or it expired.")
+        }
+    }});
+    paths["/v1/jobs/{id}/result"] = json!({ "get": {
+        "operationId": "getJobResult",
+        "summary": "A finished job's clean file",
+        "security": auth,
+        "parameters": param("id"),
+        "responses": {
+            "200": binary("The clean file."),
+            "401": error_response("No or unknown API key."),
+            "404": error_response("No such job, or it expired."),
+            "409": error_response("Not finished yet; see Retry-After."),
+            "422": error_response("The file was refused; the job's report says why.")
+        }
+    }});
+    paths["/v1/approvals"] = json!({ "get": {
+        "operationId": "listApprovals",
+        "summary": "Requests for originals awaiting an approver, oldest first",
+        "security": auth,
+        "responses": {
+            "200": json_object("{pending: [{id, name, kind, outcome, size, received, requested}]}"),
+            "401": error_response("No or unknown API key."),
+            "403": error_response("The key lacks the approve role.")
+        }
+    }});
+    for (verb, op, summary) in [
+        ("approve", "approveOriginal", "Release a requested original (上長承認)"),
+        ("deny", "denyOriginal", "Decline a request for an original"),
+    ] {
+        paths[format!("/v1/originals/{{id}}/{verb}")] = json!({ "post": {
+            "operationId": op,
+            "summary": summary,
+            "security": auth,
+            "parameters": param("id"),
+            "responses": {
+                "200": json_object("{id, state}"),
+                "401": error_response("No or unknown API key."),
+                "403": error_response("The key lacks the approve role."),
+                "404": error_response("No pending request for this id.")
+            }
+        }});
+    }
+    paths["/v1/held/{token}/unlock"] = json!({ "post": {
+        "operationId": "unlockHeld",
+        "summary": "Open a held password archive, sanitize what it holds and return it",
+        "description": "The token is the signed link of the held file (from a mail notice, or the `unlock` field of a 422 answer). Wrong passwords are limited per file.",
+        "parameters": param("token"),
+        "requestBody": { "required": true, "content": {
+            "application/json": { "schema": { "type": "object", "required": ["password"], "properties": { "password": { "type": "string" } } } },
+            "application/x-www-form-urlencoded": { "schema": { "type": "object", "properties": { "password": { "type": "string" } } } }
+        } },
+        "responses": {
+            "200": binary("The sanitized archive."),
+            "400": error_response("No password, or a wrong one."),
+            "404": error_response("Not a valid link, or nothing kept under it."),
+            "409": error_response("Not a held archive."),
+            "410": error_response("The link expired."),
+            "422": error_response("The archive opened but its contents were refused."),
+            "429": error_response("Too many wrong passwords; see Retry-After.")
+        }
+    }});
+}
+
+/// The HTML pages for people (recipients and approvers).
+fn pages(doc: &mut Value) {
+    let html = |description: &str| json!({ "description": description, "content": { "text/html": { "schema": { "type": "string" } } } });
+    let form = json!({ "required": true, "content": { "application/x-www-form-urlencoded": { "schema": { "type": "object" } } } });
+    let paths = &mut doc["paths"];
+    paths["/o/{token}"] = json!({ "get": {
+        "operationId": "recipientPage", "summary": "The recipient page (Japanese; English by Accept-Language)",
+        "parameters": param("token"),
+        "responses": { "200": html("The page."), "404": html("Not a valid link."), "410": html("The link expired.") }
+    }});
+    paths["/o/{token}/clean"] = json!({ "get": {
+        "operationId": "recipientClean", "summary": "The sanitized file",
+        "parameters": param("token"),
+        "responses": { "200": binary("The sanitized file."), "404": html("No such file.") }
+    }});
+    paths["/o/{token}/original"] = json!({ "get": {
+        "operationId": "recipientOriginal", "summary": "The original, as http.originals allows",
+        "parameters": param("token"),
+        "responses": { "200": binary("The original."), "403": html("Not released."), "503": html("The scan could not run.") }
+    }});
+    for (path, op, summary) in [
+        (
+            "/o/{token}/request",
+            "recipientRequest",
+            "Request the original from an approver (form)",
+        ),
+        (
+            "/o/{token}/unlock",
+            "recipientUnlock",
+            "Unlock a held archive with its password (form)",
+        ),
+    ] {
+        paths[path] = json!({ "post": {
+            "operationId": op, "summary": summary, "parameters": param("token"), "requestBody": form,
+            "responses": { "303": { "description": "Back to the page." }, "400": html("Wrong password."), "403": html("Form not from this site.") }
+        }});
+    }
+    paths["/approvals"] = json!({ "get": {
+        "operationId": "approverPage", "summary": "The approver's page: sign-in, or pending requests",
+        "responses": { "200": html("The page.") }
+    }});
+    for (path, op, summary) in [
+        (
+            "/approvals/login",
+            "approverLogin",
+            "Sign in with an approve-role key (form)",
+        ),
+        ("/approvals/logout", "approverLogout", "Sign out (form)"),
+    ] {
+        paths[path] = json!({ "post": {
+            "operationId": op, "summary": summary, "requestBody": form,
+            "responses": { "303": { "description": "Back to the page." }, "401": html("Not an approver's key."), "403": html("Form not from this site.") }
+        }});
+    }
+    for (verb, op) in [("approve", "approverApprove"), ("deny", "approverDeny")] {
+        paths[format!("/approvals/{{id}}/{verb}")] = json!({ "post": {
+            "operationId": op, "summary": format!("{verb} a request (form, signed-in approver)"),
+            "parameters": param("id"), "requestBody": form,
+            "responses": { "303": { "description": "Back to the page." }, "403": html("Form not from this site."), "404": html("No pending request.") }
+        }});
+    }
+}
+
+/// The API core: sanitize, reports, originals, health.
+fn core() -> Value {
     let auth = json!([{ "apiKey": [] }]);
     json!({
         "openapi": "3.1.0",
@@ -93,7 +270,8 @@ pub fn spec() -> Value {
                             "description": "The original bytes.",
                             "content": { "application/octet-stream": { "schema": { "type": "string", "format": "binary" } } }
                         },
-                        "403": error_response("Not released (needs a scan or an approval)."),
+                        "403": error_response("Not released: not yet approved (not_released, pending), declined (denied), or the scan found something (infected)."),
+                        "503": error_response("The scan could not run (scan_unavailable); see Retry-After."),
                         "404": error_response("Not a valid link, or nothing kept under it."),
                         "410": error_response("The link expired.")
                     }
@@ -148,6 +326,8 @@ pub fn spec() -> Value {
                         "outcome": { "type": "string", "enum": ["blocked", "held", "error"] },
                         "reason": { "type": ["string", "null"] },
                         "report_id": { "type": "string" },
+                        "unlock": { "type": "string", "description": "For a held archive: the unlock call." },
+                        "page": { "type": "string", "description": "For a held archive: its recipient page." },
                         "report": { "$ref": "#/components/schemas/Report" }
                     }
                 },

@@ -25,7 +25,11 @@ use crate::store::{links::LinkError, now, PartRow, ReleaseState, ResolveError};
 pub async fn original(State(state): State<Arc<AppState>>, Path(token): Path<String>) -> Result<Response, ApiError> {
     let part = resolve(&state, token).await?;
     let bytes = release(&state, &part).await?;
-    Ok(file_response(bytes, part.name.as_deref().unwrap_or("original.bin"), None))
+    Ok(file_response(
+        bytes,
+        part.name.as_deref().unwrap_or("original.bin"),
+        None,
+    ))
 }
 
 /// The part a recipient's link names, or the error that link deserves (expired: 410).
@@ -55,7 +59,9 @@ pub(super) async fn release(state: &Arc<AppState>, part: &PartRow) -> Result<Vec
         Release::Direct => {}
         Release::AfterApproval => {
             let id = part.id.clone();
-            let row = blocking(move || store.release(&id)).await?.map_err(ApiError::internal)?;
+            let row = blocking(move || store.release(&id))
+                .await?
+                .map_err(ApiError::internal)?;
             match row.map(|r| r.state) {
                 Some(ReleaseState::Approved) => {}
                 Some(ReleaseState::Denied) => {
@@ -130,7 +136,9 @@ pub(super) fn file_response(bytes: Vec<u8>, name: &str, media_type: Option<&'sta
 pub async fn pending(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
     auth::require(&state.gateway.engine().config, &headers, Role::Approve)?;
     let store = state.gateway.store.clone();
-    let rows = blocking(move || store.pending_releases()).await?.map_err(ApiError::internal)?;
+    let rows = blocking(move || store.pending_releases())
+        .await?
+        .map_err(ApiError::internal)?;
     let list: Vec<_> = rows
         .iter()
         .map(|(part, request)| {

@@ -67,7 +67,14 @@ pub async fn sanitize(
             );
             let token = tokio::task::spawn_blocking(move || {
                 store
-                    .keep_held_upload(&submitter, &file.bytes, file.name.as_deref(), &kind, reason.as_deref(), &json)
+                    .keep_held_upload(
+                        &submitter,
+                        &file.bytes,
+                        file.name.as_deref(),
+                        &kind,
+                        reason.as_deref(),
+                        &json,
+                    )
                     .map(|(_, token)| token)
             })
             .await

@@ -1,0 +1,227 @@
+//! The approver's page (上長承認), `GET /approvals`: pending requests for originals, each
+//! with approve and deny buttons. An approver signs in with an `approve`-role API key; the
+//! browser then holds a signed session cookie (`HttpOnly`, `SameSite=Strict`, eight hours)
+//! naming the key by its hash, never the key. The key's roles are checked again on every
+//! request, so removing a key from the configuration ends its sessions at the next reload.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use sha2::{Digest, Sha256};
+
+use super::{check_csrf, cookie, csrf_field, csrf_token, error_page, esc, jst, page, see_other, size, Lang};
+use crate::config::{ApiKey, Role};
+use crate::ingress::http::error::ApiError;
+use crate::ingress::http::held::form_field;
+use crate::ingress::http::originals::{blocking, decide};
+use crate::ingress::http::AppState;
+use crate::store::{now, ObjectId, Purpose};
+
+const SESSION_COOKIE: &str = "mugai_approver";
+const SESSION_SECS: u64 = 8 * 3600;
+
+/// The signed-in approver, if the session cookie is genuine, unexpired and its key still
+/// has the approve (or admin) role.
+fn approver(state: &AppState, headers: &HeaderMap) -> Option<ApiKey> {
+    let token = cookie(headers, SESSION_COOKIE)?;
+    let link = state.gateway.store.verify_token(Purpose::Session, &token, now()).ok()?;
+    let config = &state.gateway.engine().config;
+    config
+        .http
+        .api_keys
+        .iter()
+        .find(|k| k.sha256[..ObjectId::LEN] == link.object.0)
+        .filter(|k| k.roles.contains(&Role::Approve) || k.roles.contains(&Role::Admin))
+        .cloned()
+}
+
+/// `GET /approvals`: the sign-in form, or the pending requests.
+pub async fn show(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let lang = Lang::from_headers(&headers);
+    let (csrf, set_cookie) = csrf_token(&headers);
+    let mut response = match approver(&state, &headers) {
+        None => sign_in_page(lang, &csrf, None),
+        Some(key) => match pending_page(&state, lang, &csrf, &key).await {
+            Ok(r) => r,
+            Err(e) => error_page(lang, &e),
+        },
+    };
+    if let Some(v) = set_cookie {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    response
+}
+
+fn sign_in_page(lang: Lang, csrf: &str, problem: Option<&str>) -> Response {
+    let mut body = String::new();
+    if let Some(p) = problem {
+        body.push_str(&format!("<p class=\"note alert\" role=\"alert\">{}</p>\n", esc(p)));
+    }
+    body.push_str(&format!(
+        "<p>{}</p>\n<form method=\"post\" action=\"/approvals/login\">\n{}\n<label for=\"key\">{}</label>\n\
+         <input id=\"key\" name=\"key\" type=\"password\" autocomplete=\"off\" required>\n<p><button type=\"submit\">{}</button></p>\n</form>\n",
+        lang.t(
+            "原本の開示申請を承認・却下するには、承認者用のキーでサインインしてください。",
+            "Sign in with an approver's key to approve or decline requests for originals."
+        ),
+        csrf_field(csrf),
+        lang.t("承認者キー", "Approver key"),
+        lang.t("サインイン", "Sign in"),
+    ));
+    let status = if problem.is_some() {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::OK
+    };
+    page(lang, status, lang.t("承認者のサインイン", "Approver sign-in"), &body)
+}
+
+async fn pending_page(state: &Arc<AppState>, lang: Lang, csrf: &str, key: &ApiKey) -> Result<Response, ApiError> {
+    let store = state.gateway.store.clone();
+    let rows = blocking(move || store.pending_releases())
+        .await?
+        .map_err(ApiError::internal)?;
+    let mut body = format!(
+        "<p>{} <strong>{}</strong></p>\n<form method=\"post\" action=\"/approvals/logout\" class=\"inline\">\n{}\n<button type=\"submit\" class=\"secondary\">{}</button>\n</form>\n",
+        lang.t("サインイン中：", "Signed in as"),
+        esc(&key.name),
+        csrf_field(csrf),
+        lang.t("サインアウト", "Sign out"),
+    );
+    if rows.is_empty() {
+        body.push_str(&format!(
+            "<p class=\"note\" role=\"status\">{}</p>\n",
+            lang.t("承認待ちの申請はありません。", "No requests are waiting.")
+        ));
+    } else {
+        body.push_str(&format!(
+            "<table>\n<caption>{}</caption>\n<thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead>\n<tbody>\n",
+            lang.t("承認待ちの開示申請（古い順）", "Requests awaiting a decision (oldest first)"),
+            lang.t("ファイル名", "File name"),
+            lang.t("種類・大きさ", "Kind, size"),
+            lang.t("処理結果", "Result"),
+            lang.t("申請日時（日本時間）", "Requested (JST)"),
+            lang.t("判断", "Decision"),
+        ));
+        for (part, request) in rows.iter().take(500) {
+            let name = esc(part.name.as_deref().unwrap_or(lang.t("（名前なし）", "(no name)")));
+            let id = esc(&part.id);
+            body.push_str(&format!(
+                "<tr><td>{name}</td><td>{} / {}</td><td>{}</td><td>{}</td><td>\
+                 <form method=\"post\" action=\"/approvals/{id}/approve\" class=\"inline\">{field}<button type=\"submit\" aria-label=\"{approve_label}\">{approve}</button></form> \
+                 <form method=\"post\" action=\"/approvals/{id}/deny\" class=\"inline\">{field}<button type=\"submit\" class=\"secondary\" aria-label=\"{deny_label}\">{deny}</button></form>\
+                 </td></tr>\n",
+                esc(&part.kind),
+                size(part.original_size),
+                esc(&part.outcome),
+                jst(request.requested),
+                field = csrf_field(csrf),
+                approve = lang.t("承認", "Approve"),
+                deny = lang.t("却下", "Decline"),
+                approve_label = format!("{}: {name}", lang.t("承認", "Approve")),
+                deny_label = format!("{}: {name}", lang.t("却下", "Decline")),
+            ));
+        }
+        body.push_str("</tbody>\n</table>\n");
+    }
+    Ok(page(
+        lang,
+        StatusCode::OK,
+        lang.t("原本の開示申請", "Requests for originals"),
+        &body,
+    ))
+}
+
+/// `POST /approvals/login`: check the key (by hash, constant time) and set the session.
+pub async fn login(State(state): State<Arc<AppState>>, headers: HeaderMap, form: Bytes) -> Response {
+    let lang = Lang::from_headers(&headers);
+    if let Err(e) = check_csrf(&headers, &form) {
+        return error_page(lang, &e);
+    }
+    let presented = form_field(&form, "key").unwrap_or_default();
+    let mut bearer = HeaderMap::new();
+    let key = HeaderValue::from_str(&format!("Bearer {}", presented.trim()))
+        .ok()
+        .and_then(|v| {
+            bearer.insert(header::AUTHORIZATION, v);
+            crate::ingress::http::auth::require(&state.gateway.engine().config, &bearer, Role::Approve).ok()
+        });
+    let Some(key) = key else {
+        tracing::warn!("approver sign-in refused");
+        let (csrf, _) = csrf_token(&headers);
+        return sign_in_page(
+            lang,
+            &csrf,
+            Some(lang.t(
+                "キーが正しくないか、承認の権限がありません。",
+                "The key is not valid or cannot approve.",
+            )),
+        );
+    };
+    let hash: [u8; 32] = Sha256::digest(presented.trim().as_bytes()).into();
+    let mut object = [0u8; ObjectId::LEN];
+    object.copy_from_slice(&hash[..ObjectId::LEN]);
+    let token = state
+        .gateway
+        .store
+        .sign_token(Purpose::Session, ObjectId(object), now() + SESSION_SECS);
+    tracing::info!(approver = %key.name, "approver signed in");
+    let mut response = see_other("/approvals");
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={token}; Path=/approvals; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECS}"
+    )) {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    response
+}
+
+/// `POST /approvals/logout`.
+pub async fn logout(headers: HeaderMap, form: Bytes) -> Response {
+    let lang = Lang::from_headers(&headers);
+    if let Err(e) = check_csrf(&headers, &form) {
+        return error_page(lang, &e);
+    }
+    let mut response = see_other("/approvals");
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("mugai_approver=; Path=/approvals; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    response
+}
+
+/// `POST /approvals/{id}/approve`.
+pub async fn approve(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    form: Bytes,
+) -> Response {
+    decide_form(&state, &id, true, &headers, &form).await
+}
+
+/// `POST /approvals/{id}/deny`.
+pub async fn deny(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    form: Bytes,
+) -> Response {
+    decide_form(&state, &id, false, &headers, &form).await
+}
+
+async fn decide_form(state: &Arc<AppState>, id: &str, approve: bool, headers: &HeaderMap, form: &[u8]) -> Response {
+    let lang = Lang::from_headers(headers);
+    if let Err(e) = check_csrf(headers, form) {
+        return error_page(lang, &e);
+    }
+    let Some(key) = approver(state, headers) else {
+        return see_other("/approvals");
+    };
+    match decide(state, id, approve, &key.name).await {
+        Ok(()) => see_other("/approvals"),
+        Err(e) => error_page(lang, &e),
+    }
+}

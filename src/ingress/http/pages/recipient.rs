@@ -1,0 +1,407 @@
+//! The recipient page, `GET /o/{token}`: the link in a mail's notice leads here. It says what
+//! arrived, what the gateway removed and why, offers the sanitized file, and — as
+//! `http.originals` allows — the original (directly, after a virus scan, or by a request to
+//! an approver). A held password archive gets a password form (PPAP).
+//!
+//! Forms post back to `/o/{token}/...` and answer with a 303 to the page, which then shows
+//! what happened (`?m=`), so a reload never posts twice.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::{check_csrf, csrf_field, csrf_token, error_page, esc, jst, page, see_other, size, Lang};
+use crate::config::Release;
+use crate::ingress::http::error::ApiError;
+use crate::ingress::http::held::{form_field, unlock};
+use crate::ingress::http::originals::{blocking, file_response, release, resolve};
+use crate::ingress::http::AppState;
+use crate::report::{Action, Report, What};
+use crate::store::{PartRow, ReleaseState};
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Shown {
+    /// What the last form did: `requested`, `unlocked`.
+    m: Option<String>,
+}
+
+/// `GET /o/{token}`.
+pub async fn show(
+    State(state): State<Arc<AppState>>,
+    Path(token): Path<String>,
+    Query(shown): Query<Shown>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    let part = match resolve(&state, token.clone()).await {
+        Ok(p) => p,
+        Err(e) => return error_page(lang, &e),
+    };
+    let release_state = match release_state(&state, &part).await {
+        Ok(r) => r,
+        Err(e) => return error_page(lang, &e),
+    };
+    let (csrf, set_cookie) = csrf_token(&headers);
+    let body = render(
+        &state,
+        lang,
+        &token,
+        &part,
+        release_state,
+        &csrf,
+        shown.m.as_deref(),
+        None,
+    );
+    let mut response = page(lang, StatusCode::OK, lang.t("受信したファイル", "Received file"), &body);
+    if let Some(v) = set_cookie {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    response
+}
+
+/// Where a request for the original stands (only under `after_approval`).
+async fn release_state(state: &Arc<AppState>, part: &PartRow) -> Result<Option<ReleaseState>, ApiError> {
+    if state.gateway.engine().config.http.originals != Release::AfterApproval {
+        return Ok(None);
+    }
+    let store = state.gateway.store.clone();
+    let id = part.id.clone();
+    let row = blocking(move || store.release(&id))
+        .await?
+        .map_err(ApiError::internal)?;
+    Ok(row.map(|r| r.state))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn render(
+    state: &AppState,
+    lang: Lang,
+    token: &str,
+    part: &PartRow,
+    release_state: Option<ReleaseState>,
+    csrf: &str,
+    message: Option<&str>,
+    problem: Option<&str>,
+) -> String {
+    let report: Option<Report> = serde_json::from_str(&part.report).ok();
+    let base = format!("/o/{}", esc(token));
+    let mut html = String::new();
+    match message {
+        Some("requested") => html.push_str(&format!(
+            "<p class=\"note\" role=\"status\">{}</p>\n",
+            lang.t(
+                "原本の開示を申請しました。承認されるとこのページからダウンロードできます。",
+                "Your request for the original was sent. Once approved, you can download it from this page."
+            )
+        )),
+        Some("unlocked") => html.push_str(&format!(
+            "<p class=\"note\" role=\"status\">{}</p>\n",
+            lang.t(
+                "パスワードで開き、無害化しました。下のリンクからダウンロードできます。",
+                "The archive was opened with the password and sanitized. Download it below."
+            )
+        )),
+        _ => {}
+    }
+    if let Some(p) = problem {
+        html.push_str(&format!("<p class=\"note alert\" role=\"alert\">{}</p>\n", esc(p)));
+    }
+
+    // What arrived.
+    let name = part.name.as_deref().unwrap_or(lang.t("（名前なし）", "(no name)"));
+    html.push_str(&format!(
+        "<dl>\n<dt>{}</dt><dd>{}</dd>\n<dt>{}</dt><dd>{}</dd>\n<dt>{}</dt><dd>{}</dd>\n<dt>{}</dt><dd>{}</dd>\n<dt>{}</dt><dd>{}</dd>\n</dl>\n",
+        lang.t("ファイル名", "File name"),
+        esc(name),
+        lang.t("種類", "Kind"),
+        esc(&part.kind),
+        lang.t("大きさ", "Size"),
+        size(part.original_size),
+        lang.t("受信日時", "Received"),
+        format!("{} {}", jst(part.created), lang.t("（日本時間）", "(JST)")),
+        lang.t("処理結果", "Result"),
+        esc(&outcome_text(lang, &part.outcome, part.reason.as_deref())),
+    ));
+
+    // What was removed.
+    html.push_str(&format!("<h2>{}</h2>\n", lang.t("取り除いたもの", "What was removed")));
+    let findings: Vec<_> = report
+        .as_ref()
+        .map(|r| r.findings.iter().filter(|f| f.action != Action::Kept).collect())
+        .unwrap_or_default();
+    if findings.is_empty() {
+        html.push_str(&format!(
+            "<p>{}</p>\n",
+            lang.t("取り除いたものはありません。", "Nothing was removed.")
+        ));
+    } else {
+        html.push_str(&format!(
+            "<table>\n<caption>{}</caption>\n<thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead>\n<tbody>\n",
+            lang.t("無害化で取り除いた、または無効にした内容", "Content removed or made inactive"),
+            lang.t("内容", "What"),
+            lang.t("場所", "Where"),
+            lang.t("詳細", "Detail"),
+        ));
+        for f in findings.iter().take(200) {
+            html.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                esc(what_text(lang, f.what)),
+                esc(&f.location),
+                esc(&f.detail)
+            ));
+        }
+        html.push_str("</tbody>\n</table>\n");
+    }
+
+    // The sanitized file.
+    html.push_str(&format!(
+        "<h2>{}</h2>\n",
+        lang.t("無害化したファイル", "Sanitized file")
+    ));
+    if part.clean_blob.is_some() {
+        let clean_name = part.clean_name.as_deref().unwrap_or(name);
+        html.push_str(&format!(
+            "<p><a class=\"button\" href=\"{base}/clean\" download>{} <span class=\"hint\">({})</span></a></p>\n",
+            lang.t("ダウンロード", "Download"),
+            esc(clean_name),
+        ));
+    } else {
+        html.push_str(&format!(
+            "<p>{}</p>\n",
+            lang.t(
+                "このファイルは無害化できなかったため、無害化したファイルはありません。",
+                "This file could not be sanitized, so there is no sanitized copy."
+            )
+        ));
+    }
+
+    // A held password archive.
+    if part.outcome == "held" && part.kind == "zip" {
+        html.push_str(&format!(
+            "<h2>{}</h2>\n<p>{}</p>\n<form method=\"post\" action=\"{base}/unlock\">\n{}\n<label for=\"password\">{}</label>\n<input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"off\" required>\n<p><button type=\"submit\">{}</button></p>\n</form>\n",
+            lang.t("パスワード付きファイルを開く", "Open the password-protected archive"),
+            lang.t(
+                "別のメールで届いたパスワードを入力すると、中身を無害化してダウンロードできるようにします。",
+                "Enter the password you received in another mail; the contents will be sanitized and offered for download."
+            ),
+            csrf_field(csrf),
+            lang.t("パスワード", "Password"),
+            lang.t("開いて無害化する", "Open and sanitize"),
+        ));
+    }
+
+    // The original.
+    html.push_str(&format!(
+        "<h2>{}</h2>\n",
+        lang.t("原本（無害化前のファイル）", "The original (before sanitizing)")
+    ));
+    let download = format!(
+        "<p><a href=\"{base}/original\" download>{}</a></p>\n",
+        lang.t("原本をダウンロード", "Download the original")
+    );
+    match state.gateway.engine().config.http.originals {
+        Release::Direct => html.push_str(&download),
+        Release::AfterScan => {
+            html.push_str(&format!(
+                "<p>{}</p>\n",
+                lang.t(
+                    "原本はダウンロードの前にウイルス検査を受けます。問題が見つかった場合はダウンロードできません。",
+                    "The original is scanned for viruses before download; if anything is found it is not released."
+                )
+            ));
+            html.push_str(&download);
+        }
+        Release::AfterApproval => match release_state {
+            Some(ReleaseState::Approved) => {
+                html.push_str(&format!(
+                    "<p class=\"note\">{}</p>\n",
+                    lang.t("承認者が原本の開示を承認しました。", "An approver released the original.")
+                ));
+                html.push_str(&download);
+            }
+            Some(ReleaseState::Requested) => html.push_str(&format!(
+                "<p class=\"note\">{}</p>\n",
+                lang.t(
+                    "申請済み：承認者の判断を待っています。",
+                    "Requested: awaiting an approver's decision."
+                )
+            )),
+            Some(ReleaseState::Denied) => html.push_str(&format!(
+                "<p class=\"note alert\">{}</p>\n",
+                lang.t(
+                    "却下：承認者が原本の開示を認めませんでした。",
+                    "Declined: an approver did not release the original."
+                )
+            )),
+            None => html.push_str(&format!(
+                "<p>{}</p>\n<form method=\"post\" action=\"{base}/request\">\n{}\n<p><button type=\"submit\" class=\"secondary\">{}</button></p>\n</form>\n",
+                lang.t(
+                    "原本が必要な場合は開示を申請してください。承認者（上長）の承認後にダウンロードできます。",
+                    "If you need the original, request it. You can download it after an approver releases it."
+                ),
+                csrf_field(csrf),
+                lang.t("原本の開示を申請する", "Request the original"),
+            )),
+        },
+    }
+    html
+}
+
+fn outcome_text(lang: Lang, outcome: &str, reason: Option<&str>) -> String {
+    let base = match outcome {
+        "clean" => lang.t("問題は見つかりませんでした", "Nothing active was found"),
+        "disarmed" => lang.t("無害化しました", "Sanitized: active content removed"),
+        "unlocked" => lang.t(
+            "パスワードで開き、無害化しました",
+            "Opened with its password and sanitized",
+        ),
+        "held" => lang.t("保留中", "Held"),
+        "blocked" => lang.t("遮断しました", "Blocked"),
+        _ => lang.t("処理できませんでした", "Could not be processed"),
+    };
+    match (reason, lang) {
+        (Some(r), Lang::Ja) => format!("{base}（{}）", crate::mail::notice::reason_ja(r)),
+        (Some(r), Lang::En) => format!("{base} ({})", r.replace('_', " ")),
+        (None, _) => base.to_string(),
+    }
+}
+
+fn what_text(lang: Lang, what: What) -> &'static str {
+    match lang {
+        Lang::Ja => crate::mail::notice::what_ja(what),
+        Lang::En => match what {
+            What::Javascript => "Script",
+            What::AutoAction | What::Action => "Automatic action",
+            What::Launch => "Program launch",
+            What::EmbeddedFile => "Embedded file",
+            What::ExternalLink | What::Uri => "External link",
+            What::FormSubmit => "Form submission",
+            What::Multimedia => "Multimedia",
+            What::Macro => "Macro",
+            What::OleObject | What::Activex => "Embedded object",
+            What::Dde => "DDE",
+            What::Xfa => "XFA form",
+            What::Metadata | What::PrivateData => "Metadata",
+            What::Annotation => "Annotation",
+            What::Encryption => "Encryption",
+            What::Structure => "Broken structure",
+        },
+    }
+}
+
+/// `GET /o/{token}/clean`: the sanitized file.
+pub async fn clean(State(state): State<Arc<AppState>>, Path(token): Path<String>, headers: HeaderMap) -> Response {
+    let lang = Lang::from_headers(&headers);
+    let result = async {
+        let part = resolve(&state, token).await?;
+        let blob = part.clean_blob.clone().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no_clean_file",
+                "this file has no sanitized copy",
+            )
+        })?;
+        let store = state.gateway.store.clone();
+        let bytes = blocking(move || store.blob(&blob)).await?.map_err(ApiError::internal)?;
+        let name = part
+            .clean_name
+            .as_deref()
+            .or(part.name.as_deref())
+            .unwrap_or("sanitized.bin");
+        Ok::<_, ApiError>(file_response(bytes, name, None))
+    }
+    .await;
+    result.unwrap_or_else(|e| error_page(lang, &e))
+}
+
+/// `GET /o/{token}/original`: the original, as policy allows.
+pub async fn original(State(state): State<Arc<AppState>>, Path(token): Path<String>, headers: HeaderMap) -> Response {
+    let lang = Lang::from_headers(&headers);
+    let result = async {
+        let part = resolve(&state, token).await?;
+        let bytes = release(&state, &part).await?;
+        Ok::<_, ApiError>(file_response(
+            bytes,
+            part.name.as_deref().unwrap_or("original.bin"),
+            None,
+        ))
+    }
+    .await;
+    result.unwrap_or_else(|e| error_page(lang, &e))
+}
+
+/// `POST /o/{token}/request`: ask an approver for the original.
+pub async fn request(
+    State(state): State<Arc<AppState>>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    form: Bytes,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    let result = async {
+        check_csrf(&headers, &form)?;
+        if state.gateway.engine().config.http.originals != Release::AfterApproval {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "no_approval",
+                "originals here need no approval",
+            ));
+        }
+        let part = resolve(&state, token.clone()).await?;
+        let store = state.gateway.store.clone();
+        let id = part.id.clone();
+        blocking(move || store.request_release(&id))
+            .await?
+            .map_err(ApiError::internal)?;
+        tracing::info!(part = %part.id, "recipient requested the original");
+        Ok(see_other(&format!("/o/{token}?m=requested")))
+    }
+    .await;
+    result.unwrap_or_else(|e| error_page(lang, &e))
+}
+
+/// `POST /o/{token}/unlock`: the password form.
+pub async fn unlock_form(
+    State(state): State<Arc<AppState>>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    form: Bytes,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    if let Err(e) = check_csrf(&headers, &form) {
+        return error_page(lang, &e);
+    }
+    let part = match resolve(&state, token.clone()).await {
+        Ok(p) => p,
+        Err(e) => return error_page(lang, &e),
+    };
+    let password = form_field(&form, "password").unwrap_or_default();
+    let outcome = if password.is_empty() || password.len() > 1024 {
+        Err(ApiError::new(StatusCode::BAD_REQUEST, "wrong_password", "no password"))
+    } else {
+        unlock(&state, &part, &password).await
+    };
+    match outcome {
+        Ok(_) => see_other(&format!("/o/{token}?m=unlocked")),
+        Err(e) if e.code == "wrong_password" => {
+            let (csrf, _) = csrf_token(&headers);
+            let problem = lang.t(
+                "パスワードが違います。もう一度入力してください。",
+                "The password is not correct. Please enter it again.",
+            );
+            let standing = release_state(&state, &part).await.ok().flatten();
+            let body = render(&state, lang, &token, &part, standing, &csrf, None, Some(problem));
+            page(
+                lang,
+                StatusCode::BAD_REQUEST,
+                lang.t("受信したファイル", "Received file"),
+                &body,
+            )
+        }
+        Err(e) => error_page(lang, &e),
+    }
+}
