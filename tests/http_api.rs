@@ -445,3 +445,539 @@ fn the_openapi_document_validates() {
         .expect("validator");
     assert!(!out.status.success(), "the validator accepted a broken document");
 }
+
+/// A file run through the engine and kept as a mail part would be; its link token and id.
+fn kept_sanitized(api: &Api, fixture_path: &str, name: &str) -> (String, String) {
+    let engine = api.state.gateway.engine();
+    let input = fixture(fixture_path);
+    let processed = engine.run(&input, Some(name));
+    let store = &api.state.gateway.store;
+    let m = store
+        .keep_message(b"From: a@b\r\n\r\nx", None, "a@b", &[])
+        .expect("message");
+    let report = processed.report.to_json();
+    let clean_name = processed.report.output.as_ref().and_then(|o| o.name.clone());
+    let part = store
+        .keep_part(&NewPart {
+            message: &m.id,
+            path: "2",
+            name: Some(name),
+            kind: processed.report.detected_kind.as_str(),
+            outcome: processed.report.outcome.as_str(),
+            reason: processed.report.reason.as_deref(),
+            original: &input,
+            original_sha256: None,
+            clean: processed.output.as_deref(),
+            clean_sha256: None,
+            clean_name: clean_name.as_deref(),
+            report: &report,
+        })
+        .expect("part");
+    (store.link_for(&part), part.id)
+}
+
+fn with_headers(mut r: Request<Body>, headers: &[(&str, &str)]) -> Request<Body> {
+    for (k, v) in headers {
+        r.headers_mut().insert(
+            axum::http::HeaderName::from_bytes(k.as_bytes()).expect("name"),
+            axum::http::HeaderValue::from_str(v).expect("value"),
+        );
+    }
+    r
+}
+
+fn form(path: &str, body: &str, headers: &[(&str, &str)]) -> Request<Body> {
+    let r = Request::post(path)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(body.to_string()))
+        .expect("request");
+    with_headers(r, headers)
+}
+
+fn api_post(path: &str, key: Option<&str>) -> Request<Body> {
+    let mut r = Request::post(path);
+    if let Some(k) = key {
+        r = r.header("authorization", format!("Bearer {k}"));
+    }
+    r.body(Body::empty()).expect("request")
+}
+
+impl Answer {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The value a `Set-Cookie` gives `name`.
+    fn cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| {
+                v.split(';')
+                    .next()?
+                    .strip_prefix(&format!("{name}="))
+                    .map(str::to_string)
+            })
+    }
+}
+
+const CSRF: &str = "0123456789abcdef0123456789abcdef";
+
+#[tokio::test]
+async fn jobs_run_in_the_background_and_keep_their_results() {
+    let api = api("");
+    let input = fixture("pdf/openaction_js.pdf");
+    let mut r = post(Some(SUBMIT), "大きい.pdf", input.clone());
+    *r.uri_mut() = "/v1/jobs".parse().expect("uri");
+    let a = call(&api, r).await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.text());
+    let id = a.json()["id"].as_str().expect("id").to_string();
+    assert_eq!(a.header("location"), format!("/v1/jobs/{id}"));
+    let mut status = serde_json::Value::Null;
+    for _ in 0..200 {
+        status = call(&api, get(&format!("/v1/jobs/{id}"), Some(SUBMIT))).await.json();
+        if status["status"] == "done" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(status["status"], "done", "{status}");
+    assert_eq!(status["outcome"], "disarmed");
+    assert_eq!(status["report"]["detected_kind"], "pdf");
+    assert_eq!(status["result"], format!("/v1/jobs/{id}/result"));
+    let a = call(&api, get(&format!("/v1/jobs/{id}/result"), Some(SUBMIT))).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.header("content-type"), "application/pdf");
+    let expected = api
+        .state
+        .gateway
+        .engine()
+        .run(&input, Some("大きい.pdf"))
+        .output
+        .expect("clean");
+    assert_eq!(a.body, expected);
+
+    // Errors: no key, wrong role, unknown id.
+    assert_eq!(
+        call(&api, get(&format!("/v1/jobs/{id}"), None)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        call(&api, get(&format!("/v1/jobs/{id}"), Some(APPROVE))).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let a = call(&api, get(&format!("/v1/jobs/{}", "0".repeat(32)), Some(SUBMIT))).await;
+    assert_eq!((a.status, a.error()), (StatusCode::NOT_FOUND, "unknown_job".into()));
+
+    // A job accepted by a previous process (row and input stored, never run) runs at resume;
+    // until then its result is 409, and a refused file's result is 422.
+    let store = &api.state.gateway.store;
+    let left = store
+        .submit_job(b"MZ\x90\x00 not a document", Some("tool.exe"))
+        .expect("job");
+    let a = call(&api, get(&format!("/v1/jobs/{}/result", left.id), Some(SUBMIT))).await;
+    assert_eq!((a.status, a.error()), (StatusCode::CONFLICT, "not_ready".into()));
+    api.state.resume();
+    let mut done = serde_json::Value::Null;
+    for _ in 0..200 {
+        done = call(&api, get(&format!("/v1/jobs/{}", left.id), Some(SUBMIT)))
+            .await
+            .json();
+        if done["status"] == "done" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(done["outcome"], "blocked", "{done}");
+    let a = call(&api, get(&format!("/v1/jobs/{}/result", left.id), Some(SUBMIT))).await;
+    assert_eq!(
+        (a.status, a.error()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "refused".into())
+    );
+}
+
+#[tokio::test]
+async fn the_recipient_page_requests_and_an_approver_releases_the_original() {
+    let api = api("");
+    let (token, id) = kept_sanitized(&api, "ooxml/macro.docm", "報告書.docm");
+    let page = format!("/o/{token}");
+
+    // Japanese by default, with what was removed and the request form.
+    let a = call(&api, get(&page, None)).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.header("content-type"), "text/html; charset=utf-8");
+    let html = a.text();
+    assert!(html.contains("<html lang=\"ja\">"), "{html}");
+    assert!(html.contains("報告書.docm") && html.contains("マクロ"), "{html}");
+    assert!(html.contains("原本の開示を申請する"));
+    assert!(!html.contains("<script"));
+    assert!(a.header("content-security-policy").contains("style-src 'sha256-"));
+    assert!(a.header("content-security-policy").contains("form-action 'self'"));
+    let csrf = a.cookie("mugai_csrf").expect("a CSRF cookie is set");
+    assert!(a.header("set-cookie").contains("SameSite=Strict"));
+    // English when the browser prefers it; escaping of names.
+    let a = call(
+        &api,
+        with_headers(get(&page, None), &[("accept-language", "en-GB,en;q=0.9,ja;q=0.5")]),
+    )
+    .await;
+    assert!(a.text().contains("<html lang=\"en\">") && a.text().contains("Request the original"));
+
+    // The clean copy is offered; the original is not, yet.
+    let a = call(&api, get(&format!("{page}/clean"), None)).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(a.header("content-disposition").contains(".docx"));
+    let a = call(&api, get(&format!("/v1/originals/{token}"), None)).await;
+    assert_eq!((a.status, a.error()), (StatusCode::FORBIDDEN, "not_released".into()));
+
+    // A form post without the CSRF cookie, or from another site, is refused.
+    let cookie = format!("mugai_csrf={csrf}");
+    let a = call(&api, form(&format!("{page}/request"), &format!("csrf={csrf}"), &[])).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let a = call(
+        &api,
+        form(
+            &format!("{page}/request"),
+            &format!("csrf={csrf}"),
+            &[("cookie", &cookie), ("sec-fetch-site", "cross-site")],
+        ),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let a = call(
+        &api,
+        form(
+            &format!("{page}/request"),
+            &format!("csrf={csrf}"),
+            &[("cookie", &cookie)],
+        ),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert_eq!(a.header("location"), format!("{page}?m=requested"));
+    assert!(call(&api, get(&format!("{page}?m=requested"), None))
+        .await
+        .text()
+        .contains("承認者の判断を待っています"));
+    let a = call(&api, get(&format!("/v1/originals/{token}"), None)).await;
+    assert_eq!((a.status, a.error()), (StatusCode::FORBIDDEN, "pending".into()));
+
+    // The approval queue: only approve-role keys see it and decide.
+    assert_eq!(
+        call(&api, get("/v1/approvals", Some(SUBMIT))).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let list = call(&api, get("/v1/approvals", Some(APPROVE))).await.json();
+    assert_eq!(list["pending"][0]["id"], id.as_str(), "{list}");
+    assert_eq!(list["pending"][0]["name"], "報告書.docm");
+    let approve = format!("/v1/originals/{id}/approve");
+    assert_eq!(
+        call(&api, api_post(&approve, None)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        call(&api, api_post(&approve, Some(SUBMIT))).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let a = call(&api, api_post(&approve, Some(APPROVE))).await;
+    assert_eq!(
+        (a.status, a.json()["state"].clone()),
+        (StatusCode::OK, "approved".into())
+    );
+    let a = call(&api, api_post(&approve, Some(APPROVE))).await;
+    assert_eq!((a.status, a.error()), (StatusCode::NOT_FOUND, "no_request".into()));
+
+    // Released: the exact original, through the API and the page.
+    let a = call(&api, get(&format!("/v1/originals/{token}"), None)).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.body, fixture("ooxml/macro.docm"));
+    assert_eq!(
+        call(&api, get(&format!("{page}/original"), None)).await.body,
+        fixture("ooxml/macro.docm")
+    );
+
+    // Denied: stays refused.
+    let (token2, id2) = kept_sanitized(&api, "ooxml/macro.docm", "二通目.docm");
+    let a = call(
+        &api,
+        form(
+            &format!("/o/{token2}/request"),
+            &format!("csrf={csrf}"),
+            &[("cookie", &cookie)],
+        ),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    let a = call(&api, api_post(&format!("/v1/originals/{id2}/deny"), Some(APPROVE))).await;
+    assert_eq!(a.status, StatusCode::OK);
+    let a = call(&api, get(&format!("/v1/originals/{token2}"), None)).await;
+    assert_eq!((a.status, a.error()), (StatusCode::FORBIDDEN, "denied".into()));
+    let a = call(&api, get(&format!("/o/{token2}/original"), None)).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    assert!(a.text().contains("role=\"alert\""));
+
+    // A tampered page link is a page too, not JSON.
+    let a = call(&api, get(&format!("/o/{}x", token), None)).await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    assert!(a.text().contains("リンクが見つかりません"));
+}
+
+#[tokio::test]
+async fn the_approver_page_signs_in_with_an_approve_key_and_decides() {
+    let api = api("");
+    let (token, id) = kept_sanitized(&api, "ooxml/macro.docm", "承認して.docm");
+    let cookie = format!("mugai_csrf={CSRF}");
+    let a = call(
+        &api,
+        form(
+            &format!("/o/{token}/request"),
+            &format!("csrf={CSRF}"),
+            &[("cookie", &cookie)],
+        ),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+
+    // Not signed in: the sign-in form.
+    let a = call(&api, get("/approvals", None)).await;
+    assert!(a.text().contains("name=\"key\"") && !a.text().contains("承認して.docm"));
+    // A wrong key, or a key without the approve role: refused, no session.
+    for key in ["mk_wrong", SUBMIT] {
+        let a = call(
+            &api,
+            form(
+                "/approvals/login",
+                &format!("csrf={CSRF}&key={key}"),
+                &[("cookie", &cookie)],
+            ),
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{key}");
+        assert!(a.cookie("mugai_approver").is_none());
+    }
+    // Without the CSRF pair, even the right key is refused.
+    let a = call(
+        &api,
+        form("/approvals/login", &format!("key={APPROVE}"), &[("cookie", &cookie)]),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let a = call(
+        &api,
+        form(
+            "/approvals/login",
+            &format!("csrf={CSRF}&key={APPROVE}"),
+            &[("cookie", &cookie)],
+        ),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    let session = a.cookie("mugai_approver").expect("session cookie");
+    assert!(a.header("set-cookie").contains("HttpOnly"));
+    assert!(!session.contains(APPROVE), "the cookie never carries the key");
+    let both = format!("{cookie}; mugai_approver={session}");
+
+    let a = call(&api, with_headers(get("/approvals", None), &[("cookie", &both)])).await;
+    let html = a.text();
+    assert!(
+        html.contains("承認して.docm") && html.contains(&format!("/approvals/{id}/approve")),
+        "{html}"
+    );
+    assert!(html.contains("boss"));
+    // A forged session is a sign-in form again.
+    let forged = format!("{cookie}; mugai_approver={}", token);
+    let a = call(&api, with_headers(get("/approvals", None), &[("cookie", &forged)])).await;
+    assert!(!a.text().contains("承認して.docm"));
+    let a = call(
+        &api,
+        form(
+            &format!("/approvals/{id}/approve"),
+            &format!("csrf={CSRF}"),
+            &[("cookie", &forged)],
+        ),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        call(&api, get(&format!("/v1/originals/{token}"), None)).await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    let a = call(
+        &api,
+        form(
+            &format!("/approvals/{id}/approve"),
+            &format!("csrf={CSRF}"),
+            &[("cookie", &both)],
+        ),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    let a = call(&api, get(&format!("/v1/originals/{token}"), None)).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(call(&api, get(&format!("/o/{token}"), None))
+        .await
+        .text()
+        .contains("承認しました"));
+    let a = call(&api, with_headers(get("/approvals", None), &[("cookie", &both)])).await;
+    assert!(a.text().contains("承認待ちの申請はありません"));
+}
+
+/// Send a password ZIP to /v1/sanitize: held, with an unlock call in the answer.
+async fn held_upload(api: &Api, zip: &[u8]) -> String {
+    let a = call(api, post(Some(SUBMIT), "資料.zip", zip.to_vec())).await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let j = a.json();
+    assert_eq!(
+        (j["outcome"].as_str(), j["reason"].as_str()),
+        (Some("held"), Some("encrypted"))
+    );
+    j["unlock"].as_str().expect("an unlock call").to_string()
+}
+
+#[tokio::test]
+async fn held_archives_unlock_with_their_password_and_guessing_is_limited() {
+    let api = api("");
+    let zip = fixture("zip/zipcrypto.zip");
+    let unlock = held_upload(&api, &zip).await;
+    let pw = |p: &str| {
+        Request::post(unlock.as_str())
+            .header("content-type", "application/json")
+            .body(Body::from(serde_json::json!({ "password": p }).to_string()))
+            .expect("request")
+    };
+    for left in (0..5).rev() {
+        let a = call(&api, pw("guess")).await;
+        assert_eq!(
+            (a.status, a.error()),
+            (StatusCode::BAD_REQUEST, "wrong_password".into())
+        );
+        assert!(a.json()["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains(&format!("{left} attempts left")));
+    }
+    // Locked out, even with the right password, until the window ends.
+    let a = call(&api, pw("mugai-pass")).await;
+    assert_eq!(
+        (a.status, a.error()),
+        (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts".into())
+    );
+    assert!(a.header("retry-after").parse::<u32>().expect("Retry-After") > 0);
+    // No password at all is a bad request, not an attempt.
+    let a = call(
+        &api,
+        Request::post(unlock.as_str()).body(Body::from("{}")).expect("request"),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+
+    // Another submission of the same archive: the right password opens it.
+    let unlock = held_upload(&api, &zip).await;
+    let token = unlock
+        .trim_start_matches("/v1/held/")
+        .trim_end_matches("/unlock")
+        .to_string();
+    let a = call(
+        &api,
+        Request::post(unlock.as_str())
+            .header("content-type", "application/json")
+            .body(Body::from(r#"{"password":"mugai-pass"}"#))
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    assert_eq!(a.header("content-type"), "application/zip");
+    // Python's zipfile reads the result without a password, and every entry's CRC holds.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = common::write_temp(dir.path(), "unlocked.zip", &a.body);
+    let judged = common::judge(
+        "python3",
+        &[
+            "-c",
+            "import sys,zipfile; z=zipfile.ZipFile(sys.argv[1]); assert z.testzip() is None; \
+             assert not any(i.flag_bits & 1 for i in z.infolist()); print(len(z.infolist()))",
+            out.to_str().expect("path"),
+        ],
+    );
+    assert!(judged.status.success(), "{}", String::from_utf8_lossy(&judged.stderr));
+    assert!(
+        String::from_utf8_lossy(&judged.stdout)
+            .trim()
+            .parse::<u32>()
+            .expect("count")
+            > 0
+    );
+    // The page now offers the unlocked, sanitized archive; unlocking again is a conflict.
+    let page = call(&api, get(&format!("/o/{token}"), None)).await.text();
+    assert!(
+        !page.contains("name=\"password\"") && page.contains("/clean\" download"),
+        "{page}"
+    );
+    assert!(
+        page.contains("問題は見つかりませんでした") || page.contains("無害化しました"),
+        "{page}"
+    );
+    assert_eq!(call(&api, get(&format!("/o/{token}/clean"), None)).await.body, a.body);
+    let a = call(&api, pw("mugai-pass")).await;
+    assert_eq!(
+        a.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the first part is still locked out"
+    );
+    let again = Request::post(unlock.as_str())
+        .header("content-type", "application/json")
+        .body(Body::from(r#"{"password":"mugai-pass"}"#))
+        .expect("request");
+    let a = call(&api, again).await;
+    assert_eq!((a.status, a.error()), (StatusCode::CONFLICT, "not_held".into()));
+
+    // Through the page's form: a wrong password re-renders the page with an alert.
+    let unlock = held_upload(&api, &zip).await;
+    let token = unlock
+        .trim_start_matches("/v1/held/")
+        .trim_end_matches("/unlock")
+        .to_string();
+    let cookie = format!("mugai_csrf={CSRF}");
+    let page = call(&api, get(&format!("/o/{token}"), None)).await.text();
+    assert!(page.contains("<label for=\"password\">パスワード</label>"), "{page}");
+    let a = call(
+        &api,
+        form(
+            &format!("/o/{token}/unlock"),
+            &format!("csrf={CSRF}&password=nope"),
+            &[("cookie", &cookie)],
+        ),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert!(a.text().contains("role=\"alert\"") && a.text().contains("パスワードが違います"));
+    let a = call(
+        &api,
+        form(
+            &format!("/o/{token}/unlock"),
+            &format!("csrf={CSRF}&password=mugai-pass"),
+            &[("cookie", &cookie)],
+        ),
+    )
+    .await;
+    assert_eq!(
+        (a.status, a.header("location").to_string()),
+        (StatusCode::SEE_OTHER, format!("/o/{token}?m=unlocked"))
+    );
+}
+
+#[tokio::test]
+async fn after_scan_fails_closed_without_a_scanner() {
+    let problems = Config::from_toml("[http]\noriginals = \"after_scan\"\n").expect_err("needs a scanner");
+    assert!(problems.to_string().contains("scan.clamd"), "{problems}");
+    let api = api("originals = \"after_scan\"\n[scan]\nclamd = \"/nonexistent/clamd.sock\"\ntimeout_secs = 2\n");
+    let token = kept_part(&api, b"anything");
+    let a = call(&api, get(&format!("/v1/originals/{token}"), None)).await;
+    assert_eq!(
+        (a.status, a.error()),
+        (StatusCode::SERVICE_UNAVAILABLE, "scan_unavailable".into())
+    );
+    assert!(!a.header("retry-after").is_empty());
+}

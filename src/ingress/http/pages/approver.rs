@@ -111,8 +111,8 @@ async fn pending_page(state: &Arc<AppState>, lang: Lang, csrf: &str, key: &ApiKe
             let id = esc(&part.id);
             body.push_str(&format!(
                 "<tr><td>{name}</td><td>{} / {}</td><td>{}</td><td>{}</td><td>\
-                 <form method=\"post\" action=\"/approvals/{id}/approve\" class=\"inline\">{field}<button type=\"submit\" aria-label=\"{approve_label}\">{approve}</button></form> \
-                 <form method=\"post\" action=\"/approvals/{id}/deny\" class=\"inline\">{field}<button type=\"submit\" class=\"secondary\" aria-label=\"{deny_label}\">{deny}</button></form>\
+                 <form method=\"post\" action=\"/approvals/{id}/approve\" class=\"inline\">{field}<button type=\"submit\" aria-label=\"{approve}: {name}\">{approve}</button></form> \
+                 <form method=\"post\" action=\"/approvals/{id}/deny\" class=\"inline\">{field}<button type=\"submit\" class=\"secondary\" aria-label=\"{deny}: {name}\">{deny}</button></form>\
                  </td></tr>\n",
                 esc(&part.kind),
                 size(part.original_size),
@@ -121,8 +121,6 @@ async fn pending_page(state: &Arc<AppState>, lang: Lang, csrf: &str, key: &ApiKe
                 field = csrf_field(csrf),
                 approve = lang.t("承認", "Approve"),
                 deny = lang.t("却下", "Decline"),
-                approve_label = format!("{}: {name}", lang.t("承認", "Approve")),
-                deny_label = format!("{}: {name}", lang.t("却下", "Decline")),
             ));
         }
         body.push_str("</tbody>\n</table>\n");

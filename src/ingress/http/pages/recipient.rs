@@ -114,7 +114,7 @@ fn render(
     // What arrived.
     let name = part.name.as_deref().unwrap_or(lang.t("（名前なし）", "(no name)"));
     html.push_str(&format!(
-        "<dl>\n<dt>{}</dt><dd>{}</dd>\n<dt>{}</dt><dd>{}</dd>\n<dt>{}</dt><dd>{}</dd>\n<dt>{}</dt><dd>{}</dd>\n<dt>{}</dt><dd>{}</dd>\n</dl>\n",
+        "<dl>\n<dt>{}</dt><dd>{}</dd>\n<dt>{}</dt><dd>{}</dd>\n<dt>{}</dt><dd>{}</dd>\n<dt>{}</dt><dd>{} {}</dd>\n<dt>{}</dt><dd>{}</dd>\n</dl>\n",
         lang.t("ファイル名", "File name"),
         esc(name),
         lang.t("種類", "Kind"),
@@ -122,7 +122,8 @@ fn render(
         lang.t("大きさ", "Size"),
         size(part.original_size),
         lang.t("受信日時", "Received"),
-        format!("{} {}", jst(part.created), lang.t("（日本時間）", "(JST)")),
+        jst(part.created),
+        lang.t("（日本時間）", "(JST)"),
         lang.t("処理結果", "Result"),
         esc(&outcome_text(lang, &part.outcome, part.reason.as_deref())),
     ));
