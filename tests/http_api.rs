@@ -981,3 +981,122 @@ async fn after_scan_fails_closed_without_a_scanner() {
     );
     assert!(!a.header("retry-after").is_empty());
 }
+
+/// A private clamd on a Unix socket, with a one-signature database written here (the EICAR
+/// test string, as a body signature matched anywhere in a file). Nothing is downloaded.
+struct Clamd {
+    child: std::process::Child,
+    socket: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Clamd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const EICAR: &str = r"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+
+fn start_clamd() -> Option<Clamd> {
+    let clamd = ["/usr/sbin/clamd", "/usr/bin/clamd"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    let Some(clamd) = clamd else {
+        assert!(
+            std::env::var_os("MUGAI_REQUIRE_CLAMD").is_none(),
+            "clamd is required (tests/run.sh installs clamav-daemon)"
+        );
+        eprintln!("skipping: clamd not installed (tests/run.sh installs clamav-daemon)");
+        return None;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("db");
+    std::fs::create_dir(&db).expect("db dir");
+    let hex: String = EICAR.bytes().map(|b| format!("{b:02x}")).collect();
+    std::fs::write(db.join("mugai-test.ndb"), format!("Mugai-Test.EICAR:0:*:{hex}\n")).expect("signature");
+    let socket = dir.path().join("clamd.sock");
+    let conf = dir.path().join("clamd.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "LocalSocket {}\nDatabaseDirectory {}\nTemporaryDirectory {}\nLogFile {}\nForeground yes\n",
+            socket.display(),
+            db.display(),
+            dir.path().display(),
+            dir.path().join("clamd.log").display()
+        ),
+    )
+    .expect("conf");
+    let child = std::process::Command::new(clamd)
+        .arg("-c")
+        .arg(&conf)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start clamd");
+    let clamd = Clamd {
+        child,
+        socket,
+        _dir: dir,
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        use std::io::{Read, Write};
+        if let Ok(mut s) = std::os::unix::net::UnixStream::connect(&clamd.socket) {
+            let mut answer = String::new();
+            if s.write_all(b"zPING\0").is_ok() && s.read_to_string(&mut answer).is_ok() && answer.starts_with("PONG") {
+                return Some(clamd);
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "clamd did not start; see its log");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[tokio::test]
+async fn after_scan_releases_a_clean_original_and_refuses_eicar() {
+    let Some(clamd) = start_clamd() else { return };
+    let api = api(&format!(
+        "originals = \"after_scan\"\n[scan]\nclamd = \"{}\"\ntimeout_secs = 30\n",
+        clamd.socket.display()
+    ));
+    let clean = fixture("pdf/openaction_js.pdf");
+    let token = kept_part(&api, &clean);
+    let a = call(&api, get(&format!("/v1/originals/{token}"), None)).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    assert_eq!(a.body, clean);
+
+    // EICAR alone, and EICAR inside a ZIP (clamd looks into archives): refused.
+    let mut zipped = Vec::new();
+    {
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(&mut zipped));
+        w.start_file("readme.txt", zip::write::SimpleFileOptions::default())
+            .expect("entry");
+        std::io::Write::write_all(&mut w, EICAR.as_bytes()).expect("write");
+        w.finish().expect("zip");
+    }
+    for infected in [EICAR.as_bytes().to_vec(), zipped] {
+        let token = kept_part(&api, &infected);
+        let a = call(&api, get(&format!("/v1/originals/{token}"), None)).await;
+        assert_eq!(
+            (a.status, a.error()),
+            (StatusCode::FORBIDDEN, "infected".into()),
+            "{}",
+            a.text()
+        );
+        assert!(a.json()["message"].as_str().unwrap_or("").contains("Mugai-Test.EICAR"));
+        let a = call(&api, get(&format!("/o/{token}/original"), None)).await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN);
+        assert!(a.text().contains("ウイルスが検出されました"));
+    }
+
+    // clamd gone: nothing is released (fail closed).
+    drop(clamd);
+    let a = call(&api, get(&format!("/v1/originals/{token}"), None)).await;
+    assert_eq!(
+        (a.status, a.error()),
+        (StatusCode::SERVICE_UNAVAILABLE, "scan_unavailable".into())
+    );
+}

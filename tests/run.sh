@@ -7,7 +7,8 @@
 #
 # Judges the tests call (never mocked): qpdf, pdfinfo/pdftotext (poppler-utils, poppler-data
 # for Japanese CMaps), python3 (zipfile, email; fixture generators), oletools, LibreOffice,
-# ImageMagick, exiftool; and for mail a real Postfix with smtp-sink/smtp-source, and swaks.
+# ImageMagick, exiftool; for mail a real Postfix with smtp-sink/smtp-source, and swaks; for the
+# HTTP side curl, clamd, openapi-spec-validator, and Chromium driven by Playwright with axe-core.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +33,9 @@ command -v swaks >/dev/null || need_apt+=(swaks)
 command -v openssl >/dev/null || need_apt+=(openssl)
 # curl uploads the fixtures to the HTTP API in the real-socket test.
 command -v curl >/dev/null || need_apt+=(curl)
+# clamd judges originals under http.originals = "after_scan" (the test writes its own EICAR
+# signature; no database is downloaded).
+[ -x /usr/sbin/clamd ] || need_apt+=(clamav-daemon)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "tests/run.sh: installing ${need_apt[*]}"
     sudo_cmd=()
@@ -64,6 +68,8 @@ export CARGO_TERM_COLOR=never
 # The Postfix interop test starts a private Postfix instance, which needs root; as root (CI)
 # it must run rather than skip.
 [ "$(id -u)" -ne 0 ] || export MUGAI_REQUIRE_POSTFIX=1
+# Likewise clamd for the scan-before-release test.
+export MUGAI_REQUIRE_CLAMD=1
 cargo fmt --all --check
 cargo clippy --all-targets --locked -- -D warnings
 log=$(mktemp)
