@@ -36,6 +36,11 @@ command -v curl >/dev/null || need_apt+=(curl)
 # clamd judges originals under http.originals = "after_scan" (the test writes its own EICAR
 # signature; no database is downloaded).
 [ -x /usr/sbin/clamd ] || need_apt+=(clamav-daemon)
+# The recipient and approver pages are driven in headless Chromium by Playwright (from npm,
+# with axe-core), never a downloaded browser.
+command -v chromium >/dev/null || need_apt+=(chromium)
+command -v node >/dev/null || need_apt+=(nodejs)
+command -v npm >/dev/null || need_apt+=(npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "tests/run.sh: installing ${need_apt[*]}"
     sudo_cmd=()
@@ -63,6 +68,13 @@ if ! command -v rtfobj >/dev/null || ! command -v msodde >/dev/null || ! command
     fi
     export PATH="$venv/bin:$PATH"
 fi
+
+# Playwright and axe-core, as pinned in tests/browser/package-lock.json.
+if [ ! -d tests/browser/node_modules/playwright-core ] || [ ! -d tests/browser/node_modules/axe-core ]; then
+    echo "tests/run.sh: installing Playwright and axe-core (npm ci)"
+    (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+fi
+export MUGAI_REQUIRE_BROWSER=1
 
 export CARGO_TERM_COLOR=never
 # The Postfix interop test starts a private Postfix instance, which needs root; as root (CI)

@@ -107,7 +107,7 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}dt{font-we
 .note{padding:.75rem 1rem;border-left:.4rem solid #1a1a1a;background:#f3f3f3}\
 .alert{border-left-color:#a4001d}\
 form.inline{display:inline}\
-.hint{font-size:.9rem;color:#3d3d3d}";
+.hint{font-size:.9rem;color:#3d3d3d}.button .hint{color:inherit}";
 
 /// The Content-Security-Policy of pages: nothing from elsewhere, no script, the inline
 /// stylesheet by hash, forms only to this origin.
@@ -279,8 +279,13 @@ pub fn check_csrf(headers: &HeaderMap, form: &[u8]) -> Result<(), ApiError> {
             return Err(refused());
         }
     }
+    // Under `Referrer-Policy: no-referrer` browsers send `Origin: null` on form posts; that
+    // says nothing either way, and the cookie pair still decides.
     if let (Some(origin), Some(host)) = (
-        headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()),
+        headers
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .filter(|o| *o != "null"),
         headers.get(header::HOST).and_then(|v| v.to_str().ok()),
     ) {
         let same = origin

@@ -1,0 +1,230 @@
+//! The recipient and approver pages in a real browser. A mail with a macro `.docm` and a
+//! password ZIP is processed in `url` mode (`mugai mail`), `mugai serve` is started on the
+//! same data directory, and `tests/browser/flow.mjs` drives headless Debian Chromium through
+//! Playwright from the links in the mail's notice: the recipient requests the original, an
+//! approver approves it on the approval page, the recipient downloads it; the ZIP is
+//! unlocked through the password form. axe-core judges every page; screenshots and
+//! downloads are kept in `target/browser-artifacts/`.
+//!
+//! Needs `chromium`, `node` and `npm ci` in `tests/browser/` (tests/run.sh does all three);
+//! without them the test is skipped, unless `MUGAI_REQUIRE_BROWSER` is set (CI).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+
+const APPROVER_KEY: &str = "mk_browser_test_approver";
+const ZIP_PASSWORD: &str = "mugai-pass";
+
+fn browser_ready() -> Option<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists());
+    let node = Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let modules = root.join("tests/browser/node_modules/playwright-core").exists()
+        && root.join("tests/browser/node_modules/axe-core").exists();
+    match chromium {
+        Some(c) if node && modules => Some(c),
+        _ => {
+            assert!(
+                std::env::var_os("MUGAI_REQUIRE_BROWSER").is_none(),
+                "the browser test needs chromium, node and `npm ci` in tests/browser (tests/run.sh)"
+            );
+            eprintln!("skipping: chromium, node or tests/browser/node_modules missing (tests/run.sh installs them)");
+            None
+        }
+    }
+}
+
+/// A mail with two attachments, base64 with RFC 2231 UTF-8 names.
+fn mail(attachments: &[(&str, &str, &[u8])]) -> Vec<u8> {
+    let mut m = String::from(
+        "From: sender@example.jp\r\nTo: recipient@city.example.lg.jp\r\nSubject: =?UTF-8?B?6LOH5paZ?=\r\n\
+         Message-ID: <browser-test@example.jp>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0900\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+         資料を送ります。\r\n",
+    );
+    for (name, media, bytes) in attachments {
+        let encoded: String = name
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b == b'.' {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        m.push_str(&format!(
+            "--b1\r\nContent-Type: {media}\r\nContent-Disposition: attachment; filename*=UTF-8''{encoded}\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\n"
+        ));
+        let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+        for line in b64.as_bytes().chunks(76) {
+            m.push_str(std::str::from_utf8(line).unwrap_or(""));
+            m.push_str("\r\n");
+        }
+    }
+    m.push_str("--b1--\r\n");
+    m.into_bytes()
+}
+
+/// The text of a mail's text/plain parts, decoded by Python's `email` package.
+fn mail_text(path: &Path) -> String {
+    let out = common::judge(
+        "python3",
+        &[
+            "-c",
+            "import email,sys\nm=email.message_from_binary_file(open(sys.argv[1],'rb'))\n\
+             print(''.join(p.get_payload(decode=True).decode(p.get_content_charset() or 'utf-8') \
+             for p in m.walk() if p.get_content_type()=='text/plain'))",
+            path.to_str().expect("path"),
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    mugai::report::hex(&Sha256::digest(bytes))
+}
+
+#[test]
+fn recipient_requests_approver_approves_recipient_downloads_and_a_zip_is_unlocked() {
+    let Some(chromium) = browser_ready() else { return };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = common::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let config = dir.path().join("mugai.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[serve]\ndata_dir = \"{data}\"\nsmtp_listen = \"127.0.0.1:{smtp}\"\nhttp_listen = \"127.0.0.1:{port}\"\n\
+             next_hop = \"127.0.0.1:{hop}\"\n[audit]\nlog = \"{audit}\"\n[mail]\nattachments = \"url\"\nlink_base_url = \"{base}\"\n\
+             [http]\noriginals = \"after_approval\"\napi_keys = [{{ name = \"課長\", sha256 = \"{hash}\", roles = [\"approve\"] }}]\n",
+            data = dir.path().join("data").display(),
+            smtp = common::free_port(),
+            hop = common::free_port(),
+            audit = dir.path().join("audit.jsonl").display(),
+            hash = sha256(APPROVER_KEY.as_bytes()),
+        ),
+    )
+    .expect("config");
+
+    // The mail, processed in url mode: the notice carries one link per attachment.
+    let docm = common::fixture("ooxml/macro.docm");
+    let zip = common::fixture("zip/zipcrypto.zip");
+    let input = common::write_temp(
+        dir.path(),
+        "in.eml",
+        &mail(&[
+            ("報告書.docm", "application/vnd.ms-word.document.macroEnabled.12", &docm),
+            ("資料.zip", "application/zip", &zip),
+        ]),
+    );
+    let output = dir.path().join("out.eml");
+    let (code, _) = common::run_mail(&config, &input, &output);
+    assert_eq!(code, Some(0));
+    let text = mail_text(&output);
+    let links: Vec<&str> = text
+        .split_whitespace()
+        .filter(|w| w.starts_with(&format!("{base}/o/")))
+        .collect();
+    assert_eq!(links.len(), 2, "two links in the notice:\n{text}");
+    // Which link is which: the notice names each attachment on the line before its link.
+    let link_after = |name: &str| -> String {
+        let at = text
+            .find(name)
+            .unwrap_or_else(|| panic!("{name} not in the notice:\n{text}"));
+        let rest = &text[at..];
+        let start = rest.find(&format!("{base}/o/")).expect("a link after the name");
+        rest[start..].split_whitespace().next().expect("link").to_string()
+    };
+    let doc_url = link_after("報告書.docm");
+    let zip_url = link_after("資料.zip");
+    assert_ne!(doc_url, zip_url);
+
+    let mut serve = common::spawn_serve(&config, port, std::time::Duration::from_secs(30));
+    let artifacts = root.join("target/browser-artifacts");
+    let _ = std::fs::remove_dir_all(&artifacts);
+    std::fs::create_dir_all(&artifacts).expect("artifacts dir");
+    let run = Command::new("node")
+        .arg(root.join("tests/browser/flow.mjs"))
+        .current_dir(root.join("tests/browser"))
+        .env("BASE", &base)
+        .env("DOC_URL", &doc_url)
+        .env("ZIP_URL", &zip_url)
+        .env("APPROVER_KEY", APPROVER_KEY)
+        .env("ZIP_PASSWORD", ZIP_PASSWORD)
+        .env("ARTIFACTS", &artifacts)
+        .env("CHROMIUM", &chromium)
+        .output()
+        .expect("run node");
+    let _ = serve.kill();
+    let _ = serve.wait();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "the browser flow failed (screenshots in {}):\n{stdout}\n{}",
+        artifacts.display(),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let result: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("JSON result");
+
+    // The original downloaded after approval is the attachment as it arrived.
+    assert_eq!(result["original"]["sha256"], sha256(&docm).as_str(), "{result}");
+    assert_eq!(result["original"]["suggested"], "報告書.docm");
+    // The clean download is the engine's rebuild, a .docx without the macro (olevba judges).
+    let clean_path = result["clean"]["file"].as_str().expect("clean file");
+    let clean = std::fs::read(clean_path).expect("clean download");
+    let engine = mugai::Engine::new(mugai::Config::load(Some(&config)).expect("config"));
+    let expected = engine.run(&docm, Some("報告書.docm")).output.expect("clean docx");
+    assert_eq!(sha256(&clean), sha256(&expected));
+    assert!(
+        result["clean"]["suggested"].as_str().unwrap_or("").ends_with(".docx"),
+        "{result}"
+    );
+    let olevba = common::judge("olevba", &[clean_path]);
+    let verdict = String::from_utf8_lossy(&olevba.stdout);
+    assert!(verdict.contains("No VBA or XLM macros found"), "{verdict}");
+    // The unlocked ZIP opens without a password and every entry's CRC holds (zipfile judges).
+    let unlocked = result["unlocked"]["file"].as_str().expect("unlocked file");
+    let judged = common::judge(
+        "python3",
+        &[
+            "-c",
+            "import sys,zipfile; z=zipfile.ZipFile(sys.argv[1]); assert z.testzip() is None; \
+             assert z.infolist() and not any(i.flag_bits & 1 for i in z.infolist())",
+            unlocked,
+        ],
+    );
+    assert!(judged.status.success(), "{}", String::from_utf8_lossy(&judged.stderr));
+    // Every page was judged by axe-core, and the screenshots are there.
+    let checked = result["checked"].as_array().expect("checked");
+    assert!(
+        checked
+            .iter()
+            .filter(|c| c.as_str().unwrap_or("").starts_with("axe-core"))
+            .count()
+            >= 10
+    );
+    for shot in [
+        "01-recipient-ja",
+        "04-approver-pending",
+        "06-recipient-approved",
+        "10-unlocked",
+    ] {
+        let png = std::fs::read(artifacts.join(format!("{shot}.png"))).expect("screenshot");
+        assert!(png.starts_with(b"\x89PNG") && png.len() > 1000, "{shot}");
+    }
+}

@@ -1,0 +1,144 @@
+// The recipient and approver pages in a real browser: headless Debian Chromium driven by
+// Playwright, every page judged by axe-core (WCAG 2.x A/AA rules; any violation fails).
+// Run by tests/browser.rs, which processes a mail in `url` mode, starts `mugai serve` and
+// passes the links from the mail's notice here. Prints one JSON line of what it downloaded.
+//
+// Env: BASE, DOC_URL (recipient link of a macro .docm), ZIP_URL (link of a password ZIP),
+// APPROVER_KEY, ZIP_PASSWORD, ARTIFACTS (screenshots and downloads go there), CHROMIUM.
+import { chromium } from 'playwright-core';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set`);
+  return v;
+};
+const BASE = env('BASE');
+const DOC_URL = env('DOC_URL');
+const ZIP_URL = env('ZIP_URL');
+const ARTIFACTS = env('ARTIFACTS');
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+const checked = [];
+function expect(condition, what) {
+  if (!condition) throw new Error(`expected: ${what}`);
+  checked.push(what);
+}
+
+// axe-core on the page as it is now; the screenshot is taken first so a failure has one.
+async function judge(page, name) {
+  await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(() =>
+    window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] } }));
+  if (result.violations.length > 0) {
+    const lines = result.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`);
+    throw new Error(`axe-core: ${name}: ${lines.join('; ')}`);
+  }
+  checked.push(`axe-core: no violations on ${name} (${result.passes.length} rules passed)`);
+}
+
+async function download(page, action, name) {
+  const [dl] = await Promise.all([page.waitForEvent('download'), action()]);
+  const file = path.join(ARTIFACTS, name);
+  await dl.saveAs(file);
+  return { file, sha256: createHash('sha256').update(readFileSync(file)).digest('hex'), suggested: dl.suggestedFilename() };
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync'],
+});
+// bypassCSP lets axe-core's script into pages whose CSP allows no script at all.
+const options = { acceptDownloads: true, bypassCSP: true, viewport: { width: 1024, height: 800 } };
+const out = {};
+try {
+  // 1. The recipient opens the link from the notice (Japanese browser).
+  const recipient = await browser.newContext({ ...options, locale: 'ja-JP' });
+  const page = await recipient.newPage();
+  await page.goto(DOC_URL);
+  expect(await page.locator('html').getAttribute('lang') === 'ja', 'the page is Japanese for a Japanese browser');
+  expect(await page.getByRole('heading', { level: 1, name: '受信したファイル' }).isVisible(), 'the page has its heading');
+  expect(await page.getByRole('cell', { name: 'マクロ' }).first().isVisible(), 'the removed macro is listed');
+  await judge(page, '01-recipient-ja');
+  const clean = await download(page, () => page.getByRole('link', { name: /ダウンロード/ }).first().click(), 'clean-download');
+  out.clean = clean;
+
+  // 2. Requests the original, by keyboard only: Tab to the button, Enter.
+  const request = page.getByRole('button', { name: '原本の開示を申請する' });
+  for (let i = 0; i < 20 && !(await request.evaluate((el) => el === document.activeElement)); i++) {
+    await page.keyboard.press('Tab');
+  }
+  expect(await request.evaluate((el) => el === document.activeElement), 'the request button is reachable by Tab');
+  const outline = await request.evaluate((el) => getComputedStyle(el).outlineStyle);
+  expect(outline !== 'none', `the focused button shows a focus outline (${outline})`);
+  await Promise.all([page.waitForURL(/\?m=requested$/), page.keyboard.press('Enter')]);
+  expect(await page.getByRole('status').first().innerText().then((t) => t.includes('申請しました')), 'the request is confirmed');
+  await judge(page, '02-requested');
+
+  // 3. An approver signs in on the approval page and approves it.
+  const approverContext = await browser.newContext({ ...options, locale: 'ja-JP' });
+  const approver = await approverContext.newPage();
+  await approver.goto(`${BASE}/approvals`);
+  await judge(approver, '03-approver-sign-in');
+  await approver.getByLabel('承認者キー').fill(env('APPROVER_KEY'));
+  await Promise.all([approver.waitForURL(`${BASE}/approvals`), approver.getByRole('button', { name: 'サインイン' }).click()]);
+  const approve = approver.getByRole('button', { name: /^承認: 報告書\.docm$/ });
+  expect(await approve.isVisible(), 'the pending request is listed for the approver');
+  await judge(approver, '04-approver-pending');
+  await Promise.all([approver.waitForURL(`${BASE}/approvals`), approve.click()]);
+  expect(await approver.getByText('承認待ちの申請はありません').isVisible(), 'the queue is empty after approval');
+  await judge(approver, '05-approver-done');
+
+  // 4. The recipient reloads the page and downloads the original.
+  await page.goto(DOC_URL);
+  const original = await download(page, () => page.getByRole('link', { name: '原本をダウンロード' }).click(), 'original-download');
+  out.original = original;
+  await judge(page, '06-recipient-approved');
+
+  // 5. The same page in English.
+  const english = await browser.newContext({ ...options, locale: 'en-US' });
+  const en = await english.newPage();
+  await en.goto(DOC_URL);
+  expect(await en.locator('html').getAttribute('lang') === 'en', 'the page is English for an English browser');
+  expect(await en.getByRole('heading', { level: 1, name: 'Received file' }).isVisible(), 'English heading');
+  await judge(en, '07-recipient-en');
+
+  // 6. A password ZIP: a wrong password, then the right one, through the form.
+  await page.goto(ZIP_URL);
+  await judge(page, '08-held-zip');
+  await page.getByLabel('パスワード').fill('wrong-password');
+  await page.getByRole('button', { name: '開いて無害化する' }).click();
+  expect(await page.getByRole('alert').innerText().then((t) => t.includes('パスワードが違います')), 'a wrong password is told');
+  await judge(page, '09-wrong-password');
+  await page.getByLabel('パスワード').fill(env('ZIP_PASSWORD'));
+  await Promise.all([page.waitForURL(/\?m=unlocked$/), page.getByRole('button', { name: '開いて無害化する' }).click()]);
+  expect(await page.getByRole('status').first().innerText().then((t) => t.includes('無害化しました')), 'the unlock is confirmed');
+  await judge(page, '10-unlocked');
+  out.unlocked = await download(page, () => page.getByRole('link', { name: /ダウンロード/ }).first().click(), 'unlocked-download');
+
+  // 7. Larger text (browser zoom 200%) still fits without horizontal scrolling.
+  await page.evaluate(() => { document.documentElement.style.fontSize = '200%'; });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  expect(overflow <= 0, `no horizontal scrolling at 200% text (${overflow}px)`);
+  await page.screenshot({ path: path.join(ARTIFACTS, '11-text-200.png'), fullPage: true });
+} catch (e) {
+  // The state each page was in when the flow failed, for the artifacts.
+  let i = 0;
+  for (const context of browser.contexts()) {
+    for (const p of context.pages()) {
+      await p.screenshot({ path: path.join(ARTIFACTS, `failure-${i++}.png`), fullPage: true }).catch(() => {});
+      console.error(`page ${i - 1}: ${p.url()}`);
+    }
+  }
+  throw e;
+} finally {
+  await browser.close();
+}
+out.checked = checked;
+console.log(JSON.stringify(out));
