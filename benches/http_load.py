@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""Load on the HTTP API: `wrk` POSTing a 1 MB PDF to /v1/sanitize, beside the CLI's files/s on
+the same file, in one run.
+
+    python3 benches/http_load.py [--mugai PATH] [--seconds 20] [--connections 8] [--rounds 3]
+
+The PDF is a scanned-style document (twenty pages of incompressible image data, made by
+fixtures/gen/mail_fixtures.py --pdf). The server is `mugai serve` with the embedded defaults
+(engine.workers = 2 on this 2-core machine) and one submit key; every request is sanitized,
+its report stored in the ledger, and the clean file sent back. wrk (2 threads, N
+connections, `--latency`) reports requests/s and p99; non-2xx answers are counted and must be
+zero.
+
+The CLI figure is the best the CLI does on the same cores: two `mugai sanitize` processes at
+once (one per core), each sanitizing 40 copies of the file in one invocation (so process
+start is amortised), files/s over the wall time. CLI and server runs alternate --rounds
+times; the medians are reported and the ratio is the median of each round's
+server/CLI ratio (this machine's speed drifts between runs). wrk itself runs on the same two
+cores as the server, which the CLI does not have to share.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KEY = "mk_http_load_benchmark_key"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port):
+    for _ in range(400):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit("nothing listening on %d" % port)
+
+
+def cli_files_per_second(mugai, pdf, work, copies=40, procs=2):
+    """Two CLI processes, each sanitizing `copies` copies of the file; files/s overall."""
+    batches = []
+    for p in range(procs):
+        d = os.path.join(work, "cli%d" % p)
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(os.path.join(d, "in"))
+        os.makedirs(os.path.join(d, "out"))
+        for i in range(copies):
+            os.link(pdf, os.path.join(d, "in", "scan%03d.pdf" % i))
+        batches.append(d)
+    start = time.perf_counter()
+    running = [
+        subprocess.Popen([mugai, "sanitize", "-o", os.path.join(d, "out")]
+                         + sorted(os.path.join(d, "in", f) for f in os.listdir(os.path.join(d, "in"))),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for d in batches
+    ]
+    for r in running:
+        if r.wait() != 0:
+            sys.exit("mugai sanitize failed")
+    elapsed = time.perf_counter() - start
+    for d in batches:
+        if len(os.listdir(os.path.join(d, "out"))) < copies:
+            sys.exit("the CLI did not write every output")
+    return procs * copies / elapsed
+
+
+def server_run(mugai, pdf, work, seconds, connections):
+    """Start mugai serve, run wrk against it, stop it; (requests/s, p99 ms, non-2xx)."""
+    http, smtp = free_port(), free_port()
+    data = os.path.join(work, "data")
+    shutil.rmtree(data, ignore_errors=True)
+    import hashlib
+    config = os.path.join(work, "mugai.toml")
+    with open(config, "w") as f:
+        f.write('[serve]\ndata_dir = "%s"\nhttp_listen = "127.0.0.1:%d"\nsmtp_listen = "127.0.0.1:%d"\n'
+                '[audit]\nlog = "%s"\n[http]\napi_keys = [{ name = "load", sha256 = "%s", roles = ["submit"] }]\n'
+                % (data, http, smtp, os.path.join(work, "audit.jsonl"), hashlib.sha256(KEY.encode()).hexdigest()))
+    lua = os.path.join(work, "post.lua")
+    with open(lua, "w") as f:
+        f.write('local f = assert(io.open("%s", "rb"))\nwrk.method = "POST"\nwrk.body = f:read("*a")\nf:close()\n'
+                'wrk.headers["Content-Type"] = "application/pdf"\n'
+                'wrk.headers["Content-Disposition"] = \'attachment; filename="scan.pdf"\'\n'
+                'wrk.headers["Authorization"] = "Bearer %s"\n' % (pdf, KEY))
+    server = subprocess.Popen([mugai, "-c", config, "serve"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(http)
+        out = subprocess.run(["wrk", "-t2", "-c%d" % connections, "-d%ds" % seconds, "--latency", "--timeout", "30s",
+                              "-s", lua, "http://127.0.0.1:%d/v1/sanitize" % http],
+                             capture_output=True, text=True, check=True).stdout
+    finally:
+        server.terminate()
+        server.wait()
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return rps, float(p99.group(1)) * scale, int(non2xx.group(1)) if non2xx else 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mugai", help="mugai binary (default: cargo build --release)")
+    ap.add_argument("--seconds", type=int, default=20)
+    ap.add_argument("--connections", type=int, default=8)
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is needed (apt-get install wrk)")
+    mugai = args.mugai
+    if not mugai:
+        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+        mugai = os.path.join(ROOT, "target", "release", "mugai")
+    with tempfile.TemporaryDirectory() as work:
+        pdf = os.path.join(work, "scan1m.pdf")
+        subprocess.run([sys.executable, os.path.join(ROOT, "fixtures", "gen", "mail_fixtures.py"), "--pdf",
+                        str(1024 * 1024), pdf], check=True)
+        size = os.path.getsize(pdf)
+        cli, srv, p99s, ratios = [], [], [], []
+        for r in range(args.rounds):
+            c = cli_files_per_second(mugai, pdf, work)
+            s, p99, bad = server_run(mugai, pdf, work, args.seconds, args.connections)
+            if bad:
+                sys.exit("%d non-2xx answers in round %d" % (bad, r + 1))
+            cli.append(c)
+            srv.append(s)
+            p99s.append(p99)
+            ratios.append(s / c)
+            print("round %d: CLI %.1f files/s, server %.1f req/s (p99 %.0f ms), ratio %.2f"
+                  % (r + 1, c, s, p99, s / c), flush=True)
+        print()
+        print("| input | CLI files/s (2 processes) | server req/s (wrk, %d conns, %d s) | p99 | server / CLI |"
+              % (args.connections, args.seconds))
+        print("|---|---:|---:|---:|---:|")
+        print("| %.2f MB scanned-style PDF | %.1f | %.1f | %.0f ms | %.2f |"
+              % (size / 1048576, statistics.median(cli), statistics.median(srv), statistics.median(p99s),
+                 statistics.median(ratios)))
+
+
+if __name__ == "__main__":
+    main()
