@@ -11,12 +11,15 @@ its report stored in the ledger, and the clean file sent back. wrk (2 threads, N
 connections, `--latency`) reports requests/s and p99; non-2xx answers are counted and must be
 zero.
 
-The CLI figure is the best the CLI does on the same cores: two `mugai sanitize` processes at
-once (one per core), each sanitizing 40 copies of the file in one invocation (so process
-start is amortised), files/s over the wall time. CLI and server runs alternate --rounds
-times; the medians are reported and the ratio is the median of each round's
-server/CLI ratio (this machine's speed drifts between runs). wrk itself runs on the same two
-cores as the server, which the CLI does not have to share.
+Two comparisons, each with CLI and server runs alternating --rounds times (medians reported;
+the ratio is the median of each round's server/CLI ratio, as this machine's speed drifts):
+
+- equal CPU (the target's measure): mugai gets core 0 alone in both runs (`taskset -c 0`),
+  the CLI as one `mugai sanitize` process over 80 copies of the file in one invocation
+  (process start amortised), the server with `wrk -t1` pinned to core 1. wrk's own CPU (it
+  sends and receives a megabyte per request) would otherwise be charged to the server.
+- whole machine: no pinning; two CLI processes (one per core) over 40 copies each, against
+  the server with `wrk -t2` sharing the same two cores.
 """
 
 import argparse
@@ -52,8 +55,8 @@ def wait_port(port):
     sys.exit("nothing listening on %d" % port)
 
 
-def cli_files_per_second(mugai, pdf, work, copies=40, procs=2):
-    """Two CLI processes, each sanitizing `copies` copies of the file; files/s overall."""
+def cli_files_per_second(mugai, pdf, work, copies=40, procs=2, pin=()):
+    """`procs` CLI processes, each sanitizing `copies` copies of the file; files/s overall."""
     batches = []
     for p in range(procs):
         d = os.path.join(work, "cli%d" % p)
@@ -65,7 +68,7 @@ def cli_files_per_second(mugai, pdf, work, copies=40, procs=2):
         batches.append(d)
     start = time.perf_counter()
     running = [
-        subprocess.Popen([mugai, "sanitize", "-o", os.path.join(d, "out")]
+        subprocess.Popen(list(pin) + [mugai, "sanitize", "-d", os.path.join(d, "out")]
                          + sorted(os.path.join(d, "in", f) for f in os.listdir(os.path.join(d, "in"))),
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for d in batches
@@ -80,7 +83,7 @@ def cli_files_per_second(mugai, pdf, work, copies=40, procs=2):
     return procs * copies / elapsed
 
 
-def server_run(mugai, pdf, work, seconds, connections):
+def server_run(mugai, pdf, work, seconds, connections, pin_server=(), pin_wrk=(), threads=2):
     """Start mugai serve, run wrk against it, stop it; (requests/s, p99 ms, non-2xx)."""
     http, smtp = free_port(), free_port()
     data = os.path.join(work, "data")
@@ -97,10 +100,10 @@ def server_run(mugai, pdf, work, seconds, connections):
                 'wrk.headers["Content-Type"] = "application/pdf"\n'
                 'wrk.headers["Content-Disposition"] = \'attachment; filename="scan.pdf"\'\n'
                 'wrk.headers["Authorization"] = "Bearer %s"\n' % (pdf, KEY))
-    server = subprocess.Popen([mugai, "-c", config, "serve"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(list(pin_server) + [mugai, "-c", config, "serve"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_port(http)
-        out = subprocess.run(["wrk", "-t2", "-c%d" % connections, "-d%ds" % seconds, "--latency", "--timeout", "30s",
+        out = subprocess.run(list(pin_wrk) + ["wrk", "-t%d" % threads, "-c%d" % connections, "-d%ds" % seconds, "--latency", "--timeout", "30s",
                               "-s", lua, "http://127.0.0.1:%d/v1/sanitize" % http],
                              capture_output=True, text=True, check=True).stdout
     finally:
@@ -131,26 +134,39 @@ def main():
         subprocess.run([sys.executable, os.path.join(ROOT, "fixtures", "gen", "mail_fixtures.py"), "--pdf",
                         str(1024 * 1024), pdf], check=True)
         size = os.path.getsize(pdf)
-        cli, srv, p99s, ratios = [], [], [], []
-        for r in range(args.rounds):
-            c = cli_files_per_second(mugai, pdf, work)
-            s, p99, bad = server_run(mugai, pdf, work, args.seconds, args.connections)
-            if bad:
-                sys.exit("%d non-2xx answers in round %d" % (bad, r + 1))
-            cli.append(c)
-            srv.append(s)
-            p99s.append(p99)
-            ratios.append(s / c)
-            print("round %d: CLI %.1f files/s, server %.1f req/s (p99 %.0f ms), ratio %.2f"
-                  % (r + 1, c, s, p99, s / c), flush=True)
+        setups = [
+            ("equal CPU: mugai on core 0, wrk -t1 on core 1",
+             dict(copies=80, procs=1, pin=("taskset", "-c", "0")),
+             dict(pin_server=("taskset", "-c", "0"), pin_wrk=("taskset", "-c", "1"), threads=1)),
+            ("whole machine: 2 CLI processes; server with wrk -t2 on the same 2 cores",
+             dict(copies=40, procs=2), dict(threads=2)),
+        ]
+        if shutil.which("taskset") is None or (os.cpu_count() or 1) < 2:
+            setups = setups[1:]
+        rows = []
+        for label, cli_opts, srv_opts in setups:
+            cli, srv, p99s, ratios = [], [], [], []
+            for r in range(args.rounds):
+                c = cli_files_per_second(mugai, pdf, work, **cli_opts)
+                s, p99, bad = server_run(mugai, pdf, work, args.seconds, args.connections, **srv_opts)
+                if bad:
+                    sys.exit("%d non-2xx answers in round %d" % (bad, r + 1))
+                cli.append(c)
+                srv.append(s)
+                p99s.append(p99)
+                ratios.append(s / c)
+                print("%s, round %d: CLI %.1f files/s, server %.1f req/s (p99 %.0f ms), ratio %.2f"
+                      % (label, r + 1, c, s, p99, s / c), flush=True)
+            rows.append((label, statistics.median(cli), statistics.median(srv), statistics.median(p99s),
+                         statistics.median(ratios)))
         print()
-        print("| input | CLI files/s (2 processes) | server req/s (wrk, %d conns, %d s) | p99 | server / CLI |"
-              % (args.connections, args.seconds))
+        print("%.2f MB scanned-style PDF, wrk %d connections, %d s per run, %d rounds"
+              % (size / 1048576, args.connections, args.seconds, args.rounds))
+        print()
+        print("| setup | CLI files/s | server req/s | server p99 | server / CLI |")
         print("|---|---:|---:|---:|---:|")
-        print("| %.2f MB scanned-style PDF | %.1f | %.1f | %.0f ms | %.2f |"
-              % (size / 1048576, statistics.median(cli), statistics.median(srv), statistics.median(p99s),
-                 statistics.median(ratios)))
-
+        for label, c, s, p99, ratio in rows:
+            print("| %s | %.1f | %.1f | %.0f ms | %.2f |" % (label, c, s, p99, ratio))
 
 if __name__ == "__main__":
     main()

@@ -865,6 +865,15 @@ async fn held_archives_unlock_with_their_password_and_guessing_is_limited() {
         (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts".into())
     );
     assert!(a.header("retry-after").parse::<u32>().expect("Retry-After") > 0);
+    // A password body is small: 100 KB is refused before it is read whole.
+    let a = call(
+        &api,
+        Request::post(unlock.as_str())
+            .body(Body::from(vec![b'a'; 100_000]))
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE);
     // No password at all is a bad request, not an attempt.
     let a = call(
         &api,

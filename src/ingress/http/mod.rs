@@ -76,6 +76,21 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/originals/{id}/approve", post(originals::approve))
         .route("/v1/originals/{id}/deny", post(originals::deny))
         .route("/v1/approvals", get(originals::pending))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(openapi::openapi))
+        .merge(small_forms())
+        .fallback(error::not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(state)
+}
+
+/// Routes whose bodies are a password or a form: limited to [`FORM_LIMIT`], not to the file
+/// upload limit.
+fn small_forms() -> Router<Arc<AppState>> {
+    Router::new()
         .route("/v1/held/{token}/unlock", post(held::unlock_api))
         .route("/o/{token}", get(pages::recipient::show))
         .route("/o/{token}/clean", get(pages::recipient::clean))
@@ -87,15 +102,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/approvals/logout", post(pages::approver::logout))
         .route("/approvals/{id}/approve", post(pages::approver::approve))
         .route("/approvals/{id}/deny", post(pages::approver::deny))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
-        .route("/openapi.json", get(openapi::openapi))
-        .fallback(error::not_found)
-        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
-        .layer(axum::middleware::map_response(security_headers))
-        .with_state(state)
+        .layer(axum::extract::DefaultBodyLimit::max(FORM_LIMIT))
 }
+
+/// Largest form or password body.
+const FORM_LIMIT: usize = 64 * 1024;
 
 /// Headers every answer carries: nothing here is meant to be framed, sniffed or cached by a
 /// shared cache, and no page loads anything from elsewhere.

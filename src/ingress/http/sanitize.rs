@@ -32,20 +32,18 @@ pub async fn sanitize(
     let started = Instant::now();
     let worker = engine.clone();
     let name = file.name.clone();
-    let processed = tokio::task::spawn_blocking(move || {
+    let store = state.gateway.store.clone();
+    // One trip to the blocking pool: the engine, then the report into the ledger.
+    let (processed, file, id) = tokio::task::spawn_blocking(move || {
         let processed = worker.run(&file.bytes, file.name.as_deref());
-        (processed, file)
+        let elapsed = started.elapsed();
+        let id = store.keep_report(&processed.report.to_json());
+        (processed, file, id.map(|id| (id, elapsed)))
     })
     .await
     .map_err(ApiError::internal)?;
-    let (processed, file) = processed;
-    state.gateway.metrics.file(&processed.report, started.elapsed());
-    let json = processed.report.to_json();
-    let store = state.gateway.store.clone();
-    let id = tokio::task::spawn_blocking(move || store.keep_report(&json))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+    let (id, elapsed) = id.map_err(ApiError::internal)?;
+    state.gateway.metrics.file(&processed.report, elapsed);
     tracing::info!(report = %id, name = name.as_deref().unwrap_or(""), outcome = processed.report.outcome.as_str(), "sanitized over HTTP");
     let report = &processed.report;
     let Some(clean) = processed.output else {
@@ -154,23 +152,42 @@ async fn permit<'a>(state: &'a AppState, engine: &Engine) -> Result<tokio::sync:
 
 /// The whole request body, or 413 past `http.max_body_bytes`.
 pub(super) async fn read_body(engine: &Engine, body: Body) -> Result<axum::body::Bytes, ApiError> {
+    use http_body_util::BodyExt;
     let limit = usize::try_from(engine.config.http.max_body_bytes).unwrap_or(usize::MAX);
-    let body = axum::body::to_bytes(body, limit).await.map_err(|e| {
-        if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!("the file is larger than http.max_body_bytes ({limit} bytes)"),
-            )
-        } else {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "bad_body",
-                "the request body could not be read",
-            )
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the file is larger than http.max_body_bytes ({limit} bytes)"),
+        )
+    };
+    let unreadable = || {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_body",
+            "the request body could not be read",
+        )
+    };
+    // Sized once from Content-Length (never past the limit): a growing buffer would copy a
+    // large upload several times over.
+    let declared = http_body::Body::size_hint(&body)
+        .upper()
+        .and_then(|n| usize::try_from(n).ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let mut buffer = Vec::with_capacity(declared.unwrap_or(0).min(limit));
+    let mut body = body;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| unreadable())?;
+        if let Ok(data) = frame.into_data() {
+            if buffer.len() + data.len() > limit {
+                return Err(too_large());
+            }
+            buffer.extend_from_slice(&data);
         }
-    })?;
-    Ok(body)
+    }
+    Ok(axum::body::Bytes::from(buffer))
 }
 
 /// `GET /v1/reports/{id}`: a kept report, while retention lasts.
