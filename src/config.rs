@@ -86,6 +86,9 @@ struct RawHttp {
     max_queued: u64,
     /// Largest request body, in bytes (0: `limits.max_input_bytes`).
     max_body_bytes: u64,
+    /// Request bodies held in memory at once, all requests together; a body that does not
+    /// fit waits in `<data_dir>/spool/` instead. Read at start (a reload does not resize it).
+    body_memory_bytes: u64,
     /// When a recipient may fetch an original: `after_approval` (default), `after_scan`, or
     /// `direct`.
     originals: String,
@@ -97,6 +100,7 @@ impl Default for RawHttp {
             api_keys: Vec::new(),
             max_queued: 32,
             max_body_bytes: 0,
+            body_memory_bytes: 256 * 1024 * 1024,
             originals: "after_approval".into(),
         }
     }
@@ -481,6 +485,7 @@ pub struct HttpConfig {
     pub api_keys: Vec<ApiKey>,
     pub max_queued: usize,
     pub max_body_bytes: u64,
+    pub body_memory_bytes: u64,
     pub originals: Release,
 }
 
@@ -1015,6 +1020,13 @@ impl RawConfig {
 
         let h = &self.http;
         range(&mut problems, "http.max_queued", h.max_queued, 0, 100_000);
+        range(
+            &mut problems,
+            "http.body_memory_bytes",
+            h.body_memory_bytes,
+            64 * 1024,
+            1 << 40,
+        );
         let mut api_keys = Vec::new();
         for (i, k) in h.api_keys.iter().enumerate() {
             let key = format!("http.api_keys[{i}]");
@@ -1072,6 +1084,7 @@ impl RawConfig {
             } else {
                 h.max_body_bytes
             },
+            body_memory_bytes: h.body_memory_bytes,
         };
 
         let sc = &self.scan;

@@ -1109,3 +1109,101 @@ async fn after_scan_releases_a_clean_original_and_refuses_eicar() {
         (StatusCode::SERVICE_UNAVAILABLE, "scan_unavailable".into())
     );
 }
+
+/// A request body of unknown length (chunked transfer), delivered in pieces.
+struct Chunked(std::collections::VecDeque<axum::body::Bytes>);
+
+impl http_body::Body for Chunked {
+    type Data = axum::body::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::task::Poll::Ready(self.0.pop_front().map(|b| Ok(http_body::Frame::data(b))))
+    }
+}
+
+fn chunked(bytes: &[u8]) -> Body {
+    Body::new(Chunked(
+        bytes
+            .chunks(16 * 1024)
+            .map(axum::body::Bytes::copy_from_slice)
+            .collect(),
+    ))
+}
+
+fn sha(bytes: &[u8]) -> String {
+    mugai::report::hex(&Sha256::digest(bytes))
+}
+
+async fn metrics(api: &Api) -> String {
+    String::from_utf8_lossy(&call(api, get("/metrics", None)).await.body).into_owned()
+}
+
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{name} not in /metrics"))
+}
+
+#[tokio::test]
+async fn bodies_past_the_memory_budget_wait_on_disk_and_come_out_the_same() {
+    let reference = api("");
+    let input = fixture("ole/real_clean.ppt");
+    let expected = call(&reference, post(Some(SUBMIT), "a.ppt", input.clone())).await;
+    assert_eq!(expected.status, StatusCode::OK);
+
+    // 64 KiB of body memory for the whole daemon; the file is 594 KiB.
+    let api = api("body_memory_bytes = 65536\n");
+    let spool = api._dir.path().join("data").join("spool");
+    // Alone and of known length: it takes the whole budget and stays in memory.
+    let a = call(&api, post(Some(SUBMIT), "a.ppt", input.clone())).await;
+    assert_eq!((a.status, sha(&a.body)), (StatusCode::OK, sha(&expected.body)));
+    assert_eq!(metric(&metrics(&api).await, "mugai_http_spooled_bodies_total"), 0);
+
+    // Of unknown length: past the first 64 KiB it goes to the spool.
+    let chunked_post = || chunked_post_to(&input);
+    let a = call(&api, chunked_post()).await;
+    assert_eq!((a.status, sha(&a.body)), (StatusCode::OK, sha(&expected.body)));
+    assert_eq!(metric(&metrics(&api).await, "mugai_http_spooled_bodies_total"), 1);
+
+    // Four at once: the first holds the budget, the others wait on disk; all come out equal.
+    let (a, b, c, d) = tokio::join!(
+        call(&api, post(Some(SUBMIT), "a.ppt", input.clone())),
+        call(&api, post(Some(SUBMIT), "a.ppt", input.clone())),
+        call(&api, chunked_post()),
+        call(&api, post(Some(SUBMIT), "a.ppt", input.clone())),
+    );
+    for x in [&a, &b, &c, &d] {
+        assert_eq!((x.status, sha(&x.body)), (StatusCode::OK, sha(&expected.body)));
+    }
+    let text = metrics(&api).await;
+    assert!(metric(&text, "mugai_http_spooled_bodies_total") >= 3, "{text}");
+    // Every share of the budget is back, and spool files leave no name behind.
+    assert_eq!(metric(&text, "mugai_http_body_memory_free_bytes"), 65536);
+    assert_eq!(std::fs::read_dir(&spool).expect("spool dir").count(), 0);
+
+    // A chunked body past http.max_body_bytes is refused as it arrives.
+    let small = self::api("max_body_bytes = 100000\nbody_memory_bytes = 65536\n");
+    let a = call(&small, chunked_post_to(&input)).await;
+    assert_eq!(
+        (a.status, a.error()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "too_large".into())
+    );
+}
+
+fn chunked_post_to(input: &[u8]) -> Request<Body> {
+    Request::post("/v1/sanitize")
+        .header("content-disposition", "attachment; filename=\"a.ppt\"")
+        .header("authorization", format!("Bearer {SUBMIT}"))
+        .body(chunked(input))
+        .expect("request")
+}
+
+#[test]
+fn the_body_budget_is_checked_in_the_config() {
+    let e = Config::from_toml("[http]\nbody_memory_bytes = 1000\n").expect_err("too small");
+    assert!(e.to_string().contains("http.body_memory_bytes"), "{e}");
+}

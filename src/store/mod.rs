@@ -12,7 +12,7 @@ pub mod ledger;
 pub mod links;
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -58,6 +58,19 @@ pub(crate) fn random_hex(n: usize) -> io::Result<String> {
     Ok(crate::report::hex(&bytes))
 }
 
+/// Create the spool directory, removing anything a crash left between creating a spool file
+/// and unlinking it.
+fn clear_spool(dir: &Path) -> io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_file() {
+            std::fs::remove_file(path)?;
+        }
+    }
+    Ok(())
+}
+
 /// Seconds since the Unix epoch.
 pub fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
@@ -101,6 +114,8 @@ pub struct Store {
     /// Writers (put a blob, then name it in a row) hold this shared; the purge holds it
     /// exclusively, so it never removes a blob that a row is about to name again.
     gate: RwLock<()>,
+    /// `<data_dir>/spool/`: request bodies too large to hold in memory while they wait.
+    spool: PathBuf,
 }
 
 impl Store {
@@ -110,6 +125,8 @@ impl Store {
         restrict_dir(data_dir)?;
         let blobs = FileBlobs::open(&data_dir.join("blobs"))?;
         let ledger = SqliteLedger::open(&data_dir.join("ledger.sqlite3"))?;
+        let spool = data_dir.join("spool");
+        clear_spool(&spool)?;
         let key = match &config.link_key {
             Some(key) => key.clone(),
             None => load_or_make_key(&data_dir.join("link.key"))?,
@@ -121,7 +138,29 @@ impl Store {
             retention: config.retention,
             link_ttl: config.link_ttl,
             gate: RwLock::new(()),
+            spool,
         })
+    }
+
+    /// A new spool file, already unlinked: its bytes go when the handle is dropped, also
+    /// when the daemon dies, so nothing is left to clean up.
+    pub fn spool_file(&self) -> io::Result<std::fs::File> {
+        loop {
+            let path = self.spool.join(random_hex(12)?);
+            match std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(file) => {
+                    std::fs::remove_file(&path)?;
+                    return Ok(file);
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     fn shared(&self) -> std::sync::RwLockReadGuard<'_, ()> {
@@ -520,6 +559,49 @@ mod tests {
         // The key persists: a second handle on the same directory accepts the same token.
         let again = Store::open(dir.path(), &config()).unwrap();
         assert!(again.resolve(&token, row.created).is_ok());
+    }
+
+    #[test]
+    fn jobs_and_release_requests_live_until_retention_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &config()).unwrap();
+        let job = store.submit_job(b"job input", Some("a.pdf")).unwrap();
+        assert_eq!(store.unfinished_jobs().unwrap(), vec![job.clone()]);
+        store
+            .finish_job(
+                &job.id,
+                "disarmed",
+                "{}",
+                Some((b"job output", Some("a.pdf"), "application/pdf")),
+            )
+            .unwrap();
+        assert!(store.unfinished_jobs().unwrap().is_empty());
+        let done = store.job(&job.id).unwrap().unwrap();
+        assert_eq!(done.outcome.as_deref(), Some("disarmed"));
+        let clean_blob = done.clean_blob.clone().unwrap();
+        assert_eq!(store.blob(&clean_blob).unwrap(), b"job output");
+
+        let m = store.keep_message(b"mail", None, "a@b", &[]).unwrap();
+        let p = store.keep_part(&part(&m.id, b"wanted original")).unwrap();
+        assert_eq!(store.request_release(&p.id).unwrap().state, ReleaseState::Requested);
+        // Asking twice changes nothing; a decision is taken once.
+        assert_eq!(store.request_release(&p.id).unwrap().state, ReleaseState::Requested);
+        assert_eq!(store.pending_releases().unwrap().len(), 1);
+        assert!(store.decide_release(&p.id, true, "boss").unwrap());
+        assert!(!store.decide_release(&p.id, false, "boss").unwrap());
+        let row = store.release(&p.id).unwrap().unwrap();
+        assert_eq!(
+            (row.state, row.decided_by.as_deref()),
+            (ReleaseState::Approved, Some("boss"))
+        );
+        assert!(store.pending_releases().unwrap().is_empty());
+
+        // At expiry: the job, its blobs, the part and its release row are all gone.
+        let purged = store.purge(job.expires.max(p.expires)).unwrap();
+        assert!(purged.orphans.contains(&job.input_blob) && purged.orphans.contains(&clean_blob));
+        assert!(store.ledger.job(&job.id, 0).unwrap().is_none());
+        assert!(store.blob(&clean_blob).is_err());
+        assert!(store.release(&p.id).unwrap().is_none());
     }
 
     #[test]

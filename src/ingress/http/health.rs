@@ -47,6 +47,15 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        state.gateway.metrics.render(),
+        state.gateway.metrics.render() + &body_memory(&state),
+    )
+}
+
+/// The request-body budget left now (`http.body_memory_bytes`), as a gauge.
+fn body_memory(state: &AppState) -> String {
+    format!(
+        "# HELP mugai_http_body_memory_free_bytes Request-body memory not taken now (of http.body_memory_bytes).\n\
+         # TYPE mugai_http_body_memory_free_bytes gauge\nmugai_http_body_memory_free_bytes {}\n",
+        state.bodies.available_bytes()
     )
 }

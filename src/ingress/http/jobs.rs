@@ -18,7 +18,7 @@ use axum::Json;
 
 use super::error::ApiError;
 use super::originals::{blocking, file_response};
-use super::{auth, sanitize, upload, AppState};
+use super::{auth, spool, upload, AppState};
 use crate::config::Role;
 use crate::store::JobRow;
 
@@ -28,8 +28,18 @@ pub const MAX_PENDING: usize = 10_000;
 pub async fn submit(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
     let engine = state.gateway.engine();
     auth::require(&engine.config, &headers, Role::Submit)?;
-    let body = sanitize::read_body(&engine, body).await?;
-    let file = upload::take(&headers, body)?;
+    let received = spool::receive(
+        body,
+        engine.config.http.max_body_bytes,
+        &state.bodies,
+        &state.gateway.store,
+    )
+    .await?;
+    if received.spooled() {
+        state.gateway.metrics.spooled();
+    }
+    let body = received.load(&state.bodies).await?;
+    let file = upload::take(&headers, body.bytes.clone())?;
     if state.jobs_pending.fetch_add(1, Ordering::SeqCst) >= MAX_PENDING {
         state.jobs_pending.fetch_sub(1, Ordering::SeqCst);
         return Err(ApiError::busy());

@@ -21,6 +21,7 @@ pub struct Metrics {
     count: AtomicU64,
     sum_micros: AtomicU64,
     in_flight: AtomicI64,
+    spooled: AtomicU64,
 }
 
 /// Counts one unit of work in flight while it lives.
@@ -40,6 +41,11 @@ impl Metrics {
     pub fn in_flight(&self) -> InFlight<'_> {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         InFlight(self)
+    }
+
+    /// One request body that did not fit `http.body_memory_bytes` and waited on disk.
+    pub fn spooled(&self) {
+        self.spooled.fetch_add(1, Ordering::Relaxed);
     }
 
     /// One file through the engine (an API upload or a mail attachment).
@@ -112,6 +118,13 @@ impl Metrics {
         out.push_str("# HELP mugai_in_flight Files and messages being processed now.\n");
         out.push_str("# TYPE mugai_in_flight gauge\n");
         let _ = writeln!(out, "mugai_in_flight {}", self.in_flight.load(Ordering::Relaxed));
+        out.push_str("# HELP mugai_http_spooled_bodies_total Request bodies that waited on disk (http.body_memory_bytes was taken).\n");
+        out.push_str("# TYPE mugai_http_spooled_bodies_total counter\n");
+        let _ = writeln!(
+            out,
+            "mugai_http_spooled_bodies_total {}",
+            self.spooled.load(Ordering::Relaxed)
+        );
         out
     }
 }

@@ -19,6 +19,7 @@ mod openapi;
 mod originals;
 mod pages;
 mod sanitize;
+mod spool;
 mod upload;
 
 use std::sync::atomic::AtomicUsize;
@@ -45,15 +46,19 @@ pub struct AppState {
     jobs_pending: AtomicUsize,
     /// Wrong passwords per held part (unlock rate limit).
     attempts: held::Attempts,
+    /// Memory for request bodies (`http.body_memory_bytes`); the rest wait in the spool.
+    bodies: spool::Budget,
 }
 
 impl AppState {
     pub fn new(gateway: Arc<Gateway>) -> Arc<Self> {
+        let body_memory = gateway.engine().config.http.body_memory_bytes;
         Arc::new(AppState {
             gateway,
             queued: AtomicUsize::new(0),
             jobs_pending: AtomicUsize::new(0),
             attempts: held::Attempts::default(),
+            bodies: spool::Budget::new(body_memory),
         })
     }
 
@@ -107,6 +112,33 @@ fn small_forms() -> Router<Arc<AppState>> {
 
 /// Largest form or password body.
 const FORM_LIMIT: usize = 64 * 1024;
+
+/// What [`parse_request`] found: the upload's name and size (or the error code it was
+/// refused with), whether the page language is English, whether a form passed the CSRF check.
+#[doc(hidden)]
+pub struct ParsedRequest {
+    pub upload: Result<(Option<String>, usize), &'static str>,
+    pub english: bool,
+    pub csrf_ok: bool,
+}
+
+/// Everything the HTTP side parses from a request before a handler acts on it — the file
+/// of an upload, the page language, cookies and the CSRF pair of a form — for the fuzz
+/// target `http_request`.
+#[doc(hidden)]
+pub fn parse_request(headers: &axum::http::HeaderMap, body: axum::body::Bytes) -> ParsedRequest {
+    let csrf_ok = pages::check_csrf(headers, &body).is_ok();
+    let _ = held::form_field(&body, "password");
+    let english = pages::Lang::from_headers(headers) == pages::Lang::En;
+    let upload = upload::take(headers, body)
+        .map(|u| (u.name, u.bytes.len()))
+        .map_err(|e| e.code);
+    ParsedRequest {
+        upload,
+        english,
+        csrf_ok,
+    }
+}
 
 /// Headers every answer carries: nothing here is meant to be framed, sniffed or cached by a
 /// shared cache, and no page loads anything from elsewhere.

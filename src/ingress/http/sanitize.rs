@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use super::error::ApiError;
-use super::{auth, upload, AppState};
+use super::{auth, spool, upload, AppState};
 use crate::config::Role;
 use crate::Engine;
 
@@ -25,9 +25,15 @@ pub async fn sanitize(
 ) -> Result<Response, ApiError> {
     let engine = state.gateway.engine();
     let key = auth::require(&engine.config, &headers, Role::Submit)?;
-    let body = read_body(&engine, body).await?;
-    let file = upload::take(&headers, body)?;
-    let _permit = permit(&state, &engine).await?;
+    let received = spool::receive(
+        body,
+        engine.config.http.max_body_bytes,
+        &state.bodies,
+        &state.gateway.store,
+    )
+    .await?;
+    let (body, _permit) = admit(&state, &engine, received).await?;
+    let file = upload::take(&headers, body.bytes.clone())?;
     let _busy = state.gateway.metrics.in_flight();
     let started = Instant::now();
     let worker = engine.clone();
@@ -135,59 +141,34 @@ pub(super) fn content_disposition(name: &str) -> String {
     format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 
-/// A worker permit now, after waiting in a bounded queue, or 503.
-async fn permit<'a>(state: &'a AppState, engine: &Engine) -> Result<tokio::sync::SemaphorePermit<'a>, ApiError> {
+/// The body in memory and a worker permit: at once when both are free, else after waiting in
+/// the bounded queue, or 503 when `http.max_queued` requests already wait. A spooled body
+/// takes its memory budget before the worker permit (see `spool`).
+async fn admit<'a>(
+    state: &'a AppState,
+    engine: &Engine,
+    received: spool::Received,
+) -> Result<(spool::InMemory, tokio::sync::SemaphorePermit<'a>), ApiError> {
     let workers = state.gateway.workers();
-    if let Ok(p) = workers.try_acquire() {
-        return Ok(p);
+    if !received.spooled() {
+        if let Ok(p) = workers.try_acquire() {
+            return Ok((received.load(&state.bodies).await?, p));
+        }
+    } else {
+        state.gateway.metrics.spooled();
     }
     if state.queued.fetch_add(1, Ordering::SeqCst) >= engine.config.http.max_queued {
         state.queued.fetch_sub(1, Ordering::SeqCst);
         return Err(ApiError::busy());
     }
-    let p = workers.acquire().await;
+    let waited = async {
+        let body = received.load(&state.bodies).await?;
+        let permit = workers.acquire().await.map_err(|_| ApiError::busy())?;
+        Ok((body, permit))
+    }
+    .await;
     state.queued.fetch_sub(1, Ordering::SeqCst);
-    p.map_err(|_| ApiError::busy())
-}
-
-/// The whole request body, or 413 past `http.max_body_bytes`.
-pub(super) async fn read_body(engine: &Engine, body: Body) -> Result<axum::body::Bytes, ApiError> {
-    use http_body_util::BodyExt;
-    let limit = usize::try_from(engine.config.http.max_body_bytes).unwrap_or(usize::MAX);
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("the file is larger than http.max_body_bytes ({limit} bytes)"),
-        )
-    };
-    let unreadable = || {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_body",
-            "the request body could not be read",
-        )
-    };
-    // Sized once from Content-Length (never past the limit): a growing buffer would copy a
-    // large upload several times over.
-    let declared = http_body::Body::size_hint(&body)
-        .upper()
-        .and_then(|n| usize::try_from(n).ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(too_large());
-    }
-    let mut buffer = Vec::with_capacity(declared.unwrap_or(0).min(limit));
-    let mut body = body;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| unreadable())?;
-        if let Ok(data) = frame.into_data() {
-            if buffer.len() + data.len() > limit {
-                return Err(too_large());
-            }
-            buffer.extend_from_slice(&data);
-        }
-    }
-    Ok(axum::body::Bytes::from(buffer))
+    waited
 }
 
 /// `GET /v1/reports/{id}`: a kept report, while retention lasts.
