@@ -18,6 +18,9 @@ the ratio is the median of each round's server/CLI ratio, as this machine's spee
   the CLI as one `mugai sanitize` process over 80 copies of the file in one invocation
   (process start amortised), the server with `wrk -t1` pinned to core 1. wrk's own CPU (it
   sends and receives a megabyte per request) would otherwise be charged to the server.
+- CPU per file: the CLI processes' user + system time (getrusage of children) per file, and
+  the server process's (from /proc/PID/stat, over the wrk run) per request; their ratio says
+  how much more CPU the HTTP path spends on a file, whatever else shares the machine.
 - whole machine: no pinning; two CLI processes (one per core) over 40 copies each, against
   the server with `wrk -t2` sharing the same two cores.
 """
@@ -26,7 +29,6 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,25 +36,9 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "benches"))
+from netutil import free_port, wait_port  # noqa: E402
 KEY = "mk_http_load_benchmark_key"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_port(port):
-    for _ in range(400):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit("nothing listening on %d" % port)
 
 
 def cli_files_per_second(mugai, pdf, work, copies=40, procs=2, pin=()):
@@ -66,6 +52,8 @@ def cli_files_per_second(mugai, pdf, work, copies=40, procs=2, pin=()):
         for i in range(copies):
             os.link(pdf, os.path.join(d, "in", "scan%03d.pdf" % i))
         batches.append(d)
+    import resource
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     running = [
         subprocess.Popen(list(pin) + [mugai, "sanitize", "-d", os.path.join(d, "out")]
@@ -77,14 +65,24 @@ def cli_files_per_second(mugai, pdf, work, copies=40, procs=2, pin=()):
         if r.wait() != 0:
             sys.exit("mugai sanitize failed")
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     for d in batches:
         if len(os.listdir(os.path.join(d, "out"))) < copies:
             sys.exit("the CLI did not write every output")
-    return procs * copies / elapsed
+    return procs * copies / elapsed, cpu / (procs * copies)
+
+
+def process_cpu(pid):
+    """CPU seconds (user + system) a running process has used."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def server_run(mugai, pdf, work, seconds, connections, pin_server=(), pin_wrk=(), threads=2):
-    """Start mugai serve, run wrk against it, stop it; (requests/s, p99 ms, non-2xx)."""
+    """Start mugai serve, run wrk against it, stop it; (requests/s, p99 ms, non-2xx, server CPU
+    seconds per request)."""
     http, smtp = free_port(), free_port()
     data = os.path.join(work, "data")
     shutil.rmtree(data, ignore_errors=True)
@@ -103,9 +101,11 @@ def server_run(mugai, pdf, work, seconds, connections, pin_server=(), pin_wrk=()
     server = subprocess.Popen(list(pin_server) + [mugai, "-c", config, "serve"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_port(http)
+        cpu_before = process_cpu(server.pid)
         out = subprocess.run(list(pin_wrk) + ["wrk", "-t%d" % threads, "-c%d" % connections, "-d%ds" % seconds, "--latency", "--timeout", "30s",
                               "-s", lua, "http://127.0.0.1:%d/v1/sanitize" % http],
                              capture_output=True, text=True, check=True).stdout
+        cpu = process_cpu(server.pid) - cpu_before
     finally:
         server.terminate()
         server.wait()
@@ -113,7 +113,8 @@ def server_run(mugai, pdf, work, seconds, connections, pin_server=(), pin_wrk=()
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return rps, float(p99.group(1)) * scale, int(non2xx.group(1)) if non2xx else 0
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    return rps, float(p99.group(1)) * scale, int(non2xx.group(1)) if non2xx else 0, cpu / max(requests, 1)
 
 
 def main():
@@ -145,28 +146,30 @@ def main():
             setups = setups[1:]
         rows = []
         for label, cli_opts, srv_opts in setups:
-            cli, srv, p99s, ratios = [], [], [], []
+            cli, srv, p99s, ratios, cpu_ratios = [], [], [], [], []
             for r in range(args.rounds):
-                c = cli_files_per_second(mugai, pdf, work, **cli_opts)
-                s, p99, bad = server_run(mugai, pdf, work, args.seconds, args.connections, **srv_opts)
+                c, c_cpu = cli_files_per_second(mugai, pdf, work, **cli_opts)
+                s, p99, bad, s_cpu = server_run(mugai, pdf, work, args.seconds, args.connections, **srv_opts)
                 if bad:
                     sys.exit("%d non-2xx answers in round %d" % (bad, r + 1))
                 cli.append(c)
                 srv.append(s)
                 p99s.append(p99)
                 ratios.append(s / c)
-                print("%s, round %d: CLI %.1f files/s, server %.1f req/s (p99 %.0f ms), ratio %.2f"
-                      % (label, r + 1, c, s, p99, s / c), flush=True)
+                cpu_ratios.append(c_cpu / s_cpu)
+                print("%s, round %d: CLI %.1f files/s (%.2f ms CPU each), server %.1f req/s (p99 %.0f ms, "
+                      "%.2f ms CPU each), ratio %.2f, CPU ratio %.2f"
+                      % (label, r + 1, c, c_cpu * 1000, s, p99, s_cpu * 1000, s / c, c_cpu / s_cpu), flush=True)
             rows.append((label, statistics.median(cli), statistics.median(srv), statistics.median(p99s),
-                         statistics.median(ratios)))
+                         statistics.median(ratios), statistics.median(cpu_ratios)))
         print()
         print("%.2f MB scanned-style PDF, wrk %d connections, %d s per run, %d rounds"
               % (size / 1048576, args.connections, args.seconds, args.rounds))
         print()
-        print("| setup | CLI files/s | server req/s | server p99 | server / CLI |")
-        print("|---|---:|---:|---:|---:|")
-        for label, c, s, p99, ratio in rows:
-            print("| %s | %.1f | %.1f | %.0f ms | %.2f |" % (label, c, s, p99, ratio))
+        print("| setup | CLI files/s | server req/s | server p99 | server / CLI | CPU per file, CLI / server |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for label, c, s, p99, ratio, cpu_ratio in rows:
+            print("| %s | %.1f | %.1f | %.0f ms | %.2f | %.2f |" % (label, c, s, p99, ratio, cpu_ratio))
 
 if __name__ == "__main__":
     main()
