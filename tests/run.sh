@@ -85,8 +85,11 @@ export MUGAI_REQUIRE_CLAMD=1
 cargo fmt --all --check
 cargo clippy --all-targets --locked -- -D warnings
 log=$(mktemp)
-cargo test --all-targets --locked 2>&1 | tee "$log"
+# --no-fail-fast: one failing test binary must not hide how the others fare.
+status=0
+cargo test --all-targets --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
 # One closing line for the whole suite (cargo prints one per test binary, the last of which
 # may be a binary without tests).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
 rm -f "$log"
+exit "$status"
