@@ -158,6 +158,8 @@ async fn multipart_upload_and_broken_bodies() {
     let a = call(&api, request(body.clone())).await;
     assert_eq!(a.status, StatusCode::OK, "{}", String::from_utf8_lossy(&a.body));
     assert_eq!(a.header("x-mugai-outcome"), "clean");
+    // The report names the file's digest, not the whole form body's.
+    assert_eq!(reported_input(&api, &a).await, (sha(&pdf), pdf.len() as u64));
     let cut = body[..body.len() - 10].to_vec();
     let a = call(&api, request(cut)).await;
     assert_eq!((a.status, a.error()), (StatusCode::BAD_REQUEST, "bad_multipart".into()));
@@ -1138,6 +1140,16 @@ fn sha(bytes: &[u8]) -> String {
     mugai::report::hex(&Sha256::digest(bytes))
 }
 
+/// The input digest and size in the kept report of an answer.
+async fn reported_input(api: &Api, answer: &Answer) -> (String, u64) {
+    let id = answer.header("x-mugai-report-id");
+    let report = call(api, get(&format!("/v1/reports/{id}"), Some(SUBMIT))).await.json();
+    (
+        report["input"]["sha256"].as_str().unwrap_or("").to_string(),
+        report["input"]["size"].as_u64().unwrap_or(0),
+    )
+}
+
 async fn metrics(api: &Api) -> String {
     String::from_utf8_lossy(&call(api, get("/metrics", None)).await.body).into_owned()
 }
@@ -1168,6 +1180,12 @@ async fn bodies_past_the_memory_budget_wait_on_disk_and_come_out_the_same() {
     let a = call(&api, chunked_post()).await;
     assert_eq!((a.status, sha(&a.body)), (StatusCode::OK, sha(&expected.body)));
     assert_eq!(metric(&metrics(&api).await, "mugai_http_spooled_bodies_total"), 1);
+    // The digest taken as the body arrived is the file's, whether it stayed in memory or not.
+    assert_eq!(reported_input(&api, &a).await, (sha(&input), input.len() as u64));
+    assert_eq!(
+        reported_input(&reference, &expected).await,
+        (sha(&input), input.len() as u64)
+    );
 
     // Four at once: the first holds the budget, the others wait on disk; all come out equal.
     let (a, b, c, d) = tokio::join!(

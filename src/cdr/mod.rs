@@ -270,6 +270,24 @@ impl Engine {
         build_report(self.run_hashed(input, name), name, None)
     }
 
+    /// [`Engine::run`] for an input whose digest the caller computed as the bytes arrived (the
+    /// HTTP side hashes an upload frame by frame while it is hot in cache, instead of this run
+    /// hashing it again on a second thread). A digest of another length is not trusted.
+    pub fn run_digested(&self, input: &[u8], name: Option<&str>, input_digest: Digest256) -> Processed {
+        if input_digest.size != input.len() as u64 {
+            return self.run(input, name);
+        }
+        let (kind, mismatch, result, elapsed) = self.run_inner(input, name, None);
+        let done = Done {
+            input_digest,
+            kind,
+            mismatch,
+            result,
+            elapsed,
+        };
+        build_report(done, name, None)
+    }
+
     /// [`Engine::run`], handing a clean output to `deliver` (with its output name, when the
     /// input had a name) before the report is built — writing it to a file, say. A large
     /// output is hashed on a second thread while `deliver` runs instead of after it. `deliver`
@@ -644,6 +662,26 @@ mod tests {
         fn sanitize(&self, _: &[u8], _: &mut Cx<'_>) -> Result<Clean, Refusal> {
             panic!("boom")
         }
+    }
+
+    #[test]
+    fn a_digest_computed_by_the_caller_is_used_only_when_its_size_fits() {
+        let text = b"plain text\n";
+        let plain = engine().run(text, Some("a.txt"));
+        let given = Digest256 {
+            size: text.len() as u64,
+            sha256: "given".into(),
+        };
+        let digested = engine().run_digested(text, Some("a.txt"), given);
+        assert_eq!(digested.report.input.sha256, "given");
+        assert_eq!(digested.output, plain.output);
+        // A digest of another length is not trusted: the input is hashed again.
+        let wrong = Digest256 {
+            size: 1,
+            sha256: "wrong".into(),
+        };
+        let again = engine().run_digested(text, Some("a.txt"), wrong);
+        assert_eq!(again.report.input, plain.report.input);
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub async fn sanitize(
     .await?;
     let (body, _permit) = admit(&state, &engine, received).await?;
     let file = upload::take(&headers, body.bytes.clone())?;
+    // The body's digest is the file's when the file is the whole body (not a multipart part).
+    let digest = (file.bytes.len() == body.bytes.len()).then(|| body.digest.clone());
     let _busy = state.gateway.metrics.in_flight();
     let started = Instant::now();
     let worker = engine.clone();
@@ -41,7 +43,10 @@ pub async fn sanitize(
     let store = state.gateway.store.clone();
     // One trip to the blocking pool: the engine, then the report into the ledger.
     let (processed, file, id) = tokio::task::spawn_blocking(move || {
-        let processed = worker.run(&file.bytes, file.name.as_deref());
+        let processed = match digest {
+            Some(d) => worker.run_digested(&file.bytes, file.name.as_deref(), d),
+            None => worker.run(&file.bytes, file.name.as_deref()),
+        };
         let elapsed = started.elapsed();
         let id = store.keep_report(&processed.report.to_json());
         (processed, file, id.map(|id| (id, elapsed)))

@@ -15,9 +15,11 @@ use std::sync::Arc;
 use axum::body::{Body, Bytes};
 use axum::http::StatusCode;
 use http_body_util::BodyExt;
+use sha2::{Digest, Sha256};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::error::ApiError;
+use crate::report::{hex, Digest256};
 use crate::store::Store;
 
 /// Budget accounting is in KiB, so one permit count covers bodies up to 4 TiB.
@@ -68,32 +70,41 @@ impl Budget {
     }
 }
 
-/// A received body: in memory (holding its share of the budget) or in a spool file.
-pub enum Received {
+/// A received body with its SHA-256 (computed frame by frame as it arrived, while each frame
+/// was hot in cache): in memory (holding its share of the budget) or in a spool file.
+pub struct Received {
+    place: Place,
+    digest: Digest256,
+}
+
+enum Place {
     Memory(Bytes, OwnedSemaphorePermit),
     Spooled(File, u64),
 }
 
-/// A body in memory and the budget share it holds; drop both together.
+/// A body in memory, its digest, and the budget share it holds; dropped together.
 pub struct InMemory {
     pub bytes: Bytes,
+    pub digest: Digest256,
     _budget: Option<OwnedSemaphorePermit>,
 }
 
 impl Received {
     /// Whether the body went to disk.
     pub fn spooled(&self) -> bool {
-        matches!(self, Received::Spooled(..))
+        matches!(self.place, Place::Spooled(..))
     }
 
     /// The body in memory, waiting for budget first if it was spooled.
     pub async fn load(self, budget: &Budget) -> Result<InMemory, ApiError> {
-        match self {
-            Received::Memory(bytes, permit) => Ok(InMemory {
+        let digest = self.digest;
+        match self.place {
+            Place::Memory(bytes, permit) => Ok(InMemory {
                 bytes,
+                digest,
                 _budget: Some(permit),
             }),
-            Received::Spooled(mut file, len) => {
+            Place::Spooled(mut file, len) => {
                 let permit = budget.take(len).await?;
                 let bytes = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
                     file.seek(SeekFrom::Start(0))?;
@@ -106,6 +117,7 @@ impl Received {
                 .map_err(ApiError::internal)?;
                 Ok(InMemory {
                     bytes: Bytes::from(bytes),
+                    digest,
                     _budget: Some(permit),
                 })
             }
@@ -136,6 +148,7 @@ pub async fn receive(body: Body, limit: u64, budget: &Budget, store: &Store) -> 
         _ => UNKNOWN_LENGTH_BUFFER.min(usize::try_from(declared.unwrap_or(u64::MAX)).unwrap_or(usize::MAX)),
     });
     let mut spool: Option<File> = None;
+    let mut hasher = Sha256::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|_| unreadable())?;
         let Ok(data) = frame.into_data() else { continue };
@@ -143,6 +156,8 @@ pub async fn receive(body: Body, limit: u64, budget: &Budget, store: &Store) -> 
         if received > limit {
             return Err(too_large());
         }
+        // Hash, then copy: the copy reads what the hash just brought into cache.
+        hasher.update(&data);
         buffer.extend_from_slice(&data);
         if permit.is_some() {
             continue;
@@ -161,18 +176,17 @@ pub async fn receive(body: Body, limit: u64, budget: &Budget, store: &Store) -> 
             spool = Some(write(file, batch).await?);
         }
     }
-    match (spool, permit) {
-        (Some(file), _) => {
-            let file = write(file, buffer).await?;
-            Ok(Received::Spooled(file, received))
-        }
-        (None, Some(permit)) => Ok(Received::Memory(Bytes::from(buffer), permit)),
+    let digest = Digest256 {
+        size: received,
+        sha256: hex(&hasher.finalize()),
+    };
+    let place = match (spool, permit) {
+        (Some(file), _) => Place::Spooled(write(file, buffer).await?, received),
+        (None, Some(permit)) => Place::Memory(Bytes::from(buffer), permit),
         // A short body of unknown length: it is in memory already; account for it.
-        (None, None) => {
-            let permit = budget.take(received).await?;
-            Ok(Received::Memory(Bytes::from(buffer), permit))
-        }
-    }
+        (None, None) => Place::Memory(Bytes::from(buffer), budget.take(received).await?),
+    };
+    Ok(Received { place, digest })
 }
 
 async fn write(mut file: File, batch: Vec<u8>) -> Result<File, ApiError> {
