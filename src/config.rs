@@ -83,6 +83,7 @@ struct RawHttp {
     /// API keys: each `{ name, sha256, roles }`, the key itself never (see `mugai apikey`).
     api_keys: Vec<RawApiKey>,
     /// Requests that may wait for an engine worker; more are answered 503 with Retry-After.
+    /// Uploads in flight (received, waiting or running) are at most `engine.workers` + this.
     max_queued: u64,
     /// Largest request body, in bytes (0: `limits.max_input_bytes`).
     max_body_bytes: u64,

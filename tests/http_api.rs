@@ -1225,3 +1225,48 @@ fn the_body_budget_is_checked_in_the_config() {
     let e = Config::from_toml("[http]\nbody_memory_bytes = 1000\n").expect_err("too small");
     assert!(e.to_string().contains("http.body_memory_bytes"), "{e}");
 }
+
+/// A body that sends one piece and then never finishes (a slow client).
+struct Stalled(Option<axum::body::Bytes>);
+
+impl http_body::Body for Stalled {
+    type Data = axum::body::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        match self.0.take() {
+            Some(b) => std::task::Poll::Ready(Some(Ok(http_body::Frame::data(b)))),
+            None => std::task::Poll::Pending,
+        }
+    }
+}
+
+#[tokio::test]
+async fn uploads_in_flight_are_bounded_before_their_bodies_are_read() {
+    // One worker and no queue: one upload at a time, counted from its first byte.
+    let api = api("max_queued = 0\n[engine]\nworkers = 1\n");
+    let stalled = Request::post("/v1/sanitize")
+        .header("content-disposition", "attachment; filename=\"a.txt\"")
+        .header("authorization", format!("Bearer {SUBMIT}"))
+        .body(Body::new(Stalled(Some(axum::body::Bytes::from_static(
+            b"still coming",
+        )))))
+        .expect("request");
+    let slow = tokio::spawn(router(api.state.clone()).oneshot(stalled));
+    for _ in 0..50 {
+        tokio::task::yield_now().await;
+    }
+    // A second upload is refused before its body is read, with no worker busy.
+    assert_eq!(api.state.gateway.workers().available_permits(), 1);
+    let a = call(&api, post(Some(SUBMIT), "b.txt", b"plain text\n".to_vec())).await;
+    assert_eq!((a.status, a.error()), (StatusCode::SERVICE_UNAVAILABLE, "busy".into()));
+    assert!(a.header("retry-after").parse::<u32>().is_ok());
+    // The slow client goes away: its place is free again.
+    slow.abort();
+    let _ = slow.await;
+    let a = call(&api, post(Some(SUBMIT), "b.txt", b"plain text\n".to_vec())).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", String::from_utf8_lossy(&a.body));
+}

@@ -28,6 +28,7 @@ pub const MAX_PENDING: usize = 10_000;
 pub async fn submit(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
     let engine = state.gateway.engine();
     auth::require(&engine.config, &headers, Role::Submit)?;
+    let _slot = state.upload_slot()?;
     let received = spool::receive(
         body,
         engine.config.http.max_body_bytes,

@@ -48,18 +48,30 @@ pub struct AppState {
     attempts: held::Attempts,
     /// Memory for request bodies (`http.body_memory_bytes`); the rest wait in the spool.
     bodies: spool::Budget,
+    /// Uploads being received, waiting or running: `engine.workers + http.max_queued`. Taken
+    /// before a body is read, so the spool's disk use is bounded too (at most this many
+    /// bodies of `http.max_body_bytes`); past it the answer is 503 at once.
+    uploads: tokio::sync::Semaphore,
 }
 
 impl AppState {
     pub fn new(gateway: Arc<Gateway>) -> Arc<Self> {
-        let body_memory = gateway.engine().config.http.body_memory_bytes;
+        let config = &gateway.engine().config;
+        let body_memory = config.http.body_memory_bytes;
+        let uploads = config.engine.workers.saturating_add(config.http.max_queued);
         Arc::new(AppState {
             gateway,
             queued: AtomicUsize::new(0),
             jobs_pending: AtomicUsize::new(0),
             attempts: held::Attempts::default(),
             bodies: spool::Budget::new(body_memory),
+            uploads: tokio::sync::Semaphore::new(uploads.min(tokio::sync::Semaphore::MAX_PERMITS)),
         })
+    }
+
+    /// A place for one more upload, or 503 when `engine.workers + http.max_queued` are taken.
+    fn upload_slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, error::ApiError> {
+        self.uploads.try_acquire().map_err(|_| error::ApiError::busy())
     }
 
     /// Pick up what the last run left: jobs accepted and not finished.

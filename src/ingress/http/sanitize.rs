@@ -25,6 +25,7 @@ pub async fn sanitize(
 ) -> Result<Response, ApiError> {
     let engine = state.gateway.engine();
     let key = auth::require(&engine.config, &headers, Role::Submit)?;
+    let _slot = state.upload_slot()?;
     let received = spool::receive(
         body,
         engine.config.http.max_body_bytes,
