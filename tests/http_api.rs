@@ -1112,10 +1112,14 @@ async fn after_scan_releases_a_clean_original_and_refuses_eicar() {
     );
 }
 
-/// A request body of unknown length (chunked transfer), delivered in pieces.
-struct Chunked(std::collections::VecDeque<axum::body::Bytes>);
+/// A request body of unknown length (chunked transfer), delivered in pieces; when `stalls`,
+/// it never ends after its last piece (a slow client).
+struct Pieces {
+    pieces: std::collections::VecDeque<axum::body::Bytes>,
+    stalls: bool,
+}
 
-impl http_body::Body for Chunked {
+impl http_body::Body for Pieces {
     type Data = axum::body::Bytes;
     type Error = std::convert::Infallible;
 
@@ -1123,17 +1127,26 @@ impl http_body::Body for Chunked {
         mut self: std::pin::Pin<&mut Self>,
         _: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        std::task::Poll::Ready(self.0.pop_front().map(|b| Ok(http_body::Frame::data(b))))
+        match self.pieces.pop_front() {
+            Some(b) => std::task::Poll::Ready(Some(Ok(http_body::Frame::data(b)))),
+            None if self.stalls => std::task::Poll::Pending,
+            None => std::task::Poll::Ready(None),
+        }
     }
 }
 
-fn chunked(bytes: &[u8]) -> Body {
-    Body::new(Chunked(
-        bytes
+fn pieces(bytes: &[u8], stalls: bool) -> Body {
+    Body::new(Pieces {
+        pieces: bytes
             .chunks(16 * 1024)
             .map(axum::body::Bytes::copy_from_slice)
             .collect(),
-    ))
+        stalls,
+    })
+}
+
+fn chunked(bytes: &[u8]) -> Body {
+    pieces(bytes, false)
 }
 
 fn sha(bytes: &[u8]) -> String {
@@ -1226,24 +1239,6 @@ fn the_body_budget_is_checked_in_the_config() {
     assert!(e.to_string().contains("http.body_memory_bytes"), "{e}");
 }
 
-/// A body that sends one piece and then never finishes (a slow client).
-struct Stalled(Option<axum::body::Bytes>);
-
-impl http_body::Body for Stalled {
-    type Data = axum::body::Bytes;
-    type Error = std::convert::Infallible;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        match self.0.take() {
-            Some(b) => std::task::Poll::Ready(Some(Ok(http_body::Frame::data(b)))),
-            None => std::task::Poll::Pending,
-        }
-    }
-}
-
 #[tokio::test]
 async fn uploads_in_flight_are_bounded_before_their_bodies_are_read() {
     // One worker and no queue: one upload at a time, counted from its first byte.
@@ -1251,9 +1246,7 @@ async fn uploads_in_flight_are_bounded_before_their_bodies_are_read() {
     let stalled = Request::post("/v1/sanitize")
         .header("content-disposition", "attachment; filename=\"a.txt\"")
         .header("authorization", format!("Bearer {SUBMIT}"))
-        .body(Body::new(Stalled(Some(axum::body::Bytes::from_static(
-            b"still coming",
-        )))))
+        .body(pieces(b"still coming", true))
         .expect("request");
     let slow = tokio::spawn(router(api.state.clone()).oneshot(stalled));
     for _ in 0..50 {

@@ -277,15 +277,7 @@ impl Engine {
         if input_digest.size != input.len() as u64 {
             return self.run(input, name);
         }
-        let (kind, mismatch, result, elapsed) = self.run_inner(input, name, None);
-        let done = Done {
-            input_digest,
-            kind,
-            mismatch,
-            result,
-            elapsed,
-        };
-        build_report(done, name, None)
+        build_report(Done::new(input_digest, self.run_inner(input, name, None)), name, None)
     }
 
     /// [`Engine::run`], handing a clean output to `deliver` (with its output name, when the
@@ -342,7 +334,7 @@ impl Engine {
     }
 
     fn run_hashed_with(&self, input: &[u8], name: Option<&str>, password: Option<Vec<u8>>) -> Done {
-        let (input_digest, (kind, mismatch, result, elapsed)) = if input.len() >= PARALLEL_HASH_BYTES {
+        let (input_digest, inner) = if input.len() >= PARALLEL_HASH_BYTES {
             std::thread::scope(|scope| {
                 let digest = scope.spawn(|| Digest256::of(input));
                 let inner = self.run_inner(input, name, password);
@@ -351,13 +343,7 @@ impl Engine {
         } else {
             (Digest256::of(input), self.run_inner(input, name, password))
         };
-        Done {
-            input_digest,
-            kind,
-            mismatch,
-            result,
-            elapsed,
-        }
+        Done::new(input_digest, inner)
     }
 
     fn run_inner(
@@ -509,6 +495,22 @@ struct Done {
     mismatch: bool,
     result: Result<Clean, Refusal>,
     elapsed: Duration,
+}
+
+impl Done {
+    /// A run's result, as [`Engine::run_inner`] returns it, with the input's digest.
+    fn new(
+        input_digest: Digest256,
+        (kind, mismatch, result, elapsed): (FileKind, bool, Result<Clean, Refusal>, Duration),
+    ) -> Self {
+        Done {
+            input_digest,
+            kind,
+            mismatch,
+            result,
+            elapsed,
+        }
+    }
 }
 
 /// The report for a run; `output_digest` is the clean output's when the caller already has

@@ -87,11 +87,17 @@ impl OriginalStore for FileBlobs {
     }
 }
 
-/// A new, exclusively created file under `dir` with a random name.
-fn tempfile_in(dir: &Path) -> io::Result<(PathBuf, fs::File)> {
+/// A new, exclusively created file under `dir` with a random name, open for reading and
+/// writing (the blob store writes it; the request spool reads it back).
+pub(super) fn tempfile_in(dir: &Path) -> io::Result<(PathBuf, fs::File)> {
     loop {
         let path = dir.join(format!("{}.part", super::random_hex(12)?));
-        match fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+        match fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
             Ok(file) => return Ok((path, file)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),

@@ -145,22 +145,9 @@ impl Store {
     /// A new spool file, already unlinked: its bytes go when the handle is dropped, also
     /// when the daemon dies, so nothing is left to clean up.
     pub fn spool_file(&self) -> io::Result<std::fs::File> {
-        loop {
-            let path = self.spool.join(random_hex(12)?);
-            match std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
-                Ok(file) => {
-                    std::fs::remove_file(&path)?;
-                    return Ok(file);
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(e),
-            }
-        }
+        let (path, file) = blobs::tempfile_in(&self.spool)?;
+        std::fs::remove_file(path)?;
+        Ok(file)
     }
 
     fn shared(&self) -> std::sync::RwLockReadGuard<'_, ()> {

@@ -18,7 +18,7 @@ use axum::Json;
 
 use super::error::ApiError;
 use super::originals::{blocking, file_response};
-use super::{auth, spool, upload, AppState};
+use super::{auth, upload, AppState};
 use crate::config::Role;
 use crate::store::JobRow;
 
@@ -29,17 +29,7 @@ pub async fn submit(State(state): State<Arc<AppState>>, headers: HeaderMap, body
     let engine = state.gateway.engine();
     auth::require(&engine.config, &headers, Role::Submit)?;
     let _slot = state.upload_slot()?;
-    let received = spool::receive(
-        body,
-        engine.config.http.max_body_bytes,
-        &state.bodies,
-        &state.gateway.store,
-    )
-    .await?;
-    if received.spooled() {
-        state.gateway.metrics.spooled();
-    }
-    let body = received.load(&state.bodies).await?;
+    let body = state.receive_upload(body).await?.load(&state.bodies).await?;
     let file = upload::take(&headers, body.bytes.clone())?;
     if state.jobs_pending.fetch_add(1, Ordering::SeqCst) >= MAX_PENDING {
         state.jobs_pending.fetch_sub(1, Ordering::SeqCst);

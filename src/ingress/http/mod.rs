@@ -74,6 +74,17 @@ impl AppState {
         self.uploads.try_acquire().map_err(|_| error::ApiError::busy())
     }
 
+    /// An upload's body, in memory or spooled (counted in `/metrics`), within
+    /// `http.max_body_bytes`.
+    async fn receive_upload(&self, body: axum::body::Body) -> Result<spool::Received, error::ApiError> {
+        let limit = self.gateway.engine().config.http.max_body_bytes;
+        let received = spool::receive(body, limit, &self.bodies, &self.gateway.store).await?;
+        if received.spooled() {
+            self.gateway.metrics.spooled();
+        }
+        Ok(received)
+    }
+
     /// Pick up what the last run left: jobs accepted and not finished.
     pub fn resume(self: &Arc<Self>) {
         jobs::resume(self);

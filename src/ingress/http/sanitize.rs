@@ -26,13 +26,7 @@ pub async fn sanitize(
     let engine = state.gateway.engine();
     let key = auth::require(&engine.config, &headers, Role::Submit)?;
     let _slot = state.upload_slot()?;
-    let received = spool::receive(
-        body,
-        engine.config.http.max_body_bytes,
-        &state.bodies,
-        &state.gateway.store,
-    )
-    .await?;
+    let received = state.receive_upload(body).await?;
     let (body, _permit) = admit(&state, &engine, received).await?;
     let file = upload::take(&headers, body.bytes.clone())?;
     // The body's digest is the file's when the file is the whole body (not a multipart part).
@@ -160,8 +154,6 @@ async fn admit<'a>(
         if let Ok(p) = workers.try_acquire() {
             return Ok((received.load(&state.bodies).await?, p));
         }
-    } else {
-        state.gateway.metrics.spooled();
     }
     if state.queued.fetch_add(1, Ordering::SeqCst) >= engine.config.http.max_queued {
         state.queued.fetch_sub(1, Ordering::SeqCst);
