@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::policy::{CsvInjection, Policy};
+use crate::policy::{Admission, CsvInjection, MissingExtension, Policy};
 
 /// The documented default configuration, shipped inside the binary.
 pub const DEFAULT_TOML: &str = include_str!("../config/mugai.toml");
@@ -308,6 +308,10 @@ struct RawPolicy {
     archive_report: bool,
     /// CSV formula cells: `neutralize` (default) or `keep`.
     csv_injection: String,
+    /// Names without an extension: `admit` (default; the content decides) or `block`.
+    missing_extension: String,
+    /// Per file kind: extensions added to the ones mugai admits for it.
+    extensions: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl Default for RawPolicy {
@@ -316,6 +320,8 @@ impl Default for RawPolicy {
             kinds: Default::default(),
             archive_report: true,
             csv_injection: "neutralize".into(),
+            missing_extension: "admit".into(),
+            extensions: Default::default(),
         }
     }
 }
@@ -400,6 +406,8 @@ struct RawPdf {
     max_objects: u64,
     /// Largest single object stream / xref stream lopdf may inflate while loading, in bytes.
     max_object_stream_bytes: u64,
+    /// Most memory the document's objects may take once parsed (estimated before parsing).
+    max_structure_bytes: u64,
 }
 
 impl Default for RawServe {
@@ -434,6 +442,7 @@ impl Default for RawPdf {
             metadata: "keep".into(),
             max_objects: 1_000_000,
             max_object_stream_bytes: 32 * 1024 * 1024,
+            max_structure_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -669,6 +678,7 @@ pub struct PdfPolicy {
     pub metadata: Metadata,
     pub max_objects: u64,
     pub max_object_stream_bytes: u64,
+    pub max_structure_bytes: u64,
 }
 
 impl Default for Config {
@@ -795,11 +805,19 @@ impl RawConfig {
             1024,
             1 << 32,
         );
+        range(
+            &mut problems,
+            "pdf.max_structure_bytes",
+            p.max_structure_bytes,
+            1 << 20,
+            1 << 36,
+        );
         let pdf = PdfPolicy {
             uri_links,
             metadata,
             max_objects: p.max_objects,
             max_object_stream_bytes: p.max_object_stream_bytes,
+            max_structure_bytes: p.max_structure_bytes,
         };
 
         let hyperlinks = choice(
@@ -834,8 +852,18 @@ impl RawConfig {
             &self.policy.csv_injection,
             &[("neutralize", CsvInjection::Neutralize), ("keep", CsvInjection::Keep)],
         );
-        let policy =
-            Policy::from_table(&self.policy.kinds, self.policy.archive_report, csv_injection).unwrap_or_else(|found| {
+        let missing_extension = choice(
+            &mut problems,
+            "policy.missing_extension",
+            &self.policy.missing_extension,
+            &[("admit", MissingExtension::Admit), ("block", MissingExtension::Block)],
+        );
+        let admission = Admission::from_config(&self.policy.extensions, missing_extension).unwrap_or_else(|found| {
+            problems.extend(found.into_iter().map(|(key, message)| ConfigProblem { key, message }));
+            Admission::default()
+        });
+        let policy = Policy::from_table(&self.policy.kinds, self.policy.archive_report, csv_injection, admission)
+            .unwrap_or_else(|found| {
                 problems.extend(found.into_iter().map(|(key, message)| ConfigProblem { key, message }));
                 Policy::default()
             });

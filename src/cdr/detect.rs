@@ -1,7 +1,7 @@
 //! File-kind detection from content (magic bytes and container structure), never from the
-//! name. The name is only compared afterwards: an extension that contradicts the content is
-//! reported as a mismatch, and a name can only ever make a decision stricter (a text file
-//! called `.vbs` is treated as a script), never let something through.
+//! name. The name is judged afterwards, by admission (`policy::admission`): a kind crosses only
+//! under an extension it is known to use. Textual files are judged whole by [`super::sniff`]:
+//! markup, shell formats and scripts anywhere in them make them another kind than text.
 //!
 //! Detection reads at most a bounded prefix, a ZIP central directory and one small XML part
 //! (`[Content_Types].xml`, capped at [`MAX_CONTENT_TYPES_BYTES`]), or an OLE directory. It must
@@ -60,6 +60,23 @@ pub enum FileKind {
     Svg,
     Text,
     Html,
+    /// XML that is not a kind with a rebuilder (Excel 2003 XML, `.library-ms`, …).
+    Xml,
+    /// Text that Windows or Office acts on: `.url`, `.scf`, `.inf`, `desktop.ini`, SYLK,
+    /// `.iqy`, `.reg`.
+    ShellText,
+    /// A MIME document: an MHT page or a saved mail (rendered with its HTML and parts).
+    Mime,
+    /// A disk image Windows mounts on a double-click (ISO 9660/UDF, VHD/VHDX, DMG, FAT).
+    DiskImage,
+    /// Compiled HTML Help (`.chm`).
+    Chm,
+    /// A OneNote section (`.one`).
+    OneNote,
+    /// A Windows Installer package (`.msi`, `.msp`, `.mst`).
+    Msi,
+    /// A Java archive (`.jar`): a ZIP with a manifest and class files.
+    Jar,
     /// Windows PE (exe, dll, scr, ...).
     Pe,
     Elf,
@@ -124,6 +141,7 @@ impl FileKind {
             Webp => "image/webp",
             Text => "text/plain",
             Html => "text/html",
+            Xml => "application/xml",
             _ => "application/octet-stream",
         }
     }
@@ -207,6 +225,14 @@ const KIND_NAMES: &[(FileKind, &str)] = {
         (Svg, "svg"),
         (Text, "text"),
         (Html, "html"),
+        (Xml, "xml"),
+        (ShellText, "shell_text"),
+        (Mime, "mime"),
+        (DiskImage, "disk_image"),
+        (Chm, "chm"),
+        (OneNote, "one_note"),
+        (Msi, "msi"),
+        (Jar, "jar"),
         (Pe, "pe"),
         (Elf, "elf"),
         (MachO, "mach_o"),
@@ -318,63 +344,52 @@ pub fn detect(data: &[u8]) -> FileKind {
     if data.len() >= 262 && (&data[257..262] == b"ustar") {
         return Tar;
     }
-    detect_textual(head)
+    if head.starts_with(b"ITSF") {
+        return Chm;
+    }
+    if head.starts_with(&ONENOTE_SECTION) {
+        return OneNote;
+    }
+    if is_disk_image(data) {
+        return DiskImage;
+    }
+    detect_textual(data)
 }
 
-/// Text, HTML, SVG or script — or unknown binary.
-fn detect_textual(head: &[u8]) -> FileKind {
-    use FileKind::*;
+/// The file-format GUID that starts a OneNote section ({7B5C52E4-D88C-4DA7-AEB1-5378D02996D3}).
+const ONENOTE_SECTION: [u8; 16] = [
+    0xE4, 0x52, 0x5C, 0x7B, 0x8C, 0xD8, 0xA7, 0x4D, 0xAE, 0xB1, 0x53, 0x78, 0xD0, 0x29, 0x96, 0xD3,
+];
+
+/// Disk images Windows mounts (and then shows their files, `.lnk` and `.exe` included, with
+/// no mark of the web): ISO 9660 and UDF volume descriptors, VHD/VHDX, Apple DMG, and a FAT
+/// boot sector (raw `.img`).
+fn is_disk_image(data: &[u8]) -> bool {
+    let at = |offset: usize, magic: &[u8]| data.get(offset..offset + magic.len()) == Some(magic);
+    let volume_descriptor = [0x8001, 0x8801, 0x9001]
+        .into_iter()
+        .any(|o| at(o, b"CD001") || at(o, b"BEA01") || at(o, b"NSR02") || at(o, b"NSR03"));
+    let footer = |magic: &[u8]| data.len() >= 512 && data[data.len() - 512..].starts_with(magic);
+    let fat =
+        at(510, &[0x55, 0xAA]) && (at(54, b"FAT1") || at(82, b"FAT32") || at(3, b"NTFS    ") || at(3, b"EXFAT   "));
+    volume_descriptor
+        || at(0, b"vhdxfile")
+        || at(0, b"conectix")
+        || footer(b"conectix")
+        || footer(b"koly")
+        || at(0, b"MSWIM\0\0\0")
+        || fat
+}
+
+/// Text, HTML, SVG, XML, a shell format or a script — or unknown binary. The whole file is
+/// judged ([`super::sniff::text_kind`]), not its first kilobytes.
+fn detect_textual(data: &[u8]) -> FileKind {
+    let head = &data[..data.len().min(SNIFF_BYTES)];
     let utf16 = head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]);
-    if !utf16 && !looks_textual(head) {
-        return Unknown;
+    if !utf16 && (!looks_textual(head) || memchr::memchr(0, data).is_some()) {
+        return FileKind::Unknown;
     }
-    if utf16 {
-        // UTF-16 text is common from Windows; sniff markup on the ASCII bytes only.
-        let ascii: Vec<u8> = head.iter().copied().filter(|&b| b != 0).collect();
-        return classify_text(&ascii);
-    }
-    classify_text(head)
-}
-
-fn classify_text(head: &[u8]) -> FileKind {
-    use FileKind::*;
-    let body = trim_start(strip_bom(head));
-    let lower: Vec<u8> = body.iter().take(1024).map(u8::to_ascii_lowercase).collect();
-    if body.starts_with(b"#!") {
-        return Script;
-    }
-    if (lower.starts_with(b"<?xml") || lower.starts_with(b"<svg")) && find(&lower, b"<svg").is_some() {
-        return Svg;
-    }
-    const HTML_MARKS: [&[u8]; 7] = [
-        b"<!doctype html",
-        b"<html",
-        b"<head",
-        b"<body",
-        b"<script",
-        b"<iframe",
-        b"<hta:",
-    ];
-    if HTML_MARKS.iter().any(|m| lower.starts_with(m))
-        || find(&lower, b"<html").is_some()
-        || find(&lower, b"<hta:application").is_some()
-    {
-        return Html;
-    }
-    const SCRIPT_MARKS: [&[u8]; 8] = [
-        b"@echo off",
-        b"wscript.",
-        b"createobject(",
-        b"activexobject",
-        b"invoke-expression",
-        b"powershell",
-        b"cmd.exe /c",
-        b"[system.reflection",
-    ];
-    if SCRIPT_MARKS.iter().any(|m| find(&lower, m).is_some()) {
-        return Script;
-    }
-    Text
+    super::sniff::text_kind(data)
 }
 
 /// Plain text: no NUL and few control characters in the sniffed prefix. Any charset (UTF-8,
@@ -395,15 +410,6 @@ fn looks_textual(head: &[u8]) -> bool {
     control * 100 <= head.len()
 }
 
-fn strip_bom(b: &[u8]) -> &[u8] {
-    b.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(b)
-}
-
-fn trim_start(b: &[u8]) -> &[u8] {
-    let n = b.iter().take_while(|c| c.is_ascii_whitespace()).count();
-    &b[n..]
-}
-
 pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     if needle.is_empty() || hay.len() < needle.len() {
         return None;
@@ -418,6 +424,9 @@ fn detect_zip(data: &[u8]) -> FileKind {
         // A broken ZIP is still a ZIP: the archive sanitizer refuses it with a reason.
         return FileKind::Zip;
     };
+    if is_jar(&archive) {
+        return FileKind::Jar;
+    }
     let Ok(entry) = archive.by_name("[Content_Types].xml") else {
         return FileKind::Zip;
     };
@@ -426,6 +435,22 @@ fn detect_zip(data: &[u8]) -> FileKind {
         return FileKind::OoxmlOther;
     }
     ooxml_kind_from_content_types(&xml)
+}
+
+/// A Java archive: a manifest and at least one class file (Java runs a `.jar` on a
+/// double-click; its classes are blocked inside a ZIP anyway, but the archive is refused whole).
+fn is_jar(archive: &zip::ZipArchive<Cursor<&[u8]>>) -> bool {
+    const MAX_NAMES: usize = 100_000;
+    let mut manifest = false;
+    let mut class = false;
+    for name in archive.file_names().take(MAX_NAMES).flatten() {
+        manifest |= name.eq_ignore_ascii_case("META-INF/MANIFEST.MF");
+        class |= name.to_ascii_lowercase().ends_with(".class");
+        if manifest && class {
+            return true;
+        }
+    }
+    false
 }
 
 /// Map the main document part's content type to a kind. Order matters: macro-enabled types
@@ -490,6 +515,15 @@ fn detect_ole(data: &[u8]) -> FileKind {
     let Ok(cf) = cfb::CompoundFile::open(Cursor::new(data)) else {
         return OleOther;
     };
+    // Windows Installer packages, patches and transforms are told by the root's class id.
+    const MSI_CLASSES: [&str; 3] = [
+        "000c1084-0000-0000-c000-000000000046",
+        "000c1086-0000-0000-c000-000000000046",
+        "000c1082-0000-0000-c000-000000000046",
+    ];
+    if MSI_CLASSES.contains(&cf.root_entry().clsid().to_string().to_ascii_lowercase().as_str()) {
+        return Msi;
+    }
     let mut names: Vec<String> = Vec::new();
     for entry in cf.read_root_storage().take(10_000) {
         names.push(entry.name().to_string());
@@ -515,94 +549,6 @@ fn detect_ole(data: &[u8]) -> FileKind {
         return Jtd;
     }
     OleOther
-}
-
-/// Whether the extension of `name` contradicts the detected `kind`. Names without an
-/// extension, or with one we do not know, never count as a mismatch.
-pub fn extension_mismatch(name: &str, kind: FileKind) -> bool {
-    let Some(ext) = extension_of(name) else {
-        return false;
-    };
-    match expected_kinds(&ext) {
-        Some(kinds) => !kinds.contains(&kind),
-        None => false,
-    }
-}
-
-/// Lowercased extension of the last path component.
-pub fn extension_of(name: &str) -> Option<String> {
-    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
-    let (stem, ext) = base.rsplit_once('.')?;
-    if stem.is_empty() || ext.is_empty() || ext.len() > 8 {
-        return None;
-    }
-    Some(ext.to_ascii_lowercase())
-}
-
-/// Extensions whose meaning demands a script, whatever the content looks like.
-pub fn is_script_extension(ext: &str) -> bool {
-    matches!(
-        ext,
-        "js" | "jse"
-            | "vbs"
-            | "vbe"
-            | "wsf"
-            | "wsh"
-            | "ps1"
-            | "psm1"
-            | "bat"
-            | "cmd"
-            | "hta"
-            | "sh"
-            | "py"
-            | "pl"
-            | "scr"
-            | "lnk"
-            | "reg"
-            | "msi"
-            | "jar"
-            | "com"
-    )
-}
-
-/// The kinds that a file with this extension may legitimately contain. Families are accepted
-/// as a whole: a `.docx` holding a docm is the same family (and the sanitizer fixes the name).
-fn expected_kinds(ext: &str) -> Option<&'static [FileKind]> {
-    use FileKind::*;
-    // A password-protected OOXML file is a compound file under its usual name.
-    const WORD: &[FileKind] = &[Docx, Docm, Dotx, Dotm, OoxmlEncrypted];
-    const EXCEL: &[FileKind] = &[Xlsx, Xlsm, Xltx, Xltm, Xlsb, OoxmlEncrypted];
-    const POWERPOINT: &[FileKind] = &[Pptx, Pptm, Ppsx, Ppsm, Potx, Potm, OoxmlEncrypted];
-    Some(match ext {
-        "pdf" => &[Pdf],
-        "docx" | "docm" | "dotx" | "dotm" => WORD,
-        "xlsx" | "xlsm" | "xltx" | "xltm" | "xlsb" => EXCEL,
-        "pptx" | "pptm" | "ppsx" | "ppsm" | "potx" | "potm" => POWERPOINT,
-        "doc" | "dot" => &[Doc, Rtf],
-        "xls" | "xlt" => &[Xls],
-        "ppt" | "pps" | "pot" => &[Ppt],
-        "jtd" | "jtt" => &[Jtd, OleOther],
-        "msg" => &[Msg],
-        "rtf" => &[Rtf],
-        "zip" => &[Zip],
-        "jpg" | "jpeg" | "jpe" | "jfif" => &[Jpeg],
-        "png" => &[Png],
-        "gif" => &[Gif],
-        "bmp" => &[Bmp],
-        "tif" | "tiff" => &[Tiff],
-        "webp" => &[Webp],
-        "svg" => &[Svg],
-        "txt" | "csv" | "tsv" | "log" | "md" => &[Text],
-        "htm" | "html" => &[Html, Text],
-        "exe" | "dll" | "scr" | "sys" | "cpl" | "ocx" => &[Pe],
-        "7z" => &[SevenZip],
-        "rar" => &[Rar],
-        "lzh" | "lha" => &[Lzh],
-        "gz" | "tgz" => &[Gzip],
-        "tar" => &[Tar],
-        "cab" => &[Cab],
-        _ => return None,
-    })
 }
 
 #[cfg(test)]
@@ -653,17 +599,6 @@ mod tests {
         let xlsx = br#"<Types><Override ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/></Types>"#;
         assert_eq!(ooxml_kind_from_content_types(xlsx), Xlsx);
         assert_eq!(ooxml_kind_from_content_types(b"<Types/>"), OoxmlOther);
-    }
-
-    #[test]
-    fn mismatch_is_by_family() {
-        assert!(extension_mismatch("invoice.pdf", Pe));
-        assert!(extension_mismatch("C:\\x\\photo.JPG", Png));
-        assert!(!extension_mismatch("report.docx", Docm));
-        assert!(!extension_mismatch("report.pdf", Pdf));
-        assert!(!extension_mismatch("README", Text));
-        assert!(!extension_mismatch("data.unknownext", Pdf));
-        assert!(!extension_mismatch(".pdf", Pe), "a dotfile has no extension");
     }
 
     #[test]

@@ -15,9 +15,11 @@ pub mod image;
 pub mod ole;
 pub mod ooxml;
 pub mod pdf;
+pub mod pdf_budget;
 pub mod pdf_write;
 pub mod rtf;
 mod sheet_data;
+pub mod sniff;
 pub mod text;
 pub mod xml_filter;
 pub mod zipread;
@@ -26,7 +28,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
-use crate::policy::KindAction;
+use crate::policy::admission::{is_script_extension, saved_extension};
+use crate::policy::{KindAction, MissingExtension, NameVerdict};
 use crate::report::{Action, Digest256, Finding, Outcome, OutputInfo, Report, What, SCHEMA};
 pub use detect::FileKind;
 
@@ -256,7 +259,7 @@ impl Engine {
     ) -> Result<(FileKind, Clean), Refusal> {
         cx.nested(|cx| {
             let kind = classify_kind(input, name);
-            check_extension(kind, name)?;
+            admit(self, kind, name)?;
             let outer = std::mem::replace(&mut cx.name, name.map(str::to_string));
             let result = dispatch(self, kind, input, cx);
             cx.name = outer;
@@ -368,7 +371,7 @@ impl Engine {
         let mut kind = FileKind::Unknown;
         let caught = catch_unwind(AssertUnwindSafe(|| {
             kind = classify_kind(input, name);
-            check_extension(kind, name)?;
+            admit(self, kind, name)?;
             let mut cx = Cx::new(self);
             cx.password = password;
             cx.name = name.map(str::to_string);
@@ -387,38 +390,79 @@ impl Engine {
     }
 }
 
-/// Detection plus the name rule that can only make things stricter: text in a file named
-/// like a script is a script.
+/// Detection plus the name rules that can only make things stricter: text, markup or an
+/// unknown binary in a file named like a script is a script, and text named `.html` is HTML.
 fn classify_kind(input: &[u8], name: Option<&str>) -> FileKind {
+    use FileKind::*;
     let kind = detect::detect(input);
-    let script_name = name
-        .and_then(detect::extension_of)
-        .is_some_and(|e| detect::is_script_extension(&e));
-    if script_name && matches!(kind, FileKind::Text | FileKind::Html | FileKind::Unknown) {
-        FileKind::Script
-    } else {
-        kind
+    match name.and_then(saved_extension).as_deref() {
+        Some(ext) if is_script_extension(ext) && matches!(kind, Text | Html | Xml | Unknown) => Script,
+        Some("htm" | "html") if kind == Text => Html,
+        _ => kind,
     }
 }
 
-/// The extension rule: a name whose extension contradicts the content is refused.
-fn check_extension(kind: FileKind, name: Option<&str>) -> Result<(), Refusal> {
-    match name
-        .filter(|n| detect::extension_mismatch(n, kind))
-        .and_then(detect::extension_of)
-    {
-        Some(ext) => Err(Refusal::ExtensionMismatch { ext, kind }),
-        None => Ok(()),
+/// Admission: whether a file of `kind` named `name` may cross at all, before any rebuilder
+/// sees it (`policy::admission` owns the table of (kind, extension) pairs). In order: a name
+/// that claims another kind (`invoice.pdf` holding a program) is an `extension_mismatch`;
+/// kinds that never cross are refused with their reason; then the name must be one the
+/// kind uses.
+fn admit(engine: &Engine, kind: FileKind, name: Option<&str>) -> Result<(), Refusal> {
+    use FileKind::*;
+    let admission = &engine.config.policy.admission;
+    let verdict = admission.judge_name(kind, name);
+    if kind == ShellText {
+        return Err(Refusal::Forbidden {
+            kind,
+            why: "active_text",
+        });
     }
+    if let NameVerdict::Mismatch(ext) = &verdict {
+        if !admission.kinds_for(ext).is_empty() {
+            return Err(Refusal::ExtensionMismatch { ext: ext.clone(), kind });
+        }
+    }
+    if let Some(why) = forbidden_reason(kind) {
+        return Err(Refusal::Forbidden { kind, why });
+    }
+    match verdict {
+        NameVerdict::Admitted => Ok(()),
+        NameVerdict::NoExtension => match admission.missing_extension {
+            MissingExtension::Admit => Ok(()),
+            MissingExtension::Block => Err(Refusal::Forbidden {
+                kind,
+                why: "missing_extension",
+            }),
+        },
+        NameVerdict::Active(_) if matches!(kind, Text | Html | Xml | Svg | Mime) => Err(Refusal::Forbidden {
+            kind,
+            why: "active_text",
+        }),
+        NameVerdict::Active(ext) | NameVerdict::Mismatch(ext) => Err(Refusal::ExtensionMismatch { ext, kind }),
+    }
+}
+
+/// Kinds refused whatever their name and the operator's policy, with the reason reported.
+fn forbidden_reason(kind: FileKind) -> Option<&'static str> {
+    use FileKind::*;
+    Some(match kind {
+        Pe | Elf | MachO | Lnk | Msi | Jar => "executable",
+        Script => "script",
+        ShellText => "active_text",
+        SevenZip | Rar | Lzh | Gzip | Bzip2 | Xz | Tar | Cab => "unsupported_archive",
+        _ => return None,
+    })
 }
 
 fn dispatch(engine: &Engine, kind: FileKind, input: &[u8], cx: &mut Cx<'_>) -> Result<Clean, Refusal> {
-    use FileKind::*;
+    if let Some(why) = forbidden_reason(kind) {
+        return Err(Refusal::Forbidden { kind, why });
+    }
     match engine.config.policy.action(kind) {
         KindAction::Block => return Err(Refusal::Forbidden { kind, why: "policy" }),
-        // The config refuses `pass` for executables and scripts; checked again here so no
+        // The config refuses `pass` for kinds that run or script; checked again here so no
         // path can pass one.
-        KindAction::Pass if !matches!(kind, Pe | Elf | MachO | Lnk | Script | Unknown) => {
+        KindAction::Pass if !crate::policy::NEVER_PASSED.contains(&kind) => {
             let mut note = Finding::removed(What::Structure, "file", "passed unchanged by policy");
             note.action = Action::Kept;
             return Ok(Clean {
@@ -426,22 +470,6 @@ fn dispatch(engine: &Engine, kind: FileKind, input: &[u8], cx: &mut Cx<'_>) -> R
                 kind,
                 findings: vec![note],
             });
-        }
-        _ => {}
-    }
-    match kind {
-        Pe | Elf | MachO | Lnk => {
-            return Err(Refusal::Forbidden {
-                kind,
-                why: "executable",
-            })
-        }
-        Script => return Err(Refusal::Forbidden { kind, why: "script" }),
-        SevenZip | Rar | Lzh | Gzip | Bzip2 | Xz | Tar | Cab => {
-            return Err(Refusal::Forbidden {
-                kind,
-                why: "unsupported_archive",
-            })
         }
         _ => {}
     }
@@ -470,9 +498,12 @@ pub fn output_name(name: &str, in_kind: FileKind, out_kind: FileKind) -> String 
     let Some(ext) = out_kind.extension() else {
         return name.to_string();
     };
-    match detect::extension_of(name) {
-        Some(old) => format!("{}.{ext}", &name[..name.len() - old.len() - 1]),
-        None => format!("{name}.{ext}"),
+    // Windows drops trailing dots and spaces; the new extension replaces the last one.
+    let trimmed = name.trim_end_matches(['.', ' ']);
+    let base_at = trimmed.rfind(['/', '\\']).map_or(0, |i| i + 1);
+    match trimmed[base_at..].rfind('.') {
+        Some(dot) if dot > 0 => format!("{}.{ext}", &trimmed[..base_at + dot]),
+        _ => format!("{trimmed}.{ext}"),
     }
 }
 

@@ -185,12 +185,7 @@ impl Sanitizer for PdfSanitizer {
 
     fn sanitize(&self, input: &[u8], cx: &mut Cx<'_>) -> Result<Clean, Refusal> {
         let policy = cx.config.pdf;
-        let per_stream = policy.max_object_stream_bytes.min(cx.decompressed_left());
-        let options = LoadOptions {
-            max_decompressed_size: Some(usize::try_from(per_stream).unwrap_or(usize::MAX)),
-            ..LoadOptions::default()
-        };
-        let mut src = Document::load_mem_with_options(input, options).map_err(load_error)?;
+        let mut src = load_within_budget(input, cx)?;
         if src.is_encrypted() {
             // lopdf tried the empty user password; still encrypted means one is needed.
             return Err(Refusal::Encrypted { hold: false });
@@ -238,6 +233,62 @@ impl Sanitizer for PdfSanitizer {
             findings,
         })
     }
+}
+
+/// Load `input` with lopdf inside the file's budgets ([`super::pdf_budget`]): the objects it
+/// will materialise are estimated and charged before it spends the memory, object streams
+/// inflate within the file's decompression budget, and a file whose cross-reference data is
+/// broken is read again by scanning for objects (what lopdf does itself for an unfiltered load).
+fn load_within_budget(input: &[u8], cx: &mut Cx<'_>) -> Result<Document, Refusal> {
+    let policy = cx.config.pdf;
+    let mut per_stream = policy.max_object_stream_bytes.min(cx.decompressed_left());
+    let file = super::pdf_budget::scan_file_within(input, policy.max_structure_bytes);
+    if file.estimate() > policy.max_structure_bytes {
+        return Err(Refusal::LimitExceeded {
+            limit: "pdf.max_structure_bytes",
+            detail: format!(
+                "the document's objects would take more than {} bytes of memory",
+                policy.max_structure_bytes
+            ),
+        });
+    }
+    if file.object_streams > 0 && super::pdf_budget::looks_encrypted(input) {
+        // lopdf expands the object streams of an encrypted file without asking our filter:
+        // each may inflate only to what the structure budget allows if all of it were tokens.
+        let share = policy.max_structure_bytes / (file.object_streams * (super::pdf_budget::BYTES_PER_TOKEN / 2 + 2));
+        per_stream = per_stream.min(share.max(1));
+    }
+    let mut load = |force_reconstruct: bool| -> Result<Document, Refusal> {
+        let guard = super::pdf_budget::LoadGuard::install(
+            input,
+            policy.max_structure_bytes,
+            cx.decompressed_left(),
+            per_stream,
+        )?;
+        let options = LoadOptions {
+            max_decompressed_size: Some(usize::try_from(per_stream).unwrap_or(usize::MAX)),
+            filter: Some(super::pdf_budget::filter),
+            force_reconstruct,
+            ..LoadOptions::default()
+        };
+        let loaded = Document::load_mem_with_options(input, options);
+        let (refusal, inflate_left) = guard.finish();
+        if let Some(refusal) = refusal {
+            return Err(refusal);
+        }
+        cx.charge_decompressed(cx.decompressed_left().saturating_sub(inflate_left))?;
+        cx.check_deadline()?;
+        loaded.map_err(load_error)
+    };
+    let doc = load(false)?;
+    if doc.xref_recovery.is_some() && doc.get_pages().is_empty() {
+        if let Ok(rebuilt) = load(true) {
+            if !rebuilt.get_pages().is_empty() {
+                return Ok(rebuilt);
+            }
+        }
+    }
+    Ok(doc)
 }
 
 fn load_error(e: lopdf::Error) -> Refusal {

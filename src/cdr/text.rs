@@ -47,7 +47,7 @@ impl Sanitizer for TextSanitizer {
         };
         let is_csv = cx
             .name()
-            .and_then(super::detect::extension_of)
+            .and_then(crate::policy::admission::saved_extension)
             .is_some_and(|e| e == "csv");
         let byte_safe = [encoding_rs::UTF_8, encoding_rs::SHIFT_JIS, encoding_rs::EUC_JP].contains(&enc);
         if is_csv && byte_safe && cx.config.policy.csv_injection == CsvInjection::Neutralize {

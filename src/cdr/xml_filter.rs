@@ -414,6 +414,10 @@ fn memchr_find(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 /// Re-serialise `xml`, removing what the rules refuse and references to `dropped` ids.
+/// Largest single XML event (one tag with its attributes, or one text run). Office writes
+/// text in runs and never a value near this; a larger one only costs memory downstream.
+pub const MAX_EVENT_BYTES: usize = 16 << 20;
+
 pub fn filter(
     xml: &[u8],
     flavor: PartFlavor,
@@ -574,6 +578,11 @@ fn filter_general<W: std::io::Write>(
         }
         let event = reader.read_event().map_err(|e| e.to_string())?;
         let end = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
+        if end.saturating_sub(start) > MAX_EVENT_BYTES {
+            return Err(format!(
+                "an XML element or text run of more than {MAX_EVENT_BYTES} bytes (an attribute bomb)"
+            ));
+        }
         // Every event that is kept unchanged is copied from the input as it was parsed.
         let raw = Piece::Raw(start, end);
         match event {

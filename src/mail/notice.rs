@@ -33,6 +33,8 @@ pub fn reason_ja(reason: &str) -> &'static str {
         "wrong_password" => "パスワードが違います",
         "executable" => "実行ファイルは受け取れません",
         "script" => "スクリプトファイルは受け取れません",
+        "active_text" => "開くと動作する形式（ショートカット・設定・HTML など）は受け取れません",
+        "missing_extension" => "拡張子のないファイルは運用方針により受け取れません",
         "extension_mismatch" => "拡張子と中身の種類が一致しません",
         "malformed" => "ファイルが壊れています",
         "limit_exceeded" => "大きさ・展開量・入れ子の上限を超えています",

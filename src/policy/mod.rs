@@ -2,10 +2,16 @@
 //! the switches for what the rebuilders add or change beyond removing active content.
 //!
 //! Defaults fail closed: every kind mugai can rebuild is rebuilt, every other kind is
-//! blocked, and HTML attachments are blocked unless the operator has them converted to text. An operator may block more (`svg = "block"` is the default anyway) or let a kind
-//! through unchanged (`pass`) — never an executable or a script, which the config refuses.
+//! blocked, and HTML attachments are blocked unless the operator has them converted to text.
+//! An operator may block more (`svg = "block"` is the default anyway) or let a kind through
+//! unchanged (`pass`) — never one that runs, scripts or mounts ([`NEVER_PASSED`]), which the
+//! config refuses. Which names a kind may carry is [`admission`]'s.
+
+pub mod admission;
 
 use std::collections::BTreeMap;
+
+pub use admission::{Admission, MissingExtension, NameVerdict};
 
 use crate::cdr::FileKind;
 
@@ -37,6 +43,8 @@ pub struct Policy {
     /// Archives with entries left out get a `_mugai_report.txt` saying which and why.
     pub archive_report: bool,
     pub csv_injection: CsvInjection,
+    /// Which (kind, extension) pairs may cross.
+    pub admission: Admission,
 }
 
 impl Default for Policy {
@@ -45,18 +53,29 @@ impl Default for Policy {
             kinds: BTreeMap::new(),
             archive_report: true,
             csv_injection: CsvInjection::Neutralize,
+            admission: Admission::default(),
         }
     }
 }
 
-/// Kinds that can never be passed: they run when opened.
-const NEVER_PASSED: &[FileKind] = &[
+/// Kinds that can never be passed: they run, mount, fetch or script when opened.
+pub const NEVER_PASSED: &[FileKind] = &[
     FileKind::Pe,
     FileKind::Elf,
     FileKind::MachO,
     FileKind::Lnk,
     FileKind::Script,
     FileKind::Unknown,
+    FileKind::Html,
+    FileKind::Svg,
+    FileKind::Xml,
+    FileKind::ShellText,
+    FileKind::Mime,
+    FileKind::DiskImage,
+    FileKind::Chm,
+    FileKind::OneNote,
+    FileKind::Msi,
+    FileKind::Jar,
 ];
 
 impl Policy {
@@ -74,6 +93,7 @@ impl Policy {
         table: &BTreeMap<String, String>,
         archive_report: bool,
         csv_injection: CsvInjection,
+        admission: Admission,
     ) -> Result<Self, Vec<(String, String)>> {
         let mut kinds = BTreeMap::new();
         let mut problems = Vec::new();
@@ -103,6 +123,7 @@ impl Policy {
                 kinds,
                 archive_report,
                 csv_injection,
+                admission,
             })
         } else {
             Err(problems)
@@ -124,6 +145,7 @@ mod tests {
             &table(&[("png", "pass"), ("docx", "block")]),
             true,
             CsvInjection::Neutralize,
+            Admission::default(),
         )
         .unwrap();
         assert_eq!(p.action(FileKind::Png), KindAction::Pass);
@@ -137,6 +159,7 @@ mod tests {
             &table(&[("pe", "pass"), ("pfd", "block"), ("pdf", "allow")]),
             true,
             CsvInjection::Keep,
+            Admission::default(),
         )
         .unwrap_err();
         let keys: Vec<&str> = err.iter().map(|(k, _)| k.as_str()).collect();
