@@ -1263,3 +1263,33 @@ async fn uploads_in_flight_are_bounded_before_their_bodies_are_read() {
     let a = call(&api, post(Some(SUBMIT), "b.txt", b"plain text\n".to_vec())).await;
     assert_eq!(a.status, StatusCode::OK, "{}", String::from_utf8_lossy(&a.body));
 }
+
+#[tokio::test]
+async fn every_evasion_is_refused_by_the_api() {
+    let api = api("");
+    let manifest = String::from_utf8(fixture("evasion/MANIFEST")).expect("manifest");
+    let mut seen = 0;
+    for (file, name) in manifest.lines().filter_map(|l| l.split_once('\t')) {
+        // RFC 6266 `filename*`, so that bidi controls and colons arrive as sent.
+        let encoded: String = name
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"._-".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        let request = Request::post("/v1/sanitize")
+            .header("content-disposition", format!("attachment; filename*=UTF-8''{encoded}"))
+            .header("authorization", format!("Bearer {SUBMIT}"))
+            .body(Body::from(fixture(&format!("evasion/{file}"))))
+            .expect("request");
+        let a = call(&api, request).await;
+        assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{name:?}");
+        assert_eq!(a.json()["outcome"], "blocked", "{name:?}");
+        seen += 1;
+    }
+    assert!(seen >= 25);
+}
