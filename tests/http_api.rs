@@ -1293,3 +1293,46 @@ async fn every_evasion_is_refused_by_the_api() {
     }
     assert!(seen >= 25);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_hundred_parallel_wrong_passwords_make_at_most_five_guesses() {
+    let api = api("");
+    let zip = fixture("zip/zipcrypto.zip");
+    let unlock = held_upload(&api, &zip).await;
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let state = api.state.clone();
+            let unlock = unlock.clone();
+            tokio::spawn(async move {
+                let request = Request::post(unlock.as_str())
+                    .header("content-type", "application/json")
+                    .body(Body::from(
+                        serde_json::json!({ "password": format!("guess{i}") }).to_string(),
+                    ))
+                    .expect("request");
+                router(state).oneshot(request).await.expect("infallible").status()
+            })
+        })
+        .collect();
+    let mut guesses = 0;
+    let mut refused = 0;
+    for t in tasks {
+        match t.await.expect("task") {
+            StatusCode::BAD_REQUEST => guesses += 1,
+            StatusCode::TOO_MANY_REQUESTS => refused += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!((guesses, refused), (5, 195));
+    // The tries are in the ledger: a store opened again (a restart) still refuses.
+    let token = unlock.trim_start_matches("/v1/held/").trim_end_matches("/unlock");
+    let part = api
+        .state
+        .gateway
+        .store
+        .resolve(token, mugai::store::now())
+        .expect("part");
+    let config = api.state.gateway.engine().config.clone();
+    let reopened = Store::open(&config.serve.data_dir, &config.store).expect("store");
+    assert!(reopened.take_unlock_try(&part.id, 5, 900).expect("ledger").is_err());
+}

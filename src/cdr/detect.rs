@@ -384,6 +384,11 @@ fn is_disk_image(data: &[u8]) -> bool {
 /// Text, HTML, SVG, XML, a shell format or a script — or unknown binary. The whole file is
 /// judged ([`super::sniff::text_kind`]), not its first kilobytes.
 fn detect_textual(data: &[u8]) -> FileKind {
+    if data.is_empty() {
+        // Nothing at all is harmless text (an HTML page with no words converts to it); it is
+        // admitted only under a text name, like any text.
+        return FileKind::Text;
+    }
     let head = &data[..data.len().min(SNIFF_BYTES)];
     let utf16 = head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]);
     if !utf16 && (!looks_textual(head) || memchr::memchr(0, data).is_some()) {
@@ -589,7 +594,7 @@ mod tests {
             Svg
         );
         assert_eq!(detect(&[0u8, 1, 2, 3, 0, 0, 9]), Unknown);
-        assert_eq!(detect(b""), Unknown);
+        assert_eq!(detect(b""), Text);
     }
 
     #[test]

@@ -328,10 +328,6 @@ fn markup_kind(text: &[u8], xml_rooted: bool) -> Option<FileKind> {
         }
         found = Some(kind);
     }
-    if found.is_none() && memchr::memmem::find(text, b"+ADw-").is_some() {
-        // UTF-7 `<`: old browsers sniff it; a text that spells tags in UTF-7 is markup.
-        return Some(FileKind::Html);
-    }
     found
 }
 
@@ -448,8 +444,6 @@ mod tests {
             Xml
         );
         assert_eq!(text_kind(b"<libraryDescription xmlns=\"x\"></libraryDescription>"), Xml);
-        assert_eq!(text_kind(b"+ADw-script+AD4-alert(1)+ADw-/script+AD4-"), Html);
-        assert_eq!(text_kind(b"+ADw-img src=x+AD4-"), Html);
         let utf16: Vec<u8> = [0xFF, 0xFE]
             .into_iter()
             .chain("ok <iframe src=x>".encode_utf16().flat_map(u16::to_le_bytes))

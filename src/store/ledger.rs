@@ -159,6 +159,11 @@ pub trait Ledger: Send + Sync {
     fn job(&self, id: &str, now: u64) -> Result<Option<JobRow>>;
     /// Jobs accepted but not finished (a restart runs them again).
     fn unfinished_jobs(&self) -> Result<Vec<JobRow>>;
+    /// Take one password try for a held part, atomically: `Ok(tries left after this one)`,
+    /// or `Err(seconds until the window ends)` when `max` tries were taken within `window`.
+    fn take_unlock_try(&self, part: &str, now: u64, max: u32, window: u64) -> Result<std::result::Result<u32, u64>>;
+    /// Forget a part's tries (it was unlocked).
+    fn clear_unlock_tries(&self, part: &str) -> Result<()>;
 }
 
 const SCHEMA: &str = "
@@ -223,6 +228,11 @@ CREATE TABLE IF NOT EXISTS jobs (
     expires INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_expires ON jobs(expires);
+CREATE TABLE IF NOT EXISTS unlock_tries (
+    part TEXT PRIMARY KEY REFERENCES parts(id) ON DELETE CASCADE,
+    tries INTEGER NOT NULL,
+    since INTEGER NOT NULL
+);
 ";
 
 /// The ledger in one SQLite file. One connection behind a mutex: rows are small and writes
@@ -543,6 +553,39 @@ impl Ledger for SqliteLedger {
                 job_from,
             )
             .optional()
+        })
+    }
+
+    fn take_unlock_try(&self, part: &str, now: u64, max: u32, window: u64) -> Result<std::result::Result<u32, u64>> {
+        self.with(|c| {
+            // One transaction: parallel requests for one part take tries one after another.
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let row: Option<(i64, i64)> = tx
+                .query_row("SELECT tries, since FROM unlock_tries WHERE part = ?1", [part], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()?;
+            let (tries, since) = match row {
+                Some((tries, since)) if now < to_u64(since).saturating_add(window) => (to_u64(tries), to_u64(since)),
+                _ => (0, now),
+            };
+            if tries >= u64::from(max) {
+                return Ok(Err(since.saturating_add(window).saturating_sub(now).max(1)));
+            }
+            tx.execute(
+                "INSERT INTO unlock_tries (part, tries, since) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(part) DO UPDATE SET tries = excluded.tries, since = excluded.since",
+                params![part, to_i64(tries + 1), to_i64(since)],
+            )?;
+            tx.commit()?;
+            Ok(Ok(u32::try_from(u64::from(max) - tries - 1).unwrap_or(0)))
+        })
+    }
+
+    fn clear_unlock_tries(&self, part: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute("DELETE FROM unlock_tries WHERE part = ?1", [part])?;
+            Ok(())
         })
     }
 

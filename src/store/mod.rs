@@ -362,6 +362,17 @@ impl Store {
         Ok(self.ledger.unfinished_jobs()?)
     }
 
+    /// Take one password try for a held part before trying it (kept in the ledger, so a
+    /// restart does not give the tries back): `Ok(tries left)` or `Err(seconds to wait)`.
+    pub fn take_unlock_try(&self, part: &str, max: u32, window_secs: u64) -> Result<Result<u32, u64>, StoreError> {
+        Ok(self.ledger.take_unlock_try(part, now(), max, window_secs)?)
+    }
+
+    /// The part was unlocked: its tries start again from nothing.
+    pub fn clear_unlock_tries(&self, part: &str) -> Result<(), StoreError> {
+        Ok(self.ledger.clear_unlock_tries(part)?)
+    }
+
     /// A signed link for a job-less upload that was held (a password ZIP sent to
     /// `/v1/sanitize`): the upload is kept as a one-part submission so it can be unlocked.
     pub fn keep_held_upload(

@@ -4,12 +4,13 @@
 //!
 //! The archive is decrypted and sanitized by the engine (`Engine::unlock`), the clean result
 //! kept on the part and offered; the original and the password are never returned or logged.
-//! Wrong passwords are counted per part: after [`MAX_FAILURES`] in [`WINDOW`] the part
-//! answers 429 until the window ends, so a link cannot be used to guess passwords.
+//! Tries are counted per part in the ledger, each taken *before* it is tried: after
+//! [`MAX_FAILURES`] in [`WINDOW`] the part answers 429 until the window ends (a successful
+//! unlock starts the count again), so a link cannot be used to guess passwords, neither by
+//! parallel requests nor across a restart. Each attempt holds a worker permit.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -28,44 +29,8 @@ pub const WINDOW: Duration = Duration::from_secs(15 * 60);
 /// Longest password accepted (a longer one is not a password anyone typed).
 const MAX_PASSWORD: usize = 1024;
 /// Parts tracked at once; beyond it the oldest windows are forgotten first.
-const MAX_TRACKED: usize = 100_000;
 
 /// Failed attempts per part id.
-#[derive(Default)]
-pub struct Attempts {
-    failures: Mutex<HashMap<String, (u32, Instant)>>,
-}
-
-impl Attempts {
-    /// Seconds to wait, when `part` has used up its attempts.
-    fn blocked_for(&self, part: &str) -> Option<u64> {
-        let map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let (count, since) = map.get(part)?;
-        let left = WINDOW.checked_sub(since.elapsed())?;
-        (*count >= MAX_FAILURES).then(|| left.as_secs().max(1))
-    }
-
-    /// Count a failure; the attempts left in this window.
-    fn fail(&self, part: &str) -> u32 {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= MAX_TRACKED {
-            map.retain(|_, (_, since)| since.elapsed() < WINDOW);
-        }
-        let entry = map.entry(part.to_string()).or_insert((0, Instant::now()));
-        if entry.1.elapsed() >= WINDOW {
-            *entry = (0, Instant::now());
-        }
-        entry.0 += 1;
-        MAX_FAILURES.saturating_sub(entry.0)
-    }
-
-    fn forget(&self, part: &str) {
-        self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(part);
-    }
-}
-
-/// `POST /v1/held/{token}/unlock`: the clean file (200), 400 for a wrong password, 409 when
-/// the part is not a held archive, 429 after too many wrong passwords.
 pub async fn unlock_api(
     State(state): State<Arc<AppState>>,
     Path(token): Path<String>,
@@ -132,14 +97,25 @@ pub(super) async fn unlock(state: &Arc<AppState>, part: &PartRow, password: &str
             "this file is not a held password archive",
         ));
     }
-    if let Some(secs) = state.attempts.blocked_for(&part.id) {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_attempts",
-            "too many wrong passwords; try again later",
-        )
-        .retry_after(u32::try_from(secs).unwrap_or(u32::MAX)));
-    }
+    // The try is taken before the attempt, atomically in the ledger: parallel requests cannot
+    // make more guesses than the limit, and a restart does not give tries back.
+    let store = state.gateway.store.clone();
+    let id = part.id.clone();
+    let window = WINDOW.as_secs();
+    let left = match blocking(move || store.take_unlock_try(&id, MAX_FAILURES, window))
+        .await?
+        .map_err(ApiError::internal)?
+    {
+        Ok(left) => left,
+        Err(secs) => {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                "too many wrong passwords; try again later",
+            )
+            .retry_after(u32::try_from(secs).unwrap_or(u32::MAX)))
+        }
+    };
     let engine = state.gateway.engine();
     let store = state.gateway.store.clone();
     let blob = part.original_blob.clone();
@@ -147,11 +123,12 @@ pub(super) async fn unlock(state: &Arc<AppState>, part: &PartRow, password: &str
     let name = part.name.clone();
     let password = password.to_string();
     let worker = engine.clone();
+    // Opening an archive is CPU-bound work like any other: it takes a worker permit.
+    let _permit = state.gateway.workers().acquire().await.map_err(|_| ApiError::busy())?;
     let processed = blocking(move || worker.unlock(&original, name.as_deref(), &password)).await?;
     let processed = match processed {
         Ok(p) => p,
         Err(UnlockError::WrongPassword) => {
-            let left = state.attempts.fail(&part.id);
             tracing::warn!(part = %part.id, attempts_left = left, "wrong password for a held archive");
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -167,7 +144,11 @@ pub(super) async fn unlock(state: &Arc<AppState>, part: &PartRow, password: &str
             ))
         }
     };
-    state.attempts.forget(&part.id);
+    let store = state.gateway.store.clone();
+    let id = part.id.clone();
+    blocking(move || store.clear_unlock_tries(&id))
+        .await?
+        .map_err(ApiError::internal)?;
     let report = processed.report.to_json();
     let Some(clean) = processed.output else {
         return Err(ApiError::new(

@@ -45,7 +45,6 @@ pub struct AppState {
     /// Jobs accepted and not yet finished (bounded by `jobs::MAX_PENDING`).
     jobs_pending: AtomicUsize,
     /// Wrong passwords per held part (unlock rate limit).
-    attempts: held::Attempts,
     /// Memory for request bodies (`http.body_memory_bytes`); the rest wait in the spool.
     bodies: spool::Budget,
     /// Uploads being received, waiting or running: `engine.workers + http.max_queued`. Taken
@@ -63,7 +62,6 @@ impl AppState {
             gateway,
             queued: AtomicUsize::new(0),
             jobs_pending: AtomicUsize::new(0),
-            attempts: held::Attempts::default(),
             bodies: spool::Budget::new(body_memory),
             uploads: tokio::sync::Semaphore::new(uploads.min(tokio::sync::Semaphore::MAX_PERMITS)),
         })
