@@ -23,14 +23,13 @@ use super::AppState;
 use crate::cdr::UnlockError;
 use crate::store::PartRow;
 
-/// Wrong passwords allowed per part in one window.
+/// Tries allowed per part in one window (counted before each attempt).
 pub const MAX_FAILURES: u32 = 5;
+/// How long a part stays locked after its tries are spent.
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
 /// Longest password accepted (a longer one is not a password anyone typed).
 const MAX_PASSWORD: usize = 1024;
-/// Parts tracked at once; beyond it the oldest windows are forgotten first.
 
-/// Failed attempts per part id.
 pub async fn unlock_api(
     State(state): State<Arc<AppState>>,
     Path(token): Path<String>,
