@@ -122,6 +122,7 @@ fn serve_hop(conn: TcpStream, behaviour: Hop, record: Arc<Mutex<Vec<Received>>>)
 struct Daemon {
     child: Child,
     port: u16,
+    http_port: u16,
     _dir: tempfile::TempDir,
 }
 
@@ -135,20 +136,25 @@ impl Drop for Daemon {
 fn start(next_hop_port: u16, extra: &str) -> Daemon {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
+    let http_port = free_port();
     let config = dir.path().join("mugai.toml");
     std::fs::write(
         &config,
         format!(
-            "[serve]\nsmtp_listen = \"127.0.0.1:{port}\"\nnext_hop = \"127.0.0.1:{next_hop_port}\"\nhttp_listen = \"127.0.0.1:{}\"\ndata_dir = \"{}\"\n\
+            "[serve]\nsmtp_listen = \"127.0.0.1:{port}\"\nnext_hop = \"127.0.0.1:{next_hop_port}\"\nhttp_listen = \"127.0.0.1:{http_port}\"\ndata_dir = \"{}\"\n\
              [audit]\nlog = \"{}\"\n[relay]\nconnect_timeout_secs = 3\n{extra}",
-            free_port(),
             dir.path().join("data").display(),
             dir.path().join("audit.jsonl").display()
         ),
     )
     .expect("config");
     let child = common::spawn_serve(&config, port, Duration::from_secs(20));
-    Daemon { child, port, _dir: dir }
+    Daemon {
+        child,
+        port,
+        http_port,
+        _dir: dir,
+    }
 }
 
 /// A line-at-a-time SMTP client.
@@ -571,4 +577,96 @@ fn sigterm_tells_idle_sessions_421_and_exits() {
         TcpStream::connect(("127.0.0.1", daemon.port)).is_err(),
         "still listening"
     );
+}
+
+/// The daemon's CPU time so far (user + system), from /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = &stat[stat.rfind(')').expect("comm") + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>().expect("utime") + fields[12].parse::<f64>().expect("stime");
+    // SAFETY: sysconf has no preconditions.
+    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+/// `mugai_in_flight` from the daemon's /metrics.
+fn in_flight(http_port: u16) -> i64 {
+    let mut s = TcpStream::connect(("127.0.0.1", http_port)).expect("connect http");
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("write");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read");
+    text.lines()
+        .find_map(|l| l.strip_prefix("mugai_in_flight "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("mugai_in_flight in /metrics")
+}
+
+#[test]
+fn a_message_past_its_deadline_gets_451_and_its_work_stops() {
+    // 120 pictures that each take a while to decode and encode again: far more than the
+    // one-second deadline, so the work is still running when the deadline passes.
+    let mut png = Vec::new();
+    let img = image::RgbImage::from_fn(1000, 1000, |x, y| {
+        image::Rgb([(x / 4 % 251) as u8, (y / 4 % 241) as u8, 7])
+    });
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .expect("png");
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&png);
+    assert!(png.len() < 200_000, "{}", png.len());
+    let mut mail = b"From: a@example.net\r\nTo: b@example.lg.jp\r\nSubject: slow\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n".to_vec();
+    for i in 0..120 {
+        mail.extend_from_slice(format!("--b\r\nContent-Type: image/png\r\nContent-Disposition: attachment; filename=\"p{i}.png\"\r\nContent-Transfer-Encoding: base64\r\n\r\n").as_bytes());
+        for line in b64.as_bytes().chunks(76) {
+            mail.extend_from_slice(line);
+            mail.extend_from_slice(b"\r\n");
+        }
+    }
+    mail.extend_from_slice(b"--b--\r\n");
+
+    let (hop_port, seen) = next_hop(Hop::Accept);
+    let daemon = start(
+        hop_port,
+        "[engine]\nworkers = 1\nmessage_timeout_secs = 1\n[mail]\nmax_message_bytes = 100000000\n",
+    );
+    let mut c = Client::connect(daemon.port);
+    c.cmd("EHLO test");
+    assert_eq!(c.cmd("MAIL FROM:<a@example.net>").0, 250);
+    assert_eq!(c.cmd("RCPT TO:<b@example.lg.jp>").0, 250);
+    let sent = Instant::now();
+    let (code, text) = c.data(&mail);
+    let answered = Instant::now();
+    assert_eq!(code, 451, "{text}");
+    assert!(
+        answered - sent < Duration::from_secs(5),
+        "451 came after {:?}",
+        answered - sent
+    );
+
+    // The worker is free again within one deadline check: the job is gone from the gauge
+    // (it counts the blocking work itself) almost at once…
+    let mut freed = None;
+    while answered.elapsed() < Duration::from_secs(10) {
+        if in_flight(daemon.http_port) == 0 {
+            freed = Some(answered.elapsed());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let freed = freed.expect("the stopped job never ended");
+    eprintln!("451 after {:?}; worker free {freed:?} after the 451", answered - sent);
+    assert!(freed < Duration::from_millis(1500), "worker free only after {freed:?}");
+    // …and the daemon burns no CPU for it afterwards (without the stop it would go on
+    // decoding pictures at one core's worth).
+    let pid = daemon.child.id();
+    let before = cpu_seconds(pid);
+    std::thread::sleep(Duration::from_secs(1));
+    let spent = cpu_seconds(pid) - before;
+    assert!(
+        spent < 0.3,
+        "the daemon kept working after the 451: {spent:.2} s of CPU in 1 s"
+    );
+    assert!(seen.lock().expect("seen").is_empty(), "nothing was relayed");
 }

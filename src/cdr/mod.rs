@@ -24,7 +24,10 @@ pub mod text;
 pub mod xml_filter;
 pub mod zipread;
 
+use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
@@ -106,6 +109,51 @@ impl Refusal {
     }
 }
 
+/// A job's stop signal: the side that waits for the work sets it when it gives up (a deadline
+/// passed, the client went away); every [`Cx::check_deadline`] of work started under it
+/// ([`with_stop`]) then refuses with `Timeout`, so the work ends at its next check instead of
+/// running on after its answer was given.
+#[derive(Debug, Clone, Default)]
+pub struct StopSignal(Arc<AtomicBool>);
+
+impl StopSignal {
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+thread_local! {
+    /// The stop signal of the job this thread is running (set by [`with_stop`]).
+    static CURRENT_STOP: RefCell<Option<StopSignal>> = const { RefCell::new(None) };
+}
+
+/// Run `f` (on this thread) as work that `signal` can stop: every file the engine starts
+/// inside it checks the signal at each deadline check.
+pub fn with_stop<R>(signal: &StopSignal, f: impl FnOnce() -> R) -> R {
+    struct Unset(Option<StopSignal>);
+    impl Drop for Unset {
+        fn drop(&mut self) {
+            CURRENT_STOP.with(|c| *c.borrow_mut() = self.0.take());
+        }
+    }
+    let outer = CURRENT_STOP.with(|c| c.borrow_mut().replace(signal.clone()));
+    let _unset = Unset(outer);
+    f()
+}
+
+/// Whether the job running on this thread was told to stop.
+pub fn stop_requested() -> bool {
+    CURRENT_STOP.with(|c| c.borrow().as_ref().is_some_and(StopSignal::is_stopped))
+}
+
+fn current_stop() -> Option<StopSignal> {
+    CURRENT_STOP.with(|c| c.borrow().clone())
+}
+
 /// A format's rebuilder. Pure, synchronous, bounded by `cx`; must never panic on any input
 /// (the engine catches panics anyway, and reports them as `error`).
 pub trait Sanitizer: Send + Sync {
@@ -128,6 +176,8 @@ pub struct Cx<'a> {
     /// The name of the file being sanitized (a nested one's inside its container), when
     /// known: some rules are about a kind of file that content alone does not tell (CSV).
     name: Option<String>,
+    /// The stop signal of the job this file is part of, if any.
+    stop: Option<StopSignal>,
 }
 
 impl<'a> Cx<'a> {
@@ -141,6 +191,7 @@ impl<'a> Cx<'a> {
             decompressed_left: config.limits.max_decompressed_bytes,
             password: None,
             name: None,
+            stop: current_stop(),
         }
     }
 
@@ -185,9 +236,10 @@ impl<'a> Cx<'a> {
         }
     }
 
-    /// Call in every loop whose length depends on the input.
+    /// Call in every loop whose length depends on the input. Also ends the work when its
+    /// job was told to stop ([`StopSignal`]).
     pub fn check_deadline(&self) -> Result<(), Refusal> {
-        if Instant::now() > self.deadline {
+        if Instant::now() > self.deadline || self.stop.as_ref().is_some_and(StopSignal::is_stopped) {
             Err(Refusal::Timeout(self.config.limits.timeout))
         } else {
             Ok(())
@@ -356,6 +408,15 @@ impl Engine {
         password: Option<Vec<u8>>,
     ) -> (FileKind, bool, Result<Clean, Refusal>, Duration) {
         let started = Instant::now();
+        if stop_requested() {
+            let kind = detect::detect(&input[..input.len().min(64 * 1024)]);
+            return (
+                kind,
+                false,
+                Err(Refusal::Timeout(self.config.limits.timeout)),
+                started.elapsed(),
+            );
+        }
         if input.len() as u64 > self.config.limits.max_input_bytes {
             let kind = detect::detect(&input[..input.len().min(64 * 1024)]);
             let refusal = Refusal::LimitExceeded {
@@ -727,6 +788,25 @@ mod tests {
         assert_eq!(p.report.reason.as_deref(), Some("internal"));
         assert!(p.report.reason_detail.unwrap_or_default().contains("boom"));
         assert!(p.output.is_none());
+    }
+
+    #[test]
+    fn a_stopped_job_refuses_at_its_next_check() {
+        let e = engine();
+        let signal = StopSignal::default();
+        with_stop(&signal, || {
+            let cx = Cx::new(&e);
+            assert_eq!(cx.check_deadline(), Ok(()));
+            signal.stop();
+            assert!(matches!(cx.check_deadline(), Err(Refusal::Timeout(_))));
+            assert_eq!(
+                e.run(b"text\n", Some("a.txt")).report.reason.as_deref(),
+                Some("timeout")
+            );
+        });
+        // Outside the job nothing is stopped.
+        assert!(!stop_requested());
+        assert_eq!(e.run(b"text\n", Some("a.txt")).report.outcome, Outcome::Clean);
     }
 
     #[test]

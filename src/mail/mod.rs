@@ -112,6 +112,9 @@ pub enum MailError {
     TooLarge { size: u64, limit: u64 },
     #[error("could not keep the original: {0}")]
     Store(#[from] StoreError),
+    /// The job was told to stop (its deadline passed); the sender retries.
+    #[error("stopped: the message took longer than its deadline")]
+    Stopped,
 }
 
 /// Run one message through the gateway (see the module documentation). `raw` is dropped as
@@ -277,6 +280,9 @@ impl Run<'_> {
 
         let mut parts = Vec::new();
         for item in mail.items {
+            if crate::cdr::stop_requested() {
+                return Err(MailError::Stopped);
+            }
             match item {
                 Item::File(a) => {
                     if let Some(part) = self.file(a, within.clone())? {

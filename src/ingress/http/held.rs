@@ -123,8 +123,11 @@ pub(super) async fn unlock(state: &Arc<AppState>, part: &PartRow, password: &str
     let password = password.to_string();
     let worker = engine.clone();
     // Opening an archive is CPU-bound work like any other: it takes a worker permit.
-    let _permit = state.gateway.workers().acquire().await.map_err(|_| ApiError::busy())?;
-    let processed = blocking(move || worker.unlock(&original, name.as_deref(), &password)).await?;
+    let processed = state
+        .gateway
+        .run_work(None, move || worker.unlock(&original, name.as_deref(), &password))
+        .await
+        .map_err(ApiError::internal)?;
     let processed = match processed {
         Ok(p) => p,
         Err(UnlockError::WrongPassword) => {

@@ -70,16 +70,17 @@ async fn run(state: Arc<AppState>, job: JobRow) {
 
 async fn run_inner(state: &Arc<AppState>, job: &JobRow) -> Result<(), ApiError> {
     let engine = state.gateway.engine();
-    let permit = state.gateway.workers().acquire().await.map_err(|_| ApiError::busy())?;
-    let _busy = state.gateway.metrics.in_flight();
     let store = state.gateway.store.clone();
     let blob = job.input_blob.clone();
     let input = blocking(move || store.blob(&blob)).await?.map_err(ApiError::internal)?;
     let started = Instant::now();
     let worker = engine.clone();
     let name = job.name.clone();
-    let processed = blocking(move || worker.run(&input, name.as_deref())).await?;
-    drop(permit);
+    let processed = state
+        .gateway
+        .run_work(None, move || worker.run(&input, name.as_deref()))
+        .await
+        .map_err(ApiError::internal)?;
     state.gateway.metrics.file(&processed.report, started.elapsed());
     let report = processed.report.to_json();
     let outcome = processed.report.outcome.as_str();

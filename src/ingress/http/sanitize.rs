@@ -27,27 +27,29 @@ pub async fn sanitize(
     let key = auth::require(&engine.config, &headers, Role::Submit)?;
     let _slot = state.upload_slot()?;
     let received = state.receive_upload(body).await?;
-    let (body, _permit) = admit(&state, &engine, received).await?;
+    let (body, permit) = admit(&state, &engine, received).await?;
     let file = upload::take(&headers, body.bytes.clone())?;
     // The body's digest is the file's when the file is the whole body (not a multipart part).
     let digest = (file.bytes.len() == body.bytes.len()).then(|| body.digest.clone());
-    let _busy = state.gateway.metrics.in_flight();
     let started = Instant::now();
     let worker = engine.clone();
     let name = file.name.clone();
     let store = state.gateway.store.clone();
-    // One trip to the blocking pool: the engine, then the report into the ledger.
-    let (processed, file, id) = tokio::task::spawn_blocking(move || {
-        let processed = match digest {
-            Some(d) => worker.run_digested(&file.bytes, file.name.as_deref(), d),
-            None => worker.run(&file.bytes, file.name.as_deref()),
-        };
-        let elapsed = started.elapsed();
-        let id = store.keep_report(&processed.report.to_json());
-        (processed, file, id.map(|id| (id, elapsed)))
-    })
-    .await
-    .map_err(ApiError::internal)?;
+    // One trip to the blocking pool: the engine, then the report into the ledger. The permit
+    // goes with the work: a client that hangs up does not free it before the work stops.
+    let (processed, file, id) = state
+        .gateway
+        .run_work_with(permit, None, move || {
+            let processed = match digest {
+                Some(d) => worker.run_digested(&file.bytes, file.name.as_deref(), d),
+                None => worker.run(&file.bytes, file.name.as_deref()),
+            };
+            let elapsed = started.elapsed();
+            let id = store.keep_report(&processed.report.to_json());
+            (processed, file, id.map(|id| (id, elapsed)))
+        })
+        .await
+        .map_err(ApiError::internal)?;
     let (id, elapsed) = id.map_err(ApiError::internal)?;
     state.gateway.metrics.file(&processed.report, elapsed);
     tracing::info!(report = %id, name = name.as_deref().unwrap_or(""), outcome = processed.report.outcome.as_str(), "sanitized over HTTP");
@@ -144,14 +146,14 @@ pub(super) fn content_disposition(name: &str) -> String {
 /// The body in memory and a worker permit: at once when both are free, else after waiting in
 /// the bounded queue, or 503 when `http.max_queued` requests already wait. A spooled body
 /// takes its memory budget before the worker permit (see `spool`).
-async fn admit<'a>(
-    state: &'a AppState,
+async fn admit(
+    state: &AppState,
     engine: &Engine,
     received: spool::Received,
-) -> Result<(spool::InMemory, tokio::sync::SemaphorePermit<'a>), ApiError> {
-    let workers = state.gateway.workers();
+) -> Result<(spool::InMemory, tokio::sync::OwnedSemaphorePermit), ApiError> {
+    let workers = state.gateway.workers().clone();
     if !received.spooled() {
-        if let Ok(p) = workers.try_acquire() {
+        if let Ok(p) = workers.clone().try_acquire_owned() {
             return Ok((received.load(&state.bodies).await?, p));
         }
     }
@@ -161,7 +163,7 @@ async fn admit<'a>(
     }
     let waited = async {
         let body = received.load(&state.bodies).await?;
-        let permit = workers.acquire().await.map_err(|_| ApiError::busy())?;
+        let permit = workers.acquire_owned().await.map_err(|_| ApiError::busy())?;
         Ok((body, permit))
     }
     .await;

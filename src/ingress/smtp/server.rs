@@ -11,7 +11,7 @@ use std::sync::{Arc, RwLock};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
-use tokio::time::{timeout, Instant};
+use tokio::time::{timeout, Duration, Instant};
 
 use super::{Reply, Session, SessionLimits, Step, Transaction};
 use crate::audit::AuditLog;
@@ -20,13 +20,24 @@ use crate::egress::relay::{Connection, Pool, RelayError};
 use crate::mail::{self, Envelope, MailError};
 use crate::store::Store;
 
+/// Why [`Gateway::run_work`] has no result.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkError {
+    #[error("the work passed its deadline and was told to stop")]
+    Timeout,
+    #[error("shutting down")]
+    ShuttingDown,
+    #[error("the work failed: {0}")]
+    Failed(String),
+}
+
 /// What every session shares.
 pub struct Gateway {
     /// Replaced whole on reload (SIGHUP); each message takes the current one.
     engine: RwLock<Arc<Engine>>,
     pub store: Arc<Store>,
     pub audit: Arc<AuditLog>,
-    workers: Semaphore,
+    workers: Arc<Semaphore>,
     /// STARTTLS, when `smtp.tls_cert`/`tls_key` are set (loaded once at start).
     tls: Option<tokio_rustls::TlsAcceptor>,
     /// Idle sessions with the next hop (`relay.pool_size`).
@@ -37,7 +48,7 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn new(engine: Engine, store: Arc<Store>, audit: Arc<AuditLog>) -> Self {
-        let workers = Semaphore::new(engine.config.engine.workers);
+        let workers = Arc::new(Semaphore::new(engine.config.engine.workers));
         Gateway {
             engine: RwLock::new(Arc::new(engine)),
             store,
@@ -56,8 +67,56 @@ impl Gateway {
     }
 
     /// The permits for CPU-bound work (`engine.workers`), shared with the HTTP API.
-    pub fn workers(&self) -> &Semaphore {
+    pub fn workers(&self) -> &Arc<Semaphore> {
         &self.workers
+    }
+
+    /// Run CPU-bound `f` on the blocking pool under a worker permit (waited for here).
+    pub async fn run_work<T: Send + 'static>(
+        self: &Arc<Self>,
+        deadline: Option<Duration>,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, WorkError> {
+        let permit = self
+            .workers
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| WorkError::ShuttingDown)?;
+        self.run_work_with(permit, deadline, f).await
+    }
+
+    /// Run CPU-bound `f` on the blocking pool under `permit`, which goes *with the work*: it
+    /// comes back when the work has ended, not when the caller stops waiting, so a timeout or
+    /// a client that went away never lets more than `engine.workers` jobs run. Past
+    /// `deadline`, or when the caller's future is dropped, the work is told to stop
+    /// ([`crate::cdr::StopSignal`]) and ends at its next deadline check.
+    pub async fn run_work_with<T: Send + 'static>(
+        self: &Arc<Self>,
+        permit: tokio::sync::OwnedSemaphorePermit,
+        deadline: Option<Duration>,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, WorkError> {
+        struct StopOnDrop(crate::cdr::StopSignal);
+        impl Drop for StopOnDrop {
+            fn drop(&mut self) {
+                // Harmless once the work is done; stops it when the caller gave up.
+                self.0.stop();
+            }
+        }
+        let stop = crate::cdr::StopSignal::default();
+        let _stop_on_drop = StopOnDrop(stop.clone());
+        let gateway = self.clone();
+        let handle = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let _busy = gateway.metrics.in_flight();
+            crate::cdr::with_stop(&stop, f)
+        });
+        let joined = match deadline {
+            Some(limit) => timeout(limit, handle).await.map_err(|_| WorkError::Timeout)?,
+            None => handle.await,
+        };
+        joined.map_err(|e| WorkError::Failed(e.to_string()))
     }
 
     /// The configuration and engine in force now.
@@ -346,46 +405,43 @@ async fn deliver(gateway: &Arc<Gateway>, relay: &mut Option<Connection>, tx: Tra
     let engine = gateway.engine();
     let deadline = engine.config.engine.message_timeout;
     let reject = engine.config.smtp.reject_outcomes.clone();
-    // The permit bounds the CPU-bound work only: it is given back before the rebuilt message
-    // goes to the next hop (held while waiting for the next hop's reply, it idled the cores).
-    let Ok(permit) = gateway.workers.acquire().await else {
-        return Reply::new(451, "4.3.0 Error: shutting down, try again later");
-    };
     let envelope = Envelope {
         mail_from: tx.mail_from.address.clone(),
         rcpt_to: tx.rcpt_to.iter().map(|r| r.address.clone()).collect(),
     };
     let (store, audit) = (gateway.store.clone(), gateway.audit.clone());
     let message = tx.message;
-    let busy = gateway.metrics.in_flight();
     let started = Instant::now();
-    let work = tokio::task::spawn_blocking(move || {
+    // The permit bounds the CPU-bound work only: it goes with the work (back when the work
+    // has ended), not with the wait for the next hop's reply, which would idle the cores.
+    let work = gateway.run_work(Some(deadline), move || {
         let processed = mail::process(&engine, &store, &audit, message, &envelope)?;
         let bytes = processed.rebuilt.to_bytes().map_err(|e| MailError::Store(e.into()))?;
         Ok::<_, MailError>((processed.report.id, processed.report.outcome, bytes))
     });
-    let (id, outcome, rebuilt) = match timeout(deadline, work).await {
-        Err(_) => {
-            tracing::error!(peer = %peer, "message took longer than engine.message_timeout_secs; sender will retry");
+    let (id, outcome, rebuilt) = match work.await {
+        Err(WorkError::Timeout) | Ok(Err(MailError::Stopped)) => {
+            tracing::error!(peer = %peer, "message took longer than engine.message_timeout_secs; told to stop; sender will retry");
             *relay = None;
             return Reply::new(451, "4.3.0 Error: processing took too long, try again later");
         }
-        Ok(Err(e)) => {
+        Err(WorkError::ShuttingDown) => {
+            return Reply::new(451, "4.3.0 Error: shutting down, try again later");
+        }
+        Err(e) => {
             tracing::error!(error = %e, "pipeline task failed; sender will retry");
             *relay = None;
             return Reply::new(451, "4.3.0 Error: internal error, try again later");
         }
-        Ok(Ok(Err(MailError::TooLarge { .. }))) => {
+        Ok(Err(MailError::TooLarge { .. })) => {
             return Reply::new(552, "5.3.4 Error: message size exceeds fixed limit");
         }
-        Ok(Ok(Err(e))) => {
+        Ok(Err(e)) => {
             tracing::error!(error = %e, "cannot keep the original; sender will retry");
             return Reply::new(451, "4.3.0 Error: cannot store the message, try again later");
         }
-        Ok(Ok(Ok(done))) => done,
+        Ok(Ok(done)) => done,
     };
-    drop(permit);
-    drop(busy);
     gateway.metrics.message(outcome.as_str(), started.elapsed());
     if reject.contains(&outcome) {
         tracing::info!(id = %id, outcome = outcome.as_str(), "refused by policy (smtp.reject_outcomes)");
