@@ -143,6 +143,9 @@ struct RawSmtp {
     tls_cert: PathBuf,
     /// PEM private key for STARTTLS.
     tls_key: PathBuf,
+    /// A line ended by a bare LF: `reject` (default) or `normalize` (taken as CRLF; the
+    /// end of data is still only CRLF.CRLF).
+    bare_newline: String,
 }
 
 impl Default for RawSmtp {
@@ -157,6 +160,7 @@ impl Default for RawSmtp {
             session_timeout_secs: 3600,
             shutdown_grace_secs: 60,
             reject_outcomes: Vec::new(),
+            bare_newline: "reject".into(),
             tls_cert: PathBuf::new(),
             tls_key: PathBuf::new(),
         }
@@ -539,6 +543,18 @@ pub struct SmtpConfig {
     pub reject_outcomes: Vec<crate::report::Outcome>,
     /// Certificate chain and key for STARTTLS (both or neither).
     pub tls: Option<(PathBuf, PathBuf)>,
+    pub bare_newline: BareNewline,
+}
+
+/// What the SMTP server does with a line ended by a bare LF (no CR): the way one message is
+/// smuggled behind another (`…\n.\nMAIL FROM:…`) when two servers disagree on where data
+/// ends. The end of data is `<CR><LF>.<CR><LF>` only, either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BareNewline {
+    /// A command with one is refused (500); a message with one is refused (550).
+    Reject,
+    /// Taken as CRLF, as Postfix's `smtpd_forbid_bare_newline = normalize`.
+    Normalize,
 }
 
 /// The next hop (`egress/relay.rs`).
@@ -980,6 +996,12 @@ impl RawConfig {
             idle_timeout: Duration::from_secs(sm.idle_timeout_secs),
             session_timeout: Duration::from_secs(sm.session_timeout_secs),
             shutdown_grace: Duration::from_secs(sm.shutdown_grace_secs),
+            bare_newline: choice(
+                &mut problems,
+                "smtp.bare_newline",
+                &sm.bare_newline,
+                &[("reject", BareNewline::Reject), ("normalize", BareNewline::Normalize)],
+            ),
             reject_outcomes: sm
                 .reject_outcomes
                 .iter()

@@ -202,7 +202,8 @@ impl Client {
         self.reply()
     }
 
-    /// DATA with the message (dot-stuffed here); the reply to the final dot.
+    /// DATA with the message (dot-stuffed and with CRLF line ends here, as an SMTP client
+    /// sends it); the reply to the final dot.
     fn data(&mut self, message: &[u8]) -> (u16, String) {
         assert_eq!(self.cmd("DATA").0, 354);
         let mut stuffed = Vec::new();
@@ -210,7 +211,13 @@ impl Client {
             if line.starts_with(b".") {
                 stuffed.push(b'.');
             }
-            stuffed.extend_from_slice(line);
+            match line.strip_suffix(b"\n") {
+                Some(body) if !body.ends_with(b"\r") => {
+                    stuffed.extend_from_slice(body);
+                    stuffed.extend_from_slice(b"\r\n");
+                }
+                _ => stuffed.extend_from_slice(line),
+            }
         }
         if !stuffed.ends_with(b"\r\n") {
             stuffed.extend_from_slice(b"\r\n");
@@ -480,7 +487,9 @@ fn starttls_with_a_configured_certificate() {
          assert isinstance(s.sock, ssl.SSLSocket)\n\
          s.ehlo('upstream')\n\
          assert not s.has_extn('starttls')\n\
-         refused = s.sendmail('a@example.net', ['b@example.lg.jp'], open(sys.argv[1], 'rb').read())\n\
+         import re\n\
+         msg = re.sub(rb'(?<!\\r)\\n', b'\\r\\n', open(sys.argv[1], 'rb').read())\n\
+         refused = s.sendmail('a@example.net', ['b@example.lg.jp'], msg)\n\
          assert not refused, refused\n\
          print(s.sock.version())\n\
          s.quit()\n",
@@ -669,4 +678,83 @@ fn a_message_past_its_deadline_gets_451_and_its_work_stops() {
         "the daemon kept working after the 451: {spent:.2} s of CPU in 1 s"
     );
     assert!(seen.lock().expect("seen").is_empty(), "nothing was relayed");
+}
+
+/// A raw session: `script` is written as it is (no dot-stuffing, no line-end repair) and
+/// every reply line is read until the server closes the connection.
+fn raw_session(port: u16, script: &[u8]) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    s.write_all(script).expect("write");
+    let mut replies = String::new();
+    let _ = s.read_to_string(&mut replies);
+    replies
+}
+
+/// The smuggling attempt: a message whose data holds `\n.\n` followed by a second
+/// transaction, pipelined.
+const SMUGGLE: &[u8] = b"EHLO smuggler\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.lg.jp>\r\nDATA\r\n\
+Subject: one\r\n\r\nfirst\n.\nMAIL FROM:<evil@example.net>\r\nRCPT TO:<b@example.lg.jp>\r\nDATA\r\n\
+Subject: smuggled\r\n\r\nsecond\r\n.\r\nQUIT\r\n";
+
+#[test]
+fn a_message_smuggled_behind_a_bare_lf_dot_is_never_relayed() {
+    // Default (`smtp.bare_newline = "reject"`): the message with a bare LF is refused whole.
+    let (hop_port, seen) = next_hop(Hop::Accept);
+    let daemon = start(hop_port, "");
+    let replies = raw_session(daemon.port, SMUGGLE);
+    let codes: Vec<&str> = replies
+        .lines()
+        .filter(|l| l.as_bytes().get(3) == Some(&b' '))
+        .map(|l| &l[..3])
+        .collect();
+    assert_eq!(codes, ["220", "250", "250", "250", "354", "550", "221"], "{replies}");
+    let relayed: Vec<_> = seen
+        .lock()
+        .expect("seen")
+        .iter()
+        .filter(|r| !r.message.is_empty())
+        .cloned()
+        .collect();
+    assert!(relayed.is_empty(), "{relayed:?}");
+
+    // `normalize`: one message, with the would-be second transaction inside it as text.
+    let (hop_port, seen) = next_hop(Hop::Accept);
+    let daemon = start(hop_port, "[smtp]\nbare_newline = \"normalize\"\n");
+    let replies = raw_session(daemon.port, SMUGGLE);
+    let codes: Vec<&str> = replies
+        .lines()
+        .filter(|l| l.as_bytes().get(3) == Some(&b' '))
+        .map(|l| &l[..3])
+        .collect();
+    assert_eq!(codes, ["220", "250", "250", "250", "354", "250", "221"], "{replies}");
+    let relayed: Vec<_> = seen
+        .lock()
+        .expect("seen")
+        .iter()
+        .filter(|r| !r.message.is_empty())
+        .cloned()
+        .collect();
+    assert_eq!(relayed.len(), 1, "{relayed:?}");
+    let message = String::from_utf8_lossy(&relayed[0].message).to_string();
+    let body: String = message
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.chars().filter(|c| !c.is_whitespace()).collect())
+        .unwrap_or_default();
+    use base64::Engine as _;
+    let text = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .expect("base64 body"),
+    )
+    .expect("utf-8");
+    assert!(
+        text.contains("MAIL FROM:<evil@example.net>") && text.contains("second"),
+        "{text}"
+    );
+    assert!(
+        !relayed[0].commands.iter().any(|c| c.contains("evil")),
+        "{:?}",
+        relayed[0].commands
+    );
 }

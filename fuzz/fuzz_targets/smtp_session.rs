@@ -19,6 +19,7 @@ fuzz_target!(|data: &[u8]| {
         max_recipients: 5,
         max_commands: 200,
         starttls: control & 1 == 1,
+        reject_bare_lf: control & 2 == 2,
     });
     let piece = 1 + (control as usize >> 1) % 64;
     let mut answers = 0u32;

@@ -1,7 +1,10 @@
-//! DATA: the message itself, until a line holding only a dot. Dot-unstuffing; a line ends
-//! at LF (a CR before it is dropped, a bare CR elsewhere is data), as Postfix's smtpd reads
-//! it; the message is kept with CRLF endings. Over the size limit the rest is read and
-//! dropped, and the message is refused with 552 (the session stays usable).
+//! DATA: the message itself, until `<CR><LF>.<CR><LF>` — only that: a dot line ended by a
+//! bare LF, or after a line ended by one, is data (else a message could be smuggled behind
+//! another by a client that ends data differently from the server before us). Dot-unstuffing;
+//! a line ends at LF (a CR before it is dropped, a bare CR elsewhere is data) and is kept with
+//! CRLF. A bare LF refuses the message with 550 unless `smtp.bare_newline = "normalize"`.
+//! Over the size limit the rest is read and dropped, and the message is refused with 552 (the
+//! session stays usable).
 
 use super::session::Session;
 use super::Reply;
@@ -39,11 +42,16 @@ pub struct DataReader {
     oversize: bool,
     /// The next byte continues a line (a long line taken in pieces): no dot check.
     mid_line: bool,
+    /// The last line ended with CRLF (the DATA command's did): a dot line may end the data.
+    after_crlf: bool,
+    /// A line ended by a bare LF was seen; with `reject`, the message is refused.
+    bare_lf: bool,
+    reject_bare_lf: bool,
     done: bool,
 }
 
 impl DataReader {
-    pub fn new(max: u64) -> Self {
+    pub fn new(max: u64, reject_bare_lf: bool) -> Self {
         DataReader {
             // Most mail is tens to hundreds of KiB: start there instead of growing from
             // nothing (each growth copies what came so far).
@@ -52,6 +60,9 @@ impl DataReader {
             size: 0,
             oversize: false,
             mid_line: false,
+            after_crlf: true,
+            bare_lf: false,
+            reject_bare_lf,
             done: false,
         }
     }
@@ -68,20 +79,25 @@ impl DataReader {
             match memchr::memchr(b'\n', rest) {
                 Some(end) => {
                     let mut line = &rest[..end];
-                    if line.last() == Some(&b'\r') {
+                    let crlf = line.last() == Some(&b'\r');
+                    if crlf {
                         line = &line[..line.len() - 1];
+                    } else {
+                        self.bare_lf = true;
                     }
                     used += end + 1;
-                    if !self.mid_line && line == b"." {
+                    if !self.mid_line && line == b"." && crlf && self.after_crlf {
                         self.done = true;
                         break;
                     }
-                    if !self.mid_line && line.first() == Some(&b'.') {
+                    // A lone dot that did not end the data is kept as it is (it is data).
+                    if !self.mid_line && line.first() == Some(&b'.') && line.len() > 1 {
                         line = &line[1..];
                     }
                     self.append(line);
                     self.append(b"\r\n");
                     self.mid_line = false;
+                    self.after_crlf = crlf;
                 }
                 None if rest.len() > PARTIAL_LINE => {
                     // Keep a trailing CR back: it may be the first half of CRLF.
@@ -119,7 +135,9 @@ impl DataReader {
 
     /// The message, or the reply refusing it.
     pub fn finish(self) -> Result<Vec<u8>, Reply> {
-        if self.oversize {
+        if self.bare_lf && self.reject_bare_lf {
+            Err(Reply::new(550, "5.5.2 Error: bare <LF> received"))
+        } else if self.oversize {
             Err(Reply::new(552, "5.3.4 Error: message size exceeds fixed limit"))
         } else {
             Ok(self.message)

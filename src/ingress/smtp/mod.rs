@@ -34,6 +34,6 @@ pub use reply::Reply;
 /// The DATA reader alone, for the relay's round-trip test.
 #[cfg(test)]
 pub(crate) fn session_data_reader_for_tests(max: u64) -> data::DataReader {
-    data::DataReader::new(max)
+    data::DataReader::new(max, true)
 }
 pub use session::{MailFrom, RcptTo, Session, SessionLimits, Step, Transaction};

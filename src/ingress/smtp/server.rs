@@ -227,6 +227,7 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, gateway: Arc<Gateway>, 
     let limits = SessionLimits {
         hostname: cfg.smtp.hostname.clone(),
         max_line_bytes: cfg.smtp.max_line_bytes,
+        reject_bare_lf: cfg.smtp.bare_newline == crate::config::BareNewline::Reject,
         max_message_bytes: cfg.mail.max_message_bytes,
         max_recipients: cfg.smtp.max_recipients,
         max_commands: cfg.smtp.max_commands,

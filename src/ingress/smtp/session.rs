@@ -19,6 +19,8 @@ pub struct SessionLimits {
     pub max_commands: u64,
     /// STARTTLS is offered (a certificate is configured and the session is not yet TLS).
     pub starttls: bool,
+    /// Lines ended by a bare LF are refused (`smtp.bare_newline = "reject"`).
+    pub reject_bare_lf: bool,
 }
 
 /// The sender and its ESMTP parameters (passed on to the next hop).
@@ -231,6 +233,9 @@ impl Session {
                     line.pop();
                     if line.last() == Some(&b'\r') {
                         line.pop();
+                    } else if self.limits.reject_bare_lf {
+                        self.reply(500, "5.5.2 Error: bare <LF> received");
+                        continue;
                     }
                     if line.len() > self.limits.max_line_bytes {
                         self.reply(500, "5.5.2 Error: line too long");
@@ -310,7 +315,10 @@ impl Session {
     }
 
     pub(super) fn start_data(&mut self) {
-        self.state = State::Data(DataReader::new(self.limits.max_message_bytes));
+        self.state = State::Data(DataReader::new(
+            self.limits.max_message_bytes,
+            self.limits.reject_bare_lf,
+        ));
     }
 
     pub(super) fn wait_mail(&mut self, from: MailFrom) {

@@ -11,6 +11,7 @@ fn limits() -> SessionLimits {
         max_recipients: 3,
         max_commands: 100,
         starttls: false,
+        reject_bare_lf: false,
     }
 }
 
@@ -187,6 +188,7 @@ fn xforward_is_kept_for_one_message_and_reset_after_it() {
 
 #[test]
 fn dot_stuffing_and_line_endings() {
+    // Under `smtp.bare_newline = "normalize"` (these limits): a bare LF is a line end.
     let seen =
         run(b"EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<c@d>\r\nDATA\r\n..leading dot\r\n...\r\nbare lf\nbare\rcr\r\n.\r\n");
     assert_eq!(seen.messages[0].mail_from.address, "");
@@ -194,9 +196,34 @@ fn dot_stuffing_and_line_endings() {
         seen.messages[0].message,
         b".leading dot\r\n..\r\nbare lf\r\nbare\rcr\r\n"
     );
-    // A dot line ended by a bare LF ends the data too (Postfix reads lines the same way).
-    let seen = run(b"EHLO c\nMAIL FROM:<a@b>\nRCPT TO:<c@d>\nDATA\nx\n.\nNOOP\n");
-    assert_eq!(seen.codes(), [250, 250, 250, 354, 250, 250]);
+    // But only CRLF.CRLF ends the data: a dot line ended by a bare LF, or after a line
+    // ended by one, is data, so nothing behind it is read as a command.
+    let seen = run(b"EHLO c\nMAIL FROM:<a@b>\nRCPT TO:<c@d>\nDATA\nx\n.\nNOOP\n.\r\nMAIL FROM:<e@f>\r\n.\r\n");
+    assert_eq!(seen.codes(), [250, 250, 250, 354, 250]);
+    assert_eq!(seen.messages.len(), 1);
+    assert_eq!(seen.messages[0].message, b"x\r\n.\r\nNOOP\r\n.\r\nMAIL FROM:<e@f>\r\n");
+    let seen = run(b"EHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\nx\n.\r\nMAIL FROM:<e@f>\r\n.\r\n");
+    assert_eq!(seen.codes(), [250, 250, 250, 354, 250]);
+    assert_eq!(seen.messages.len(), 1);
+    assert_eq!(seen.messages[0].message, b"x\r\n.\r\nMAIL FROM:<e@f>\r\n");
+}
+
+#[test]
+fn bare_lf_is_refused_by_default() {
+    let mut s = Session::new(SessionLimits {
+        reject_bare_lf: true,
+        ..limits()
+    });
+    let mut seen = Seen::default();
+    drive(
+        &mut s,
+        b"EHLO c\r\nNOOP\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\nx\n.\nMAIL FROM:<e@f>\r\n.\r\nNOOP\r\n",
+        &mut seen,
+    );
+    // The command with a bare LF is refused; the message with one is refused as a whole,
+    // and its smuggled "commands" were data.
+    assert_eq!(seen.codes(), [250, 500, 250, 250, 354, 550, 250]);
+    assert!(seen.messages.is_empty());
 }
 
 #[test]
