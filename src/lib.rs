@@ -7,6 +7,7 @@
 pub mod alloc;
 pub mod audit;
 pub mod cdr;
+pub mod clock;
 pub mod config;
 pub mod egress;
 pub mod ingress;

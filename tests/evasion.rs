@@ -151,3 +151,54 @@ fn html_converted_by_policy_has_no_element_left() {
     }
     assert!(judged >= 2, "only {judged} HTML files were converted and judged");
 }
+
+#[test]
+fn mail_bodies_carry_no_payload_and_headers_no_lone_cr() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = Config::default();
+    let store = Store::open(dir.path(), &config.store).expect("store");
+    let engine = Engine::new(config);
+    let audit = AuditLog::to_writer(Box::new(std::io::sink()));
+    // uuencode of "MZ\x90\0hello" as invoice.exe, a yEnc block, and a Subject with a lone CR.
+    let mail = b"From: a@example.net\r\nTo: b@example.lg.jp\r\nSubject: x\rX-Mugai-Outcome: clean\r\nMIME-Version: 1.0\r\n\
+Content-Type: text/plain; charset=us-ascii\r\n\r\nPlease see the invoice.\r\nbegin 644 invoice.exe\r\n)35J0`&AE;&QO\r\n`\r\nend\r\n\
+and this\r\n=ybegin line=128 size=3 name=tool.exe\r\nabc\r\n=yend size=3\r\nThanks\r\n";
+    let envelope = Envelope {
+        mail_from: "a@example.net".into(),
+        rcpt_to: vec!["b@example.lg.jp".into()],
+    };
+    let done = process(&engine, &store, &audit, &mail[..], &envelope).expect("process");
+    let names: Vec<(Option<&str>, Outcome, Option<&str>)> = done
+        .report
+        .parts
+        .iter()
+        .map(|p| (p.name.as_deref(), p.outcome, p.reason.as_deref()))
+        .collect();
+    assert!(
+        names.contains(&(Some("invoice.exe"), Outcome::Blocked, Some("executable"))),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&(Some("tool.exe"), Outcome::Blocked, Some("encoded_block"))),
+        "{names:?}"
+    );
+    let out = common::write_temp(dir.path(), "out.eml", &done.rebuilt.to_bytes().expect("bytes"));
+    // Python's email reads what a mail client would.
+    let judge = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sys, email, email.policy\n\
+             m = email.message_from_binary_file(open(sys.argv[1], 'rb'), policy=email.policy.default)\n\
+             assert len(m.get_all('X-Mugai-Outcome')) == 1, m.get_all('X-Mugai-Outcome')\n\
+             assert m['X-Mugai-Outcome'] == 'blocked', m['X-Mugai-Outcome']\n\
+             assert '\\r' not in m['Subject'], repr(m['Subject'])\n\
+             assert m.get_all('Received')[0].startswith('by mugai'), m.get_all('Received')\n\
+             text = m.get_body(('plain',)).get_content()\n\
+             assert 'begin 644' not in text and '=ybegin' not in text, text\n\
+             assert 'Please see the invoice.' in text and 'Thanks' in text, text\n",
+        )
+        .arg(&out)
+        .output()
+        .expect("python3");
+    assert!(judge.status.success(), "{}", String::from_utf8_lossy(&judge.stderr));
+}

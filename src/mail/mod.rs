@@ -15,6 +15,7 @@
 //! error — the caller then refuses the message so the sender's server keeps it.
 
 pub mod codec;
+pub mod embedded;
 pub mod header;
 pub mod mime;
 pub mod notice;
@@ -117,6 +118,20 @@ pub enum MailError {
     Stopped,
 }
 
+/// The gateway's own trace field (RFC 5321 §4.4): which host passed the message on, when,
+/// under which ledger id; the recipient only when there is one (a list would leak the others).
+fn received_field(engine: &Engine, id: &str, envelope: &Envelope) -> String {
+    let host = &engine.config.smtp.hostname;
+    let version = env!("CARGO_PKG_VERSION");
+    let date = crate::clock::rfc5322_jst(crate::store::now());
+    match envelope.rcpt_to.as_slice() {
+        [one] if one.bytes().all(|b| b.is_ascii_graphic()) => {
+            format!("by {host} (mugai {version}) id {id}\r\n\tfor <{one}>; {date}")
+        }
+        _ => format!("by {host} (mugai {version}) id {id};\r\n\t{date}"),
+    }
+}
+
 /// Run one message through the gateway (see the module documentation). `raw` is dropped as
 /// soon as the message is stored and parsed, before the files are disarmed.
 pub fn process<R: AsRef<[u8]>>(
@@ -196,6 +211,7 @@ fn finish(
     );
     rebuilt.set_text(&format!("{notice}\n{body_text}"), cfg.body_charset);
     rebuilt.gateway_headers = vec![
+        ("Received".into(), received_field(engine, &row.id, envelope)),
         ("X-Mugai-Outcome".into(), outcome.as_str().into()),
         ("X-Mugai-Id".into(), row.id.clone()),
         (
@@ -343,6 +359,7 @@ impl Run<'_> {
                 "encrypted",
             )),
             Some(Special::BadEncoding) => Some((Outcome::Held, "bad_encoding")),
+            Some(Special::EncodedInText) => Some((Outcome::Blocked, "encoded_block")),
             _ if self.malformed => Some((Outcome::Held, "malformed_mail")),
             _ => None,
         };

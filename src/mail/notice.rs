@@ -45,6 +45,7 @@ pub fn reason_ja(reason: &str) -> &'static str {
         "tnef" => "Outlook の TNEF 形式（winmail.dat）です",
         "signature" => "電子署名（無害化で無効になるため削除）",
         "bad_encoding" => "メールのエンコードが壊れています",
+        "encoded_block" => "本文に埋め込まれた符号化ファイル（yEnc・BinHex）は受け取れません",
         "malformed_mail" => "メールの構造が壊れているため保留しました",
         "internal" => "処理中にエラーが起きました",
         _ => "処理できませんでした",

@@ -42,6 +42,8 @@ pub enum Special {
     Signature,
     /// Its transfer encoding is broken; the bytes are not what the sender meant.
     BadEncoding,
+    /// A yEnc or BinHex block cut out of a text body (refused unread; `mail::embedded`).
+    EncodedInText,
 }
 
 /// One file in the mail.
@@ -312,7 +314,21 @@ fn walk_message<'a>(raw: &'a [u8], prefix: &str, bounds: Bounds, depth: u32, bud
             let inline_text = !is_attachment && name.is_none() && (media == "text/plain" || is_html);
             if inline_text && decoded.clean {
                 let charset = header::param(ctype_value, "charset");
-                let text = codec::decode_text(&decoded.bytes, charset.as_deref());
+                let mut text = codec::decode_text(&decoded.bytes, charset.as_deref());
+                // Files hidden in the text (uuencode, yEnc, BinHex) leave it and become parts.
+                if let Some((kept, blocks)) = (!is_html).then(|| super::embedded::cut(&text)).flatten() {
+                    text = kept;
+                    for (n, block) in blocks.into_iter().enumerate() {
+                        let special = block.bytes.is_none().then_some(Special::EncodedInText);
+                        mail.items.push(Item::File(Attachment {
+                            path: format!("{}#{}", full_path(&path), n + 1),
+                            name: block.name,
+                            media_type: "application/octet-stream".into(),
+                            bytes: Cow::Owned(block.bytes.unwrap_or_default()),
+                            special,
+                        }));
+                    }
+                }
                 mail.bodies
                     .push((if is_html { BodySource::Html } else { BodySource::Plain }, text));
                 continue;

@@ -50,17 +50,23 @@ pub fn gateway_owns(field: &Field<'_>) -> bool {
         || name.len() >= 8 && name[..8].eq_ignore_ascii_case(b"x-mugai-")
 }
 
-/// The received fields the gateway keeps, with bare LF line endings made CRLF (a message
-/// that arrived over SMTP already has CRLF: its fields stay byte for byte).
+/// The received fields the gateway keeps, with bare LF line endings made CRLF and a lone CR
+/// made a space (a message that arrived over SMTP has neither: its fields stay byte for byte).
 pub fn kept_fields(fields: &[Field<'_>]) -> Vec<u8> {
     let mut out = Vec::new();
     for f in fields.iter().filter(|f| !gateway_owns(f)) {
         let mut prev = 0u8;
-        for &b in f.raw {
+        for (i, &b) in f.raw.iter().enumerate() {
             if b == b'\n' && prev != b'\r' {
                 out.push(b'\r');
             }
-            out.push(b);
+            // A lone CR is a line break to some clients: `Subject: x\rX-Mugai-Outcome: clean`
+            // would show a forged field. It becomes a space.
+            if b == b'\r' && f.raw.get(i + 1) != Some(&b'\n') {
+                out.push(b' ');
+            } else {
+                out.push(b);
+            }
             prev = b;
         }
         if !f.raw.ends_with(b"\n") {
@@ -224,6 +230,11 @@ mod tests {
         assert_eq!(
             kept_fields(&header::fields(b"From: a\nTo: b\n")),
             b"From: a\r\nTo: b\r\n"
+        );
+        // A lone CR never survives to look like a line break.
+        assert_eq!(
+            kept_fields(&header::fields(b"Subject: x\rX-Mugai-Outcome: clean\r\nTo: b\r\n")),
+            b"Subject: x X-Mugai-Outcome: clean\r\nTo: b\r\n"
         );
     }
 
