@@ -223,21 +223,56 @@ impl Writer<'_, '_> {
         self.top_words(open).find(|w| *w != b"*")
     }
 
-    /// Plain text of a group (for field instructions): text tokens and hex escapes decoded
-    /// as Latin-1, control words dropped.
+    /// Plain text of a group (for field instructions), as Word reads it: text tokens, hex
+    /// escapes (as Latin-1) and `\uN` Unicode escapes decoded (with the `\ucN` fallback
+    /// characters after each skipped), other control words dropped. So `\u68\u68\u69AUTO`
+    /// is judged as the `DDEAUTO` it is.
     fn text_of(&self, open: usize) -> String {
         let end = self.close[open].min(self.toks.len());
         let mut s = String::new();
+        let mut fallback = 1usize;
+        let mut skip = 0usize;
         for (t, span) in &self.toks[open + 1..end] {
-            if *t == Tok::Other {
-                let b = &self.input[span.clone()];
-                if let Some(hex) = b.strip_prefix(b"\\'") {
-                    if let Ok(v) = u8::from_str_radix(std::str::from_utf8(hex).unwrap_or(""), 16) {
-                        s.push(char::from(v));
+            let b = &self.input[span.clone()];
+            // A control word in the fallback after `\uN` counts as one character (RTF 1.9).
+            if skip > 0 && matches!(t, Tok::Word(_)) {
+                skip -= 1;
+                continue;
+            }
+            match t {
+                Tok::Word(w) if *w == b"u" || *w == b"uc" => {
+                    let n = std::str::from_utf8(&b[1 + w.len()..])
+                        .ok()
+                        .and_then(|p| p.trim().parse::<i64>().ok());
+                    if *w == b"uc" {
+                        fallback = n.and_then(|n| usize::try_from(n).ok()).unwrap_or(1).min(8);
+                    } else if let Some(n) = n {
+                        // Negative values stand for code units above 32767.
+                        let unit = if n < 0 { n + 65_536 } else { n };
+                        if let Some(c) = u32::try_from(unit).ok().and_then(char::from_u32) {
+                            s.push(c);
+                        }
+                        skip = fallback;
                     }
-                } else if !b.starts_with(b"\\") {
-                    s.extend(b.iter().filter(|c| !c.is_ascii_control()).map(|&c| char::from(c)));
                 }
+                Tok::Other => {
+                    if let Some(hex) = b.strip_prefix(b"\\'") {
+                        if skip > 0 {
+                            skip -= 1;
+                        } else if let Ok(v) = u8::from_str_radix(std::str::from_utf8(hex).unwrap_or(""), 16) {
+                            s.push(char::from(v));
+                        }
+                    } else if !b.starts_with(b"\\") {
+                        for &c in b.iter().filter(|c| !c.is_ascii_control()) {
+                            if skip > 0 {
+                                skip -= 1;
+                            } else {
+                                s.push(char::from(c));
+                            }
+                        }
+                    }
+                }
+                _ => {}
             }
         }
         s
@@ -363,21 +398,23 @@ impl Writer<'_, '_> {
     }
 }
 
-/// Field instructions that fetch or run something.
+/// Field instructions that fetch or run something: judged by every word of the instruction
+/// (a nested `{INCLUDEPICTURE …}` inside an `IF` is as remote as one on its own).
 fn dangerous_instruction(instr: &str) -> Option<What> {
-    let upper = instr.to_ascii_uppercase();
-    let word = upper
-        .trim_start_matches(|c: char| c.is_whitespace() || c == '"')
-        .split_whitespace()
-        .next()
-        .unwrap_or("");
-    match word {
-        "DDE" | "DDEAUTO" => Some(What::Dde),
-        "INCLUDETEXT" | "INCLUDEPICTURE" | "IMPORT" | "LINK" | "DATABASE" => Some(What::ExternalLink),
-        "MACROBUTTON" => Some(What::Macro),
-        _ if upper.contains("DDEAUTO") || upper.contains(" DDE ") => Some(What::Dde),
-        _ => None,
+    let upper = instr.to_uppercase();
+    let words = upper
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty());
+    let mut found = None;
+    for word in words {
+        match word {
+            "DDE" | "DDEAUTO" => return Some(What::Dde),
+            "INCLUDETEXT" | "INCLUDEPICTURE" | "IMPORT" | "LINK" | "DATABASE" => found = Some(What::ExternalLink),
+            "MACROBUTTON" => found = found.or(Some(What::Macro)),
+            _ => {}
+        }
     }
+    found
 }
 
 impl Sanitizer for RtfSanitizer {
@@ -495,6 +532,23 @@ mod tests {
         let (out, found) = run(rtf);
         assert_eq!(out, rtf);
         assert!(found.is_empty());
+    }
+
+    #[test]
+    fn field_instructions_are_judged_as_word_decodes_them() {
+        for instr in [
+            r"\u68\'44\u68\'44\u69\'45AUTO c:\\windows\\system32\\cmd.exe",
+            // The space after a control word is its delimiter: two make one space.
+            r"\uc0\u68\u68\u69\u65\u85\u84\u79  x",
+            r"\u68?\u68?E\'41UTO x",
+            r#"IF 1 = 1 "{INCLUDEPICTURE http://198.51.100.7/a.png}""#,
+        ] {
+            let rtf = format!(r"{{\rtf1 {{\field{{\*\fldinst {{{instr}}}}}{{\fldrslt {{shown}}}}}} end}}");
+            let e = crate::cdr::Engine::new(crate::config::Config::default());
+            let p = e.run(rtf.as_bytes(), Some("a.rtf"));
+            let out = String::from_utf8_lossy(p.output.as_deref().unwrap_or_default()).to_string();
+            assert!(!out.contains("fldinst") && out.contains("shown"), "{instr}: {out}");
+        }
     }
 
     #[test]
