@@ -111,6 +111,53 @@ fn encrypted_and_unrebuildable_files_are_refused() {
         (Outcome::Blocked, Some("excel4_macro"))
     );
     assert!(p.output.is_none());
+    // A DDE link in a workbook and a click action that runs a program are refused whole.
+    let p = engine.run(&fixture("ole/dde_link.xls"), Some("a.xls"));
+    assert_eq!(
+        (p.report.outcome, p.report.reason.as_deref()),
+        (Outcome::Blocked, Some("external_link"))
+    );
+    let p = engine.run(&fixture("ole/run_program.ppt"), Some("a.ppt"));
+    assert_eq!(
+        (p.report.outcome, p.report.reason.as_deref()),
+        (Outcome::Blocked, Some("active_action"))
+    );
+}
+
+/// msodde's DDE links in a file (the lines after its "DDE Links:" heading).
+fn msodde_links(path: &std::path::Path) -> Vec<String> {
+    let out = judge("msodde", &[path.to_str().expect("path")]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let links = text.split_once("DDE Links:").map(|(_, l)| l).unwrap_or("");
+    // msodde prints UTF-16 text byte by byte: its NULs are dropped here.
+    links
+        .lines()
+        .map(|l| l.replace('\0', ""))
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+#[test]
+fn doc_fields_that_run_programs_are_disarmed_as_msodde_sees_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bytes = fixture("ole/dde_field.doc");
+    let input = write_temp(dir.path(), "in.doc", &bytes);
+    assert!(
+        msodde_links(&input)
+            .iter()
+            .any(|l| l.replace(' ', "").contains("DDEAUTO")),
+        "msodde finds no DDE link in the fixture"
+    );
+    let p = Engine::new(Config::default()).run(&bytes, Some("dde_field.doc"));
+    assert_eq!(p.report.outcome, Outcome::Disarmed, "{:?}", p.report);
+    assert!(
+        p.report.findings.iter().any(|f| f.detail == "field DDEAUTO"),
+        "{:?}",
+        p.report.findings
+    );
+    let output = write_temp(dir.path(), "out.doc", &p.output.expect("output"));
+    assert_eq!(msodde_links(&output), Vec::<String>::new());
 }
 
 #[test]

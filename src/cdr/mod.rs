@@ -9,6 +9,7 @@
 
 pub mod archive;
 pub mod detect;
+pub mod fields;
 pub mod flate;
 pub mod html;
 pub mod image;

@@ -53,6 +53,8 @@ const BIFF_BOF: u16 = 0x0809;
 const BIFF_FILEPASS: u16 = 0x002F;
 const BIFF_OBPROJ: u16 = 0x00D3;
 const BIFF_BOUNDSHEET: u16 = 0x0085;
+const BIFF_SUPBOOK: u16 = 0x01AE;
+const BIFF_EXTERNNAME: u16 = 0x0023;
 /// `OBPROJ` is overwritten with this: `Excel9File`, an empty record that only says a later
 /// Excel saved the file and that every reader skips when it does not know it.
 const BIFF_HARMLESS_EMPTY: u16 = 0x01C0;
@@ -93,6 +95,11 @@ impl Sanitizer for OleSanitizer {
         }
 
         let mut findings = Vec::new();
+        let doc = if kind == FileKind::Doc {
+            word_context(&mut src)
+        } else {
+            WordContext::default()
+        };
         let mut dropped_roots: Vec<PathBuf> = Vec::new();
         // Storages that hold an embedded object's native data are embedded objects.
         for (path, is_stream, _, _) in &entries {
@@ -142,7 +149,7 @@ impl Sanitizer for OleSanitizer {
                     .take(*len)
                     .read_to_end(&mut data)
                     .map_err(malformed)?;
-                self.check_stream(kind, path, &mut data, &mut findings)?;
+                self.check_stream(kind, path, &mut data, &doc, &mut findings)?;
                 out.create_stream(path)
                     .map_err(internal)?
                     .write_all(&data)
@@ -174,9 +181,11 @@ impl OleSanitizer {
         kind: FileKind,
         path: &Path,
         data: &mut [u8],
+        doc: &WordContext,
         findings: &mut Vec<Finding>,
     ) -> Result<(), Refusal> {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let at_root = path.parent() == Some(Path::new("/"));
         match (kind, name) {
             (FileKind::Doc, "WordDocument") => {
                 // FibBase: wIdent 0xA5EC, flags at offset 0x0A, bit 0x0100 is fEncrypted.
@@ -187,14 +196,32 @@ impl OleSanitizer {
                 if flags & 0x0100 != 0 {
                     return Err(Refusal::Encrypted { hold: false });
                 }
+                if at_root {
+                    disarm_doc_fields(data, findings);
+                }
+            }
+            (FileKind::Doc, table) if at_root && table == doc.table => {
+                if let Some(range) = doc.assoc.clone() {
+                    disarm_remote_assoc(data, range, findings);
+                }
             }
             (FileKind::Xls, "Workbook" | "Book") => check_biff(data, findings)?,
             (FileKind::Ppt, "EncryptedSummary") => return Err(Refusal::Encrypted { hold: false }),
             // ExOleObjStg (0x1011) records hold embedded objects and the VBA project.
-            (FileKind::Ppt, "PowerPoint Document") if has_ppt_record(data, 0x1011) => {
+            (FileKind::Ppt, "PowerPoint Document") if has_ppt_record(data, |t, _| t == 0x1011) => {
                 return Err(Refusal::Forbidden {
                     kind,
                     why: "cannot_rebuild",
+                });
+            }
+            // InteractiveInfoAtom (0x0FF3): a click or mouse-over action; byte 8 is the action
+            // (1 macro, 2 run a program, 5 an OLE verb). Such a file is refused.
+            (FileKind::Ppt, "PowerPoint Document")
+                if has_ppt_record(data, |t, body| t == 0x0FF3 && matches!(body.get(8), Some(1 | 2 | 5))) =>
+            {
+                return Err(Refusal::Forbidden {
+                    kind,
+                    why: "active_action",
                 });
             }
             _ => {}
@@ -208,6 +235,9 @@ impl OleSanitizer {
 fn check_biff(data: &mut [u8], findings: &mut Vec<Finding>) -> Result<(), Refusal> {
     let mut pos = 0usize;
     let mut first = true;
+    // The last SUPBOOK was another workbook, a DDE server or an OLE link (not this workbook's
+    // own, `cch` 0x0401, nor the add-in one, 0x3A01).
+    let mut external_book = false;
     while pos + 4 <= data.len() {
         let kind = u16::from_le_bytes([data[pos], data[pos + 1]]);
         let len = usize::from(u16::from_le_bytes([data[pos + 2], data[pos + 3]]));
@@ -225,6 +255,20 @@ fn check_biff(data: &mut [u8], findings: &mut Vec<Finding>) -> Result<(), Refusa
                     format!("Workbook record at {pos}"),
                     "OBPROJ neutralized",
                 ));
+            }
+            BIFF_SUPBOOK => {
+                let cch = data
+                    .get(body.start + 2..body.start + 4)
+                    .map(|b| u16::from_le_bytes([b[0], b[1]]));
+                external_book = !matches!(cch, Some(0x0401 | 0x3A01));
+            }
+            // A name from another workbook, a DDE topic (`cmd|' /c calc'!A0`) or an OLE link:
+            // Excel asks to update it when the file opens. Refused, not half-cleaned.
+            BIFF_EXTERNNAME if external_book => {
+                return Err(Refusal::Forbidden {
+                    kind: FileKind::Xls,
+                    why: "external_link",
+                });
             }
             BIFF_BOUNDSHEET => {
                 // BoundSheet8: lbPlyPos u32, hsState u8, dt u8 (1 = Excel 4 macro sheet).
@@ -244,9 +288,10 @@ fn check_biff(data: &mut [u8], findings: &mut Vec<Finding>) -> Result<(), Refusa
     Ok(())
 }
 
-/// Whether a PowerPoint binary stream contains a record of type `rec_type` at any depth.
-/// Records are `recVer/instance u16, type u16, len u32`; containers have recVer 0xF.
-fn has_ppt_record(data: &[u8], rec_type: u16) -> bool {
+/// Whether a PowerPoint binary stream holds, at any depth, a record for which `wanted(type,
+/// body)` holds. Records are `recVer/instance u16, type u16, len u32`; containers have
+/// recVer 0xF.
+fn has_ppt_record(data: &[u8], wanted: impl Fn(u16, &[u8]) -> bool) -> bool {
     let mut stack = vec![(0usize, data.len())];
     let mut steps = 0usize;
     while let Some((mut pos, end)) = stack.pop() {
@@ -258,10 +303,10 @@ fn has_ppt_record(data: &[u8], rec_type: u16) -> bool {
             let ver = data[pos] & 0x0F;
             let t = u16::from_le_bytes([data[pos + 2], data[pos + 3]]);
             let len = u32::from_le_bytes([data[pos + 4], data[pos + 5], data[pos + 6], data[pos + 7]]) as usize;
-            if t == rec_type {
+            let body_end = (pos + 8).saturating_add(len).min(end);
+            if wanted(t, &data[pos + 8..body_end]) {
                 return true;
             }
-            let body_end = (pos + 8).saturating_add(len).min(end);
             if ver == 0x0F && stack.len() < 64 {
                 stack.push((pos + 8, body_end));
             }
@@ -269,6 +314,133 @@ fn has_ppt_record(data: &[u8], rec_type: u16) -> bool {
         }
     }
     false
+}
+
+/// What the rebuild needs to know of a Word document before its streams: which table stream
+/// it uses, and where in it the associated strings (`SttbfAssoc`: the attached template, the
+/// mail-merge data source) are.
+#[derive(Debug, Default)]
+struct WordContext {
+    table: &'static str,
+    assoc: Option<std::ops::Range<usize>>,
+}
+
+/// Read the FIB at the start of `WordDocument`: `fWhichTblStm` (flag 0x0200) names the table
+/// stream; `fcSttbfAssoc`/`lcbSttbfAssoc` are the 33rd pair of `FibRgFcLcb97`, at byte 410.
+fn word_context(src: &mut cfb::CompoundFile<Cursor<&[u8]>>) -> WordContext {
+    let mut fib = Vec::new();
+    if let Ok(s) = src.open_stream("/WordDocument") {
+        let _ = s.take(1024).read_to_end(&mut fib);
+    }
+    let u16_at = |o: usize| fib.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let u32_at = |o: usize| {
+        fib.get(o..o + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    };
+    let table = if u16_at(0x0A).unwrap_or(0) & 0x0200 != 0 {
+        "1Table"
+    } else {
+        "0Table"
+    };
+    // cbRgFcLcb (at 152) must reach the pair.
+    let assoc = match (u16_at(152), u32_at(410), u32_at(414)) {
+        (Some(n), Some(fc), Some(lcb)) if n > 32 && lcb > 0 => Some(fc..fc.saturating_add(lcb)),
+        _ => None,
+    };
+    WordContext { table, assoc }
+}
+
+/// Field instructions in the document text (`0x13` instruction `0x14` result `0x15`, in
+/// UTF-16 or 8-bit pieces) that fetch or run something are overwritten with spaces in place:
+/// the field keeps its shown result and no stream offset moves.
+fn disarm_doc_fields(data: &mut [u8], findings: &mut Vec<Finding>) {
+    const MAX_INSTRUCTION: usize = 2048;
+    let mut at = 0;
+    while let Some(found) = memchr::memchr(0x13, &data[at..]) {
+        let start = at + found + 1;
+        at = start;
+        let wide = data.get(start) == Some(&0);
+        // UTF-16: the marker is `13 00`; the instruction follows as 16-bit units.
+        let (from, unit) = if wide { (start + 1, 2) } else { (start, 1) };
+        let mut end = from;
+        let mut text = String::new();
+        while end + unit <= data.len() && (end - from) / unit < MAX_INSTRUCTION {
+            let c = if wide {
+                u16::from_le_bytes([data[end], data[end + 1]])
+            } else {
+                u16::from(data[end])
+            };
+            if matches!(c, 0x13..=0x15) || c == 0 {
+                break;
+            }
+            text.push(char::from_u32(u32::from(c)).unwrap_or(' '));
+            end += unit;
+        }
+        if let Some(what) = super::fields::dangerous_instruction(&text) {
+            for chunk in data[from..end].chunks_mut(unit) {
+                chunk[0] = b' ';
+                if unit == 2 {
+                    chunk[1] = 0;
+                }
+            }
+            let word = text.split_whitespace().next().unwrap_or_default().to_string();
+            findings.push(Finding::removed(
+                what,
+                format!("WordDocument byte {from}"),
+                format!("field {word}"),
+            ));
+        }
+    }
+}
+
+/// The attached template (`ibstAssocDot`, 1) and mail-merge sources (8, 9) of `SttbfAssoc`,
+/// when they name another machine (`http:`, `\\server`, `file:`): overwritten with spaces
+/// in place, so Word neither fetches nor authenticates to them.
+fn disarm_remote_assoc(data: &mut [u8], range: std::ops::Range<usize>, findings: &mut Vec<Finding>) {
+    let Some(sttb) = data.get(range.clone()) else {
+        return;
+    };
+    // fExtend 0xFFFF, cData, cbExtra, then cData strings of (cch u16, cch UTF-16 units).
+    if sttb.len() < 6 || sttb[..2] != [0xFF, 0xFF] {
+        return;
+    }
+    let count = usize::from(u16::from_le_bytes([sttb[2], sttb[3]]));
+    let mut pos = range.start + 6;
+    for index in 0..count.min(32) {
+        let Some(cch) = data
+            .get(pos..pos + 2)
+            .map(|b| usize::from(u16::from_le_bytes([b[0], b[1]])))
+        else {
+            return;
+        };
+        let chars = pos + 2..(pos + 2 + cch * 2).min(range.end).min(data.len());
+        let text: String = char::decode_utf16(
+            data[chars.clone()]
+                .chunks_exact(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]])),
+        )
+        .map(|c| c.unwrap_or(' '))
+        .collect();
+        let lower = text.to_ascii_lowercase();
+        let remote =
+            lower.starts_with("\\\\") || lower.starts_with("//") || lower.contains("://") || lower.starts_with("file:");
+        if matches!(index, 1 | 8 | 9) && remote {
+            for unit in data[chars.clone()].chunks_exact_mut(2) {
+                unit.copy_from_slice(&[b' ', 0]);
+            }
+            let what = if index == 1 {
+                "attached template"
+            } else {
+                "mail-merge source"
+            };
+            findings.push(Finding::removed(
+                What::ExternalLink,
+                format!("SttbfAssoc {index}"),
+                what,
+            ));
+        }
+        pos = chars.end;
+    }
 }
 
 fn display(path: &Path) -> String {
@@ -309,11 +481,39 @@ mod tests {
     }
 
     #[test]
+    fn doc_fields_that_fetch_or_run_are_blanked_in_place() {
+        let mut text: Vec<u8> = b"x\x13 DDEAUTO c:\\cmd.exe \x14shown\x15 \x13 PAGE \x141\x15".to_vec();
+        let wide: Vec<u8> = "a\u{13}INCLUDEPICTURE \"http://198.51.100.7/a.png\" \\d\u{14}pic\u{15}"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        text.extend_from_slice(&wide);
+        let before = text.len();
+        let mut findings = Vec::new();
+        disarm_doc_fields(&mut text, &mut findings);
+        assert_eq!(text.len(), before);
+        let narrow = String::from_utf8_lossy(&text[..40]).to_string();
+        assert!(
+            !narrow.contains("DDEAUTO") && narrow.contains("shown") && narrow.contains("PAGE"),
+            "{narrow}"
+        );
+        let utf16: String = char::decode_utf16(
+            text[text.len() - wide.len()..]
+                .chunks_exact(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]])),
+        )
+        .map(|c| c.unwrap_or('?'))
+        .collect();
+        assert!(!utf16.contains("INCLUDEPICTURE") && utf16.contains("pic"), "{utf16}");
+        assert_eq!(findings.len(), 2);
+    }
+
+    #[test]
     fn ppt_record_search_descends_into_containers() {
         // Container (ver 0xF) of type 0x03E8 holding an atom of type 0x1011.
         let mut d = vec![0x0F, 0x00, 0xE8, 0x03, 8, 0, 0, 0];
         d.extend_from_slice(&[0x00, 0x00, 0x11, 0x10, 0, 0, 0, 0]);
-        assert!(has_ppt_record(&d, 0x1011));
-        assert!(!has_ppt_record(&d, 0x2000));
+        assert!(has_ppt_record(&d, |t, _| t == 0x1011));
+        assert!(!has_ppt_record(&d, |t, _| t == 0x2000));
     }
 }

@@ -329,7 +329,7 @@ impl Writer<'_, '_> {
         if words.first() == Some(&&b"field"[..]) || words.contains(&&b"field"[..]) {
             if let Some(inst) = self.subgroup(open, b"fldinst") {
                 let instr = self.text_of_deep(inst);
-                if let Some(what) = dangerous_instruction(&instr) {
+                if let Some(what) = super::fields::dangerous_instruction(&instr) {
                     let word = instr.split_whitespace().next().unwrap_or_default().to_string();
                     self.findings.push(Finding::removed(what, format!("byte {at}"), word));
                     if let Some(result) = self.subgroup(open, b"fldrslt") {
@@ -396,25 +396,6 @@ impl Writer<'_, '_> {
         }
         self.out.push(b'}');
     }
-}
-
-/// Field instructions that fetch or run something: judged by every word of the instruction
-/// (a nested `{INCLUDEPICTURE …}` inside an `IF` is as remote as one on its own).
-fn dangerous_instruction(instr: &str) -> Option<What> {
-    let upper = instr.to_uppercase();
-    let words = upper
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty());
-    let mut found = None;
-    for word in words {
-        match word {
-            "DDE" | "DDEAUTO" => return Some(What::Dde),
-            "INCLUDETEXT" | "INCLUDEPICTURE" | "IMPORT" | "LINK" | "DATABASE" => found = Some(What::ExternalLink),
-            "MACROBUTTON" => found = found.or(Some(What::Macro)),
-            _ => {}
-        }
-    }
-    found
 }
 
 impl Sanitizer for RtfSanitizer {

@@ -118,16 +118,13 @@ pub fn for_each_element(
 
 /// Field instructions (Word) whose field is removed, keeping its last displayed result.
 fn dangerous_field(instr: &str, hyperlinks: Hyperlinks) -> bool {
-    let word = instr
+    let first = instr
         .trim_start_matches(|c: char| c.is_whitespace() || c == '"' || c == '{')
         .split(|c: char| c.is_whitespace() || c == '"' || c == '\\')
         .next()
         .unwrap_or("")
         .to_ascii_uppercase();
-    matches!(
-        word.as_str(),
-        "DDE" | "DDEAUTO" | "INCLUDETEXT" | "INCLUDEPICTURE" | "IMPORT" | "LINK" | "DATABASE" | "MACROBUTTON"
-    ) || (word == "HYPERLINK" && hyperlinks == Hyperlinks::Text)
+    super::fields::dangerous_instruction(instr).is_some() || (first == "HYPERLINK" && hyperlinks == Hyperlinks::Text)
 }
 
 /// An Excel formula that talks to another program (DDE: `cmd|' /c calc'!A1`) or calls code.

@@ -33,6 +33,8 @@ pub fn reason_ja(reason: &str) -> &'static str {
         "wrong_password" => "パスワードが違います",
         "executable" => "実行ファイルは受け取れません",
         "script" => "スクリプトファイルは受け取れません",
+        "external_link" => "外部のブック・DDE へのリンクを含むため受け取れません",
+        "active_action" => "クリックでプログラムを実行する設定を含むため受け取れません",
         "active_text" => "開くと動作する形式（ショートカット・設定・HTML など）は受け取れません",
         "missing_extension" => "拡張子のないファイルは運用方針により受け取れません",
         "extension_mismatch" => "拡張子と中身の種類が一致しません",
