@@ -93,6 +93,12 @@ struct RawHttp {
     /// When a recipient may fetch an original: `after_approval` (default), `after_scan`, or
     /// `direct`.
     originals: String,
+    /// Connections open at once; a further one waits in the kernel's backlog.
+    max_connections: u64,
+    /// Seconds a client has to send a request's headers (then the connection is closed).
+    header_timeout_secs: u64,
+    /// Seconds a client has to send a request's whole body (then 408).
+    body_timeout_secs: u64,
 }
 
 impl Default for RawHttp {
@@ -103,6 +109,9 @@ impl Default for RawHttp {
             max_body_bytes: 0,
             body_memory_bytes: 256 * 1024 * 1024,
             originals: "after_approval".into(),
+            max_connections: 1024,
+            header_timeout_secs: 30,
+            body_timeout_secs: 300,
         }
     }
 }
@@ -501,6 +510,9 @@ pub struct HttpConfig {
     pub max_body_bytes: u64,
     pub body_memory_bytes: u64,
     pub originals: Release,
+    pub max_connections: usize,
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
 }
 
 /// The virus scanner asked before an original is released under `after_scan` (`scan.rs`).
@@ -1071,6 +1083,15 @@ impl RawConfig {
 
         let h = &self.http;
         range(&mut problems, "http.max_queued", h.max_queued, 0, 100_000);
+        range(&mut problems, "http.max_connections", h.max_connections, 1, 1_000_000);
+        range(
+            &mut problems,
+            "http.header_timeout_secs",
+            h.header_timeout_secs,
+            1,
+            3600,
+        );
+        range(&mut problems, "http.body_timeout_secs", h.body_timeout_secs, 1, 86_400);
         range(
             &mut problems,
             "http.body_memory_bytes",
@@ -1129,6 +1150,9 @@ impl RawConfig {
         let http = HttpConfig {
             originals,
             api_keys,
+            max_connections: usize::try_from(h.max_connections).unwrap_or(usize::MAX),
+            header_timeout: Duration::from_secs(h.header_timeout_secs),
+            body_timeout: Duration::from_secs(h.body_timeout_secs),
             max_queued: usize::try_from(h.max_queued).unwrap_or(usize::MAX),
             max_body_bytes: if h.max_body_bytes == 0 {
                 limits.max_input_bytes

@@ -1336,3 +1336,89 @@ async fn two_hundred_parallel_wrong_passwords_make_at_most_five_guesses() {
     let reopened = Store::open(&config.serve.data_dir, &config.store).expect("store");
     assert!(reopened.take_unlock_try(&part.id, 5, 900).expect("ledger").is_err());
 }
+
+/// Read from `s` until the peer closes or `within` passes; (bytes, whether it closed).
+fn read_until_closed(s: &mut std::net::TcpStream, within: std::time::Duration) -> (String, bool) {
+    use std::io::Read;
+    s.set_read_timeout(Some(within)).expect("timeout");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return (String::from_utf8_lossy(&got).to_string(), true),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(_) => return (String::from_utf8_lossy(&got).to_string(), false),
+        }
+    }
+}
+
+#[test]
+fn slow_clients_are_cut_off_and_connections_are_bounded() {
+    use std::io::Write;
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (smtp, http) = (common::free_port(), common::free_port());
+    let config = dir.path().join("mugai.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[serve]\nsmtp_listen = \"127.0.0.1:{smtp}\"\nhttp_listen = \"127.0.0.1:{http}\"\ndata_dir = \"{}\"\n\
+             [audit]\nlog = \"{}\"\n[http]\nheader_timeout_secs = 1\nbody_timeout_secs = 1\nmax_connections = 2\n\
+             api_keys = [{{ name = \"fx\", sha256 = \"{}\", roles = [\"submit\"] }}]\n",
+            dir.path().join("data").display(),
+            dir.path().join("audit.jsonl").display(),
+            hash(SUBMIT)
+        ),
+    )
+    .expect("config");
+    let mut daemon = common::spawn_serve(&config, smtp, Duration::from_secs(20));
+    common::wait_listening(http, "mugai HTTP", Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(1500)); // the probe connections are gone
+
+    // Headers never finished: the connection is closed after header_timeout_secs.
+    let mut slow = TcpStream::connect(("127.0.0.1", http)).expect("connect");
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").expect("write");
+    let started = Instant::now();
+    let (_, closed) = read_until_closed(&mut slow, Duration::from_secs(5));
+    assert!(
+        closed && started.elapsed() < Duration::from_secs(4),
+        "not closed: {:?}",
+        started.elapsed()
+    );
+
+    // A body that stops coming: 408 after body_timeout_secs.
+    let mut upload = TcpStream::connect(("127.0.0.1", http)).expect("connect");
+    upload
+        .write_all(format!("POST /v1/sanitize HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {SUBMIT}\r\nContent-Length: 1000\r\n\r\nhello").as_bytes())
+        .expect("write");
+    let started = Instant::now();
+    let (answer, _) = read_until_closed(&mut upload, Duration::from_secs(5));
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(4));
+    drop(upload);
+
+    // Two stalled connections take both places: a third is answered only once the header
+    // timeout has closed one of them.
+    let mut stalled: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(("127.0.0.1", http)).expect("connect"))
+        .collect();
+    for s in &mut stalled {
+        s.write_all(b"GET /healthz HTTP/1.1\r\n").expect("write");
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let mut third = TcpStream::connect(("127.0.0.1", http)).expect("connect");
+    third
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("write");
+    let (answer, _) = read_until_closed(&mut third, Duration::from_secs(5));
+    let waited = started.elapsed();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        waited >= Duration::from_millis(500),
+        "answered at once ({waited:?}): no connection limit"
+    );
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+}

@@ -1,5 +1,6 @@
 //! `/healthz` (the process answers), `/readyz` (it can do its work: the store reads and
-//! writes, the next hop accepts connections) and `/metrics` (Prometheus).
+//! writes, the next hop accepts connections; probed at most every 5 s, whoever asks) and
+//! `/metrics` (Prometheus).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +16,39 @@ pub async fn healthz() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "ok\n")
 }
 
+/// How long a readiness probe is reused: a load balancer asking every second, from several
+/// places, costs one probe (a file written, a connection to the next hop) per interval.
+const PROBE_FRESH: Duration = Duration::from_secs(5);
+
+/// The last probe: when, and whether the store and the next hop were usable. One probe runs
+/// at a time; requests during it wait for its answer.
+#[derive(Default)]
+pub struct Readiness(tokio::sync::Mutex<Option<(std::time::Instant, bool, bool)>>);
+
 pub async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    let mut last = state.readiness.0.lock().await;
+    let (store_ok, hop_ok) = match *last {
+        Some((at, store, hop)) if at.elapsed() < PROBE_FRESH => (store, hop),
+        _ => {
+            let (store, hop) = probe(&state).await;
+            *last = Some((std::time::Instant::now(), store, hop));
+            (store, hop)
+        }
+    };
+    drop(last);
+    let status = if store_ok && hop_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(serde_json::json!({ "store": store_ok, "next_hop": hop_ok })),
+    )
+}
+
+/// Whether the store reads and writes, and the next hop accepts a connection.
+async fn probe(state: &AppState) -> (bool, bool) {
     let engine = state.gateway.engine();
     let data_dir = engine.config.serve.data_dir.clone();
     let store = state.gateway.store.clone();
@@ -33,15 +66,7 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(next_hop)).await,
         Ok(Ok(_))
     );
-    let status = if store_ok && hop_ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (
-        status,
-        Json(serde_json::json!({ "store": store_ok, "next_hop": hop_ok })),
-    )
+    (store_ok, hop_ok)
 }
 
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {

@@ -44,13 +44,14 @@ pub struct AppState {
     queued: AtomicUsize,
     /// Jobs accepted and not yet finished (bounded by `jobs::MAX_PENDING`).
     jobs_pending: AtomicUsize,
-    /// Wrong passwords per held part (unlock rate limit).
     /// Memory for request bodies (`http.body_memory_bytes`); the rest wait in the spool.
     bodies: spool::Budget,
     /// Uploads being received, waiting or running: `engine.workers + http.max_queued`. Taken
     /// before a body is read, so the spool's disk use is bounded too (at most this many
     /// bodies of `http.max_body_bytes`); past it the answer is 503 at once.
     uploads: tokio::sync::Semaphore,
+    /// The last readiness probe (`/readyz`), reused while fresh.
+    readiness: health::Readiness,
 }
 
 impl AppState {
@@ -64,6 +65,7 @@ impl AppState {
             jobs_pending: AtomicUsize::new(0),
             bodies: spool::Budget::new(body_memory),
             uploads: tokio::sync::Semaphore::new(uploads.min(tokio::sync::Semaphore::MAX_PERMITS)),
+            readiness: health::Readiness::default(),
         })
     }
 
@@ -75,8 +77,17 @@ impl AppState {
     /// An upload's body, in memory or spooled (counted in `/metrics`), within
     /// `http.max_body_bytes`.
     async fn receive_upload(&self, body: axum::body::Body) -> Result<spool::Received, error::ApiError> {
-        let limit = self.gateway.engine().config.http.max_body_bytes;
-        let received = spool::receive(body, limit, &self.bodies, &self.gateway.store).await?;
+        let http = self.gateway.engine().config.http.clone();
+        let receiving = spool::receive(body, http.max_body_bytes, &self.bodies, &self.gateway.store);
+        // A client has `http.body_timeout_secs` for its whole body (a slow one holds an
+        // upload place, and the queue behind it, no longer than that).
+        let received = tokio::time::timeout(http.body_timeout, receiving).await.map_err(|_| {
+            error::ApiError::new(
+                axum::http::StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                "the request body took longer than http.body_timeout_secs",
+            )
+        })??;
         if received.spooled() {
             self.gateway.metrics.spooled();
         }
@@ -178,16 +189,57 @@ async fn security_headers(mut response: axum::response::Response) -> axum::respo
 }
 
 /// Serve `router` on `listener` until `shutdown` turns true; requests in flight finish.
+///
+/// hyper directly rather than `axum::serve`, for what a listener facing many clients needs:
+/// at most `http.max_connections` connections (a permit is taken before one is accepted, so
+/// the next waits in the kernel's backlog), and `http.header_timeout_secs` to send a
+/// request's headers (a client that never finishes them is closed instead of held).
 pub async fn serve(listener: TcpListener, state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+
+    let http = state.gateway.engine().config.http.clone();
     let app = router(state);
-    let stop = async move {
-        while !*shutdown.borrow() {
-            if shutdown.changed().await.is_err() {
-                break;
+    let connections = Arc::new(tokio::sync::Semaphore::new(http.max_connections));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let stopped = async {
+            while !*shutdown.borrow() {
+                if shutdown.changed().await.is_err() {
+                    break;
+                }
             }
-        }
-    };
-    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
-        tracing::error!(error = %e, "HTTP server stopped");
+        };
+        let accepted = tokio::select! {
+            biased;
+            () = stopped => break,
+            accepted = async {
+                let permit = connections.clone().acquire_owned().await;
+                (permit, listener.accept().await)
+            } => accepted,
+        };
+        let (Ok(permit), accept) = accepted else { break };
+        let stream = match accept {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file descriptors and the like: wait a moment instead of spinning.
+                tracing::warn!(error = %e, "HTTP accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(http.header_timeout)
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _permit = permit;
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "HTTP connection ended with an error");
+            }
+        });
     }
+    // Requests in flight finish; idle keep-alive connections are closed.
+    graceful.shutdown().await;
 }

@@ -55,6 +55,7 @@ fn jobs_and_approvals(doc: &mut Value) {
             "400": error_response("No file, or a broken multipart body."),
             "401": error_response("No or unknown API key."),
             "403": error_response("The key lacks the submit role."),
+            "408": error_response("The body took longer than http.body_timeout_secs."),
             "413": error_response("Larger than http.max_body_bytes."),
             "503": error_response("Too many unfinished jobs.")
         }
@@ -234,7 +235,8 @@ fn core() -> Value {
                         "400": error_response("No file, or a broken multipart body."),
                         "401": error_response("No or unknown API key."),
                         "403": error_response("The key lacks the submit role."),
-                        "413": error_response("Larger than http.max_body_bytes."),
+                        "408": error_response("The body took longer than http.body_timeout_secs."),
+            "413": error_response("Larger than http.max_body_bytes."),
                         "422": {
                             "description": "The file was refused (blocked, held or unprocessable).",
                             "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Refusal" } } }
