@@ -155,6 +155,9 @@ struct RawSmtp {
     /// A line ended by a bare LF: `reject` (default) or `normalize` (taken as CRLF; the
     /// end of data is still only CRLF.CRLF).
     bare_newline: String,
+    /// Bytes of messages being received held in memory, all sessions together; past it a
+    /// message goes on arriving into a spool file.
+    message_memory_bytes: u64,
 }
 
 impl Default for RawSmtp {
@@ -170,6 +173,7 @@ impl Default for RawSmtp {
             shutdown_grace_secs: 60,
             reject_outcomes: Vec::new(),
             bare_newline: "reject".into(),
+            message_memory_bytes: 256 * 1024 * 1024,
             tls_cert: PathBuf::new(),
             tls_key: PathBuf::new(),
         }
@@ -556,6 +560,7 @@ pub struct SmtpConfig {
     /// Certificate chain and key for STARTTLS (both or neither).
     pub tls: Option<(PathBuf, PathBuf)>,
     pub bare_newline: BareNewline,
+    pub message_memory_bytes: u64,
 }
 
 /// What the SMTP server does with a line ended by a bare LF (no CR): the way one message is
@@ -999,6 +1004,13 @@ impl RawConfig {
             86_400,
         );
         hostname(&mut problems, "smtp.hostname", &sm.hostname);
+        range(
+            &mut problems,
+            "smtp.message_memory_bytes",
+            sm.message_memory_bytes,
+            1 << 20,
+            1 << 40,
+        );
         let smtp = SmtpConfig {
             hostname: sm.hostname.clone(),
             max_sessions: sm.max_sessions as usize,
@@ -1008,6 +1020,7 @@ impl RawConfig {
             idle_timeout: Duration::from_secs(sm.idle_timeout_secs),
             session_timeout: Duration::from_secs(sm.session_timeout_secs),
             shutdown_grace: Duration::from_secs(sm.shutdown_grace_secs),
+            message_memory_bytes: sm.message_memory_bytes,
             bare_newline: choice(
                 &mut problems,
                 "smtp.bare_newline",

@@ -76,11 +76,15 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     )
 }
 
-/// The request-body budget left now (`http.body_memory_bytes`), as a gauge.
+/// The request-body budget left now (`http.body_memory_bytes`), and the memory held by SMTP
+/// messages being received (`smtp.message_memory_bytes`), as gauges.
 fn body_memory(state: &AppState) -> String {
     format!(
         "# HELP mugai_http_body_memory_free_bytes Request-body memory not taken now (of http.body_memory_bytes).\n\
-         # TYPE mugai_http_body_memory_free_bytes gauge\nmugai_http_body_memory_free_bytes {}\n",
-        state.bodies.available_bytes()
+         # TYPE mugai_http_body_memory_free_bytes gauge\nmugai_http_body_memory_free_bytes {}\n\
+         # HELP mugai_smtp_message_memory_bytes Memory held by SMTP messages being received (of smtp.message_memory_bytes).\n\
+         # TYPE mugai_smtp_message_memory_bytes gauge\nmugai_smtp_message_memory_bytes {}\n",
+        state.bodies.available_bytes(),
+        state.gateway.message_memory.used()
     )
 }

@@ -71,6 +71,17 @@ impl DataReader {
         self.done
     }
 
+    /// Message bytes held now.
+    pub fn held(&self) -> usize {
+        self.message.len()
+    }
+
+    /// Take the message bytes held so far (the driver moves them to disk); what follows is
+    /// appended to an empty buffer, and the size limit still counts the whole message.
+    pub fn take(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.message)
+    }
+
     /// Take what can be taken from `input`; returns how many bytes were used.
     pub fn feed(&mut self, input: &[u8]) -> usize {
         let mut used = 0;

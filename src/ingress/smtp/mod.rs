@@ -22,6 +22,7 @@ pub mod reply;
 mod rset;
 pub mod server;
 pub mod session;
+pub mod spill;
 mod starttls;
 mod vrfy;
 mod xforward;

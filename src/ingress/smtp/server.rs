@@ -44,11 +44,14 @@ pub struct Gateway {
     pub relay_pool: Pool,
     /// Counters for `/metrics` (both ingresses record here).
     pub metrics: crate::ingress::http::metrics::Metrics,
+    /// Memory for messages being received (`smtp.message_memory_bytes`).
+    pub message_memory: Arc<super::spill::MessageMemory>,
 }
 
 impl Gateway {
     pub fn new(engine: Engine, store: Arc<Store>, audit: Arc<AuditLog>) -> Self {
         let workers = Arc::new(Semaphore::new(engine.config.engine.workers));
+        let message_memory = super::spill::MessageMemory::new(engine.config.smtp.message_memory_bytes);
         Gateway {
             engine: RwLock::new(Arc::new(engine)),
             store,
@@ -57,6 +60,7 @@ impl Gateway {
             tls: None,
             relay_pool: Pool::default(),
             metrics: Default::default(),
+            message_memory,
         }
     }
 
@@ -211,6 +215,8 @@ struct Conn {
     relay_cfg: crate::config::RelayConfig,
     idle: std::time::Duration,
     ends: Instant,
+    /// This session's share of the message memory, and its spool once it spilled.
+    holding: super::spill::Holding,
 }
 
 /// How a conversation over one stream ended.
@@ -242,6 +248,7 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, gateway: Arc<Gateway>, 
         relay_cfg: cfg.relay.clone(),
         idle: cfg.smtp.idle_timeout,
         ends: Instant::now() + cfg.smtp.session_timeout,
+        holding: super::spill::Holding::new(gateway.message_memory.clone()),
     };
     drop(engine);
 
@@ -278,6 +285,18 @@ where
         match session.step() {
             Step::Reply(r) => out.extend_from_slice(&r.to_bytes()),
             Step::NeedInput => {
+                // A message arriving holds memory only while the daemon's budget lasts.
+                let held = session.data_held() as u64;
+                conn.holding.charge(held);
+                if conn.holding.should_spill(held) {
+                    let bytes = session.take_data();
+                    if let Err(e) = conn.holding.spill(bytes, &conn.gateway.store).await {
+                        tracing::error!(error = %e, "cannot spool a message being received; sender will retry");
+                        out.extend_from_slice(b"421 4.3.0 Error: cannot keep the message, try again later\r\n");
+                        let _ = flush(stream, &mut out).await;
+                        return End::Closed;
+                    }
+                }
                 if !flush(stream, &mut out).await {
                     return End::Closed;
                 }
@@ -304,6 +323,7 @@ where
                 }
             }
             Step::Mail(from, xforward) => {
+                conn.holding.reset();
                 if !flush(stream, &mut out).await {
                     return End::Closed;
                 }
@@ -335,7 +355,10 @@ where
                 if !flush(stream, &mut out).await {
                     return End::Closed;
                 }
-                let reply = deliver(&conn.gateway, &mut conn.relay, *tx, conn.peer).await;
+                let mut tx = *tx;
+                let message = conn.holding.finish(std::mem::take(&mut tx.message));
+                let reply = deliver(&conn.gateway, &mut conn.relay, tx, message, conn.peer).await;
+                conn.holding.reset();
                 session.answer(reply);
             }
             Step::Reset => {
@@ -399,7 +422,13 @@ fn relay_reply(result: Result<Reply, RelayError>, relay: &mut Option<Connection>
 }
 
 /// Disarm the message and hand it to the next hop: the reply for the client's final dot.
-async fn deliver(gateway: &Arc<Gateway>, relay: &mut Option<Connection>, tx: Transaction, peer: SocketAddr) -> Reply {
+async fn deliver(
+    gateway: &Arc<Gateway>,
+    relay: &mut Option<Connection>,
+    tx: Transaction,
+    message: super::spill::Message,
+    peer: SocketAddr,
+) -> Reply {
     let Some(conn) = relay.as_mut() else {
         return Reply::new(451, "4.4.2 Error: next hop session lost, try again later");
     };
@@ -411,11 +440,12 @@ async fn deliver(gateway: &Arc<Gateway>, relay: &mut Option<Connection>, tx: Tra
         rcpt_to: tx.rcpt_to.iter().map(|r| r.address.clone()).collect(),
     };
     let (store, audit) = (gateway.store.clone(), gateway.audit.clone());
-    let message = tx.message;
     let started = Instant::now();
     // The permit bounds the CPU-bound work only: it goes with the work (back when the work
     // has ended), not with the wait for the next hop's reply, which would idle the cores.
     let work = gateway.run_work(Some(deadline), move || {
+        // A spooled message is read back here, under the worker permit.
+        let message = message.into_bytes().map_err(|e| MailError::Store(e.into()))?;
         let processed = mail::process(&engine, &store, &audit, message, &envelope)?;
         let bytes = processed.rebuilt.to_bytes().map_err(|e| MailError::Store(e.into()))?;
         Ok::<_, MailError>((processed.report.id, processed.report.outcome, bytes))

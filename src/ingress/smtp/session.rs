@@ -187,6 +187,24 @@ impl Session {
     }
 
     /// The next thing to do.
+    /// Bytes of the message being received that this session holds now (0 outside DATA).
+    pub fn data_held(&self) -> usize {
+        match &self.state {
+            State::Data(reader) => reader.held(),
+            _ => 0,
+        }
+    }
+
+    /// Take the message bytes received so far, for the driver to keep elsewhere (on disk,
+    /// when the daemon's message memory is spent); the transaction handed over at the end
+    /// of DATA then holds only what came after.
+    pub fn take_data(&mut self) -> Vec<u8> {
+        match &mut self.state {
+            State::Data(reader) => reader.take(),
+            _ => Vec::new(),
+        }
+    }
+
     pub fn step(&mut self) -> Step {
         loop {
             if let Some(step) = self.queue.pop_front() {
