@@ -199,6 +199,28 @@ fn build_bombs(dir: &Path) -> Vec<PathBuf> {
         write_pdf(&path, &[arr]);
     }
 
+    // A cross-reference stream of 15 million entries (two bytes each, deflated to 30 KB).
+    {
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        let rows = repeat(b"\x01\x05", 1_000_000);
+        for _ in 0..15 {
+            z.write_all(&rows).expect("deflate");
+        }
+        let data = z.finish().expect("deflate");
+        let mut pdf = b"%PDF-1.7\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\n".to_vec();
+        let at = pdf.len();
+        pdf.extend_from_slice(
+            format!(
+                "3 0 obj << /Type /XRef /Size 15000000 /W [1 1 0] /Index [0 15000000] /Root 1 0 R /Length {} /Filter /FlateDecode >>\nstream\n",
+                data.len()
+            )
+            .as_bytes(),
+        );
+        pdf.extend_from_slice(&data);
+        pdf.extend_from_slice(format!("\nendstream\nendobj\nstartxref\n{at}\n%%EOF\n").as_bytes());
+        std::fs::write(add("xref_stream.pdf"), pdf).expect("write");
+    }
+
     // A PNG that declares 200,000 × 200,000 pixels.
     {
         let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
@@ -209,6 +231,14 @@ fn build_bombs(dir: &Path) -> Vec<PathBuf> {
         png.extend(13u32.to_be_bytes());
         png.extend(&ihdr);
         png.extend(crc32(&ihdr).to_be_bytes());
+        // A little picture data, so that the header is read through and judged by its size.
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        z.write_all(&[0u8; 4096]).expect("deflate");
+        let mut idat = b"IDAT".to_vec();
+        idat.extend(z.finish().expect("deflate"));
+        png.extend(((idat.len() - 4) as u32).to_be_bytes());
+        png.extend(&idat);
+        png.extend(crc32(&idat).to_be_bytes());
         png.extend(0u32.to_be_bytes());
         png.extend(b"IEND");
         png.extend(crc32(b"IEND").to_be_bytes());

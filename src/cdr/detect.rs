@@ -416,10 +416,10 @@ fn looks_textual(head: &[u8]) -> bool {
 }
 
 pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() || hay.len() < needle.len() {
+    if needle.is_empty() {
         return None;
     }
-    hay.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(hay, needle)
 }
 
 /// ZIP: OOXML when `[Content_Types].xml` is present (the main part's content type names the

@@ -407,14 +407,14 @@ fn scan_fields(xml: &[u8], hyperlinks: Hyperlinks) -> Result<Vec<bool>, String> 
 }
 
 fn memchr_find(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
+    memchr::memmem::find(hay, needle).is_some()
 }
 
-/// Re-serialise `xml`, removing what the rules refuse and references to `dropped` ids.
 /// Largest single XML event (one tag with its attributes, or one text run). Office writes
 /// text in runs and never a value near this; a larger one only costs memory downstream.
 pub const MAX_EVENT_BYTES: usize = 16 << 20;
 
+/// Re-serialise `xml`, removing what the rules refuse and references to `dropped` ids.
 pub fn filter(
     xml: &[u8],
     flavor: PartFlavor,
