@@ -248,7 +248,8 @@ fn first_line_kind(start: &[u8]) -> Option<FileKind> {
     let line_end = memchr::memchr(b'\n', start).unwrap_or(start.len());
     let line = trim_end(&start[..line_end]);
     let lower: Vec<u8> = line.iter().take(64).map(u8::to_ascii_lowercase).collect();
-    if line.starts_with(b"ID;") || lower == b"web" || lower.starts_with(b"regedit") {
+    // SYLK starts `ID;P` (a semicolon CSV whose first column is "ID" is not one).
+    if line.starts_with(b"ID;P") || lower == b"web" || lower.starts_with(b"regedit") {
         return Some(FileKind::ShellText);
     }
     if lower.starts_with(b"windows registry editor") {
@@ -459,6 +460,7 @@ mod tests {
             b"Vec<T> and Option<u8> in Rust\n",
             "会議は <10:00> から\n".as_bytes(),
             b"[INFO] started\n[2024-01-01] done\nkey=value\n",
+            b"ID;Name;Amount\n1;Taro;100\n",
         ] {
             assert_eq!(text_kind(t), Text, "{}", String::from_utf8_lossy(t));
         }

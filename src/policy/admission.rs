@@ -314,6 +314,17 @@ pub enum NameVerdict {
     Mismatch(String),
 }
 
+impl NameVerdict {
+    fn severity(&self) -> u8 {
+        match self {
+            NameVerdict::Admitted => 0,
+            NameVerdict::NoExtension => 1,
+            NameVerdict::Mismatch(_) => 2,
+            NameVerdict::Active(_) => 3,
+        }
+    }
+}
+
 impl Admission {
     /// Build from `[policy.extensions]` (kind name → extensions added to that kind) and
     /// `[policy] missing_extension`; every problem is returned with its key path.
@@ -377,18 +388,18 @@ impl Admission {
         let Some(name) = name else {
             return NameVerdict::Admitted;
         };
-        let names = windows_names(name);
         // Every reading of the name must admit the file (a stream suffix is cut by Windows but
-        // turned into `_` by other tools).
-        for saved in &names {
-            match extension(saved) {
-                None => return NameVerdict::NoExtension,
-                Some(ext) if is_active_extension(&ext) => return NameVerdict::Active(ext),
-                Some(ext) if !self.kinds_for(&ext).contains(&kind) => return NameVerdict::Mismatch(ext),
-                Some(_) => {}
-            }
-        }
-        NameVerdict::Admitted
+        // turned into `_` by other tools): the worst verdict of them all counts.
+        windows_names(name)
+            .iter()
+            .map(|saved| match extension(saved) {
+                None => NameVerdict::NoExtension,
+                Some(ext) if is_active_extension(&ext) => NameVerdict::Active(ext),
+                Some(ext) if !self.kinds_for(&ext).contains(&kind) => NameVerdict::Mismatch(ext),
+                Some(_) => NameVerdict::Admitted,
+            })
+            .max_by_key(NameVerdict::severity)
+            .unwrap_or(NameVerdict::Admitted)
     }
 }
 
@@ -473,7 +484,7 @@ mod tests {
         assert_eq!(a.judge_name(Text, Some("x.url")), NameVerdict::Active("url".into()));
         assert_eq!(
             a.judge_name(Text, Some("a.pdf:evil.js")),
-            NameVerdict::Mismatch("pdf".into())
+            NameVerdict::Active("js".into())
         );
         assert_eq!(
             a.judge_name(Pdf, Some("a.pdf:evil.js")),
