@@ -85,17 +85,7 @@ fn every_evasion_is_blocked_in_a_mail() {
     let set = evasion_set();
     let mut mail = b"From: a@example.net\r\nTo: b@example.lg.jp\r\nSubject: evasion\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nbody\r\n".to_vec();
     for (bytes, name) in &set {
-        // RFC 2231, so that every name (bidi controls, colons) arrives as it was meant.
-        let encoded: String = name
-            .bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || b"._-".contains(&b) {
-                    (b as char).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect();
+        let encoded = common::ext_value(name);
         mail.extend_from_slice(
             format!("--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename*=UTF-8''{encoded}\r\nContent-Transfer-Encoding: base64\r\n\r\n").as_bytes(),
         );

@@ -347,24 +347,31 @@ async fn health_readiness_and_the_openapi_contract() {
 
 /// The daemon on real sockets: curl uploads every engine fixture; a clean file's SHA-256 is
 /// the CLI's output's for the same file, and a file the CLI refuses (exit 3) is a 422.
-#[test]
-fn curl_against_the_daemon_matches_the_cli_for_every_fixture() {
-    let dir = tempfile::tempdir().expect("tempdir");
+/// `mugai serve` on free ports with the submit key and `http_extra` in `[http]`; the daemon
+/// and its HTTP port, once both listeners accept connections.
+fn serve_with_key(dir: &std::path::Path, http_extra: &str) -> (std::process::Child, u16) {
     let (smtp, http) = (common::free_port(), common::free_port());
-    let config = dir.path().join("mugai.toml");
+    let config = dir.join("mugai.toml");
     std::fs::write(
         &config,
         format!(
             "[serve]\nsmtp_listen = \"127.0.0.1:{smtp}\"\nhttp_listen = \"127.0.0.1:{http}\"\ndata_dir = \"{}\"\n\
-             [audit]\nlog = \"{}\"\n[http]\napi_keys = [{{ name = \"fx\", sha256 = \"{}\", roles = [\"submit\"] }}]\n",
-            dir.path().join("data").display(),
-            dir.path().join("audit.jsonl").display(),
+             [audit]\nlog = \"{}\"\n[http]\n{http_extra}api_keys = [{{ name = \"fx\", sha256 = \"{}\", roles = [\"submit\"] }}]\n",
+            dir.join("data").display(),
+            dir.join("audit.jsonl").display(),
             hash(SUBMIT)
         ),
     )
     .expect("config");
-    let mut daemon = common::spawn_serve(&config, smtp, std::time::Duration::from_secs(20));
+    let daemon = common::spawn_serve(&config, smtp, std::time::Duration::from_secs(20));
     common::wait_listening(http, "mugai HTTP", std::time::Duration::from_secs(20));
+    (daemon, http)
+}
+
+#[test]
+fn curl_against_the_daemon_matches_the_cli_for_every_fixture() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut daemon, http) = serve_with_key(dir.path(), "");
     let mut compared = 0;
     let mut refused = 0;
     for sub in ["pdf", "ooxml", "ole", "rtf", "zip", "image", "text"] {
@@ -1270,17 +1277,7 @@ async fn every_evasion_is_refused_by_the_api() {
     let manifest = String::from_utf8(fixture("evasion/MANIFEST")).expect("manifest");
     let mut seen = 0;
     for (file, name) in manifest.lines().filter_map(|l| l.split_once('\t')) {
-        // RFC 6266 `filename*`, so that bidi controls and colons arrive as sent.
-        let encoded: String = name
-            .bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || b"._-".contains(&b) {
-                    (b as char).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect();
+        let encoded = common::ext_value(name);
         let request = Request::post("/v1/sanitize")
             .header("content-disposition", format!("attachment; filename*=UTF-8''{encoded}"))
             .header("authorization", format!("Bearer {SUBMIT}"))
@@ -1358,22 +1355,10 @@ fn slow_clients_are_cut_off_and_connections_are_bounded() {
     use std::net::TcpStream;
     use std::time::{Duration, Instant};
     let dir = tempfile::tempdir().expect("tempdir");
-    let (smtp, http) = (common::free_port(), common::free_port());
-    let config = dir.path().join("mugai.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[serve]\nsmtp_listen = \"127.0.0.1:{smtp}\"\nhttp_listen = \"127.0.0.1:{http}\"\ndata_dir = \"{}\"\n\
-             [audit]\nlog = \"{}\"\n[http]\nheader_timeout_secs = 1\nbody_timeout_secs = 1\nmax_connections = 2\n\
-             api_keys = [{{ name = \"fx\", sha256 = \"{}\", roles = [\"submit\"] }}]\n",
-            dir.path().join("data").display(),
-            dir.path().join("audit.jsonl").display(),
-            hash(SUBMIT)
-        ),
-    )
-    .expect("config");
-    let mut daemon = common::spawn_serve(&config, smtp, Duration::from_secs(20));
-    common::wait_listening(http, "mugai HTTP", Duration::from_secs(20));
+    let (mut daemon, http) = serve_with_key(
+        dir.path(),
+        "header_timeout_secs = 1\nbody_timeout_secs = 1\nmax_connections = 2\n",
+    );
     std::thread::sleep(Duration::from_millis(1500)); // the probe connections are gone
 
     // Headers never finished: the connection is closed after header_timeout_secs.

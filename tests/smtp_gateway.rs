@@ -700,44 +700,43 @@ const SMUGGLE: &[u8] = b"EHLO smuggler\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<
 Subject: one\r\n\r\nfirst\n.\nMAIL FROM:<evil@example.net>\r\nRCPT TO:<b@example.lg.jp>\r\nDATA\r\n\
 Subject: smuggled\r\n\r\nsecond\r\n.\r\nQUIT\r\n";
 
+/// The code of each reply's last line.
+fn final_codes(replies: &str) -> Vec<&str> {
+    replies
+        .lines()
+        .filter(|l| l.as_bytes().get(3) == Some(&b' '))
+        .map(|l| &l[..3])
+        .collect()
+}
+
+/// The transactions the next hop got a message in.
+fn messages_relayed(seen: &Mutex<Vec<Received>>) -> Vec<Received> {
+    seen.lock()
+        .expect("seen")
+        .iter()
+        .filter(|r| !r.message.is_empty())
+        .cloned()
+        .collect()
+}
+
 #[test]
 fn a_message_smuggled_behind_a_bare_lf_dot_is_never_relayed() {
     // Default (`smtp.bare_newline = "reject"`): the message with a bare LF is refused whole.
     let (hop_port, seen) = next_hop(Hop::Accept);
     let daemon = start(hop_port, "");
     let replies = raw_session(daemon.port, SMUGGLE);
-    let codes: Vec<&str> = replies
-        .lines()
-        .filter(|l| l.as_bytes().get(3) == Some(&b' '))
-        .map(|l| &l[..3])
-        .collect();
+    let codes = final_codes(&replies);
     assert_eq!(codes, ["220", "250", "250", "250", "354", "550", "221"], "{replies}");
-    let relayed: Vec<_> = seen
-        .lock()
-        .expect("seen")
-        .iter()
-        .filter(|r| !r.message.is_empty())
-        .cloned()
-        .collect();
+    let relayed = messages_relayed(&seen);
     assert!(relayed.is_empty(), "{relayed:?}");
 
     // `normalize`: one message, with the would-be second transaction inside it as text.
     let (hop_port, seen) = next_hop(Hop::Accept);
     let daemon = start(hop_port, "[smtp]\nbare_newline = \"normalize\"\n");
     let replies = raw_session(daemon.port, SMUGGLE);
-    let codes: Vec<&str> = replies
-        .lines()
-        .filter(|l| l.as_bytes().get(3) == Some(&b' '))
-        .map(|l| &l[..3])
-        .collect();
+    let codes = final_codes(&replies);
     assert_eq!(codes, ["220", "250", "250", "250", "354", "250", "221"], "{replies}");
-    let relayed: Vec<_> = seen
-        .lock()
-        .expect("seen")
-        .iter()
-        .filter(|r| !r.message.is_empty())
-        .cloned()
-        .collect();
+    let relayed = messages_relayed(&seen);
     assert_eq!(relayed.len(), 1, "{relayed:?}");
     let message = String::from_utf8_lossy(&relayed[0].message).to_string();
     let body: String = message

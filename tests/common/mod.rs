@@ -258,3 +258,18 @@ pub fn run_mail(config: &Path, input: &Path, out: &Path) -> (Option<i32>, serde_
     });
     (result.status.code(), report)
 }
+
+/// `name` percent-encoded for RFC 2231 / RFC 6266 `filename*=UTF-8''…`, so that every name
+/// (bidi controls, colons, trailing dots) arrives as it was meant.
+#[allow(dead_code)]
+pub fn ext_value(name: &str) -> String {
+    name.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"._-".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
