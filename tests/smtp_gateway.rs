@@ -602,19 +602,6 @@ fn cpu_seconds(pid: u32) -> f64 {
     ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
 }
 
-/// `mugai_in_flight` from the daemon's /metrics.
-fn in_flight(http_port: u16) -> i64 {
-    let mut s = TcpStream::connect(("127.0.0.1", http_port)).expect("connect http");
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .expect("write");
-    let mut text = String::new();
-    s.read_to_string(&mut text).expect("read");
-    text.lines()
-        .find_map(|l| l.strip_prefix("mugai_in_flight "))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("mugai_in_flight in /metrics")
-}
-
 #[test]
 fn a_message_past_its_deadline_gets_451_and_its_work_stops() {
     // 120 pictures that each take a while to decode and encode again: far more than the
@@ -661,7 +648,7 @@ fn a_message_past_its_deadline_gets_451_and_its_work_stops() {
     // (it counts the blocking work itself) almost at once…
     let mut freed = None;
     while answered.elapsed() < Duration::from_secs(10) {
-        if in_flight(daemon.http_port) == 0 {
+        if gauge(daemon.http_port, "mugai_in_flight") == 0 {
             freed = Some(answered.elapsed());
             break;
         }
