@@ -130,8 +130,11 @@ impl Sanitizer for OleSanitizer {
         }
         let kept = |p: &Path| !dropped_roots.iter().any(|d| p.starts_with(d));
 
-        let mut out = cfb::CompoundFile::create(Cursor::new(Vec::with_capacity(input.len())))
-            .map_err(|e| Refusal::Internal(format!("compound file: {e}")))?;
+        // Office writes version 3 (512-byte sectors) and LibreOffice reads nothing else well;
+        // a version-4 input stays version 4.
+        let mut out =
+            cfb::CompoundFile::create_with_version(src.version(), Cursor::new(Vec::with_capacity(input.len())))
+                .map_err(|e| Refusal::Internal(format!("compound file: {e}")))?;
         let internal = |e: std::io::Error| Refusal::Internal(format!("writing the compound file: {e}"));
         if let Some((_, _, _, root)) = entries.first() {
             out.set_storage_clsid("/", *root.clsid()).map_err(internal)?;
@@ -167,9 +170,15 @@ impl Sanitizer for OleSanitizer {
             }
         }
         out.flush().map_err(internal)?;
-        let bytes = out.into_inner().into_inner();
         findings.sort();
         findings.dedup();
+        // Nothing removed or neutralised: the input is the clean file, byte for byte (every
+        // rewrite is a chance to break a document some reader depends on).
+        let bytes = if findings.is_empty() {
+            input.to_vec()
+        } else {
+            out.into_inner().into_inner()
+        };
         Ok(Clean { bytes, kind, findings })
     }
 }
