@@ -203,3 +203,55 @@ fn bombs_and_garbage() {
         check(&g, &input, what);
     }
 }
+
+/// Nothing lost (issue 16's mail cases): a message saved from an mbox (a `From ` line first),
+/// signed, with an empty attachment and a raw Latin-1 name keeps every header field and its
+/// text, and every part is named in the notice with what happened to it.
+#[test]
+fn every_part_and_header_is_kept_or_named() {
+    let g = gateway();
+    let mut raw = b"From sender@example.net Tue Dec  1 09:00:00 2026\r\nFrom: Sender <sender@example.net>\r\nTo: b@example.lg.jp\r\n\
+Date: Tue, 01 Dec 2026 09:00:00 +0900\r\nSubject: accounting\r\nMessage-ID: <acct@example.net>\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; boundary=\"s\"\r\n\r\n--s\r\n\
+Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nthe body text\r\n--b\r\n\
+Content-Type: text/plain; name=\"empty.txt\"\r\nContent-Disposition: attachment; filename=\"empty.txt\"\r\n\r\n\r\n--b\r\n\
+Content-Type: text/plain\r\nContent-Disposition: attachment; filename=\"Fr"
+        .to_vec();
+    raw.push(0xF6); // ö in Latin-1, sent raw
+    raw.extend_from_slice(
+        b"sche.txt\"\r\n\r\nquak\r\n--b--\r\n--s\r\nContent-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\n\
+Content-Disposition: attachment; filename=\"smime.p7s\"\r\nContent-Transfer-Encoding: base64\r\n\r\nMIIB\r\n--s--\r\n",
+    );
+    check(&g, &raw, "accounting");
+    let envelope = Envelope {
+        mail_from: "sender@example.net".into(),
+        rcpt_to: vec!["b@example.lg.jp".into()],
+    };
+    let done = process(&g.engine, &g.store, &g.audit, &raw[..], &envelope).expect("process");
+    assert!(done.report.damage.is_empty(), "{:?}", done.report.damage);
+    let names: Vec<Option<&str>> = done.report.parts.iter().map(|p| p.name.as_deref()).collect();
+    assert!(names.contains(&Some("smime.p7s")), "{names:?}");
+    assert!(names.contains(&Some("empty.txt")), "{names:?}");
+    assert!(names.contains(&Some("Frösche.txt")), "{names:?}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out.eml");
+    std::fs::write(&out, done.rebuilt.to_bytes().expect("bytes")).expect("write");
+    let judge = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sys, email, email.policy\n\
+             m = email.message_from_binary_file(open(sys.argv[1], 'rb'), policy=email.policy.default)\n\
+             for h in ('From', 'To', 'Date', 'Subject', 'Message-ID'):\n\
+             \x20   assert m[h], h\n\
+             assert m['Subject'] == 'accounting'\n\
+             text = m.get_body(('plain',)).get_content()\n\
+             for n in ('smime.p7s', 'empty.txt', 'Frösche.txt', 'the body text'):\n\
+             \x20   assert n in text, (n, text)\n\
+             names = [p.get_filename() for p in m.iter_attachments()]\n\
+             assert 'empty.txt' in names and 'Frösche.txt' in names, names\n",
+        )
+        .arg(&out)
+        .output()
+        .expect("python3");
+    assert!(judge.status.success(), "{}", String::from_utf8_lossy(&judge.stderr));
+}

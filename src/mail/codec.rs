@@ -92,7 +92,7 @@ pub fn decode_words(raw: &[u8]) -> String {
                 let only_space = between.iter().all(|b| b.is_ascii_whitespace());
                 if !(only_space && pending.is_some()) {
                     flush(&mut out, &mut pending);
-                    out.push_str(&decode_text(between, None));
+                    out.push_str(&decode_raw_header(between));
                 }
                 match &mut pending {
                     Some((l, b)) if l.eq_ignore_ascii_case(&label) => b.extend_from_slice(&bytes),
@@ -109,8 +109,30 @@ pub fn decode_words(raw: &[u8]) -> String {
         i += 1;
     }
     flush(&mut out, &mut pending);
-    out.push_str(&decode_text(&raw[plain_start..], None));
+    out.push_str(&decode_raw_header(&raw[plain_start..]));
     unfold(&out)
+}
+
+/// Raw 8-bit bytes in a header value (a name, a subject), by what decodes cleanly: UTF-8,
+/// then CP932 and EUC-JP — each only if it yields no private-use character (a Latin-1
+/// `Frösche` read as CP932 becomes `Fr\u{e49b}che`) — then Windows-1252. Never mojibake.
+fn decode_raw_header(bytes: &[u8]) -> String {
+    if bytes.is_ascii() || bytes.contains(&0x1B) {
+        return decode_text(bytes, None);
+    }
+    let private = |c: char| ('\u{E000}'..='\u{F8FF}').contains(&c);
+    [UTF_8, SHIFT_JIS, EUC_JP]
+        .into_iter()
+        .find_map(|enc| {
+            let (text, had_errors) = enc.decode_without_bom_handling(bytes);
+            (!had_errors && !text.chars().any(private)).then(|| text.into_owned())
+        })
+        .unwrap_or_else(|| {
+            encoding_rs::WINDOWS_1252
+                .decode_without_bom_handling(bytes)
+                .0
+                .into_owned()
+        })
 }
 
 /// One `=?charset?B|Q?text?=` at the start of `s`: (charset, decoded bytes, length).
@@ -335,6 +357,9 @@ mod tests {
         assert_eq!(decode_words(b"=?cp932?B?jKmQz4+R?=.xlsx"), "見積書.xlsx");
         assert_eq!(decode_words(b"=?UTF-8?Q?=E8=A6=8B=E7=A9=8D_1?="), "見積 1");
         assert_eq!(decode_words(b"plain =?bogus?Q?x"), "plain =?bogus?Q?x");
+        // Raw 8-bit Latin-1 is not taken for CP932 (whose reading has a private-use character).
+        assert_eq!(decode_words(b"Fr\xF6sche.txt"), "Frösche.txt");
+        assert_eq!(decode_words("Frösche.txt".as_bytes()), "Frösche.txt");
         // Raw 8-bit CP932 bytes in a header.
         assert_eq!(decode_words(b"\x8c\xa9\x90\xcf\x8f\x91.doc"), "見積書.doc");
     }

@@ -333,6 +333,17 @@ impl Run<'_> {
     fn file(&mut self, a: Attachment<'_>, within: Option<String>) -> Result<Option<OutPart>, MailError> {
         let cfg = &self.engine.config.mail;
         if a.special == Some(Special::Signature) {
+            // Named in the notice like every other part: what it was and that it went.
+            self.lines.push(notice::Line {
+                name: a.name.clone().unwrap_or_else(|| "電子署名".into()),
+                within: within.clone(),
+                outcome: Outcome::Disarmed,
+                reason: Some("signature".into()),
+                renamed: None,
+                attached: false,
+                removed: Vec::new(),
+                link: None,
+            });
             self.parts.push(PartReport {
                 path: a.path,
                 name: a.name,

@@ -82,6 +82,8 @@ impl Line {
         }
         s.push_str(&self.name);
         let status = match self.outcome {
+            // A signature is removed, not disarmed and offered.
+            _ if self.reason.as_deref() == Some("signature") => format!("削除: {}", reason_ja("signature")),
             Outcome::Clean | Outcome::Disarmed => {
                 let mut t = if self.removed.is_empty() {
                     "無害化済み（問題は見つかりませんでした）".to_string()

@@ -128,12 +128,23 @@ pub struct Bounds {
     pub max_nesting: u32,
 }
 
+/// The message without the mbox separator line (`From sender date`) that mail saved from an
+/// mbox, procmail or an archiver starts with: it is not a header field, and every mail library
+/// skips it (taken for the first field, it made the whole header block unreadable).
+fn without_mbox_from(raw: &[u8]) -> &[u8] {
+    if !raw.starts_with(b"From ") {
+        return raw;
+    }
+    memchr::memchr(b'\n', raw).map_or(&raw[raw.len()..], |end| &raw[end + 1..])
+}
+
 /// Parse a message. Never fails: what cannot be understood is recorded as [`Damage`].
 ///
 /// The walk is not meant to panic (the fuzz target aborts on any panic), but should a bug
 /// make it, the message is treated as unparseable rather than refused for ever: its header
 /// block is kept and its whole body is one held part (the original is stored anyway).
 pub fn parse(raw: &[u8], bounds: Bounds) -> Mail<'_> {
+    let raw = without_mbox_from(raw);
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parse_structure(raw, bounds))).unwrap_or_else(|_| {
         let header_end = mime::header_end(raw);
         Mail {
@@ -263,11 +274,25 @@ fn walk_message<'a>(raw: &'a [u8], prefix: &str, bounds: Bounds, depth: u32, bud
                 "signed" => {
                     mail.signed = true;
                     // The content first; the signature part(s) are left out (reported).
-                    for i in 1..kids.len() {
+                    for (i, kid) in kids.iter().enumerate().skip(1) {
+                        // Named as it came (`smime.p7s`, `signature.asc`), so the notice can say
+                        // which part went and why.
+                        let sig_fields = header::fields(mime::entity(kid).header);
+                        let sig_type = header::find(&sig_fields, "content-type")
+                            .map(|f| f.value())
+                            .unwrap_or_default();
+                        let sig_name = header::find(&sig_fields, "content-disposition")
+                            .and_then(|f| header::param(f.value(), "filename"))
+                            .or_else(|| header::param(sig_type, "name"))
+                            .and_then(file_name);
                         mail.items.push(Item::File(Attachment {
                             path: full_path(&child_path(i)),
-                            name: None,
-                            media_type: "application/signature".into(),
+                            name: sig_name,
+                            media_type: if sig_type.is_empty() {
+                                "application/signature".into()
+                            } else {
+                                header::media_type(sig_type)
+                            },
                             bytes: Cow::Borrowed(&[]),
                             special: Some(Special::Signature),
                         }));
@@ -439,6 +464,7 @@ fn choose_alternative(kids: &[&[u8]]) -> Option<usize> {
 
 /// A message id for the ledger: the Message-ID header without angle brackets.
 pub fn message_id(raw: &[u8]) -> Option<String> {
+    let raw = without_mbox_from(raw);
     let end = mime::header_end(raw);
     let fields = header::fields(&raw[..end]);
     header::find(&fields, "message-id").map(|f| {
@@ -455,6 +481,34 @@ pub fn message_id(raw: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_mbox_from_line_is_skipped_and_the_headers_kept() {
+        let raw = b"From taro@example.jp Tue Dec  1 09:00:00 2026\r\nFrom: Taro <taro@example.jp>\r\nTo: b@example.lg.jp\r\nSubject: hello\r\nMessage-ID: <m1@example.jp>\r\n\r\nbody text\r\n";
+        let mail = parse(
+            raw,
+            Bounds {
+                max_parts: 10,
+                max_nesting: 4,
+            },
+        );
+        assert!(mail.damage.is_empty(), "{:?}", mail.damage);
+        let fields = header::fields(&mail.header_block);
+        assert!(header::find(&fields, "subject").is_some());
+        assert!(header::find(&fields, "from").is_some_and(|f| f.value().starts_with(b"Taro")));
+        assert_eq!(mail.bodies[0].1.trim(), "body text");
+        assert_eq!(message_id(raw).as_deref(), Some("m1@example.jp"));
+        // A header field named like one is not the separator.
+        assert!(parse(
+            b"From: a@b\r\n\r\nx\r\n",
+            Bounds {
+                max_parts: 10,
+                max_nesting: 4
+            }
+        )
+        .damage
+        .is_empty());
+    }
 
     const BOUNDS: Bounds = Bounds {
         max_parts: 100,
