@@ -10,6 +10,30 @@ mod common;
 use common::*;
 use mugai::{Config, Engine};
 
+/// Convert `files` to PDF in one `soffice` run (each start costs seconds); the PDF folder.
+fn convert_to_pdf(dir: &std::path::Path, files: impl IntoIterator<Item = String>) -> std::path::PathBuf {
+    let profile = dir.join("lo-profile");
+    let pdf_dir = dir.join("pdf");
+    let mut args: Vec<String> = vec![
+        "--headless".into(),
+        "--norestore".into(),
+        format!("-env:UserInstallation=file://{}", profile.display()),
+        "--convert-to".into(),
+        "pdf".into(),
+        "--outdir".into(),
+        pdf_dir.display().to_string(),
+    ];
+    args.extend(files);
+    let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = judge("soffice", &arg_refs);
+    assert!(
+        out.status.success(),
+        "soffice failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    pdf_dir
+}
+
 #[test]
 fn sanitized_office_and_rtf_files_open_in_libreoffice_with_their_text() {
     let engine = Engine::new(Config::default());
@@ -42,24 +66,9 @@ fn sanitized_office_and_rtf_files_open_in_libreoffice_with_their_text() {
         "expected the OOXML and RTF fixtures, got {}",
         inputs.len()
     );
-    let profile = dir.path().join("lo-profile");
-    let pdf_dir = dir.path().join("pdf");
-    let mut args: Vec<String> = vec![
-        "--headless".into(),
-        "--norestore".into(),
-        format!("-env:UserInstallation=file://{}", profile.display()),
-        "--convert-to".into(),
-        "pdf".into(),
-        "--outdir".into(),
-        pdf_dir.display().to_string(),
-    ];
-    args.extend(inputs.iter().map(|(_, u)| dir.path().join(u).display().to_string()));
-    let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = judge("soffice", &arg_refs);
-    assert!(
-        out.status.success(),
-        "soffice failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let pdf_dir = convert_to_pdf(
+        dir.path(),
+        inputs.iter().map(|(_, u)| dir.path().join(u).display().to_string()),
     );
 
     let mut failures = Vec::new();
@@ -122,25 +131,7 @@ fn real_legacy_documents_come_out_openable_and_clean_ones_byte_for_byte() {
         let unique = format!("{stem}-{ext}.{ext}");
         outputs.push(write_temp(dir.path(), &unique, &out).display().to_string());
     }
-    let profile = dir.path().join("lo-profile");
-    let pdf_dir = dir.path().join("pdf");
-    let mut args: Vec<String> = vec![
-        "--headless".into(),
-        "--norestore".into(),
-        format!("-env:UserInstallation=file://{}", profile.display()),
-        "--convert-to".into(),
-        "pdf".into(),
-        "--outdir".into(),
-        pdf_dir.display().to_string(),
-    ];
-    args.extend(outputs);
-    let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = judge("soffice", &arg_refs);
-    assert!(
-        out.status.success(),
-        "soffice failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let pdf_dir = convert_to_pdf(dir.path(), outputs);
     for (name, _, marker) in cases {
         let (stem, ext) = name.rsplit_once('.').expect("extension");
         let pdf = pdf_dir.join(format!("{stem}-{ext}.pdf"));
