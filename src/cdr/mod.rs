@@ -409,25 +409,24 @@ impl Engine {
         password: Option<Vec<u8>>,
     ) -> (FileKind, bool, Result<Clean, Refusal>, Duration) {
         let started = Instant::now();
-        if stop_requested() {
-            let kind = detect::detect(&input[..input.len().min(64 * 1024)]);
-            return (
-                kind,
-                false,
-                Err(Refusal::Timeout(self.config.limits.timeout)),
-                started.elapsed(),
-            );
-        }
-        if input.len() as u64 > self.config.limits.max_input_bytes {
-            let kind = detect::detect(&input[..input.len().min(64 * 1024)]);
-            let refusal = Refusal::LimitExceeded {
+        // Refused before parsing: the job was told to stop, or the input is over the limit
+        // (the kind is told from its first bytes only).
+        let early = if stop_requested() {
+            Some(Refusal::Timeout(self.config.limits.timeout))
+        } else if input.len() as u64 > self.config.limits.max_input_bytes {
+            Some(Refusal::LimitExceeded {
                 limit: "limits.max_input_bytes",
                 detail: format!(
                     "{} bytes, the limit is {}",
                     input.len(),
                     self.config.limits.max_input_bytes
                 ),
-            };
+            })
+        } else {
+            None
+        };
+        if let Some(refusal) = early {
+            let kind = detect::detect(&input[..input.len().min(64 * 1024)]);
             return (kind, false, Err(refusal), started.elapsed());
         }
         let mut kind = FileKind::Unknown;
@@ -516,10 +515,8 @@ fn forbidden_reason(kind: FileKind) -> Option<&'static str> {
     })
 }
 
+/// Policy, then the kind's rebuilder. Only ever called after [`admit`].
 fn dispatch(engine: &Engine, kind: FileKind, input: &[u8], cx: &mut Cx<'_>) -> Result<Clean, Refusal> {
-    if let Some(why) = forbidden_reason(kind) {
-        return Err(Refusal::Forbidden { kind, why });
-    }
     match engine.config.policy.action(kind) {
         KindAction::Block => return Err(Refusal::Forbidden { kind, why: "policy" }),
         // The config refuses `pass` for kinds that run or script; checked again here so no

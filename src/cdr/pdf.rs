@@ -242,16 +242,8 @@ impl Sanitizer for PdfSanitizer {
 fn load_within_budget(input: &[u8], cx: &mut Cx<'_>) -> Result<Document, Refusal> {
     let policy = cx.config.pdf;
     let mut per_stream = policy.max_object_stream_bytes.min(cx.decompressed_left());
+    // The file's own syntax is lexed once; each load below charges it again.
     let file = super::pdf_budget::scan_file_within(input, policy.max_structure_bytes);
-    if file.estimate() > policy.max_structure_bytes {
-        return Err(Refusal::LimitExceeded {
-            limit: "pdf.max_structure_bytes",
-            detail: format!(
-                "the document's objects would take more than {} bytes of memory",
-                policy.max_structure_bytes
-            ),
-        });
-    }
     if file.object_streams > 0 && super::pdf_budget::looks_encrypted(input) {
         // lopdf expands the object streams of an encrypted file without asking our filter:
         // each may inflate only to what the structure budget allows if all of it were tokens.
@@ -260,7 +252,7 @@ fn load_within_budget(input: &[u8], cx: &mut Cx<'_>) -> Result<Document, Refusal
     }
     let mut load = |force_reconstruct: bool| -> Result<Document, Refusal> {
         let guard = super::pdf_budget::LoadGuard::install(
-            input,
+            file,
             policy.max_structure_bytes,
             cx.decompressed_left(),
             per_stream,

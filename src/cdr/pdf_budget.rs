@@ -275,10 +275,10 @@ thread_local! {
 pub struct LoadGuard(());
 
 impl LoadGuard {
-    /// Charge the file's own syntax now; object streams are charged by [`filter`] as lopdf
-    /// meets them. `structure` is `pdf.max_structure_bytes`.
-    pub fn install(input: &[u8], structure: u64, inflate_left: u64, per_stream: u64) -> Result<Self, Refusal> {
-        let own = scan_file_within(input, structure).estimate();
+    /// Charge the file's own syntax (`own`, from [`scan_file_within`]) now; object streams
+    /// are charged by [`filter`] as lopdf meets them. `structure` is `pdf.max_structure_bytes`.
+    pub fn install(own: Cost, structure: u64, inflate_left: u64, per_stream: u64) -> Result<Self, Refusal> {
+        let own = own.estimate();
         if own > structure {
             return Err(over_budget(structure));
         }

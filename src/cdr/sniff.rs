@@ -223,7 +223,7 @@ fn decoding_needed(data: &[u8]) -> Option<&'static encoding_rs::Encoding> {
 }
 
 fn judge(text: &[u8]) -> FileKind {
-    let start = trim_start(text);
+    let start = text.trim_ascii_start();
     if start.starts_with(b"#!") {
         return FileKind::Script;
     }
@@ -246,13 +246,14 @@ fn judge(text: &[u8]) -> FileKind {
 /// files, batch files, and MIME documents (`.mht`, saved mail).
 fn first_line_kind(start: &[u8]) -> Option<FileKind> {
     let line_end = memchr::memchr(b'\n', start).unwrap_or(start.len());
-    let line = trim_end(&start[..line_end]);
+    let line = start[..line_end].trim_ascii_end();
     let lower: Vec<u8> = line.iter().take(64).map(u8::to_ascii_lowercase).collect();
     // SYLK starts `ID;P` (a semicolon CSV whose first column is "ID" is not one).
-    if line.starts_with(b"ID;P") || lower == b"web" || lower.starts_with(b"regedit") {
-        return Some(FileKind::ShellText);
-    }
-    if lower.starts_with(b"windows registry editor") {
+    if line.starts_with(b"ID;P")
+        || lower == b"web"
+        || lower.starts_with(b"regedit")
+        || lower.starts_with(b"windows registry editor")
+    {
         return Some(FileKind::ShellText);
     }
     if lower.starts_with(b"@echo off") || lower.starts_with(b"@echo on") {
@@ -292,10 +293,10 @@ fn has_shell_section(text: &[u8]) -> bool {
     let mut version = false;
     let mut signature = false;
     for line in text.split(|&b| b == b'\n') {
-        let line = trim_end(trim_start(line));
+        let line = line.trim_ascii();
         if line.first() == Some(&b'[') && line.last() == Some(&b']') && line.len() <= 64 {
             let name: Vec<u8> = line[1..line.len() - 1].iter().map(u8::to_ascii_lowercase).collect();
-            let name = trim_end(trim_start(&name));
+            let name = name.trim_ascii();
             if SHELL_SECTIONS.contains(&name) {
                 return true;
             }
@@ -416,16 +417,6 @@ fn has_script_mark(text: &[u8]) -> bool {
 
 fn strip_bom(b: &[u8]) -> &[u8] {
     b.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(b)
-}
-
-fn trim_start(b: &[u8]) -> &[u8] {
-    let n = b.iter().take_while(|c| c.is_ascii_whitespace()).count();
-    &b[n..]
-}
-
-fn trim_end(b: &[u8]) -> &[u8] {
-    let n = b.iter().rev().take_while(|c| c.is_ascii_whitespace()).count();
-    &b[..b.len() - n]
 }
 
 #[cfg(test)]

@@ -406,10 +406,6 @@ fn scan_fields(xml: &[u8], hyperlinks: Hyperlinks) -> Result<Vec<bool>, String> 
     Ok(fields.iter().map(|f| dangerous_field(f, hyperlinks)).collect())
 }
 
-fn memchr_find(hay: &[u8], needle: &[u8]) -> bool {
-    memchr::memmem::find(hay, needle).is_some()
-}
-
 /// Largest single XML event (one tag with its attributes, or one text run). Office writes
 /// text in runs and never a value near this; a larger one only costs memory downstream.
 pub const MAX_EVENT_BYTES: usize = 16 << 20;
@@ -528,7 +524,7 @@ fn filter_general<W: std::io::Write>(
 ) -> Result<(W, XmlFindings), String> {
     // Complex fields need a pre-scan and run buffering; most parts have none, and the element
     // name must appear literally, so a byte search decides whether to pay for either.
-    let has_fields = flavor == PartFlavor::Word && memchr_find(xml, b"fldChar");
+    let has_fields = flavor == PartFlavor::Word && memchr::memmem::find(xml, b"fldChar").is_some();
     let dangerous_fields = if has_fields {
         scan_fields(xml, hyperlinks)?
     } else {

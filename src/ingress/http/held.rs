@@ -30,6 +30,8 @@ pub const WINDOW: Duration = Duration::from_secs(15 * 60);
 /// Longest password accepted (a longer one is not a password anyone typed).
 const MAX_PASSWORD: usize = 1024;
 
+/// `POST /v1/held/{token}/unlock`: the clean file (200), 400 for a wrong password, 409 when
+/// the part is not a held archive, 429 after too many wrong passwords.
 pub async fn unlock_api(
     State(state): State<Arc<AppState>>,
     Path(token): Path<String>,

@@ -77,7 +77,8 @@ impl AppState {
     /// An upload's body, in memory or spooled (counted in `/metrics`), within
     /// `http.max_body_bytes`.
     async fn receive_upload(&self, body: axum::body::Body) -> Result<spool::Received, error::ApiError> {
-        let http = self.gateway.engine().config.http.clone();
+        let engine = self.gateway.engine();
+        let http = &engine.config.http;
         let receiving = spool::receive(body, http.max_body_bytes, &self.bodies, &self.gateway.store);
         // A client has `http.body_timeout_secs` for its whole body (a slow one holds an
         // upload place, and the queue behind it, no longer than that).
