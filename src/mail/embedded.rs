@@ -23,8 +23,8 @@ pub struct Embedded {
 /// The text without its encoded blocks, and the blocks; `None` when it has none (the common
 /// case costs one scan and no copy).
 pub fn cut(text: &str) -> Option<(String, Vec<Embedded>)> {
-    let lower_hint = text.contains("begin") || text.contains("=ybegin") || text.contains("BinHex");
-    if !lower_hint {
+    let may_hold = text.contains("begin") || text.contains("=ybegin") || text.contains("BinHex");
+    if !may_hold {
         return None;
     }
     let mut kept = String::with_capacity(text.len());
