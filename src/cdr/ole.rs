@@ -173,7 +173,15 @@ impl Sanitizer for OleSanitizer {
         findings.sort();
         findings.dedup();
         // Nothing removed or neutralised: the input is the clean file, byte for byte (every
-        // rewrite is a chance to break a document some reader depends on).
+        // rewrite is a chance to break a document some reader depends on) — unless bytes
+        // follow the file's last sector (a polyglot's payload), which the rebuild leaves out.
+        if findings.is_empty() && !ends_at_its_last_sector(input) {
+            findings.push(Finding::removed(
+                What::Structure,
+                "end of file",
+                "data after the compound file's last sector",
+            ));
+        }
         let bytes = if findings.is_empty() {
             input.to_vec()
         } else {
@@ -323,6 +331,42 @@ fn has_ppt_record(data: &[u8], wanted: impl Fn(u16, &[u8]) -> bool) -> bool {
         }
     }
     false
+}
+
+/// Whether the compound file ends where its allocation table says: no byte after the sector
+/// after the last one the FAT marks as used (the header is sector -1). Bytes past that are no
+/// part of the document — data appended to make a polyglot. `false` when it cannot be told
+/// from the header's 109 FAT sector numbers (a file over ~7 MB): such a file is rebuilt.
+fn ends_at_its_last_sector(input: &[u8]) -> bool {
+    let u16_at = |o: usize| input.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let u32_at = |o: usize| {
+        input
+            .get(o..o + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let (Some(shift @ (9 | 12)), Some(fat_sectors)) = (u16_at(0x1E), u32_at(0x2C)) else {
+        return false;
+    };
+    if fat_sectors > 109 {
+        return false;
+    }
+    let sector = 1usize << shift;
+    let mut last_used = None;
+    for k in 0..fat_sectors as usize {
+        let Some(at) = u32_at(0x4C + 4 * k) else {
+            return false;
+        };
+        let start = (at as usize).saturating_add(1).saturating_mul(sector);
+        let Some(fat) = input.get(start..start.saturating_add(sector)) else {
+            return false;
+        };
+        for (j, entry) in fat.chunks_exact(4).enumerate() {
+            if entry != [0xFF; 4] {
+                last_used = Some(k * (sector / 4) + j);
+            }
+        }
+    }
+    last_used.is_some_and(|last| input.len() <= (last + 2) * sector)
 }
 
 /// What the rebuild needs to know of a Word document before its streams: which table stream
@@ -487,6 +531,24 @@ mod tests {
             check_biff(&mut enc, &mut Vec::new()),
             Err(Refusal::Encrypted { hold: false })
         );
+    }
+
+    #[test]
+    fn bytes_after_the_last_sector_are_told_apart() {
+        // A minimal version-3 file: header, one FAT sector (sector 0) whose entries mark
+        // sectors 0 and 1 used, and sector 1.
+        let mut cf = vec![0u8; 512 * 3];
+        cf[0x1E..0x20].copy_from_slice(&9u16.to_le_bytes());
+        cf[0x2C..0x30].copy_from_slice(&1u32.to_le_bytes());
+        cf[0x4C..0x50].copy_from_slice(&0u32.to_le_bytes());
+        cf[512..1024].fill(0xFF);
+        cf[512..516].copy_from_slice(&0xFFFF_FFFDu32.to_le_bytes());
+        cf[516..520].copy_from_slice(&0xFFFF_FFFEu32.to_le_bytes());
+        assert!(ends_at_its_last_sector(&cf));
+        let mut appended = cf.clone();
+        appended.extend_from_slice(b"MZ\x90\0 a payload");
+        assert!(!ends_at_its_last_sector(&appended));
+        assert!(!ends_at_its_last_sector(&cf[..100]));
     }
 
     #[test]
