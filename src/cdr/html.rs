@@ -303,7 +303,19 @@ impl Tag {
     }
 }
 
-/// Decode character references (`&amp;`, `&#12354;`, `&#x3042;`, a few named ones); an
+/// HTML's names for U+00A0 to U+00FF, in code point order (`&ouml;` in Latin-1 mail).
+const LATIN1_NAMES: [&str; 96] = [
+    "nbsp", "iexcl", "cent", "pound", "curren", "yen", "brvbar", "sect", "uml", "copy", "ordf", "laquo", "not", "shy",
+    "reg", "macr", "deg", "plusmn", "sup2", "sup3", "acute", "micro", "para", "middot", "cedil", "sup1", "ordm",
+    "raquo", "frac14", "frac12", "frac34", "iquest", "Agrave", "Aacute", "Acirc", "Atilde", "Auml", "Aring", "AElig",
+    "Ccedil", "Egrave", "Eacute", "Ecirc", "Euml", "Igrave", "Iacute", "Icirc", "Iuml", "ETH", "Ntilde", "Ograve",
+    "Oacute", "Ocirc", "Otilde", "Ouml", "times", "Oslash", "Ugrave", "Uacute", "Ucirc", "Uuml", "Yacute", "THORN",
+    "szlig", "agrave", "aacute", "acirc", "atilde", "auml", "aring", "aelig", "ccedil", "egrave", "eacute", "ecirc",
+    "euml", "igrave", "iacute", "icirc", "iuml", "eth", "ntilde", "ograve", "oacute", "ocirc", "otilde", "ouml",
+    "divide", "oslash", "ugrave", "uacute", "ucirc", "uuml", "yacute", "thorn", "yuml",
+];
+
+/// Decode character references (`&amp;`, `&#12354;`, `&#x3042;`, the Latin-1 names); an
 /// unknown one stays as written.
 fn decode_references(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -327,7 +339,17 @@ fn decode_references(s: &str) -> String {
                 "hellip" => '…',
                 "mdash" => '—',
                 "ndash" => '–',
+                "euro" => '€',
+                "lsquo" => '‘',
+                "rsquo" => '’',
+                "ldquo" => '“',
+                "rdquo" => '”',
+                "bull" => '•',
+                "trade" => '™',
                 _ => {
+                    if let Some(at) = LATIN1_NAMES.iter().position(|n| *n == name) {
+                        return char::from_u32(0xA0 + at as u32).map(|c| (c, semi));
+                    }
                     let n = name.strip_prefix('#')?;
                     let code = match n.strip_prefix(['x', 'X']) {
                         Some(hex) => u32::from_str_radix(hex, 16).ok()?,

@@ -29,6 +29,9 @@ pub fn charset(label: &str) -> Option<&'static Encoding> {
 /// Decode bytes in the named charset; without a usable label, UTF-8 when valid, else the
 /// Japanese charsets by trial (the engine's text detection), else lossy UTF-8.
 pub fn decode_text(bytes: &[u8], label: Option<&str>) -> String {
+    if label.is_some_and(is_utf7) {
+        return decode_utf7(bytes);
+    }
     if let Some(enc) = label.and_then(charset) {
         let joined;
         let bytes = if enc == ISO_2022_JP {
@@ -47,10 +50,65 @@ pub fn decode_text(bytes: &[u8], label: Option<&str>) -> String {
         }
         return text.into_owned();
     }
+    // A guess that yields private-use characters is a wrong one (Latin-1 read as CP932).
     match crate::cdr::text::charset(bytes) {
-        Some(enc) => enc.decode(bytes).0.into_owned(),
+        Some(enc) => match enc.decode(bytes).0 {
+            text if text.chars().any(is_private_use) => decode_raw_header(bytes),
+            text => text.into_owned(),
+        },
         None => String::from_utf8_lossy(bytes).into_owned(),
     }
+}
+
+fn is_private_use(c: char) -> bool {
+    ('\u{E000}'..='\u{F8FF}').contains(&c)
+}
+
+/// UTF-7 (RFC 2152), which the WHATWG encodings leave out and old mailers still label.
+fn is_utf7(label: &str) -> bool {
+    let l = label.trim().trim_matches('"');
+    ["utf-7", "unicode-1-1-utf-7", "csunicode11utf7", "x-unicode-2-0-utf-7"]
+        .iter()
+        .any(|u| l.eq_ignore_ascii_case(u))
+}
+
+/// Decode UTF-7: ASCII stands for itself, `+` opens modified base64 of UTF-16BE (without
+/// padding) that runs to the first byte outside its alphabet, a `-` there is absorbed, and
+/// `+-` is a plus sign. Unpaired surrogates and 8-bit bytes become U+FFFD. Linear.
+fn decode_utf7(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    let mut utf16 = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        i += 1;
+        if b != b'+' {
+            out.push(if b.is_ascii() {
+                char::from(b)
+            } else {
+                char::REPLACEMENT_CHARACTER
+            });
+            continue;
+        }
+        if bytes.get(i) == Some(&b'-') {
+            out.push('+');
+            i += 1;
+            continue;
+        }
+        // The shifted run, as UTF-16BE bytes; bits left over at its end are padding.
+        let mut sextets = Sextets::default();
+        utf16.clear();
+        while let Some(v) = bytes.get(i).and_then(|&c| base64_value(c)) {
+            sextets.push(v, &mut utf16);
+            i += 1;
+        }
+        if bytes.get(i) == Some(&b'-') {
+            i += 1;
+        }
+        let units = utf16.chunks_exact(2).map(|p| u16::from_be_bytes([p[0], p[1]]));
+        out.extend(char::decode_utf16(units).map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER)));
+    }
+    out
 }
 
 /// Encoded-words each end in ASCII mode, so joined ones hold `ESC ( B ESC $ B` where a
@@ -120,12 +178,11 @@ fn decode_raw_header(bytes: &[u8]) -> String {
     if bytes.is_ascii() || bytes.contains(&0x1B) {
         return decode_text(bytes, None);
     }
-    let private = |c: char| ('\u{E000}'..='\u{F8FF}').contains(&c);
     [UTF_8, SHIFT_JIS, EUC_JP]
         .into_iter()
         .find_map(|enc| {
             let (text, had_errors) = enc.decode_without_bom_handling(bytes);
-            (!had_errors && !text.chars().any(private)).then(|| text.into_owned())
+            (!had_errors && !text.chars().any(is_private_use)).then(|| text.into_owned())
         })
         .unwrap_or_else(|| {
             encoding_rs::WINDOWS_1252
@@ -348,6 +405,17 @@ pub fn write_base64<W: std::io::Write + ?Sized>(w: &mut W, bytes: &[u8]) -> std:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utf7_decodes_as_rfc_2152_has_it() {
+        assert_eq!(decode_text(b"Fr+APY-sche +ZeVnLIqe-", Some("UTF-7")), "Frösche 日本語");
+        assert_eq!(
+            decode_text(b"1 +- 1 = 2, +2D3eAA- ok", Some("utf-7")),
+            "1 + 1 = 2, 😀 ok"
+        );
+        // A run that stops at a non-base64 byte keeps that byte; 8-bit bytes are not UTF-7.
+        assert_eq!(decode_text(b"+AGEAYg. \xff", Some("utf-7")), "ab. \u{FFFD}");
+    }
 
     #[test]
     fn encoded_words_in_japanese_charsets_decode() {

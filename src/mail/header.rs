@@ -61,11 +61,19 @@ pub fn fields(block: &[u8]) -> Vec<Field<'_>> {
 }
 
 fn field(raw: &[u8]) -> Field<'_> {
-    let name = match raw.iter().position(|&b| b == b':') {
-        Some(i) if raw[..i].iter().all(|&b| b.is_ascii_graphic()) => &raw[..i],
-        _ => &raw[..0],
-    };
-    Field { name, raw }
+    Field {
+        name: field_name(raw).unwrap_or(&raw[..0]),
+        raw,
+    }
+}
+
+/// The name of the header field `line` starts, if it starts one: printable ASCII up to the
+/// colon, white space before the colon allowed (RFC 5322's obsolete syntax, which readers
+/// accept: `Subject :` is a Subject field to them, so it is one here).
+pub fn field_name(line: &[u8]) -> Option<&[u8]> {
+    let colon = memchr::memchr(b':', line)?;
+    let name = line[..colon].trim_ascii_end();
+    (!name.is_empty() && name.iter().all(|b| b.is_ascii_graphic())).then_some(name)
 }
 
 /// The first field named `name`.

@@ -38,22 +38,21 @@ pub fn entity(bytes: &[u8]) -> Entity<'_> {
     }
 }
 
-/// Where the header block ends: the start of its empty line, 0 when the first line is empty
-/// or is not a header field, the length when no empty line comes.
+/// Where the header block ends: the start of its empty line, or of the first line that is
+/// neither a header field nor the continuation of one (the body then starts on that line, as
+/// RFC 5322 readers take it: a stray line is never kept among the fields, where it would end
+/// the header block of the rebuilt mail for its reader); 0 when the first line is not a field;
+/// the length when the block runs to the end.
 pub fn header_end(bytes: &[u8]) -> usize {
-    let first = &bytes[..memchr::memchr(b'\n', bytes).unwrap_or(bytes.len())];
-    let looks_like_field = first
-        .iter()
-        .position(|&b| b == b':')
-        .is_some_and(|i| i > 0 && first[..i].iter().all(|b| b.is_ascii_graphic()));
-    if !looks_like_field {
-        return 0;
-    }
     let mut pos = 0;
     while pos < bytes.len() {
         let end = memchr::memchr(b'\n', &bytes[pos..]).map_or(bytes.len(), |i| pos + i + 1);
         let line = &bytes[pos..end];
         if line == b"\n" || line == b"\r\n" {
+            return pos;
+        }
+        let continues = pos > 0 && matches!(line[0], b' ' | b'\t');
+        if !continues && super::header::field_name(line).is_none() {
             return pos;
         }
         pos = end;

@@ -53,6 +53,8 @@ pub struct Attachment<'a> {
     pub path: String,
     pub name: Option<String>,
     pub media_type: String,
+    /// The declared charset of a text file (`charset=`), as labelled.
+    pub charset: Option<String>,
     pub bytes: Cow<'a, [u8]>,
     pub special: Option<Special>,
 }
@@ -154,6 +156,7 @@ pub fn parse(raw: &[u8], bounds: Bounds) -> Mail<'_> {
                 path: "1".into(),
                 name: None,
                 media_type: "message/rfc822".into(),
+                charset: None,
                 bytes: Cow::Borrowed(raw),
                 special: Some(Special::BadEncoding),
             })],
@@ -165,19 +168,18 @@ pub fn parse(raw: &[u8], bounds: Bounds) -> Mail<'_> {
 }
 
 fn parse_structure(raw: &[u8], bounds: Bounds) -> Mail<'_> {
-    if mime::header_end(raw) == 0 {
-        return Mail {
-            header_block: Cow::Borrowed(&[]),
-            bodies: Vec::new(),
-            items: Vec::new(),
-            dropped_alternatives: 0,
-            signed: false,
-            damage: vec![Damage::NoHeaders],
-        };
-    }
     let mut budget = bounds.max_parts;
-    walk_message(raw, "", bounds, 0, &mut budget)
+    let mut mail = walk_message(raw, "", bounds, 0, &mut budget);
+    if mail.header_block.is_empty() {
+        // Not a mail as RFC 5322 has it; what it holds is still read as text (a digest's
+        // headerless first part, a body saved without its header): nothing readable is dropped.
+        mail.damage.insert(0, Damage::NoHeaders);
+    }
+    mail
 }
+
+/// The stack's mark for bytes that are all body (see `walk_message`).
+const HEADERLESS: &str = "(headerless)";
 
 /// One message (the outer one or a forwarded one), header block and body, walked from its
 /// root entity with an explicit stack; a forwarded message is walked by a call of its own,
@@ -191,7 +193,8 @@ fn walk_message<'a>(raw: &'a [u8], prefix: &str, bounds: Bounds, depth: u32, bud
         signed: false,
         damage: Vec::new(),
     };
-    // (entity bytes, IMAP path, nesting depth, the type of a part without Content-Type)
+    // (entity bytes, IMAP path, nesting depth, the type of a part without Content-Type);
+    // a `HEADERLESS` default marks bytes that are all body (a multipart nobody can split).
     let mut stack: Vec<(&'a [u8], String, u32, &'static str)> = vec![(raw, String::new(), depth, "text/plain")];
     while let Some((bytes, path, level, default_media)) = stack.pop() {
         if *budget == 0 {
@@ -203,7 +206,19 @@ fn walk_message<'a>(raw: &'a [u8], prefix: &str, bounds: Bounds, depth: u32, bud
             mail.damage.push(Damage::OverLimit("mail.max_nesting"));
             continue;
         }
-        let entity = mime::entity(bytes);
+        let entity = if default_media == HEADERLESS {
+            mime::Entity {
+                header: &[],
+                body: bytes,
+            }
+        } else {
+            mime::entity(bytes)
+        };
+        let default_media = if default_media == HEADERLESS {
+            "text/plain"
+        } else {
+            default_media
+        };
         let fields = header::fields(entity.header);
         let ctype_value = header::find(&fields, "content-type")
             .map(|f| f.value())
@@ -222,6 +237,8 @@ fn walk_message<'a>(raw: &'a [u8], prefix: &str, bounds: Bounds, depth: u32, bud
         let is_attachment = disposition
             .get(..10)
             .is_some_and(|d| d.eq_ignore_ascii_case(b"attachment"));
+        // Shown in the message by every client, named or not (RFC 2183).
+        let is_inline = disposition.get(..6).is_some_and(|d| d.eq_ignore_ascii_case(b"inline"));
         let encoding = header::find(&fields, "content-transfer-encoding")
             .map(|f| f.value())
             .unwrap_or_default();
@@ -234,21 +251,22 @@ fn walk_message<'a>(raw: &'a [u8], prefix: &str, bounds: Bounds, depth: u32, bud
         };
         if media.starts_with("multipart/") {
             let Some(boundary) = header::param(ctype_value, "boundary").filter(|b| !b.is_empty()) else {
-                // A multipart nobody can split: its body is held as it is.
+                // A multipart nobody can split: its body is read as the plain text every mail
+                // client shows it as.
                 mail.damage.push(Damage::MissingBoundary(full_path(&path)));
-                mail.items.push(Item::File(Attachment {
-                    path: full_path(&path),
-                    name,
-                    media_type: media,
-                    bytes: Cow::Borrowed(entity.body),
-                    special: Some(Special::BadEncoding),
-                }));
+                stack.push((entity.body, path, level + 1, HEADERLESS));
                 continue;
             };
             let max = usize::try_from(*budget).unwrap_or(usize::MAX).saturating_add(1);
             let parts = mime::split(entity.body, boundary.as_bytes(), max);
             if !parts.closed && !parts.truncated {
                 mail.damage.push(Damage::MissingBoundary(full_path(&path)));
+                if parts.parts.is_empty() {
+                    // Not one delimiter line (a wrong boundary parameter, a body cut before its
+                    // first part): its body is read as the plain text it is shown as.
+                    stack.push((entity.body, path, level + 1, HEADERLESS));
+                    continue;
+                }
             }
             let child_path = |i: usize| {
                 if path.is_empty() {
@@ -273,7 +291,8 @@ fn walk_message<'a>(raw: &'a [u8], prefix: &str, bounds: Bounds, depth: u32, bud
                 }
                 "signed" => {
                     mail.signed = true;
-                    // The content first; the signature part(s) are left out (reported).
+                    // The content first; the signature part(s) are left out (reported). A
+                    // further part that is no signature is content a sender put there: read.
                     for (i, kid) in kids.iter().enumerate().skip(1) {
                         // Named as it came (`smime.p7s`, `signature.asc`), so the notice can say
                         // which part went and why.
@@ -281,6 +300,12 @@ fn walk_message<'a>(raw: &'a [u8], prefix: &str, bounds: Bounds, depth: u32, bud
                         let sig_type = header::find(&sig_fields, "content-type")
                             .map(|f| f.value())
                             .unwrap_or_default();
+                        if !sig_type.is_empty()
+                            && special_for(&header::media_type(sig_type)) != Some(Special::Signature)
+                        {
+                            stack.push((kid, child_path(i), level + 1, child_default));
+                            continue;
+                        }
                         let sig_name = header::find(&sig_fields, "content-disposition")
                             .and_then(|f| header::param(f.value(), "filename"))
                             .or_else(|| header::param(sig_type, "name"))
@@ -288,6 +313,7 @@ fn walk_message<'a>(raw: &'a [u8], prefix: &str, bounds: Bounds, depth: u32, bud
                         mail.items.push(Item::File(Attachment {
                             path: full_path(&child_path(i)),
                             name: sig_name,
+                            charset: None,
                             media_type: if sig_type.is_empty() {
                                 "application/signature".into()
                             } else {
@@ -306,12 +332,14 @@ fn walk_message<'a>(raw: &'a [u8], prefix: &str, bounds: Bounds, depth: u32, bud
                         path: full_path(&path),
                         name,
                         media_type: media.clone(),
+                        charset: None,
                         bytes: Cow::Borrowed(bytes),
                         special: Some(Special::Encrypted),
                     }));
                 }
                 _ => {
-                    for (i, kid) in kids.iter().enumerate().rev() {
+                    // Nothing at all between two delimiter lines (not even a header) is no part.
+                    for (i, kid) in kids.iter().enumerate().rev().filter(|(_, k)| !k.is_empty()) {
                         stack.push((kid, child_path(i), level + 1, child_default));
                     }
                 }
@@ -336,7 +364,7 @@ fn walk_message<'a>(raw: &'a [u8], prefix: &str, bounds: Bounds, depth: u32, bud
                 mail.damage.push(Damage::BadEncoding(full_path(&path)));
             }
             let is_html = media == "text/html";
-            let inline_text = !is_attachment && name.is_none() && (media == "text/plain" || is_html);
+            let inline_text = !is_attachment && (name.is_none() || is_inline) && (media == "text/plain" || is_html);
             if inline_text && decoded.clean {
                 let charset = header::param(ctype_value, "charset");
                 let mut text = codec::decode_text(&decoded.bytes, charset.as_deref());
@@ -349,6 +377,7 @@ fn walk_message<'a>(raw: &'a [u8], prefix: &str, bounds: Bounds, depth: u32, bud
                             path: format!("{}#{}", full_path(&path), n + 1),
                             name: block.name,
                             media_type: "application/octet-stream".into(),
+                            charset: None,
                             bytes: Cow::Owned(block.bytes.unwrap_or_default()),
                             special,
                         }));
@@ -370,6 +399,7 @@ fn walk_message<'a>(raw: &'a [u8], prefix: &str, bounds: Bounds, depth: u32, bud
                 path: full_path(&path),
                 name,
                 media_type: media,
+                charset: header::param(ctype_value, "charset"),
                 // Broken encoding: the part as it came, for whoever looks at it later.
                 bytes: if decoded.clean {
                     decoded.bytes
@@ -401,6 +431,7 @@ impl Mail<'_> {
                         path: a.path,
                         name: a.name,
                         media_type: a.media_type,
+                        charset: a.charset,
                         special: a.special,
                     }),
                     Item::Message(f) => Item::Message(Forwarded {
@@ -445,20 +476,29 @@ fn special_for(media: &str) -> Option<Special> {
 }
 
 /// The branch of a `multipart/alternative` to keep: the plain text when there is one (the
-/// sender's own text), else the HTML, else a multipart holding one, else the last branch.
+/// sender's own text), else the HTML, else a multipart holding one, else the last branch. A
+/// plain branch with nothing in it does not count (some mailers send an empty one beside the
+/// HTML that carries the message: keeping it would deliver nothing).
 fn choose_alternative(kids: &[&[u8]]) -> Option<usize> {
     let media: Vec<String> = kids
         .iter()
         .map(|kid| {
-            let fields = header::fields(mime::entity(kid).header);
-            header::find(&fields, "content-type")
-                .map_or_else(|| "text/plain".to_string(), |f| header::media_type(f.value()))
+            let entity = mime::entity(kid);
+            let fields = header::fields(entity.header);
+            let media = header::find(&fields, "content-type")
+                .map_or_else(|| "text/plain".to_string(), |f| header::media_type(f.value()));
+            if media == "text/plain" && entity.body.trim_ascii().is_empty() {
+                "text/plain; empty".to_string()
+            } else {
+                media
+            }
         })
         .collect();
     let pick = |want: &str| media.iter().position(|m| m == want);
     pick("text/plain")
         .or_else(|| pick("text/html"))
         .or_else(|| media.iter().position(|m| m.starts_with("multipart/")))
+        .or_else(|| pick("text/plain; empty"))
         .or_else(|| kids.len().checked_sub(1))
 }
 

@@ -24,7 +24,8 @@ pub fn all_fixture_files() -> Vec<PathBuf> {
         for e in entries.flatten() {
             let p = e.path();
             if p.is_dir() {
-                if p.file_name().is_some_and(|n| n != "gen") {
+                // Generators, and the mail corpus (judged by tests/mail_oracle.rs).
+                if p.file_name().is_some_and(|n| n != "gen" && n != "mail-corpus") {
                     stack.push(p);
                 }
             } else if !matches!(p.extension().and_then(|e| e.to_str()), Some("md" | "py" | "json")) {
