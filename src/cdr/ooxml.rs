@@ -261,6 +261,7 @@ impl Sanitizer for OoxmlSanitizer {
             cx,
             findings: Vec::new(),
             kept: BTreeMap::new(),
+            rels_out: BTreeMap::new(),
             content_types: ContentTypes::parse(parts.get("[content_types].xml").map(|(_, b)| b.as_slice()))?,
             out_kind: macro_free_kind(in_kind),
         };
@@ -397,6 +398,9 @@ struct Rebuild<'p, 'c, 'a> {
     cx: &'c mut Cx<'a>,
     findings: Vec<Finding>,
     kept: Kept,
+    /// The relationships kept so far, by `.rels` part: (source part, relationships). Written
+    /// once every part is decided (see [`Rebuild::close_references`]).
+    rels_out: BTreeMap<String, (String, Vec<Relationship>)>,
     content_types: ContentTypes,
     out_kind: FileKind,
 }
@@ -411,13 +415,13 @@ impl Rebuild<'_, '_, '_> {
         // the vbaProject.bin even when no relationship points at it.
         let mut queue: VecDeque<String> = VecDeque::new();
         let mut visited: BTreeSet<String> = BTreeSet::new();
-        let root_rels = self.filter_rels("", "_rels/.rels", &mut queue)?;
+        let (root_rels, _) = self.filter_part_rels("", "_rels/.rels", &mut queue)?;
         if !queue.iter().any(|p| self.is_main(p)) {
             return Err(Refusal::Malformed(
                 "no main document part (Strict OOXML is not accepted)".into(),
             ));
         }
-        self.keep_xml("_rels/.rels", root_rels);
+        self.rels_out.insert("_rels/.rels".into(), (String::new(), root_rels));
         while let Some(part) = queue.pop_front() {
             self.cx.check_deadline()?;
             if !visited.insert(part.clone()) {
@@ -425,6 +429,7 @@ impl Rebuild<'_, '_, '_> {
             }
             self.copy_part(&part, &mut queue)?;
         }
+        self.close_references();
         for (key, (name, _)) in self.parts {
             let is_meta = key == "[content_types].xml";
             if !is_meta && !self.kept.contains_key(key) && !visited.contains(key) {
@@ -472,27 +477,31 @@ impl Rebuild<'_, '_, '_> {
             self.found(what, name.clone(), ct);
             return Ok(());
         }
-        let rels_name = rels_of(part);
-        let mut rel_ids = RelIds::default();
-        if self.parts.contains_key(&rels_name) {
-            let (new_rels, ids) = self.filter_part_rels(part, &rels_name, queue)?;
-            rel_ids = ids;
-            self.keep_xml(&rels_name, new_rels);
-        }
+        // Decide on the part before following its relationships: a part left out must not
+        // bring its own targets (the pictures of a VML drawing) into the package as orphans.
         let lower_ct = ct.to_ascii_lowercase();
-        if RASTER_TYPES.contains(&lower_ct.as_str()) {
-            return self.picture(part, &name.clone());
-        }
-        if BINARY_TYPES.contains(&lower_ct.as_str()) {
-            self.kept.insert(part.to_string(), (name.clone(), PartOut::Copy));
-            return Ok(());
-        }
-        if !(lower_ct.ends_with("+xml") || lower_ct.ends_with("/xml")) {
+        let raster = RASTER_TYPES.contains(&lower_ct.as_str());
+        let binary = BINARY_TYPES.contains(&lower_ct.as_str());
+        if !(raster || binary || lower_ct.ends_with("+xml") || lower_ct.ends_with("/xml")) {
             self.found(
                 What::Structure,
                 name.clone(),
                 format!("content type {ct} is not on the allowlist"),
             );
+            return Ok(());
+        }
+        let rels_name = rels_of(part);
+        let mut rel_ids = RelIds::default();
+        if self.parts.contains_key(&rels_name) {
+            let (new_rels, ids) = self.filter_part_rels(part, &rels_name, queue)?;
+            rel_ids = ids;
+            self.rels_out.insert(rels_name, (part.to_string(), new_rels));
+        }
+        if raster {
+            return self.picture(part, &name.clone());
+        }
+        if binary {
+            self.kept.insert(part.to_string(), (name.clone(), PartOut::Copy));
             return Ok(());
         }
         let flavor = PartFlavor::from_content_type(&lower_ct);
@@ -528,9 +537,27 @@ impl Rebuild<'_, '_, '_> {
         }
     }
 
-    fn filter_rels(&mut self, source: &str, rels_name: &str, queue: &mut VecDeque<String>) -> Result<Vec<u8>, Refusal> {
-        let (bytes, _) = self.filter_part_rels(source, rels_name, queue)?;
-        Ok(bytes)
+    /// Close the package: a relationship whose target was left out after all (a picture the
+    /// engine refused, a part of a type not on the list) goes, and so does every reference to
+    /// it in its source part (the XML filter drops or unwraps the element), so nothing in the
+    /// output points at a part that is not there — Office "repairs" such files, and a second
+    /// pass would change them again. Then the `.rels` parts are written.
+    fn close_references(&mut self) {
+        let rels_out = std::mem::take(&mut self.rels_out);
+        for (rels_name, (source, mut rels)) in rels_out {
+            let mut gone = Vec::new();
+            rels.retain(|r| {
+                let kept = r.external || resolve_target(&source, &r.target).is_some_and(|t| self.kept.contains_key(&t));
+                if !kept {
+                    gone.push(r.id.clone());
+                }
+                kept
+            });
+            if let Some((_, PartOut::Xml { rels: ids, .. })) = self.kept.get_mut(&source) {
+                ids.dropped.extend(gone);
+            }
+            self.keep_xml(&rels_name, write_rels(&rels));
+        }
     }
 
     /// Rewrite a `.rels` part: keep allowed internal relationships (queueing their targets),
@@ -541,7 +568,7 @@ impl Rebuild<'_, '_, '_> {
         source: &str,
         rels_name: &str,
         queue: &mut VecDeque<String>,
-    ) -> Result<(Vec<u8>, RelIds), Refusal> {
+    ) -> Result<(Vec<Relationship>, RelIds), Refusal> {
         let Some((rels_display, xml)) = self.parts.get(rels_name) else {
             return Err(Refusal::Malformed(format!("missing {rels_name}")));
         };
@@ -651,7 +678,7 @@ impl Rebuild<'_, '_, '_> {
                 }
             }
         }
-        Ok((write_rels(&kept), RelIds { dropped, embedded }))
+        Ok((kept, RelIds { dropped, embedded }))
     }
 
     /// Sanitize the embedded package `target` (a part) through the engine, one level deeper,

@@ -298,7 +298,11 @@ impl Filter<'_> {
                     for a in e.attributes().flatten() {
                         let (ans, alocal) = reader.resolver().resolve_attribute(a.key);
                         if ns_is(&ans, NS_R) && self.dropped.contains(a.value.as_ref()) {
-                            self.note(What::ExternalLink, local, alocal.as_ref().to_string());
+                            match alocal.as_ref() {
+                                "link" => self.note(What::ExternalLink, local, "link"),
+                                // The picture part itself was left out (reported where it was).
+                                _ => self.note(What::Structure, local, "reference to a picture left out"),
+                            }
                             continue;
                         }
                         new.push_attribute(a);
