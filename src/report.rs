@@ -68,6 +68,9 @@ pub enum What {
     Encryption,
     PrivateData,
     Structure,
+    /// Content of the input that could not be carried over (pages of a broken page tree):
+    /// the output lacks it, the original has it.
+    Damage,
 }
 
 /// What was done about a finding.

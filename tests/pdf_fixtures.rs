@@ -234,3 +234,61 @@ fn metadata_removal_policy_drops_info() {
     let out = write_temp(dir.path(), "kept.pdf", kept.output.as_deref().expect("output"));
     assert!(qpdf_names(&out).contains("/Producer"));
 }
+
+/// A page the viewer shows is a page the output has, or the report says it is not: a page
+/// listed twice comes out twice; a page-tree entry that leads nowhere, and pages the tree's
+/// `/Count` declares but does not hold, are a `damage` finding naming them (outcome
+/// `disarmed`). poppler (pdfinfo) counts the input's pages; qpdf checks every output.
+#[test]
+fn every_page_a_viewer_shows_is_kept_or_named_as_lost() {
+    let engine = Engine::new(Config::default());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let page: &[u8] = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] /Contents 4 0 R >>";
+    let content: &[u8] = b"<< /Length 0 >>\nstream\n\nendstream";
+    let cases: [(&str, &[u8], u32, Option<&str>); 3] = [
+        ("twice", b"<< /Type /Pages /Kids [3 0 R 3 0 R] /Count 2 >>", 2, None),
+        (
+            "missing",
+            b"<< /Type /Pages /Kids [3 0 R 9 0 R] /Count 2 >>",
+            1,
+            Some("pages 2 of 2"),
+        ),
+        (
+            "short",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 3 >>",
+            1,
+            Some("pages 2–3 of 3"),
+        ),
+    ];
+    for (name, pages, want_pages, damage) in cases {
+        let input = pdf_from_objects(&[b"<< /Type /Catalog /Pages 2 0 R >>", pages, page, content]);
+        let in_path = write_temp(dir.path(), &format!("{name}-in.pdf"), &input);
+        let viewer_pages = pdf_pages(&in_path);
+        let p = engine.run(&input, Some("a.pdf"));
+        let out = p
+            .output
+            .unwrap_or_else(|| panic!("{name}: {:?}", p.report.reason_detail));
+        let out_path = write_temp(dir.path(), &format!("{name}-out.pdf"), &out);
+        qpdf_check(&out_path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let got = pdf_pages(&out_path);
+        assert_eq!(got, want_pages, "{name}");
+        let lost: Vec<&str> = p
+            .report
+            .findings
+            .iter()
+            .filter(|f| f.what == What::Damage)
+            .map(|f| f.detail.as_str())
+            .collect();
+        match damage {
+            None => {
+                assert_eq!(got, viewer_pages, "{name}: the viewer shows {viewer_pages}");
+                assert!(lost.is_empty(), "{name}: {lost:?}");
+            }
+            Some(detail) => {
+                assert!(got < viewer_pages, "{name}: poppler counts {viewer_pages}");
+                assert!(lost.iter().any(|d| d.starts_with(detail)), "{name}: {lost:?}");
+                assert_eq!(p.report.outcome, Outcome::Disarmed, "{name}");
+            }
+        }
+    }
+}

@@ -447,7 +447,10 @@ impl<'s, 'c, 'a> Rebuild<'s, 'c, 'a> {
     }
 
     /// Walk the page tree in order, recording every intermediate node. Bounded in depth and
-    /// guarded against cycles (a page reached twice is kept once).
+    /// guarded against cycles through intermediate nodes; a page listed twice is two pages,
+    /// as viewers show it. Entries that lead to no page, and pages the root's `/Count`
+    /// declares but the tree does not hold, are reported as a `damage` finding naming them:
+    /// the output never has fewer pages than a viewer shows without saying so.
     fn collect_pages(&mut self, catalog: &Dictionary) -> Result<Vec<ObjectId>, Refusal> {
         let root = catalog
             .get(b"Pages")
@@ -455,25 +458,29 @@ impl<'s, 'c, 'a> Rebuild<'s, 'c, 'a> {
             .map_err(|_| Refusal::Malformed("the catalog has no /Pages reference".into()))?;
         let mut pages = Vec::new();
         let mut seen = HashSet::new();
+        // Page numbers (1-based, in tree order) of entries that lead to no page.
+        let mut unreadable = Vec::new();
         // Explicit stack of (node, depth); children pushed in reverse to keep document order.
-        let mut stack = vec![(root, 0usize)];
-        while let Some((id, depth)) = stack.pop() {
-            if !seen.insert(id) {
-                continue;
-            }
+        let mut stack = vec![(Object::Reference(root), 0usize)];
+        while let Some((entry, depth)) = stack.pop() {
             if depth > MAX_PAGE_TREE_DEPTH {
                 return Err(Refusal::LimitExceeded {
                     limit: "pdf.page_tree_depth",
                     detail: format!("page tree deeper than {MAX_PAGE_TREE_DEPTH}"),
                 });
             }
-            if pages.len() as u64 > self.policy.max_objects {
+            if (pages.len() + unreadable.len()) as u64 > self.policy.max_objects {
                 return Err(Refusal::LimitExceeded {
                     limit: "pdf.max_objects",
                     detail: "too many pages".into(),
                 });
             }
-            let Ok(node) = self.src.get_dictionary(id) else {
+            let node = entry
+                .as_reference()
+                .ok()
+                .and_then(|id| Some((id, self.src.get_dictionary(id).ok()?)));
+            let Some((id, node)) = node else {
+                unreadable.push(pages.len() + unreadable.len() + 1);
                 continue;
             };
             let is_pages = node
@@ -483,17 +490,40 @@ impl<'s, 'c, 'a> Rebuild<'s, 'c, 'a> {
                 .unwrap_or(false)
                 || (node.has(b"Kids") && !node.has(b"Contents"));
             if is_pages {
+                if !seen.insert(id) {
+                    continue; // a cycle, or a subtree listed twice: walked once
+                }
                 self.page_nodes.insert(id);
                 if let Ok(kids) = node.get(b"Kids").and_then(Object::as_array) {
                     for kid in kids.iter().rev() {
-                        if let Ok(k) = kid.as_reference() {
-                            stack.push((k, depth + 1));
-                        }
+                        stack.push((kid.clone(), depth + 1));
                     }
                 }
             } else {
                 pages.push(id);
             }
+        }
+        let declared = self
+            .src
+            .get_dictionary(root)
+            .ok()
+            .and_then(|d| d.get(b"Count").ok()?.as_i64().ok())
+            .and_then(|n| usize::try_from(n).ok());
+        let found = pages.len() + unreadable.len();
+        let mut missing: Vec<String> = unreadable.iter().map(usize::to_string).collect();
+        if let Some(declared) = declared.filter(|&d| d > found && d as u64 <= self.policy.max_objects) {
+            missing.push(format!("{}–{declared}", found + 1));
+        }
+        if !missing.is_empty() {
+            let total = declared.unwrap_or(found).max(found);
+            self.found(
+                What::Damage,
+                "page tree",
+                format!(
+                    "pages {} of {total} could not be read; the original has them",
+                    missing.join(", ")
+                ),
+            );
         }
         Ok(pages)
     }

@@ -71,6 +71,7 @@ pub fn what_ja(what: What) -> &'static str {
         What::Annotation => "注釈",
         What::Encryption => "暗号化",
         What::Structure => "不正な構造",
+        What::Damage => "読めなかったページ",
     }
 }
 
@@ -85,13 +86,20 @@ impl Line {
             // A signature is removed, not disarmed and offered.
             _ if self.reason.as_deref() == Some("signature") => format!("削除: {}", reason_ja("signature")),
             Outcome::Clean | Outcome::Disarmed => {
-                let mut t = if self.removed.is_empty() {
+                // Pages that could not be read are not something removed: said apart.
+                let removed: Vec<What> = self.removed.iter().copied().filter(|w| *w != What::Damage).collect();
+                let mut t = if removed.is_empty() && self.removed.is_empty() {
                     "無害化済み（問題は見つかりませんでした）".to_string()
+                } else if removed.is_empty() {
+                    "無害化済み".to_string()
                 } else {
-                    let mut words: Vec<&str> = self.removed.iter().map(|w| what_ja(*w)).collect();
+                    let mut words: Vec<&str> = removed.iter().map(|w| what_ja(*w)).collect();
                     words.dedup();
                     format!("無害化済み（{}を削除）", words.join("・"))
                 };
+                if self.removed.contains(&What::Damage) {
+                    t.push_str("。元のファイルに読めないページがあり、無害化したファイルには含まれていません（原本は保管されています）");
+                }
                 if let (Some(new), true) = (&self.renamed, self.attached) {
                     t = format!("{t} → {new} として添付");
                 } else if self.attached {
@@ -182,5 +190,23 @@ mod tests {
         assert!(text.contains("    http://gw/o/TOKEN"));
         assert!(text.contains("原本は 30 日間保管"));
         assert!(!text.contains("\n\n\n"));
+    }
+
+    #[test]
+    fn pages_that_could_not_be_read_are_said_apart_from_what_was_removed() {
+        let line = Line {
+            name: "報告書.pdf".into(),
+            within: None,
+            outcome: Outcome::Disarmed,
+            reason: None,
+            renamed: None,
+            attached: true,
+            removed: vec![What::Javascript, What::Damage],
+            link: None,
+        };
+        let text = line.render();
+        assert!(text.contains("無害化済み（スクリプトを削除）"), "{text}");
+        assert!(text.contains("読めないページがあり"), "{text}");
+        assert!(!text.contains("読めなかったページを削除"), "{text}");
     }
 }

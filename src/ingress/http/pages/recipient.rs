@@ -290,6 +290,7 @@ fn what_text(lang: Lang, what: What) -> &'static str {
             What::Annotation => "Annotation",
             What::Encryption => "Encryption",
             What::Structure => "Broken structure",
+            What::Damage => "Content that could not be read (the original has it)",
         },
     }
 }
