@@ -120,12 +120,6 @@ const EXPLAINED: &[(&str, &str)] = &[
     ),
     // Boundary games (Dovecot's and Python's own test cases); where Python agrees it says so.
     (
-        "mail-corpus/cpython/msg_15.txt",
-        "inner multipart reuses the outer boundary: its HTML \
-        twin is read as a second text; the picture after the reused close delimiter is lost \
-        to us (known limit; mail-parser nests them)",
-    ),
-    (
         "mail-corpus/cpython/msg_38.txt",
         "delimiter lines of outer boundaries inside inner parts: \
         each reader ends parts at different ones; all text is kept by us",

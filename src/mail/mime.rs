@@ -70,6 +70,11 @@ pub struct Parts<'a> {
     pub closed: bool,
     /// More than `max` parts: the rest were not collected.
     pub truncated: bool,
+    /// Where each part starts in the body.
+    pub starts: Vec<usize>,
+    /// Where the epilogue starts (after the closing delimiter's line; the body's end when
+    /// the closing delimiter never came).
+    pub epilogue: usize,
 }
 
 /// Split a multipart body at its delimiter lines: `--boundary` at the start of a line,
@@ -122,9 +127,11 @@ pub fn split<'a>(body: &'a [u8], boundary: &[u8], max: usize) -> Parts<'a> {
                 return out;
             }
             out.parts.push(&body[start..end]);
+            out.starts.push(start);
         }
         if closing {
             out.closed = true;
+            out.epilogue = line_end;
             return out;
         }
         open = Some(line_end);
@@ -135,8 +142,10 @@ pub fn split<'a>(body: &'a [u8], boundary: &[u8], max: usize) -> Parts<'a> {
             out.truncated = true;
         } else {
             out.parts.push(&body[start..]);
+            out.starts.push(start);
         }
     }
+    out.epilogue = body.len();
     out
 }
 

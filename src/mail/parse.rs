@@ -178,6 +178,37 @@ fn parse_structure(raw: &[u8], bounds: Bounds) -> Mail<'_> {
     mail
 }
 
+/// A multipart whose first part is itself a multipart declaring the *same* boundary (some
+/// mailers write that): the delimiters that follow belong to the inner one up to the first
+/// closing delimiter, and the outer one's remaining parts come after it. Read so, nothing
+/// after the inner close (the picture of such a mail) is lost, and the inner HTML twin is an
+/// alternative again, not a second text. Any other split is returned as it is.
+fn nest_reused_boundary<'a>(body: &'a [u8], boundary: &[u8], parts: mime::Parts<'a>, max: usize) -> Vec<&'a [u8]> {
+    let reuses = |kid: &[u8]| {
+        let e = mime::entity(kid);
+        let fields = header::fields(e.header);
+        let ctype = header::find(&fields, "content-type")
+            .map(|f| f.value())
+            .unwrap_or_default();
+        e.body.trim_ascii().is_empty()
+            && header::media_type(ctype).starts_with("multipart/")
+            && header::param(ctype, "boundary").is_some_and(|b| b.as_bytes() == boundary)
+    };
+    let at = parts.parts.iter().position(|k| reuses(k));
+    let (Some(i), true) = (at, parts.closed) else {
+        return parts.parts;
+    };
+    if i + 1 >= parts.parts.len() {
+        return parts.parts;
+    }
+    // The inner multipart: its header through the first closing delimiter.
+    let mut kids = parts.parts[..i].to_vec();
+    kids.push(&body[parts.starts[i]..parts.epilogue]);
+    let rest = &body[parts.epilogue..];
+    kids.extend(mime::split(rest, boundary, max.saturating_sub(kids.len())).parts);
+    kids
+}
+
 /// The stack's mark for bytes that are all body (see `walk_message`).
 const HEADERLESS: &str = "(headerless)";
 
@@ -281,7 +312,7 @@ fn walk_message<'a>(raw: &'a [u8], prefix: &str, bounds: Bounds, depth: u32, bud
             } else {
                 "text/plain"
             };
-            let kids = parts.parts;
+            let kids = nest_reused_boundary(entity.body, boundary.as_bytes(), parts, max);
             match subtype {
                 "alternative" => {
                     mail.dropped_alternatives += kids.len().saturating_sub(1);
@@ -625,5 +656,22 @@ mod tests {
         assert!(mail.damage.contains(&Damage::OverLimit("mail.max_parts")));
         assert!(mail.walk_files().len() < 100);
         assert_eq!(parse(b"not a mail at all", BOUNDS).damage, [Damage::NoHeaders]);
+    }
+
+    #[test]
+    fn an_inner_multipart_reusing_the_outer_boundary_is_nested() {
+        // As Outlook Express for Mac wrote it (CPython's msg_15): the picture after the inner
+        // close delimiter belongs to the outer multipart.
+        let raw = b"From: a@b\nContent-Type: multipart/mixed; boundary=\"B\"\n\n--B\n\
+Content-Type: multipart/alternative; boundary=\"B\"\n\n\n--B\nContent-Type: text/plain\n\ntext\n\
+--B\nContent-Type: text/html\n\n<p>html</p>\n--B--\n\n--B\nContent-Type: image/gif; name=\"x.gif\"\n\
+Content-Transfer-Encoding: base64\n\nR0lGODlh\n--B--\n";
+        let mail = parse(raw, BOUNDS);
+        assert_eq!(mail.bodies.len(), 1, "{:?}", mail.bodies);
+        assert_eq!(mail.dropped_alternatives, 1);
+        let files = mail.walk_files();
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].name.as_deref(), Some("x.gif"));
+        assert_eq!(&files[0].bytes[..], b"GIF89a");
     }
 }
