@@ -68,6 +68,10 @@ const EXPLAINED: &[(&str, &str)] = &[
     ),
     // The mbox separator line.
     (
+        "mail/accounting.eml",
+        "mbox `From ` line: mail-parser takes it for a field; raw Latin-1 name: U+FFFD to it",
+    ),
+    (
         "mail-corpus/cpython/msg_25.txt",
         "mbox `From ` line: mail-parser takes it for a field; \
         and a multipart without boundary is text to us and Python, a file to mail-parser",
@@ -618,6 +622,23 @@ fn no_message_loses_a_header_field_or_its_text() {
             .collect();
         if kept != crossed {
             failures.push(format!("{key}: header fields\n    in:  {kept:?}\n    out: {crossed:?}"));
+        }
+        // Every file of the input, empty and signature parts included, is in the report with
+        // its outcome, and a named one is named in the notice.
+        let notice = output.body_text(0).map(|t| t.to_string()).unwrap_or_default();
+        for file in mail.walk_files() {
+            let Some(part) = done.report.parts.iter().find(|p| p.path == file.path) else {
+                failures.push(format!(
+                    "{key}: part {} ({:?}) is not in the report",
+                    file.path, file.name
+                ));
+                continue;
+            };
+            if let Some(name) = &part.name {
+                if !notice.contains(name.as_str()) {
+                    failures.push(format!("{key}: part {} ({name}) is not named in the notice", file.path));
+                }
+            }
         }
         // The text body: the words mail-parser reads in the input are in the output's text.
         let text_explained = TEXT_EXPLAINED.iter().any(|(k, _)| *k == key);
