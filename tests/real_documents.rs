@@ -163,6 +163,18 @@ struct Ran {
     output: Option<(String, Vec<u8>)>,
 }
 
+impl Ran {
+    /// `label (Outcome: reason)`, for the lists of refused files.
+    fn refusal(&self) -> String {
+        format!(
+            "{} ({:?}: {})",
+            self.input.label,
+            self.outcome,
+            self.reason.as_deref().unwrap_or("")
+        )
+    }
+}
+
 /// pdfinfo's page count, or `None` when poppler cannot open it (encrypted with a user
 /// password, broken).
 fn poppler_pages(path: &Path) -> Option<u32> {
@@ -376,12 +388,7 @@ fn real_documents_cross_whole_and_open() {
         }
         lo_opens += 1;
         if r.output.is_none() {
-            lo_opens_refused.push(format!(
-                "{} ({:?}: {})",
-                r.input.label,
-                r.outcome,
-                r.reason.as_deref().unwrap_or("")
-            ));
+            lo_opens_refused.push(r.refusal());
             continue;
         }
         let pout = pdf_out.join(format!("{stem}.pdf"));
@@ -414,12 +421,7 @@ fn real_documents_cross_whole_and_open() {
         }
         poppler_opens += 1;
         if r.output.is_none() {
-            poppler_opens_refused.push(format!(
-                "{} ({:?}: {})",
-                r.input.label,
-                r.outcome,
-                r.reason.as_deref().unwrap_or("")
-            ));
+            poppler_opens_refused.push(r.refusal());
         }
     }
 
