@@ -53,7 +53,7 @@ pub fn decode_text(bytes: &[u8], label: Option<&str>) -> String {
     // A guess that yields private-use characters is a wrong one (Latin-1 read as CP932).
     match crate::cdr::text::charset(bytes) {
         Some(enc) => match enc.decode(bytes).0 {
-            text if text.chars().any(is_private_use) => decode_raw_header(bytes),
+            text if text.chars().any(is_private_use) => decode_by_trial(bytes),
             text => text.into_owned(),
         },
         None => String::from_utf8_lossy(bytes).into_owned(),
@@ -178,6 +178,11 @@ fn decode_raw_header(bytes: &[u8]) -> String {
     if bytes.is_ascii() || bytes.contains(&0x1B) {
         return decode_text(bytes, None);
     }
+    decode_by_trial(bytes)
+}
+
+/// The trial order of [`decode_raw_header`] (never calls back into [`decode_text`]).
+fn decode_by_trial(bytes: &[u8]) -> String {
     [UTF_8, SHIFT_JIS, EUC_JP]
         .into_iter()
         .find_map(|enc| {
@@ -405,6 +410,15 @@ pub fn write_base64<W: std::io::Write + ?Sized>(w: &mut W, bytes: &[u8]) -> std:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unlabelled_guess_with_private_use_characters_falls_back_without_recursing() {
+        // Found by fuzzing: an escape byte (so ISO-2022-JP is tried) in bytes whose CP932
+        // reading has private-use characters sent the decoders round in a circle.
+        let text = decode_text(b"\xf6~\x1b/", None);
+        assert!(!text.chars().any(is_private_use), "{text:?}");
+        assert!(!decode_words(b"a \xf6~\x1b/").chars().any(is_private_use));
+    }
 
     #[test]
     fn utf7_decodes_as_rfc_2152_has_it() {
