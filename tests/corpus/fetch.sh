@@ -19,8 +19,17 @@ fetch() { # name version file sha256
     local name=$1 version=$2 file=$3 sum=$4
     local archive="$dest/cache/$file"
     if [ ! -f "$archive" ] || ! echo "$sum  $archive" | sha256sum -c --quiet 2>/dev/null; then
-        python3 -m pip download --quiet --disable-pip-version-check --no-deps --no-binary :all: \
-            "$name==$version" -d "$dest/cache"
+        # The sdist's address from PyPI's simple index (standard library only: no pip needed).
+        python3 - "$name" "$version" "$file" "$archive" <<'PY'
+import re, sys, urllib.request
+name, version, file, archive = sys.argv[1:]
+index = urllib.request.urlopen(f"https://pypi.org/simple/{name}/", timeout=60).read().decode()
+url = next(h for h in re.findall(r'href="([^"]+)"', index) if h.split("#")[0].endswith("/" + file))
+with urllib.request.urlopen(url, timeout=300) as r, open(archive + ".part", "wb") as f:
+    while chunk := r.read(1 << 20):
+        f.write(chunk)
+PY
+        mv "$archive.part" "$archive"
     fi
     echo "$sum  $archive" | sha256sum -c --quiet
 }
