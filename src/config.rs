@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::policy::{Admission, CsvInjection, MissingExtension, Policy};
+use crate::secret::Secret;
 
 /// The documented default configuration, shipped inside the binary.
 pub const DEFAULT_TOML: &str = include_str!("../config/mugai.toml");
@@ -295,7 +296,7 @@ struct RawStore {
     link_ttl_hours: u64,
     /// Key signing download links, hex, 32 bytes or more. Empty: a random key is made in
     /// `<data_dir>/link.key` on first start.
-    link_key: String,
+    link_key: Secret<String>,
 }
 
 impl Default for RawStore {
@@ -303,7 +304,7 @@ impl Default for RawStore {
         Self {
             retention_days: 30,
             link_ttl_hours: 168,
-            link_key: String::new(),
+            link_key: Secret::default(),
         }
     }
 }
@@ -638,8 +639,8 @@ pub enum BodyCharset {
 pub struct StoreConfig {
     pub retention: Duration,
     pub link_ttl: Duration,
-    /// `None`: the key file in the data directory.
-    pub link_key: Option<Vec<u8>>,
+    /// `None`: the key file in the data directory. Never printed (`Secret`).
+    pub link_key: Option<Secret<Vec<u8>>>,
 }
 
 /// Where audit lines go.
@@ -963,14 +964,14 @@ impl RawConfig {
         let st = &self.store;
         range(&mut problems, "store.retention_days", st.retention_days, 1, 36_500);
         range(&mut problems, "store.link_ttl_hours", st.link_ttl_hours, 1, 24 * 36_500);
-        let link_key = if st.link_key.is_empty() {
+        let link_key = if st.link_key.expose().is_empty() {
             None
         } else {
-            let key = crate::store::parse_key(st.link_key.trim());
+            let key = crate::store::parse_key(st.link_key.expose().trim());
             if key.is_none() {
                 problems.push(problem("store.link_key", "must be hex, 32 bytes (64 digits) or more"));
             }
-            key
+            key.map(Secret::new)
         };
         let store = StoreConfig {
             retention: Duration::from_secs(st.retention_days.saturating_mul(86_400)),
@@ -1266,6 +1267,16 @@ fn range(problems: &mut Vec<ConfigProblem>, key: &str, value: u64, min: u64, max
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_link_key_never_shows_in_debug_output() {
+        let hex = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
+        let config = Config::from_toml(&format!("[store]\nlink_key = \"{hex}\"\n")).expect("config");
+        assert_eq!(config.store.link_key.as_ref().map(|k| k.expose().len()), Some(32));
+        let shown = format!("{config:?}");
+        assert!(!shown.contains(hex) && !shown.contains("161, 178"), "{shown}");
+        assert!(shown.contains("Secret(..)"));
+    }
 
     #[test]
     fn shipped_file_equals_embedded_defaults() {

@@ -15,6 +15,7 @@ pub mod mail;
 pub mod policy;
 pub mod report;
 pub mod scan;
+pub mod secret;
 pub mod store;
 
 pub use cdr::{Engine, FileKind, Processed, Refusal, UnlockError};

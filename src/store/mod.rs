@@ -128,7 +128,7 @@ impl Store {
         let spool = data_dir.join("spool");
         clear_spool(&spool)?;
         let key = match &config.link_key {
-            Some(key) => key.clone(),
+            Some(key) => key.expose().clone(),
             None => load_or_make_key(&data_dir.join("link.key"))?,
         };
         Ok(Store {
