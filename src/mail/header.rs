@@ -76,6 +76,11 @@ pub fn field_name(line: &[u8]) -> Option<&[u8]> {
     (!name.is_empty() && name.iter().all(|b| b.is_ascii_graphic())).then_some(name)
 }
 
+/// The value of the first field named `name`; empty when there is none.
+pub fn value<'a>(fields: &[Field<'a>], name: &str) -> &'a [u8] {
+    find(fields, name).map(|f| f.value()).unwrap_or_default()
+}
+
 /// The first field named `name`.
 pub fn find<'a>(fields: &[Field<'a>], name: &str) -> Option<Field<'a>> {
     fields.iter().find(|f| f.is(name)).copied()

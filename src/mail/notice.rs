@@ -88,7 +88,7 @@ impl Line {
             Outcome::Clean | Outcome::Disarmed => {
                 // Pages that could not be read are not something removed: said apart.
                 let removed: Vec<What> = self.removed.iter().copied().filter(|w| *w != What::Damage).collect();
-                let mut t = if removed.is_empty() && self.removed.is_empty() {
+                let mut t = if self.removed.is_empty() {
                     "無害化済み（問題は見つかりませんでした）".to_string()
                 } else if removed.is_empty() {
                     "無害化済み".to_string()

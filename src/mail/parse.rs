@@ -187,9 +187,7 @@ fn nest_reused_boundary<'a>(body: &'a [u8], boundary: &[u8], parts: mime::Parts<
     let reuses = |kid: &[u8]| {
         let e = mime::entity(kid);
         let fields = header::fields(e.header);
-        let ctype = header::find(&fields, "content-type")
-            .map(|f| f.value())
-            .unwrap_or_default();
+        let ctype = header::value(&fields, "content-type");
         e.body.trim_ascii().is_empty()
             && header::media_type(ctype).starts_with("multipart/")
             && header::param(ctype, "boundary").is_some_and(|b| b.as_bytes() == boundary)
@@ -237,42 +235,32 @@ fn walk_message<'a>(raw: &'a [u8], prefix: &str, bounds: Bounds, depth: u32, bud
             mail.damage.push(Damage::OverLimit("mail.max_nesting"));
             continue;
         }
-        let entity = if default_media == HEADERLESS {
-            mime::Entity {
-                header: &[],
-                body: bytes,
-            }
+        let (entity, default_media) = if default_media == HEADERLESS {
+            (
+                mime::Entity {
+                    header: &[],
+                    body: bytes,
+                },
+                "text/plain",
+            )
         } else {
-            mime::entity(bytes)
-        };
-        let default_media = if default_media == HEADERLESS {
-            "text/plain"
-        } else {
-            default_media
+            (mime::entity(bytes), default_media)
         };
         let fields = header::fields(entity.header);
-        let ctype_value = header::find(&fields, "content-type")
-            .map(|f| f.value())
-            .unwrap_or_default();
+        let ctype_value = header::value(&fields, "content-type");
         let media = if ctype_value.is_empty() {
             default_media.to_string()
         } else {
             header::media_type(ctype_value)
         };
-        let disposition = header::find(&fields, "content-disposition")
-            .map(|f| f.value())
-            .unwrap_or_default();
-        let name = header::param(disposition, "filename")
-            .or_else(|| header::param(ctype_value, "name"))
-            .and_then(file_name);
+        let disposition = header::value(&fields, "content-disposition");
+        let name = part_name(disposition, ctype_value);
         let is_attachment = disposition
             .get(..10)
             .is_some_and(|d| d.eq_ignore_ascii_case(b"attachment"));
         // Shown in the message by every client, named or not (RFC 2183).
         let is_inline = disposition.get(..6).is_some_and(|d| d.eq_ignore_ascii_case(b"inline"));
-        let encoding = header::find(&fields, "content-transfer-encoding")
-            .map(|f| f.value())
-            .unwrap_or_default();
+        let encoding = header::value(&fields, "content-transfer-encoding");
         let full_path = |p: &str| {
             if p.is_empty() {
                 format!("{prefix}1")
@@ -328,22 +316,16 @@ fn walk_message<'a>(raw: &'a [u8], prefix: &str, bounds: Bounds, depth: u32, bud
                         // Named as it came (`smime.p7s`, `signature.asc`), so the notice can say
                         // which part went and why.
                         let sig_fields = header::fields(mime::entity(kid).header);
-                        let sig_type = header::find(&sig_fields, "content-type")
-                            .map(|f| f.value())
-                            .unwrap_or_default();
+                        let sig_type = header::value(&sig_fields, "content-type");
                         if !sig_type.is_empty()
                             && special_for(&header::media_type(sig_type)) != Some(Special::Signature)
                         {
                             stack.push((kid, child_path(i), level + 1, child_default));
                             continue;
                         }
-                        let sig_name = header::find(&sig_fields, "content-disposition")
-                            .and_then(|f| header::param(f.value(), "filename"))
-                            .or_else(|| header::param(sig_type, "name"))
-                            .and_then(file_name);
                         mail.items.push(Item::File(Attachment {
                             path: full_path(&child_path(i)),
-                            name: sig_name,
+                            name: part_name(header::value(&sig_fields, "content-disposition"), sig_type),
                             charset: None,
                             media_type: if sig_type.is_empty() {
                                 "application/signature".into()
@@ -495,6 +477,13 @@ pub fn file_name(raw: String) -> Option<String> {
     (!clean.is_empty() && clean != "." && clean != "..").then_some(clean)
 }
 
+/// A part's file name: the disposition's `filename`, else the type's `name`, made safe.
+fn part_name(disposition: &[u8], ctype: &[u8]) -> Option<String> {
+    header::param(disposition, "filename")
+        .or_else(|| header::param(ctype, "name"))
+        .and_then(file_name)
+}
+
 fn special_for(media: &str) -> Option<Special> {
     match media {
         "application/ms-tnef" | "application/vnd.ms-tnef" => Some(Special::Tnef),
@@ -516,8 +505,8 @@ fn choose_alternative(kids: &[&[u8]]) -> Option<usize> {
         .map(|kid| {
             let entity = mime::entity(kid);
             let fields = header::fields(entity.header);
-            let media = header::find(&fields, "content-type")
-                .map_or_else(|| "text/plain".to_string(), |f| header::media_type(f.value()));
+            // No or a broken Content-Type is text/plain (`media_type`).
+            let media = header::media_type(header::value(&fields, "content-type"));
             if media == "text/plain" && entity.body.trim_ascii().is_empty() {
                 "text/plain; empty".to_string()
             } else {
