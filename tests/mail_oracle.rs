@@ -18,7 +18,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use common::fixtures_dir;
+use common::{files_under, fixtures_dir, words};
 use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
 use mugai::audit::AuditLog;
 use mugai::mail::parse::{self, Bounds, Item, Mail, Special};
@@ -400,29 +400,11 @@ fn header_names(fields: impl Iterator<Item = String>) -> Vec<String> {
 // ---- the corpus ----
 
 fn corpus() -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![
-        fixtures_dir().join("mail"),
-        fixtures_dir().join("mail-corpus"),
-        fixtures_dir().join("regress"),
-    ];
-    while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).expect("corpus dir").flatten() {
-            let p = e.path();
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-            if p.is_dir() {
-                stack.push(p);
-            } else if name.ends_with(".eml")
-                || name.ends_with(".msg")
-                || name.ends_with(".message")
-                || name.starts_with("msg_")
-            {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
+    let roots = ["mail", "mail-corpus", "regress"].map(|d| fixtures_dir().join(d));
+    files_under(&roots, &[], |p| {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        [".eml", ".msg", ".message"].iter().any(|e| name.ends_with(e)) || name.starts_with("msg_")
+    })
 }
 
 fn rel(p: &Path) -> String {
@@ -540,31 +522,13 @@ fn our_walker_agrees_with_mail_parser_on_every_real_message() {
 
 // ---- what crosses: the pipeline's output, read by mail-parser ----
 
-/// Words of a text: runs of letters and digits, each CJK character on its own (Japanese has
-/// no spaces). The defanged schemes count as the schemes they were.
-fn words(text: &str) -> Vec<String> {
+/// Words of a mail text (`common::words`); the defanged schemes count as the schemes they were.
+fn text_words(text: &str) -> Vec<String> {
     let text = text
         .replace("hxxps", "https")
         .replace("hxxp", "http")
         .replace("fxp://", "ftp://");
-    let mut out = Vec::new();
-    let mut word = String::new();
-    for c in text.chars() {
-        if c.is_alphanumeric() && c.is_ascii() || c.is_alphabetic() && (c as u32) < 0x2E80 {
-            word.push(c);
-            continue;
-        }
-        if !word.is_empty() {
-            out.push(std::mem::take(&mut word));
-        }
-        if c.is_alphanumeric() {
-            out.push(c.to_string());
-        }
-    }
-    if !word.is_empty() {
-        out.push(word);
-    }
-    out
+    words(&text)
 }
 
 fn normalize_value(raw: &[u8]) -> String {
@@ -652,7 +616,7 @@ fn no_message_loses_a_header_field_or_its_text() {
             .filter_map(|i| input.body_text(i))
             // uuencoded files leave the text and become attachments.
             .map(|t| embedded::cut(&t).map_or_else(|| t.to_string(), |(kept, _)| kept))
-            .flat_map(|t| words(&t))
+            .flat_map(|t| text_words(&t))
             .collect();
         // A named text part crosses as a (sanitized) text file: its words count where they are.
         let attached = output.attachments().filter_map(|a| match &a.body {
@@ -664,7 +628,7 @@ fn no_message_loses_a_header_field_or_its_text() {
             .map(|t| t.to_string())
             .into_iter()
             .chain(attached)
-            .flat_map(|t| words(&t))
+            .flat_map(|t| text_words(&t))
             .collect();
         let missing: Vec<&String> = input_words.iter().filter(|w| !output_words.contains(*w)).collect();
         checked_text += 1;

@@ -10,27 +10,11 @@ mod common;
 use common::*;
 use mugai::{Config, Engine};
 
-/// Convert `files` to PDF in one `soffice` run (each start costs seconds); the PDF folder.
+/// Convert `files` to PDF in one `soffice` run; the PDF folder.
 fn convert_to_pdf(dir: &std::path::Path, files: impl IntoIterator<Item = String>) -> std::path::PathBuf {
-    let profile = dir.join("lo-profile");
     let pdf_dir = dir.join("pdf");
-    let mut args: Vec<String> = vec![
-        "--headless".into(),
-        "--norestore".into(),
-        format!("-env:UserInstallation=file://{}", profile.display()),
-        "--convert-to".into(),
-        "pdf".into(),
-        "--outdir".into(),
-        pdf_dir.display().to_string(),
-    ];
-    args.extend(files);
-    let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = judge("soffice", &arg_refs);
-    assert!(
-        out.status.success(),
-        "soffice failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let files: Vec<std::path::PathBuf> = files.into_iter().map(Into::into).collect();
+    soffice_convert(dir, "pdf", &pdf_dir, &files);
     pdf_dir
 }
 

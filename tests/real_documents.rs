@@ -19,7 +19,6 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use common::*;
 use mugai::report::Action;
@@ -67,26 +66,6 @@ struct Input {
     bytes: Vec<u8>,
 }
 
-fn soffice(dir: &Path, format: &str, out: &Path, files: &[PathBuf]) {
-    if files.is_empty() {
-        return;
-    }
-    let profile = dir.join("lo-profile");
-    let mut cmd = Command::new("soffice");
-    cmd.arg("--headless")
-        .arg("--norestore")
-        .arg(format!("-env:UserInstallation=file://{}", profile.display()))
-        .arg("--convert-to")
-        .arg(format)
-        .arg("--outdir")
-        .arg(out)
-        .args(files);
-    let status = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run soffice ({e}); run the README's test command"));
-    assert!(status.status.success(), "soffice --convert-to {format} failed");
-}
-
 /// .doc, .xls, .ppt and .rtf as LibreOffice writes them, from the OOXML fixtures.
 fn libreoffice_made(dir: &Path) -> Vec<Input> {
     let mut by_format: BTreeMap<&str, Vec<PathBuf>> = BTreeMap::new();
@@ -110,7 +89,7 @@ fn libreoffice_made(dir: &Path) -> Vec<Input> {
     let mut out = Vec::new();
     for (format, files) in &by_format {
         let folder = dir.join(format!("lo-{format}"));
-        soffice(dir, format, &folder, files);
+        soffice_convert(dir, format, &folder, files);
         for e in std::fs::read_dir(&folder).expect("converted").flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             out.push(Input {
@@ -187,20 +166,11 @@ fn poppler_pages(path: &Path) -> Option<u32> {
         .find_map(|l| l.strip_prefix("Pages:").and_then(|v| v.trim().parse().ok()))
 }
 
-fn words(text: &str) -> HashMap<String, usize> {
+/// Word counts of a text (`common::words`).
+fn word_counts(text: &str) -> HashMap<String, usize> {
     let mut out = HashMap::new();
-    let mut word = String::new();
-    for c in text.chars().chain(std::iter::once(' ')) {
-        if c.is_alphanumeric() && (c as u32) < 0x2E80 {
-            word.push(c);
-            continue;
-        }
-        if !word.is_empty() {
-            *out.entry(std::mem::take(&mut word)).or_default() += 1;
-        }
-        if c.is_alphanumeric() {
-            *out.entry(c.to_string()).or_default() += 1;
-        }
+    for w in words(text) {
+        *out.entry(w).or_default() += 1;
     }
     out
 }
@@ -374,8 +344,8 @@ fn real_documents_cross_whole_and_open() {
     let pdf_in = work.join("pdf-in");
     let pdf_out = work.join("pdf-out");
     let (from_in, from_out): (Vec<PathBuf>, Vec<PathBuf>) = lo_files.into_iter().partition(|p| p.starts_with(&lo_in));
-    soffice(work, "pdf", &pdf_in, &from_in);
-    soffice(work, "pdf", &pdf_out, &from_out);
+    soffice_convert(work, "pdf", &pdf_in, &from_in);
+    soffice_convert(work, "pdf", &pdf_out, &from_out);
     let mut lo_opens = 0;
     let mut lo_opens_refused = Vec::new();
     let mut lost_with_objects = Vec::new();
@@ -399,7 +369,7 @@ fn real_documents_cross_whole_and_open() {
             ));
             continue;
         }
-        let (win, wout) = (words(&pdf_text(&pin)), words(&pdf_text(&pout)));
+        let (win, wout) = (word_counts(&pdf_text(&pin)), word_counts(&pdf_text(&pout)));
         let total: usize = win.values().sum();
         let kept: usize = win.iter().map(|(w, n)| (*n).min(*wout.get(w).unwrap_or(&0))).sum();
         if total > 0 && kept * 10 < total * 9 {

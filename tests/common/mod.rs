@@ -17,24 +17,79 @@ pub fn fixture(rel: &str) -> Vec<u8> {
 
 /// Every fixture file under `fixtures/` (recursively), skipping generators and docs.
 pub fn all_fixture_files() -> Vec<PathBuf> {
+    // Generators, and the mail corpus (judged by tests/mail_oracle.rs).
+    files_under(&[fixtures_dir()], &["gen", "mail-corpus"], |p| {
+        !matches!(p.extension().and_then(|e| e.to_str()), Some("md" | "py" | "json"))
+    })
+}
+
+/// Every file under `roots` (recursively, sorted) that `keep` accepts, not descending into
+/// folders named in `skip_dirs`.
+pub fn files_under(roots: &[PathBuf], skip_dirs: &[&str], keep: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    let mut stack = vec![fixtures_dir()];
+    let mut stack = roots.to_vec();
     while let Some(dir) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else { continue };
         for e in entries.flatten() {
             let p = e.path();
             if p.is_dir() {
-                // Generators, and the mail corpus (judged by tests/mail_oracle.rs).
-                if p.file_name().is_some_and(|n| n != "gen" && n != "mail-corpus") {
+                if p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| !skip_dirs.contains(&n))
+                {
                     stack.push(p);
                 }
-            } else if !matches!(p.extension().and_then(|e| e.to_str()), Some("md" | "py" | "json")) {
+            } else if keep(&p) {
                 out.push(p);
             }
         }
     }
     out.sort();
     out
+}
+
+/// Words of a text, for comparing what two renderings say: runs of letters and digits, and
+/// each CJK character on its own (Japanese has no spaces).
+pub fn words(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    for c in text.chars().chain(std::iter::once(' ')) {
+        if c.is_alphanumeric() && (c as u32) < 0x2E80 {
+            word.push(c);
+            continue;
+        }
+        if !word.is_empty() {
+            out.push(std::mem::take(&mut word));
+        }
+        if c.is_alphanumeric() {
+            out.push(c.to_string());
+        }
+    }
+    out
+}
+
+/// `soffice --convert-to FORMAT --outdir OUT FILES…` in one LibreOffice process (each start
+/// costs seconds), with a profile of its own under `work`. Nothing to do for no files.
+pub fn soffice_convert(work: &Path, format: &str, out: &Path, files: &[PathBuf]) {
+    if files.is_empty() {
+        return;
+    }
+    let mut args = vec![
+        "--headless".to_string(),
+        "--norestore".to_string(),
+        format!("-env:UserInstallation=file://{}", work.join("lo-profile").display()),
+        "--convert-to".to_string(),
+        format.to_string(),
+        "--outdir".to_string(),
+        out.display().to_string(),
+    ];
+    args.extend(files.iter().map(|f| f.display().to_string()));
+    let out = judge("soffice", &args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(
+        out.status.success(),
+        "soffice --convert-to {format} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Run an external judge; panics with a clear message when the tool is missing (the test
