@@ -36,7 +36,7 @@ impl AuditLog {
     /// Write one event. `event` is an object; `ts` (unix seconds) is added.
     pub fn record(&self, mut event: serde_json::Value) -> io::Result<()> {
         if let Some(map) = event.as_object_mut() {
-            map.insert("ts".into(), crate::store::now().into());
+            map.insert("ts".into(), crate::clock::now().into());
         }
         let mut line = serde_json::to_vec(&event).map_err(io::Error::other)?;
         line.push(b'\n');

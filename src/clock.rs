@@ -2,6 +2,13 @@
 //! (H. Hinnant's algorithm), RFC 5322 dates for the `Received:` line, Japan time for pages.
 //! A leaf: uses nothing of ours.
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Now, in Unix seconds (0 if the clock is before 1970).
+pub fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
 /// (year, month 1-12, day 1-31, seconds into the day) of `unix` shifted by `offset_secs`.
 pub fn civil(unix: u64, offset_secs: u64) -> (i64, i64, i64, u64) {
     let t = unix.saturating_add(offset_secs);

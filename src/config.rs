@@ -967,7 +967,7 @@ impl RawConfig {
         let link_key = if st.link_key.expose().is_empty() {
             None
         } else {
-            let key = crate::store::parse_key(st.link_key.expose().trim());
+            let key = crate::ids::parse_key(st.link_key.expose().trim());
             if key.is_none() {
                 problems.push(problem("store.link_key", "must be hex, 32 bytes (64 digits) or more"));
             }
@@ -1116,7 +1116,7 @@ impl RawConfig {
         let mut api_keys = Vec::new();
         for (i, k) in h.api_keys.iter().enumerate() {
             let key = format!("http.api_keys[{i}]");
-            let sha256 = crate::store::parse_key(k.sha256.trim()).and_then(|v| <[u8; 32]>::try_from(v).ok());
+            let sha256 = crate::ids::parse_key(k.sha256.trim()).and_then(|v| <[u8; 32]>::try_from(v).ok());
             if sha256.is_none() {
                 problems.push(ConfigProblem {
                     key: format!("{key}.sha256"),

@@ -10,12 +10,16 @@ pub mod cdr;
 pub mod clock;
 pub mod config;
 pub mod egress;
+pub mod ids;
 pub mod ingress;
+pub mod kind;
 pub mod mail;
+pub mod metrics;
 pub mod policy;
 pub mod report;
 pub mod scan;
 pub mod secret;
+pub mod smtp;
 pub mod store;
 
 pub use cdr::{Engine, FileKind, Processed, Refusal, UnlockError};

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::cdr::detect::FileKind;
+use crate::kind::FileKind;
 
 /// Schema identifier written into every report.
 pub const SCHEMA: &str = "mugai.report/1";
@@ -130,15 +130,7 @@ impl Digest256 {
     }
 }
 
-/// Lowercase hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
-}
+pub use crate::ids::hex;
 
 /// The output file, when there is one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -19,7 +19,8 @@ use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 use crate::config::RelayConfig;
-use crate::ingress::smtp::{MailFrom, RcptTo, Reply};
+use crate::smtp::dot::stuffed_pieces;
+use crate::smtp::{MailFrom, RcptTo, Reply};
 
 /// Why the next hop could not be talked to (as opposed to a reply it gave).
 #[derive(Debug, thiserror::Error)]
@@ -324,87 +325,9 @@ fn parse_extensions(ehlo: &Reply) -> Extensions {
     ext
 }
 
-/// The message with every line starting with `.` given another, ending in CRLF, then the
-/// end-of-data line — as the pieces to send: whole runs of the message between line starts
-/// with a dot (there are few), and the few bytes added. Nothing is copied.
-pub fn stuffed_pieces(message: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let lead: &[u8] = if message.first() == Some(&b'.') { b"." } else { b"" };
-    // One scan for the line starts with a dot; the last one also says where the rest begins.
-    let dots: Vec<usize> = memchr::memmem::find_iter(message, b"\n.").collect();
-    let rest = dots.last().map_or(0, |at| at + 1);
-    let mut from = 0;
-    let runs = dots.into_iter().flat_map(move |at| {
-        let run = &message[from..=at];
-        from = at + 1;
-        [run, b"."]
-    });
-    let crlf: &[u8] = if !message.is_empty() && !message.ends_with(b"\r\n") {
-        b"\r\n"
-    } else {
-        b""
-    };
-    std::iter::once(lead)
-        .chain(runs)
-        .chain([&message[rest..], crlf, b".\r\n"])
-        .filter(|piece| !piece.is_empty())
-}
-
-/// [`stuffed_pieces`] in one buffer.
-pub fn dot_stuff(message: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(message.len() + 64);
-    for piece in stuffed_pieces(message) {
-        out.extend_from_slice(piece);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dot_stuffing_round_trips_through_the_session_reader() {
-        let message = b".first\r\nmiddle\r\n..two\r\n.\r\nlast".to_vec();
-        let stuffed = dot_stuff(&message);
-        assert!(stuffed.ends_with(b"last\r\n.\r\n"));
-        let mut reader = crate::ingress::smtp::session_data_reader_for_tests(1 << 20);
-        let used = reader.feed(&stuffed);
-        assert_eq!(used, stuffed.len());
-        assert_eq!(reader.finish().unwrap(), b".first\r\nmiddle\r\n..two\r\n.\r\nlast\r\n");
-    }
-
-    #[test]
-    fn dot_stuffing_matches_a_line_by_line_reference() {
-        fn reference(message: &[u8]) -> Vec<u8> {
-            let mut out = Vec::new();
-            let mut at_line_start = true;
-            for &b in message {
-                if at_line_start && b == b'.' {
-                    out.push(b'.');
-                }
-                out.push(b);
-                at_line_start = b == b'\n';
-            }
-            if !message.is_empty() && !message.ends_with(b"\r\n") {
-                out.extend_from_slice(b"\r\n");
-            }
-            out.extend_from_slice(b".\r\n");
-            out
-        }
-        let cases: [&[u8]; 8] = [
-            b"",
-            b".",
-            b"\n.",
-            b"a\r\n",
-            b"..\r\n.\r\n..",
-            b"x\n.\n.\n.y",
-            b"no dots",
-            b".a\r\nb\r\n.c",
-        ];
-        for case in cases {
-            assert_eq!(dot_stuff(case), reference(case), "{:?}", String::from_utf8_lossy(case));
-        }
-    }
 
     #[test]
     fn extensions_are_read_from_ehlo() {

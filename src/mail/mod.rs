@@ -123,7 +123,7 @@ pub enum MailError {
 fn received_field(engine: &Engine, id: &str, envelope: &Envelope) -> String {
     let host = &engine.config.smtp.hostname;
     let version = env!("CARGO_PKG_VERSION");
-    let date = crate::clock::rfc5322_jst(crate::store::now());
+    let date = crate::clock::rfc5322_jst(crate::clock::now());
     match envelope.rcpt_to.as_slice() {
         [one] if one.bytes().all(|b| b.is_ascii_graphic()) => {
             format!("by {host} (mugai {version}) id {id}\r\n\tfor <{one}>; {date}")

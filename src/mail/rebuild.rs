@@ -99,7 +99,7 @@ pub fn fold(name: &str, value: &str) -> String {
 fn boundary() -> io::Result<String> {
     // `=_` cannot occur in base64 or in the text part (also base64 or ISO-2022-JP lines that
     // start with ESC or text; a line is only a delimiter when it starts with `--` + this).
-    Ok(format!("=_mugai_{}", crate::store::random_hex(12)?))
+    Ok(format!("=_mugai_{}", crate::ids::random_hex(12)?))
 }
 
 fn has_8bit(bytes: &[u8]) -> bool {

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::cdr::FileKind;
+use crate::kind::FileKind;
 
 /// The extensions each kind is known to use: the one table of what may cross. An extension
 /// names the kinds a file so named may hold; a kind is admitted under the extensions that name

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 pub use admission::{Admission, MissingExtension, NameVerdict};
 
-use crate::cdr::FileKind;
+use crate::kind::FileKind;
 
 /// What happens to files of one kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

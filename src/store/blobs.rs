@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::report::hex;
+use crate::ids::hex;
 
 /// Where original bytes are kept. The embedded default is [`FileBlobs`]; a scale-out
 /// deployment puts an S3-compatible object store behind the same three calls.

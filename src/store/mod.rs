@@ -14,7 +14,7 @@ pub mod links;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 pub use blobs::{FileBlobs, OriginalStore};
 pub use ledger::{JobResult, JobRow, Ledger, MessageRow, PartRow, Purged, ReleaseRow, ReleaseState, SqliteLedger};
@@ -36,7 +36,7 @@ impl ObjectId {
     }
 
     pub fn hex(&self) -> String {
-        crate::report::hex(&self.0)
+        crate::ids::hex(&self.0)
     }
 
     pub fn parse(hex: &str) -> Option<Self> {
@@ -51,12 +51,7 @@ impl ObjectId {
     }
 }
 
-/// `n` random bytes as hex (temporary names, keys).
-pub(crate) fn random_hex(n: usize) -> io::Result<String> {
-    let mut bytes = vec![0u8; n];
-    getrandom::fill(&mut bytes).map_err(|e| io::Error::other(format!("no randomness: {e}")))?;
-    Ok(crate::report::hex(&bytes))
-}
+pub(crate) use crate::ids::random_hex;
 
 /// Create the spool directory, removing anything a crash left between creating a spool file
 /// and unlinking it.
@@ -71,10 +66,7 @@ fn clear_spool(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Seconds since the Unix epoch.
-pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
+pub use crate::clock::now;
 
 /// Store errors: the caller fails closed (a mail is not accepted, a file not answered).
 #[derive(Debug, thiserror::Error)]
@@ -499,15 +491,7 @@ fn load_or_make_key(path: &Path) -> io::Result<Vec<u8>> {
     }
 }
 
-/// A key given as hex, at least 32 bytes.
-pub fn parse_key(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() < 64 || !hex.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..hex.len() / 2)
-        .map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
-        .collect()
-}
+pub use crate::ids::parse_key;
 
 #[cfg(test)]
 mod tests {

@@ -46,6 +46,6 @@ pub fn new_key() -> std::io::Result<(String, String)> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
     let key = format!("mk_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
-    let hash = crate::report::hex(&Sha256::digest(key.as_bytes()));
+    let hash = crate::ids::hex(&Sha256::digest(key.as_bytes()));
     Ok((key, hash))
 }

@@ -14,7 +14,6 @@ mod error;
 mod health;
 mod held;
 mod jobs;
-pub mod metrics;
 mod openapi;
 mod originals;
 mod pages;

@@ -1,7 +1,8 @@
 //! MAIL FROM: the sender and its parameters (SIZE, BODY, SMTPUTF8, DSN's RET and ENVID).
 //! Also the path syntax RCPT shares.
 
-use super::session::{MailFrom, Session};
+use super::session::Session;
+use crate::smtp::MailFrom;
 
 /// A reverse- or forward-path and what follows it: `<a@b> SIZE=10` → (`a@b`, `["SIZE=10"]`).
 /// Brackets may be missing (Postfix accepts that too); the address may be empty (`<>`).

@@ -18,7 +18,6 @@ mod mail;
 mod noop;
 mod quit;
 mod rcpt;
-pub mod reply;
 mod rset;
 pub mod server;
 pub mod session;
@@ -30,11 +29,5 @@ mod xforward;
 #[cfg(test)]
 mod tests;
 
-pub use reply::Reply;
-
-/// The DATA reader alone, for the relay's round-trip test.
-#[cfg(test)]
-pub(crate) fn session_data_reader_for_tests(max: u64) -> data::DataReader {
-    data::DataReader::new(max, true)
-}
-pub use session::{MailFrom, RcptTo, Session, SessionLimits, Step, Transaction};
+pub use crate::smtp::{MailFrom, RcptTo, Reply};
+pub use session::{Session, SessionLimits, Step, Transaction};

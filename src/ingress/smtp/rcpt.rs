@@ -1,7 +1,8 @@
 //! RCPT TO: one recipient with its DSN parameters (NOTIFY, ORCPT), asked of the next hop.
 
 use super::mail::{after_keyword, is_xtext, path_and_params};
-use super::session::{RcptTo, Session};
+use super::session::Session;
+use crate::smtp::RcptTo;
 
 impl Session {
     pub(super) fn rcpt(&mut self, args: &str, _line: &[u8]) -> bool {

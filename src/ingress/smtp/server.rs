@@ -43,7 +43,7 @@ pub struct Gateway {
     /// Idle sessions with the next hop (`relay.pool_size`).
     pub relay_pool: Pool,
     /// Counters for `/metrics` (both ingresses record here).
-    pub metrics: crate::ingress::http::metrics::Metrics,
+    pub metrics: crate::metrics::Metrics,
     /// Memory for messages being received (`smtp.message_memory_bytes`).
     pub message_memory: Arc<super::spill::MessageMemory>,
 }

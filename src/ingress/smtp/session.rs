@@ -6,8 +6,8 @@
 
 use std::collections::VecDeque;
 
-use super::data::DataReader;
-use super::Reply;
+use crate::smtp::dot::DataReader;
+use crate::smtp::{MailFrom, RcptTo, Reply};
 
 /// Bounds of one session (from `[smtp]` and `mail.max_message_bytes`).
 #[derive(Debug, Clone)]
@@ -21,26 +21,6 @@ pub struct SessionLimits {
     pub starttls: bool,
     /// Lines ended by a bare LF are refused (`smtp.bare_newline = "reject"`).
     pub reject_bare_lf: bool,
-}
-
-/// The sender and its ESMTP parameters (passed on to the next hop).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MailFrom {
-    pub address: String,
-    /// `BODY=8BITMIME` was given.
-    pub eight_bit: bool,
-    pub smtputf8: bool,
-    /// DSN `RET=` and `ENVID=`, as given.
-    pub ret: Option<String>,
-    pub envid: Option<String>,
-}
-
-/// One recipient and its DSN parameters.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RcptTo {
-    pub address: String,
-    pub notify: Option<String>,
-    pub orcpt: Option<String>,
 }
 
 /// A complete message, ready for the pipeline and the next hop.

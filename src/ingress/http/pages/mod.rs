@@ -256,7 +256,7 @@ pub fn csrf_token(headers: &HeaderMap) -> (String, Option<HeaderValue>) {
     {
         return (t, None);
     }
-    let token = crate::store::random_hex(16).unwrap_or_default();
+    let token = crate::ids::random_hex(16).unwrap_or_default();
     let set = HeaderValue::from_str(&format!(
         "{CSRF_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=86400"
     ))
