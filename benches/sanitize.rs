@@ -50,7 +50,15 @@ fn mail(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(bytes.len() as u64));
         group.bench_function(rel, |b| {
             b.iter(|| {
-                mugai::mail::process(&engine, &store, &audit, &bytes[..], &envelope).map(|p| p.rebuilt.text.len())
+                mugai::pipeline::message::process(
+                    &engine,
+                    &store,
+                    &audit,
+                    &mugai::audit::Origin::cli(),
+                    &bytes[..],
+                    &envelope,
+                )
+                .map(|p| p.rebuilt.text.len())
             })
         });
     }

@@ -1,48 +1,258 @@
-//! The audit log (監査ログ): one JSON line per message and one per part, so every decision
-//! the gateway made can be traced afterwards — ids, envelope, names, kinds, hashes,
-//! outcomes, findings. Never content, never link tokens or keys.
+//! The audit trail (監査ログ): one JSON line per decision the gateway made, so that every one
+//! can be reviewed afterwards (the guideline's ログの事後確認) — what came in and what went out,
+//! who asked for an original and who approved it, who unlocked what and who signed in.
+//!
+//! Every line is an [`AuditEvent`]: `ts` (Unix seconds), `event` (the kind, below), `actor`
+//! (who did it: `smtp`, `api:<key name>`, `recipient`, `approver:<name>`, `daemon`, `cli`),
+//! `client` (the address the request came from, when there was one), `forwarded_for` (the
+//! original client a mail server before us named, when it did), then the kind's own
+//! fields: ids, names, hashes, outcomes. Never content, never link tokens, keys or passwords.
 //!
 //! Lines are written whole under a lock and flushed at once; a failed write is reported to
-//! the caller (who logs it) but does not undo the decision it describes.
+//! the caller (who logs it) but does not undo the decision it describes. A file destination is
+//! reopened by [`AuditLog::reopen`] (the daemon calls it on SIGHUP), so logrotate can move the
+//! file away and signal, without `copytruncate`. A leaf: uses only `config` and `clock`.
 
 use std::fs::OpenOptions;
 use std::io::{self, Write};
-use std::path::Path;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use serde::Serialize;
+
 use crate::config::AuditConfig;
+
+/// Who did something, and from where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Origin {
+    /// `smtp`, `api:<key name>`, `recipient`, `approver:<name>`, `daemon`, `cli`.
+    pub actor: String,
+    /// The peer address of the connection the request came over.
+    pub client: Option<String>,
+    /// The original client as the server before us told it (Postfix's XFORWARD `ADDR`).
+    pub forwarded_for: Option<String>,
+}
+
+impl Origin {
+    pub fn new(actor: impl Into<String>, client: Option<SocketAddr>) -> Self {
+        Origin {
+            actor: actor.into(),
+            client: client.map(|c| c.to_string()),
+            forwarded_for: None,
+        }
+    }
+
+    /// The same origin, with the original client the server before us named.
+    pub fn forwarded_for(mut self, addr: Option<String>) -> Self {
+        self.forwarded_for = addr;
+        self
+    }
+
+    /// The daemon itself (a reload, the purge task).
+    pub fn daemon() -> Self {
+        Origin::new("daemon", None)
+    }
+
+    /// The command line (`mugai mail`, `mugai originals purge`).
+    pub fn cli() -> Self {
+        Origin::new("cli", None)
+    }
+}
+
+/// One line of the trail. The kinds and their fields are documented in the README
+/// ("Audit trail"); a test drives every kind through the running daemon.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event")]
+pub enum Event {
+    /// A message was received, stored and disarmed (before the next hop answered).
+    #[serde(rename = "mail.message")]
+    MailMessage {
+        message: String,
+        message_id: Option<String>,
+        mail_from: String,
+        rcpt_to: Vec<String>,
+        size: u64,
+        sha256: String,
+        outcome: &'static str,
+        body: &'static str,
+        parts: usize,
+        damage: Vec<String>,
+        duration_ms: u64,
+    },
+    /// One file of a message, and what became of it.
+    #[serde(rename = "mail.part")]
+    MailPart {
+        message: String,
+        message_id: Option<String>,
+        path: String,
+        name: Option<String>,
+        kind: Option<&'static str>,
+        outcome: &'static str,
+        reason: Option<String>,
+        stored_id: Option<String>,
+        input_sha256: Option<String>,
+        output_sha256: Option<String>,
+        findings: serde_json::Value,
+    },
+    /// The next hop accepted the rebuilt message.
+    #[serde(rename = "mail.delivered")]
+    MailDelivered {
+        message: String,
+        outcome: &'static str,
+        reply: String,
+    },
+    /// The message was not passed on: refused by policy or over a limit (5xx), or left with
+    /// the sender for a retry (4xx). `message` is absent when it was refused before storing.
+    #[serde(rename = "mail.refused")]
+    MailRefused {
+        message: Option<String>,
+        reason: String,
+        reply: String,
+    },
+    /// A file sanitized for the HTTP API (`/v1/sanitize` or a job).
+    #[serde(rename = "file.sanitized")]
+    FileSanitized {
+        report: Option<String>,
+        job: Option<String>,
+        name: Option<String>,
+        kind: &'static str,
+        outcome: &'static str,
+        reason: Option<String>,
+        size: u64,
+        input_sha256: String,
+        output_sha256: Option<String>,
+        findings: serde_json::Value,
+    },
+    /// A recipient asked for an original held for approval.
+    #[serde(rename = "original.requested")]
+    OriginalRequested {
+        part: String,
+        message: String,
+        name: Option<String>,
+    },
+    #[serde(rename = "original.approved")]
+    OriginalApproved { part: String },
+    #[serde(rename = "original.denied")]
+    OriginalDenied { part: String },
+    /// An original was handed out.
+    #[serde(rename = "original.released")]
+    OriginalReleased {
+        part: String,
+        message: String,
+        name: Option<String>,
+        sha256: String,
+        policy: &'static str,
+    },
+    /// An original was asked for and not handed out (pending, denied, the scan found
+    /// something or could not run).
+    #[serde(rename = "original.refused")]
+    OriginalRefused { part: String, reason: String },
+    /// A password tried on a held archive: `unlocked`, `wrong_password`, `locked` (too many
+    /// tries), `blocked` (it opened; its contents were refused), `not_held`.
+    #[serde(rename = "held.unlock")]
+    Unlock {
+        part: String,
+        result: &'static str,
+        attempts_left: Option<u32>,
+        outcome: Option<&'static str>,
+    },
+    #[serde(rename = "approver.signed_in")]
+    SignedIn { approver: String },
+    /// A sign-in with a key that is not an approver's (the key is never written).
+    #[serde(rename = "approver.sign_in_refused")]
+    SignInRefused {},
+    #[serde(rename = "approver.signed_out")]
+    SignedOut { approver: Option<String> },
+    /// SIGHUP: the configuration was reloaded, or the reload refused (the old one stays).
+    #[serde(rename = "config.reloaded")]
+    ConfigReloaded { ok: bool, error: Option<String> },
+    /// Retention ran: what it removed.
+    #[serde(rename = "purge.ran")]
+    PurgeRan { messages: u64, parts: u64, blobs: u64 },
+}
+
+/// A line as written: time, origin, event.
+#[derive(Serialize)]
+struct Line<'a> {
+    ts: u64,
+    #[serde(flatten)]
+    event: &'a Event,
+    actor: &'a str,
+    client: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    forwarded_for: Option<&'a str>,
+}
 
 /// Where audit lines go.
 pub struct AuditLog {
     out: Mutex<Box<dyn Write + Send>>,
+    /// The file to open again on [`AuditLog::reopen`]; none for stdout and writers.
+    path: Option<PathBuf>,
 }
 
 impl AuditLog {
     /// Open the configured destination (appending to a file, created owner-only).
     pub fn open(config: &AuditConfig, data_dir: &Path) -> io::Result<Self> {
-        let out: Box<dyn Write + Send> = match config {
-            AuditConfig::Stdout => Box::new(io::stdout()),
-            AuditConfig::DataDir => Box::new(append(&data_dir.join("audit.jsonl"))?),
-            AuditConfig::File(path) => Box::new(append(path)?),
+        let path = match config {
+            AuditConfig::Stdout => None,
+            AuditConfig::DataDir => Some(data_dir.join("audit.jsonl")),
+            AuditConfig::File(path) => Some(path.clone()),
         };
-        Ok(AuditLog { out: Mutex::new(out) })
+        let out: Box<dyn Write + Send> = match &path {
+            None => Box::new(io::stdout()),
+            Some(p) => Box::new(append(p)?),
+        };
+        Ok(AuditLog {
+            out: Mutex::new(out),
+            path,
+        })
     }
 
     /// A log that keeps its lines in memory (tests) or discards them.
     pub fn to_writer(w: Box<dyn Write + Send>) -> Self {
-        AuditLog { out: Mutex::new(w) }
+        AuditLog {
+            out: Mutex::new(w),
+            path: None,
+        }
     }
 
-    /// Write one event. `event` is an object; `ts` (unix seconds) is added.
-    pub fn record(&self, mut event: serde_json::Value) -> io::Result<()> {
-        if let Some(map) = event.as_object_mut() {
-            map.insert("ts".into(), crate::clock::now().into());
-        }
-        let mut line = serde_json::to_vec(&event).map_err(io::Error::other)?;
+    /// The file lines go to, when they go to a file.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Open the file again under its name (after logrotate moved it); lines after this go to
+    /// the new file. On failure the old file stays in use.
+    pub fn reopen(&self) -> io::Result<()> {
+        let Some(path) = &self.path else { return Ok(()) };
+        let file = append(path)?;
+        *self.out.lock().unwrap_or_else(|p| p.into_inner()) = Box::new(file);
+        Ok(())
+    }
+
+    /// Write one event.
+    pub fn record(&self, origin: &Origin, event: Event) -> io::Result<()> {
+        let line = Line {
+            ts: crate::clock::now(),
+            event: &event,
+            actor: &origin.actor,
+            client: origin.client.as_deref(),
+            forwarded_for: origin.forwarded_for.as_deref(),
+        };
+        let mut line = serde_json::to_vec(&line).map_err(io::Error::other)?;
         line.push(b'\n');
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
         out.write_all(&line)?;
         out.flush()
+    }
+
+    /// [`AuditLog::record`], logging a failed write instead of returning it: the decision
+    /// stands either way, and the operator learns the trail has a gap.
+    pub fn note(&self, origin: &Origin, event: Event) {
+        if let Err(e) = self.record(origin, event) {
+            tracing::error!(error = %e, "audit log write failed");
+        }
     }
 }
 
@@ -58,4 +268,45 @@ fn append(path: &Path) -> io::Result<std::fs::File> {
         options.mode(0o600);
     }
     options.open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_has_time_kind_actor_client_and_fields() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.jsonl");
+        let log = AuditLog::open(&AuditConfig::File(path.clone()), dir.path()).unwrap();
+        let client: SocketAddr = "192.0.2.1:4242".parse().unwrap();
+        log.record(
+            &Origin::new("api:fx", Some(client)),
+            Event::OriginalApproved { part: "ab".into() },
+        )
+        .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(v["event"], "original.approved");
+        assert_eq!(v["actor"], "api:fx");
+        assert_eq!(v["client"], "192.0.2.1:4242");
+        assert_eq!(v["part"], "ab");
+        assert!(v["ts"].as_u64().unwrap() > 1_700_000_000);
+    }
+
+    #[test]
+    fn reopen_follows_the_name_after_the_file_was_moved() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.jsonl");
+        let log = AuditLog::open(&AuditConfig::File(path.clone()), dir.path()).unwrap();
+        log.record(&Origin::daemon(), Event::SignInRefused {}).unwrap();
+        std::fs::rename(&path, dir.path().join("a.jsonl.1")).unwrap();
+        log.reopen().unwrap();
+        log.record(&Origin::daemon(), Event::SignedOut { approver: None })
+            .unwrap();
+        let old = std::fs::read_to_string(dir.path().join("a.jsonl.1")).unwrap();
+        let new = std::fs::read_to_string(&path).unwrap();
+        assert!(old.contains("approver.sign_in_refused") && !old.contains("signed_out"));
+        assert!(new.contains("approver.signed_out") && !new.contains("sign_in_refused"));
+    }
 }

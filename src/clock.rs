@@ -25,6 +25,17 @@ pub fn civil(unix: u64, offset_secs: u64) -> (i64, i64, i64, u64) {
     (year, month, day, secs)
 }
 
+/// Days since 1970-01-01 of a civil date (the inverse of [`civil`]'s date).
+pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// `unix` as an RFC 5322 date in Japan time: `Tue, 01 Dec 2026 18:45:00 +0900`.
 pub fn rfc5322_jst(unix: u64) -> String {
     const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];

@@ -7,14 +7,17 @@
 pub mod alloc;
 pub mod audit;
 pub mod cdr;
+pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod daemon;
 pub mod egress;
 pub mod ids;
 pub mod ingress;
 pub mod kind;
 pub mod mail;
 pub mod metrics;
+pub mod pipeline;
 pub mod policy;
 pub mod report;
 pub mod scan;

@@ -43,6 +43,19 @@ impl Outcome {
             Outcome::Error => "error",
         }
     }
+
+    /// The outcome [`Outcome::as_str`] names.
+    pub fn parse(name: &str) -> Option<Outcome> {
+        [
+            Outcome::Clean,
+            Outcome::Disarmed,
+            Outcome::Blocked,
+            Outcome::Held,
+            Outcome::Error,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == name)
+    }
 }
 
 /// What a finding is about. Serialized in snake_case; new variants may be added.

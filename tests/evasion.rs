@@ -11,7 +11,9 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use mugai::audit::AuditLog;
-use mugai::mail::{process, Envelope};
+use mugai::audit::Origin;
+use mugai::mail::Envelope;
+use mugai::pipeline::message::process;
 use mugai::store::Store;
 use mugai::{Config, Engine, Outcome};
 
@@ -98,7 +100,7 @@ fn every_evasion_is_blocked_in_a_mail() {
         mail_from: "a@example.net".into(),
         rcpt_to: vec!["b@example.lg.jp".into()],
     };
-    let done = process(&engine, &store, &audit, &mail, &envelope).expect("process");
+    let done = process(&engine, &store, &audit, &Origin::cli(), &mail, &envelope).expect("process");
     let attachments: Vec<_> = done.report.parts.iter().filter(|p| p.name.is_some()).collect();
     assert_eq!(attachments.len(), set.len(), "{:?}", done.report.parts);
     for part in attachments {
@@ -157,7 +159,7 @@ and this\r\n=ybegin line=128 size=3 name=tool.exe\r\nabc\r\n=yend size=3\r\nThan
         mail_from: "a@example.net".into(),
         rcpt_to: vec!["b@example.lg.jp".into()],
     };
-    let done = process(&engine, &store, &audit, &mail[..], &envelope).expect("process");
+    let done = process(&engine, &store, &audit, &Origin::cli(), &mail[..], &envelope).expect("process");
     let names: Vec<(Option<&str>, Outcome, Option<&str>)> = done
         .report
         .parts

@@ -12,7 +12,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use mugai::ingress::http::{router, spec, AppState};
-use mugai::ingress::smtp::server::Gateway;
+use mugai::pipeline::Pipeline;
 use mugai::store::{NewPart, Store};
 use mugai::{Config, Engine};
 use sha2::{Digest, Sha256};
@@ -45,9 +45,9 @@ fn api(extra: &str) -> Api {
     let config = Config::from_toml(&text).expect("config");
     let store = Arc::new(Store::open(&config.serve.data_dir, &config.store).expect("store"));
     let audit = Arc::new(mugai::audit::AuditLog::open(&config.audit, &config.serve.data_dir).expect("audit"));
-    let gateway = Arc::new(Gateway::new(Engine::new(config), store, audit));
+    let pipeline = Arc::new(Pipeline::new(Engine::new(config), store, audit));
     Api {
-        state: AppState::new(gateway),
+        state: AppState::new(pipeline),
         _dir: dir,
     }
 }
@@ -116,7 +116,7 @@ async fn sanitize_answers_the_clean_file_and_keeps_the_report() {
     // The same bytes the engine makes (the CLI runs the same call).
     let expected = api
         .state
-        .gateway
+        .pipeline
         .engine()
         .run(&input, Some("見積.pdf"))
         .output
@@ -197,7 +197,7 @@ async fn refused_oversize_unknown_and_saturated() {
     let a = call(&api, get("/nowhere", None)).await;
     assert_eq!((a.status, a.error()), (StatusCode::NOT_FOUND, "not_found".into()));
     // Every worker taken and no queue: 503 with Retry-After.
-    let workers = api.state.gateway.workers();
+    let workers = api.state.pipeline.workers();
     let held: Vec<_> = std::iter::from_fn(|| workers.try_acquire().ok()).collect();
     assert!(!held.is_empty());
     let a = call(&api, post(Some(SUBMIT), "t.txt", b"hello".to_vec())).await;
@@ -229,7 +229,7 @@ async fn encrypted_pdf_is_422_with_its_reason() {
 }
 
 fn kept_part(api: &Api, original: &[u8]) -> String {
-    let store = &api.state.gateway.store;
+    let store = &api.state.pipeline.store();
     let m = store
         .keep_message(b"From: a@b\r\n\r\nx", None, "a@b", &[])
         .expect("message");
@@ -311,7 +311,7 @@ async fn health_readiness_and_the_openapi_contract() {
         let store = Arc::new(Store::open(&config.serve.data_dir, &config.store).expect("store"));
         let audit = Arc::new(mugai::audit::AuditLog::open(&config.audit, &config.serve.data_dir).expect("audit"));
         Api {
-            state: AppState::new(Arc::new(Gateway::new(Engine::new(config), store, audit))),
+            state: AppState::new(Arc::new(Pipeline::new(Engine::new(config), store, audit))),
             _dir: dir,
         }
     };
@@ -457,10 +457,10 @@ fn the_openapi_document_validates() {
 
 /// A file run through the engine and kept as a mail part would be; its link token and id.
 fn kept_sanitized(api: &Api, fixture_path: &str, name: &str) -> (String, String) {
-    let engine = api.state.gateway.engine();
+    let engine = api.state.pipeline.engine();
     let input = fixture(fixture_path);
     let processed = engine.run(&input, Some(name));
-    let store = &api.state.gateway.store;
+    let store = &api.state.pipeline.store();
     let m = store
         .keep_message(b"From: a@b\r\n\r\nx", None, "a@b", &[])
         .expect("message");
@@ -560,7 +560,7 @@ async fn jobs_run_in_the_background_and_keep_their_results() {
     assert_eq!(a.header("content-type"), "application/pdf");
     let expected = api
         .state
-        .gateway
+        .pipeline
         .engine()
         .run(&input, Some("大きい.pdf"))
         .output
@@ -581,7 +581,7 @@ async fn jobs_run_in_the_background_and_keep_their_results() {
 
     // A job accepted by a previous process (row and input stored, never run) runs at resume;
     // until then its result is 409, and a refused file's result is 422.
-    let store = &api.state.gateway.store;
+    let store = &api.state.pipeline.store();
     let left = store
         .submit_job(b"MZ\x90\x00 not a document", Some("tool.exe"))
         .expect("job");
@@ -1260,7 +1260,7 @@ async fn uploads_in_flight_are_bounded_before_their_bodies_are_read() {
         tokio::task::yield_now().await;
     }
     // A second upload is refused before its body is read, with no worker busy.
-    assert_eq!(api.state.gateway.workers().available_permits(), 1);
+    assert_eq!(api.state.pipeline.workers().available_permits(), 1);
     let a = call(&api, post(Some(SUBMIT), "b.txt", b"plain text\n".to_vec())).await;
     assert_eq!((a.status, a.error()), (StatusCode::SERVICE_UNAVAILABLE, "busy".into()));
     assert!(a.header("retry-after").parse::<u32>().is_ok());
@@ -1325,11 +1325,11 @@ async fn two_hundred_parallel_wrong_passwords_make_at_most_five_guesses() {
     let token = unlock.trim_start_matches("/v1/held/").trim_end_matches("/unlock");
     let part = api
         .state
-        .gateway
-        .store
+        .pipeline
+        .store()
         .resolve(token, mugai::store::now())
         .expect("part");
-    let config = api.state.gateway.engine().config.clone();
+    let config = api.state.pipeline.engine().config.clone();
     let reopened = Store::open(&config.serve.data_dir, &config.store).expect("store");
     assert!(reopened.take_unlock_try(&part.id, 5, 900).expect("ledger").is_err());
 }

@@ -8,7 +8,9 @@ mod common;
 
 use common::fixtures_dir;
 use mugai::audit::AuditLog;
-use mugai::mail::{process, Envelope};
+use mugai::audit::Origin;
+use mugai::mail::Envelope;
+use mugai::pipeline::message::process;
 use mugai::store::Store;
 use mugai::{Config, Engine};
 
@@ -37,7 +39,8 @@ fn check(g: &Gateway, input: &[u8], what: &str) -> Vec<String> {
         mail_from: "a@example.net".into(),
         rcpt_to: vec!["b@example.lg.jp".into()],
     };
-    let done = process(&g.engine, &g.store, &g.audit, input, &envelope).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let done = process(&g.engine, &g.store, &g.audit, &Origin::cli(), input, &envelope)
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
     let row = g.store.message(&done.report.id).expect("ledger").expect("message row");
     assert_eq!(
         g.store.blob(&row.blob).expect("blob"),
@@ -109,7 +112,7 @@ fn broken_nesting_found_by_fuzzing_is_delivered_with_its_headers() {
     let g = gateway();
     let input = std::fs::read(fixtures_dir().join("regress/mail-parser-debug-assert.eml")).expect("fixture");
     let envelope = Envelope::default();
-    let done = process(&g.engine, &g.store, &g.audit, &input[..], &envelope).expect("processed");
+    let done = process(&g.engine, &g.store, &g.audit, &Origin::cli(), &input[..], &envelope).expect("processed");
     let bytes = done.rebuilt.to_bytes().expect("write");
     assert!(String::from_utf8_lossy(&bytes).contains("Received: from mx.example.net"));
     assert!(
@@ -219,7 +222,7 @@ fn every_part_and_header_is_kept_or_named() {
         mail_from: "sender@example.net".into(),
         rcpt_to: vec!["b@example.lg.jp".into()],
     };
-    let done = process(&g.engine, &g.store, &g.audit, &raw[..], &envelope).expect("process");
+    let done = process(&g.engine, &g.store, &g.audit, &Origin::cli(), &raw[..], &envelope).expect("process");
     assert!(done.report.damage.is_empty(), "{:?}", done.report.damage);
     let names: Vec<Option<&str>> = done.report.parts.iter().map(|p| p.name.as_deref()).collect();
     assert!(names.contains(&Some("signature.asc")), "{names:?}");

@@ -21,8 +21,10 @@ use std::path::{Path, PathBuf};
 use common::{files_under, fixtures_dir, words};
 use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
 use mugai::audit::AuditLog;
+use mugai::audit::Origin;
 use mugai::mail::parse::{self, Bounds, Item, Mail, Special};
-use mugai::mail::{codec, embedded, process, Envelope};
+use mugai::mail::{codec, embedded, Envelope};
+use mugai::pipeline::message::process;
 use mugai::store::Store;
 use mugai::{Config, Engine};
 
@@ -553,7 +555,8 @@ fn no_message_loses_a_header_field_or_its_text() {
     for path in corpus() {
         let key = rel(&path);
         let raw = std::fs::read(&path).expect("read");
-        let done = process(&engine, &store, &audit, &raw[..], &envelope).unwrap_or_else(|e| panic!("{key}: {e}"));
+        let done = process(&engine, &store, &audit, &Origin::cli(), &raw[..], &envelope)
+            .unwrap_or_else(|e| panic!("{key}: {e}"));
         let out = done.rebuilt.to_bytes().expect("bytes");
         let Some(output) = MessageParser::default().parse(&out) else {
             failures.push(format!("{key}: mail-parser cannot read the output"));

@@ -5,7 +5,7 @@
 //! `<data_dir>/ledger.sqlite3` the rows, `<data_dir>/link.key` the key that signs download
 //! links (made on first start, mode 0600, unless the configuration gives one). Originals are
 //! written before anything is done with them; retention is enforced by [`Store::purge`],
-//! which the daemon runs periodically ([`spawn_purge`]) and `mugai originals purge` runs once.
+//! which the daemon runs periodically (`daemon`) and `mugai originals purge` runs once.
 
 pub mod blobs;
 pub mod ledger;
@@ -13,7 +13,7 @@ pub mod links;
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::RwLock;
 use std::time::Duration;
 
 pub use blobs::{FileBlobs, OriginalStore};
@@ -427,23 +427,6 @@ pub enum ResolveError {
     Link(LinkError),
     #[error(transparent)]
     Store(StoreError),
-}
-
-/// Run [`Store::purge`] every `every` on a background thread for as long as the process lives.
-pub fn spawn_purge(store: Arc<Store>, every: Duration) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || loop {
-        match store.purge(now()) {
-            Ok(p) if p.messages + p.parts > 0 => tracing::info!(
-                messages = p.messages,
-                parts = p.parts,
-                blobs = p.orphans.len(),
-                "purged expired originals"
-            ),
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "purge failed; will retry"),
-        }
-        std::thread::sleep(every);
-    })
 }
 
 /// The data directory holds originals of hostile mail and the link key: owner only.

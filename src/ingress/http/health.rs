@@ -49,9 +49,9 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
 
 /// Whether the store reads and writes, and the next hop accepts a connection.
 async fn probe(state: &AppState) -> (bool, bool) {
-    let engine = state.gateway.engine();
+    let engine = state.pipeline.engine();
     let data_dir = engine.config.serve.data_dir.clone();
-    let store = state.gateway.store.clone();
+    let store = state.pipeline.store().clone();
     let store_ok = tokio::task::spawn_blocking(move || {
         let probe = data_dir.join(".ready-probe");
         std::fs::write(&probe, b"ok")
@@ -72,7 +72,7 @@ async fn probe(state: &AppState) -> (bool, bool) {
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        state.gateway.metrics.render() + &body_memory(&state),
+        state.pipeline.metrics.render() + &body_memory(&state),
     )
 }
 
@@ -85,6 +85,6 @@ fn body_memory(state: &AppState) -> String {
          # HELP mugai_smtp_message_memory_bytes Memory held by SMTP messages being received (of smtp.message_memory_bytes).\n\
          # TYPE mugai_smtp_message_memory_bytes gauge\nmugai_smtp_message_memory_bytes {}\n",
         state.bodies.available_bytes(),
-        state.gateway.message_memory.used()
+        state.pipeline.message_memory.used()
     )
 }

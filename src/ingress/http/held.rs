@@ -2,15 +2,13 @@
 //! password in the next). `POST /v1/held/{token}/unlock` takes the password as JSON
 //! `{"password": "..."}` or a form field; the recipient page posts to the same function.
 //!
-//! The archive is decrypted and sanitized by the engine (`Engine::unlock`), the clean result
-//! kept on the part and offered; the original and the password are never returned or logged.
-//! Tries are counted per part in the ledger, each taken *before* it is tried: after
-//! [`MAX_FAILURES`] in [`WINDOW`] the part answers 429 until the window ends (a successful
-//! unlock starts the count again), so a link cannot be used to guess passwords, neither by
-//! parallel requests nor across a restart. Each attempt holds a worker permit.
+//! The pipeline (`pipeline::unlock`) decrypts and sanitizes the archive, keeps the clean
+//! result on the part, counts the tries and writes each to the audit trail; this file is the
+//! HTTP translation. The original and the password are never returned or logged. After five
+//! wrong passwords in 15 minutes the part answers 429 until the window ends, so a link cannot
+//! be used to guess passwords, neither by parallel requests nor across a restart.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -19,14 +17,10 @@ use axum::response::Response;
 
 use super::error::ApiError;
 use super::originals::{blocking, file_response, resolve};
-use super::AppState;
-use crate::cdr::UnlockError;
+use super::{AppState, Client};
+use crate::audit::Origin;
+use crate::pipeline::UnlockRefused;
 use crate::store::PartRow;
-
-/// Tries allowed per part in one window (counted before each attempt).
-pub const MAX_FAILURES: u32 = 5;
-/// How long a part stays locked after its tries are spent.
-pub const WINDOW: Duration = Duration::from_secs(15 * 60);
 /// Longest password accepted (a longer one is not a password anyone typed).
 const MAX_PASSWORD: usize = 1024;
 
@@ -34,14 +28,15 @@ const MAX_PASSWORD: usize = 1024;
 /// the part is not a held archive, 429 after too many wrong passwords.
 pub async fn unlock_api(
     State(state): State<Arc<AppState>>,
+    client: Client,
     Path(token): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let password = password_from(&headers, &body)?;
     let part = resolve(&state, token).await?;
-    let part = unlock(&state, &part, &password).await?;
-    let store = state.gateway.store.clone();
+    let part = unlock(&state, &part, &password, &client.origin("recipient")).await?;
+    let store = state.pipeline.store().clone();
     let blob = part.clean_blob.clone().unwrap_or_default();
     let bytes = blocking(move || store.blob(&blob)).await?.map_err(ApiError::internal)?;
     let name = part
@@ -89,88 +84,31 @@ pub(super) fn form_field(body: &[u8], name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-/// Open `part` with `password`, sanitize what it holds, keep the clean result on the part.
-pub(super) async fn unlock(state: &Arc<AppState>, part: &PartRow, password: &str) -> Result<PartRow, ApiError> {
-    if part.outcome != "held" || part.kind != "zip" {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "not_held",
-            "this file is not a held password archive",
-        ));
-    }
-    // The try is taken before the attempt, atomically in the ledger: parallel requests cannot
-    // make more guesses than the limit, and a restart does not give tries back.
-    let store = state.gateway.store.clone();
-    let id = part.id.clone();
-    let window = WINDOW.as_secs();
-    let left = match blocking(move || store.take_unlock_try(&id, MAX_FAILURES, window))
-        .await?
-        .map_err(ApiError::internal)?
-    {
-        Ok(left) => left,
-        Err(secs) => {
-            return Err(ApiError::new(
+/// Open `part` with `password` through the pipeline; its refusals as HTTP errors.
+pub(super) async fn unlock(
+    state: &Arc<AppState>,
+    part: &PartRow,
+    password: &str,
+    origin: &Origin,
+) -> Result<PartRow, ApiError> {
+    state
+        .pipeline
+        .unlock(part, password, origin)
+        .await
+        .map_err(|e| match e {
+            UnlockRefused::NotHeld | UnlockRefused::CannotUnlock(_) => {
+                ApiError::new(StatusCode::CONFLICT, "not_held", e.to_string())
+            }
+            UnlockRefused::Locked { retry_after_secs } => ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too_many_attempts",
                 "too many wrong passwords; try again later",
             )
-            .retry_after(u32::try_from(secs).unwrap_or(u32::MAX)))
-        }
-    };
-    let engine = state.gateway.engine();
-    let store = state.gateway.store.clone();
-    let blob = part.original_blob.clone();
-    let original = blocking(move || store.blob(&blob)).await?.map_err(ApiError::internal)?;
-    let name = part.name.clone();
-    let password = password.to_string();
-    let worker = engine.clone();
-    // Opening an archive is CPU-bound work like any other: it takes a worker permit.
-    let processed = state
-        .gateway
-        .run_work(None, move || worker.unlock(&original, name.as_deref(), &password))
-        .await
-        .map_err(ApiError::internal)?;
-    let processed = match processed {
-        Ok(p) => p,
-        Err(UnlockError::WrongPassword) => {
-            tracing::warn!(part = %part.id, attempts_left = left, "wrong password for a held archive");
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "wrong_password",
-                format!("the password does not open this archive ({left} attempts left)"),
-            ));
-        }
-        Err(e) => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "not_held",
-                format!("this file cannot be unlocked: {e}"),
-            ))
-        }
-    };
-    let store = state.gateway.store.clone();
-    let id = part.id.clone();
-    blocking(move || store.clear_unlock_tries(&id))
-        .await?
-        .map_err(ApiError::internal)?;
-    let report = processed.report.to_json();
-    let Some(clean) = processed.output else {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "blocked",
-            format!(
-                "the archive opened, but its contents were refused: {}",
-                processed.report.reason.as_deref().unwrap_or("blocked")
-            ),
-        ));
-    };
-    let clean_name = processed.report.output.as_ref().and_then(|o| o.name.clone());
-    let outcome = processed.report.outcome.as_str();
-    let store = state.gateway.store.clone();
-    let part = part.clone();
-    let row = blocking(move || store.unlock_part(&part, outcome, &clean, clean_name.as_deref(), &report))
-        .await?
-        .map_err(ApiError::internal)?;
-    tracing::info!(part = %row.id, outcome, "held archive unlocked and sanitized");
-    Ok(row)
+            .retry_after(u32::try_from(retry_after_secs).unwrap_or(u32::MAX)),
+            UnlockRefused::WrongPassword { .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, "wrong_password", e.to_string())
+            }
+            UnlockRefused::Blocked(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "blocked", e.to_string()),
+            UnlockRefused::Failed(e) => ApiError::internal(e),
+        })
 }

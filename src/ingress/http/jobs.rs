@@ -8,7 +8,6 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -18,16 +17,23 @@ use axum::Json;
 
 use super::error::ApiError;
 use super::originals::{blocking, file_response};
-use super::{auth, upload, AppState};
+use super::{auth, upload, AppState, Client};
+use crate::audit::Origin;
 use crate::config::Role;
+use crate::pipeline::{FileInput, Keep, Permit};
 use crate::store::JobRow;
 
 /// Jobs accepted and not finished; more are answered 503 (the disk is not a queue without end).
 pub const MAX_PENDING: usize = 10_000;
 
-pub async fn submit(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
-    let engine = state.gateway.engine();
-    auth::require(&engine.config, &headers, Role::Submit)?;
+pub async fn submit(
+    State(state): State<Arc<AppState>>,
+    client: Client,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let engine = state.pipeline.engine();
+    let key = auth::require(&engine.config, &headers, Role::Submit)?;
     let _slot = state.upload_slot()?;
     let body = state.receive_upload(body).await?.load(&state.bodies).await?;
     let file = upload::take(&headers, body.bytes.clone())?;
@@ -35,7 +41,7 @@ pub async fn submit(State(state): State<Arc<AppState>>, headers: HeaderMap, body
         state.jobs_pending.fetch_sub(1, Ordering::SeqCst);
         return Err(ApiError::busy());
     }
-    let store = state.gateway.store.clone();
+    let store = state.pipeline.store().clone();
     let row = blocking(move || store.submit_job(&file.bytes, file.name.as_deref())).await?;
     let row = match row {
         Ok(row) => row,
@@ -46,7 +52,7 @@ pub async fn submit(State(state): State<Arc<AppState>>, headers: HeaderMap, body
     };
     tracing::info!(job = %row.id, name = row.name.as_deref().unwrap_or(""), "job accepted");
     let id = row.id.clone();
-    tokio::spawn(run(state.clone(), row));
+    tokio::spawn(run(state.clone(), row, client.origin(format!("api:{}", key.name))));
     let mut response = (
         StatusCode::ACCEPTED,
         Json(serde_json::json!({ "id": id, "status": "queued", "href": format!("/v1/jobs/{id}") })),
@@ -60,50 +66,36 @@ pub async fn submit(State(state): State<Arc<AppState>>, headers: HeaderMap, body
 
 /// Run one job to its end and record the result. Errors are logged and leave the job
 /// unfinished, so the next start runs it again.
-async fn run(state: Arc<AppState>, job: JobRow) {
-    let done = run_inner(&state, &job).await;
+async fn run(state: Arc<AppState>, job: JobRow, origin: Origin) {
+    let done = run_inner(&state, &job, &origin).await;
     state.jobs_pending.fetch_sub(1, Ordering::SeqCst);
     if let Err(e) = done {
         tracing::error!(job = %job.id, error = %e.message, "job failed on our side; it runs again at the next start");
     }
 }
 
-async fn run_inner(state: &Arc<AppState>, job: &JobRow) -> Result<(), ApiError> {
-    let engine = state.gateway.engine();
-    let store = state.gateway.store.clone();
+async fn run_inner(state: &Arc<AppState>, job: &JobRow, origin: &Origin) -> Result<(), ApiError> {
+    let store = state.pipeline.store().clone();
     let blob = job.input_blob.clone();
     let input = blocking(move || store.blob(&blob)).await?.map_err(ApiError::internal)?;
-    let started = Instant::now();
-    let worker = engine.clone();
-    let name = job.name.clone();
-    let processed = state
-        .gateway
-        .run_work(None, move || worker.run(&input, name.as_deref()))
+    let input = FileInput {
+        bytes: input.into(),
+        name: job.name.clone(),
+        digest: None,
+    };
+    let keep = Keep::Job { id: job.id.clone() };
+    let done = state
+        .pipeline
+        .file(Permit::Wait, input, keep, origin)
         .await
         .map_err(ApiError::internal)?;
-    state.gateway.metrics.file(&processed.report, started.elapsed());
-    let report = processed.report.to_json();
-    let outcome = processed.report.outcome.as_str();
-    let out_name = processed.report.output.as_ref().and_then(|o| o.name.clone());
-    let media = processed.report.output.as_ref().map(|o| o.kind.media_type());
-    let store = state.gateway.store.clone();
-    let id = job.id.clone();
-    blocking(move || {
-        let clean = processed
-            .output
-            .as_deref()
-            .map(|bytes| (bytes, out_name.as_deref(), media.unwrap_or("application/octet-stream")));
-        store.finish_job(&id, outcome, &report, clean)
-    })
-    .await?
-    .map_err(ApiError::internal)?;
-    tracing::info!(job = %job.id, outcome, "job finished");
+    tracing::info!(job = %job.id, outcome = done.processed.report.outcome.as_str(), "job finished");
     Ok(())
 }
 
 /// Run every job a previous process accepted and did not finish.
 pub fn resume(state: &Arc<AppState>) {
-    let jobs = match state.gateway.store.unfinished_jobs() {
+    let jobs = match state.pipeline.store().unfinished_jobs() {
         Ok(jobs) => jobs,
         Err(e) => {
             tracing::error!(error = %e, "could not read unfinished jobs");
@@ -115,17 +107,18 @@ pub fn resume(state: &Arc<AppState>) {
     }
     for job in jobs {
         state.jobs_pending.fetch_add(1, Ordering::SeqCst);
-        tokio::spawn(run(state.clone(), job));
+        // The key that submitted it is not kept with the job: the daemon runs it again.
+        tokio::spawn(run(state.clone(), job, Origin::daemon()));
     }
 }
 
 async fn find(state: &Arc<AppState>, headers: &HeaderMap, id: String) -> Result<JobRow, ApiError> {
-    auth::require(&state.gateway.engine().config, headers, Role::Submit)?;
+    auth::require(&state.pipeline.engine().config, headers, Role::Submit)?;
     let unknown = || ApiError::new(StatusCode::NOT_FOUND, "unknown_job", "no such job (or it expired)");
     if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(unknown());
     }
-    let store = state.gateway.store.clone();
+    let store = state.pipeline.store().clone();
     blocking(move || store.job(&id))
         .await?
         .map_err(ApiError::internal)?
@@ -172,7 +165,7 @@ pub async fn result(
             ),
         ));
     };
-    let store = state.gateway.store.clone();
+    let store = state.pipeline.store().clone();
     let bytes = blocking(move || store.blob(&blob)).await?.map_err(ApiError::internal)?;
     let name = job.clean_name.as_deref().unwrap_or("sanitized.bin");
     let mut response = file_response(bytes, name, None);

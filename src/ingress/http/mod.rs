@@ -33,12 +33,13 @@ pub use auth::new_key;
 pub use error::ApiError;
 pub use openapi::spec;
 
-use crate::ingress::smtp::server::Gateway;
+use crate::audit::Origin;
+use crate::pipeline::Pipeline;
 
-/// What every request shares: the daemon's engine, store and worker permits (with the SMTP
-/// side), and the HTTP side's own counters.
+/// What every request shares: the pipeline (the daemon's engine, store, audit trail and
+/// worker permits, shared with the SMTP side), and the HTTP side's own counters.
 pub struct AppState {
-    pub gateway: Arc<Gateway>,
+    pub pipeline: Arc<Pipeline>,
     /// Requests waiting for a worker permit now (bounded by `http.max_queued`).
     queued: AtomicUsize,
     /// Jobs accepted and not yet finished (bounded by `jobs::MAX_PENDING`).
@@ -54,12 +55,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(gateway: Arc<Gateway>) -> Arc<Self> {
-        let config = &gateway.engine().config;
+    pub fn new(pipeline: Arc<Pipeline>) -> Arc<Self> {
+        let config = &pipeline.engine().config;
         let body_memory = config.http.body_memory_bytes;
         let uploads = config.engine.workers.saturating_add(config.http.max_queued);
         Arc::new(AppState {
-            gateway,
+            pipeline,
             queued: AtomicUsize::new(0),
             jobs_pending: AtomicUsize::new(0),
             bodies: spool::Budget::new(body_memory),
@@ -76,9 +77,9 @@ impl AppState {
     /// An upload's body, in memory or spooled (counted in `/metrics`), within
     /// `http.max_body_bytes`.
     async fn receive_upload(&self, body: axum::body::Body) -> Result<spool::Received, error::ApiError> {
-        let engine = self.gateway.engine();
+        let engine = self.pipeline.engine();
         let http = &engine.config.http;
-        let receiving = spool::receive(body, http.max_body_bytes, &self.bodies, &self.gateway.store);
+        let receiving = spool::receive(body, http.max_body_bytes, &self.bodies, &self.pipeline.store());
         // A client has `http.body_timeout_secs` for its whole body (a slow one holds an
         // upload place, and the queue behind it, no longer than that).
         let received = tokio::time::timeout(http.body_timeout, receiving).await.map_err(|_| {
@@ -89,7 +90,7 @@ impl AppState {
             )
         })??;
         if received.spooled() {
-            self.gateway.metrics.spooled();
+            self.pipeline.metrics.spooled();
         }
         Ok(received)
     }
@@ -100,9 +101,32 @@ impl AppState {
     }
 }
 
+/// The address a request came from: put on every request by [`serve`] (absent when a test
+/// drives the router directly).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub std::net::SocketAddr);
+
+/// The client address of a request, as an extractor (none when a test drives the router).
+pub struct Client(pub Option<std::net::SocketAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Client(parts.extensions.get::<ClientAddr>().map(|c| c.0)))
+    }
+}
+
+impl Client {
+    /// Who made the request, for the audit trail.
+    pub fn origin(&self, actor: impl Into<String>) -> Origin {
+        Origin::new(actor, self.0)
+    }
+}
+
 /// Every route. The OpenAPI document lists the same paths (a test holds them equal).
 pub fn router(state: Arc<AppState>) -> Router {
-    let body_limit = usize::try_from(state.gateway.engine().config.http.max_body_bytes).unwrap_or(usize::MAX);
+    let body_limit = usize::try_from(state.pipeline.engine().config.http.max_body_bytes).unwrap_or(usize::MAX);
     Router::new()
         .route("/v1/sanitize", post(sanitize::sanitize))
         .route("/v1/reports/{id}", get(sanitize::report))
@@ -196,9 +220,8 @@ async fn security_headers(mut response: axum::response::Response) -> axum::respo
 /// request's headers (a client that never finishes them is closed instead of held).
 pub async fn serve(listener: TcpListener, state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
     use hyper_util::rt::{TokioIo, TokioTimer};
-    use hyper_util::service::TowerToHyperService;
 
-    let http = state.gateway.engine().config.http.clone();
+    let http = state.pipeline.engine().config.http.clone();
     let app = router(state);
     let connections = Arc::new(tokio::sync::Semaphore::new(http.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -219,8 +242,8 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>, mut shutdown: wa
             } => accepted,
         };
         let (Ok(permit), accept) = accepted else { break };
-        let stream = match accept {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match accept {
+            Ok(accepted) => accepted,
             Err(e) => {
                 // Out of file descriptors and the like: wait a moment instead of spinning.
                 tracing::warn!(error = %e, "HTTP accept failed");
@@ -231,7 +254,15 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>, mut shutdown: wa
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(http.header_timeout)
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+            .serve_connection(TokioIo::new(stream), {
+                let app = app.clone();
+                // Each request learns the address it came from (for the audit trail).
+                hyper::service::service_fn(move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(ClientAddr(peer));
+                    let mut app = app.clone();
+                    tower_service::Service::call(&mut app, request)
+                })
+            });
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             let _permit = permit;

@@ -5,7 +5,6 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -14,16 +13,18 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use super::error::ApiError;
-use super::{auth, spool, upload, AppState};
+use super::{auth, spool, upload, AppState, Client};
 use crate::config::Role;
+use crate::pipeline::{FileInput, Keep, Permit};
 use crate::Engine;
 
 pub async fn sanitize(
     State(state): State<Arc<AppState>>,
+    client: Client,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let engine = state.gateway.engine();
+    let engine = state.pipeline.engine();
     let key = auth::require(&engine.config, &headers, Role::Submit)?;
     let _slot = state.upload_slot()?;
     let received = state.receive_upload(body).await?;
@@ -31,30 +32,32 @@ pub async fn sanitize(
     let file = upload::take(&headers, body.bytes.clone())?;
     // The body's digest is the file's when the file is the whole body (not a multipart part).
     let digest = (file.bytes.len() == body.bytes.len()).then(|| body.digest.clone());
-    let started = Instant::now();
-    let worker = engine.clone();
     let name = file.name.clone();
-    let store = state.gateway.store.clone();
-    // One trip to the blocking pool: the engine, then the report into the ledger. The permit
-    // goes with the work: a client that hangs up does not free it before the work stops.
-    let (processed, file, id) = state
-        .gateway
-        .run_work_with(permit, None, move || {
-            let processed = match digest {
-                Some(d) => worker.run_digested(&file.bytes, file.name.as_deref(), d),
-                None => worker.run(&file.bytes, file.name.as_deref()),
-            };
-            let elapsed = started.elapsed();
-            let id = store.keep_report(&processed.report.to_json());
-            (processed, file, id.map(|id| (id, elapsed)))
-        })
+    let input = FileInput {
+        bytes: file.bytes,
+        name: file.name,
+        digest,
+    };
+    let keep = Keep::Report {
+        submitter: format!("http:{}", key.name),
+    };
+    // The permit goes with the work: a client that hangs up does not free it before the
+    // work stops.
+    let done = state
+        .pipeline
+        .file(
+            Permit::Held(permit),
+            input,
+            keep,
+            &client.origin(format!("api:{}", key.name)),
+        )
         .await
         .map_err(ApiError::internal)?;
-    let (id, elapsed) = id.map_err(ApiError::internal)?;
-    state.gateway.metrics.file(&processed.report, elapsed);
-    tracing::info!(report = %id, name = name.as_deref().unwrap_or(""), outcome = processed.report.outcome.as_str(), "sanitized over HTTP");
-    let report = &processed.report;
-    let Some(clean) = processed.output else {
+    let id = done.report_id.unwrap_or_default();
+    let (report, output) = (done.processed.report, done.processed.output);
+    tracing::info!(report = %id, name = name.as_deref().unwrap_or(""), outcome = report.outcome.as_str(), "sanitized over HTTP");
+    let report = &report;
+    let Some(clean) = output else {
         let mut body = serde_json::json!({
             "outcome": report.outcome.as_str(),
             "reason": report.reason,
@@ -63,29 +66,7 @@ pub async fn sanitize(
         });
         // A held file (a password archive) is kept so it can be unlocked: the answer names
         // the unlock call and the recipient page by a signed link.
-        if report.outcome == crate::report::Outcome::Held {
-            let store = state.gateway.store.clone();
-            let (submitter, kind, reason, json) = (
-                format!("http:{}", key.name),
-                report.detected_kind.as_str().to_string(),
-                report.reason.clone(),
-                report.to_json(),
-            );
-            let token = tokio::task::spawn_blocking(move || {
-                store
-                    .keep_held_upload(
-                        &submitter,
-                        &file.bytes,
-                        file.name.as_deref(),
-                        &kind,
-                        reason.as_deref(),
-                        &json,
-                    )
-                    .map(|(_, token)| token)
-            })
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(ApiError::internal)?;
+        if let Some(token) = &done.held_token {
             body["unlock"] = format!("/v1/held/{token}/unlock").into();
             body["page"] = format!("/o/{token}").into();
         }
@@ -151,7 +132,7 @@ async fn admit(
     engine: &Engine,
     received: spool::Received,
 ) -> Result<(spool::InMemory, tokio::sync::OwnedSemaphorePermit), ApiError> {
-    let workers = state.gateway.workers().clone();
+    let workers = state.pipeline.workers().clone();
     if !received.spooled() {
         if let Ok(p) = workers.clone().try_acquire_owned() {
             return Ok((received.load(&state.bodies).await?, p));
@@ -177,7 +158,7 @@ pub async fn report(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let engine = state.gateway.engine();
+    let engine = state.pipeline.engine();
     auth::require(&engine.config, &headers, Role::Submit)?;
     let unknown = || {
         ApiError::new(
@@ -189,7 +170,7 @@ pub async fn report(
     if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(unknown());
     }
-    let store = state.gateway.store.clone();
+    let store = state.pipeline.store().clone();
     let json = tokio::task::spawn_blocking(move || store.report(&id))
         .await
         .map_err(ApiError::internal)?

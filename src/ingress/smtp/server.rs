@@ -6,159 +6,46 @@
 //! are told 421 and busy ones finish within the grace period.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
-use tokio::time::{timeout, Duration, Instant};
+use tokio::time::{timeout, Instant};
 
 use super::{Reply, Session, SessionLimits, Step, Transaction};
-use crate::audit::AuditLog;
-use crate::cdr::Engine;
+use crate::audit::Origin;
 use crate::egress::relay::{Connection, Pool, RelayError};
-use crate::mail::{self, Envelope, MailError};
-use crate::store::Store;
+use crate::mail::Envelope;
+use crate::pipeline::{MessageError, Pipeline, WorkError};
 
-/// Why [`Gateway::run_work`] has no result.
-#[derive(Debug, thiserror::Error)]
-pub enum WorkError {
-    #[error("the work passed its deadline and was told to stop")]
-    Timeout,
-    #[error("shutting down")]
-    ShuttingDown,
-    #[error("the work failed: {0}")]
-    Failed(String),
-}
-
-/// What every session shares.
-pub struct Gateway {
-    /// Replaced whole on reload (SIGHUP); each message takes the current one.
-    engine: RwLock<Arc<Engine>>,
-    pub store: Arc<Store>,
-    pub audit: Arc<AuditLog>,
-    workers: Arc<Semaphore>,
+/// What every SMTP session shares: the pipeline (the daemon's shared state), STARTTLS, and
+/// the idle sessions with the next hop.
+pub struct Smtp {
+    pub pipeline: Arc<Pipeline>,
     /// STARTTLS, when `smtp.tls_cert`/`tls_key` are set (loaded once at start).
     tls: Option<tokio_rustls::TlsAcceptor>,
     /// Idle sessions with the next hop (`relay.pool_size`).
-    pub relay_pool: Pool,
-    /// Counters for `/metrics` (both ingresses record here).
-    pub metrics: crate::metrics::Metrics,
-    /// Memory for messages being received (`smtp.message_memory_bytes`).
-    pub message_memory: Arc<super::spill::MessageMemory>,
+    relay_pool: Pool,
 }
 
-impl Gateway {
-    pub fn new(engine: Engine, store: Arc<Store>, audit: Arc<AuditLog>) -> Self {
-        let workers = Arc::new(Semaphore::new(engine.config.engine.workers));
-        let message_memory = super::spill::MessageMemory::new(engine.config.smtp.message_memory_bytes);
-        Gateway {
-            engine: RwLock::new(Arc::new(engine)),
-            store,
-            audit,
-            workers,
-            tls: None,
+impl Smtp {
+    pub fn new(pipeline: Arc<Pipeline>, tls: Option<tokio_rustls::TlsAcceptor>) -> Arc<Self> {
+        Arc::new(Smtp {
+            pipeline,
+            tls,
             relay_pool: Pool::default(),
-            metrics: Default::default(),
-            message_memory,
-        }
+        })
     }
 
-    /// Offer STARTTLS with this acceptor.
-    pub fn with_tls(mut self, acceptor: tokio_rustls::TlsAcceptor) -> Self {
-        self.tls = Some(acceptor);
-        self
+    fn engine(&self) -> Arc<crate::cdr::Engine> {
+        self.pipeline.engine()
     }
-
-    /// The permits for CPU-bound work (`engine.workers`), shared with the HTTP API.
-    pub fn workers(&self) -> &Arc<Semaphore> {
-        &self.workers
-    }
-
-    /// Run CPU-bound `f` on the blocking pool under a worker permit (waited for here).
-    pub async fn run_work<T: Send + 'static>(
-        self: &Arc<Self>,
-        deadline: Option<Duration>,
-        f: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, WorkError> {
-        let permit = self
-            .workers
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| WorkError::ShuttingDown)?;
-        self.run_work_with(permit, deadline, f).await
-    }
-
-    /// Run CPU-bound `f` on the blocking pool under `permit`, which goes *with the work*: it
-    /// comes back when the work has ended, not when the caller stops waiting, so a timeout or
-    /// a client that went away never lets more than `engine.workers` jobs run. Past
-    /// `deadline`, or when the caller's future is dropped, the work is told to stop
-    /// ([`crate::cdr::StopSignal`]) and ends at its next deadline check.
-    pub async fn run_work_with<T: Send + 'static>(
-        self: &Arc<Self>,
-        permit: tokio::sync::OwnedSemaphorePermit,
-        deadline: Option<Duration>,
-        f: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, WorkError> {
-        struct StopOnDrop(crate::cdr::StopSignal);
-        impl Drop for StopOnDrop {
-            fn drop(&mut self) {
-                // Harmless once the work is done; stops it when the caller gave up.
-                self.0.stop();
-            }
-        }
-        let stop = crate::cdr::StopSignal::default();
-        let _stop_on_drop = StopOnDrop(stop.clone());
-        let gateway = self.clone();
-        let handle = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let _busy = gateway.metrics.in_flight();
-            crate::cdr::with_stop(&stop, f)
-        });
-        let joined = match deadline {
-            Some(limit) => timeout(limit, handle).await.map_err(|_| WorkError::Timeout)?,
-            None => handle.await,
-        };
-        joined.map_err(|e| WorkError::Failed(e.to_string()))
-    }
-
-    /// The configuration and engine in force now.
-    pub fn engine(&self) -> Arc<Engine> {
-        self.engine.read().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    /// Put a new configuration in force for messages that start from now on (policy,
-    /// limits, timeouts). Listener addresses and the worker count stay as they were.
-    pub fn reload(&self, engine: Engine) {
-        *self.engine.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(engine);
-    }
-}
-
-/// A TLS acceptor from a PEM certificate chain and key (ring, TLS 1.2 and 1.3).
-pub fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<tokio_rustls::TlsAcceptor, String> {
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-    use tokio_rustls::rustls;
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| format!("{}: {e}", cert.display()))?;
-    if certs.is_empty() {
-        return Err(format!("{}: no certificate in it", cert.display()));
-    }
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| format!("certificate and key: {e}"))?;
-    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
 /// Accept and serve until `shutdown` turns true; then wait up to the grace period for the
 /// sessions still busy.
-pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(listener: TcpListener, gateway: Arc<Smtp>, mut shutdown: watch::Receiver<bool>) {
     let config = gateway.engine().config.clone();
     let max = config.smtp.max_sessions;
     let permits = Arc::new(Semaphore::new(max));
@@ -207,7 +94,7 @@ pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, mut shutdown: w
 
 /// What a session shares with its connection: the next hop, the daemon, the clock.
 struct Conn {
-    gateway: Arc<Gateway>,
+    gateway: Arc<Smtp>,
     shutdown: watch::Receiver<bool>,
     peer: SocketAddr,
     relay: Option<Connection>,
@@ -226,7 +113,7 @@ enum End {
 }
 
 /// One connection, start to end (in the clear, then over TLS after STARTTLS).
-async fn handle(mut stream: TcpStream, peer: SocketAddr, gateway: Arc<Gateway>, shutdown: watch::Receiver<bool>) {
+async fn handle(mut stream: TcpStream, peer: SocketAddr, gateway: Arc<Smtp>, shutdown: watch::Receiver<bool>) {
     let _ = stream.set_nodelay(true);
     let engine = gateway.engine();
     let cfg = &engine.config;
@@ -248,7 +135,7 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, gateway: Arc<Gateway>, 
         relay_cfg: cfg.relay.clone(),
         idle: cfg.smtp.idle_timeout,
         ends: Instant::now() + cfg.smtp.session_timeout,
-        holding: super::spill::Holding::new(gateway.message_memory.clone()),
+        holding: super::spill::Holding::new(gateway.pipeline.message_memory.clone()),
     };
     drop(engine);
 
@@ -290,7 +177,7 @@ where
                 conn.holding.charge(held);
                 if conn.holding.should_spill(held) {
                     let bytes = session.take_data();
-                    if let Err(e) = conn.holding.spill(bytes, &conn.gateway.store).await {
+                    if let Err(e) = conn.holding.spill(bytes, conn.gateway.pipeline.store()).await {
                         tracing::error!(error = %e, "cannot spool a message being received; sender will retry");
                         out.extend_from_slice(b"421 4.3.0 Error: cannot keep the message, try again later\r\n");
                         let _ = flush(stream, &mut out).await;
@@ -423,76 +310,115 @@ fn relay_reply(result: Result<Reply, RelayError>, relay: &mut Option<Connection>
 
 /// Disarm the message and hand it to the next hop: the reply for the client's final dot.
 async fn deliver(
-    gateway: &Arc<Gateway>,
+    gateway: &Arc<Smtp>,
     relay: &mut Option<Connection>,
     tx: Transaction,
     message: super::spill::Message,
     peer: SocketAddr,
 ) -> Reply {
-    let Some(conn) = relay.as_mut() else {
-        return Reply::new(451, "4.4.2 Error: next hop session lost, try again later");
+    let pipeline = &gateway.pipeline;
+    let origin = Origin::new("smtp", Some(peer))
+        .forwarded_for(tx.xforward.iter().find(|(k, _)| k == "ADDR").map(|(_, v)| v.clone()));
+    let refuse = |id: Option<&str>, reason: &str, reply: Reply| {
+        pipeline.refused(&origin, id, reason, reply_line(&reply));
+        reply
     };
-    let engine = gateway.engine();
-    let deadline = engine.config.engine.message_timeout;
-    let reject = engine.config.smtp.reject_outcomes.clone();
+    let Some(conn) = relay.as_mut() else {
+        return refuse(
+            None,
+            "next_hop_lost",
+            Reply::new(451, "4.4.2 Error: next hop session lost, try again later"),
+        );
+    };
+    let reject = pipeline.engine().config.smtp.reject_outcomes.clone();
     let envelope = Envelope {
         mail_from: tx.mail_from.address.clone(),
         rcpt_to: tx.rcpt_to.iter().map(|r| r.address.clone()).collect(),
     };
-    let (store, audit) = (gateway.store.clone(), gateway.audit.clone());
-    let started = Instant::now();
     // The permit bounds the CPU-bound work only: it goes with the work (back when the work
     // has ended), not with the wait for the next hop's reply, which would idle the cores.
-    let work = gateway.run_work(Some(deadline), move || {
-        // A spooled message is read back here, under the worker permit.
-        let message = message.into_bytes().map_err(|e| MailError::Store(e.into()))?;
-        let processed = mail::process(&engine, &store, &audit, message, &envelope)?;
-        let bytes = processed.rebuilt.to_bytes().map_err(|e| MailError::Store(e.into()))?;
-        Ok::<_, MailError>((processed.report.id, processed.report.outcome, bytes))
-    });
-    let (id, outcome, rebuilt) = match work.await {
-        Err(WorkError::Timeout) | Ok(Err(MailError::Stopped)) => {
+    let done = pipeline.message(move || message.into_bytes(), envelope, &origin).await;
+    let delivery = match done {
+        Err(MessageError::Work(WorkError::Timeout)) | Err(MessageError::Stopped) => {
             tracing::error!(peer = %peer, "message took longer than engine.message_timeout_secs; told to stop; sender will retry");
             *relay = None;
-            return Reply::new(451, "4.3.0 Error: processing took too long, try again later");
+            return refuse(
+                None,
+                "timeout",
+                Reply::new(451, "4.3.0 Error: processing took too long, try again later"),
+            );
         }
-        Err(WorkError::ShuttingDown) => {
-            return Reply::new(451, "4.3.0 Error: shutting down, try again later");
+        Err(MessageError::Work(WorkError::ShuttingDown)) => {
+            return refuse(
+                None,
+                "shutting_down",
+                Reply::new(451, "4.3.0 Error: shutting down, try again later"),
+            );
         }
-        Err(e) => {
+        Err(MessageError::Work(e)) => {
             tracing::error!(error = %e, "pipeline task failed; sender will retry");
             *relay = None;
-            return Reply::new(451, "4.3.0 Error: internal error, try again later");
+            return refuse(
+                None,
+                "internal_error",
+                Reply::new(451, "4.3.0 Error: internal error, try again later"),
+            );
         }
-        Ok(Err(MailError::TooLarge { .. })) => {
-            return Reply::new(552, "5.3.4 Error: message size exceeds fixed limit");
+        Err(MessageError::TooLarge { .. }) => {
+            return refuse(
+                None,
+                "too_large",
+                Reply::new(552, "5.3.4 Error: message size exceeds fixed limit"),
+            );
         }
-        Ok(Err(e)) => {
+        Err(e) => {
             tracing::error!(error = %e, "cannot keep the original; sender will retry");
-            return Reply::new(451, "4.3.0 Error: cannot store the message, try again later");
+            return refuse(
+                None,
+                "store_failed",
+                Reply::new(451, "4.3.0 Error: cannot store the message, try again later"),
+            );
         }
-        Ok(Ok(done)) => done,
+        Ok(done) => done,
     };
-    gateway.metrics.message(outcome.as_str(), started.elapsed());
+    let (id, outcome) = (delivery.id.as_str(), delivery.outcome);
     if reject.contains(&outcome) {
         tracing::info!(id = %id, outcome = outcome.as_str(), "refused by policy (smtp.reject_outcomes)");
         if conn.rset().await.is_err() {
             *relay = None;
         }
-        return Reply::new(
-            554,
-            format!("5.7.1 Message refused by policy: {} (id {id})", outcome.as_str()),
+        return refuse(
+            Some(id),
+            "policy",
+            Reply::new(
+                554,
+                format!("5.7.1 Message refused by policy: {} (id {id})", outcome.as_str()),
+            ),
         );
     }
-    match conn.data(&rebuilt).await {
+    match conn.data(&delivery.rebuilt).await {
         Ok(reply) => {
             tracing::info!(id = %id, outcome = outcome.as_str(), next_hop = %reply.text(), "relayed");
+            if reply.is_positive() {
+                pipeline.delivered(&origin, id, outcome, reply_line(&reply));
+            } else {
+                pipeline.refused(&origin, Some(id), "next_hop", reply_line(&reply));
+            }
             reply
         }
         Err(e) => {
             tracing::warn!(id = %id, error = %e, "next hop lost during DATA; sender will retry");
             *relay = None;
-            Reply::new(451, "4.4.2 Error: next hop lost, try again later")
+            refuse(
+                Some(id),
+                "next_hop_lost",
+                Reply::new(451, "4.4.2 Error: next hop lost, try again later"),
+            )
         }
     }
+}
+
+/// A reply as one line for the audit trail: `250 2.0.0 Ok: queued as 4XYZ`.
+fn reply_line(reply: &Reply) -> String {
+    format!("{} {}", reply.code, reply.text())
 }

@@ -4,39 +4,18 @@
 //! a worker takes it. So ten slow 40 MB messages cost disk while they arrive, not 400 MB of
 //! memory; the memory of messages being disarmed is bounded by `engine.workers` instead.
 //!
-//! Owns the budget and the per-session share; the session itself (`session.rs`) stays free
+//! Owns the per-session share of the budget (`pipeline::MessageMemory`) and the spool; the session itself (`session.rs`) stays free
 //! of I/O and only hands its buffered bytes over (`Session::take_data`).
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::pipeline::MessageMemory;
 use crate::store::Store;
 
 /// A session spills only once it holds this much (small messages never touch the disk).
 const SPILL_MIN: u64 = 256 * 1024;
-
-/// The daemon's memory for messages being received.
-#[derive(Debug)]
-pub struct MessageMemory {
-    used: AtomicU64,
-    limit: u64,
-}
-
-impl MessageMemory {
-    pub fn new(limit: u64) -> Arc<Self> {
-        Arc::new(MessageMemory {
-            used: AtomicU64::new(0),
-            limit,
-        })
-    }
-
-    /// Bytes held now, all sessions together.
-    pub fn used(&self) -> u64 {
-        self.used.load(Ordering::Relaxed)
-    }
-}
 
 /// One session's share of the budget and, once it spilled, its spool file.
 pub struct Holding {
@@ -79,18 +58,14 @@ impl Holding {
 
     /// This session holds `held` bytes now.
     pub fn charge(&mut self, held: u64) {
-        if held >= self.charged {
-            self.memory.used.fetch_add(held - self.charged, Ordering::Relaxed);
-        } else {
-            self.memory.used.fetch_sub(self.charged - held, Ordering::Relaxed);
-        }
+        self.memory.adjust(self.charged, held);
         self.charged = held;
     }
 
     /// Whether the session should move its `held` bytes to disk: the budget is spent and it
     /// holds enough to be worth a write.
     pub fn should_spill(&self, held: u64) -> bool {
-        held >= SPILL_MIN && self.memory.used() > self.memory.limit
+        held >= SPILL_MIN && self.memory.is_spent()
     }
 
     /// Append `bytes` (taken from the session) to this message's spool file.

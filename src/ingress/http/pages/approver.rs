@@ -17,7 +17,7 @@ use crate::config::{ApiKey, Role};
 use crate::ingress::http::error::ApiError;
 use crate::ingress::http::held::form_field;
 use crate::ingress::http::originals::{blocking, decide};
-use crate::ingress::http::AppState;
+use crate::ingress::http::{AppState, Client};
 use crate::store::{now, ObjectId, Purpose};
 
 const SESSION_COOKIE: &str = "mugai_approver";
@@ -27,8 +27,12 @@ const SESSION_SECS: u64 = 8 * 3600;
 /// has the approve (or admin) role.
 fn approver(state: &AppState, headers: &HeaderMap) -> Option<ApiKey> {
     let token = cookie(headers, SESSION_COOKIE)?;
-    let link = state.gateway.store.verify_token(Purpose::Session, &token, now()).ok()?;
-    let config = &state.gateway.engine().config;
+    let link = state
+        .pipeline
+        .store()
+        .verify_token(Purpose::Session, &token, now())
+        .ok()?;
+    let config = &state.pipeline.engine().config;
     config
         .http
         .api_keys
@@ -80,7 +84,7 @@ fn sign_in_page(lang: Lang, csrf: &str, problem: Option<&str>) -> Response {
 }
 
 async fn pending_page(state: &Arc<AppState>, lang: Lang, csrf: &str, key: &ApiKey) -> Result<Response, ApiError> {
-    let store = state.gateway.store.clone();
+    let store = state.pipeline.store().clone();
     let rows = blocking(move || store.pending_releases())
         .await?
         .map_err(ApiError::internal)?;
@@ -134,7 +138,7 @@ async fn pending_page(state: &Arc<AppState>, lang: Lang, csrf: &str, key: &ApiKe
 }
 
 /// `POST /approvals/login`: check the key (by hash, constant time) and set the session.
-pub async fn login(State(state): State<Arc<AppState>>, headers: HeaderMap, form: Bytes) -> Response {
+pub async fn login(State(state): State<Arc<AppState>>, client: Client, headers: HeaderMap, form: Bytes) -> Response {
     let lang = Lang::from_headers(&headers);
     if let Err(e) = check_csrf(&headers, &form) {
         return error_page(lang, &e);
@@ -145,10 +149,11 @@ pub async fn login(State(state): State<Arc<AppState>>, headers: HeaderMap, form:
         .ok()
         .and_then(|v| {
             bearer.insert(header::AUTHORIZATION, v);
-            crate::ingress::http::auth::require(&state.gateway.engine().config, &bearer, Role::Approve).ok()
+            crate::ingress::http::auth::require(&state.pipeline.engine().config, &bearer, Role::Approve).ok()
         });
     let Some(key) = key else {
         tracing::warn!("approver sign-in refused");
+        state.pipeline.signed_in(&client.origin("approver"), None);
         let (csrf, _) = csrf_token(&headers);
         return sign_in_page(
             lang,
@@ -163,10 +168,13 @@ pub async fn login(State(state): State<Arc<AppState>>, headers: HeaderMap, form:
     let mut object = [0u8; ObjectId::LEN];
     object.copy_from_slice(&hash[..ObjectId::LEN]);
     let token = state
-        .gateway
-        .store
+        .pipeline
+        .store()
         .sign_token(Purpose::Session, ObjectId(object), now() + SESSION_SECS);
     tracing::info!(approver = %key.name, "approver signed in");
+    state
+        .pipeline
+        .signed_in(&client.origin(format!("approver:{}", key.name)), Some(&key.name));
     let mut response = see_other("/approvals");
     if let Ok(v) = HeaderValue::from_str(&format!(
         "{SESSION_COOKIE}={token}; Path=/approvals; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECS}"
@@ -177,11 +185,16 @@ pub async fn login(State(state): State<Arc<AppState>>, headers: HeaderMap, form:
 }
 
 /// `POST /approvals/logout`.
-pub async fn logout(headers: HeaderMap, form: Bytes) -> Response {
+pub async fn logout(State(state): State<Arc<AppState>>, client: Client, headers: HeaderMap, form: Bytes) -> Response {
     let lang = Lang::from_headers(&headers);
     if let Err(e) = check_csrf(&headers, &form) {
         return error_page(lang, &e);
     }
+    let who = approver(&state, &headers).map(|k| k.name);
+    let actor = who
+        .as_ref()
+        .map_or_else(|| "approver".to_string(), |n| format!("approver:{n}"));
+    state.pipeline.signed_out(&client.origin(actor), who.as_deref());
     let mut response = see_other("/approvals");
     response.headers_mut().insert(
         header::SET_COOKIE,
@@ -193,24 +206,33 @@ pub async fn logout(headers: HeaderMap, form: Bytes) -> Response {
 /// `POST /approvals/{id}/approve`.
 pub async fn approve(
     State(state): State<Arc<AppState>>,
+    client: Client,
     Path(id): Path<String>,
     headers: HeaderMap,
     form: Bytes,
 ) -> Response {
-    decide_form(&state, &id, true, &headers, &form).await
+    decide_form(&state, &id, true, &headers, &form, &client).await
 }
 
 /// `POST /approvals/{id}/deny`.
 pub async fn deny(
     State(state): State<Arc<AppState>>,
+    client: Client,
     Path(id): Path<String>,
     headers: HeaderMap,
     form: Bytes,
 ) -> Response {
-    decide_form(&state, &id, false, &headers, &form).await
+    decide_form(&state, &id, false, &headers, &form, &client).await
 }
 
-async fn decide_form(state: &Arc<AppState>, id: &str, approve: bool, headers: &HeaderMap, form: &[u8]) -> Response {
+async fn decide_form(
+    state: &Arc<AppState>,
+    id: &str,
+    approve: bool,
+    headers: &HeaderMap,
+    form: &[u8],
+    client: &Client,
+) -> Response {
     let lang = Lang::from_headers(headers);
     if let Err(e) = check_csrf(headers, form) {
         return error_page(lang, &e);
@@ -218,7 +240,8 @@ async fn decide_form(state: &Arc<AppState>, id: &str, approve: bool, headers: &H
     let Some(key) = approver(state, headers) else {
         return see_other("/approvals");
     };
-    match decide(state, id, approve, &key.name).await {
+    let origin = client.origin(format!("approver:{}", key.name));
+    match decide(state, id, approve, &key.name, &origin).await {
         Ok(()) => see_other("/approvals"),
         Err(e) => error_page(lang, &e),
     }

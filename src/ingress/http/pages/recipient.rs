@@ -19,7 +19,7 @@ use crate::config::Release;
 use crate::ingress::http::error::ApiError;
 use crate::ingress::http::held::{form_field, unlock};
 use crate::ingress::http::originals::{blocking, file_response, release, resolve};
-use crate::ingress::http::AppState;
+use crate::ingress::http::{AppState, Client};
 use crate::report::{Action, Report, What};
 use crate::store::{PartRow, ReleaseState};
 
@@ -65,10 +65,10 @@ pub async fn show(
 
 /// Where a request for the original stands (only under `after_approval`).
 async fn release_state(state: &Arc<AppState>, part: &PartRow) -> Result<Option<ReleaseState>, ApiError> {
-    if state.gateway.engine().config.http.originals != Release::AfterApproval {
+    if state.pipeline.engine().config.http.originals != Release::AfterApproval {
         return Ok(None);
     }
-    let store = state.gateway.store.clone();
+    let store = state.pipeline.store().clone();
     let id = part.id.clone();
     let row = blocking(move || store.release(&id))
         .await?
@@ -204,7 +204,7 @@ fn render(
         "<p><a href=\"{base}/original\" download>{}</a></p>\n",
         lang.t("原本をダウンロード", "Download the original")
     );
-    match state.gateway.engine().config.http.originals {
+    match state.pipeline.engine().config.http.originals {
         Release::Direct => html.push_str(&download),
         Release::AfterScan => {
             html.push_str(&format!(
@@ -307,7 +307,7 @@ pub async fn clean(State(state): State<Arc<AppState>>, Path(token): Path<String>
                 "this file has no sanitized copy",
             )
         })?;
-        let store = state.gateway.store.clone();
+        let store = state.pipeline.store().clone();
         let bytes = blocking(move || store.blob(&blob)).await?.map_err(ApiError::internal)?;
         let name = part
             .clean_name
@@ -321,11 +321,16 @@ pub async fn clean(State(state): State<Arc<AppState>>, Path(token): Path<String>
 }
 
 /// `GET /o/{token}/original`: the original, as policy allows.
-pub async fn original(State(state): State<Arc<AppState>>, Path(token): Path<String>, headers: HeaderMap) -> Response {
+pub async fn original(
+    State(state): State<Arc<AppState>>,
+    client: Client,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let lang = Lang::from_headers(&headers);
     let result = async {
         let part = resolve(&state, token).await?;
-        let bytes = release(&state, &part).await?;
+        let bytes = release(&state, &part, &client.origin("recipient")).await?;
         Ok::<_, ApiError>(file_response(
             bytes,
             part.name.as_deref().unwrap_or("original.bin"),
@@ -339,6 +344,7 @@ pub async fn original(State(state): State<Arc<AppState>>, Path(token): Path<Stri
 /// `POST /o/{token}/request`: ask an approver for the original.
 pub async fn request(
     State(state): State<Arc<AppState>>,
+    client: Client,
     Path(token): Path<String>,
     headers: HeaderMap,
     form: Bytes,
@@ -346,7 +352,7 @@ pub async fn request(
     let lang = Lang::from_headers(&headers);
     let result = async {
         check_csrf(&headers, &form)?;
-        if state.gateway.engine().config.http.originals != Release::AfterApproval {
+        if state.pipeline.engine().config.http.originals != Release::AfterApproval {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "no_approval",
@@ -354,12 +360,11 @@ pub async fn request(
             ));
         }
         let part = resolve(&state, token.clone()).await?;
-        let store = state.gateway.store.clone();
-        let id = part.id.clone();
-        blocking(move || store.request_release(&id))
-            .await?
+        state
+            .pipeline
+            .request(&part, &client.origin("recipient"))
+            .await
             .map_err(ApiError::internal)?;
-        tracing::info!(part = %part.id, "recipient requested the original");
         Ok(see_other(&format!("/o/{token}?m=requested")))
     }
     .await;
@@ -369,6 +374,7 @@ pub async fn request(
 /// `POST /o/{token}/unlock`: the password form.
 pub async fn unlock_form(
     State(state): State<Arc<AppState>>,
+    client: Client,
     Path(token): Path<String>,
     headers: HeaderMap,
     form: Bytes,
@@ -385,7 +391,7 @@ pub async fn unlock_form(
     let outcome = if password.is_empty() || password.len() > 1024 {
         Err(ApiError::new(StatusCode::BAD_REQUEST, "wrong_password", "no password"))
     } else {
-        unlock(&state, &part, &password).await
+        unlock(&state, &part, &password, &client.origin("recipient")).await
     };
     match outcome {
         Ok(_) => see_other(&format!("/o/{token}?m=unlocked")),

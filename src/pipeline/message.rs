@@ -1,0 +1,518 @@
+//! One received message, start to end — the single code path of the SMTP content filter and
+//! of `mugai mail`:
+//! 1. the whole message is stored, before anything reads it;
+//! 2. it is parsed (`mail::parse`): header block, readable text, files, forwarded messages;
+//! 3. each file goes through the engine (or is held/blocked: TNEF, encrypted, broken) and is
+//!    stored with its clean copy;
+//! 4. the text is made plain, the notice written, and the message rebuilt (`mail::rebuild`)
+//!    with the files re-attached or replaced by links, per policy;
+//! 5. the ledger row is completed and the audit trail written (`mail.message`, `mail.part`).
+//!
+//! [`process`] is that run, synchronous; [`Pipeline::message`] runs it for the daemon under a
+//! worker permit and `engine.message_timeout_secs`, and records the per-message and per-file
+//! metrics. Broken mail never fails here: its text is delivered and its files held (or only
+//! the notice, by policy). Only the store failing, a message over the size limit, or the
+//! deadline is an error — the caller then refuses the message so the sender's server keeps it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::{Permit, Pipeline, WorkError};
+use crate::audit::{AuditLog, Event, Origin};
+use crate::cdr::{Engine, FileKind};
+use crate::mail::parse::{self, Attachment, BodySource, Damage, Item, Mail, Special};
+use crate::mail::rebuild::{self, OutPart, Rebuilt};
+use crate::mail::{
+    describe_damage, header_summary, notes, notice, subject_for, summary, text, BodyReport, Envelope, MailReport,
+    PartReport, Processed, SCHEMA,
+};
+use crate::report::{Action, Digest256, Outcome, Report, What};
+use crate::store::{MessageRow, NewPart, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum MessageError {
+    #[error("message of {size} bytes is over mail.max_message_bytes ({limit})")]
+    TooLarge { size: u64, limit: u64 },
+    #[error("could not keep the original: {0}")]
+    Store(#[from] StoreError),
+    /// The job was told to stop (its deadline passed); the sender retries.
+    #[error("stopped: the message took longer than its deadline")]
+    Stopped,
+    /// No worker ran it to its end (deadline, shutdown, a failed task).
+    #[error("{0}")]
+    Work(WorkError),
+}
+
+/// The gateway's own trace field (RFC 5321 §4.4): which host passed the message on, when,
+/// under which ledger id; the recipient only when there is one (a list would leak the others).
+fn received_field(engine: &Engine, id: &str, envelope: &Envelope) -> String {
+    let host = &engine.config.smtp.hostname;
+    let version = env!("CARGO_PKG_VERSION");
+    let date = crate::clock::rfc5322_jst(crate::clock::now());
+    match envelope.rcpt_to.as_slice() {
+        [one] if one.bytes().all(|b| b.is_ascii_graphic()) => {
+            format!("by {host} (mugai {version}) id {id}\r\n\tfor <{one}>; {date}")
+        }
+        _ => format!("by {host} (mugai {version}) id {id};\r\n\t{date}"),
+    }
+}
+
+/// Run one message through the gateway (see the module documentation). `raw` is dropped as
+/// soon as the message is stored and parsed, before the files are disarmed.
+pub fn process<R: AsRef<[u8]>>(
+    engine: &Engine,
+    store: &Store,
+    audit: &AuditLog,
+    origin: &Origin,
+    raw: R,
+    envelope: &Envelope,
+) -> Result<Processed, MessageError> {
+    let started = Instant::now();
+    let (row, message_id, mail) = receive(engine, store, raw.as_ref(), envelope)?;
+    drop(raw);
+    finish(
+        engine,
+        store,
+        (audit, origin),
+        envelope,
+        (row, message_id),
+        mail,
+        started,
+    )
+}
+
+/// Store the message, then parse it into owned parts.
+fn receive(
+    engine: &Engine,
+    store: &Store,
+    raw: &[u8],
+    envelope: &Envelope,
+) -> Result<(MessageRow, Option<String>, Mail<'static>), MessageError> {
+    let cfg = &engine.config.mail;
+    if raw.len() as u64 > cfg.max_message_bytes {
+        return Err(MessageError::TooLarge {
+            size: raw.len() as u64,
+            limit: cfg.max_message_bytes,
+        });
+    }
+    let message_id = parse::message_id(raw);
+    let row = store.keep_message(raw, message_id.as_deref(), &envelope.mail_from, &envelope.rcpt_to)?;
+    let bounds = parse::Bounds {
+        max_parts: cfg.max_parts,
+        max_nesting: cfg.max_nesting,
+    };
+    let mail = parse::parse(raw, bounds).into_owned();
+    Ok((row, message_id, mail))
+}
+
+/// Disarm the parts, rebuild the message, complete the ledger row, write the audit lines.
+fn finish(
+    engine: &Engine,
+    store: &Store,
+    (audit, origin): (&AuditLog, &Origin),
+    envelope: &Envelope,
+    (row, message_id): (MessageRow, Option<String>),
+    mail: Mail<'static>,
+    started: Instant,
+) -> Result<Processed, MessageError> {
+    let cfg = &engine.config.mail;
+    let mut run = Run {
+        engine,
+        store,
+        message: &row.id,
+        malformed: !mail.damage.is_empty(),
+        parts: Vec::new(),
+        lines: Vec::new(),
+    };
+    let damage: Vec<String> = mail.damage.iter().map(describe_damage).collect();
+    let signed = mail.signed;
+    let over_limit = mail.damage.iter().any(|d| matches!(d, Damage::OverLimit(_)));
+    let (mut rebuilt, body_text, body) = run.message(mail, None)?;
+
+    // The outer message gets the notice and the gateway's headers.
+    let mut outcome = run.parts.iter().map(|p| p.outcome).max().unwrap_or(Outcome::Clean);
+    if body.source == "html" || body.urls_defanged > 0 || body.alternatives_removed > 0 || signed || !body.delivered {
+        outcome = outcome.max(Outcome::Disarmed);
+    }
+    let notes = notes(signed, &body, run.malformed, over_limit, &damage);
+    let summary = summary(&body);
+    let notice = notice::render(
+        &cfg.notice_template,
+        &summary,
+        &run.lines,
+        &notes,
+        engine.config.store.retention.as_secs() / 86_400,
+    );
+    rebuilt.set_text(&format!("{notice}\n{body_text}"), cfg.body_charset);
+    rebuilt.gateway_headers = vec![
+        ("Received".into(), received_field(engine, &row.id, envelope)),
+        ("X-Mugai-Outcome".into(), outcome.as_str().into()),
+        ("X-Mugai-Id".into(), row.id.clone()),
+        (
+            "X-Mugai-Report".into(),
+            rebuild::fold("X-Mugai-Report", &header_summary(&body, &run.parts)),
+        ),
+    ];
+
+    let report = MailReport {
+        schema: SCHEMA,
+        mugai_version: env!("CARGO_PKG_VERSION"),
+        id: row.id.clone(),
+        message_id,
+        outcome,
+        input: Digest256 {
+            size: row.size,
+            sha256: row.blob.clone(),
+        },
+        body,
+        signature_removed: signed,
+        damage,
+        parts: std::mem::take(&mut run.parts),
+        duration_ms: started.elapsed().as_millis() as u64,
+    };
+    let report_json = serde_json::to_string(&report).unwrap_or_default();
+    store.finish_message(&row.id, outcome.as_str(), &report_json)?;
+    write_audit(audit, origin, &report, envelope);
+    Ok(Processed { rebuilt, report })
+}
+
+/// State of one message's run.
+struct Run<'e> {
+    engine: &'e Engine,
+    store: &'e Store,
+    message: &'e str,
+    malformed: bool,
+    parts: Vec<PartReport>,
+    lines: Vec<notice::Line>,
+}
+
+impl Run<'_> {
+    /// Rebuild one message (outer or forwarded): its files, and its readable text, returned
+    /// beside it for the caller to put in (`Rebuilt::set_text`, after the notice for the outer one).
+    fn message(
+        &mut self,
+        mail: Mail<'_>,
+        within: Option<String>,
+    ) -> Result<(Rebuilt, String, BodyReport), MessageError> {
+        let cfg = &self.engine.config.mail;
+        let fields = mail.fields();
+        let kept_headers = rebuild::kept_fields(&fields);
+        let mut source = "none";
+        let mut texts = Vec::new();
+        for (kind, body) in &mail.bodies {
+            match kind {
+                BodySource::Html => {
+                    source = "html";
+                    texts.push(text::html_to_text(body));
+                }
+                BodySource::Plain => {
+                    if source == "none" {
+                        source = "plain";
+                    }
+                    texts.push(body.clone());
+                }
+                BodySource::None => {}
+            }
+        }
+        let mut body_text = texts.join("\n\n");
+        let mut urls_defanged = 0;
+        if cfg.defang_urls {
+            let (t, n) = text::defang(&body_text);
+            body_text = t;
+            urls_defanged = n;
+        }
+        let delivered = !(self.malformed && cfg.malformed_notice_only);
+        if !delivered {
+            body_text.clear();
+        }
+        let body = BodyReport {
+            source,
+            urls_defanged,
+            alternatives_removed: mail.dropped_alternatives,
+            delivered,
+        };
+
+        let mut parts = Vec::new();
+        for item in mail.items {
+            if crate::cdr::stop_requested() {
+                return Err(MessageError::Stopped);
+            }
+            match item {
+                Item::File(a) => {
+                    if let Some(part) = self.file(a, within.clone())? {
+                        parts.push(part);
+                    }
+                }
+                Item::Message(f) => {
+                    let inner_within = Some(subject_for(f.mail.header_text("subject")));
+                    let (mut inner, inner_text, _) = self.message(f.mail, inner_within)?;
+                    inner.set_text(&inner_text, cfg.body_charset);
+                    parts.push(OutPart::Message {
+                        name: f.name,
+                        message: Box::new(inner),
+                    });
+                }
+            }
+        }
+        Ok((
+            Rebuilt {
+                gateway_headers: Vec::new(),
+                kept_headers,
+                text: Vec::new(),
+                charset: None,
+                parts,
+            },
+            body_text,
+            body,
+        ))
+    }
+
+    /// One file: decide, store, and say what goes into the rebuilt message.
+    fn file(&mut self, a: Attachment<'_>, within: Option<String>) -> Result<Option<OutPart>, MessageError> {
+        let cfg = &self.engine.config.mail;
+        if a.special == Some(Special::Signature) {
+            // Named in the notice like every other part: what it was and that it went.
+            self.lines.push(notice::Line {
+                name: a.name.clone().unwrap_or_else(|| "電子署名".into()),
+                within: within.clone(),
+                outcome: Outcome::Disarmed,
+                reason: Some("signature".into()),
+                renamed: None,
+                attached: false,
+                removed: Vec::new(),
+                link: None,
+            });
+            self.parts.push(PartReport {
+                path: a.path,
+                name: a.name,
+                within,
+                media_type: a.media_type,
+                outcome: Outcome::Disarmed,
+                reason: Some("signature".into()),
+                attached_as: None,
+                stored_id: None,
+                report: None,
+                link: None,
+            });
+            return Ok(None);
+        }
+        // Decide without the engine where the mail itself says enough.
+        let decided: Option<(Outcome, &str)> = match a.special {
+            Some(Special::Tnef) => Some((if cfg.hold_tnef { Outcome::Held } else { Outcome::Blocked }, "tnef")),
+            Some(Special::Encrypted) => Some((
+                if cfg.hold_encrypted {
+                    Outcome::Held
+                } else {
+                    Outcome::Blocked
+                },
+                "encrypted",
+            )),
+            Some(Special::BadEncoding) => Some((Outcome::Held, "bad_encoding")),
+            Some(Special::EncodedInText) => Some((Outcome::Blocked, "encoded_block")),
+            _ if self.malformed => Some((Outcome::Held, "malformed_mail")),
+            _ => None,
+        };
+        let (outcome, reason, report, clean) = match decided {
+            Some((outcome, reason)) => (outcome, Some(reason.to_string()), None, None),
+            None => {
+                let processed = self.engine.run(&a.bytes, a.name.as_deref());
+                let r = processed.report;
+                (r.outcome, r.reason.clone(), Some(r), processed.output)
+            }
+        };
+        let kind = report.as_ref().map_or("unknown", |r| r.detected_kind.as_str());
+        let out_kind = report.as_ref().and_then(|r| r.output.as_ref().map(|o| o.kind));
+        let display = a
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("（名前なし: {}）", a.media_type));
+        let attach_name = out_kind.map(|k| match &a.name {
+            Some(n) => report
+                .as_ref()
+                .and_then(|r| r.output.as_ref().and_then(|o| o.name.clone()))
+                .unwrap_or_else(|| n.clone()),
+            None => format!("part-{}.{}", a.path, k.extension().unwrap_or("bin")),
+        });
+        let report_json = report
+            .as_ref()
+            .map(Report::to_json)
+            .unwrap_or_else(|| json!({"outcome": outcome.as_str(), "reason": reason}).to_string());
+        let row = self.store.keep_part(&NewPart {
+            message: self.message,
+            path: &a.path,
+            name: a.name.as_deref(),
+            kind,
+            outcome: outcome.as_str(),
+            reason: reason.as_deref(),
+            original: &a.bytes,
+            original_sha256: report.as_ref().map(|r| r.input.sha256.as_str()),
+            clean: clean.as_deref(),
+            clean_sha256: report
+                .as_ref()
+                .and_then(|r| r.output.as_ref().map(|o| o.digest.sha256.as_str())),
+            clean_name: attach_name.as_deref(),
+            report: &report_json,
+        })?;
+        drop(a.bytes);
+        let attach = clean.is_some() && cfg.attachments.reattaches();
+        let wants_link = !outcome.has_output() || cfg.attachments.links();
+        let link = wants_link.then(|| format!("{}/o/{}", cfg.link_base_url, self.store.link_for(&row)));
+        let removed: Vec<What> = report
+            .as_ref()
+            .map(|r| {
+                let mut w: Vec<What> = r
+                    .findings
+                    .iter()
+                    .filter(|f| f.action != Action::Kept)
+                    .map(|f| f.what)
+                    .collect();
+                w.sort();
+                w.dedup();
+                w
+            })
+            .unwrap_or_default();
+        self.lines.push(notice::Line {
+            name: display,
+            within: within.clone(),
+            outcome,
+            reason: reason.clone(),
+            renamed: attach_name.clone().filter(|n| Some(n) != a.name.as_ref()),
+            attached: attach,
+            removed,
+            link: link.clone(),
+        });
+        let out = match (attach, clean, &attach_name) {
+            (true, Some(bytes), Some(name)) => Some(OutPart::File {
+                name: name.clone(),
+                media_type: out_kind.unwrap_or(FileKind::Unknown).media_type().to_string(),
+                bytes,
+            }),
+            _ => None,
+        };
+        self.parts.push(PartReport {
+            path: a.path,
+            name: a.name,
+            within,
+            media_type: a.media_type,
+            outcome,
+            reason,
+            attached_as: if out.is_some() { attach_name } else { None },
+            stored_id: Some(row.id),
+            report,
+            link,
+        });
+        Ok(out)
+    }
+}
+
+fn write_audit(audit: &AuditLog, origin: &Origin, report: &MailReport, envelope: &Envelope) {
+    for p in &report.parts {
+        let r = p.report.as_ref();
+        audit.note(
+            origin,
+            Event::MailPart {
+                message: report.id.clone(),
+                message_id: report.message_id.clone(),
+                path: p.path.clone(),
+                name: p.name.clone(),
+                kind: r.map(|r| r.detected_kind.as_str()),
+                outcome: p.outcome.as_str(),
+                reason: p.reason.clone(),
+                stored_id: p.stored_id.clone(),
+                input_sha256: r.map(|r| r.input.sha256.clone()),
+                output_sha256: r.and_then(|r| r.output.as_ref().map(|o| o.digest.sha256.clone())),
+                findings: r.map_or_else(|| json!([]), |r| serde_json::to_value(&r.findings).unwrap_or_default()),
+            },
+        );
+    }
+    audit.note(
+        origin,
+        Event::MailMessage {
+            message: report.id.clone(),
+            message_id: report.message_id.clone(),
+            mail_from: envelope.mail_from.clone(),
+            rcpt_to: envelope.rcpt_to.clone(),
+            size: report.input.size,
+            sha256: report.input.sha256.clone(),
+            outcome: report.outcome.as_str(),
+            body: report.body.source,
+            parts: report.parts.len(),
+            damage: report.damage.clone(),
+            duration_ms: report.duration_ms,
+        },
+    );
+}
+
+/// A message disarmed for the next hop.
+pub struct Delivery {
+    /// The ledger id (`X-Mugai-Id`).
+    pub id: String,
+    pub outcome: Outcome,
+    /// The rebuilt message, ready to send.
+    pub rebuilt: Vec<u8>,
+}
+
+impl Pipeline {
+    /// Disarm one received message for the daemon: `load` reads it (a spooled one is read
+    /// back under the worker permit), [`process`] runs within `engine.message_timeout_secs`.
+    pub async fn message(
+        self: &Arc<Self>,
+        load: impl FnOnce() -> std::io::Result<Vec<u8>> + Send + 'static,
+        envelope: Envelope,
+        origin: &Origin,
+    ) -> Result<Delivery, MessageError> {
+        let engine = self.engine();
+        let deadline = engine.config.engine.message_timeout;
+        let (store, audit, who) = (self.store.clone(), self.audit.clone(), origin.clone());
+        let started = Instant::now();
+        let done = self
+            .run_work(Permit::Wait, Some(deadline), move || {
+                let message = load().map_err(|e| MessageError::Store(e.into()))?;
+                let processed = process(&engine, &store, &audit, &who, message, &envelope)?;
+                let bytes = processed
+                    .rebuilt
+                    .to_bytes()
+                    .map_err(|e| MessageError::Store(e.into()))?;
+                Ok::<_, MessageError>((processed.report, bytes))
+            })
+            .await
+            .map_err(MessageError::Work)??;
+        let (report, rebuilt) = done;
+        self.metrics.message(report.outcome.as_str(), started.elapsed());
+        // Every file the engine judged counts in the per-file metrics, as over HTTP.
+        for part in report.parts.iter().filter_map(|p| p.report.as_ref()) {
+            self.metrics.file(part, Duration::from_millis(part.duration_ms));
+        }
+        Ok(Delivery {
+            id: report.id,
+            outcome: report.outcome,
+            rebuilt,
+        })
+    }
+
+    /// The next hop accepted message `id` with `reply`.
+    pub fn delivered(&self, origin: &Origin, id: &str, outcome: Outcome, reply: String) {
+        self.audit.note(
+            origin,
+            Event::MailDelivered {
+                message: id.to_string(),
+                outcome: outcome.as_str(),
+                reply,
+            },
+        );
+    }
+
+    /// A message was not passed on (`id` when it was stored): why, and what the sender was told.
+    pub fn refused(&self, origin: &Origin, id: Option<&str>, reason: &str, reply: String) {
+        self.audit.note(
+            origin,
+            Event::MailRefused {
+                message: id.map(str::to_string),
+                reason: reason.to_string(),
+                reply,
+            },
+        );
+    }
+}

@@ -1,0 +1,157 @@
+//! The pipeline: the only place the daemon runs the engine, and the one place its decisions
+//! are written to the audit trail. Every way in — the SMTP content filter, `/v1/sanitize`,
+//! jobs, the unlock call and page, the original's download and its approval — translates its
+//! wire format into a call here and back:
+//!
+//! - [`Pipeline::message`] (`message.rs`): a received mail, disarmed and rebuilt;
+//! - [`Pipeline::file`] (`file.rs`): one file for the HTTP API;
+//! - [`Pipeline::unlock`] (`held.rs`): a held password archive opened with its password;
+//! - [`Pipeline::release`], [`Pipeline::request`], [`Pipeline::decide`] (`originals.rs`): an
+//!   original handed out, asked for, approved or denied.
+//!
+//! Each takes a worker permit for the CPU-bound work (`work.rs`: the permit goes *with* the
+//! work, so a caller that stops waiting never lets more than `engine.workers` jobs run), keeps
+//! to its deadline (the work is told to stop), records its metrics and writes a typed
+//! [`audit::Event`](crate::audit::Event) with the actor and client address.
+//!
+//! `Pipeline` is also the daemon's shared state — the configuration and engine in force
+//! (swapped whole on reload), the store, the audit log, the permits, the metrics, the memory
+//! budget for messages being received — so the ingresses depend on this module and on
+//! nothing of each other. May use `cdr`, `mail`, `store`, `audit`, `policy`, `scan`, leaves.
+
+mod file;
+mod held;
+mod memory;
+pub mod message;
+mod originals;
+mod work;
+
+use std::sync::{Arc, RwLock};
+
+use tokio::sync::Semaphore;
+
+pub use file::{FileDone, FileInput, Keep};
+pub use held::UnlockRefused;
+pub use memory::MessageMemory;
+pub use message::{Delivery, MessageError};
+pub use originals::ReleaseRefused;
+pub use work::{Permit, WorkError};
+
+use crate::audit::{AuditLog, Event, Origin};
+use crate::cdr::Engine;
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreError};
+
+/// What every way in shares (see the module documentation).
+pub struct Pipeline {
+    /// Replaced whole on reload (SIGHUP); each piece of work takes the current one.
+    engine: RwLock<Arc<Engine>>,
+    store: Arc<Store>,
+    audit: Arc<AuditLog>,
+    /// Permits for CPU-bound work (`engine.workers`), fixed at start.
+    workers: Arc<Semaphore>,
+    /// Counters for `/metrics`.
+    pub metrics: Metrics,
+    /// Memory for SMTP messages being received (`smtp.message_memory_bytes`).
+    pub message_memory: Arc<MessageMemory>,
+}
+
+impl Pipeline {
+    pub fn new(engine: Engine, store: Arc<Store>, audit: Arc<AuditLog>) -> Self {
+        let workers = Arc::new(Semaphore::new(engine.config.engine.workers));
+        let message_memory = MessageMemory::new(engine.config.smtp.message_memory_bytes);
+        Pipeline {
+            engine: RwLock::new(Arc::new(engine)),
+            store,
+            audit,
+            workers,
+            metrics: Metrics::default(),
+            message_memory,
+        }
+    }
+
+    /// The configuration and engine in force now.
+    pub fn engine(&self) -> Arc<Engine> {
+        self.engine.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The store, for reads (a link resolved, a report or job looked up, pages listed).
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// The permits for CPU-bound work (`engine.workers`).
+    pub fn workers(&self) -> &Arc<Semaphore> {
+        &self.workers
+    }
+
+    /// Put a new configuration in force for work that starts from now on (policy, limits,
+    /// timeouts; listener addresses and the worker count stay as they were), or record that
+    /// the new one was refused. The audit file is reopened either way (log rotation).
+    pub fn reload(&self, loaded: Result<Engine, String>) {
+        if let Err(e) = self.audit.reopen() {
+            tracing::error!(error = %e, "could not reopen the audit log; lines go on to the old file");
+        }
+        let error = match loaded {
+            Ok(engine) => {
+                *self.engine.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(engine);
+                tracing::info!("configuration reloaded");
+                None
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "reload refused; the running configuration stays");
+                Some(e)
+            }
+        };
+        self.audit.note(
+            &Origin::daemon(),
+            Event::ConfigReloaded {
+                ok: error.is_none(),
+                error,
+            },
+        );
+    }
+
+    /// An approver signed in (`Some(name)`) or a sign-in was refused (`None`).
+    pub fn signed_in(&self, origin: &Origin, approver: Option<&str>) {
+        let event = match approver {
+            Some(name) => Event::SignedIn {
+                approver: name.to_string(),
+            },
+            None => Event::SignInRefused {},
+        };
+        self.audit.note(origin, event);
+    }
+
+    /// An approver signed out.
+    pub fn signed_out(&self, origin: &Origin, approver: Option<&str>) {
+        self.audit.note(
+            origin,
+            Event::SignedOut {
+                approver: approver.map(str::to_string),
+            },
+        );
+    }
+
+    /// Remove what is past retention now, and say so in the trail.
+    pub async fn purge(&self) -> Result<crate::store::Purged, StoreError> {
+        let store = self.store.clone();
+        let purged = tokio::task::spawn_blocking(move || store.purge(crate::clock::now()))
+            .await
+            .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
+        purged_event(&self.audit, &Origin::daemon(), &purged);
+        Ok(purged)
+    }
+}
+
+/// The `purge.ran` line (the daemon's task and `mugai originals purge` write the same).
+pub fn purged_event(audit: &AuditLog, origin: &Origin, purged: &crate::store::Purged) {
+    audit.note(
+        origin,
+        Event::PurgeRan {
+            messages: purged.messages as u64,
+            parts: purged.parts as u64,
+            blobs: purged.orphans.len() as u64,
+        },
+    );
+}

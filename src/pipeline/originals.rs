@@ -1,0 +1,162 @@
+//! Originals (what the gateway kept from before sanitizing) and when they are released.
+//! `http.originals` decides, and every path fails closed: `direct` releases to whoever holds
+//! the link; `after_scan` sends the original to clamd first and releases only on a clean
+//! verdict (a find, an error or no answer: refused); `after_approval` releases only after an
+//! approver approved the recipient's request. Every request, decision, release and refusal
+//! is a line in the audit trail.
+
+use std::sync::Arc;
+
+use super::{Pipeline, WorkError};
+use crate::audit::{Event, Origin};
+use crate::config::Release;
+use crate::scan::{self, Verdict};
+use crate::store::{PartRow, ReleaseRow, ReleaseState};
+
+/// Why an original was not handed out.
+#[derive(Debug, thiserror::Error)]
+pub enum ReleaseRefused {
+    #[error("an approver declined to release this original")]
+    Denied,
+    #[error("the request for this original awaits an approver")]
+    Pending,
+    #[error("this original is released only after an approver's decision; request it on the recipient page")]
+    NotRequested,
+    #[error("the virus scan found {0}; this original is not released")]
+    Infected(String),
+    #[error("the virus scan could not be run; try again later")]
+    ScanUnavailable,
+    #[error("{0}")]
+    Failed(#[from] WorkError),
+}
+
+impl ReleaseRefused {
+    /// The short reason written to the audit trail.
+    fn code(&self) -> &'static str {
+        match self {
+            ReleaseRefused::Denied => "denied",
+            ReleaseRefused::Pending => "pending",
+            ReleaseRefused::NotRequested => "not_requested",
+            ReleaseRefused::Infected(_) => "infected",
+            ReleaseRefused::ScanUnavailable => "scan_unavailable",
+            ReleaseRefused::Failed(_) => "error",
+        }
+    }
+}
+
+fn policy_name(release: Release) -> &'static str {
+    match release {
+        Release::Direct => "direct",
+        Release::AfterScan => "after_scan",
+        Release::AfterApproval => "after_approval",
+    }
+}
+
+impl Pipeline {
+    /// The original's bytes, if policy releases it now; otherwise why not.
+    pub async fn release(self: &Arc<Self>, part: &PartRow, origin: &Origin) -> Result<Vec<u8>, ReleaseRefused> {
+        let policy = self.engine().config.http.originals;
+        let result = self.release_inner(part, policy).await;
+        let event = match &result {
+            Ok(_) => {
+                tracing::info!(part = %part.id, policy = policy_name(policy), "original released");
+                Event::OriginalReleased {
+                    part: part.id.clone(),
+                    message: part.message.clone(),
+                    name: part.name.clone(),
+                    sha256: part.original_blob.clone(),
+                    policy: policy_name(policy),
+                }
+            }
+            Err(e) => {
+                tracing::warn!(part = %part.id, reason = e.code(), "original not released");
+                Event::OriginalRefused {
+                    part: part.id.clone(),
+                    reason: match e {
+                        ReleaseRefused::Infected(sig) => format!("infected: {sig}"),
+                        other => other.code().to_string(),
+                    },
+                }
+            }
+        };
+        self.audit.note(origin, event);
+        result
+    }
+
+    async fn release_inner(self: &Arc<Self>, part: &PartRow, policy: Release) -> Result<Vec<u8>, ReleaseRefused> {
+        if policy == Release::AfterApproval {
+            let store = self.store.clone();
+            let id = part.id.clone();
+            let row = Self::blocking(move || store.release(&id)).await?.map_err(failed)?;
+            match row.map(|r| r.state) {
+                Some(ReleaseState::Approved) => {}
+                Some(ReleaseState::Denied) => return Err(ReleaseRefused::Denied),
+                Some(ReleaseState::Requested) => return Err(ReleaseRefused::Pending),
+                None => return Err(ReleaseRefused::NotRequested),
+            }
+        }
+        let store = self.store.clone();
+        let blob = part.original_blob.clone();
+        let bytes = Self::blocking(move || store.blob(&blob)).await?.map_err(failed)?;
+        if policy == Release::AfterScan {
+            match scan::scan(&self.engine().config.scan, &bytes).await {
+                Ok(Verdict::Clean) => {}
+                Ok(Verdict::Infected(signature)) => return Err(ReleaseRefused::Infected(signature)),
+                Err(e) => {
+                    tracing::error!(part = %part.id, error = %e, "no scan verdict");
+                    return Err(ReleaseRefused::ScanUnavailable);
+                }
+            }
+        }
+        Ok(bytes)
+    }
+
+    /// A recipient asks for an original held for approval; the request as recorded.
+    pub async fn request(self: &Arc<Self>, part: &PartRow, origin: &Origin) -> Result<ReleaseRow, WorkError> {
+        let store = self.store.clone();
+        let id = part.id.clone();
+        let row = Self::blocking(move || store.request_release(&id))
+            .await?
+            .map_err(failed)?;
+        tracing::info!(part = %part.id, "recipient requested the original");
+        self.audit.note(
+            origin,
+            Event::OriginalRequested {
+                part: part.id.clone(),
+                message: part.message.clone(),
+                name: part.name.clone(),
+            },
+        );
+        Ok(row)
+    }
+
+    /// An approver's decision on a pending request; `false` when none was pending.
+    pub async fn decide(
+        self: &Arc<Self>,
+        part: &str,
+        approve: bool,
+        by: &str,
+        origin: &Origin,
+    ) -> Result<bool, WorkError> {
+        let store = self.store.clone();
+        let (id, by_name) = (part.to_string(), by.to_string());
+        let changed = Self::blocking(move || store.decide_release(&id, approve, &by_name))
+            .await?
+            .map_err(failed)?;
+        if changed {
+            tracing::info!(part = %part, approver = %by, approved = approve, "release decided");
+            let part = part.to_string();
+            let event = if approve {
+                Event::OriginalApproved { part }
+            } else {
+                Event::OriginalDenied { part }
+            };
+            self.audit.note(origin, event);
+        }
+        Ok(changed)
+    }
+}
+
+fn failed(e: impl std::fmt::Display) -> WorkError {
+    WorkError::Failed(format!("store: {e}"))
+}

@@ -1,0 +1,75 @@
+//! CPU-bound work on the blocking pool under a worker permit and a deadline.
+
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::{timeout, Duration};
+
+use super::Pipeline;
+
+/// Why work has no result.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkError {
+    #[error("the work passed its deadline and was told to stop")]
+    Timeout,
+    #[error("shutting down")]
+    ShuttingDown,
+    #[error("the work failed: {0}")]
+    Failed(String),
+}
+
+/// The worker permit for a piece of work: waited for here, or already taken by the caller
+/// (the HTTP side takes it before reading a queued body).
+pub enum Permit {
+    Wait,
+    Held(OwnedSemaphorePermit),
+}
+
+impl Pipeline {
+    /// Run CPU-bound `f` on the blocking pool under a worker permit, which goes *with the
+    /// work*: it comes back when the work has ended, not when the caller stops waiting, so a
+    /// timeout or a client that went away never lets more than `engine.workers` jobs run.
+    /// Past `deadline`, or when the caller's future is dropped, the work is told to stop
+    /// ([`crate::cdr::StopSignal`]) and ends at its next deadline check.
+    pub(super) async fn run_work<T: Send + 'static>(
+        self: &std::sync::Arc<Self>,
+        permit: Permit,
+        deadline: Option<Duration>,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, WorkError> {
+        struct StopOnDrop(crate::cdr::StopSignal);
+        impl Drop for StopOnDrop {
+            fn drop(&mut self) {
+                // Harmless once the work is done; stops it when the caller gave up.
+                self.0.stop();
+            }
+        }
+        let permit = match permit {
+            Permit::Held(p) => p,
+            Permit::Wait => self
+                .workers
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| WorkError::ShuttingDown)?,
+        };
+        let stop = crate::cdr::StopSignal::default();
+        let _stop_on_drop = StopOnDrop(stop.clone());
+        let pipeline = self.clone();
+        let handle = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let _busy = pipeline.metrics.in_flight();
+            crate::cdr::with_stop(&stop, f)
+        });
+        let joined = match deadline {
+            Some(limit) => timeout(limit, handle).await.map_err(|_| WorkError::Timeout)?,
+            None => handle.await,
+        };
+        joined.map_err(|e| WorkError::Failed(e.to_string()))
+    }
+
+    /// Store work on the blocking pool (no worker permit: it waits on the disk, not the CPU).
+    pub(super) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, WorkError> {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| WorkError::Failed(e.to_string()))
+    }
+}
