@@ -222,6 +222,14 @@ fn every_decision_is_one_line_with_actor_and_client_and_the_file_rotates() {
                    a note\n--b--\n";
     let answer = smtp_send(smtp, "a@example.jp", "b@example.lg.jp", message);
     assert!(answer.starts_with("250"), "{answer}");
+    // The mail's file counts in the per-file metrics, as a file over the API does.
+    let (_, metrics) = http(http_port, "GET", "/metrics", &[], b"");
+    let files: u64 = String::from_utf8_lossy(&metrics)
+        .lines()
+        .filter(|l| l.starts_with("mugai_files_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert_eq!(files, 1, "the attachment is in mugai_files_total");
 
     // A file over the API, and held uploads for the original and unlock paths.
     let (status, _) = http(
@@ -288,7 +296,7 @@ fn every_decision_is_one_line_with_actor_and_client_and_the_file_rotates() {
 
     // Signing in: a wrong key, the approver's key, then out.
     let (status, _) = form(http_port, "/approvals/login", "key=mk_wrong", None);
-    assert_eq!(status, 200);
+    assert_eq!(status, 401);
     let mut s = TcpStream::connect(("127.0.0.1", http_port)).expect("connect");
     let body = format!("csrf=t0k3n&key={APPROVE}");
     s.write_all(

@@ -1407,3 +1407,28 @@ fn slow_clients_are_cut_off_and_connections_are_bounded() {
     let _ = daemon.kill();
     let _ = daemon.wait();
 }
+
+#[tokio::test]
+async fn an_unlock_waits_for_a_worker_permit_like_every_other_piece_of_work() {
+    let api = api("");
+    let unlock = held_upload(&api, &fixture("zip/zipcrypto.zip")).await;
+    let workers = api.state.pipeline.workers().clone();
+    let all = u32::try_from(workers.available_permits()).expect("permits");
+    let taken = workers.clone().acquire_many_owned(all).await.expect("every permit");
+    let request = Request::post(unlock.as_str())
+        .header("content-type", "application/json")
+        .body(Body::from(serde_json::json!({ "password": "mugai-pass" }).to_string()))
+        .expect("request");
+    let answer = call(&api, request);
+    tokio::pin!(answer);
+    // Every permit is taken: the unlock waits instead of decrypting beside them.
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(500), &mut answer)
+            .await
+            .is_err(),
+        "the unlock ran without a worker permit"
+    );
+    drop(taken);
+    let a = answer.await;
+    assert_eq!(a.status, StatusCode::OK);
+}

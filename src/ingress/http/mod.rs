@@ -79,7 +79,7 @@ impl AppState {
     async fn receive_upload(&self, body: axum::body::Body) -> Result<spool::Received, error::ApiError> {
         let engine = self.pipeline.engine();
         let http = &engine.config.http;
-        let receiving = spool::receive(body, http.max_body_bytes, &self.bodies, &self.pipeline.store());
+        let receiving = spool::receive(body, http.max_body_bytes, &self.bodies, self.pipeline.store());
         // A client has `http.body_timeout_secs` for its whole body (a slow one holds an
         // upload place, and the queue behind it, no longer than that).
         let received = tokio::time::timeout(http.body_timeout, receiving).await.map_err(|_| {
