@@ -6,6 +6,8 @@
 //! the kernel for 2 MiB pages on such a buffer (`MADV_HUGEPAGE`; honoured when the system's
 //! THP mode is `madvise` or `always`) turns them into a few dozen. Small allocations are
 //! untouched, and where the advice is unavailable it is simply not given.
+//!
+//! A leaf: uses nothing of ours.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 

@@ -6,6 +6,8 @@
 //! an operator fixes a file in one round instead of one error per restart.
 //!
 //! The embedded defaults are the contents of `config/mugai.toml`; a test keeps the two equal.
+//!
+//! May use: `policy`, `report`, leaves (`secret`, `ids`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

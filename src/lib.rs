@@ -2,7 +2,8 @@
 //!
 //! The library holds everything; `main.rs` is a thin CLI over it. Start at [`cdr`] (the
 //! engine and the format rebuilders), [`report`] (what every file's report says) and
-//! [`config`] (every knob, with its default). `../shared/DESIGN.md` has the architecture.
+//! [`config`] (every knob, with its default); the daemon is [`daemon`] over [`pipeline`]. The
+//! README's Layout section maps every module and what it may use.
 
 pub mod alloc;
 pub mod audit;

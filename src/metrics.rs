@@ -1,6 +1,8 @@
 //! Prometheus metrics for the whole daemon (SMTP and HTTP record into the same counters):
 //! files by kind and outcome, findings by type, mail messages by outcome, processing time,
 //! and work in flight. Rendered in the text exposition format at `/metrics`.
+//!
+//! May use: `report`, leaves.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};

@@ -3,6 +3,8 @@
 //! This JSON is an interface (mail headers, the HTTP API, audit logs and operators' scripts
 //! read it), so its shape is versioned by [`SCHEMA`]: fields are only ever added within one
 //! version; renaming or removing one bumps it.
+//!
+//! May use: leaves (`kind`, `ids`).
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

@@ -5,6 +5,8 @@
 //! Anything but a clear `OK` is not clean: a signature found, an `ERROR` line (clamd's size
 //! limit, say), no answer within the timeout, a closed socket. The caller refuses to release
 //! on all of them (fail closed) and tells them apart only in what it says.
+//!
+//! May use: `config`, leaves.
 
 use std::time::Duration;
 

@@ -6,6 +6,9 @@
 //!
 //! Fail closed: a kind without a sanitizer is `blocked` (`unsupported`), a limit or a parse
 //! failure is `blocked`, a panic is `error`. No path here ever hands back the original bytes.
+//!
+//! May use: `config` (the engine's limits and policy), `policy`, `report`, leaves; never `mail`,
+//! `store`, `pipeline`, `audit` or a way in (`tests/layout.rs`).
 
 pub mod archive;
 pub mod detect;

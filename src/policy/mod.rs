@@ -6,6 +6,8 @@
 //! An operator may block more (`svg = "block"` is the default anyway) or let a kind through
 //! unchanged (`pass`) — never one that runs, scripts or mounts ([`NEVER_PASSED`]), which the
 //! config refuses. Which names a kind may carry is [`admission`]'s.
+//!
+//! May use: leaves (`kind`).
 
 pub mod admission;
 

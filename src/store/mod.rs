@@ -6,6 +6,8 @@
 //! links (made on first start, mode 0600, unless the configuration gives one). Originals are
 //! written before anything is done with them; retention is enforced by [`Store::purge`],
 //! which the daemon runs periodically (`daemon`) and `mugai originals purge` runs once.
+//!
+//! May use: `config`, `report`, leaves.
 
 pub mod blobs;
 pub mod ledger;

@@ -8,6 +8,9 @@
 //! `upload.rs` takes a file out of a raw or multipart body, `error.rs` is the one JSON error
 //! shape; `jobs.rs` (asynchronous sanitizing), `held.rs` (password archives unlocked) and
 //! `pages/` (the recipient and approver pages, server-rendered HTML).
+//!
+//! May use: `pipeline`, `store` reads, `mail` (MIME headers of uploads), `config`, leaves; never
+//! `ingress::smtp`.
 
 mod auth;
 mod error;

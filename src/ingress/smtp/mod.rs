@@ -10,6 +10,8 @@
 //! and its answers reflected (so a recipient the next hop refuses is refused to the sender
 //! too), and the reply to the final dot is the next hop's reply to the rebuilt message.
 //! Nothing is ever acknowledged before the next hop accepted it.
+//!
+//! May use: `pipeline`, `egress` (the next hop), `smtp` wire types, leaves; never `ingress::http`.
 
 mod data;
 mod ehlo;
