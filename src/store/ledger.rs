@@ -11,7 +11,25 @@ use std::sync::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 
 /// Ledger errors are store errors: the caller fails closed (the mail is not accepted).
-pub type Result<T> = std::result::Result<T, rusqlite::Error>;
+pub type Result<T> = std::result::Result<T, LedgerError>;
+
+/// A ledger failure, whatever the backend: which backend and what it said. The caller fails
+/// closed on any of them (a message is not accepted, a file not answered).
+#[derive(Debug, thiserror::Error)]
+#[error("{backend}: {message}")]
+pub struct LedgerError {
+    pub backend: &'static str,
+    pub message: String,
+}
+
+impl From<rusqlite::Error> for LedgerError {
+    fn from(e: rusqlite::Error) -> Self {
+        LedgerError {
+            backend: "sqlite",
+            message: e.to_string(),
+        }
+    }
+}
 
 /// A received message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -253,11 +271,11 @@ impl SqliteLedger {
         Ok(SqliteLedger { conn: Mutex::new(conn) })
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T> {
         // A panic while holding the lock cannot leave a half-written row (SQLite
         // transactions), so a poisoned lock is still usable.
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut conn)
+        Ok(f(&mut conn)?)
     }
 }
 

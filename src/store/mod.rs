@@ -19,7 +19,9 @@ use std::sync::RwLock;
 use std::time::Duration;
 
 pub use blobs::{FileBlobs, OriginalStore};
-pub use ledger::{JobResult, JobRow, Ledger, MessageRow, PartRow, Purged, ReleaseRow, ReleaseState, SqliteLedger};
+pub use ledger::{
+    JobResult, JobRow, Ledger, LedgerError, MessageRow, PartRow, Purged, ReleaseRow, ReleaseState, SqliteLedger,
+};
 pub use links::{Link, LinkError, LinkSigner, Purpose};
 
 use crate::config::StoreConfig;
@@ -76,7 +78,7 @@ pub enum StoreError {
     #[error("blob store: {0}")]
     Io(#[from] io::Error),
     #[error("ledger: {0}")]
-    Ledger(#[from] rusqlite::Error),
+    Ledger(#[from] ledger::LedgerError),
 }
 
 /// A part to record: what the mail or HTTP layer knows about it.

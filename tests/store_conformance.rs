@@ -1,0 +1,184 @@
+//! One conformance suite for every ledger backend: what the pipeline and the HTTP side rely
+//! on, through the `Ledger` trait only — rows read back as written, retention, the approval
+//! state machine, jobs surviving a restart, password tries counted atomically. It runs
+//! against the embedded SQLite ledger here; another backend (PostgreSQL, issue 19) runs the
+//! same `conformance` function with its own `open`.
+
+use mugai::store::{JobResult, JobRow, Ledger, MessageRow, PartRow, ReleaseState, SqliteLedger};
+
+fn message(id: &str, created: u64, expires: u64) -> MessageRow {
+    MessageRow {
+        id: id.into(),
+        message_id: Some(format!("<{id}@example.jp>")),
+        mail_from: "a@example.jp".into(),
+        rcpt_to: vec!["b@example.lg.jp".into(), "c@example.lg.jp".into()],
+        blob: format!("blob-{id}"),
+        size: 1234,
+        created,
+        expires,
+        outcome: None,
+        report: None,
+    }
+}
+
+fn part(id: &str, message: &str, created: u64, expires: u64) -> PartRow {
+    PartRow {
+        id: id.into(),
+        message: message.into(),
+        path: "2".into(),
+        name: Some("見積書.zip".into()),
+        kind: "zip".into(),
+        outcome: "held".into(),
+        reason: Some("encrypted".into()),
+        original_blob: format!("orig-{id}"),
+        original_size: 99,
+        clean_blob: None,
+        clean_name: None,
+        report: "{}".into(),
+        created,
+        expires,
+    }
+}
+
+/// Everything a backend must do, at time `t0`.
+fn conformance(ledger: &dyn Ledger) {
+    let t0 = 1_800_000_000;
+    let day = 86_400;
+
+    // Messages: written, finished, read back whole; unknown ids are None, not errors.
+    let m = message("m1", t0, t0 + 30 * day);
+    ledger.insert_message(&m).expect("insert message");
+    assert_eq!(ledger.message("m1").expect("read"), Some(m.clone()));
+    ledger.finish_message("m1", "disarmed", "{\"r\":1}").expect("finish");
+    let done = ledger.message("m1").expect("read").expect("row");
+    assert_eq!(
+        (done.outcome.as_deref(), done.report.as_deref()),
+        (Some("disarmed"), Some("{\"r\":1}"))
+    );
+    assert_eq!(ledger.message("nope").expect("read"), None);
+    assert!(ledger.insert_message(&m).is_err(), "an id is written once");
+
+    // Parts: by id and by message, in path order of insertion.
+    let p = part("p1", "m1", t0, t0 + 30 * day);
+    ledger.insert_part(&p).expect("insert part");
+    let mut p2 = part("p2", "m1", t0, t0 + 30 * day);
+    p2.path = "3".into();
+    ledger.insert_part(&p2).expect("insert part");
+    assert_eq!(ledger.part("p1").expect("read"), Some(p.clone()));
+    let of = ledger.parts_of("m1").expect("parts");
+    assert_eq!(of.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), ["p1", "p2"]);
+
+    // Unlocking replaces the outcome and names the clean blob.
+    ledger
+        .unlock_part("p1", "disarmed", "clean-p1", Some("見積書.zip"), "{\"u\":1}")
+        .expect("unlock");
+    let u = ledger.part("p1").expect("read").expect("row");
+    assert_eq!(
+        (u.outcome.as_str(), u.clean_blob.as_deref(), u.report.as_str()),
+        ("disarmed", Some("clean-p1"), "{\"u\":1}")
+    );
+
+    // Releases: requested once (a second request keeps the first), decided once, pending
+    // lists only what waits.
+    let r = ledger.request_release("p2", t0 + 10).expect("request");
+    assert_eq!((r.state, r.requested), (ReleaseState::Requested, t0 + 10));
+    let again = ledger.request_release("p2", t0 + 20).expect("request again");
+    assert_eq!(again.requested, t0 + 10, "an existing request stays as it is");
+    let pending = ledger.pending_releases(t0 + 30).expect("pending");
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].0.id, "p2");
+    assert!(ledger.decide_release("p2", true, "boss", t0 + 40).expect("decide"));
+    assert!(
+        !ledger
+            .decide_release("p2", false, "boss", t0 + 50)
+            .expect("decide again"),
+        "decided once"
+    );
+    let decided = ledger.release("p2").expect("release").expect("row");
+    assert_eq!(
+        (decided.state, decided.decided, decided.decided_by.as_deref()),
+        (ReleaseState::Approved, Some(t0 + 40), Some("boss"))
+    );
+    assert!(ledger.pending_releases(t0 + 60).expect("pending").is_empty());
+    assert!(
+        !ledger.decide_release("p1", true, "boss", t0).expect("decide"),
+        "nothing pending for p1"
+    );
+    assert_eq!(ledger.release("p1").expect("release"), None);
+
+    // Password tries: counted before each attempt, locked after `max`, forgotten on success.
+    for left in (0..3).rev() {
+        assert_eq!(ledger.take_unlock_try("p2", t0, 3, 900).expect("try"), Ok(left));
+    }
+    let locked = ledger.take_unlock_try("p2", t0 + 100, 3, 900).expect("try");
+    assert_eq!(locked, Err(800), "locked until the window ends");
+    ledger.clear_unlock_tries("p2").expect("clear");
+    assert_eq!(ledger.take_unlock_try("p2", t0 + 100, 3, 900).expect("try"), Ok(2));
+
+    // Reports of API files: kept until they expire.
+    ledger.insert_report("r1", t0, t0 + day, "{\"x\":1}").expect("report");
+    assert_eq!(ledger.report("r1", t0 + 1).expect("read").as_deref(), Some("{\"x\":1}"));
+    assert_eq!(ledger.report("r1", t0 + day).expect("read"), None, "expired");
+
+    // Jobs: unfinished until finished, found again after a restart by unfinished_jobs.
+    let job = JobRow {
+        id: "j1".into(),
+        name: Some("大きい.pdf".into()),
+        input_blob: "in-j1".into(),
+        outcome: None,
+        report: None,
+        clean_blob: None,
+        clean_name: None,
+        media_type: None,
+        created: t0,
+        expires: t0 + day,
+    };
+    ledger.insert_job(&job).expect("job");
+    assert_eq!(
+        ledger.unfinished_jobs().expect("unfinished"),
+        std::slice::from_ref(&job)
+    );
+    ledger
+        .finish_job(
+            "j1",
+            &JobResult {
+                outcome: "clean",
+                report: "{}",
+                clean_blob: Some("out-j1"),
+                clean_name: Some("大きい.pdf"),
+                media_type: Some("application/pdf"),
+            },
+        )
+        .expect("finish job");
+    assert!(ledger.unfinished_jobs().expect("unfinished").is_empty());
+    let j = ledger.job("j1", t0 + 1).expect("job").expect("row");
+    assert_eq!(
+        (j.outcome.as_deref(), j.clean_blob.as_deref()),
+        (Some("clean"), Some("out-j1"))
+    );
+
+    // Retention: what expired goes with its parts; the blobs nobody names any more are
+    // reported for removal; what has not expired stays.
+    ledger.insert_message(&message("m2", t0, t0 + 60 * day)).expect("m2");
+    ledger.insert_part(&part("p3", "m2", t0, t0 + 60 * day)).expect("p3");
+    let purged = ledger.purge(t0 + 30 * day).expect("purge");
+    assert_eq!((purged.messages, purged.parts), (1, 2));
+    assert!(purged.orphans.contains(&"blob-m1".to_string()), "{:?}", purged.orphans);
+    assert!(purged.orphans.contains(&"orig-p1".to_string()), "{:?}", purged.orphans);
+    assert!(!purged.orphans.contains(&"blob-m2".to_string()));
+    assert_eq!(ledger.message("m1").expect("read"), None);
+    assert!(ledger.message("m2").expect("read").is_some());
+    assert_eq!(ledger.parts_of("m2").expect("parts").len(), 1);
+    assert_eq!(ledger.purge(t0 + 30 * day).expect("purge again"), Default::default());
+}
+
+#[test]
+fn the_sqlite_ledger_conforms() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ledger = SqliteLedger::open(&dir.path().join("ledger.sqlite")).expect("open");
+    conformance(&ledger);
+    // And reopened: what was written is still there (the embedded default survives restarts).
+    drop(ledger);
+    let again = SqliteLedger::open(&dir.path().join("ledger.sqlite")).expect("reopen");
+    assert!(again.message("m2").expect("read").is_some());
+}
