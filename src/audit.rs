@@ -21,7 +21,7 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
-use crate::config::AuditConfig;
+use crate::config::{AuditConfig, AuditLogTo};
 
 /// Who did something, and from where.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -169,7 +169,13 @@ pub enum Event {
     ConfigReloaded { ok: bool, error: Option<String> },
     /// Retention ran: what it removed.
     #[serde(rename = "purge.ran")]
-    PurgeRan { messages: u64, parts: u64, blobs: u64 },
+    PurgeRan {
+        messages: u64,
+        parts: u64,
+        blobs: u64,
+        /// Release records past `audit.retention_days`.
+        records: u64,
+    },
 }
 
 /// A line as written: time, origin, event.
@@ -194,10 +200,10 @@ pub struct AuditLog {
 impl AuditLog {
     /// Open the configured destination (appending to a file, created owner-only).
     pub fn open(config: &AuditConfig, data_dir: &Path) -> io::Result<Self> {
-        let path = match config {
-            AuditConfig::Stdout => None,
-            AuditConfig::DataDir => Some(data_dir.join("audit.jsonl")),
-            AuditConfig::File(path) => Some(path.clone()),
+        let path = match &config.log {
+            AuditLogTo::Stdout => None,
+            AuditLogTo::DataDir => Some(data_dir.join("audit.jsonl")),
+            AuditLogTo::File(path) => Some(path.clone()),
         };
         let out: Box<dyn Write + Send> = match &path {
             None => Box::new(io::stdout()),
@@ -274,11 +280,18 @@ fn append(path: &Path) -> io::Result<std::fs::File> {
 mod tests {
     use super::*;
 
+    fn file_config(path: &Path) -> AuditConfig {
+        AuditConfig {
+            log: AuditLogTo::File(path.to_path_buf()),
+            retention: std::time::Duration::from_secs(86_400),
+        }
+    }
+
     #[test]
     fn a_line_has_time_kind_actor_client_and_fields() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.jsonl");
-        let log = AuditLog::open(&AuditConfig::File(path.clone()), dir.path()).unwrap();
+        let log = AuditLog::open(&file_config(&path), dir.path()).unwrap();
         let client: SocketAddr = "192.0.2.1:4242".parse().unwrap();
         log.record(
             &Origin::new("api:fx", Some(client)),
@@ -298,7 +311,7 @@ mod tests {
     fn reopen_follows_the_name_after_the_file_was_moved() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.jsonl");
-        let log = AuditLog::open(&AuditConfig::File(path.clone()), dir.path()).unwrap();
+        let log = AuditLog::open(&file_config(&path), dir.path()).unwrap();
         log.record(&Origin::daemon(), Event::SignInRefused {}).unwrap();
         std::fs::rename(&path, dir.path().join("a.jsonl.1")).unwrap();
         log.reopen().unwrap();

@@ -1,6 +1,7 @@
 //! A value that must never be printed: keys and passwords from the configuration. `Debug`
-//! shows `Secret(..)`, so a `{:?}` of the whole configuration (a log line, a panic message)
-//! cannot leak it; the value is read only through [`Secret::expose`]. Uses nothing else.
+//! shows `Secret(..)` and `Display` `(secret)`, so a `{:?}` of the whole configuration (a log
+//! line, a panic message) or a `{}` of the value cannot leak it; the value is read only
+//! through [`Secret::expose`]. Uses nothing else.
 
 use serde::Deserialize;
 
@@ -26,6 +27,12 @@ impl<T> std::fmt::Debug for Secret<T> {
     }
 }
 
+impl<T> std::fmt::Display for Secret<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("(secret)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -35,6 +42,7 @@ mod tests {
         let s = Secret::new("0123456789abcdef".to_string());
         assert_eq!(format!("{s:?}"), "Secret(..)");
         assert_eq!(format!("{:?}", Some(&s)), "Some(Secret(..))");
+        assert_eq!(format!("{s}"), "(secret)");
         assert_eq!(s.expose(), "0123456789abcdef");
     }
 }

@@ -161,15 +161,46 @@ fn conformance(ledger: &dyn Ledger) {
     // reported for removal; what has not expired stays.
     ledger.insert_message(&message("m2", t0, t0 + 60 * day)).expect("m2");
     ledger.insert_part(&part("p3", "m2", t0, t0 + 60 * day)).expect("p3");
-    let purged = ledger.purge(t0 + 30 * day).expect("purge");
-    assert_eq!((purged.messages, purged.parts), (1, 2));
+    // The release of p2 (approved by boss at t0 + 40) is on record while p2 lives...
+    let live = ledger.release_record("p2").expect("record").expect("a record");
+    assert_eq!((live.release.state, live.keep_until), (ReleaseState::Approved, None));
+    let year = 365 * day;
+    let purged = ledger.purge(t0 + 30 * day, year).expect("purge");
+    assert_eq!((purged.messages, purged.parts, purged.records), (1, 2, 0));
     assert!(purged.orphans.contains(&"blob-m1".to_string()), "{:?}", purged.orphans);
     assert!(purged.orphans.contains(&"orig-p1".to_string()), "{:?}", purged.orphans);
     assert!(!purged.orphans.contains(&"blob-m2".to_string()));
     assert_eq!(ledger.message("m1").expect("read"), None);
     assert!(ledger.message("m2").expect("read").is_some());
     assert_eq!(ledger.parts_of("m2").expect("parts").len(), 1);
-    assert_eq!(ledger.purge(t0 + 30 * day).expect("purge again"), Default::default());
+    assert_eq!(
+        ledger.purge(t0 + 30 * day, year).expect("purge again"),
+        Default::default()
+    );
+    // ...and after p2 is gone, for the audit retention counted from its decision: which
+    // file, who decided what, when.
+    let kept = ledger
+        .release_record("p2")
+        .expect("record")
+        .expect("kept past the part");
+    assert_eq!(
+        (
+            kept.message.as_str(),
+            kept.name.as_deref(),
+            kept.original_sha256.as_str(),
+            kept.release.decided_by.as_deref(),
+            kept.keep_until
+        ),
+        ("m1", Some("見積書.zip"), "orig-p2", Some("boss"), Some(t0 + 40 + year))
+    );
+    assert_eq!(
+        ledger.release_record("p1").expect("record"),
+        None,
+        "p1 was never requested"
+    );
+    let later = ledger.purge(t0 + 40 + year, year).expect("purge a year on");
+    assert_eq!(later.records, 1);
+    assert_eq!(ledger.release_record("p2").expect("record"), None);
 }
 
 #[test]
@@ -178,7 +209,8 @@ fn the_sqlite_ledger_conforms() {
     let ledger = SqliteLedger::open(&dir.path().join("ledger.sqlite")).expect("open");
     conformance(&ledger);
     // And reopened: what was written is still there (the embedded default survives restarts).
+    ledger.insert_message(&message("m9", 1, u64::MAX / 2)).expect("m9");
     drop(ledger);
     let again = SqliteLedger::open(&dir.path().join("ledger.sqlite")).expect("reopen");
-    assert!(again.message("m2").expect("read").is_some());
+    assert!(again.message("m9").expect("read").is_some());
 }

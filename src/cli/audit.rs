@@ -11,7 +11,7 @@ use anyhow::Context;
 use serde_json::Value;
 
 use super::EXIT_USAGE;
-use crate::config::{AuditConfig, Config};
+use crate::config::{AuditLogTo, Config};
 
 #[derive(clap::Args)]
 pub struct AuditArgs {
@@ -43,11 +43,11 @@ pub struct AuditArgs {
 const JST: i64 = 9 * 3600;
 
 pub fn audit(config: &Config, args: AuditArgs) -> anyhow::Result<u8> {
-    let path = match (&args.file, &config.audit) {
+    let path = match (&args.file, &config.audit.log) {
         (Some(p), _) => p.clone(),
-        (None, AuditConfig::File(p)) => p.clone(),
-        (None, AuditConfig::DataDir) => config.serve.data_dir.join("audit.jsonl"),
-        (None, AuditConfig::Stdout) => {
+        (None, AuditLogTo::File(p)) => p.clone(),
+        (None, AuditLogTo::DataDir) => config.serve.data_dir.join("audit.jsonl"),
+        (None, AuditLogTo::Stdout) => {
             eprintln!("mugai: audit.log is \"-\" (standard output); give the file with --file");
             return Ok(EXIT_USAGE);
         }

@@ -152,6 +152,7 @@ pub fn purged_event(audit: &AuditLog, origin: &Origin, purged: &crate::store::Pu
             messages: purged.messages as u64,
             parts: purged.parts as u64,
             blobs: purged.orphans.len() as u64,
+            records: purged.records as u64,
         },
     );
 }

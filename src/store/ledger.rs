@@ -133,11 +133,27 @@ pub struct JobResult<'a> {
     pub media_type: Option<&'a str>,
 }
 
+/// A release request and its decision, as kept for the audit (監査) after the original is
+/// gone: which file, whose request, who decided what and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseRecord {
+    pub part: String,
+    pub message: String,
+    pub name: Option<String>,
+    pub kind: String,
+    pub original_sha256: String,
+    pub release: ReleaseRow,
+    /// When the record goes (Unix seconds); `None` while the part itself is kept.
+    pub keep_until: Option<u64>,
+}
+
 /// Which rows and blobs a purge removed.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Purged {
     pub messages: usize,
     pub parts: usize,
+    /// Release records past `audit.retention_days`.
+    pub records: usize,
     /// Blob addresses no row names any more (the caller removes the files).
     pub orphans: Vec<String>,
 }
@@ -152,7 +168,12 @@ pub trait Ledger: Send + Sync {
     fn part(&self, id: &str) -> Result<Option<PartRow>>;
     fn parts_of(&self, message: &str) -> Result<Vec<PartRow>>;
     /// Remove every row that expired at or before `now`; report blobs left unreferenced.
-    fn purge(&self, now: u64) -> Result<Purged>;
+    /// A purged part's release request and decision stay as a [`ReleaseRecord`] for
+    /// `record_retention` seconds after its decision (or request); records older go.
+    fn purge(&self, now: u64, record_retention: u64) -> Result<Purged>;
+    /// The record of a part's release request and decision, while the part lives or, after
+    /// it was purged, while the record's retention lasts.
+    fn release_record(&self, part: &str) -> Result<Option<ReleaseRecord>>;
     /// Keep the report of a file sanitized through the API (`GET /v1/reports/{id}`).
     fn insert_report(&self, id: &str, created: u64, expires: u64, json: &str) -> Result<()>;
     fn report(&self, id: &str, now: u64) -> Result<Option<String>>;
@@ -232,6 +253,18 @@ CREATE TABLE IF NOT EXISTS releases (
     requested INTEGER NOT NULL,
     decided INTEGER,
     decided_by TEXT
+);
+CREATE TABLE IF NOT EXISTS release_records (
+    part TEXT PRIMARY KEY,
+    message TEXT NOT NULL,
+    name TEXT,
+    kind TEXT NOT NULL,
+    original_sha256 TEXT NOT NULL,
+    state TEXT NOT NULL,
+    requested INTEGER NOT NULL,
+    decided INTEGER,
+    decided_by TEXT,
+    keep_until INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
@@ -617,10 +650,21 @@ impl Ledger for SqliteLedger {
         })
     }
 
-    fn purge(&self, now: u64) -> Result<Purged> {
+    fn purge(&self, now: u64, record_retention: u64) -> Result<Purged> {
         self.with(|c| {
             let tx = c.transaction()?;
             let now = to_i64(now);
+            // The request and decision outlive the original (監査: who released what).
+            tx.execute(
+                "INSERT OR REPLACE INTO release_records \
+                 (part, message, name, kind, original_sha256, state, requested, decided, decided_by, keep_until) \
+                 SELECT r.part, p.message, p.name, p.kind, p.original_blob, r.state, r.requested, r.decided, \
+                        r.decided_by, COALESCE(r.decided, r.requested) + ?2 \
+                 FROM releases r JOIN parts p ON p.id = r.part \
+                 WHERE p.expires <= ?1 OR p.message IN (SELECT id FROM messages WHERE expires <= ?1)",
+                params![now, to_i64(record_retention)],
+            )?;
+            let records = tx.execute("DELETE FROM release_records WHERE keep_until <= ?1", [now])?;
             let mut candidates: Vec<String> = Vec::new();
             {
                 let mut stmt = tx.prepare(
@@ -672,8 +716,50 @@ impl Ledger for SqliteLedger {
             Ok(Purged {
                 messages,
                 parts,
+                records,
                 orphans,
             })
+        })
+    }
+
+    fn release_record(&self, part: &str) -> Result<Option<ReleaseRecord>> {
+        self.with(|c| {
+            let record = |r: &rusqlite::Row<'_>| {
+                Ok(ReleaseRecord {
+                    part: r.get(0)?,
+                    message: r.get(1)?,
+                    name: r.get(2)?,
+                    kind: r.get(3)?,
+                    original_sha256: r.get(4)?,
+                    release: ReleaseRow {
+                        part: r.get(0)?,
+                        state: ReleaseState::parse(&r.get::<_, String>(5)?),
+                        requested: to_u64(r.get(6)?),
+                        decided: r.get::<_, Option<i64>>(7)?.map(to_u64),
+                        decided_by: r.get(8)?,
+                    },
+                    keep_until: r.get::<_, Option<i64>>(9)?.map(to_u64),
+                })
+            };
+            let live = c
+                .query_row(
+                    "SELECT r.part, p.message, p.name, p.kind, p.original_blob, r.state, r.requested, r.decided, \
+                            r.decided_by, NULL FROM releases r JOIN parts p ON p.id = r.part WHERE r.part = ?1",
+                    [part],
+                    record,
+                )
+                .optional()?;
+            match live {
+                Some(r) => Ok(Some(r)),
+                None => c
+                    .query_row(
+                        "SELECT part, message, name, kind, original_sha256, state, requested, decided, decided_by, \
+                                keep_until FROM release_records WHERE part = ?1",
+                        [part],
+                        record,
+                    )
+                    .optional(),
+            }
         })
     }
 }

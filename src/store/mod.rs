@@ -20,7 +20,8 @@ use std::time::Duration;
 
 pub use blobs::{FileBlobs, OriginalStore};
 pub use ledger::{
-    JobResult, JobRow, Ledger, LedgerError, MessageRow, PartRow, Purged, ReleaseRow, ReleaseState, SqliteLedger,
+    JobResult, JobRow, Ledger, LedgerError, MessageRow, PartRow, Purged, ReleaseRecord, ReleaseRow, ReleaseState,
+    SqliteLedger,
 };
 pub use links::{Link, LinkError, LinkSigner, Purpose};
 
@@ -107,6 +108,8 @@ pub struct Store {
     links: LinkSigner,
     retention: Duration,
     link_ttl: Duration,
+    /// Seconds a purged part's release record is kept (`audit.retention_days`).
+    record_retention: u64,
     /// Writers (put a blob, then name it in a row) hold this shared; the purge holds it
     /// exclusively, so it never removes a blob that a row is about to name again.
     gate: RwLock<()>,
@@ -133,6 +136,7 @@ impl Store {
             links: LinkSigner::new(key),
             retention: config.retention,
             link_ttl: config.link_ttl,
+            record_retention: config.record_retention.as_secs(),
             gate: RwLock::new(()),
             spool,
         })
@@ -302,6 +306,11 @@ impl Store {
         Ok(self.ledger.decide_release(part, approve, by, now())?)
     }
 
+    /// A part's release request and decision, kept past the part for `audit.retention_days`.
+    pub fn release_record(&self, part: &str) -> Result<Option<ReleaseRecord>, StoreError> {
+        Ok(self.ledger.release_record(part)?)
+    }
+
     pub fn pending_releases(&self) -> Result<Vec<(PartRow, ReleaseRow)>, StoreError> {
         Ok(self.ledger.pending_releases(now())?)
     }
@@ -416,7 +425,7 @@ impl Store {
     /// Remove what expired at or before `now`: rows first, then the blobs no row names.
     pub fn purge(&self, now: u64) -> Result<Purged, StoreError> {
         let _gate = self.gate.write().unwrap_or_else(|p| p.into_inner());
-        let purged = self.ledger.purge(now)?;
+        let purged = self.ledger.purge(now, self.record_retention)?;
         for blob in &purged.orphans {
             self.blobs.remove(blob)?;
         }
@@ -489,6 +498,7 @@ mod tests {
             retention: Duration::from_secs(100),
             link_ttl: Duration::from_secs(50),
             link_key: None,
+            record_retention: Duration::from_secs(1000),
         }
     }
 

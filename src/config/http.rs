@@ -1,0 +1,179 @@
+//! `[http]`: the HTTP API — API keys and roles, originals' release policy, connection and body
+//! limits.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{choice, range, ConfigProblem};
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(super) struct RawHttp {
+    /// API keys: each `{ name, sha256, roles }`, the key itself never (see `mugai apikey`).
+    api_keys: Vec<RawApiKey>,
+    /// Requests that may wait for an engine worker; more are answered 503 with Retry-After.
+    /// Uploads in flight (received, waiting or running) are at most `engine.workers` + this.
+    max_queued: u64,
+    /// Largest request body, in bytes (0: `limits.max_input_bytes`).
+    max_body_bytes: u64,
+    /// Request bodies held in memory at once, all requests together; a body that does not
+    /// fit waits in `<data_dir>/spool/` instead. Read at start (a reload does not resize it).
+    body_memory_bytes: u64,
+    /// When a recipient may fetch an original: `after_approval` (default), `after_scan`, or
+    /// `direct`.
+    originals: String,
+    /// Connections open at once; a further one waits in the kernel's backlog.
+    max_connections: u64,
+    /// Seconds a client has to send a request's headers (then the connection is closed).
+    header_timeout_secs: u64,
+    /// Seconds a client has to send a request's whole body (then 408).
+    body_timeout_secs: u64,
+}
+
+impl Default for RawHttp {
+    fn default() -> Self {
+        Self {
+            api_keys: Vec::new(),
+            max_queued: 32,
+            max_body_bytes: 0,
+            body_memory_bytes: 256 * 1024 * 1024,
+            originals: "after_approval".into(),
+            max_connections: 1024,
+            header_timeout_secs: 30,
+            body_timeout_secs: 300,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawApiKey {
+    /// Who holds it (for logs; never the key).
+    name: String,
+    /// SHA-256 of the key, 64 hex digits.
+    sha256: String,
+    /// Any of `submit`, `approve`, `admin`.
+    roles: Vec<String>,
+}
+
+/// What an API key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    /// Send files to be sanitized and read their reports.
+    Submit,
+    /// Release originals held for approval (上長承認).
+    Approve,
+    /// Everything.
+    Admin,
+}
+
+/// A configured API key: its holder, the SHA-256 of the key, and its roles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub name: String,
+    pub sha256: [u8; 32],
+    pub roles: Vec<Role>,
+}
+
+/// The HTTP API (`ingress/http/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpConfig {
+    pub api_keys: Vec<ApiKey>,
+    pub max_queued: usize,
+    pub max_body_bytes: u64,
+    pub body_memory_bytes: u64,
+    pub originals: Release,
+    pub max_connections: usize,
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+}
+
+/// When an original (what the gateway kept from before sanitizing) may be fetched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Release {
+    /// Whoever holds the signed link.
+    Direct,
+    /// After clamd found nothing in it.
+    AfterScan,
+    /// After an approver released it (上長承認).
+    AfterApproval,
+}
+
+impl RawHttp {
+    pub(super) fn validate(self, problems: &mut Vec<ConfigProblem>, max_input_bytes: u64) -> HttpConfig {
+        range(problems, "http.max_queued", self.max_queued, 0, 100_000);
+        range(problems, "http.max_connections", self.max_connections, 1, 1_000_000);
+        range(problems, "http.header_timeout_secs", self.header_timeout_secs, 1, 3600);
+        range(problems, "http.body_timeout_secs", self.body_timeout_secs, 1, 86_400);
+        range(
+            problems,
+            "http.body_memory_bytes",
+            self.body_memory_bytes,
+            64 * 1024,
+            1 << 40,
+        );
+        let mut api_keys = Vec::new();
+        for (i, k) in self.api_keys.iter().enumerate() {
+            let key = format!("http.api_keys[{i}]");
+            let sha256 = crate::ids::parse_key(k.sha256.trim()).and_then(|v| <[u8; 32]>::try_from(v).ok());
+            if sha256.is_none() {
+                problems.push(ConfigProblem {
+                    key: format!("{key}.sha256"),
+                    message: "must be 64 hex digits (the SHA-256 of the key; `mugai apikey` makes one)".into(),
+                });
+            }
+            let roles: Vec<Role> = k
+                .roles
+                .iter()
+                .map(|r| {
+                    choice(
+                        problems,
+                        &format!("{key}.roles"),
+                        r,
+                        &[
+                            ("submit", Role::Submit),
+                            ("approve", Role::Approve),
+                            ("admin", Role::Admin),
+                        ],
+                    )
+                })
+                .collect();
+            if k.name.trim().is_empty() || roles.is_empty() {
+                problems.push(ConfigProblem {
+                    key,
+                    message: "needs a name and at least one role".into(),
+                });
+            }
+            api_keys.push(ApiKey {
+                name: k.name.clone(),
+                sha256: sha256.unwrap_or([0; 32]),
+                roles,
+            });
+        }
+        let originals = choice(
+            problems,
+            "http.originals",
+            &self.originals,
+            &[
+                ("after_approval", Release::AfterApproval),
+                ("after_scan", Release::AfterScan),
+                ("direct", Release::Direct),
+            ],
+        );
+        HttpConfig {
+            originals,
+            api_keys,
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            header_timeout: Duration::from_secs(self.header_timeout_secs),
+            body_timeout: Duration::from_secs(self.body_timeout_secs),
+            max_queued: usize::try_from(self.max_queued).unwrap_or(usize::MAX),
+            max_body_bytes: if self.max_body_bytes == 0 {
+                max_input_bytes
+            } else {
+                self.max_body_bytes
+            },
+            body_memory_bytes: self.body_memory_bytes,
+        }
+    }
+}
