@@ -39,7 +39,7 @@ fn detect(c: &mut Criterion) {
 /// message costs the daemon beyond the engine's work on its attachments. `benches/mail_bench.py`
 /// runs the CLI end to end.
 fn mail(c: &mut Criterion) {
-    let engine = Engine::new(Config::default());
+    let engine = mugai::pipeline::Loaded::new(Config::default());
     let dir = tempfile::tempdir().expect("tempdir");
     let store = mugai::store::Store::open(dir.path(), &engine.config.store).expect("store");
     let audit = mugai::audit::AuditLog::to_writer(Box::new(std::io::sink()));

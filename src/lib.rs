@@ -26,6 +26,6 @@ pub mod secret;
 pub mod smtp;
 pub mod store;
 
-pub use cdr::{Engine, FileKind, Processed, Refusal, UnlockError};
+pub use cdr::{Engine, FileKind, Input, Processed, Refusal};
 pub use config::Config;
 pub use report::{Outcome, Report};

@@ -145,7 +145,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             mugai::daemon::run(c, cli.config.clone()).map(|()| EXIT_OK)
         }),
         Command::Sanitize(args) => configured(&cli.config, |c| mugai::cli::sanitize(Engine::new(c), args)),
-        Command::Mail(args) => configured(&cli.config, |c| mugai::cli::mail(Engine::new(c), args)),
+        Command::Mail(args) => configured(&cli.config, |c| mugai::cli::mail(c, args)),
         Command::Originals {
             action: OriginalsCommand::Purge,
         } => configured(&cli.config, |c| mugai::cli::purge(&c)),

@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use mugai::{Config, Engine, Outcome, UnlockError};
+use mugai::{Config, Engine, Input, Outcome, Refusal};
 
 /// Names, and each entry's bytes, as Python's zipfile reads them (it also CRC-checks all).
 fn python_unzip(path: &std::path::Path, into: &std::path::Path) -> Vec<String> {
@@ -151,12 +151,14 @@ fn held_archives_unlock_with_the_right_password_only() {
             "{file}"
         );
 
+        let unlock = |password| engine.run_input(Input::new(&original, Some(file)).with_password(password));
         assert_eq!(
-            engine.unlock(&original, Some(file), "not-the-password").err(),
-            Some(UnlockError::WrongPassword),
+            unlock("not-the-password").refusal,
+            Some(Refusal::WrongPassword),
             "{file}"
         );
-        let p = engine.unlock(&original, Some(file), "mugai-pass").expect("unlocks");
+        let p = unlock("mugai-pass");
+        assert_eq!(p.refusal, None, "{file}: unlocks");
         assert_eq!(p.report.outcome, want, "{file}: {:?}", p.report);
         let out = write_temp(dir.path(), &format!("out-{file}"), p.output.as_deref().expect("output"));
         let into = dir.path().join(file);
@@ -177,9 +179,10 @@ fn held_archives_unlock_with_the_right_password_only() {
             assert!(String::from_utf8_lossy(&vba.stdout).contains("No VBA or XLM macros found"));
         }
     }
+    let pdf = fixture("pdf/clean.pdf");
     assert_eq!(
-        engine.unlock(&fixture("pdf/clean.pdf"), None, "x").err(),
-        Some(UnlockError::NotAnArchive)
+        engine.run_input(Input::new(&pdf, None).with_password("x")).refusal,
+        Some(Refusal::NotAnArchive)
     );
 }
 

@@ -14,6 +14,7 @@ use mugai::audit::AuditLog;
 use mugai::audit::Origin;
 use mugai::mail::Envelope;
 use mugai::pipeline::message::process;
+use mugai::pipeline::Loaded;
 use mugai::store::Store;
 use mugai::{Config, Engine, Outcome};
 
@@ -82,7 +83,7 @@ fn every_evasion_is_blocked_in_a_mail() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = Config::default();
     let store = Store::open(dir.path(), &config.store).expect("store");
-    let engine = Engine::new(config);
+    let engine = Loaded::new(config);
     let audit = AuditLog::to_writer(Box::new(std::io::sink()));
     let set = evasion_set();
     let mut mail = b"From: a@example.net\r\nTo: b@example.lg.jp\r\nSubject: evasion\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nbody\r\n".to_vec();
@@ -149,7 +150,7 @@ fn mail_bodies_carry_no_payload_and_headers_no_lone_cr() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = Config::default();
     let store = Store::open(dir.path(), &config.store).expect("store");
-    let engine = Engine::new(config);
+    let engine = Loaded::new(config);
     let audit = AuditLog::to_writer(Box::new(std::io::sink()));
     // uuencode of "MZ\x90\0hello" as invoice.exe, a yEnc block, and a Subject with a lone CR.
     let mail = b"From: a@example.net\r\nTo: b@example.lg.jp\r\nSubject: x\rX-Mugai-Outcome: clean\r\nMIME-Version: 1.0\r\n\

@@ -14,7 +14,7 @@ use http_body_util::BodyExt;
 use mugai::ingress::http::{router, spec, AppState};
 use mugai::pipeline::Pipeline;
 use mugai::store::{NewPart, Store};
-use mugai::{Config, Engine};
+use mugai::Config;
 use sha2::{Digest, Sha256};
 use tower::ServiceExt;
 
@@ -45,7 +45,7 @@ fn api(extra: &str) -> Api {
     let config = Config::from_toml(&text).expect("config");
     let store = Arc::new(Store::open(&config.serve.data_dir, &config.store).expect("store"));
     let audit = Arc::new(mugai::audit::AuditLog::open(&config.audit, &config.serve.data_dir).expect("audit"));
-    let pipeline = Arc::new(Pipeline::new(Engine::new(config), store, audit));
+    let pipeline = Arc::new(Pipeline::new(config, store, audit));
     Api {
         state: AppState::new(pipeline),
         _dir: dir,
@@ -117,7 +117,8 @@ async fn sanitize_answers_the_clean_file_and_keeps_the_report() {
     let expected = api
         .state
         .pipeline
-        .engine()
+        .current()
+        .engine
         .run(&input, Some("見積.pdf"))
         .output
         .expect("clean");
@@ -311,7 +312,7 @@ async fn health_readiness_and_the_openapi_contract() {
         let store = Arc::new(Store::open(&config.serve.data_dir, &config.store).expect("store"));
         let audit = Arc::new(mugai::audit::AuditLog::open(&config.audit, &config.serve.data_dir).expect("audit"));
         Api {
-            state: AppState::new(Arc::new(Pipeline::new(Engine::new(config), store, audit))),
+            state: AppState::new(Arc::new(Pipeline::new(config, store, audit))),
             _dir: dir,
         }
     };
@@ -457,9 +458,9 @@ fn the_openapi_document_validates() {
 
 /// A file run through the engine and kept as a mail part would be; its link token and id.
 fn kept_sanitized(api: &Api, fixture_path: &str, name: &str) -> (String, String) {
-    let engine = api.state.pipeline.engine();
+    let current = api.state.pipeline.current();
     let input = fixture(fixture_path);
-    let processed = engine.run(&input, Some(name));
+    let processed = current.engine.run(&input, Some(name));
     let store = &api.state.pipeline.store();
     let m = store
         .keep_message(b"From: a@b\r\n\r\nx", None, "a@b", &[])
@@ -561,7 +562,8 @@ async fn jobs_run_in_the_background_and_keep_their_results() {
     let expected = api
         .state
         .pipeline
-        .engine()
+        .current()
+        .engine
         .run(&input, Some("大きい.pdf"))
         .output
         .expect("clean");
@@ -1329,7 +1331,7 @@ async fn two_hundred_parallel_wrong_passwords_make_at_most_five_guesses() {
         .store()
         .resolve(token, mugai::store::now())
         .expect("part");
-    let config = api.state.pipeline.engine().config.clone();
+    let config = api.state.pipeline.current().config.clone();
     let reopened = Store::open(&config.serve.data_dir, &config.store).expect("store");
     assert!(reopened.take_unlock_try(&part.id, 5, 900).expect("ledger").is_err());
 }

@@ -131,7 +131,7 @@ fn references(text: &str, root: &str) -> BTreeSet<String> {
             };
             // Items re-exported at the crate root (`crate::Config`) are named for their module.
             let module = match module.as_str() {
-                "Engine" | "Processed" | "Refusal" | "UnlockError" | "FileKind" => "cdr".into(),
+                "Engine" | "Input" | "Processed" | "Refusal" | "FileKind" => "cdr".into(),
                 "Config" => "config".into(),
                 "Outcome" | "Report" => "report".into(),
                 _ => module,
@@ -193,13 +193,7 @@ fn the_scan_sees_grouped_and_nested_paths() {
 #[test]
 fn the_engine_runs_only_in_the_pipeline_and_the_offline_commands() {
     // The engine's entry points, and the synchronous mail run (which calls the engine).
-    let calls = [
-        ".run(",
-        ".run_digested(",
-        ".run_delivering(",
-        "engine.unlock(",
-        "message::process(",
-    ];
+    let calls = [".run(", ".run_input(", "engine.process(", "message::process("];
     let mut found = Vec::new();
     for path in sources() {
         let Some(module) = module_of(&path) else { continue };

@@ -11,11 +11,12 @@ use mugai::audit::AuditLog;
 use mugai::audit::Origin;
 use mugai::mail::Envelope;
 use mugai::pipeline::message::process;
+use mugai::pipeline::Loaded;
 use mugai::store::Store;
-use mugai::{Config, Engine};
+use mugai::Config;
 
 struct Gateway {
-    engine: Engine,
+    engine: Loaded,
     store: Store,
     audit: AuditLog,
     _dir: tempfile::TempDir,
@@ -26,7 +27,7 @@ fn gateway() -> Gateway {
     let config = Config::default();
     let store = Store::open(dir.path(), &config.store).expect("store");
     Gateway {
-        engine: Engine::new(config),
+        engine: Loaded::new(config),
         store,
         audit: AuditLog::to_writer(Box::new(std::io::sink())),
         _dir: dir,

@@ -26,7 +26,7 @@ use mugai::mail::parse::{self, Bounds, Item, Mail, Special};
 use mugai::mail::{codec, embedded, Envelope};
 use mugai::pipeline::message::process;
 use mugai::store::Store;
-use mugai::{Config, Engine};
+use mugai::Config;
 
 /// Messages where the two parsers differ, and why (path relative to `fixtures/`).
 /// Messages whose text mail-parser reads differently from our policy (pipeline test only).
@@ -543,7 +543,7 @@ fn no_message_loses_a_header_field_or_its_text() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = Config::default();
     let store = Store::open(dir.path(), &config.store).expect("store");
-    let engine = Engine::new(config);
+    let engine = mugai::pipeline::Loaded::new(config);
     let audit = AuditLog::to_writer(Box::new(std::io::sink()));
     let envelope = Envelope {
         mail_from: "a@example.net".into(),

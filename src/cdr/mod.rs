@@ -34,7 +34,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::config::Config;
+use crate::config::EngineConfig;
 use crate::policy::admission::{is_script_extension, saved_extension};
 use crate::policy::{KindAction, MissingExtension, NameVerdict};
 use crate::report::{Action, Digest256, Finding, Outcome, OutputInfo, Report, What, SCHEMA};
@@ -55,9 +55,13 @@ pub enum Refusal {
     /// Encrypted and we have no password: blocked (PDF, Office) or held (archives).
     #[error("encrypted: a password is needed to read it")]
     Encrypted { hold: bool },
-    /// A password was given ([`Engine::unlock`]) and it does not open the file.
+    /// A password was given ([`Input::with_password`]) and it does not open the file.
     #[error("the password does not open this file")]
     WrongPassword,
+    /// A password was given for a file that is not a password archive (only ZIP archives
+    /// are unlocked).
+    #[error("only ZIP archives can be unlocked")]
+    NotAnArchive,
     /// The input does not parse as the kind it claims to be.
     #[error("malformed input: {0}")]
     Malformed(String),
@@ -95,6 +99,7 @@ impl Refusal {
         match self {
             Refusal::Encrypted { .. } => "encrypted",
             Refusal::WrongPassword => "wrong_password",
+            Refusal::NotAnArchive => "not_an_archive",
             Refusal::Malformed(_) => "malformed",
             Refusal::LimitExceeded { .. } => "limit_exceeded",
             Refusal::Timeout(_) => "timeout",
@@ -170,7 +175,7 @@ pub trait Sanitizer: Send + Sync {
 /// The budget of one file: limits, remaining depth and decompression bytes, the deadline, and
 /// the engine (so containers can re-dispatch nested files through the same rules).
 pub struct Cx<'a> {
-    pub config: &'a Config,
+    pub config: &'a EngineConfig,
     pub engine: &'a Engine,
     depth: u32,
     deadline: Instant,
@@ -267,7 +272,8 @@ impl<'a> Cx<'a> {
 
 /// The registry of sanitizers and the configuration they run under.
 pub struct Engine {
-    pub config: Config,
+    /// What the engine reads of the configuration (see [`EngineConfig`]).
+    pub config: EngineConfig,
     sanitizers: Vec<Box<dyn Sanitizer>>,
 }
 
@@ -277,12 +283,16 @@ pub struct Processed {
     pub report: Report,
     /// The rebuilt bytes; present exactly when the outcome is `clean` or `disarmed`.
     pub output: Option<Vec<u8>>,
+    /// Why there is no output, typed (the report carries its reason code).
+    pub refusal: Option<Refusal>,
 }
 
 impl Engine {
-    pub fn new(config: Config) -> Self {
+    /// An engine over `config`: an [`EngineConfig`], or a whole `Config` (it keeps only what
+    /// it reads).
+    pub fn new(config: impl Into<EngineConfig>) -> Self {
         Engine {
-            config,
+            config: config.into(),
             sanitizers: vec![
                 Box::new(pdf::PdfSanitizer),
                 Box::new(ooxml::OoxmlSanitizer),
@@ -323,36 +333,17 @@ impl Engine {
         })
     }
 
-    /// Run one top-level file: size check, detection, mismatch check, dispatch, report.
-    /// Never panics and never returns the input as output.
-    pub fn run(&self, input: &[u8], name: Option<&str>) -> Processed {
-        build_report(self.run_hashed(input, name), name, None)
-    }
-
-    /// [`Engine::run`] for an input whose digest the caller computed as the bytes arrived (the
-    /// HTTP side hashes an upload frame by frame while it is hot in cache, instead of this run
-    /// hashing it again on a second thread). A digest of another length is not trusted.
-    pub fn run_digested(&self, input: &[u8], name: Option<&str>, input_digest: Digest256) -> Processed {
-        if input_digest.size != input.len() as u64 {
-            return self.run(input, name);
-        }
-        build_report(Done::new(input_digest, self.run_inner(input, name, None)), name, None)
-    }
-
-    /// [`Engine::run`], handing a clean output to `deliver` (with its output name, when the
-    /// input had a name) before the report is built — writing it to a file, say. A large
-    /// output is hashed on a second thread while `deliver` runs instead of after it. `deliver`
-    /// is not called when there is no output; its error is returned as is.
-    pub fn run_delivering<E>(
-        &self,
-        input: &[u8],
-        name: Option<&str>,
-        deliver: impl FnOnce(Option<&str>, &[u8]) -> Result<(), E>,
-    ) -> Result<Processed, E> {
-        let done = self.run_hashed(input, name);
-        let output_digest = match &done.result {
-            Ok(clean) => {
-                let out_name = name.map(|n| output_name(n, done.kind, clean.kind));
+    /// The engine's one entry point: run one top-level file — size check, detection,
+    /// admission, dispatch, report. A clean output is handed to `sink` (with its output name,
+    /// when the input had a name) before the report is built — written to a file, say —
+    /// while a large output is hashed on a second thread; without a sink it is kept in
+    /// [`Processed::output`] (also kept with one). `sink` is not called when there is no output; its error is
+    /// returned as is. Never panics and never returns the input as output.
+    pub fn process<E>(&self, input: Input<'_>, sink: Option<Sink<'_, E>>) -> Result<Processed, E> {
+        let done = self.run_hashed(input);
+        let output_digest = match (&done.result, sink) {
+            (Ok(clean), Some(deliver)) => {
+                let out_name = input.name.map(|n| output_name(n, done.kind, clean.kind));
                 let bytes = clean.bytes.as_slice();
                 let digest = if bytes.len() >= PARALLEL_HASH_BYTES {
                     std::thread::scope(|scope| {
@@ -367,40 +358,40 @@ impl Engine {
                 };
                 Some(digest)
             }
-            Err(_) => None,
+            _ => None,
         };
-        Ok(build_report(done, name, output_digest))
+        Ok(build_report(done, input.name, output_digest))
     }
 
-    /// Open a held (password-protected) archive with `password` and sanitize what it holds,
-    /// as [`Engine::run`] would have with the password known. The recipient page calls this
-    /// (PPAP: the password arrives in a second mail). The original is never returned.
-    pub fn unlock(&self, original: &[u8], name: Option<&str>, password: &str) -> Result<Processed, UnlockError> {
-        if detect::detect(original) != FileKind::Zip {
-            return Err(UnlockError::NotAnArchive);
+    /// [`Engine::process`] without a sink (the output stays in [`Processed::output`]).
+    pub fn run_input(&self, input: Input<'_>) -> Processed {
+        match self.process::<std::convert::Infallible>(input, None) {
+            Ok(p) => p,
+            Err(never) => match never {},
         }
-        let done = self.run_hashed_with(original, name, Some(password.as_bytes().to_vec()));
-        if matches!(done.result, Err(Refusal::WrongPassword)) {
-            return Err(UnlockError::WrongPassword);
+    }
+
+    /// [`Engine::run_input`] of `input` named `name`, nothing else known.
+    pub fn run(&self, input: &[u8], name: Option<&str>) -> Processed {
+        self.run_input(Input::new(input, name))
+    }
+
+    /// The run with the input's digest: given (and of the right size), or computed beside
+    /// the rebuild — hashing a large input costs as much as rebuilding it.
+    fn run_hashed(&self, input: Input<'_>) -> Done {
+        let password = input.password.map(|p| p.as_bytes().to_vec());
+        if let Some(d) = input.digest.filter(|d| d.size == input.bytes.len() as u64) {
+            return Done::new(d.clone(), self.run_inner(input.bytes, input.name, password));
         }
-        Ok(build_report(done, name, None))
-    }
-
-    /// The run without the output's digest. Hashing a large input costs as much as rebuilding
-    /// it, so it is done beside the rebuild.
-    fn run_hashed(&self, input: &[u8], name: Option<&str>) -> Done {
-        self.run_hashed_with(input, name, None)
-    }
-
-    fn run_hashed_with(&self, input: &[u8], name: Option<&str>, password: Option<Vec<u8>>) -> Done {
-        let (input_digest, inner) = if input.len() >= PARALLEL_HASH_BYTES {
+        let bytes = input.bytes;
+        let (input_digest, inner) = if bytes.len() >= PARALLEL_HASH_BYTES {
             std::thread::scope(|scope| {
-                let digest = scope.spawn(|| Digest256::of(input));
-                let inner = self.run_inner(input, name, password);
-                (digest.join().unwrap_or_else(|_| Digest256::of(input)), inner)
+                let digest = scope.spawn(|| Digest256::of(bytes));
+                let inner = self.run_inner(bytes, input.name, password);
+                (digest.join().unwrap_or_else(|_| Digest256::of(bytes)), inner)
             })
         } else {
-            (Digest256::of(input), self.run_inner(input, name, password))
+            (Digest256::of(bytes), self.run_inner(bytes, input.name, password))
         };
         Done::new(input_digest, inner)
     }
@@ -414,7 +405,9 @@ impl Engine {
         let started = Instant::now();
         // Refused before parsing: the job was told to stop, or the input is over the limit
         // (the kind is told from its first bytes only).
-        let early = if stop_requested() {
+        let early = if password.is_some() && detect::detect(input) != FileKind::Zip {
+            Some(Refusal::NotAnArchive)
+        } else if stop_requested() {
             Some(Refusal::Timeout(self.config.limits.timeout))
         } else if input.len() as u64 > self.config.limits.max_input_bytes {
             Some(Refusal::LimitExceeded {
@@ -572,13 +565,43 @@ pub fn output_name(name: &str, in_kind: FileKind, out_kind: FileKind) -> String 
 /// Inputs at least this large are hashed on a second thread while they are rebuilt.
 const PARALLEL_HASH_BYTES: usize = 1 << 20;
 
-/// Why [`Engine::unlock`] gave no report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum UnlockError {
-    #[error("the password does not open this archive")]
-    WrongPassword,
-    #[error("only ZIP archives can be unlocked")]
-    NotAnArchive,
+/// Where [`Engine::process`] hands a clean output: called with the output's name (when the
+/// input had one) and its bytes; its error ends the run.
+pub type Sink<'s, E> = &'s mut dyn FnMut(Option<&str>, &[u8]) -> Result<(), E>;
+
+/// One file for the engine: its bytes and name, and what the caller already knows.
+#[derive(Debug, Clone, Copy)]
+pub struct Input<'a> {
+    pub bytes: &'a [u8],
+    /// The name it came with (judged by admission, and the output's name).
+    pub name: Option<&'a str>,
+    /// Its digest, computed as the bytes arrived (the HTTP side hashes an upload frame by
+    /// frame while it is hot in cache); a digest of another size is not trusted.
+    pub digest: Option<&'a Digest256>,
+    /// The password of a held archive being unlocked (PPAP: it came in a second mail).
+    pub password: Option<&'a str>,
+}
+
+impl<'a> Input<'a> {
+    pub fn new(bytes: &'a [u8], name: Option<&'a str>) -> Self {
+        Input {
+            bytes,
+            name,
+            digest: None,
+            password: None,
+        }
+    }
+
+    pub fn with_digest(self, digest: Option<&'a Digest256>) -> Self {
+        Input { digest, ..self }
+    }
+
+    pub fn with_password(self, password: &'a str) -> Self {
+        Input {
+            password: Some(password),
+            ..self
+        }
+    }
 }
 
 /// A finished run before its report is built.
@@ -645,13 +668,18 @@ fn build_report(done: Done, name: Option<&str>, output_digest: Option<Digest256>
             Processed {
                 report,
                 output: Some(clean.bytes),
+                refusal: None,
             }
         }
         Err(refusal) => {
             report.outcome = refusal.outcome();
             report.reason = Some(refusal.reason().into());
             report.reason_detail = Some(refusal.to_string());
-            Processed { report, output: None }
+            Processed {
+                report,
+                output: None,
+                refusal: Some(refusal),
+            }
         }
     }
 }
@@ -659,6 +687,7 @@ fn build_report(done: Done, name: Option<&str>, output_digest: Option<Digest256>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
 
     fn engine() -> Engine {
         Engine::new(Config::default())
@@ -671,11 +700,12 @@ mod tests {
         text.extend_from_slice(b"end\n");
         let plain = engine().run(&text, Some("a.txt"));
         let mut got = None;
+        let mut deliver = |name: Option<&str>, bytes: &[u8]| {
+            got = Some((name.map(str::to_string), bytes.to_vec()));
+            Ok::<_, ()>(())
+        };
         let delivered = engine()
-            .run_delivering(&text, Some("a.txt"), |name, bytes| {
-                got = Some((name.map(str::to_string), bytes.to_vec()));
-                Ok::<_, ()>(())
-            })
+            .process(Input::new(&text, Some("a.txt")), Some(&mut deliver))
             .unwrap();
         let (name, bytes) = got.expect("deliver was called");
         assert_eq!(name.as_deref(), Some("a.txt"));
@@ -685,10 +715,13 @@ mod tests {
         assert_eq!(digest(&delivered), digest(&plain));
 
         // A failed delivery is the caller's error; a refused file is never delivered.
-        let failed = engine().run_delivering(&text, None, |_, _| Err("disk full"));
+        let failed = engine().process(Input::new(&text, None), Some(&mut |_, _| Err("disk full")));
         assert_eq!(failed.err(), Some("disk full"));
         let blocked = engine()
-            .run_delivering(b"MZ\x90\0\x03\0", None, |_, _| Err("must not be called"))
+            .process(
+                Input::new(b"MZ\x90\0\x03\0", None),
+                Some(&mut |_, _| Err("must not be called")),
+            )
             .unwrap();
         assert_eq!(blocked.report.outcome, Outcome::Blocked);
     }
@@ -767,7 +800,7 @@ mod tests {
             size: text.len() as u64,
             sha256: "given".into(),
         };
-        let digested = engine().run_digested(text, Some("a.txt"), given);
+        let digested = engine().run_input(Input::new(text, Some("a.txt")).with_digest(Some(&given)));
         assert_eq!(digested.report.input.sha256, "given");
         assert_eq!(digested.output, plain.output);
         // A digest of another length is not trusted: the input is hashed again.
@@ -775,7 +808,7 @@ mod tests {
             size: 1,
             sha256: "wrong".into(),
         };
-        let again = engine().run_digested(text, Some("a.txt"), wrong);
+        let again = engine().run_input(Input::new(text, Some("a.txt")).with_digest(Some(&wrong)));
         assert_eq!(again.report.input, plain.report.input);
     }
 

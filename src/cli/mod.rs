@@ -16,8 +16,9 @@ pub use audit::{audit, AuditArgs};
 use files::{display_name, is_dash, read_input, unique_path, write_atomically, write_streaming};
 
 use crate::audit::{AuditLog, Origin};
-use crate::cdr::{Engine, Processed};
+use crate::cdr::{Engine, Input, Processed};
 use crate::config::Config;
+use crate::pipeline::Loaded;
 use crate::report::Outcome;
 use crate::store::Store;
 
@@ -88,8 +89,9 @@ pub fn purge(config: &Config) -> anyhow::Result<u8> {
     Ok(EXIT_OK)
 }
 
-pub fn mail(engine: Engine, args: MailArgs) -> anyhow::Result<u8> {
-    let config = &engine.config;
+pub fn mail(config: Config, args: MailArgs) -> anyhow::Result<u8> {
+    let loaded = Loaded::new(config);
+    let config = &loaded.config;
     let store = Store::open(&config.serve.data_dir, &config.store)
         .with_context(|| format!("opening the store in {}", config.serve.data_dir.display()))?;
     let audit = AuditLog::open(&config.audit, &config.serve.data_dir).context("opening the audit log")?;
@@ -99,7 +101,7 @@ pub fn mail(engine: Engine, args: MailArgs) -> anyhow::Result<u8> {
         rcpt_to: args.to,
     };
     // The message is handed over: the pipeline frees it once stored and parsed.
-    let processed = match crate::pipeline::message::process(&engine, &store, &audit, &Origin::cli(), raw, &envelope) {
+    let processed = match crate::pipeline::message::process(&loaded, &store, &audit, &Origin::cli(), raw, &envelope) {
         Ok(p) => p,
         Err(e @ crate::pipeline::MessageError::TooLarge { .. }) => {
             eprintln!("mugai: {e}");
@@ -127,7 +129,7 @@ pub fn sanitize(engine: Engine, args: SanitizeArgs) -> anyhow::Result<u8> {
             let input = &args.inputs[0];
             let bytes = read_input(input)?;
             let name = display_name(input, args.name.as_deref());
-            let p = engine.run_delivering(&bytes, name.as_deref(), |_, clean| {
+            let mut write = |_: Option<&str>, clean: &[u8]| {
                 if is_dash(out) {
                     let mut stdout = std::io::stdout().lock();
                     stdout.write_all(clean)?;
@@ -135,7 +137,8 @@ pub fn sanitize(engine: Engine, args: SanitizeArgs) -> anyhow::Result<u8> {
                 } else {
                     write_atomically(out, clean)
                 }
-            })?;
+            };
+            let p = engine.process(Input::new(&bytes, name.as_deref()), Some(&mut write))?;
             let json = p.report.to_json_pretty();
             match (&args.report, is_dash(out)) {
                 (Some(r), _) => write_atomically(r, format!("{json}\n").as_bytes())?,
@@ -180,10 +183,11 @@ fn sanitize_many(engine: &Engine, inputs: &[PathBuf], dir: &Path) -> anyhow::Res
         }
         let bytes = read_input(input)?;
         let name = display_name(input, None).unwrap_or_else(|| format!("stdin-{i}"));
-        let Processed { report, .. } = engine.run_delivering(&bytes, Some(&name), |out_name, clean| {
+        let mut write = |out_name: Option<&str>, clean: &[u8]| {
             let target = unique_path(dir, out_name.unwrap_or(&name), &mut used_names);
             write_atomically(&target, clean)
-        })?;
+        };
+        let Processed { report, .. } = engine.process(Input::new(&bytes, Some(&name)), Some(&mut write))?;
         writeln!(stdout, "{}", report.to_json())?;
         counts[report.outcome as usize] += 1;
         worst = worst.max(exit_for(report.outcome));

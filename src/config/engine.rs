@@ -26,13 +26,13 @@ impl Default for RawEngine {
 
 /// CPU-bound work in the daemon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EngineConfig {
+pub struct WorkConfig {
     pub workers: usize,
     pub message_timeout: Duration,
 }
 
 impl RawEngine {
-    pub(super) fn validate(self, problems: &mut Vec<ConfigProblem>) -> EngineConfig {
+    pub(super) fn validate(self, problems: &mut Vec<ConfigProblem>) -> WorkConfig {
         range(problems, "engine.workers", self.workers, 1, 1024);
         range(
             problems,
@@ -41,7 +41,7 @@ impl RawEngine {
             1,
             86_400,
         );
-        EngineConfig {
+        WorkConfig {
             workers: self.workers as usize,
             message_timeout: Duration::from_secs(self.message_timeout_secs),
         }

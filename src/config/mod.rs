@@ -33,7 +33,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 pub use audit::{AuditConfig, AuditLogTo};
-pub use engine::EngineConfig;
+pub use engine::WorkConfig;
 pub use http::{ApiKey, HttpConfig, Release, Role};
 pub use image::ImagePolicy;
 pub use limits::Limits;
@@ -110,9 +110,45 @@ pub struct Config {
     pub audit: AuditConfig,
     pub smtp: SmtpConfig,
     pub relay: RelayConfig,
-    pub engine: EngineConfig,
+    pub engine: WorkConfig,
     pub http: HttpConfig,
     pub scan: ScanConfig,
+}
+
+/// What the engine (`cdr`) reads of the configuration: the budgets and the per-format and
+/// per-kind policy — five sections of fourteen. The engine never sees listeners, keys, the
+/// store or the mail settings.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub limits: Limits,
+    pub pdf: PdfPolicy,
+    pub office: OfficePolicy,
+    pub image: ImagePolicy,
+    pub policy: Policy,
+}
+
+impl From<&Config> for EngineConfig {
+    fn from(c: &Config) -> Self {
+        EngineConfig {
+            limits: c.limits,
+            pdf: c.pdf,
+            office: c.office,
+            image: c.image,
+            policy: c.policy.clone(),
+        }
+    }
+}
+
+impl From<Config> for EngineConfig {
+    fn from(c: Config) -> Self {
+        EngineConfig::from(&c)
+    }
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig::from(Config::default())
+    }
 }
 
 impl Default for Config {

@@ -15,7 +15,6 @@ use anyhow::Context;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::audit::AuditLog;
-use crate::cdr::Engine;
 use crate::config::Config;
 use crate::ingress::{http, smtp};
 use crate::pipeline::Pipeline;
@@ -68,7 +67,7 @@ async fn serve(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
         Some((cert, key)) => Some(tls_acceptor(cert, key).map_err(|e| anyhow::anyhow!("STARTTLS: {e}"))?),
         None => None,
     };
-    let pipeline = Arc::new(Pipeline::new(Engine::new(config), store, audit));
+    let pipeline = Arc::new(Pipeline::new(config, store, audit));
     let purge = tokio::spawn(purge_task(pipeline.clone()));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
@@ -81,7 +80,7 @@ async fn serve(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
                 _ = term.recv() => break,
                 _ = int.recv() => break,
                 _ = hup.recv() => {
-                    let loaded = Config::load(path.as_deref()).map(Engine::new).map_err(|e| e.to_string());
+                    let loaded = Config::load(path.as_deref()).map_err(|e| e.to_string());
                     reloading.reload(loaded);
                 }
             }

@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::{Permit, Pipeline, WorkError};
 use crate::audit::{Event, Origin};
-use crate::cdr::Processed;
+use crate::cdr::{Input, Processed};
 use crate::report::{Digest256, Outcome, Report};
 
 /// A file as it arrived.
@@ -46,7 +46,7 @@ impl Pipeline {
         keep: Keep,
         origin: &Origin,
     ) -> Result<FileDone, WorkError> {
-        let engine = self.engine();
+        let current = self.current();
         let store = self.store.clone();
         let started = Instant::now();
         let job = match &keep {
@@ -56,10 +56,8 @@ impl Pipeline {
         let (done, elapsed) = self
             .run_work(permit, None, move || {
                 let FileInput { bytes, name, digest } = input;
-                let processed = match digest {
-                    Some(d) => engine.run_digested(&bytes, name.as_deref(), d),
-                    None => engine.run(&bytes, name.as_deref()),
-                };
+                let input = Input::new(&bytes, name.as_deref()).with_digest(digest.as_ref());
+                let processed = current.engine.run_input(input);
                 let elapsed = started.elapsed();
                 let report = &processed.report;
                 let json = report.to_json();

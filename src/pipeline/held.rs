@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::{Permit, Pipeline, WorkError};
 use crate::audit::{Event, Origin};
-use crate::cdr::UnlockError;
+use crate::cdr::{Input, Refusal};
 use crate::store::PartRow;
 
 /// Tries allowed per part in one window (counted before each attempt).
@@ -81,7 +81,7 @@ impl Pipeline {
             .await?
             .map_err(store_failed)?
             .map_err(|secs| UnlockRefused::Locked { retry_after_secs: secs })?;
-        let engine = self.engine();
+        let current = self.current();
         let store = self.store.clone();
         let (blob, name, password) = (part.original_blob.clone(), part.name.clone(), password.to_string());
         // Opening an archive is CPU-bound work like any other: it takes a worker permit, and
@@ -89,14 +89,18 @@ impl Pipeline {
         let processed = self
             .run_work(Permit::Wait, None, move || {
                 let original = store.blob(&blob).map_err(store_failed)?;
-                Ok::<_, UnlockRefused>(engine.unlock(&original, name.as_deref(), &password))
+                Ok::<_, UnlockRefused>(
+                    current
+                        .engine
+                        .run_input(Input::new(&original, name.as_deref()).with_password(&password)),
+                )
             })
             .await??;
-        let processed = match processed {
-            Ok(p) => p,
-            Err(UnlockError::WrongPassword) => return Err(UnlockRefused::WrongPassword { attempts_left: left }),
-            Err(e) => return Err(UnlockRefused::CannotUnlock(e.to_string())),
-        };
+        match &processed.refusal {
+            Some(Refusal::WrongPassword) => return Err(UnlockRefused::WrongPassword { attempts_left: left }),
+            Some(e @ Refusal::NotAnArchive) => return Err(UnlockRefused::CannotUnlock(e.to_string())),
+            _ => {}
+        }
         let store = self.store.clone();
         let part = part.clone();
         Self::blocking(move || {

@@ -19,9 +19,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use super::Loaded;
 use super::{Permit, Pipeline, WorkError};
 use crate::audit::{AuditLog, Event, Origin};
-use crate::cdr::{Engine, FileKind};
+use crate::cdr::FileKind;
 use crate::mail::parse::{self, Attachment, BodySource, Damage, Item, Mail, Special};
 use crate::mail::rebuild::{self, OutPart, Rebuilt};
 use crate::mail::{
@@ -47,8 +48,8 @@ pub enum MessageError {
 
 /// The gateway's own trace field (RFC 5321 §4.4): which host passed the message on, when,
 /// under which ledger id; the recipient only when there is one (a list would leak the others).
-fn received_field(engine: &Engine, id: &str, envelope: &Envelope) -> String {
-    let host = &engine.config.smtp.hostname;
+fn received_field(loaded: &Loaded, id: &str, envelope: &Envelope) -> String {
+    let host = &loaded.config.smtp.hostname;
     let version = env!("CARGO_PKG_VERSION");
     let date = crate::clock::rfc5322_jst(crate::clock::now());
     match envelope.rcpt_to.as_slice() {
@@ -62,7 +63,7 @@ fn received_field(engine: &Engine, id: &str, envelope: &Envelope) -> String {
 /// Run one message through the gateway (see the module documentation). `raw` is dropped as
 /// soon as the message is stored and parsed, before the files are disarmed.
 pub fn process<R: AsRef<[u8]>>(
-    engine: &Engine,
+    loaded: &Loaded,
     store: &Store,
     audit: &AuditLog,
     origin: &Origin,
@@ -70,10 +71,10 @@ pub fn process<R: AsRef<[u8]>>(
     envelope: &Envelope,
 ) -> Result<Processed, MessageError> {
     let started = Instant::now();
-    let (row, message_id, mail) = receive(engine, store, raw.as_ref(), envelope)?;
+    let (row, message_id, mail) = receive(loaded, store, raw.as_ref(), envelope)?;
     drop(raw);
     finish(
-        engine,
+        loaded,
         store,
         (audit, origin),
         envelope,
@@ -85,12 +86,12 @@ pub fn process<R: AsRef<[u8]>>(
 
 /// Store the message, then parse it into owned parts.
 fn receive(
-    engine: &Engine,
+    loaded: &Loaded,
     store: &Store,
     raw: &[u8],
     envelope: &Envelope,
 ) -> Result<(MessageRow, Option<String>, Mail<'static>), MessageError> {
-    let cfg = &engine.config.mail;
+    let cfg = &loaded.config.mail;
     if raw.len() as u64 > cfg.max_message_bytes {
         return Err(MessageError::TooLarge {
             size: raw.len() as u64,
@@ -109,7 +110,7 @@ fn receive(
 
 /// Disarm the parts, rebuild the message, complete the ledger row, write the audit lines.
 fn finish(
-    engine: &Engine,
+    loaded: &Loaded,
     store: &Store,
     (audit, origin): (&AuditLog, &Origin),
     envelope: &Envelope,
@@ -117,9 +118,9 @@ fn finish(
     mail: Mail<'static>,
     started: Instant,
 ) -> Result<Processed, MessageError> {
-    let cfg = &engine.config.mail;
+    let cfg = &loaded.config.mail;
     let mut run = Run {
-        engine,
+        loaded,
         store,
         message: &row.id,
         malformed: !mail.damage.is_empty(),
@@ -143,11 +144,11 @@ fn finish(
         &summary,
         &run.lines,
         &notes,
-        engine.config.store.retention.as_secs() / 86_400,
+        loaded.config.store.retention.as_secs() / 86_400,
     );
     rebuilt.set_text(&format!("{notice}\n{body_text}"), cfg.body_charset);
     rebuilt.gateway_headers = vec![
-        ("Received".into(), received_field(engine, &row.id, envelope)),
+        ("Received".into(), received_field(loaded, &row.id, envelope)),
         ("X-Mugai-Outcome".into(), outcome.as_str().into()),
         ("X-Mugai-Id".into(), row.id.clone()),
         (
@@ -180,7 +181,7 @@ fn finish(
 
 /// State of one message's run.
 struct Run<'e> {
-    engine: &'e Engine,
+    loaded: &'e Loaded,
     store: &'e Store,
     message: &'e str,
     malformed: bool,
@@ -196,7 +197,7 @@ impl Run<'_> {
         mail: Mail<'_>,
         within: Option<String>,
     ) -> Result<(Rebuilt, String, BodyReport), MessageError> {
-        let cfg = &self.engine.config.mail;
+        let cfg = &self.loaded.config.mail;
         let fields = mail.fields();
         let kept_headers = rebuild::kept_fields(&fields);
         let mut source = "none";
@@ -271,7 +272,7 @@ impl Run<'_> {
 
     /// One file: decide, store, and say what goes into the rebuilt message.
     fn file(&mut self, a: Attachment<'_>, within: Option<String>) -> Result<Option<OutPart>, MessageError> {
-        let cfg = &self.engine.config.mail;
+        let cfg = &self.loaded.config.mail;
         if a.special == Some(Special::Signature) {
             // Named in the notice like every other part: what it was and that it went.
             self.lines.push(notice::Line {
@@ -317,7 +318,7 @@ impl Run<'_> {
         let (outcome, reason, report, clean) = match decided {
             Some((outcome, reason)) => (outcome, Some(reason.to_string()), None, None),
             None => {
-                let processed = self.engine.run(&a.bytes, a.name.as_deref());
+                let processed = self.loaded.engine.run(&a.bytes, a.name.as_deref());
                 let r = processed.report;
                 (r.outcome, r.reason.clone(), Some(r), processed.output)
             }
@@ -463,14 +464,14 @@ impl Pipeline {
         envelope: Envelope,
         origin: &Origin,
     ) -> Result<Delivery, MessageError> {
-        let engine = self.engine();
-        let deadline = engine.config.engine.message_timeout;
+        let current = self.current();
+        let deadline = current.config.engine.message_timeout;
         let (store, audit, who) = (self.store.clone(), self.audit.clone(), origin.clone());
         let started = Instant::now();
         let done = self
             .run_work(Permit::Wait, Some(deadline), move || {
                 let message = load().map_err(|e| MessageError::Store(e.into()))?;
-                let processed = process(&engine, &store, &audit, &who, message, &envelope)?;
+                let processed = process(&current, &store, &audit, &who, message, &envelope)?;
                 let bytes = processed
                     .rebuilt
                     .to_bytes()

@@ -39,13 +39,27 @@ pub use work::{Permit, WorkError};
 
 use crate::audit::{AuditLog, Event, Origin};
 use crate::cdr::Engine;
+use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
+
+/// The configuration in force and the engine built from it, swapped together on reload.
+pub struct Loaded {
+    pub config: Config,
+    pub engine: Engine,
+}
+
+impl Loaded {
+    pub fn new(config: Config) -> Self {
+        let engine = Engine::new(&config);
+        Loaded { config, engine }
+    }
+}
 
 /// What every way in shares (see the module documentation).
 pub struct Pipeline {
     /// Replaced whole on reload (SIGHUP); each piece of work takes the current one.
-    engine: RwLock<Arc<Engine>>,
+    current: RwLock<Arc<Loaded>>,
     store: Arc<Store>,
     audit: Arc<AuditLog>,
     /// Permits for CPU-bound work (`engine.workers`), fixed at start.
@@ -57,11 +71,11 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    pub fn new(engine: Engine, store: Arc<Store>, audit: Arc<AuditLog>) -> Self {
-        let workers = Arc::new(Semaphore::new(engine.config.engine.workers));
-        let message_memory = MessageMemory::new(engine.config.smtp.message_memory_bytes);
+    pub fn new(config: Config, store: Arc<Store>, audit: Arc<AuditLog>) -> Self {
+        let workers = Arc::new(Semaphore::new(config.engine.workers));
+        let message_memory = MessageMemory::new(config.smtp.message_memory_bytes);
         Pipeline {
-            engine: RwLock::new(Arc::new(engine)),
+            current: RwLock::new(Arc::new(Loaded::new(config))),
             store,
             audit,
             workers,
@@ -71,8 +85,8 @@ impl Pipeline {
     }
 
     /// The configuration and engine in force now.
-    pub fn engine(&self) -> Arc<Engine> {
-        self.engine.read().unwrap_or_else(|p| p.into_inner()).clone()
+    pub fn current(&self) -> Arc<Loaded> {
+        self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The store, for reads (a link resolved, a report or job looked up, pages listed).
@@ -88,13 +102,13 @@ impl Pipeline {
     /// Put a new configuration in force for work that starts from now on (policy, limits,
     /// timeouts; listener addresses and the worker count stay as they were), or record that
     /// the new one was refused. The audit file is reopened either way (log rotation).
-    pub fn reload(&self, loaded: Result<Engine, String>) {
+    pub fn reload(&self, loaded: Result<Config, String>) {
         if let Err(e) = self.audit.reopen() {
             tracing::error!(error = %e, "could not reopen the audit log; lines go on to the old file");
         }
         let error = match loaded {
-            Ok(engine) => {
-                *self.engine.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(engine);
+            Ok(config) => {
+                *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(Loaded::new(config));
                 tracing::info!("configuration reloaded");
                 None
             }

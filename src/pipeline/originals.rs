@@ -55,7 +55,7 @@ fn policy_name(release: Release) -> &'static str {
 impl Pipeline {
     /// The original's bytes, if policy releases it now; otherwise why not.
     pub async fn release(self: &Arc<Self>, part: &PartRow, origin: &Origin) -> Result<Vec<u8>, ReleaseRefused> {
-        let policy = self.engine().config.http.originals;
+        let policy = self.current().config.http.originals;
         let result = self.release_inner(part, policy).await;
         let event = match &result {
             Ok(_) => {
@@ -99,7 +99,7 @@ impl Pipeline {
         let blob = part.original_blob.clone();
         let bytes = Self::blocking(move || store.blob(&blob)).await?.map_err(failed)?;
         if policy == Release::AfterScan {
-            match scan::scan(&self.engine().config.scan, &bytes).await {
+            match scan::scan(&self.current().config.scan, &bytes).await {
                 Ok(Verdict::Clean) => {}
                 Ok(Verdict::Infected(signature)) => return Err(ReleaseRefused::Infected(signature)),
                 Err(e) => {

@@ -49,8 +49,8 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
 
 /// Whether the store reads and writes, and the next hop accepts a connection.
 async fn probe(state: &AppState) -> (bool, bool) {
-    let engine = state.pipeline.engine();
-    let data_dir = engine.config.serve.data_dir.clone();
+    let current = state.pipeline.current();
+    let data_dir = current.config.serve.data_dir.clone();
     let store = state.pipeline.store().clone();
     let store_ok = tokio::task::spawn_blocking(move || {
         let probe = data_dir.join(".ready-probe");
@@ -61,7 +61,7 @@ async fn probe(state: &AppState) -> (bool, bool) {
     })
     .await
     .unwrap_or(false);
-    let next_hop = engine.config.serve.next_hop;
+    let next_hop = current.config.serve.next_hop;
     let hop_ok = matches!(
         tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(next_hop)).await,
         Ok(Ok(_))

@@ -32,8 +32,8 @@ pub async fn submit(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let engine = state.pipeline.engine();
-    let key = auth::require(&engine.config, &headers, Role::Submit)?;
+    let current = state.pipeline.current();
+    let key = auth::require(&current.config, &headers, Role::Submit)?;
     let _slot = state.upload_slot()?;
     let body = state.receive_upload(body).await?.load(&state.bodies).await?;
     let file = upload::take(&headers, body.bytes.clone())?;
@@ -113,7 +113,7 @@ pub fn resume(state: &Arc<AppState>) {
 }
 
 async fn find(state: &Arc<AppState>, headers: &HeaderMap, id: String) -> Result<JobRow, ApiError> {
-    auth::require(&state.pipeline.engine().config, headers, Role::Submit)?;
+    auth::require(&state.pipeline.current().config, headers, Role::Submit)?;
     let unknown = || ApiError::new(StatusCode::NOT_FOUND, "unknown_job", "no such job (or it expired)");
     if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(unknown());

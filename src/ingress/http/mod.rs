@@ -59,7 +59,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(pipeline: Arc<Pipeline>) -> Arc<Self> {
-        let config = &pipeline.engine().config;
+        let config = &pipeline.current().config;
         let body_memory = config.http.body_memory_bytes;
         let uploads = config.engine.workers.saturating_add(config.http.max_queued);
         Arc::new(AppState {
@@ -80,8 +80,8 @@ impl AppState {
     /// An upload's body, in memory or spooled (counted in `/metrics`), within
     /// `http.max_body_bytes`.
     async fn receive_upload(&self, body: axum::body::Body) -> Result<spool::Received, error::ApiError> {
-        let engine = self.pipeline.engine();
-        let http = &engine.config.http;
+        let current = self.pipeline.current();
+        let http = &current.config.http;
         let receiving = spool::receive(body, http.max_body_bytes, &self.bodies, self.pipeline.store());
         // A client has `http.body_timeout_secs` for its whole body (a slow one holds an
         // upload place, and the queue behind it, no longer than that).
@@ -129,7 +129,7 @@ impl Client {
 
 /// Every route. The OpenAPI document lists the same paths (a test holds them equal).
 pub fn router(state: Arc<AppState>) -> Router {
-    let body_limit = usize::try_from(state.pipeline.engine().config.http.max_body_bytes).unwrap_or(usize::MAX);
+    let body_limit = usize::try_from(state.pipeline.current().config.http.max_body_bytes).unwrap_or(usize::MAX);
     Router::new()
         .route("/v1/sanitize", post(sanitize::sanitize))
         .route("/v1/reports/{id}", get(sanitize::report))
@@ -224,7 +224,7 @@ async fn security_headers(mut response: axum::response::Response) -> axum::respo
 pub async fn serve(listener: TcpListener, state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
     use hyper_util::rt::{TokioIo, TokioTimer};
 
-    let http = state.pipeline.engine().config.http.clone();
+    let http = state.pipeline.current().config.http.clone();
     let app = router(state);
     let connections = Arc::new(tokio::sync::Semaphore::new(http.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();

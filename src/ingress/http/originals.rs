@@ -88,7 +88,7 @@ pub(super) fn file_response(bytes: Vec<u8>, name: &str, media_type: Option<&'sta
 
 /// `GET /v1/approvals`: pending requests, oldest first.
 pub async fn pending(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
-    auth::require(&state.pipeline.engine().config, &headers, Role::Approve)?;
+    auth::require(&state.pipeline.current().config, &headers, Role::Approve)?;
     let store = state.pipeline.store().clone();
     let rows = blocking(move || store.pending_releases())
         .await?
@@ -117,7 +117,7 @@ pub async fn approve(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let key = auth::require(&state.pipeline.engine().config, &headers, Role::Approve)?;
+    let key = auth::require(&state.pipeline.current().config, &headers, Role::Approve)?;
     decide(
         &state,
         &id,
@@ -136,7 +136,7 @@ pub async fn deny(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let key = auth::require(&state.pipeline.engine().config, &headers, Role::Approve)?;
+    let key = auth::require(&state.pipeline.current().config, &headers, Role::Approve)?;
     decide(
         &state,
         &id,

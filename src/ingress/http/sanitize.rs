@@ -15,8 +15,8 @@ use axum::Json;
 use super::error::ApiError;
 use super::{auth, spool, upload, AppState, Client};
 use crate::config::Role;
+use crate::pipeline::Loaded;
 use crate::pipeline::{FileInput, Keep, Permit};
-use crate::Engine;
 
 pub async fn sanitize(
     State(state): State<Arc<AppState>>,
@@ -24,11 +24,11 @@ pub async fn sanitize(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let engine = state.pipeline.engine();
-    let key = auth::require(&engine.config, &headers, Role::Submit)?;
+    let current = state.pipeline.current();
+    let key = auth::require(&current.config, &headers, Role::Submit)?;
     let _slot = state.upload_slot()?;
     let received = state.receive_upload(body).await?;
-    let (body, permit) = admit(&state, &engine, received).await?;
+    let (body, permit) = admit(&state, &current, received).await?;
     let file = upload::take(&headers, body.bytes.clone())?;
     // The body's digest is the file's when the file is the whole body (not a multipart part).
     let digest = (file.bytes.len() == body.bytes.len()).then(|| body.digest.clone());
@@ -129,7 +129,7 @@ pub(super) fn content_disposition(name: &str) -> String {
 /// takes its memory budget before the worker permit (see `spool`).
 async fn admit(
     state: &AppState,
-    engine: &Engine,
+    current: &Loaded,
     received: spool::Received,
 ) -> Result<(spool::InMemory, tokio::sync::OwnedSemaphorePermit), ApiError> {
     let workers = state.pipeline.workers().clone();
@@ -138,7 +138,7 @@ async fn admit(
             return Ok((received.load(&state.bodies).await?, p));
         }
     }
-    if state.queued.fetch_add(1, Ordering::SeqCst) >= engine.config.http.max_queued {
+    if state.queued.fetch_add(1, Ordering::SeqCst) >= current.config.http.max_queued {
         state.queued.fetch_sub(1, Ordering::SeqCst);
         return Err(ApiError::busy());
     }
@@ -158,8 +158,8 @@ pub async fn report(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let engine = state.pipeline.engine();
-    auth::require(&engine.config, &headers, Role::Submit)?;
+    let current = state.pipeline.current();
+    auth::require(&current.config, &headers, Role::Submit)?;
     let unknown = || {
         ApiError::new(
             StatusCode::NOT_FOUND,

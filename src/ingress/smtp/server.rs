@@ -38,22 +38,22 @@ impl Smtp {
         })
     }
 
-    fn engine(&self) -> Arc<crate::cdr::Engine> {
-        self.pipeline.engine()
+    fn current(&self) -> Arc<crate::pipeline::Loaded> {
+        self.pipeline.current()
     }
 }
 
 /// Accept and serve until `shutdown` turns true; then wait up to the grace period for the
 /// sessions still busy.
 pub async fn serve(listener: TcpListener, gateway: Arc<Smtp>, mut shutdown: watch::Receiver<bool>) {
-    let config = gateway.engine().config.clone();
+    let config = gateway.current().config.clone();
     let max = config.smtp.max_sessions;
     let permits = Arc::new(Semaphore::new(max));
     let sweeper = tokio::spawn({
         let gateway = gateway.clone();
         async move {
             loop {
-                let idle = gateway.engine().config.relay.pool_idle;
+                let idle = gateway.current().config.relay.pool_idle;
                 tokio::time::sleep(idle / 2).await;
                 gateway.relay_pool.close_idle(idle).await;
             }
@@ -115,8 +115,8 @@ enum End {
 /// One connection, start to end (in the clear, then over TLS after STARTTLS).
 async fn handle(mut stream: TcpStream, peer: SocketAddr, gateway: Arc<Smtp>, shutdown: watch::Receiver<bool>) {
     let _ = stream.set_nodelay(true);
-    let engine = gateway.engine();
-    let cfg = &engine.config;
+    let current = gateway.current();
+    let cfg = &current.config;
     let limits = SessionLimits {
         hostname: cfg.smtp.hostname.clone(),
         max_line_bytes: cfg.smtp.max_line_bytes,
@@ -137,7 +137,7 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, gateway: Arc<Smtp>, shu
         ends: Instant::now() + cfg.smtp.session_timeout,
         holding: super::spill::Holding::new(gateway.pipeline.message_memory.clone()),
     };
-    drop(engine);
+    drop(current);
 
     let mut session = Session::new(limits.clone());
     let greeting = session.greeting().to_bytes();
@@ -330,7 +330,7 @@ async fn deliver(
             Reply::new(451, "4.4.2 Error: next hop session lost, try again later"),
         );
     };
-    let reject = pipeline.engine().config.smtp.reject_outcomes.clone();
+    let reject = pipeline.current().config.smtp.reject_outcomes.clone();
     let envelope = Envelope {
         mail_from: tx.mail_from.address.clone(),
         rcpt_to: tx.rcpt_to.iter().map(|r| r.address.clone()).collect(),

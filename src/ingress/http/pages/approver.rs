@@ -32,7 +32,7 @@ fn approver(state: &AppState, headers: &HeaderMap) -> Option<ApiKey> {
         .store()
         .verify_token(Purpose::Session, &token, now())
         .ok()?;
-    let config = &state.pipeline.engine().config;
+    let config = &state.pipeline.current().config;
     config
         .http
         .api_keys
@@ -149,7 +149,7 @@ pub async fn login(State(state): State<Arc<AppState>>, client: Client, headers: 
         .ok()
         .and_then(|v| {
             bearer.insert(header::AUTHORIZATION, v);
-            crate::ingress::http::auth::require(&state.pipeline.engine().config, &bearer, Role::Approve).ok()
+            crate::ingress::http::auth::require(&state.pipeline.current().config, &bearer, Role::Approve).ok()
         });
     let Some(key) = key else {
         tracing::warn!("approver sign-in refused");

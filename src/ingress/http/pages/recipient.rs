@@ -65,7 +65,7 @@ pub async fn show(
 
 /// Where a request for the original stands (only under `after_approval`).
 async fn release_state(state: &Arc<AppState>, part: &PartRow) -> Result<Option<ReleaseState>, ApiError> {
-    if state.pipeline.engine().config.http.originals != Release::AfterApproval {
+    if state.pipeline.current().config.http.originals != Release::AfterApproval {
         return Ok(None);
     }
     let store = state.pipeline.store().clone();
@@ -204,7 +204,7 @@ fn render(
         "<p><a href=\"{base}/original\" download>{}</a></p>\n",
         lang.t("原本をダウンロード", "Download the original")
     );
-    match state.pipeline.engine().config.http.originals {
+    match state.pipeline.current().config.http.originals {
         Release::Direct => html.push_str(&download),
         Release::AfterScan => {
             html.push_str(&format!(
@@ -352,7 +352,7 @@ pub async fn request(
     let lang = Lang::from_headers(&headers);
     let result = async {
         check_csrf(&headers, &form)?;
-        if state.pipeline.engine().config.http.originals != Release::AfterApproval {
+        if state.pipeline.current().config.http.originals != Release::AfterApproval {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "no_approval",
