@@ -14,7 +14,7 @@ use http_body_util::BodyExt;
 use mugai::ingress::http::{router, spec, AppState};
 use mugai::pipeline::Pipeline;
 use mugai::store::{NewPart, Store};
-use mugai::Config;
+use mugai::{Config, Outcome};
 use sha2::{Digest, Sha256};
 use tower::ServiceExt;
 
@@ -239,8 +239,8 @@ fn kept_part(api: &Api, original: &[u8]) -> String {
             message: &m.id,
             path: "2",
             name: Some("見積.docm"),
-            kind: "docm",
-            outcome: "disarmed",
+            kind: mugai::FileKind::Docm,
+            outcome: Outcome::Disarmed,
             reason: None,
             original,
             original_sha256: None,
@@ -472,8 +472,8 @@ fn kept_sanitized(api: &Api, fixture_path: &str, name: &str) -> (String, String)
             message: &m.id,
             path: "2",
             name: Some(name),
-            kind: processed.report.detected_kind.as_str(),
-            outcome: processed.report.outcome.as_str(),
+            kind: processed.report.detected_kind,
+            outcome: processed.report.outcome,
             reason: processed.report.reason.as_deref(),
             original: &input,
             original_sha256: None,

@@ -400,7 +400,7 @@ fn malformed_mail_is_delivered_as_text_with_its_original_kept() {
         store.blob(&row.blob).expect("blob"),
         std::fs::read(&input).expect("input")
     );
-    assert_eq!(row.outcome.as_deref(), Some("held"));
+    assert_eq!(row.outcome, Some(mugai::Outcome::Held));
     // The audit log has the message and its part.
     let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).expect("audit log");
     let events: Vec<Value> = audit

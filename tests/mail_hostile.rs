@@ -48,7 +48,7 @@ fn check(g: &Gateway, input: &[u8], what: &str) -> Vec<String> {
         input,
         "{what}: stored original differs"
     );
-    assert_eq!(row.outcome.as_deref(), Some(done.report.outcome.as_str()), "{what}");
+    assert_eq!(row.outcome, Some(done.report.outcome), "{what}");
     let bytes = done.rebuilt.to_bytes().expect("write");
     // The gateway's trace field first, then its own headers.
     assert!(bytes.starts_with(b"Received: by "), "{what}");

@@ -2,9 +2,14 @@
 //! on, through the `Ledger` trait only — rows read back as written, retention, the approval
 //! state machine, jobs surviving a restart, password tries counted atomically. It runs
 //! against the embedded SQLite ledger here; another backend (PostgreSQL, issue 19) runs the
-//! same `conformance` function with its own `open`.
+//! same `conformance` function with its own `open`; `blob_conformance` likewise for the blob
+//! stores (files here, an S3-compatible store in scale-out).
 
-use mugai::store::{JobResult, JobRow, Ledger, MessageRow, PartRow, ReleaseState, SqliteLedger};
+use mugai::store::{
+    FileBlobs, FileKind, JobResult, JobRow, Ledger, MessageRow, Messages, OriginalStore, Outcome, PartRow,
+    ReleaseState, SqliteLedger,
+};
+use sha2::{Digest, Sha256};
 
 fn message(id: &str, created: u64, expires: u64) -> MessageRow {
     MessageRow {
@@ -27,8 +32,8 @@ fn part(id: &str, message: &str, created: u64, expires: u64) -> PartRow {
         message: message.into(),
         path: "2".into(),
         name: Some("見積書.zip".into()),
-        kind: "zip".into(),
-        outcome: "held".into(),
+        kind: FileKind::Zip,
+        outcome: Outcome::Held,
         reason: Some("encrypted".into()),
         original_blob: format!("orig-{id}"),
         original_size: 99,
@@ -49,11 +54,13 @@ fn conformance(ledger: &dyn Ledger) {
     let m = message("m1", t0, t0 + 30 * day);
     ledger.insert_message(&m).expect("insert message");
     assert_eq!(ledger.message("m1").expect("read"), Some(m.clone()));
-    ledger.finish_message("m1", "disarmed", "{\"r\":1}").expect("finish");
+    ledger
+        .finish_message("m1", Outcome::Disarmed, "{\"r\":1}")
+        .expect("finish");
     let done = ledger.message("m1").expect("read").expect("row");
     assert_eq!(
-        (done.outcome.as_deref(), done.report.as_deref()),
-        (Some("disarmed"), Some("{\"r\":1}"))
+        (done.outcome, done.report.as_deref()),
+        (Some(Outcome::Disarmed), Some("{\"r\":1}"))
     );
     assert_eq!(ledger.message("nope").expect("read"), None);
     assert!(ledger.insert_message(&m).is_err(), "an id is written once");
@@ -70,12 +77,12 @@ fn conformance(ledger: &dyn Ledger) {
 
     // Unlocking replaces the outcome and names the clean blob.
     ledger
-        .unlock_part("p1", "disarmed", "clean-p1", Some("見積書.zip"), "{\"u\":1}")
+        .unlock_part("p1", Outcome::Disarmed, "clean-p1", Some("見積書.zip"), "{\"u\":1}")
         .expect("unlock");
     let u = ledger.part("p1").expect("read").expect("row");
     assert_eq!(
-        (u.outcome.as_str(), u.clean_blob.as_deref(), u.report.as_str()),
-        ("disarmed", Some("clean-p1"), "{\"u\":1}")
+        (u.outcome, u.clean_blob.as_deref(), u.report.as_str()),
+        (Outcome::Disarmed, Some("clean-p1"), "{\"u\":1}")
     );
 
     // Releases: requested once (a second request keeps the first), decided once, pending
@@ -142,7 +149,7 @@ fn conformance(ledger: &dyn Ledger) {
         .finish_job(
             "j1",
             &JobResult {
-                outcome: "clean",
+                outcome: Outcome::Clean,
                 report: "{}",
                 clean_blob: Some("out-j1"),
                 clean_name: Some("大きい.pdf"),
@@ -153,8 +160,8 @@ fn conformance(ledger: &dyn Ledger) {
     assert!(ledger.unfinished_jobs().expect("unfinished").is_empty());
     let j = ledger.job("j1", t0 + 1).expect("job").expect("row");
     assert_eq!(
-        (j.outcome.as_deref(), j.clean_blob.as_deref()),
-        (Some("clean"), Some("out-j1"))
+        (j.outcome, j.clean_blob.as_deref()),
+        (Some(Outcome::Clean), Some("out-j1"))
     );
 
     // Retention: what expired goes with its parts; the blobs nobody names any more are
@@ -213,4 +220,36 @@ fn the_sqlite_ledger_conforms() {
     drop(ledger);
     let again = SqliteLedger::open(&dir.path().join("ledger.sqlite")).expect("reopen");
     assert!(again.message("m9").expect("read").is_some());
+}
+
+/// Everything a blob store must do: content addresses, byte-for-byte reads, idempotent
+/// writes and removals, a missing blob an error (never empty bytes).
+fn blob_conformance(blobs: &dyn OriginalStore) {
+    let bytes = b"%PDF-1.7 original\n".to_vec();
+    let address = blobs.put(&bytes).expect("put");
+    assert_eq!(
+        address,
+        mugai::report::hex(&Sha256::digest(&bytes)),
+        "the address is the SHA-256"
+    );
+    assert_eq!(blobs.get(&address).expect("get"), bytes);
+    assert_eq!(
+        blobs.put(&bytes).expect("put again"),
+        address,
+        "the same bytes are one blob"
+    );
+    let big = vec![0x5a; 3 << 20];
+    let big_address = mugai::report::hex(&Sha256::digest(&big));
+    blobs.put_addressed(&big, &big_address).expect("put addressed");
+    assert_eq!(blobs.get(&big_address).expect("get big").len(), big.len());
+    blobs.remove(&address).expect("remove");
+    assert!(blobs.get(&address).is_err(), "a removed blob is gone");
+    blobs.remove(&address).expect("removing twice is no error");
+    assert!(blobs.get(&"0".repeat(64)).is_err(), "a blob never stored is an error");
+}
+
+#[test]
+fn the_file_blob_store_conforms() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    blob_conformance(&FileBlobs::open(&dir.path().join("blobs")).expect("open"));
 }

@@ -68,7 +68,7 @@ impl Pipeline {
                                 &submitter,
                                 &bytes,
                                 name.as_deref(),
-                                report.detected_kind.as_str(),
+                                report.detected_kind,
                                 report.reason.as_deref(),
                                 &json,
                             )?;
@@ -86,7 +86,7 @@ impl Pipeline {
                             .map_or("application/octet-stream", |o| o.kind.media_type());
                         let clean = processed.output.as_deref().map(|b| (b, out_name.as_deref(), media));
                         store
-                            .finish_job(&id, report.outcome.as_str(), &json, clean)
+                            .finish_job(&id, report.outcome, &json, clean)
                             .map(|()| (None, None))
                     }
                 };

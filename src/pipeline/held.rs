@@ -9,6 +9,8 @@ use std::time::Duration;
 use super::{Permit, Pipeline, WorkError};
 use crate::audit::{Event, Origin};
 use crate::cdr::{Input, Refusal};
+use crate::kind::FileKind;
+use crate::report::Outcome;
 use crate::store::PartRow;
 
 /// Tries allowed per part in one window (counted before each attempt).
@@ -44,19 +46,17 @@ impl Pipeline {
     ) -> Result<PartRow, UnlockRefused> {
         let result = self.unlock_inner(part, password).await;
         let (label, left, outcome) = match &result {
-            Ok(row) => ("unlocked", None, Some(row.outcome.clone())),
+            Ok(row) => ("unlocked", None, Some(row.outcome)),
             Err(UnlockRefused::NotHeld | UnlockRefused::CannotUnlock(_)) => ("not_held", None, None),
             Err(UnlockRefused::Locked { .. }) => ("locked", Some(0), None),
             Err(UnlockRefused::WrongPassword { attempts_left }) => ("wrong_password", Some(*attempts_left), None),
-            Err(UnlockRefused::Blocked(_)) => ("blocked", None, Some("blocked".to_string())),
+            Err(UnlockRefused::Blocked(_)) => ("blocked", None, Some(Outcome::Blocked)),
             Err(UnlockRefused::Failed(_)) => ("error", None, None),
         };
         if let Err(UnlockRefused::WrongPassword { attempts_left }) = &result {
             tracing::warn!(part = %part.id, attempts_left, "wrong password for a held archive");
         }
-        let outcome = outcome
-            .and_then(|o| crate::report::Outcome::parse(&o))
-            .map(|o| o.as_str());
+        let outcome = outcome.map(Outcome::as_str);
         self.audit.note(
             origin,
             Event::Unlock {
@@ -70,7 +70,7 @@ impl Pipeline {
     }
 
     async fn unlock_inner(self: &Arc<Self>, part: &PartRow, password: &str) -> Result<PartRow, UnlockRefused> {
-        if part.outcome != "held" || part.kind != "zip" {
+        if part.outcome != Outcome::Held || part.kind != FileKind::Zip {
             return Err(UnlockRefused::NotHeld);
         }
         // The try is taken before the attempt, atomically in the ledger: parallel requests
@@ -112,11 +112,11 @@ impl Pipeline {
                 ));
             };
             let clean_name = processed.report.output.as_ref().and_then(|o| o.name.clone());
-            let outcome = processed.report.outcome.as_str();
+            let outcome = processed.report.outcome;
             let row = store
                 .unlock_part(&part, outcome, &clean, clean_name.as_deref(), &report)
                 .map_err(store_failed)?;
-            tracing::info!(part = %row.id, outcome, "held archive unlocked and sanitized");
+            tracing::info!(part = %row.id, outcome = outcome.as_str(), "held archive unlocked and sanitized");
             Ok(row)
         })
         .await?

@@ -174,7 +174,7 @@ fn finish(
         duration_ms: started.elapsed().as_millis() as u64,
     };
     let report_json = serde_json::to_string(&report).unwrap_or_default();
-    store.finish_message(&row.id, outcome.as_str(), &report_json)?;
+    store.finish_message(&row.id, outcome, &report_json)?;
     write_audit(audit, origin, &report, envelope);
     Ok(Processed { rebuilt, report })
 }
@@ -323,7 +323,7 @@ impl Run<'_> {
                 (r.outcome, r.reason.clone(), Some(r), processed.output)
             }
         };
-        let kind = report.as_ref().map_or("unknown", |r| r.detected_kind.as_str());
+        let kind = report.as_ref().map_or(FileKind::Unknown, |r| r.detected_kind);
         let out_kind = report.as_ref().and_then(|r| r.output.as_ref().map(|o| o.kind));
         let display = a
             .name
@@ -345,7 +345,7 @@ impl Run<'_> {
             path: &a.path,
             name: a.name.as_deref(),
             kind,
-            outcome: outcome.as_str(),
+            outcome,
             reason: reason.as_deref(),
             original: &a.bytes,
             original_sha256: report.as_ref().map(|r| r.input.sha256.as_str()),

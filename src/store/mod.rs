@@ -12,18 +12,23 @@
 pub mod blobs;
 pub mod ledger;
 pub mod links;
+pub mod sqlite;
 
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 use std::time::Duration;
 
+pub use crate::kind::FileKind;
+pub use crate::report::Outcome;
+
 pub use blobs::{FileBlobs, OriginalStore};
 pub use ledger::{
-    JobResult, JobRow, Ledger, LedgerError, MessageRow, PartRow, Purged, ReleaseRecord, ReleaseRow, ReleaseState,
-    SqliteLedger,
+    JobResult, JobRow, Jobs, Ledger, LedgerError, MessageRow, Messages, PartRow, Parts, Purged, ReleaseRecord,
+    ReleaseRow, ReleaseState, Releases, Reports,
 };
 pub use links::{Link, LinkError, LinkSigner, Purpose};
+pub use sqlite::SqliteLedger;
 
 use crate::config::StoreConfig;
 
@@ -88,8 +93,8 @@ pub struct NewPart<'a> {
     pub message: &'a str,
     pub path: &'a str,
     pub name: Option<&'a str>,
-    pub kind: &'a str,
-    pub outcome: &'a str,
+    pub kind: FileKind,
+    pub outcome: Outcome,
     pub reason: Option<&'a str>,
     pub original: &'a [u8],
     /// SHA-256 of `original` when the caller has it (the engine's report); else computed.
@@ -188,7 +193,7 @@ impl Store {
     }
 
     /// Record what became of a message.
-    pub fn finish_message(&self, id: &str, outcome: &str, report: &str) -> Result<(), StoreError> {
+    pub fn finish_message(&self, id: &str, outcome: Outcome, report: &str) -> Result<(), StoreError> {
         Ok(self.ledger.finish_message(id, outcome, report)?)
     }
 
@@ -207,8 +212,8 @@ impl Store {
             message: part.message.to_string(),
             path: part.path.to_string(),
             name: part.name.map(str::to_string),
-            kind: part.kind.to_string(),
-            outcome: part.outcome.to_string(),
+            kind: part.kind,
+            outcome: part.outcome,
             reason: part.reason.map(str::to_string),
             original_blob,
             original_size: part.original.len() as u64,
@@ -274,7 +279,7 @@ impl Store {
     pub fn unlock_part(
         &self,
         part: &PartRow,
-        outcome: &str,
+        outcome: Outcome,
         clean: &[u8],
         clean_name: Option<&str>,
         report: &str,
@@ -283,7 +288,7 @@ impl Store {
         let blob = self.blobs.put(clean)?;
         self.ledger.unlock_part(&part.id, outcome, &blob, clean_name, report)?;
         Ok(PartRow {
-            outcome: outcome.to_string(),
+            outcome,
             reason: None,
             clean_blob: Some(blob),
             clean_name: clean_name.map(str::to_string),
@@ -340,7 +345,7 @@ impl Store {
     pub fn finish_job(
         &self,
         id: &str,
-        outcome: &str,
+        outcome: Outcome,
         report: &str,
         clean: Option<(&[u8], Option<&str>, &str)>,
     ) -> Result<(), StoreError> {
@@ -385,7 +390,7 @@ impl Store {
         submitter: &str,
         input: &[u8],
         name: Option<&str>,
-        kind: &str,
+        kind: FileKind,
         reason: Option<&str>,
         report: &str,
     ) -> Result<(PartRow, String), StoreError> {
@@ -395,7 +400,7 @@ impl Store {
             path: "1",
             name,
             kind,
-            outcome: "held",
+            outcome: Outcome::Held,
             reason,
             original: input,
             original_sha256: None,
@@ -404,7 +409,7 @@ impl Store {
             clean_name: None,
             report,
         })?;
-        self.finish_message(&submission.id, "held", report)?;
+        self.finish_message(&submission.id, Outcome::Held, report)?;
         let token = self.link_for(&part);
         Ok((part, token))
     }
@@ -507,8 +512,8 @@ mod tests {
             message,
             path: "1.2",
             name: Some("見積書.pdf"),
-            kind: "pdf",
-            outcome: "disarmed",
+            kind: FileKind::Pdf,
+            outcome: Outcome::Disarmed,
             reason: None,
             original,
             original_sha256: None,
@@ -549,14 +554,14 @@ mod tests {
         store
             .finish_job(
                 &job.id,
-                "disarmed",
+                Outcome::Disarmed,
                 "{}",
                 Some((b"job output", Some("a.pdf"), "application/pdf")),
             )
             .unwrap();
         assert!(store.unfinished_jobs().unwrap().is_empty());
         let done = store.job(&job.id).unwrap().unwrap();
-        assert_eq!(done.outcome.as_deref(), Some("disarmed"));
+        assert_eq!(done.outcome, Some(Outcome::Disarmed));
         let clean_blob = done.clean_blob.clone().unwrap();
         assert_eq!(store.blob(&clean_blob).unwrap(), b"job output");
 
@@ -591,7 +596,7 @@ mod tests {
         let p = store.keep_part(&part(&m.id, b"shared")).unwrap();
         // The same attachment in a later message: its row outlives the first.
         let later = store.keep_message(b"later mail", None, "a@b", &[]).unwrap();
-        store.ledger.finish_message(&later.id, "clean", "{}").unwrap();
+        store.ledger.finish_message(&later.id, Outcome::Clean, "{}").unwrap();
         let mut again = p.clone();
         again.id = ObjectId::random().unwrap().hex();
         again.message = later.id.clone();

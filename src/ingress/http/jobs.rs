@@ -152,7 +152,7 @@ pub async fn result(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let job = find(&state, &headers, id).await?;
-    let Some(outcome) = job.outcome.as_deref() else {
+    let Some(outcome) = job.outcome.map(|o| o.as_str()) else {
         return Err(ApiError::new(StatusCode::CONFLICT, "not_ready", "the job has not finished yet").retry_after(1));
     };
     let Some(blob) = job.clean_blob.clone() else {

@@ -118,9 +118,9 @@ async fn pending_page(state: &Arc<AppState>, lang: Lang, csrf: &str, key: &ApiKe
                  <form method=\"post\" action=\"/approvals/{id}/approve\" class=\"inline\">{field}<button type=\"submit\" aria-label=\"{approve}: {name}\">{approve}</button></form> \
                  <form method=\"post\" action=\"/approvals/{id}/deny\" class=\"inline\">{field}<button type=\"submit\" class=\"secondary\" aria-label=\"{deny}: {name}\">{deny}</button></form>\
                  </td></tr>\n",
-                esc(&part.kind),
+                esc(part.kind.as_str()),
                 size(part.original_size),
-                esc(&part.outcome),
+                esc(part.outcome.as_str()),
                 jst(request.requested),
                 field = csrf_field(csrf),
                 approve = lang.t("承認", "Approve"),

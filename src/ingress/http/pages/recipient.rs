@@ -20,7 +20,8 @@ use crate::ingress::http::error::ApiError;
 use crate::ingress::http::held::{form_field, unlock};
 use crate::ingress::http::originals::{blocking, file_response, release, resolve};
 use crate::ingress::http::{AppState, Client};
-use crate::report::{Action, Report, What};
+use crate::kind::FileKind;
+use crate::report::{Action, Outcome, Report, What};
 use crate::store::{PartRow, ReleaseState};
 
 #[derive(Debug, Default, Deserialize)]
@@ -118,14 +119,14 @@ fn render(
         lang.t("ファイル名", "File name"),
         esc(name),
         lang.t("種類", "Kind"),
-        esc(&part.kind),
+        esc(part.kind.as_str()),
         lang.t("大きさ", "Size"),
         size(part.original_size),
         lang.t("受信日時", "Received"),
         jst(part.created),
         lang.t("（日本時間）", "(JST)"),
         lang.t("処理結果", "Result"),
-        esc(&outcome_text(lang, &part.outcome, part.reason.as_deref())),
+        esc(&outcome_text(lang, part.outcome.as_str(), part.reason.as_deref())),
     ));
 
     // What was removed.
@@ -181,7 +182,7 @@ fn render(
     }
 
     // A held password archive.
-    if part.outcome == "held" && part.kind == "zip" {
+    if part.outcome == Outcome::Held && part.kind == FileKind::Zip {
         html.push_str(&format!(
             "<h2>{}</h2>\n<p>{}</p>\n<form method=\"post\" action=\"{base}/unlock\">\n{}\n<label for=\"password\">{}</label>\n<input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"off\" required>\n<p><button type=\"submit\">{}</button></p>\n</form>\n",
             lang.t("パスワード付きファイルを開く", "Open the password-protected archive"),
