@@ -2,7 +2,7 @@
 //! can be reviewed afterwards (the guideline's ログの事後確認) — what came in and what went out,
 //! who asked for an original and who approved it, who unlocked what and who signed in.
 //!
-//! Every line is an [`AuditEvent`]: `ts` (Unix seconds), `event` (the kind, below), `actor`
+//! Every line is an [`Event`]: `ts` (Unix seconds), `event` (the kind, below), `actor`
 //! (who did it: `smtp`, `api:<key name>`, `recipient`, `approver:<name>`, `daemon`, `cli`),
 //! `client` (the address the request came from, when there was one), `forwarded_for` (the
 //! original client a mail server before us named, when it did), then the kind's own

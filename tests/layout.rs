@@ -6,7 +6,7 @@
 //!   engine (`cdr`) never imports mail, storage, the pipeline or a way in;
 //! - the engine is run by the pipeline for the daemon (and by the offline commands), by
 //!   nothing else: no engine entry point is called outside `cdr`, `pipeline` and `cli`;
-//! - `main.rs` stays under 200 lines.
+//! - `main.rs` stays under 200 lines, and rusqlite is known only to `store/sqlite.rs`.
 //!
 //! A new module needs a line in [`LAYERS`]: that is where its place is decided.
 
@@ -223,4 +223,19 @@ fn main_is_only_the_command_line() {
     let main = std::fs::read_to_string(src().join("main.rs")).expect("main.rs");
     let lines = main.lines().count();
     assert!(lines < 200, "main.rs has {lines} lines");
+}
+
+#[test]
+fn only_the_sqlite_backend_knows_rusqlite() {
+    // The repositories' traits are backend-neutral: another backend implements them without
+    // SQLite's types (the issue-19 PostgreSQL ledger runs the same conformance suite).
+    let mut found = Vec::new();
+    for path in sources() {
+        let rel = path.strip_prefix(src()).unwrap_or(&path).display().to_string();
+        let text = code(&std::fs::read_to_string(&path).expect("read source"));
+        if text.contains("rusqlite") && rel != "store/sqlite.rs" {
+            found.push(rel);
+        }
+    }
+    assert!(found.is_empty(), "rusqlite outside store/sqlite.rs: {found:?}");
 }

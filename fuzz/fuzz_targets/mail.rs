@@ -1,4 +1,4 @@
-//! Fuzz the mail parser and rebuild (everything of `mail::process` but the store and the
+//! Fuzz the mail parser and rebuild (everything of `pipeline::message::process` but the store and the
 //! engine, which have their own targets): never a panic, every header field kept is a
 //! slice of the input, and the rebuilt text is bounded.
 #![no_main]

@@ -180,7 +180,7 @@ pub struct Cx<'a> {
     depth: u32,
     deadline: Instant,
     decompressed_left: u64,
-    /// The top-level file's password, for [`Engine::unlock`].
+    /// The top-level file's password ([`Input::with_password`]).
     password: Option<Vec<u8>>,
     /// The name of the file being sanitized (a nested one's inside its container), when
     /// known: some rules are about a kind of file that content alone does not tell (CSV).
@@ -209,7 +209,7 @@ impl<'a> Cx<'a> {
         self.name.as_deref()
     }
 
-    /// The password given for the top-level file ([`Engine::unlock`]), taken once: a
+    /// The password given for the top-level file ([`Input::with_password`]), taken once: a
     /// container uses it for itself, never for what it holds.
     pub fn take_password(&mut self) -> Option<Vec<u8>> {
         self.password.take()
