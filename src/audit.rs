@@ -11,7 +11,9 @@
 //! Lines are written whole under a lock and flushed at once; a failed write is reported to
 //! the caller (who logs it) but does not undo the decision it describes. A file destination is
 //! reopened by [`AuditLog::reopen`] (the daemon calls it on SIGHUP), so logrotate can move the
-//! file away and signal, without `copytruncate`. A leaf: uses only `config` and `clock`.
+//! file away and signal, without `copytruncate`. Or the lines go to the local syslog socket
+//! (`audit.log = "syslog"`: `/dev/log`, where journald listens too). Uses only `config` and
+//! `clock`.
 
 use std::fs::OpenOptions;
 use std::io::{self, Write};
@@ -193,25 +195,30 @@ struct Line<'a> {
 /// Where audit lines go.
 pub struct AuditLog {
     out: Mutex<Box<dyn Write + Send>>,
-    /// The file to open again on [`AuditLog::reopen`]; none for stdout and writers.
+    /// The file to open again on [`AuditLog::reopen`]; none for stdout, syslog and writers.
     path: Option<PathBuf>,
+    /// The syslog socket to connect again on [`AuditLog::reopen`].
+    syslog: Option<PathBuf>,
 }
 
 impl AuditLog {
     /// Open the configured destination (appending to a file, created owner-only).
     pub fn open(config: &AuditConfig, data_dir: &Path) -> io::Result<Self> {
-        let path = match &config.log {
-            AuditLogTo::Stdout => None,
-            AuditLogTo::DataDir => Some(data_dir.join("audit.jsonl")),
-            AuditLogTo::File(path) => Some(path.clone()),
+        let (path, syslog) = match &config.log {
+            AuditLogTo::Stdout => (None, None),
+            AuditLogTo::DataDir => (Some(data_dir.join("audit.jsonl")), None),
+            AuditLogTo::File(path) => (Some(path.clone()), None),
+            AuditLogTo::Syslog(socket) => (None, Some(socket.clone())),
         };
-        let out: Box<dyn Write + Send> = match &path {
-            None => Box::new(io::stdout()),
-            Some(p) => Box::new(append(p)?),
+        let out: Box<dyn Write + Send> = match (&path, &syslog) {
+            (Some(p), _) => Box::new(append(p)?),
+            (None, Some(socket)) => Box::new(Syslog::connect(socket)?),
+            (None, None) => Box::new(io::stdout()),
         };
         Ok(AuditLog {
             out: Mutex::new(out),
             path,
+            syslog,
         })
     }
 
@@ -220,6 +227,7 @@ impl AuditLog {
         AuditLog {
             out: Mutex::new(w),
             path: None,
+            syslog: None,
         }
     }
 
@@ -231,9 +239,13 @@ impl AuditLog {
     /// Open the file again under its name (after logrotate moved it); lines after this go to
     /// the new file. On failure the old file stays in use.
     pub fn reopen(&self) -> io::Result<()> {
-        let Some(path) = &self.path else { return Ok(()) };
-        let file = append(path)?;
-        *self.out.lock().unwrap_or_else(|p| p.into_inner()) = Box::new(file);
+        let out: Box<dyn Write + Send> = match (&self.path, &self.syslog) {
+            (Some(path), _) => Box::new(append(path)?),
+            // A restarted syslog daemon has a new socket under the same name.
+            (None, Some(socket)) => Box::new(Syslog::connect(socket)?),
+            (None, None) => return Ok(()),
+        };
+        *self.out.lock().unwrap_or_else(|p| p.into_inner()) = out;
         Ok(())
     }
 
@@ -259,6 +271,44 @@ impl AuditLog {
         if let Err(e) = self.record(origin, event) {
             tracing::error!(error = %e, "audit log write failed");
         }
+    }
+}
+
+/// The local syslog socket (`/dev/log`; journald listens there too): one datagram per line,
+/// `<PRI>mugai[pid]: {json}` (RFC 3164 framing, as `logger` sends), facility `auth`
+/// (security events), severity `info`.
+struct Syslog {
+    socket: std::os::unix::net::UnixDatagram,
+    tag: String,
+}
+
+impl Syslog {
+    /// `auth` (4) × 8 + `info` (6).
+    const PRI: u8 = 38;
+
+    fn connect(path: &Path) -> io::Result<Self> {
+        let socket = std::os::unix::net::UnixDatagram::unbound()?;
+        socket.connect(path)?;
+        Ok(Syslog {
+            socket,
+            tag: format!("<{}>mugai[{}]: ", Self::PRI, std::process::id()),
+        })
+    }
+}
+
+impl Write for Syslog {
+    /// One call is one whole line ([`AuditLog::record`] writes each line at once).
+    fn write(&mut self, line: &[u8]) -> io::Result<usize> {
+        let body = line.strip_suffix(b"\n").unwrap_or(line);
+        let mut datagram = Vec::with_capacity(self.tag.len() + body.len());
+        datagram.extend_from_slice(self.tag.as_bytes());
+        datagram.extend_from_slice(body);
+        self.socket.send(&datagram)?;
+        Ok(line.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -305,6 +355,33 @@ mod tests {
         assert_eq!(v["client"], "192.0.2.1:4242");
         assert_eq!(v["part"], "ab");
         assert!(v["ts"].as_u64().unwrap() > 1_700_000_000);
+    }
+
+    #[test]
+    fn to_syslog_each_line_is_one_datagram_with_priority_and_tag() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("log");
+        let server = std::os::unix::net::UnixDatagram::bind(&socket).unwrap();
+        let config = AuditConfig {
+            log: AuditLogTo::Syslog(socket),
+            retention: std::time::Duration::from_secs(86_400),
+        };
+        let log = AuditLog::open(&config, dir.path()).unwrap();
+        log.record(&Origin::daemon(), Event::SignInRefused {}).unwrap();
+        let mut buf = [0u8; 4096];
+        let n = server.recv(&mut buf).unwrap();
+        let text = std::str::from_utf8(&buf[..n]).unwrap();
+        let json = text
+            .strip_prefix(&format!("<38>mugai[{}]: ", std::process::id()))
+            .unwrap_or_else(|| panic!("framing: {text}"));
+        let v: serde_json::Value = serde_json::from_str(json).unwrap();
+        assert_eq!(v["event"], "approver.sign_in_refused");
+        assert!(!text.ends_with('\n'));
+        log.reopen().unwrap();
+        log.record(&Origin::daemon(), Event::SignedOut { approver: None })
+            .unwrap();
+        let n = server.recv(&mut buf).unwrap();
+        assert!(std::str::from_utf8(&buf[..n]).unwrap().contains("approver.signed_out"));
     }
 
     #[test]

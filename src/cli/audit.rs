@@ -47,8 +47,8 @@ pub fn audit(config: &Config, args: AuditArgs) -> anyhow::Result<u8> {
         (Some(p), _) => p.clone(),
         (None, AuditLogTo::File(p)) => p.clone(),
         (None, AuditLogTo::DataDir) => config.serve.data_dir.join("audit.jsonl"),
-        (None, AuditLogTo::Stdout) => {
-            eprintln!("mugai: audit.log is \"-\" (standard output); give the file with --file");
+        (None, AuditLogTo::Stdout | AuditLogTo::Syslog(_)) => {
+            eprintln!("mugai: audit.log is not a file (standard output or syslog); give the file with --file");
             return Ok(EXIT_USAGE);
         }
     };

@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{range, ConfigProblem};
+use super::{problem, range, ConfigProblem};
 
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub(super) struct RawAudit {
     /// Where the audit trail (one JSON line per decision) goes: empty for
-    /// `<data_dir>/audit.jsonl`, `-` for standard output, or a file path.
+    /// `<data_dir>/audit.jsonl`, `-` for standard output, `syslog` for the local syslog
+    /// socket (`/dev/log`; `syslog:/path` for another), or a file path.
     log: String,
     /// Days the ledger keeps each request for an original and its decision (who, when),
     /// independent of `store.retention_days` (the original may be gone long before).
@@ -42,6 +43,8 @@ pub enum AuditLogTo {
     DataDir,
     Stdout,
     File(PathBuf),
+    /// A local syslog socket (`/dev/log`, where journald listens too).
+    Syslog(PathBuf),
 }
 
 impl RawAudit {
@@ -50,7 +53,15 @@ impl RawAudit {
         let log = match self.log.as_str() {
             "" => AuditLogTo::DataDir,
             "-" => AuditLogTo::Stdout,
-            path => AuditLogTo::File(PathBuf::from(path)),
+            "syslog" => AuditLogTo::Syslog(PathBuf::from("/dev/log")),
+            other => match other.strip_prefix("syslog:") {
+                Some(socket) if socket.starts_with('/') => AuditLogTo::Syslog(PathBuf::from(socket)),
+                Some(_) => {
+                    problems.push(problem("audit.log", "syslog:PATH needs an absolute socket path"));
+                    AuditLogTo::Stdout
+                }
+                None => AuditLogTo::File(PathBuf::from(other)),
+            },
         };
         AuditConfig {
             log,
