@@ -7,12 +7,24 @@
 //! written before anything is done with them; retention is enforced by [`Store::purge`],
 //! which the daemon runs periodically (`daemon`) and `mugai originals purge` runs once.
 //!
+//! [`Store`] is the handle the pipeline and the HTTP side hold: it puts blobs and rows together
+//! (a blob is written before the row that names it, under the purge's gate). Its operations
+//! are in one file per concern — `messages.rs` (messages, parts, unlock tries, held uploads),
+//! `releases.rs`, `jobs.rs` (API reports and jobs), `tokens.rs` (signed links); this file
+//! opens it, spools, reads blobs and purges. Below it: `blobs.rs` (the `OriginalStore` trait and
+//! files), `ledger.rs` (rows and the repository traits), `sqlite.rs` (the embedded ledger),
+//! `links.rs` (signing).
+//!
 //! May use: `config`, `report`, leaves.
 
 pub mod blobs;
+mod jobs;
 pub mod ledger;
 pub mod links;
+mod messages;
+mod releases;
 pub mod sqlite;
+mod tokens;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -162,264 +174,6 @@ impl Store {
     /// When something stored at `created` expires.
     pub fn expiry(&self, created: u64) -> u64 {
         created.saturating_add(self.retention.as_secs())
-    }
-
-    /// Store a whole received message and open its ledger row. Called before the message is
-    /// parsed: whatever happens next, the original is kept.
-    pub fn keep_message(
-        &self,
-        raw: &[u8],
-        message_id: Option<&str>,
-        mail_from: &str,
-        rcpt_to: &[String],
-    ) -> Result<MessageRow, StoreError> {
-        let _gate = self.shared();
-        let blob = self.blobs.put(raw)?;
-        let created = now();
-        let row = MessageRow {
-            id: ObjectId::random()?.hex(),
-            message_id: message_id.map(str::to_string),
-            mail_from: mail_from.to_string(),
-            rcpt_to: rcpt_to.to_vec(),
-            blob,
-            size: raw.len() as u64,
-            created,
-            expires: self.expiry(created),
-            outcome: None,
-            report: None,
-        };
-        self.ledger.insert_message(&row)?;
-        Ok(row)
-    }
-
-    /// Record what became of a message.
-    pub fn finish_message(&self, id: &str, outcome: Outcome, report: &str) -> Result<(), StoreError> {
-        Ok(self.ledger.finish_message(id, outcome, report)?)
-    }
-
-    /// Store one part's original (and its clean copy, when there is one) and its row.
-    pub fn keep_part(&self, part: &NewPart<'_>) -> Result<PartRow, StoreError> {
-        let _gate = self.shared();
-        let put = |bytes: &[u8], known: Option<&str>| match known {
-            Some(address) => self.blobs.put_addressed(bytes, address).map(|()| address.to_string()),
-            None => self.blobs.put(bytes),
-        };
-        let original_blob = put(part.original, part.original_sha256)?;
-        let clean_blob = part.clean.map(|c| put(c, part.clean_sha256)).transpose()?;
-        let created = now();
-        let row = PartRow {
-            id: ObjectId::random()?.hex(),
-            message: part.message.to_string(),
-            path: part.path.to_string(),
-            name: part.name.map(str::to_string),
-            kind: part.kind,
-            outcome: part.outcome,
-            reason: part.reason.map(str::to_string),
-            original_blob,
-            original_size: part.original.len() as u64,
-            clean_blob,
-            clean_name: part.clean_name.map(str::to_string),
-            report: part.report.to_string(),
-            created,
-            expires: self.expiry(created),
-        };
-        self.ledger.insert_part(&row)?;
-        Ok(row)
-    }
-
-    /// Keep a report of a file sanitized through the API until retention ends; its id.
-    pub fn keep_report(&self, json: &str) -> Result<String, StoreError> {
-        let id = ObjectId::random()?.hex();
-        let created = now();
-        self.ledger.insert_report(&id, created, self.expiry(created), json)?;
-        Ok(id)
-    }
-
-    /// A kept report, unless it expired.
-    pub fn report(&self, id: &str) -> Result<Option<String>, StoreError> {
-        Ok(self.ledger.report(id, now())?)
-    }
-
-    /// A signed link token for a stored part: valid for the configured link lifetime, never
-    /// past the part's own expiry.
-    pub fn link_for(&self, part: &PartRow) -> String {
-        let expires = part.expires.min(part.created.saturating_add(self.link_ttl.as_secs()));
-        let id = ObjectId::parse(&part.id).unwrap_or(ObjectId([0; ObjectId::LEN]));
-        self.links.sign(id, expires)
-    }
-
-    /// Sign a token for another purpose than a part link (an approver's session).
-    pub fn sign_token(&self, purpose: Purpose, object: ObjectId, expires: u64) -> String {
-        self.links.sign_for(purpose, object, expires)
-    }
-
-    pub fn verify_token(&self, purpose: Purpose, token: &str, now: u64) -> Result<Link, LinkError> {
-        self.links.verify_for(purpose, token, now)
-    }
-
-    /// The part a link token names, if the token is genuine, unexpired and the part still kept.
-    pub fn resolve(&self, token: &str, now: u64) -> Result<PartRow, ResolveError> {
-        let link = self.links.verify(token, now).map_err(ResolveError::Link)?;
-        match self
-            .ledger
-            .part(&link.object.hex())
-            .map_err(|e| ResolveError::Store(e.into()))?
-        {
-            Some(part) if part.expires > now => Ok(part),
-            _ => Err(ResolveError::Link(LinkError::Unknown)),
-        }
-    }
-
-    /// A part by its id, unless it expired.
-    pub fn part(&self, id: &str) -> Result<Option<PartRow>, StoreError> {
-        Ok(self.ledger.part(id)?.filter(|p| p.expires > now()))
-    }
-
-    /// A held part was opened with its password: keep the clean copy and the new outcome.
-    pub fn unlock_part(
-        &self,
-        part: &PartRow,
-        outcome: Outcome,
-        clean: &[u8],
-        clean_name: Option<&str>,
-        report: &str,
-    ) -> Result<PartRow, StoreError> {
-        let _gate = self.shared();
-        let blob = self.blobs.put(clean)?;
-        self.ledger.unlock_part(&part.id, outcome, &blob, clean_name, report)?;
-        Ok(PartRow {
-            outcome,
-            reason: None,
-            clean_blob: Some(blob),
-            clean_name: clean_name.map(str::to_string),
-            report: report.to_string(),
-            ..part.clone()
-        })
-    }
-
-    /// A recipient asks for a part's original (approval queue); the row as it now stands.
-    pub fn request_release(&self, part: &str) -> Result<ReleaseRow, StoreError> {
-        Ok(self.ledger.request_release(part, now())?)
-    }
-
-    pub fn release(&self, part: &str) -> Result<Option<ReleaseRow>, StoreError> {
-        Ok(self.ledger.release(part)?)
-    }
-
-    /// An approver's decision on a pending request; `false` when none was pending.
-    pub fn decide_release(&self, part: &str, approve: bool, by: &str) -> Result<bool, StoreError> {
-        Ok(self.ledger.decide_release(part, approve, by, now())?)
-    }
-
-    /// A part's release request and decision, kept past the part for `audit.retention_days`.
-    pub fn release_record(&self, part: &str) -> Result<Option<ReleaseRecord>, StoreError> {
-        Ok(self.ledger.release_record(part)?)
-    }
-
-    pub fn pending_releases(&self) -> Result<Vec<(PartRow, ReleaseRow)>, StoreError> {
-        Ok(self.ledger.pending_releases(now())?)
-    }
-
-    /// Accept a file for `POST /v1/jobs`: its bytes are kept before the job is acknowledged.
-    pub fn submit_job(&self, input: &[u8], name: Option<&str>) -> Result<JobRow, StoreError> {
-        let _gate = self.shared();
-        let input_blob = self.blobs.put(input)?;
-        let created = now();
-        let row = JobRow {
-            id: ObjectId::random()?.hex(),
-            name: name.map(str::to_string),
-            input_blob,
-            outcome: None,
-            report: None,
-            clean_blob: None,
-            clean_name: None,
-            media_type: None,
-            created,
-            expires: self.expiry(created),
-        };
-        self.ledger.insert_job(&row)?;
-        Ok(row)
-    }
-
-    /// Record a job's result, keeping its clean output.
-    pub fn finish_job(
-        &self,
-        id: &str,
-        outcome: Outcome,
-        report: &str,
-        clean: Option<(&[u8], Option<&str>, &str)>,
-    ) -> Result<(), StoreError> {
-        let _gate = self.shared();
-        let clean_blob = clean.map(|(bytes, _, _)| self.blobs.put(bytes)).transpose()?;
-        self.ledger.finish_job(
-            id,
-            &JobResult {
-                outcome,
-                report,
-                clean_blob: clean_blob.as_deref(),
-                clean_name: clean.and_then(|(_, name, _)| name),
-                media_type: clean.map(|(_, _, media)| media),
-            },
-        )?;
-        Ok(())
-    }
-
-    pub fn job(&self, id: &str) -> Result<Option<JobRow>, StoreError> {
-        Ok(self.ledger.job(id, now())?)
-    }
-
-    pub fn unfinished_jobs(&self) -> Result<Vec<JobRow>, StoreError> {
-        Ok(self.ledger.unfinished_jobs()?)
-    }
-
-    /// Take one password try for a held part before trying it (kept in the ledger, so a
-    /// restart does not give the tries back): `Ok(tries left)` or `Err(seconds to wait)`.
-    pub fn take_unlock_try(&self, part: &str, max: u32, window_secs: u64) -> Result<Result<u32, u64>, StoreError> {
-        Ok(self.ledger.take_unlock_try(part, now(), max, window_secs)?)
-    }
-
-    /// The part was unlocked: its tries start again from nothing.
-    pub fn clear_unlock_tries(&self, part: &str) -> Result<(), StoreError> {
-        Ok(self.ledger.clear_unlock_tries(part)?)
-    }
-
-    /// A signed link for a job-less upload that was held (a password ZIP sent to
-    /// `/v1/sanitize`): the upload is kept as a one-part submission so it can be unlocked.
-    pub fn keep_held_upload(
-        &self,
-        submitter: &str,
-        input: &[u8],
-        name: Option<&str>,
-        kind: FileKind,
-        reason: Option<&str>,
-        report: &str,
-    ) -> Result<(PartRow, String), StoreError> {
-        let submission = self.keep_message(input, None, submitter, &[])?;
-        let part = self.keep_part(&NewPart {
-            message: &submission.id,
-            path: "1",
-            name,
-            kind,
-            outcome: Outcome::Held,
-            reason,
-            original: input,
-            original_sha256: None,
-            clean: None,
-            clean_sha256: None,
-            clean_name: None,
-            report,
-        })?;
-        self.finish_message(&submission.id, Outcome::Held, report)?;
-        let token = self.link_for(&part);
-        Ok((part, token))
-    }
-
-    pub fn message(&self, id: &str) -> Result<Option<MessageRow>, StoreError> {
-        Ok(self.ledger.message(id)?)
-    }
-
-    pub fn parts_of(&self, message: &str) -> Result<Vec<PartRow>, StoreError> {
-        Ok(self.ledger.parts_of(message)?)
     }
 
     /// The bytes behind a blob address.

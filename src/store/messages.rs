@@ -1,0 +1,147 @@
+//! Messages and their parts: the original kept before anything reads it, each part with its
+//! original and clean copy, a held part unlocked (and its password tries), a held upload kept
+//! as a one-part submission.
+
+use super::*;
+
+impl Store {
+    /// Store a whole received message and open its ledger row. Called before the message is
+    /// parsed: whatever happens next, the original is kept.
+    pub fn keep_message(
+        &self,
+        raw: &[u8],
+        message_id: Option<&str>,
+        mail_from: &str,
+        rcpt_to: &[String],
+    ) -> Result<MessageRow, StoreError> {
+        let _gate = self.shared();
+        let blob = self.blobs.put(raw)?;
+        let created = now();
+        let row = MessageRow {
+            id: ObjectId::random()?.hex(),
+            message_id: message_id.map(str::to_string),
+            mail_from: mail_from.to_string(),
+            rcpt_to: rcpt_to.to_vec(),
+            blob,
+            size: raw.len() as u64,
+            created,
+            expires: self.expiry(created),
+            outcome: None,
+            report: None,
+        };
+        self.ledger.insert_message(&row)?;
+        Ok(row)
+    }
+
+    /// Record what became of a message.
+    pub fn finish_message(&self, id: &str, outcome: Outcome, report: &str) -> Result<(), StoreError> {
+        Ok(self.ledger.finish_message(id, outcome, report)?)
+    }
+
+    /// Store one part's original (and its clean copy, when there is one) and its row.
+    pub fn keep_part(&self, part: &NewPart<'_>) -> Result<PartRow, StoreError> {
+        let _gate = self.shared();
+        let put = |bytes: &[u8], known: Option<&str>| match known {
+            Some(address) => self.blobs.put_addressed(bytes, address).map(|()| address.to_string()),
+            None => self.blobs.put(bytes),
+        };
+        let original_blob = put(part.original, part.original_sha256)?;
+        let clean_blob = part.clean.map(|c| put(c, part.clean_sha256)).transpose()?;
+        let created = now();
+        let row = PartRow {
+            id: ObjectId::random()?.hex(),
+            message: part.message.to_string(),
+            path: part.path.to_string(),
+            name: part.name.map(str::to_string),
+            kind: part.kind,
+            outcome: part.outcome,
+            reason: part.reason.map(str::to_string),
+            original_blob,
+            original_size: part.original.len() as u64,
+            clean_blob,
+            clean_name: part.clean_name.map(str::to_string),
+            report: part.report.to_string(),
+            created,
+            expires: self.expiry(created),
+        };
+        self.ledger.insert_part(&row)?;
+        Ok(row)
+    }
+
+    /// A part by its id, unless it expired.
+    pub fn part(&self, id: &str) -> Result<Option<PartRow>, StoreError> {
+        Ok(self.ledger.part(id)?.filter(|p| p.expires > now()))
+    }
+
+    /// A held part was opened with its password: keep the clean copy and the new outcome.
+    pub fn unlock_part(
+        &self,
+        part: &PartRow,
+        outcome: Outcome,
+        clean: &[u8],
+        clean_name: Option<&str>,
+        report: &str,
+    ) -> Result<PartRow, StoreError> {
+        let _gate = self.shared();
+        let blob = self.blobs.put(clean)?;
+        self.ledger.unlock_part(&part.id, outcome, &blob, clean_name, report)?;
+        Ok(PartRow {
+            outcome,
+            reason: None,
+            clean_blob: Some(blob),
+            clean_name: clean_name.map(str::to_string),
+            report: report.to_string(),
+            ..part.clone()
+        })
+    }
+
+    /// Take one password try for a held part before trying it (kept in the ledger, so a
+    /// restart does not give the tries back): `Ok(tries left)` or `Err(seconds to wait)`.
+    pub fn take_unlock_try(&self, part: &str, max: u32, window_secs: u64) -> Result<Result<u32, u64>, StoreError> {
+        Ok(self.ledger.take_unlock_try(part, now(), max, window_secs)?)
+    }
+
+    /// The part was unlocked: its tries start again from nothing.
+    pub fn clear_unlock_tries(&self, part: &str) -> Result<(), StoreError> {
+        Ok(self.ledger.clear_unlock_tries(part)?)
+    }
+
+    /// A signed link for a job-less upload that was held (a password ZIP sent to
+    /// `/v1/sanitize`): the upload is kept as a one-part submission so it can be unlocked.
+    pub fn keep_held_upload(
+        &self,
+        submitter: &str,
+        input: &[u8],
+        name: Option<&str>,
+        kind: FileKind,
+        reason: Option<&str>,
+        report: &str,
+    ) -> Result<(PartRow, String), StoreError> {
+        let submission = self.keep_message(input, None, submitter, &[])?;
+        let part = self.keep_part(&NewPart {
+            message: &submission.id,
+            path: "1",
+            name,
+            kind,
+            outcome: Outcome::Held,
+            reason,
+            original: input,
+            original_sha256: None,
+            clean: None,
+            clean_sha256: None,
+            clean_name: None,
+            report,
+        })?;
+        self.finish_message(&submission.id, Outcome::Held, report)?;
+        let token = self.link_for(&part);
+        Ok((part, token))
+    }
+
+    pub fn message(&self, id: &str) -> Result<Option<MessageRow>, StoreError> {
+        Ok(self.ledger.message(id)?)
+    }
+
+    pub fn parts_of(&self, message: &str) -> Result<Vec<PartRow>, StoreError> {
+        Ok(self.ledger.parts_of(message)?)
+    }
+}

@@ -1,0 +1,28 @@
+//! Requests for originals and approvers' decisions (上長承認), and their records.
+
+use super::*;
+
+impl Store {
+    /// A recipient asks for a part's original (approval queue); the row as it now stands.
+    pub fn request_release(&self, part: &str) -> Result<ReleaseRow, StoreError> {
+        Ok(self.ledger.request_release(part, now())?)
+    }
+
+    pub fn release(&self, part: &str) -> Result<Option<ReleaseRow>, StoreError> {
+        Ok(self.ledger.release(part)?)
+    }
+
+    /// An approver's decision on a pending request; `false` when none was pending.
+    pub fn decide_release(&self, part: &str, approve: bool, by: &str) -> Result<bool, StoreError> {
+        Ok(self.ledger.decide_release(part, approve, by, now())?)
+    }
+
+    /// A part's release request and decision, kept past the part for `audit.retention_days`.
+    pub fn release_record(&self, part: &str) -> Result<Option<ReleaseRecord>, StoreError> {
+        Ok(self.ledger.release_record(part)?)
+    }
+
+    pub fn pending_releases(&self) -> Result<Vec<(PartRow, ReleaseRow)>, StoreError> {
+        Ok(self.ledger.pending_releases(now())?)
+    }
+}
