@@ -194,7 +194,7 @@ fn every_decision_is_one_line_with_actor_and_client_and_the_file_rotates() {
         &config,
         format!(
             "[serve]\nsmtp_listen = \"127.0.0.1:{smtp}\"\nhttp_listen = \"127.0.0.1:{http_port}\"\nnext_hop = \"127.0.0.1:{hop}\"\n\
-             data_dir = \"{}\"\n[audit]\nlog = \"{}\"\n\
+             data_dir = \"{}\"\n[audit]\nlog = \"{}\"\n[smtp]\nreject_outcomes = [\"blocked\"]\n\
              [http]\noriginals = \"after_approval\"\napi_keys = [{{ name = \"fx\", sha256 = \"{}\", roles = [\"submit\"] }}, \
              {{ name = \"boss\", sha256 = \"{}\", roles = [\"approve\"] }}]\n",
             dir.path().join("data").display(),
@@ -230,6 +230,13 @@ fn every_decision_is_one_line_with_actor_and_client_and_the_file_rotates() {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
         .sum();
     assert_eq!(files, 1, "the attachment is in mugai_files_total");
+    // A mail refused by policy (a program inside, smtp.reject_outcomes = ["blocked"]).
+    let refused = "From: c@example.jp\nTo: b@example.lg.jp\nSubject: program\nMIME-Version: 1.0\n\
+                   Content-Type: multipart/mixed; boundary=\"b\"\n\n--b\nContent-Type: text/plain\n\nrun me\n--b\n\
+                   Content-Type: application/octet-stream\nContent-Disposition: attachment; filename=\"setup.exe\"\n\
+                   Content-Transfer-Encoding: base64\n\nTVqQAAMAAAAEAAAA//8AALgAAAAAAAAAQAAAAAAAAAA=\n--b--\n";
+    let answer = smtp_send(smtp, "c@example.jp", "b@example.lg.jp", refused);
+    assert!(answer.starts_with("554"), "{answer}");
 
     // A file over the API, and held uploads for the original and unlock paths.
     let (status, _) = http(
@@ -360,6 +367,7 @@ fn every_decision_is_one_line_with_actor_and_client_and_the_file_rotates() {
         ("mail.part", "smtp"),
         ("mail.message", "smtp"),
         ("mail.delivered", "smtp"),
+        ("mail.refused", "smtp"),
         ("file.sanitized", "api:fx"),
         ("original.requested", "recipient"),
         ("original.approved", "api:boss"),
@@ -391,6 +399,15 @@ fn every_decision_is_one_line_with_actor_and_client_and_the_file_rotates() {
     let message = all.iter().find(|l| l["event"] == "mail.message").expect("message");
     assert_eq!(message["mail_from"], "a@example.jp");
     assert_eq!(message["forwarded_for"], "198.51.100.7");
+    let refusal = all.iter().find(|l| l["event"] == "mail.refused").expect("refused");
+    assert_eq!(
+        (refusal["reason"].as_str(), refusal["reply"].as_str().map(|r| &r[..3])),
+        (Some("policy"), Some("554"))
+    );
+    assert!(
+        refusal["message"].as_str().is_some(),
+        "the refused message was stored: {refusal}"
+    );
     let delivered = all.iter().find(|l| l["event"] == "mail.delivered").expect("delivered");
     assert_eq!(delivered["message"], message["message"]);
     assert!(delivered["reply"].as_str().unwrap_or("").starts_with("250"));
