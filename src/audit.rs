@@ -195,30 +195,38 @@ struct Line<'a> {
 /// Where audit lines go.
 pub struct AuditLog {
     out: Mutex<Box<dyn Write + Send>>,
-    /// The file to open again on [`AuditLog::reopen`]; none for stdout, syslog and writers.
-    path: Option<PathBuf>,
-    /// The syslog socket to connect again on [`AuditLog::reopen`].
-    syslog: Option<PathBuf>,
+    /// What [`AuditLog::reopen`] opens again; none for a log made over a writer.
+    dest: Option<Dest>,
+}
+
+/// A configured destination, its data directory resolved.
+enum Dest {
+    File(PathBuf),
+    Syslog(PathBuf),
+    Stdout,
+}
+
+impl Dest {
+    fn open(&self) -> io::Result<Box<dyn Write + Send>> {
+        Ok(match self {
+            Dest::File(path) => Box::new(append(path)?),
+            Dest::Syslog(socket) => Box::new(Syslog::connect(socket)?),
+            Dest::Stdout => Box::new(io::stdout()),
+        })
+    }
 }
 
 impl AuditLog {
     /// Open the configured destination (appending to a file, created owner-only).
     pub fn open(config: &AuditConfig, data_dir: &Path) -> io::Result<Self> {
-        let (path, syslog) = match &config.log {
-            AuditLogTo::Stdout => (None, None),
-            AuditLogTo::DataDir => (Some(data_dir.join("audit.jsonl")), None),
-            AuditLogTo::File(path) => (Some(path.clone()), None),
-            AuditLogTo::Syslog(socket) => (None, Some(socket.clone())),
-        };
-        let out: Box<dyn Write + Send> = match (&path, &syslog) {
-            (Some(p), _) => Box::new(append(p)?),
-            (None, Some(socket)) => Box::new(Syslog::connect(socket)?),
-            (None, None) => Box::new(io::stdout()),
+        let dest = match (config.log.file(data_dir), &config.log) {
+            (Some(path), _) => Dest::File(path),
+            (None, AuditLogTo::Syslog(socket)) => Dest::Syslog(socket.clone()),
+            (None, _) => Dest::Stdout,
         };
         Ok(AuditLog {
-            out: Mutex::new(out),
-            path,
-            syslog,
+            out: Mutex::new(dest.open()?),
+            dest: Some(dest),
         })
     }
 
@@ -226,25 +234,16 @@ impl AuditLog {
     pub fn to_writer(w: Box<dyn Write + Send>) -> Self {
         AuditLog {
             out: Mutex::new(w),
-            path: None,
-            syslog: None,
+            dest: None,
         }
     }
 
-    /// The file lines go to, when they go to a file.
-    pub fn path(&self) -> Option<&Path> {
-        self.path.as_deref()
-    }
-
-    /// Open the file again under its name (after logrotate moved it); lines after this go to
-    /// the new file. On failure the old file stays in use.
+    /// Open the destination again under its name (after logrotate moved the file, or a
+    /// restarted syslog daemon made a new socket); lines after this go there. On failure the
+    /// old one stays in use.
     pub fn reopen(&self) -> io::Result<()> {
-        let out: Box<dyn Write + Send> = match (&self.path, &self.syslog) {
-            (Some(path), _) => Box::new(append(path)?),
-            // A restarted syslog daemon has a new socket under the same name.
-            (None, Some(socket)) => Box::new(Syslog::connect(socket)?),
-            (None, None) => return Ok(()),
-        };
+        let Some(dest) = &self.dest else { return Ok(()) };
+        let out = dest.open()?;
         *self.out.lock().unwrap_or_else(|p| p.into_inner()) = out;
         Ok(())
     }

@@ -336,9 +336,9 @@ impl Engine {
     /// The engine's one entry point: run one top-level file — size check, detection,
     /// admission, dispatch, report. A clean output is handed to `sink` (with its output name,
     /// when the input had a name) before the report is built — written to a file, say —
-    /// while a large output is hashed on a second thread; without a sink it is kept in
-    /// [`Processed::output`] (also kept with one). `sink` is not called when there is no output; its error is
-    /// returned as is. Never panics and never returns the input as output.
+    /// while a large output is hashed on a second thread; it is kept in
+    /// [`Processed::output`] either way. `sink` is not called when there is no output; its
+    /// error is returned as is. Never panics and never returns the input as output.
     pub fn process<E>(&self, input: Input<'_>, sink: Option<Sink<'_, E>>) -> Result<Processed, E> {
         let done = self.run_hashed(input);
         let output_digest = match (&done.result, sink) {
@@ -403,8 +403,8 @@ impl Engine {
         password: Option<Vec<u8>>,
     ) -> (FileKind, bool, Result<Clean, Refusal>, Duration) {
         let started = Instant::now();
-        // Refused before parsing: the job was told to stop, or the input is over the limit
-        // (the kind is told from its first bytes only).
+        // Refused before parsing: a password for what is not an archive, the job was told to
+        // stop, or the input is over the limit (the kind is told from its first bytes only).
         let early = if password.is_some() && detect::detect(input) != FileKind::Zip {
             Some(Refusal::NotAnArchive)
         } else if stop_requested() {

@@ -11,7 +11,7 @@ use anyhow::Context;
 use serde_json::Value;
 
 use super::EXIT_USAGE;
-use crate::config::{AuditLogTo, Config};
+use crate::config::Config;
 
 #[derive(clap::Args)]
 pub struct AuditArgs {
@@ -43,14 +43,13 @@ pub struct AuditArgs {
 const JST: i64 = 9 * 3600;
 
 pub fn audit(config: &Config, args: AuditArgs) -> anyhow::Result<u8> {
-    let path = match (&args.file, &config.audit.log) {
-        (Some(p), _) => p.clone(),
-        (None, AuditLogTo::File(p)) => p.clone(),
-        (None, AuditLogTo::DataDir) => config.serve.data_dir.join("audit.jsonl"),
-        (None, AuditLogTo::Stdout | AuditLogTo::Syslog(_)) => {
-            eprintln!("mugai: audit.log is not a file (standard output or syslog); give the file with --file");
-            return Ok(EXIT_USAGE);
-        }
+    let Some(path) = args
+        .file
+        .clone()
+        .or_else(|| config.audit.log.file(&config.serve.data_dir))
+    else {
+        eprintln!("mugai: audit.log is not a file (standard output or syslog); give the file with --file");
+        return Ok(EXIT_USAGE);
     };
     let day = |d: &Option<String>, end: bool| -> Result<Option<u64>, String> {
         d.as_deref()

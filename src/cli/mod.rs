@@ -74,10 +74,17 @@ pub struct SanitizeArgs {
     pub name: Option<String>,
 }
 
+/// The configured store and audit log, as the daemon opens them.
+fn open_store(config: &Config) -> anyhow::Result<(Store, AuditLog)> {
+    let store = Store::open(&config.serve.data_dir, &config.store)
+        .with_context(|| format!("opening the store in {}", config.serve.data_dir.display()))?;
+    let audit = AuditLog::open(&config.audit, &config.serve.data_dir).context("opening the audit log")?;
+    Ok((store, audit))
+}
+
 /// `mugai originals purge`: remove what is past retention now.
 pub fn purge(config: &Config) -> anyhow::Result<u8> {
-    let store = Store::open(&config.serve.data_dir, &config.store)?;
-    let audit = AuditLog::open(&config.audit, &config.serve.data_dir).context("opening the audit log")?;
+    let (store, audit) = open_store(config)?;
     let purged = store.purge(crate::clock::now())?;
     crate::pipeline::purged_event(&audit, &Origin::cli(), &purged);
     println!(
@@ -91,10 +98,7 @@ pub fn purge(config: &Config) -> anyhow::Result<u8> {
 
 pub fn mail(config: Config, args: MailArgs) -> anyhow::Result<u8> {
     let loaded = Loaded::new(config);
-    let config = &loaded.config;
-    let store = Store::open(&config.serve.data_dir, &config.store)
-        .with_context(|| format!("opening the store in {}", config.serve.data_dir.display()))?;
-    let audit = AuditLog::open(&config.audit, &config.serve.data_dir).context("opening the audit log")?;
+    let (store, audit) = open_store(&loaded.config)?;
     let raw = read_input(&args.input)?;
     let envelope = crate::mail::Envelope {
         mail_from: args.from,

@@ -47,6 +47,17 @@ pub enum AuditLogTo {
     Syslog(PathBuf),
 }
 
+impl AuditLogTo {
+    /// The file the trail is written to, when it goes to a file.
+    pub fn file(&self, data_dir: &std::path::Path) -> Option<PathBuf> {
+        match self {
+            AuditLogTo::DataDir => Some(data_dir.join("audit.jsonl")),
+            AuditLogTo::File(path) => Some(path.clone()),
+            AuditLogTo::Stdout | AuditLogTo::Syslog(_) => None,
+        }
+    }
+}
+
 impl RawAudit {
     pub(super) fn validate(self, problems: &mut Vec<ConfigProblem>) -> AuditConfig {
         range(problems, "audit.retention_days", self.retention_days, 1, 36_500);

@@ -100,6 +100,17 @@ pub enum Release {
     AfterApproval,
 }
 
+impl Release {
+    /// The word `http.originals` takes for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Release::Direct => "direct",
+            Release::AfterScan => "after_scan",
+            Release::AfterApproval => "after_approval",
+        }
+    }
+}
+
 impl RawHttp {
     pub(super) fn validate(self, problems: &mut Vec<ConfigProblem>, max_input_bytes: u64) -> HttpConfig {
         range(problems, "http.max_queued", self.max_queued, 0, 100_000);
@@ -155,11 +166,7 @@ impl RawHttp {
             problems,
             "http.originals",
             &self.originals,
-            &[
-                ("after_approval", Release::AfterApproval),
-                ("after_scan", Release::AfterScan),
-                ("direct", Release::Direct),
-            ],
+            &[Release::AfterApproval, Release::AfterScan, Release::Direct].map(|r| (r.as_str(), r)),
         );
         HttpConfig {
             originals,

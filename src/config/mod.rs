@@ -145,12 +145,6 @@ impl From<Config> for EngineConfig {
     }
 }
 
-impl Default for EngineConfig {
-    fn default() -> Self {
-        EngineConfig::from(Config::default())
-    }
-}
-
 impl Default for Config {
     fn default() -> Self {
         // The embedded defaults are valid by construction (a unit test proves it).
@@ -208,10 +202,9 @@ impl RawConfig {
         let image = self.image.validate(p);
         let policy = self.policy.validate(p);
         let mail = self.mail.validate(p);
-        let mut store = self.store.validate(p);
         let audit = self.audit.validate(p);
         // Across sections: the store keeps release records as long as the audit asks.
-        store.record_retention = audit.retention;
+        let store = self.store.validate(p, audit.retention);
         let smtp = self.smtp.validate(p);
         let relay = self.relay.validate(p);
         let engine = self.engine.validate(p);

@@ -37,12 +37,13 @@ pub struct StoreConfig {
     /// `None`: the key file in the data directory. Never printed (`Secret`).
     pub link_key: Option<Secret<Vec<u8>>>,
     /// How long a purged original's release request and decision are kept: the `[audit]`
-    /// section's `retention_days` (set by `Config`'s validation; a year until then).
+    /// section's `retention_days`.
     pub record_retention: Duration,
 }
 
 impl RawStore {
-    pub(super) fn validate(self, problems: &mut Vec<ConfigProblem>) -> StoreConfig {
+    /// `record_retention` comes from the `[audit]` section.
+    pub(super) fn validate(self, problems: &mut Vec<ConfigProblem>, record_retention: Duration) -> StoreConfig {
         range(problems, "store.retention_days", self.retention_days, 1, 36_500);
         range(problems, "store.link_ttl_hours", self.link_ttl_hours, 1, 24 * 36_500);
         let link_key = if self.link_key.expose().is_empty() {
@@ -58,7 +59,7 @@ impl RawStore {
             retention: Duration::from_secs(self.retention_days.saturating_mul(86_400)),
             link_ttl: Duration::from_secs(self.link_ttl_hours.saturating_mul(3_600)),
             link_key,
-            record_retention: Duration::from_secs(365 * 86_400),
+            record_retention,
         }
     }
 }

@@ -106,18 +106,13 @@ impl Pipeline {
         self.metrics.file(&done.processed.report, elapsed);
         self.audit.note(
             origin,
-            sanitized_event(
-                &done.processed.report,
-                done.report_id.clone(),
-                job,
-                done.processed.report.input.size,
-            ),
+            sanitized_event(&done.processed.report, done.report_id.clone(), job),
         );
         Ok(done)
     }
 }
 
-fn sanitized_event(report: &Report, report_id: Option<String>, job: Option<String>, size: u64) -> Event {
+fn sanitized_event(report: &Report, report_id: Option<String>, job: Option<String>) -> Event {
     Event::FileSanitized {
         report: report_id,
         job,
@@ -125,7 +120,7 @@ fn sanitized_event(report: &Report, report_id: Option<String>, job: Option<Strin
         kind: report.detected_kind.as_str(),
         outcome: report.outcome.as_str(),
         reason: report.reason.clone(),
-        size,
+        size: report.input.size,
         input_sha256: report.input.sha256.clone(),
         output_sha256: report.output.as_ref().map(|o| o.digest.sha256.clone()),
         findings: serde_json::to_value(&report.findings).unwrap_or_default(),

@@ -79,7 +79,7 @@ impl Pipeline {
         let id = part.id.clone();
         let left = Self::blocking(move || store.take_unlock_try(&id, MAX_FAILURES, WINDOW.as_secs()))
             .await?
-            .map_err(store_failed)?
+            .map_err(WorkError::store)?
             .map_err(|secs| UnlockRefused::Locked { retry_after_secs: secs })?;
         let current = self.current();
         let store = self.store.clone();
@@ -88,7 +88,7 @@ impl Pipeline {
         // reading the original back happens under it too.
         let processed = self
             .run_work(Permit::Wait, None, move || {
-                let original = store.blob(&blob).map_err(store_failed)?;
+                let original = store.blob(&blob).map_err(WorkError::store)?;
                 Ok::<_, UnlockRefused>(
                     current
                         .engine
@@ -104,7 +104,7 @@ impl Pipeline {
         let store = self.store.clone();
         let part = part.clone();
         Self::blocking(move || {
-            store.clear_unlock_tries(&part.id).map_err(store_failed)?;
+            store.clear_unlock_tries(&part.id).map_err(WorkError::store)?;
             let report = processed.report.to_json();
             let Some(clean) = processed.output else {
                 return Err(UnlockRefused::Blocked(
@@ -115,14 +115,10 @@ impl Pipeline {
             let outcome = processed.report.outcome;
             let row = store
                 .unlock_part(&part, outcome, &clean, clean_name.as_deref(), &report)
-                .map_err(store_failed)?;
+                .map_err(WorkError::store)?;
             tracing::info!(part = %row.id, outcome = outcome.as_str(), "held archive unlocked and sanitized");
             Ok(row)
         })
         .await?
     }
-}
-
-fn store_failed(e: impl std::fmt::Display) -> UnlockRefused {
-    UnlockRefused::Failed(WorkError::Failed(format!("store: {e}")))
 }

@@ -468,7 +468,7 @@ impl Pipeline {
         let deadline = current.config.engine.message_timeout;
         let (store, audit, who) = (self.store.clone(), self.audit.clone(), origin.clone());
         let started = Instant::now();
-        let done = self
+        let (report, rebuilt) = self
             .run_work(Permit::Wait, Some(deadline), move || {
                 let message = load().map_err(|e| MessageError::Store(e.into()))?;
                 let processed = process(&current, &store, &audit, &who, message, &envelope)?;
@@ -480,7 +480,6 @@ impl Pipeline {
             })
             .await
             .map_err(MessageError::Work)??;
-        let (report, rebuilt) = done;
         self.metrics.message(report.outcome.as_str(), started.elapsed());
         // Every file the engine judged counts in the per-file metrics, as over HTTP.
         for part in report.parts.iter().filter_map(|p| p.report.as_ref()) {

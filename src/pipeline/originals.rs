@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use super::{Pipeline, WorkError};
+use super::{Loaded, Pipeline, WorkError};
 use crate::audit::{Event, Origin};
 use crate::config::Release;
 use crate::scan::{self, Verdict};
@@ -44,28 +44,22 @@ impl ReleaseRefused {
     }
 }
 
-fn policy_name(release: Release) -> &'static str {
-    match release {
-        Release::Direct => "direct",
-        Release::AfterScan => "after_scan",
-        Release::AfterApproval => "after_approval",
-    }
-}
-
 impl Pipeline {
     /// The original's bytes, if policy releases it now; otherwise why not.
     pub async fn release(self: &Arc<Self>, part: &PartRow, origin: &Origin) -> Result<Vec<u8>, ReleaseRefused> {
-        let policy = self.current().config.http.originals;
-        let result = self.release_inner(part, policy).await;
+        // One snapshot for the policy and the scanner, even if a reload comes in between.
+        let current = self.current();
+        let policy = current.config.http.originals;
+        let result = self.release_inner(part, &current).await;
         let event = match &result {
             Ok(_) => {
-                tracing::info!(part = %part.id, policy = policy_name(policy), "original released");
+                tracing::info!(part = %part.id, policy = policy.as_str(), "original released");
                 Event::OriginalReleased {
                     part: part.id.clone(),
                     message: part.message.clone(),
                     name: part.name.clone(),
                     sha256: part.original_blob.clone(),
-                    policy: policy_name(policy),
+                    policy: policy.as_str(),
                 }
             }
             Err(e) => {
@@ -83,11 +77,14 @@ impl Pipeline {
         result
     }
 
-    async fn release_inner(self: &Arc<Self>, part: &PartRow, policy: Release) -> Result<Vec<u8>, ReleaseRefused> {
+    async fn release_inner(self: &Arc<Self>, part: &PartRow, current: &Loaded) -> Result<Vec<u8>, ReleaseRefused> {
+        let policy = current.config.http.originals;
         if policy == Release::AfterApproval {
             let store = self.store.clone();
             let id = part.id.clone();
-            let row = Self::blocking(move || store.release(&id)).await?.map_err(failed)?;
+            let row = Self::blocking(move || store.release(&id))
+                .await?
+                .map_err(WorkError::store)?;
             match row.map(|r| r.state) {
                 Some(ReleaseState::Approved) => {}
                 Some(ReleaseState::Denied) => return Err(ReleaseRefused::Denied),
@@ -97,9 +94,11 @@ impl Pipeline {
         }
         let store = self.store.clone();
         let blob = part.original_blob.clone();
-        let bytes = Self::blocking(move || store.blob(&blob)).await?.map_err(failed)?;
+        let bytes = Self::blocking(move || store.blob(&blob))
+            .await?
+            .map_err(WorkError::store)?;
         if policy == Release::AfterScan {
-            match scan::scan(&self.current().config.scan, &bytes).await {
+            match scan::scan(&current.config.scan, &bytes).await {
                 Ok(Verdict::Clean) => {}
                 Ok(Verdict::Infected(signature)) => return Err(ReleaseRefused::Infected(signature)),
                 Err(e) => {
@@ -117,7 +116,7 @@ impl Pipeline {
         let id = part.id.clone();
         let row = Self::blocking(move || store.request_release(&id))
             .await?
-            .map_err(failed)?;
+            .map_err(WorkError::store)?;
         tracing::info!(part = %part.id, "recipient requested the original");
         self.audit.note(
             origin,
@@ -142,7 +141,7 @@ impl Pipeline {
         let (id, by_name) = (part.to_string(), by.to_string());
         let changed = Self::blocking(move || store.decide_release(&id, approve, &by_name))
             .await?
-            .map_err(failed)?;
+            .map_err(WorkError::store)?;
         if changed {
             tracing::info!(part = %part, approver = %by, approved = approve, "release decided");
             let part = part.to_string();
@@ -155,8 +154,4 @@ impl Pipeline {
         }
         Ok(changed)
     }
-}
-
-fn failed(e: impl std::fmt::Display) -> WorkError {
-    WorkError::Failed(format!("store: {e}"))
 }

@@ -16,6 +16,13 @@ pub enum WorkError {
     Failed(String),
 }
 
+impl WorkError {
+    /// The store failed under the work (the caller fails closed).
+    pub(super) fn store(e: impl std::fmt::Display) -> Self {
+        WorkError::Failed(format!("store: {e}"))
+    }
+}
+
 /// The worker permit for a piece of work: waited for here, or already taken by the caller
 /// (the HTTP side takes it before reading a queued body).
 pub enum Permit {

@@ -1,4 +1,5 @@
-//! Requests for originals and approvers' decisions (上長承認), and their records.
+//! Requests for originals and approvers' decisions (上長承認); after a purge their records stay
+//! in the ledger (`Releases::release_record`).
 
 use super::*;
 
@@ -15,11 +16,6 @@ impl Store {
     /// An approver's decision on a pending request; `false` when none was pending.
     pub fn decide_release(&self, part: &str, approve: bool, by: &str) -> Result<bool, StoreError> {
         Ok(self.ledger.decide_release(part, approve, by, now())?)
-    }
-
-    /// A part's release request and decision, kept past the part for `audit.retention_days`.
-    pub fn release_record(&self, part: &str) -> Result<Option<ReleaseRecord>, StoreError> {
-        Ok(self.ledger.release_record(part)?)
     }
 
     pub fn pending_releases(&self) -> Result<Vec<(PartRow, ReleaseRow)>, StoreError> {

@@ -37,23 +37,19 @@ impl Smtp {
             relay_pool: Pool::default(),
         })
     }
-
-    fn current(&self) -> Arc<crate::pipeline::Loaded> {
-        self.pipeline.current()
-    }
 }
 
 /// Accept and serve until `shutdown` turns true; then wait up to the grace period for the
 /// sessions still busy.
 pub async fn serve(listener: TcpListener, gateway: Arc<Smtp>, mut shutdown: watch::Receiver<bool>) {
-    let config = gateway.current().config.clone();
+    let config = gateway.pipeline.current().config.clone();
     let max = config.smtp.max_sessions;
     let permits = Arc::new(Semaphore::new(max));
     let sweeper = tokio::spawn({
         let gateway = gateway.clone();
         async move {
             loop {
-                let idle = gateway.current().config.relay.pool_idle;
+                let idle = gateway.pipeline.current().config.relay.pool_idle;
                 tokio::time::sleep(idle / 2).await;
                 gateway.relay_pool.close_idle(idle).await;
             }
@@ -115,7 +111,7 @@ enum End {
 /// One connection, start to end (in the clear, then over TLS after STARTTLS).
 async fn handle(mut stream: TcpStream, peer: SocketAddr, gateway: Arc<Smtp>, shutdown: watch::Receiver<bool>) {
     let _ = stream.set_nodelay(true);
-    let current = gateway.current();
+    let current = gateway.pipeline.current();
     let cfg = &current.config;
     let limits = SessionLimits {
         hostname: cfg.smtp.hostname.clone(),
