@@ -27,6 +27,7 @@ pub mod sniff;
 pub mod text;
 pub mod xml_filter;
 pub mod zipread;
+pub mod zipwrite;
 
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -2,8 +2,16 @@
 //! entry-count limit, finding encrypted entries before any is opened (the zip crate refuses
 //! to open one without a password, which would otherwise read as "malformed"), and reading
 //! one entry with a hard cap so that a lying header never expands past the limit.
+//!
+//! Stored and deflated entries are inflated here, from the input's bytes, rather than through
+//! the zip crate's reader, so that the read also proves whether the entry's compressed stream
+//! may be copied into a rebuilt container as it is ([`RawStream`]): only when it inflates to
+//! exactly the bytes read, its CRC matches, and it ends exactly at its compressed size
+//! (nothing hidden after the last deflate block).
 
 use std::io::{Cursor, Read};
+
+use flate2::{Decompress, FlushDecompress, Status};
 
 use super::Refusal;
 
@@ -43,4 +51,120 @@ pub fn read_capped(entry: impl Read, cap: u64, size_hint: u64, name: &str) -> Re
         .read_to_end(&mut data)
         .map_err(|e| Refusal::Malformed(format!("ZIP entry {name}: {e}")))?;
     Ok((data.len() as u64 <= cap).then_some(data))
+}
+
+/// How a copyable stream is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Stored,
+    Deflated,
+}
+
+/// An entry's compressed stream, proven to hold exactly the entry's bytes: where it lies in
+/// the input, how it is compressed, and the CRC and size of what it inflates to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawStream {
+    pub method: Method,
+    pub start: usize,
+    pub end: usize,
+    pub crc32: u32,
+    pub size: u64,
+}
+
+impl RawStream {
+    /// The compressed bytes, from the input the stream was read from.
+    pub fn bytes<'a>(&self, input: &'a [u8]) -> &'a [u8] {
+        input.get(self.start..self.end).unwrap_or_default()
+    }
+}
+
+/// One entry read: its bytes, and its stream when that may be copied as it is.
+pub struct Entry {
+    pub data: Vec<u8>,
+    pub raw: Option<RawStream>,
+}
+
+/// Read entry `i` of `zip` (over `input`), at most `cap` bytes; `Ok(None)` when it holds more.
+/// Stored and deflated entries are inflated from the input's bytes (and may come with a
+/// [`RawStream`]); an encrypted entry or another method goes through the zip crate's reader,
+/// which decrypts or refuses it.
+pub fn read_entry(zip: &mut Zip<'_>, input: &[u8], i: usize, cap: u64, name: &str) -> Result<Option<Entry>, Refusal> {
+    let malformed = |e: zip::result::ZipError| Refusal::Malformed(format!("ZIP entry {name}: {e}"));
+    let (method, start, csize, size, crc) = {
+        let raw = zip.by_index_raw(i).map_err(malformed)?;
+        let method = match raw.compression() {
+            _ if raw.encrypted() => None,
+            zip::CompressionMethod::Stored => Some(Method::Stored),
+            zip::CompressionMethod::Deflated => Some(Method::Deflated),
+            _ => None,
+        };
+        (method, raw.data_start(), raw.compressed_size(), raw.size(), raw.crc32())
+    };
+    let stream = start
+        .and_then(|s| usize::try_from(s).ok())
+        .zip(usize::try_from(csize).ok())
+        .and_then(|(s, n)| Some((s, s.checked_add(n)?)))
+        .filter(|&(_, end)| end <= input.len());
+    let (Some(method), Some((start, end))) = (method, stream) else {
+        let mut entry = zip.by_index(i).map_err(malformed)?;
+        return Ok(read_capped(&mut entry, cap, size, name)?.map(|data| Entry { data, raw: None }));
+    };
+    let compressed = &input[start..end];
+    let (data, exact_end) = match method {
+        Method::Stored if csize > cap => return Ok(None),
+        Method::Stored => (compressed.to_vec(), true),
+        Method::Deflated => match inflate(compressed, cap, size).map_err(|e| Refusal::Malformed(format!("ZIP entry {name}: {e}")))? {
+            Some(read) => read,
+            None => return Ok(None),
+        },
+    };
+    let mut hasher = flate2::Crc::new();
+    hasher.update(&data);
+    if hasher.sum() != crc {
+        return Err(Refusal::Malformed(format!("ZIP entry {name}: CRC does not match its bytes")));
+    }
+    let copyable = exact_end && data.len() as u64 == size;
+    let raw = copyable.then_some(RawStream {
+        method,
+        start,
+        end,
+        crc32: crc,
+        size,
+    });
+    Ok(Some(Entry { data, raw }))
+}
+
+/// Inflate a raw deflate stream into at most `cap` bytes: `None` when it holds more, and with
+/// the bytes whether the stream ended exactly at the end of `src`.
+fn inflate(src: &[u8], cap: u64, size_hint: u64) -> Result<Option<(Vec<u8>, bool)>, String> {
+    // Reading goes one byte past the cap, to tell "exactly the cap" from "more".
+    let limit = usize::try_from(cap.saturating_add(1)).unwrap_or(usize::MAX);
+    let first = usize::try_from(size_hint.min(cap).min(1 << 24)).unwrap_or(0).saturating_add(1);
+    let mut out: Vec<u8> = Vec::with_capacity(first.min(limit));
+    let mut d = Decompress::new(false);
+    loop {
+        if out.len() >= limit {
+            return Ok(None);
+        }
+        if out.len() == out.capacity() {
+            // Growth is bounded by what is left under the cap (`decompress_vec` writes into
+            // the spare capacity only).
+            out.reserve_exact(out.len().clamp(64 * 1024, 1 << 24).min(limit - out.len()));
+        }
+        let (in_before, out_before) = (d.total_in(), d.total_out());
+        let consumed = usize::try_from(in_before).map_or(src.len(), |n| n.min(src.len()));
+        let status = d
+            .decompress_vec(&src[consumed..], &mut out, FlushDecompress::None)
+            .map_err(|e| format!("inflate: {e}"))?;
+        match status {
+            Status::StreamEnd if out.len() >= limit => return Ok(None),
+            Status::StreamEnd => return Ok(Some((out, d.total_in() == src.len() as u64))),
+            Status::Ok | Status::BufError => {
+                let stuck = d.total_in() == in_before && d.total_out() == out_before;
+                if stuck && out.len() < out.capacity() {
+                    return Err("the deflate stream ends before its last block".into());
+                }
+            }
+        }
+    }
 }
