@@ -21,6 +21,8 @@ pub mod ooxml;
 pub mod pdf;
 pub mod pdf_budget;
 pub mod pdf_write;
+#[cfg(test)]
+mod raw_copy_tests;
 pub mod rtf;
 mod sheet_data;
 pub mod sniff;

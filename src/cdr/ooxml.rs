@@ -1145,7 +1145,9 @@ fn write_package(
                                     break;
                                 }
                                 Msg::Fail(e) => return Err(Refusal::Malformed(format!("{name}: {e}"))),
-                                Msg::Same(_) => return Err(Refusal::Internal("the XML filter sent a part twice".into())),
+                                Msg::Same(_) => {
+                                    return Err(Refusal::Internal("the XML filter sent a part twice".into()))
+                                }
                             }
                         }
                         entry.finish()?;

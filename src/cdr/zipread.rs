@@ -113,15 +113,19 @@ pub fn read_entry(zip: &mut Zip<'_>, input: &[u8], i: usize, cap: u64, name: &st
     let (data, exact_end) = match method {
         Method::Stored if csize > cap => return Ok(None),
         Method::Stored => (compressed.to_vec(), true),
-        Method::Deflated => match inflate(compressed, cap, size).map_err(|e| Refusal::Malformed(format!("ZIP entry {name}: {e}")))? {
-            Some(read) => read,
-            None => return Ok(None),
-        },
+        Method::Deflated => {
+            match inflate(compressed, cap, size).map_err(|e| Refusal::Malformed(format!("ZIP entry {name}: {e}")))? {
+                Some(read) => read,
+                None => return Ok(None),
+            }
+        }
     };
     let mut hasher = flate2::Crc::new();
     hasher.update(&data);
     if hasher.sum() != crc {
-        return Err(Refusal::Malformed(format!("ZIP entry {name}: CRC does not match its bytes")));
+        return Err(Refusal::Malformed(format!(
+            "ZIP entry {name}: CRC does not match its bytes"
+        )));
     }
     let copyable = exact_end && data.len() as u64 == size;
     let raw = copyable.then_some(RawStream {
@@ -139,7 +143,9 @@ pub fn read_entry(zip: &mut Zip<'_>, input: &[u8], i: usize, cap: u64, name: &st
 fn inflate(src: &[u8], cap: u64, size_hint: u64) -> Result<Option<(Vec<u8>, bool)>, String> {
     // Reading goes one byte past the cap, to tell "exactly the cap" from "more".
     let limit = usize::try_from(cap.saturating_add(1)).unwrap_or(usize::MAX);
-    let first = usize::try_from(size_hint.min(cap).min(1 << 24)).unwrap_or(0).saturating_add(1);
+    let first = usize::try_from(size_hint.min(cap).min(1 << 24))
+        .unwrap_or(0)
+        .saturating_add(1);
     let mut out: Vec<u8> = Vec::with_capacity(first.min(limit));
     let mut d = Decompress::new(false);
     loop {
@@ -166,5 +172,82 @@ fn inflate(src: &[u8], cap: u64, size_hint: u64) -> Result<Option<(Vec<u8>, bool
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cdr::zipwrite::ZipOut;
+    use std::io::Write;
+
+    fn deflate(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::new(6));
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    /// A one-entry ZIP whose stream is `stream` (in a buffer of its own), declared to hold
+    /// `data`.
+    fn zip_of(stream: &[u8], data: &[u8]) -> Vec<u8> {
+        let mut crc = flate2::Crc::new();
+        crc.update(data);
+        let raw = RawStream {
+            method: Method::Deflated,
+            start: 0,
+            end: stream.len(),
+            crc32: crc.sum(),
+            size: data.len() as u64,
+        };
+        let mut out = ZipOut::with_capacity(0);
+        out.raw("word/styles.xml", stream, raw).unwrap();
+        out.finish().unwrap()
+    }
+
+    fn read(zip: &[u8], cap: u64) -> Result<Option<Entry>, Refusal> {
+        let mut z = open(zip, 10)?;
+        read_entry(&mut z, zip, 0, cap, "word/styles.xml")
+    }
+
+    #[test]
+    fn an_exact_stream_is_copyable() {
+        let data = b"<w:styles/>".repeat(100);
+        let zip = zip_of(&deflate(&data), &data);
+        let entry = read(&zip, 1 << 20).unwrap().unwrap();
+        assert_eq!(entry.data, data);
+        assert!(entry.raw.is_some());
+    }
+
+    #[test]
+    fn bytes_after_the_last_block_make_a_stream_not_copyable() {
+        let data = b"<w:styles/>".repeat(100);
+        let mut stream = deflate(&data);
+        stream.extend_from_slice(b"<script>hidden after the end of the stream</script>");
+        let zip = zip_of(&stream, &data);
+        let entry = read(&zip, 1 << 20).unwrap().unwrap();
+        assert_eq!(entry.data, data, "the entry reads as what it inflates to");
+        assert!(
+            entry.raw.is_none(),
+            "its stream must not be copied with what hides after it"
+        );
+    }
+
+    #[test]
+    fn a_wrong_crc_or_a_cut_stream_is_refused() {
+        let data = b"<w:styles/>".repeat(100);
+        let zip = zip_of(&deflate(&data), b"something else");
+        assert!(matches!(read(&zip, 1 << 20), Err(Refusal::Malformed(m)) if m.contains("CRC")));
+        let stream = deflate(&data);
+        let zip = zip_of(&stream[..stream.len() / 2], &data);
+        assert!(matches!(read(&zip, 1 << 20), Err(Refusal::Malformed(_))));
+    }
+
+    #[test]
+    fn a_lying_size_stops_at_the_cap() {
+        let data = vec![b'a'; 1 << 20];
+        let zip = zip_of(&deflate(&data), b"tiny");
+        assert!(read(&zip, 4096).unwrap().is_none());
+        // At a cap it fits, it is read in full and refused on its CRC.
+        assert!(read(&zip, 1 << 20).is_err());
     }
 }

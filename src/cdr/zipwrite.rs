@@ -91,7 +91,14 @@ impl ZipOut {
         };
         let offset = self.local_header(name, method)?;
         self.buf.extend_from_slice(bytes);
-        self.close(name, offset, method, raw.crc32, u32_of(bytes.len() as u64)?, u32_of(raw.size)?)
+        self.close(
+            name,
+            offset,
+            method,
+            raw.crc32,
+            u32_of(bytes.len() as u64)?,
+            u32_of(raw.size)?,
+        )
     }
 
     /// A deflated entry written through the returned writer; [`EntryWriter::finish`] ends it.
@@ -176,7 +183,15 @@ impl ZipOut {
         Ok(offset)
     }
 
-    fn close(&mut self, name: &str, offset: u32, method: u16, crc32: u32, compressed: u32, size: u32) -> Result<(), Refusal> {
+    fn close(
+        &mut self,
+        name: &str,
+        offset: u32,
+        method: u16,
+        crc32: u32,
+        compressed: u32,
+        size: u32,
+    ) -> Result<(), Refusal> {
         let at = offset as usize + 14;
         let fields = self
             .buf
@@ -315,6 +330,10 @@ mod tests {
         let raw = entry.raw.expect("a stream written here is copyable");
         let mut second = ZipOut::with_capacity(0);
         second.raw("doc.xml", &first, raw).unwrap();
-        assert_eq!(second.finish().unwrap(), first, "a copy of every entry is the same container");
+        assert_eq!(
+            second.finish().unwrap(),
+            first,
+            "a copy of every entry is the same container"
+        );
     }
 }
