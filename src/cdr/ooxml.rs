@@ -1155,7 +1155,6 @@ fn write_package(
                 },
             }
         }
-        drop(found);
         let bytes = zip.finish()?;
         Ok((bytes, findings))
     })
