@@ -7,11 +7,15 @@
 //! step), PNG, BMP and TIFF losslessly, WebP as lossless WebP. GIFs are rewritten frame by
 //! frame from their palette indices with the `gif` crate, so their pixels are exact too.
 //!
-//! One exception keeps a second pass from degrading a photo: a JPEG that already has nothing
-//! but the segments an encoder writes (no APPn but JFIF, no comment, nothing after the end
-//! marker) is decoded in full, to prove it is a picture within the limits, and kept as it is.
-//! The lossless formats are re-encoded every time; their encoders are deterministic, so a
-//! second pass gives the same bytes.
+//! Two exceptions keep pictures that carry nothing but pixels as they are (a second pass
+//! does not degrade a photo, and the common case costs a decode instead of an encode): a JPEG
+//! that has nothing but the segments an encoder writes (no APPn but JFIF, no comment, nothing
+//! after the end marker), and a PNG of only critical and known-safe chunks, each with its CRC,
+//! whose image data inflates to exactly the size its header declares and ends exactly at the
+//! end of the last IDAT chunk (nothing hidden inside the stream). Both are decoded in full, to
+//! prove they are pictures within the limits, and kept. The other lossless formats are
+//! re-encoded every time; their encoders are deterministic, so a second pass gives the same
+//! bytes.
 //!
 //! The pixel count (`image.max_pixels`, every frame of an animation) is checked from the
 //! header before any pixel is decoded, and the decoded size is charged to the file's
@@ -52,6 +56,10 @@ impl Sanitizer for ImageSanitizer {
             FileKind::Gif => gif::rewrite(input, policy, cx)?,
             FileKind::Jpeg if jpeg_is_plain(input, policy.keep_icc_profile) => {
                 decode(input, ImageFormat::Jpeg, policy, cx)?;
+                input.to_vec()
+            }
+            FileKind::Png if png_is_plain(input, policy.keep_icc_profile) && png_is_exact(input) => {
+                decode(input, ImageFormat::Png, policy, cx)?;
                 input.to_vec()
             }
             _ => {
@@ -173,6 +181,121 @@ fn png_is_plain(input: &[u8], icc_allowed: bool) -> bool {
             _ => return false,
         }
         rest = after;
+    }
+    false
+}
+
+/// Whether a PNG's chunks all have their right CRC and its image data is exactly what its
+/// header declares: one run of IDAT chunks whose zlib stream ends at the end of the last one
+/// and inflates to the size the dimensions, colour type, bit depth and interlacing give.
+/// (Structure and the chunk allowlist are [`png_is_plain`]'s.)
+fn png_is_exact(input: &[u8]) -> bool {
+    let Some(mut rest) = input.strip_prefix(b"\x89PNG\r\n\x1a\n") else {
+        return false;
+    };
+    let mut header = None;
+    let mut idat: Vec<&[u8]> = Vec::new();
+    let mut idat_ended = false;
+    while rest.len() >= 12 {
+        let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        let Some(chunk) = len.checked_add(8).and_then(|n| rest.get(4..n)) else {
+            return false;
+        };
+        let Some(stored) = rest.get(len + 8..len + 12) else {
+            return false;
+        };
+        let mut crc = flate2::Crc::new();
+        crc.update(chunk);
+        if crc.sum().to_be_bytes() != stored {
+            return false;
+        }
+        let (kind, data) = chunk.split_at(4);
+        match kind {
+            b"IHDR" if data.len() == 13 => header = Some(data),
+            b"IDAT" if idat_ended => return false,
+            b"IDAT" => idat.push(data),
+            _ if !idat.is_empty() => idat_ended = true,
+            _ => {}
+        }
+        if kind == b"IEND" {
+            break;
+        }
+        rest = &rest[len + 12..];
+    }
+    let Some(h) = header else { return false };
+    let width = u64::from(u32::from_be_bytes([h[0], h[1], h[2], h[3]]));
+    let height = u64::from(u32::from_be_bytes([h[4], h[5], h[6], h[7]]));
+    let (depth, colour, interlace) = (u64::from(h[8]), h[9], h[12]);
+    let channels = match colour {
+        0 | 3 => 1,
+        2 => 3,
+        4 => 2,
+        6 => 4,
+        _ => return false,
+    };
+    let row = |w: u64| {
+        if w == 0 {
+            0
+        } else {
+            1 + (w * channels * depth).div_ceil(8)
+        }
+    };
+    let expected = match interlace {
+        0 => height * row(width),
+        // Adam7: seven passes, each a sub-image of its own rows (a pass with no pixels has none).
+        1 => [
+            (0, 0, 8, 8),
+            (4, 0, 8, 8),
+            (0, 4, 4, 8),
+            (2, 0, 4, 4),
+            (0, 2, 2, 4),
+            (1, 0, 2, 2),
+            (0, 1, 1, 2),
+        ]
+        .iter()
+        .map(|&(x0, y0, dx, dy)| {
+            let w = width.saturating_sub(x0).div_ceil(dx);
+            let h = height.saturating_sub(y0).div_ceil(dy);
+            if w == 0 {
+                0
+            } else {
+                h * row(w)
+            }
+        })
+        .sum(),
+        _ => return false,
+    };
+    zlib_exact(&idat, expected)
+}
+
+/// Whether the zlib stream cut into `pieces` inflates to exactly `expected` bytes and ends at
+/// the end of the last piece. Counted through a scratch buffer: costs no memory.
+fn zlib_exact(pieces: &[&[u8]], expected: u64) -> bool {
+    let mut d = flate2::Decompress::new(true);
+    let mut scratch = vec![0u8; 64 * 1024];
+    let last = pieces.len().saturating_sub(1);
+    for (i, piece) in pieces.iter().enumerate() {
+        let mut at = 0;
+        loop {
+            let before = (d.total_in(), d.total_out());
+            let status = match d.decompress(&piece[at..], &mut scratch, flate2::FlushDecompress::None) {
+                Ok(s) => s,
+                Err(_) => return false,
+            };
+            at += (d.total_in() - before.0) as usize;
+            if d.total_out() > expected {
+                return false;
+            }
+            if status == flate2::Status::StreamEnd {
+                return i == last && at == piece.len() && d.total_out() == expected;
+            }
+            if at == piece.len() && d.total_out() - before.1 < scratch.len() as u64 {
+                break; // this piece is used up; the stream goes on in the next
+            }
+            if (d.total_in(), d.total_out()) == before {
+                return false;
+            }
+        }
     }
     false
 }
@@ -449,5 +572,101 @@ mod tiff_out {
             other => put!(colortype::RGB8, other.to_rgb8().as_raw(), false),
         }
         Ok(out.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn png(width: u32, height: u32) -> Vec<u8> {
+        let pixels: Vec<u8> = (0..width * height * 3).map(|i| (i * 7 % 251) as u8).collect();
+        let mut out = Vec::new();
+        image::codecs::png::PngEncoder::new(&mut out)
+            .write_image(&pixels, width, height, image::ExtendedColorType::Rgb8)
+            .unwrap();
+        out
+    }
+
+    /// Rebuild a PNG from its chunks, each with a correct CRC.
+    fn chunk(kind: &[u8], data: &[u8]) -> Vec<u8> {
+        let mut c = (data.len() as u32).to_be_bytes().to_vec();
+        c.extend_from_slice(kind);
+        c.extend_from_slice(data);
+        let mut crc = flate2::Crc::new();
+        crc.update(&c[4..]);
+        c.extend_from_slice(&crc.sum().to_be_bytes());
+        c
+    }
+
+    fn chunks(png: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut rest = &png[8..];
+        let mut out = Vec::new();
+        while rest.len() >= 12 {
+            let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+            out.push((rest[4..8].to_vec(), rest[8..8 + len].to_vec()));
+            rest = &rest[len + 12..];
+        }
+        out
+    }
+
+    fn assemble(parts: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
+        let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+        for (k, d) in parts {
+            out.extend(chunk(k, d));
+        }
+        out
+    }
+
+    #[test]
+    fn an_encoder_written_png_is_exact_and_kept_as_it_is() {
+        let p = png(37, 19);
+        assert!(png_is_plain(&p, false) && png_is_exact(&p));
+        let engine = crate::cdr::Engine::new(crate::config::Config::default());
+        let out = engine.run(&p, Some("a.png"));
+        assert_eq!(out.output.as_deref(), Some(p.as_slice()), "kept byte for byte");
+        // Split over many IDAT chunks, it is still exact.
+        let mut parts = chunks(&p);
+        let idat = parts.iter().position(|(k, _)| k == b"IDAT").unwrap();
+        let data = parts.remove(idat).1;
+        for (i, piece) in data.chunks(5).enumerate() {
+            parts.insert(idat + i, (b"IDAT".to_vec(), piece.to_vec()));
+        }
+        assert!(png_is_exact(&assemble(&parts)));
+    }
+
+    #[test]
+    fn bytes_hidden_in_or_after_the_image_data_make_a_png_not_exact() {
+        let p = png(37, 19);
+        let mut parts = chunks(&p);
+        let idat = parts.iter().position(|(k, _)| k == b"IDAT").unwrap();
+        // After the zlib stream's end, inside the IDAT chunk.
+        parts[idat].1.extend_from_slice(b"<script>alert(1)</script>");
+        let hidden = assemble(&parts);
+        assert!(png_is_plain(&hidden, false), "its chunks alone look plain");
+        assert!(!png_is_exact(&hidden));
+        let engine = crate::cdr::Engine::new(crate::config::Config::default());
+        let out = engine.run(&hidden, Some("a.png")).output.expect("re-encoded");
+        assert!(!out.windows(8).any(|w| w == b"<script>"));
+        // A stream declaring fewer rows than the header, or a chunk with a wrong CRC.
+        let mut short = chunks(&png(37, 19));
+        short[0].1[4..8].copy_from_slice(&20u32.to_be_bytes());
+        assert!(!png_is_exact(&assemble(&short)));
+        let mut bad = png(37, 19);
+        let n = bad.len();
+        bad[n - 20] ^= 1;
+        assert!(!png_is_exact(&bad));
+    }
+
+    #[test]
+    fn interlaced_sizes_follow_adam7() {
+        // 1x1 interlaced: only the first pass has a pixel: one row of filter byte + 3 bytes.
+        let mut parts = chunks(&png(1, 1));
+        parts[0].1[12] = 1;
+        let idat = parts.iter().position(|(k, _)| k == b"IDAT").unwrap();
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut z, &[0, 1, 2, 3]).unwrap();
+        parts[idat].1 = z.finish().unwrap();
+        assert!(png_is_exact(&assemble(&parts)));
     }
 }
