@@ -1,19 +1,31 @@
 #!/usr/bin/env python3
-"""Load on the SMTP content filter: smtp-source -> mugai serve -> smtp-sink, beside a bare
-smtp-source -> smtp-sink run, in one script, for three mail profiles, with 20 concurrent
-sessions; then 1,000 idle sessions held open against mugai.
+"""Load on the SMTP content filter: a client -> mugai serve -> smtp-sink, beside the same
+client -> smtp-sink bare, in one script, for four mail profiles, with 20 concurrent sessions;
+then 1,000 idle sessions held open against mugai.
 
-    python3 benches/smtp_load.py [--mugai PATH] [--scale 1.0]
+    target/bench-venv/bin/python benches/smtp_load.py [--mugai PATH] [--scale 1.0]
 
-Needs smtp-source and smtp-sink (Debian's postfix package). For each profile (made by
-fixtures/gen/mail_fixtures.py --profile): messages per second through mugai and through the
-bare sink (smtp-source timing N messages over 20 sessions; bare and mugai runs alternate
---rounds times; the medians are reported, and the ratio is the median of each round's
-bare-to-mugai ratio), the ratio, p50/p99 of the time
-from MAIL to the reply to the final dot as seen by a client (20 threads, each sending
-messages one after another) direct to the sink and through mugai, the difference (the
-latency mugai adds), and mugai's peak RSS (VmHWM, mugai restarted per profile). mugai stores
-every original and attachment with fsync and writes ledger and audit rows for each message.
+Needs smtp-source and smtp-sink (Debian's postfix package); the `office` profile needs
+python-docx, openpyxl, reportlab and Pillow (benches/office_profile.py says how to install
+them; without them it is skipped). Profiles:
+
+- `text`: a 2 KB ISO-2022-JP text mail;
+- `pdf100k`: a 100 KB scanned-style PDF (fixtures/gen/mail_fixtures.py's generator);
+- `office1m`: a ~1 MB mail of two small fixtures (docx, xlsx) and a 750 KB scanned-style PDF;
+- `office`: a ~1.4 MB mail as offices send it: a Word memo from Word's default template with
+  a picture, a 170 KB spreadsheet and a 360 KB PDF report (benches/office_profile.py).
+
+Each profile runs twice: `same`, one message sent over and over by smtp-source (the store
+deduplicates it after the first), and `distinct`, every message unique (its attachments too,
+benches/office_profile.py's `distinct`), sent by this script's own client, so that the
+content-addressed store writes and fsyncs new blobs every time, as in real traffic. The bare
+runs of a mode use the same client and the same messages as its mugai runs. Bare and mugai
+runs alternate --rounds times; the medians are reported, and the ratio is the median of each
+round's mugai-to-bare ratio. Then p50/p99 of the time from MAIL to the reply to the final dot
+as seen by a client (20 threads, each sending messages one after another) direct to the sink
+and through mugai, the difference (the latency mugai adds), and mugai's peak RSS (VmHWM, mugai
+restarted per profile and mode). mugai stores every original and attachment with fsync and
+writes ledger and audit rows for each message.
 """
 
 import argparse
@@ -28,8 +40,87 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "benches"))
+sys.path.insert(0, os.path.join(ROOT, "fixtures", "gen"))
 from netutil import free_port, wait_port  # noqa: E402
-PROFILES = [("text", 3000), ("pdf100k", 600), ("office1m", 120)]
+import mail_fixtures as mf  # noqa: E402
+import office_profile  # noqa: E402
+
+# (profile, messages per round)
+PROFILES = [("text", 3000), ("pdf100k", 600), ("office1m", 120), ("office", 200)]
+
+
+def attachments_of(name):
+    """The attachments of a profile as (file name, content type, bytes), or None when the
+    profile cannot be made here."""
+    import io
+    if name == "text":
+        return []
+    if name in ("pdf100k", "office1m"):
+        pdf = io.BytesIO()
+        mf.scanned_pdf(pdf, 100 * 1024 if name == "pdf100k" else 750 * 1024)
+        out = [("scan.pdf", "application/pdf", pdf.getvalue())]
+        if name == "office1m":
+            out += [("report.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                     mf.read("ooxml/embedded_xlsm.docx")),
+                    ("budget.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                     mf.read("ooxml/clean.xlsx"))]
+        return out
+    try:
+        return [(n, t, make()) for n, t, make in office_profile.ATTACHMENTS]
+    except ImportError as e:
+        print("%s: skipped (%s; see benches/office_profile.py)" % (name, e))
+        return None
+
+
+def mail(i, attachments, distinct):
+    """Message `i` of a profile; with `distinct`, its Message-ID, text and attachments are
+    its own."""
+    text = ("本日の会議は15時からです。\r\n" * 40).encode("iso2022_jp")
+    if distinct:
+        text += ("整理番号 %06d\r\n" % i).encode("iso2022_jp")
+    out = mf.headers(mf.jis_word("お知らせ"), "load-%06d" % (i if distinct else 0)) + b"MIME-Version: 1.0\r\n"
+    body = mf.part(b"text/plain; charset=ISO-2022-JP", None, text, cte=b"7bit")
+    if not attachments:
+        return out + body
+    out += b'Content-Type: multipart/mixed; boundary="==LOAD=="\r\n\r\n--==LOAD==\r\n' + body
+    for name, ctype, data in attachments:
+        if distinct:
+            data = office_profile.distinct(name, data, i)
+        out += (b"\r\n--==LOAD==\r\n" + mf.part(ctype.encode(), b'attachment; filename="' + name.encode() + b'"', data))
+    return out + b"\r\n--==LOAD==--\r\n"
+
+
+def blast(port, messages, sessions=20):
+    """Send every message (dot-stuffed already) over `sessions` connections, each taking the
+    next unsent one; messages per second."""
+    lock = threading.Lock()
+    todo = iter(messages)
+    errors = []
+
+    def worker():
+        try:
+            c = Client(port)
+            c.cmd(b"EHLO load.example")
+            while True:
+                with lock:
+                    data = next(todo, None)
+                if data is None:
+                    break
+                c.send(data)
+            c.cmd(b"QUIT")
+        except Exception as e:  # reported below
+            errors.append(e)
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(sessions)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    took = time.perf_counter() - start
+    if errors:
+        sys.exit("load run failed: %r" % errors[0])
+    return len(messages) / took
 
 
 def status(pid, key):
@@ -127,6 +218,57 @@ def start_mugai(mugai, tmp, port, sink_port, name):
     return proc
 
 
+def run_profile(args, mugai, tmp, sink_port, name, mode, count, attachments):
+    """One profile in one mode: alternating bare and mugai rounds, then latencies."""
+    if mode == "same":
+        if name == "office":
+            message = mail(0, attachments, False)
+        else:
+            eml = os.path.join(tmp, name + ".eml")
+            mf.profile(name, eml)
+            with open(eml, "rb") as f:
+                message = f.read()
+        lf = os.path.join(tmp, name + ".lf")
+        with open(lf, "wb") as f:
+            f.write(message.replace(b"\r\n", b"\n"))
+    port = free_port()
+    proc = start_mugai(mugai, tmp, port, sink_port, name + "-" + mode)
+    try:
+        # Alternating rounds, medians: this machine's speed drifts by 20 % from one run to
+        # the next, and a single bare run decides the ratio.
+        bares, throughs = [], []
+        for r in range(max(1, args.rounds)):
+            if mode == "same":
+                bares.append(source(sink_port, lf, count))
+                throughs.append(source(port, lf, count))
+            else:
+                # New messages every round (made before the clock starts): nothing repeats
+                # within the run, so mugai's store never finds a blob it has.
+                batch = [stuffed(mail(r * count + i, attachments, True)) for i in range(count)]
+                message = batch[0]
+                bares.append(blast(sink_port, batch))
+                throughs.append(blast(port, batch))
+                del batch
+        bare, through = statistics.median(bares), statistics.median(throughs)
+        # The ratio of each bare run to the mugai run right after it, then their median: a
+        # slow or fast spell of the machine then cancels out.
+        ratios = sorted(t / b for b, t in zip(bares, throughs))
+        ratio = statistics.median(ratios)
+        per = max(1, count // 40)
+        if mode == "distinct":
+            message = mail(10**6, attachments, True)
+        b50, b99 = latencies(sink_port, message, per)
+        m50, m99 = latencies(port, message, per)
+        peak = status(proc.pid, "VmHWM")
+    finally:
+        proc.terminate()
+        proc.wait()
+    print("%-9s %-8s %6.0fK %11.1f %11.1f %6.0f%% %7.1f/%-7.1f %7.1f/%-7.1f %6.1f/%-6.1f %8.1fM   rounds: %s" % (
+        name, mode, len(message) / 1024, bare, through, 100 * ratio, b50 * 1000, b99 * 1000,
+        m50 * 1000, m99 * 1000, (m50 - b50) * 1000, (m99 - b99) * 1000, peak / 1e6,
+        " ".join("%.0f%%" % (100 * r) for r in ratios)), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mugai", default=None)
@@ -149,46 +291,18 @@ def main():
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(sink_port)
         try:
-            print("%-9s %7s %11s %11s %7s %15s %15s %13s %9s" % (
-                "profile", "size", "bare msg/s", "mugai msg/s", "ratio", "bare p50/p99", "mugai p50/p99",
+            print("%-9s %-8s %7s %11s %11s %7s %15s %15s %13s %9s" % (
+                "profile", "mode", "size", "bare msg/s", "mugai msg/s", "ratio", "bare p50/p99", "mugai p50/p99",
                 "added p50/p99", "peak RSS"))
             for name, count in PROFILES:
                 if args.only and name != args.only:
                     continue
                 count = max(20, int(count * args.scale))
-                eml = os.path.join(tmp, name + ".eml")
-                subprocess.run([sys.executable, os.path.join(ROOT, "fixtures/gen/mail_fixtures.py"), "--profile", name, eml],
-                               check=True)
-                with open(eml, "rb") as f:
-                    message = f.read()
-                lf = os.path.join(tmp, name + ".lf")
-                with open(lf, "wb") as f:
-                    f.write(message.replace(b"\r\n", b"\n"))
-                port = free_port()
-                proc = start_mugai(mugai, tmp, port, sink_port, name)
-                try:
-                    # Alternating rounds, medians: this machine's speed drifts by 20 % from
-                    # one run to the next, and a single bare run decides the ratio.
-                    bares, throughs = [], []
-                    for _ in range(max(1, args.rounds)):
-                        bares.append(source(sink_port, lf, count))
-                        throughs.append(source(port, lf, count))
-                    bare, through = statistics.median(bares), statistics.median(throughs)
-                    # The ratio of each bare run to the mugai run right after it, then their
-                    # median: a slow or fast spell of the machine then cancels out.
-                    ratios = sorted(t / b for b, t in zip(bares, throughs))
-                    ratio = statistics.median(ratios)
-                    per = max(1, count // 40)
-                    b50, b99 = latencies(sink_port, message, per)
-                    m50, m99 = latencies(port, message, per)
-                    peak = status(proc.pid, "VmHWM")
-                finally:
-                    proc.terminate()
-                    proc.wait()
-                print("%-9s %6.0fK %11.1f %11.1f %6.0f%% %7.1f/%-7.1f %7.1f/%-7.1f %6.1f/%-6.1f %8.1fM   rounds: %s" % (
-                    name, len(message) / 1024, bare, through, 100 * ratio, b50 * 1000, b99 * 1000,
-                    m50 * 1000, m99 * 1000, (m50 - b50) * 1000, (m99 - b99) * 1000, peak / 1e6,
-                    " ".join("%.0f%%" % (100 * r) for r in ratios)))
+                attachments = attachments_of(name)
+                if attachments is None:
+                    continue
+                for mode in ("same", "distinct"):
+                    run_profile(args, mugai, tmp, sink_port, name, mode, count, attachments)
 
             # 1,000 idle sessions: each connected, greeted and past EHLO, then silent.
             port = free_port()

@@ -9,8 +9,9 @@ use super::{range, ConfigProblem};
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub(super) struct RawEngine {
-    /// Messages disarmed at once (CPU-bound work, on the blocking pool).
-    workers: u64,
+    /// Messages disarmed at once (CPU-bound work, on the blocking pool); absent: the cores
+    /// available to the process.
+    workers: Option<u64>,
     /// Seconds one message may take through the whole pipeline.
     message_timeout_secs: u64,
 }
@@ -18,7 +19,7 @@ pub(super) struct RawEngine {
 impl Default for RawEngine {
     fn default() -> Self {
         Self {
-            workers: 2,
+            workers: None,
             message_timeout_secs: 240,
         }
     }
@@ -33,7 +34,8 @@ pub struct WorkConfig {
 
 impl RawEngine {
     pub(super) fn validate(self, problems: &mut Vec<ConfigProblem>) -> WorkConfig {
-        range(problems, "engine.workers", self.workers, 1, 1024);
+        let workers = self.workers.unwrap_or_else(available_cores);
+        range(problems, "engine.workers", workers, 1, 1024);
         range(
             problems,
             "engine.message_timeout_secs",
@@ -42,8 +44,16 @@ impl RawEngine {
             86_400,
         );
         WorkConfig {
-            workers: self.workers as usize,
+            workers: workers as usize,
             message_timeout: Duration::from_secs(self.message_timeout_secs),
         }
     }
+}
+
+/// The cores this process may use: the CPU set and the cgroup quota (a container given 1.5
+/// cores gets 1) as the standard library reads them; 1 when they cannot be read.
+fn available_cores() -> u64 {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get() as u64)
+        .min(1024)
 }
