@@ -13,11 +13,10 @@
 //! out and listed in the report. Encrypted archives are `held` (the recipient page unlocks
 //! them with a password later).
 
-use std::collections::HashSet;
-use std::io::{Cursor, Write};
-
+use super::zipwrite::{Copying, ZipOut};
 use super::{zipread, Clean, Cx, FileKind, Refusal, Sanitizer};
 use crate::report::{Action, Finding, What};
+use std::collections::HashSet;
 
 /// The ZIP sanitizer.
 pub struct ZipSanitizer;
@@ -28,112 +27,54 @@ impl Sanitizer for ZipSanitizer {
     }
 
     fn sanitize(&self, input: &[u8], cx: &mut Cx<'_>) -> Result<Clean, Refusal> {
-        let limits = cx.config.limits;
-        let mut zip = zipread::open(input, limits.max_entries)?;
-        // Password-protected entries cannot be opened without the password: the archive is
-        // kept aside until someone gives it (the recipient page unlocks it).
-        let password = cx.take_password();
-        if password.is_none() && zipread::any_encrypted(&mut zip)? {
-            return Err(Refusal::Encrypted { hold: true });
+        rebuild(input, cx, Copying::Raw)
+    }
+}
+
+/// Rebuild the archive `input` (see the module's documentation).
+pub(crate) fn rebuild(input: &[u8], cx: &mut Cx<'_>, copying: Copying) -> Result<Clean, Refusal> {
+    let limits = cx.config.limits;
+    let mut zip = zipread::open(input, limits.max_entries)?;
+    // Password-protected entries cannot be opened without the password: the archive is
+    // kept aside until someone gives it (the recipient page unlocks it).
+    let password = cx.take_password();
+    if password.is_none() && zipread::any_encrypted(&mut zip)? {
+        return Err(Refusal::Encrypted { hold: true });
+    }
+    let mut findings = Vec::new();
+    let mut names_used: HashSet<String> = HashSet::new();
+    let mut left_out: Vec<(String, Refusal)> = Vec::new();
+    // The new archive is about the old one's size: reserving that up front avoids the
+    // doubling reallocations that would hold two copies of a large archive at once.
+    let capacity = input.len().saturating_add(input.len() / 8).saturating_add(64 * 1024);
+    let mut out = ZipOut::with_capacity(capacity);
+
+    // Entries are read in order and rebuilt in batches as wide as the workers free now
+    // (one, under full load: then exactly one entry is in memory at a time, as before),
+    // side by side; each batch is written in order before the next is read.
+    let mut i = 0;
+    while i < zip.len() {
+        let width = super::parallel::width();
+        let mut batch = Vec::with_capacity(width);
+        while i < zip.len() && batch.len() < width {
+            if let Some(pending) = read_one(&mut zip, input, i, password.as_deref(), &mut findings, cx)? {
+                batch.push(pending);
+            }
+            i += 1;
         }
         let engine = cx.engine;
-        let mut findings = Vec::new();
-        let mut names_used: HashSet<String> = HashSet::new();
-        let mut left_out: Vec<(String, Refusal)> = Vec::new();
-        // The new archive is about the old one's size: reserving that up front avoids the
-        // doubling reallocations that would hold two copies of a large archive at once.
-        let capacity = input.len().saturating_add(input.len() / 8).saturating_add(64 * 1024);
-        let mut out = zip::ZipWriter::new(Cursor::new(Vec::with_capacity(capacity)));
-        let options = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated)
-            .compression_level(Some(6))
-            .last_modified_time(zip::DateTime::default())
-            .unix_permissions(0o644);
-        let internal = |e: zip::result::ZipError| Refusal::Internal(format!("writing the archive: {e}"));
-
-        for i in 0..zip.len() {
-            cx.check_deadline()?;
-            let encrypted = zip
-                .by_index_raw(i)
-                .map_err(|e| Refusal::Malformed(format!("ZIP entry {i}: {e}")))?
-                .encrypted();
-            let opened = match (&password, encrypted) {
-                (Some(pw), true) => zip.by_index_decrypt(i, pw),
-                _ => zip.by_index(i),
-            };
-            let mut entry = opened.map_err(|e| match e {
-                zip::result::ZipError::InvalidPassword => Refusal::WrongPassword,
-                e => Refusal::Malformed(format!("ZIP entry {i}: {e}")),
-            })?;
-            let raw_name = entry.name_raw().to_vec();
-            let (decoded, was_cp932) = match unicode_path(&entry, &raw_name) {
-                Some(name) => (name, false),
-                None => decode_name(&raw_name),
-            };
-            if entry.is_dir() || decoded.ends_with('/') || decoded.ends_with('\\') {
-                continue;
-            }
-            if entry.is_symlink() {
-                findings.push(Finding::removed(What::Structure, decoded.clone(), "symbolic link"));
-                continue;
-            }
-            let clean_name = safe_name(&decoded);
-            if clean_name != decoded || was_cp932 {
-                let mut f = Finding::removed(What::Structure, decoded.clone(), format!("renamed to {clean_name}"));
-                f.action = Action::Neutralized;
-                if was_cp932 && clean_name == decoded {
-                    f.detail = "CP932 name rewritten as UTF-8".into();
-                }
-                findings.push(f);
-            }
-
-            // Read at most what one file may be, what the ratio allows, and what the budget has left.
-            let by_ratio = entry.compressed_size().max(1).saturating_mul(limits.max_entry_ratio);
-            let cap = limits
-                .max_input_bytes
-                .min(by_ratio.max(64 * 1024))
-                .min(cx.decompressed_left());
-            // The declared size is checked before anything is inflated (an honest bomb costs
-            // nothing), and reading stops just past it (a lying header costs no more than
-            // what it declared).
-            let declared = entry.size();
-            if declared > cap {
-                let (limit, detail) = if cap == cx.decompressed_left() {
-                    (
-                        "limits.max_decompressed_bytes",
-                        format!("entry {decoded} expands past the budget"),
-                    )
-                } else if cap == limits.max_input_bytes {
-                    (
-                        "limits.max_input_bytes",
-                        format!("entry {decoded} is larger than {cap} bytes"),
-                    )
-                } else {
-                    (
-                        "limits.max_entry_ratio",
-                        format!("entry {decoded} expands more than {}:1", limits.max_entry_ratio),
-                    )
-                };
-                return Err(Refusal::LimitExceeded { limit, detail });
-            }
-            let read = zipread::read_capped(&mut entry, declared, declared, &decoded);
-            // ZipCrypto checks a password with one byte: one wrong password in 256 passes the
-            // check and then fails the CRC or the inflate. That is a wrong password too.
-            let read = match read {
-                Err(Refusal::Malformed(_)) if encrypted && password.is_some() => Err(Refusal::WrongPassword),
-                other => other,
-            };
-            let Some(data) = read? else {
-                return Err(Refusal::Malformed(format!(
-                    "entry {decoded} holds more than the {declared} bytes its header declares"
-                )));
-            };
-            cx.charge_decompressed(data.len() as u64)?;
-            drop(entry);
-
-            match engine.sanitize_nested(&data, Some(&clean_name), cx) {
+        let jobs: Vec<_> = batch
+            .iter()
+            .map(|p| {
+                let mut child = cx.fork();
+                move || engine.sanitize_nested(&p.data, Some(&p.name), &mut child)
+            })
+            .collect();
+        let results = super::parallel::side_by_side(jobs);
+        for (pending, result) in batch.into_iter().zip(results) {
+            match result {
                 Ok((in_kind, clean)) => {
-                    let wanted = super::output_name(&clean_name, in_kind, clean.kind);
+                    let wanted = super::output_name(&pending.name, in_kind, clean.kind);
                     let name = unique(&wanted, &mut names_used);
                     if name != wanted {
                         let mut f = Finding::removed(
@@ -145,38 +86,162 @@ impl Sanitizer for ZipSanitizer {
                         findings.push(f);
                     }
                     findings.extend(clean.findings.into_iter().map(|f| f.within(&name)));
-                    out.start_file(name.as_str(), options).map_err(internal)?;
-                    out.write_all(&clean.bytes)
-                        .map_err(|e| Refusal::Internal(format!("writing the archive: {e}")))?;
+                    match pending.raw {
+                        // Handed back unchanged (a plain photo, a clean text file):
+                        // its stream is copied, not deflated again.
+                        Some(raw) if copying == Copying::Raw && clean.bytes == pending.data => {
+                            out.raw(&name, input, raw)?
+                        }
+                        _ if compressed_already(clean.kind) => out.stored(&name, &clean.bytes)?,
+                        _ => out.deflated(&name, &clean.bytes, LEVEL)?,
+                    }
                 }
                 Err(e) if e.ends_container() => return Err(e),
                 Err(Refusal::Encrypted { .. }) => return Err(Refusal::Encrypted { hold: true }),
                 Err(refusal) => {
                     findings.push(Finding::removed(
                         What::EmbeddedFile,
-                        clean_name.clone(),
+                        pending.name.clone(),
                         format!("entry left out: {}", refusal.reason()),
                     ));
-                    left_out.push((clean_name, refusal));
+                    left_out.push((pending.name, refusal));
                 }
             }
         }
-        if !left_out.is_empty() && cx.config.policy.archive_report {
-            // The recipient opens the archive, not our report: tell them there.
-            let name = unique(REPORT_NAME, &mut names_used);
-            out.start_file(name.as_str(), options).map_err(internal)?;
-            out.write_all(report_text(&left_out).as_bytes())
-                .map_err(|e| Refusal::Internal(format!("writing the archive: {e}")))?;
-        }
-        let bytes = out.finish().map_err(internal)?.into_inner();
-        findings.sort();
-        findings.dedup();
-        Ok(Clean {
-            bytes,
-            kind: FileKind::Zip,
-            findings,
-        })
     }
+    if !left_out.is_empty() && cx.config.policy.archive_report {
+        // The recipient opens the archive, not our report: tell them there.
+        let name = unique(REPORT_NAME, &mut names_used);
+        out.deflated(&name, report_text(&left_out).as_bytes(), LEVEL)?;
+    }
+    let bytes = out.finish()?;
+    findings.sort();
+    findings.dedup();
+    Ok(Clean {
+        bytes,
+        kind: FileKind::Zip,
+        findings,
+    })
+}
+
+/// Deflate level of rebuilt entries.
+const LEVEL: u32 = 6;
+
+/// Kinds whose bytes are compressed already (packages, archives, photos): stored, since
+/// deflating them again costs time and saves nothing.
+fn compressed_already(kind: FileKind) -> bool {
+    use FileKind::*;
+    matches!(
+        kind,
+        Docx | Dotx | Xlsx | Xltx | Pptx | Ppsx | Potx | Zip | Jpeg | Png | Gif | Webp
+    )
+}
+
+/// One entry read and named, waiting for the engine.
+struct Pending {
+    name: String,
+    data: Vec<u8>,
+    raw: Option<zipread::RawStream>,
+}
+
+/// Read entry `i`: its name made safe (renames reported), its bytes within every limit.
+/// `None` for what is not a file to rebuild (directories; symbolic links, reported).
+fn read_one(
+    zip: &mut zipread::Zip<'_>,
+    input: &[u8],
+    i: usize,
+    password: Option<&[u8]>,
+    findings: &mut Vec<Finding>,
+    cx: &mut Cx<'_>,
+) -> Result<Option<Pending>, Refusal> {
+    let limits = cx.config.limits;
+    cx.check_deadline()?;
+    let encrypted = zip
+        .by_index_raw(i)
+        .map_err(|e| Refusal::Malformed(format!("ZIP entry {i}: {e}")))?
+        .encrypted();
+    let opened = match (password, encrypted) {
+        (Some(pw), true) => zip.by_index_decrypt(i, pw),
+        _ => zip.by_index_raw(i),
+    };
+    let entry = opened.map_err(|e| match e {
+        zip::result::ZipError::InvalidPassword => Refusal::WrongPassword,
+        e => Refusal::Malformed(format!("ZIP entry {i}: {e}")),
+    })?;
+    let raw_name = entry.name_raw().to_vec();
+    let (decoded, was_cp932) = match unicode_path(&entry, &raw_name) {
+        Some(name) => (name, false),
+        None => decode_name(&raw_name),
+    };
+    if entry.is_dir() || decoded.ends_with('/') || decoded.ends_with('\\') {
+        return Ok(None);
+    }
+    if entry.is_symlink() {
+        findings.push(Finding::removed(What::Structure, decoded.clone(), "symbolic link"));
+        return Ok(None);
+    }
+    let clean_name = safe_name(&decoded);
+    if clean_name != decoded || was_cp932 {
+        let mut f = Finding::removed(What::Structure, decoded.clone(), format!("renamed to {clean_name}"));
+        f.action = Action::Neutralized;
+        if was_cp932 && clean_name == decoded {
+            f.detail = "CP932 name rewritten as UTF-8".into();
+        }
+        findings.push(f);
+    }
+
+    // Read at most what one file may be, what the ratio allows, and what the budget has left.
+    let by_ratio = entry.compressed_size().max(1).saturating_mul(limits.max_entry_ratio);
+    let cap = limits
+        .max_input_bytes
+        .min(by_ratio.max(64 * 1024))
+        .min(cx.decompressed_left());
+    // The declared size is checked before anything is inflated (an honest bomb costs
+    // nothing), and reading stops just past it (a lying header costs no more than what it
+    // declared).
+    let declared = entry.size();
+    if declared > cap {
+        let (limit, detail) = if cap == cx.decompressed_left() {
+            (
+                "limits.max_decompressed_bytes",
+                format!("entry {decoded} expands past the budget"),
+            )
+        } else if cap == limits.max_input_bytes {
+            (
+                "limits.max_input_bytes",
+                format!("entry {decoded} is larger than {cap} bytes"),
+            )
+        } else {
+            (
+                "limits.max_entry_ratio",
+                format!("entry {decoded} expands more than {}:1", limits.max_entry_ratio),
+            )
+        };
+        return Err(Refusal::LimitExceeded { limit, detail });
+    }
+    let read = if encrypted {
+        // ZipCrypto checks a password with one byte: one wrong password in 256 passes the
+        // check and then fails the CRC or the inflate. That is a wrong password too.
+        let read = zipread::read_capped(entry, declared, declared, &decoded);
+        match read {
+            Err(Refusal::Malformed(_)) => Err(Refusal::WrongPassword),
+            other => other.map(|d| d.map(|data| zipread::Entry { data, raw: None })),
+        }
+    } else {
+        drop(entry);
+        zipread::read_entry(zip, input, i, declared, &decoded)
+    };
+    let Some(read) = read? else {
+        return Err(Refusal::Malformed(format!(
+            "entry {decoded} holds more than the {declared} bytes its header declares"
+        )));
+    };
+    cx.charge_decompressed(read.data.len() as u64)?;
+    Ok(Some(Pending {
+        name: clean_name,
+        data: read.data,
+        raw: read.raw,
+    }))
 }
 
 /// The note added to an archive that had entries left out (`policy.archive_report`).

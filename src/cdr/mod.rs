@@ -18,6 +18,7 @@ pub mod html;
 pub mod image;
 pub mod ole;
 pub mod ooxml;
+pub mod parallel;
 pub mod pdf;
 pub mod pdf_budget;
 pub mod pdf_write;
@@ -33,7 +34,7 @@ pub mod zipwrite;
 
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -182,7 +183,9 @@ pub struct Cx<'a> {
     pub engine: &'a Engine,
     depth: u32,
     deadline: Instant,
-    decompressed_left: u64,
+    /// Shared by the file and everything inside it, also by nested files rebuilt side by side
+    /// on other threads ([`Cx::fork`]).
+    decompressed_left: Arc<AtomicU64>,
     /// The top-level file's password ([`Input::with_password`]).
     password: Option<Vec<u8>>,
     /// The name of the file being sanitized (a nested one's inside its container), when
@@ -200,7 +203,7 @@ impl<'a> Cx<'a> {
             engine,
             depth: 0,
             deadline: Instant::now() + config.limits.timeout,
-            decompressed_left: config.limits.max_decompressed_bytes,
+            decompressed_left: Arc::new(AtomicU64::new(config.limits.max_decompressed_bytes)),
             password: None,
             name: None,
             stop: current_stop(),
@@ -225,18 +228,18 @@ impl<'a> Cx<'a> {
 
     /// Decompression bytes still available to this file and everything inside it.
     pub fn decompressed_left(&self) -> u64 {
-        self.decompressed_left
+        self.decompressed_left.load(Ordering::Relaxed)
     }
 
     /// Charge `n` decompressed bytes; refuses once the file's total budget is spent.
     pub fn charge_decompressed(&mut self, n: u64) -> Result<(), Refusal> {
-        match self.decompressed_left.checked_sub(n) {
-            Some(left) => {
-                self.decompressed_left = left;
-                Ok(())
-            }
-            None => {
-                self.decompressed_left = 0;
+        let charged = self
+            .decompressed_left
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(n));
+        match charged {
+            Ok(_) => Ok(()),
+            Err(_) => {
+                self.decompressed_left.store(0, Ordering::Relaxed);
                 Err(Refusal::LimitExceeded {
                     limit: "limits.max_decompressed_bytes",
                     detail: format!(
@@ -259,6 +262,22 @@ impl<'a> Cx<'a> {
     }
 
     /// Run `f` one level deeper (a file inside a container), sharing this file's budgets.
+    /// A context for a nested file rebuilt on another thread beside its siblings
+    /// ([`parallel::side_by_side`]): the same depth, deadline and stop signal, and the same
+    /// decompression budget, shared; no password and no name (the caller gives the name).
+    pub fn fork(&self) -> Cx<'a> {
+        Cx {
+            config: self.config,
+            engine: self.engine,
+            depth: self.depth,
+            deadline: self.deadline,
+            decompressed_left: self.decompressed_left.clone(),
+            password: None,
+            name: None,
+            stop: self.stop.clone(),
+        }
+    }
+
     pub fn nested<R>(&mut self, f: impl FnOnce(&mut Cx<'a>) -> Result<R, Refusal>) -> Result<R, Refusal> {
         if self.depth + 1 > self.config.limits.max_depth {
             return Err(Refusal::LimitExceeded {

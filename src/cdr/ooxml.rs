@@ -20,7 +20,7 @@ use std::io::Write;
 use quick_xml::events::{BytesDecl, BytesStart, Event};
 
 use super::xml_filter::{self, PartFlavor, RelIds, XmlLimits};
-use super::zipwrite::ZipOut;
+use super::zipwrite::{Copying, ZipOut};
 use super::{zipread, Clean, Cx, FileKind, Refusal, Sanitizer};
 use crate::config::Hyperlinks;
 use crate::report::{Action, Finding, What};
@@ -248,16 +248,6 @@ impl Sanitizer for OoxmlSanitizer {
     fn sanitize(&self, input: &[u8], cx: &mut Cx<'_>) -> Result<Clean, Refusal> {
         rebuild(input, cx, Copying::Raw)
     }
-}
-
-/// Whether parts that come out as they went in are copied as their compressed stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Copying {
-    /// The compressed stream of an unchanged part is copied (proven by [`zipread::read_entry`]).
-    Raw,
-    /// Every part is compressed again (the differential tests' reference path).
-    #[cfg_attr(not(test), allow(dead_code))]
-    Recompress,
 }
 
 /// Rebuild the package `input` (see the module's documentation).

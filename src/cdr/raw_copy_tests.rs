@@ -1,14 +1,20 @@
-//! Differential tests of the raw-copy path: every Office package of the fixtures and of the
-//! real-world corpus (`tests/corpus/fetch.sh`, when fetched) is rebuilt twice, once copying
-//! the compressed streams of unchanged parts and once compressing every part again (the path
-//! before raw copies), and the two outputs must hold the same parts with the same
-//! uncompressed bytes, the same findings and the same kind.
+//! Differential tests of the container paths. Every Office package and ZIP archive of the
+//! fixtures and of the real-world corpus (`tests/corpus/fetch.sh`, when fetched) is rebuilt
+//! twice, once copying the compressed streams of unchanged parts and once compressing every
+//! part again (the path before raw copies): the two outputs must hold the same parts with the
+//! same uncompressed bytes, the same findings and the same kind. And an archive rebuilt with
+//! its entries side by side on spare workers is the same bytes as one rebuilt entry by entry.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use super::ooxml::{rebuild, Copying, OoxmlSanitizer};
-use super::{Cx, Engine, Sanitizer};
+use std::sync::Arc;
+
+use super::archive;
+use super::ooxml::{rebuild, OoxmlSanitizer};
+use super::parallel::{side_by_side, with_spare, Counted, Spare};
+use super::zipwrite::Copying;
+use super::{Clean, Cx, Engine, FileKind, Refusal, Sanitizer};
 use crate::config::Config;
 
 fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -83,22 +89,115 @@ fn raw_copies_change_no_part_of_any_package() {
             (a, b) => panic!("{shown}: one path refused: {:?} / {:?}", a.err(), b.err()),
         };
         packages += 1;
-        assert_eq!(raw.kind, recompressed.kind, "{shown}");
-        assert_eq!(raw.findings, recompressed.findings, "{shown}");
-        let (a, b) = (entries(&raw.bytes), entries(&recompressed.bytes));
-        assert_eq!(
-            a.iter().map(|e| &e.0).collect::<Vec<_>>(),
-            b.iter().map(|e| &e.0).collect::<Vec<_>>(),
-            "{shown}: parts differ"
-        );
-        for (x, y) in a.iter().zip(&b) {
-            assert!(x.1 == y.1, "{shown}: part {} differs", x.0);
-            parts += 1;
-            copied += usize::from(x.2 != y.2);
-        }
+        let (n, c) = same_parts(&shown.to_string(), &raw, &recompressed);
+        parts += n;
+        copied += c;
     }
     eprintln!("{packages} packages, {parts} parts, {copied} copied as their source's stream");
     assert!(packages >= 20, "only {packages} packages found");
     // The test means something only if the raw path was taken.
     assert!(copied * 4 >= parts, "only {copied} of {parts} parts copied raw");
+}
+
+/// The same parts, with the same uncompressed bytes, in both outputs; how many of them were
+/// written as different compressed streams (copied raw on one side).
+fn same_parts(shown: &str, raw: &Clean, recompressed: &Clean) -> (usize, usize) {
+    assert_eq!(raw.kind, recompressed.kind, "{shown}");
+    assert_eq!(raw.findings, recompressed.findings, "{shown}");
+    let (a, b) = (entries(&raw.bytes), entries(&recompressed.bytes));
+    assert_eq!(
+        a.iter().map(|e| &e.0).collect::<Vec<_>>(),
+        b.iter().map(|e| &e.0).collect::<Vec<_>>(),
+        "{shown}: parts differ"
+    );
+    let mut copied = 0;
+    for (x, y) in a.iter().zip(&b) {
+        assert!(x.1 == y.1, "{shown}: part {} differs", x.0);
+        copied += usize::from(x.2 != y.2);
+    }
+    (a.len(), copied)
+}
+
+/// The archives of the fixtures and the corpus, and an archive of 40 fixture documents that
+/// cross on their own, of mixed kinds (pictures and text files among them, which come out unchanged), so that
+/// entries take different times.
+fn zips() -> Vec<(PathBuf, Vec<u8>)> {
+    let mut zips: Vec<_> = inputs()
+        .into_iter()
+        .filter_map(|p| std::fs::read(&p).ok().map(|b| (p, b)))
+        .filter(|(_, b)| super::detect::detect(b) == FileKind::Zip)
+        .collect();
+    let engine = Engine::new(Config::default());
+    let mut mixed = super::zipwrite::ZipOut::with_capacity(0);
+    let mut n = 0;
+    for path in inputs() {
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
+        if ["pdf", "docx", "xlsx", "pptx", "png", "jpg", "csv", "txt", "rtf"].contains(&ext) && n < 40 {
+            // Documents that cross on their own (a pixel bomb would refuse the archive).
+            let crosses = |b: &[u8]| {
+                engine
+                    .run(b, path.file_name().and_then(|n| n.to_str()))
+                    .output
+                    .is_some()
+            };
+            if let Some(b) = std::fs::read(&path).ok().filter(|b| crosses(b)) {
+                let name = format!("{n:02}-{}", path.file_name().unwrap_or_default().to_string_lossy());
+                // Level 1, so that a copied stream differs from one deflated again (level 6).
+                mixed.deflated(&name, &b, 1).expect("entry");
+                n += 1;
+            }
+        }
+    }
+    zips.push((PathBuf::from("mixed.zip"), mixed.finish().expect("archive")));
+    zips
+}
+
+#[test]
+fn raw_copies_change_no_entry_of_any_archive() {
+    let engine = Engine::new(Config::default());
+    let (mut archives, mut parts, mut copied) = (0, 0, 0);
+    for (path, bytes) in zips() {
+        let shown = path.display().to_string();
+        let raw = archive::rebuild(&bytes, &mut Cx::new(&engine), Copying::Raw);
+        let again = archive::rebuild(&bytes, &mut Cx::new(&engine), Copying::Recompress);
+        match (raw, again) {
+            (Ok(a), Ok(b)) => {
+                archives += 1;
+                let (n, c) = same_parts(&shown, &a, &b);
+                parts += n;
+                copied += c;
+            }
+            (Err(a), Err(b)) => {
+                eprintln!("{shown}: refused: {a}");
+                assert_eq!(a.to_string(), b.to_string(), "{shown}")
+            }
+            (a, b) => panic!("{shown}: one path refused: {:?} / {:?}", a.err(), b.err()),
+        }
+    }
+    eprintln!("{archives} archives, {parts} entries, {copied} copied as their source's stream");
+    assert!(archives >= 5, "only {archives} archives");
+    assert!(copied > 0, "no entry was copied raw");
+}
+
+#[test]
+fn entries_side_by_side_make_the_same_archive() {
+    let engine = Engine::new(Config::default());
+    let run = |bytes: &[u8]| -> Result<Clean, Refusal> { archive::rebuild(bytes, &mut Cx::new(&engine), Copying::Raw) };
+    for (path, bytes) in zips() {
+        let alone = run(&bytes);
+        let spare = Counted::new(3);
+        let together = with_spare(Arc::new(spare.clone()), || run(&bytes));
+        let shown = path.display();
+        match (alone, together) {
+            (Ok(a), Ok(b)) => {
+                assert!(a.bytes == b.bytes, "{shown}: different bytes side by side");
+                assert_eq!(a.findings, b.findings, "{shown}");
+            }
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{shown}"),
+            (a, b) => panic!("{shown}: {:?} / {:?}", a.err(), b.err()),
+        }
+        assert_eq!(spare.free(), 3, "{shown}: every worker given back");
+    }
+    // The helper itself runs here when there is nothing to lend.
+    assert_eq!(side_by_side(vec![|| 1, || 2]), vec![1, 2]);
 }

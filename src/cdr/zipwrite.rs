@@ -30,6 +30,17 @@ const EXTERNAL_ATTRIBUTES: u32 = 0o100_644 << 16;
 /// General purpose flag bit 11: the name is UTF-8.
 const UTF8_NAME: u16 = 1 << 11;
 
+/// Whether entries that come out as they went in are copied as their compressed stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Copying {
+    /// The compressed stream of an unchanged entry is copied (proven by
+    /// [`super::zipread::read_entry`]).
+    Raw,
+    /// Every entry is compressed again (the differential tests' reference path).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Recompress,
+}
+
 fn too_large() -> Refusal {
     Refusal::LimitExceeded {
         limit: "limits.max_decompressed_bytes",

@@ -96,7 +96,17 @@ pub fn purge(config: &Config) -> anyhow::Result<u8> {
     Ok(EXIT_OK)
 }
 
+/// Run a command's work with the machine's other cores lent to its pieces (a message's
+/// attachments, an archive's entries; [`crate::cdr::parallel`]).
+fn on_every_core<R>(f: impl FnOnce() -> R) -> R {
+    crate::cdr::parallel::with_spare(std::sync::Arc::new(crate::cdr::parallel::Counted::other_cores()), f)
+}
+
 pub fn mail(config: Config, args: MailArgs) -> anyhow::Result<u8> {
+    on_every_core(|| mail_on(config, args))
+}
+
+fn mail_on(config: Config, args: MailArgs) -> anyhow::Result<u8> {
     let loaded = Loaded::new(config);
     let (store, audit) = open_store(&loaded.config)?;
     let raw = read_input(&args.input)?;
@@ -124,6 +134,10 @@ pub fn mail(config: Config, args: MailArgs) -> anyhow::Result<u8> {
 }
 
 pub fn sanitize(engine: Engine, args: SanitizeArgs) -> anyhow::Result<u8> {
+    on_every_core(|| sanitize_on(engine, args))
+}
+
+fn sanitize_on(engine: Engine, args: SanitizeArgs) -> anyhow::Result<u8> {
     match (&args.output, &args.out_dir) {
         (Some(out), None) => {
             if args.inputs.len() != 1 {

@@ -235,14 +235,29 @@ impl Run<'_> {
             delivered,
         };
 
+        // The engine's runs first, side by side on spare workers when some are free (under
+        // load, one after another as before); storing, the notice and the audit follow in
+        // the message's order.
+        let engine = &self.loaded.engine;
+        let jobs: Vec<_> = mail
+            .items
+            .iter()
+            .map(|item| match item {
+                Item::File(a) if self.decided(a).is_none() => Some(a),
+                _ => None,
+            })
+            .map(|a| move || a.map(|a| engine.run(&a.bytes, a.name.as_deref())))
+            .collect();
+        let mut runs = crate::cdr::parallel::side_by_side(jobs).into_iter();
         let mut parts = Vec::new();
         for item in mail.items {
+            let run = runs.next().flatten();
             if crate::cdr::stop_requested() {
                 return Err(MessageError::Stopped);
             }
             match item {
                 Item::File(a) => {
-                    if let Some(part) = self.file(a, within.clone())? {
+                    if let Some(part) = self.file(a, within.clone(), run)? {
                         parts.push(part);
                     }
                 }
@@ -270,8 +285,35 @@ impl Run<'_> {
         ))
     }
 
-    /// One file: decide, store, and say what goes into the rebuilt message.
-    fn file(&mut self, a: Attachment<'_>, within: Option<String>) -> Result<Option<OutPart>, MessageError> {
+    /// What a file gets without the engine, where the mail itself says enough.
+    fn decided(&self, a: &Attachment<'_>) -> Option<(Outcome, &'static str)> {
+        let cfg = &self.loaded.config.mail;
+        match a.special {
+            Some(Special::Signature) => Some((Outcome::Disarmed, "signature")),
+            Some(Special::Tnef) => Some((if cfg.hold_tnef { Outcome::Held } else { Outcome::Blocked }, "tnef")),
+            Some(Special::Encrypted) => Some((
+                if cfg.hold_encrypted {
+                    Outcome::Held
+                } else {
+                    Outcome::Blocked
+                },
+                "encrypted",
+            )),
+            Some(Special::BadEncoding) => Some((Outcome::Held, "bad_encoding")),
+            Some(Special::EncodedInText) => Some((Outcome::Blocked, "encoded_block")),
+            None if self.malformed => Some((Outcome::Held, "malformed_mail")),
+            None => None,
+        }
+    }
+
+    /// One file: decide, store, and say what goes into the rebuilt message. `run` is the
+    /// engine's run of it, when [`Run::decided`] left it to the engine.
+    fn file(
+        &mut self,
+        a: Attachment<'_>,
+        within: Option<String>,
+        run: Option<crate::cdr::Processed>,
+    ) -> Result<Option<OutPart>, MessageError> {
         let cfg = &self.loaded.config.mail;
         if a.special == Some(Special::Signature) {
             // Named in the notice like every other part: what it was and that it went.
@@ -299,26 +341,11 @@ impl Run<'_> {
             });
             return Ok(None);
         }
-        // Decide without the engine where the mail itself says enough.
-        let decided: Option<(Outcome, &str)> = match a.special {
-            Some(Special::Tnef) => Some((if cfg.hold_tnef { Outcome::Held } else { Outcome::Blocked }, "tnef")),
-            Some(Special::Encrypted) => Some((
-                if cfg.hold_encrypted {
-                    Outcome::Held
-                } else {
-                    Outcome::Blocked
-                },
-                "encrypted",
-            )),
-            Some(Special::BadEncoding) => Some((Outcome::Held, "bad_encoding")),
-            Some(Special::EncodedInText) => Some((Outcome::Blocked, "encoded_block")),
-            _ if self.malformed => Some((Outcome::Held, "malformed_mail")),
-            _ => None,
-        };
-        let (outcome, reason, report, clean) = match decided {
-            Some((outcome, reason)) => (outcome, Some(reason.to_string()), None, None),
-            None => {
-                let processed = self.loaded.engine.run(&a.bytes, a.name.as_deref());
+        let (outcome, reason, report, clean) = match (self.decided(&a), run) {
+            (Some((outcome, reason)), _) => (outcome, Some(reason.to_string()), None, None),
+            (None, run) => {
+                // Run here when it was not run beforehand (it always is).
+                let processed = run.unwrap_or_else(|| self.loaded.engine.run(&a.bytes, a.name.as_deref()));
                 let r = processed.report;
                 (r.outcome, r.reason.clone(), Some(r), processed.output)
             }

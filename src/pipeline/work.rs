@@ -1,6 +1,8 @@
 //! CPU-bound work on the blocking pool under a worker permit and a deadline.
 
-use tokio::sync::OwnedSemaphorePermit;
+use std::sync::Arc;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{timeout, Duration};
 
 use super::Pipeline;
@@ -61,10 +63,13 @@ impl Pipeline {
         let stop = crate::cdr::StopSignal::default();
         let _stop_on_drop = StopOnDrop(stop.clone());
         let pipeline = self.clone();
+        let spare: Arc<dyn crate::cdr::parallel::Spare> = Arc::new(Permits(self.workers.clone()));
         let handle = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let _busy = pipeline.metrics.in_flight();
-            crate::cdr::with_stop(&stop, f)
+            // The pieces of this work (a message's attachments, an archive's entries) may
+            // run on workers that are free, each under a permit of its own.
+            crate::cdr::with_stop(&stop, || crate::cdr::parallel::with_spare(spare, f))
         });
         let joined = match deadline {
             Some(limit) => timeout(limit, handle).await.map_err(|_| WorkError::Timeout)?,
@@ -78,5 +83,23 @@ impl Pipeline {
         tokio::task::spawn_blocking(f)
             .await
             .map_err(|e| WorkError::Failed(e.to_string()))
+    }
+}
+
+/// The worker permits, lent to the pieces of a piece of work ([`crate::cdr::parallel`]): a
+/// piece takes a permit only when one is free now, and holds it while it runs.
+struct Permits(Arc<Semaphore>);
+
+impl crate::cdr::parallel::Spare for Permits {
+    fn try_take(&self) -> Option<Box<dyn Send>> {
+        self.0
+            .clone()
+            .try_acquire_owned()
+            .ok()
+            .map(|p| Box::new(p) as Box<dyn Send>)
+    }
+
+    fn free(&self) -> usize {
+        self.0.available_permits()
     }
 }
