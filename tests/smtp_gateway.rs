@@ -612,6 +612,15 @@ fn a_message_past_its_deadline_gets_451_and_its_work_stops() {
     });
     img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
         .expect("png");
+    // A text chunk after the header: the picture is then encoded again (a plain one is only
+    // decoded and kept, too fast for this test).
+    let text = b"tEXtComment\0made slow on purpose";
+    let mut crc = flate2::Crc::new();
+    crc.update(text);
+    let mut chunk = ((text.len() - 4) as u32).to_be_bytes().to_vec();
+    chunk.extend_from_slice(text);
+    chunk.extend_from_slice(&crc.sum().to_be_bytes());
+    png.splice(33..33, chunk);
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD.encode(&png);
     assert!(png.len() < 200_000, "{}", png.len());
