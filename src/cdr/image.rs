@@ -10,7 +10,9 @@
 //! Two exceptions keep pictures that carry nothing but pixels as they are (a second pass
 //! does not degrade a photo, and the common case costs a decode instead of an encode): a JPEG
 //! that has nothing but the segments an encoder writes (no APPn but JFIF, no comment, nothing
-//! after the end marker), and a PNG of only critical and known-safe chunks, each with its CRC,
+//! after the end marker) — or has only metadata segments beside them, which are cut out
+//! without touching the entropy-coded data (unless its EXIF orientation turns the picture:
+//! then it is encoded again, turned) — and a PNG of only critical and known-safe chunks, each with its CRC,
 //! whose image data inflates to exactly the size its header declares and ends exactly at the
 //! end of the last IDAT chunk (nothing hidden inside the stream). Both are decoded in full, to
 //! prove they are pictures within the limits, and kept. The other lossless formats are
@@ -52,12 +54,23 @@ impl Sanitizer for ImageSanitizer {
     fn sanitize(&self, input: &[u8], cx: &mut Cx<'_>) -> Result<Clean, Refusal> {
         let kind = super::detect::detect(input);
         let policy = cx.config.image;
+        let mut stripped_only = false;
         let bytes = match kind {
             FileKind::Gif => gif::rewrite(input, policy, cx)?,
             FileKind::Jpeg if jpeg_is_plain(input, policy.keep_icc_profile) => {
                 decode(input, ImageFormat::Jpeg, policy, cx)?;
                 input.to_vec()
             }
+            FileKind::Jpeg => match jpeg_without_metadata(input, policy.keep_icc_profile) {
+                // Decoded in full like a plain one. An Adobe APP14 (colour transform) or
+                // any other segment not on the list means encoding again.
+                Some(stripped) if jpeg_is_plain(&stripped, policy.keep_icc_profile) => {
+                    decode(&stripped, ImageFormat::Jpeg, policy, cx)?;
+                    stripped_only = true;
+                    stripped
+                }
+                _ => reencode(input, ImageFormat::Jpeg, policy, cx)?,
+            },
             FileKind::Png if png_is_plain(input, policy.keep_icc_profile) && png_is_exact(input) => {
                 decode(input, ImageFormat::Png, policy, cx)?;
                 input.to_vec()
@@ -89,7 +102,11 @@ impl Sanitizer for ImageSanitizer {
             let mut note = Finding::removed(
                 What::Metadata,
                 "picture",
-                "re-encoded from its pixels: metadata, comments and data after the picture are not carried over",
+                if stripped_only {
+                    "metadata segments cut out (EXIF, XMP, comments); the picture data is kept as it was"
+                } else {
+                    "re-encoded from its pixels: metadata, comments and data after the picture are not carried over"
+                },
             );
             note.action = Action::Neutralized;
             vec![note]
@@ -333,66 +350,115 @@ fn bmp_is_plain(input: &[u8]) -> bool {
         .is_some_and(|size| size == input.len())
 }
 
-/// Whether a JPEG holds only what an encoder writes: SOI, JFIF APP0, quantisation and Huffman
-/// tables, frame and scan headers with their data, restart intervals, EOI — and nothing after
-/// EOI. (An ICC profile in APP2 counts when profiles are kept.)
-fn jpeg_is_plain(input: &[u8], icc_allowed: bool) -> bool {
+/// A JPEG's segments after SOI, in order: (marker code, the segment's bytes from its marker
+/// through its body — for a scan, through its entropy-coded data), when the file is that and
+/// nothing else: every marker where one must be, EOI last and nothing after it.
+fn jpeg_segments(input: &[u8]) -> Option<Vec<(u8, &[u8])>> {
     if !input.starts_with(&[0xFF, 0xD8]) {
-        return false;
+        return None;
     }
+    let mut segments = Vec::new();
     let mut at = 2;
     loop {
+        let start = at;
         // A marker: 0xFF, optional fill bytes, the code.
         if input.get(at) != Some(&0xFF) {
-            return false;
+            return None;
         }
         while input.get(at) == Some(&0xFF) {
             at += 1;
         }
-        let Some(&code) = input.get(at) else { return false };
+        let &code = input.get(at)?;
         at += 1;
         match code {
-            0xD9 => return at == input.len(),
-            0xD0..=0xD7 => continue,
+            0xD9 => {
+                segments.push((code, &input[start..at]));
+                return (at == input.len()).then_some(segments);
+            }
+            0xD0..=0xD7 => {
+                segments.push((code, &input[start..at]));
+                continue;
+            }
             _ => {}
         }
-        let Some(len) = input
-            .get(at..at + 2)
-            .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
-        else {
-            return false;
-        };
-        if len < 2 {
-            return false;
-        }
-        let body = input.get(at + 2..at + len).unwrap_or_default();
-        let allowed = match code {
-            0xC0..=0xC3 | 0xC4 | 0xDB | 0xDD | 0xDA => true,
-            0xE0 => body.starts_with(b"JFIF\0"),
-            0xE2 => icc_allowed && body.starts_with(b"ICC_PROFILE\0"),
-            _ => false,
-        };
-        if !allowed || body.len() != len - 2 {
-            return false;
+        let len = usize::from(u16::from_be_bytes([*input.get(at)?, *input.get(at + 1)?]));
+        if len < 2 || input.len() < at + len {
+            return None;
         }
         at += len;
         if code == 0xDA {
             // Entropy-coded data runs to the next marker that is not a stuffed 0xFF00 or a
             // restart marker.
             loop {
-                let Some(ff) = input.get(at..).and_then(|rest| rest.iter().position(|&b| b == 0xFF)) else {
-                    return false;
-                };
-                at += ff;
+                at += input.get(at..)?.iter().position(|&b| b == 0xFF)?;
                 match input.get(at + 1) {
                     Some(0x00) | Some(0xD0..=0xD7) => at += 2,
                     Some(0xFF) => at += 1,
                     Some(_) => break,
-                    None => return false,
+                    None => return None,
                 }
             }
         }
+        segments.push((code, &input[start..at]));
     }
+}
+
+/// The body of a segment (after marker and length), for the segments that have one.
+fn segment_body(segment: &[u8]) -> &[u8] {
+    let after_marker = segment.iter().position(|&b| b != 0xFF).map_or(segment.len(), |i| i + 1);
+    segment.get(after_marker + 2..).unwrap_or_default()
+}
+
+/// Whether a segment is one an encoder writes for the pixels: frame, tables, scan, restart
+/// interval and markers, JFIF APP0, EOI (and an ICC profile in APP2 when profiles are kept).
+fn jpeg_segment_plain(code: u8, segment: &[u8], icc_allowed: bool) -> bool {
+    match code {
+        0xC0..=0xC3 | 0xC4 | 0xDB | 0xDD | 0xDA | 0xD0..=0xD7 | 0xD9 => true,
+        0xE0 => segment_body(segment).starts_with(b"JFIF\0"),
+        0xE2 => icc_allowed && segment_body(segment).starts_with(b"ICC_PROFILE\0"),
+        _ => false,
+    }
+}
+
+/// Whether a JPEG holds only what an encoder writes (see [`jpeg_segment_plain`]) and nothing
+/// after EOI.
+fn jpeg_is_plain(input: &[u8], icc_allowed: bool) -> bool {
+    jpeg_segments(input).is_some_and(|segments| {
+        segments
+            .iter()
+            .all(|&(code, seg)| jpeg_segment_plain(code, seg, icc_allowed))
+    })
+}
+
+/// A JPEG whose only extra segments are metadata (EXIF, XMP, comments, vendor APPn, a colour
+/// profile not kept), without them: the frame, tables and entropy-coded data as they are, so
+/// the photo loses no quality. `None` when something else is there (a segment of another
+/// kind, data after EOI), or when its EXIF orientation turns the picture (then the pixels
+/// are encoded again, turned, as the orientation says).
+fn jpeg_without_metadata(input: &[u8], icc_allowed: bool) -> Option<Vec<u8>> {
+    let segments = jpeg_segments(input)?;
+    let mut out = Vec::with_capacity(input.len());
+    out.extend_from_slice(&[0xFF, 0xD8]);
+    for (code, seg) in segments {
+        if jpeg_segment_plain(code, seg, icc_allowed) {
+            out.extend_from_slice(seg);
+            continue;
+        }
+        let body = segment_body(seg);
+        // Adobe's APP14 says how the colours are coded (RGB or YCbCr): not metadata.
+        let metadata = matches!(code, 0xE0..=0xEF | 0xFE) && !(code == 0xEE && body.starts_with(b"Adobe"));
+        if !metadata {
+            return None;
+        }
+        if code == 0xE1 && body.starts_with(b"Exif\0\0") {
+            let turned = image::metadata::Orientation::from_exif_chunk(&body[6..])
+                .is_some_and(|o| o != image::metadata::Orientation::NoTransforms);
+            if turned {
+                return None;
+            }
+        }
+    }
+    Some(out)
 }
 
 /// Encode pixels in `format` (with the colour profile when one is kept and the format has room).
@@ -656,6 +722,66 @@ mod tests {
         let n = bad.len();
         bad[n - 20] ^= 1;
         assert!(!png_is_exact(&bad));
+    }
+
+    fn jpeg(width: u32, height: u32) -> Vec<u8> {
+        let pixels: Vec<u8> = (0..width * height * 3).map(|i| (i * 13 % 253) as u8).collect();
+        let mut out = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 80)
+            .write_image(&pixels, width, height, image::ExtendedColorType::Rgb8)
+            .unwrap();
+        out
+    }
+
+    /// `jpeg` with `segment` (marker, body) inserted after SOI and the JFIF APP0.
+    fn with_segment(jpeg: &[u8], marker: u8, body: &[u8]) -> Vec<u8> {
+        let app0_end = 4 + usize::from(u16::from_be_bytes([jpeg[4], jpeg[5]]));
+        let mut out = jpeg[..app0_end].to_vec();
+        out.extend_from_slice(&[0xFF, marker]);
+        out.extend_from_slice(&((body.len() + 2) as u16).to_be_bytes());
+        out.extend_from_slice(body);
+        out.extend_from_slice(&jpeg[app0_end..]);
+        out
+    }
+
+    /// A big-endian EXIF chunk whose IFD0 holds one entry: the orientation.
+    fn exif(orientation: u16) -> Vec<u8> {
+        let mut e = b"Exif\0\0MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01".to_vec();
+        e.extend_from_slice(&orientation.to_be_bytes());
+        e.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        e
+    }
+
+    #[test]
+    fn jpeg_metadata_is_cut_out_without_touching_the_picture() {
+        let plain = jpeg(64, 32);
+        let engine = crate::cdr::Engine::new(crate::config::Config::default());
+        let tagged = with_segment(&with_segment(&plain, 0xFE, b"camera serial 1234"), 0xE1, &exif(1));
+        let out = engine.run(&tagged, Some("photo.jpg"));
+        assert_eq!(
+            out.output.as_deref(),
+            Some(plain.as_slice()),
+            "the plain JPEG, to the byte"
+        );
+        assert_eq!(out.report.findings.len(), 1);
+        assert!(out.report.findings[0].detail.contains("cut out"));
+
+        // An orientation that turns the picture: encoded again, turned (32 wide, 64 high).
+        let turned = with_segment(&plain, 0xE1, &exif(6));
+        let out = engine.run(&turned, Some("photo.jpg")).output.expect("output");
+        assert_ne!(out, plain);
+        let img = image::load_from_memory(&out).unwrap();
+        assert_eq!((img.width(), img.height()), (32, 64));
+
+        // Adobe's colour transform segment is not metadata: encoded again.
+        let adobe = with_segment(&plain, 0xEE, b"Adobe\0\x64\0\0\0\0\x00");
+        assert!(jpeg_without_metadata(&adobe, false).is_none());
+        // Data after EOI: never merely cut.
+        let mut trailer = with_segment(&plain, 0xFE, b"x");
+        trailer.extend_from_slice(b"PK\x03\x04 a zip after the picture");
+        assert!(jpeg_without_metadata(&trailer, false).is_none());
+        let out = engine.run(&trailer, Some("photo.jpg")).output.expect("output");
+        assert!(!out.windows(4).any(|w| w == b"PK\x03\x04"));
     }
 
     #[test]
