@@ -351,9 +351,9 @@ fn bmp_is_plain(input: &[u8]) -> bool {
 }
 
 /// A JPEG's segments after SOI, in order: (marker code, the segment's bytes from its marker
-/// through its body — for a scan, through its entropy-coded data), when the file is that and
-/// nothing else: every marker where one must be, EOI last and nothing after it.
-fn jpeg_segments(input: &[u8]) -> Option<Vec<(u8, &[u8])>> {
+/// through its body — for a scan, through its entropy-coded data), when the file is that:
+/// every marker where one must be, EOI last; and what follows EOI.
+fn jpeg_segments(input: &[u8]) -> Option<(Vec<(u8, &[u8])>, &[u8])> {
     if !input.starts_with(&[0xFF, 0xD8]) {
         return None;
     }
@@ -373,7 +373,7 @@ fn jpeg_segments(input: &[u8]) -> Option<Vec<(u8, &[u8])>> {
         match code {
             0xD9 => {
                 segments.push((code, &input[start..at]));
-                return (at == input.len()).then_some(segments);
+                return Some((segments, &input[at..]));
             }
             0xD0..=0xD7 => {
                 segments.push((code, &input[start..at]));
@@ -423,20 +423,25 @@ fn jpeg_segment_plain(code: u8, segment: &[u8], icc_allowed: bool) -> bool {
 /// Whether a JPEG holds only what an encoder writes (see [`jpeg_segment_plain`]) and nothing
 /// after EOI.
 fn jpeg_is_plain(input: &[u8], icc_allowed: bool) -> bool {
-    jpeg_segments(input).is_some_and(|segments| {
-        segments
-            .iter()
-            .all(|&(code, seg)| jpeg_segment_plain(code, seg, icc_allowed))
+    jpeg_segments(input).is_some_and(|(segments, after)| {
+        after.is_empty()
+            && segments
+                .iter()
+                .all(|&(code, seg)| jpeg_segment_plain(code, seg, icc_allowed))
     })
 }
 
 /// A JPEG whose only extra segments are metadata (EXIF, XMP, comments, vendor APPn, a colour
 /// profile not kept), without them: the frame, tables and entropy-coded data as they are, so
-/// the photo loses no quality. `None` when something else is there (a segment of another
-/// kind, data after EOI), or when its EXIF orientation turns the picture (then the pixels
-/// are encoded again, turned, as the orientation says).
+/// the photo loses no quality. Zero bytes after EOI (padding some encoders write; Word's
+/// own template thumbnail has one) go too. `None` when something else is there (a segment of
+/// another kind, data after EOI), or when its EXIF orientation turns the picture (then the
+/// pixels are encoded again, turned, as the orientation says).
 fn jpeg_without_metadata(input: &[u8], icc_allowed: bool) -> Option<Vec<u8>> {
-    let segments = jpeg_segments(input)?;
+    let (segments, after) = jpeg_segments(input)?;
+    if after.len() > 4096 || after.iter().any(|&b| b != 0) {
+        return None;
+    }
     let mut out = Vec::with_capacity(input.len());
     out.extend_from_slice(&[0xFF, 0xD8]);
     for (code, seg) in segments {
@@ -776,7 +781,10 @@ mod tests {
         // Adobe's colour transform segment is not metadata: encoded again.
         let adobe = with_segment(&plain, 0xEE, b"Adobe\0\x64\0\0\0\0\x00");
         assert!(jpeg_without_metadata(&adobe, false).is_none());
-        // Data after EOI: never merely cut.
+        // Zero padding after EOI is cut with the metadata; other data after EOI never is.
+        let mut padded = with_segment(&plain, 0xFE, b"x");
+        padded.extend_from_slice(&[0, 0]);
+        assert_eq!(jpeg_without_metadata(&padded, false).as_deref(), Some(plain.as_slice()));
         let mut trailer = with_segment(&plain, 0xFE, b"x");
         trailer.extend_from_slice(b"PK\x03\x04 a zip after the picture");
         assert!(jpeg_without_metadata(&trailer, false).is_none());
