@@ -350,10 +350,13 @@ fn bmp_is_plain(input: &[u8]) -> bool {
         .is_some_and(|size| size == input.len())
 }
 
+/// One JPEG segment: its marker code and its bytes (see [`jpeg_segments`]).
+type Segment<'a> = (u8, &'a [u8]);
+
 /// A JPEG's segments after SOI, in order: (marker code, the segment's bytes from its marker
 /// through its body — for a scan, through its entropy-coded data), when the file is that:
 /// every marker where one must be, EOI last; and what follows EOI.
-fn jpeg_segments(input: &[u8]) -> Option<(Vec<(u8, &[u8])>, &[u8])> {
+fn jpeg_segments(input: &[u8]) -> Option<(Vec<Segment<'_>>, &[u8])> {
     if !input.starts_with(&[0xFF, 0xD8]) {
         return None;
     }
