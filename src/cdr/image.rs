@@ -12,10 +12,12 @@
 //! that has nothing but the segments an encoder writes (no APPn but JFIF, no comment, nothing
 //! after the end marker) — or has only metadata segments beside them, which are cut out
 //! without touching the entropy-coded data (unless its EXIF orientation turns the picture:
-//! then it is encoded again, turned) — and a PNG of only critical and known-safe chunks, each with its CRC,
-//! whose image data inflates to exactly the size its header declares and ends exactly at the
-//! end of the last IDAT chunk (nothing hidden inside the stream). Both are decoded in full, to
-//! prove they are pictures within the limits, and kept. The other lossless formats are
+//! then it is encoded again, turned) — is decoded in full, to prove it is a picture within
+//! the limits, and kept; a PNG of only critical and known-safe chunks is proven a picture in
+//! one pass over its compressed data (every CRC, a header the format allows, a zlib stream
+//! that ends exactly at the end of the last IDAT chunk and inflates to exactly the rows its
+//! header declares, each with a filter type that exists: nothing hidden inside the stream,
+//! nothing a decoder could refuse) and kept. The other lossless formats are
 //! re-encoded every time; their encoders are deterministic, so a second pass gives the same
 //! bytes.
 //!
@@ -71,9 +73,14 @@ impl Sanitizer for ImageSanitizer {
                 }
                 _ => reencode(input, ImageFormat::Jpeg, policy, cx)?,
             },
-            FileKind::Png if png_is_plain(input, policy.keep_icc_profile) && png_is_exact(input) => {
-                decode(input, ImageFormat::Png, policy, cx)?;
-                input.to_vec()
+            FileKind::Png if png_is_plain(input, policy.keep_icc_profile) => {
+                match png_checked(input, policy.max_pixels) {
+                    Some((width, height, bytes_per_pixel)) => {
+                        admit(width, height, bytes_per_pixel, policy, cx)?;
+                        input.to_vec()
+                    }
+                    None => reencode(input, ImageFormat::Png, policy, cx)?,
+                }
             }
             _ => {
                 let format = match kind {
@@ -202,34 +209,37 @@ fn png_is_plain(input: &[u8], icc_allowed: bool) -> bool {
     false
 }
 
-/// Whether a PNG's chunks all have their right CRC and its image data is exactly what its
-/// header declares: one run of IDAT chunks whose zlib stream ends at the end of the last one
-/// and inflates to the size the dimensions, colour type, bit depth and interlacing give.
-/// (Structure and the chunk allowlist are [`png_is_plain`]'s.)
-fn png_is_exact(input: &[u8]) -> bool {
-    let Some(mut rest) = input.strip_prefix(b"\x89PNG\r\n\x1a\n") else {
-        return false;
-    };
+/// A PNG's dimensions and bytes per pixel (at least 1), when its chunks all have their right
+/// CRC, its header is one the format allows (bit depth for the colour type, methods 0,
+/// interlacing none or Adam7, a palette before the data of a palette picture), and its image
+/// data is exactly what the header declares: one run of IDAT chunks whose zlib stream (its
+/// Adler-32 checked) ends at the end of the last one, inflates to the size the header gives,
+/// and starts every row with a filter type that exists. That is everything a decoder could
+/// refuse — unfiltering the rows cannot fail — so a PNG that passes is a picture, proven in
+/// one pass over its compressed data without decoding its pixels into memory. (Structure
+/// and the chunk allowlist are [`png_is_plain`]'s.)
+fn png_checked(input: &[u8], max_pixels: u64) -> Option<(u64, u64, u64)> {
+    let mut rest = input.strip_prefix(b"\x89PNG\r\n\x1a\n")?;
     let mut header = None;
+    let mut palette = false;
     let mut idat: Vec<&[u8]> = Vec::new();
     let mut idat_ended = false;
     while rest.len() >= 12 {
         let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-        let Some(chunk) = len.checked_add(8).and_then(|n| rest.get(4..n)) else {
-            return false;
-        };
-        let Some(stored) = rest.get(len + 8..len + 12) else {
-            return false;
-        };
+        let chunk = rest.get(4..len.checked_add(8)?)?;
+        let stored = rest.get(len + 8..len + 12)?;
         let mut crc = flate2::Crc::new();
         crc.update(chunk);
         if crc.sum().to_be_bytes() != stored {
-            return false;
+            return None;
         }
         let (kind, data) = chunk.split_at(4);
         match kind {
-            b"IHDR" if data.len() == 13 => header = Some(data),
-            b"IDAT" if idat_ended => return false,
+            b"IHDR" if data.len() == 13 && header.is_none() => header = Some(data),
+            b"IHDR" => return None,
+            b"PLTE" if data.len() % 3 == 0 && (3..=768).contains(&data.len()) && idat.is_empty() => palette = true,
+            b"PLTE" => return None,
+            b"IDAT" if idat_ended || header.is_none() => return None,
             b"IDAT" => idat.push(data),
             _ if !idat.is_empty() => idat_ended = true,
             _ => {}
@@ -239,27 +249,32 @@ fn png_is_exact(input: &[u8]) -> bool {
         }
         rest = &rest[len + 12..];
     }
-    let Some(h) = header else { return false };
+    let h = header?;
     let width = u64::from(u32::from_be_bytes([h[0], h[1], h[2], h[3]]));
     let height = u64::from(u32::from_be_bytes([h[4], h[5], h[6], h[7]]));
-    let (depth, colour, interlace) = (u64::from(h[8]), h[9], h[12]);
-    let channels = match colour {
-        0 | 3 => 1,
-        2 => 3,
-        4 => 2,
-        6 => 4,
-        _ => return false,
+    let (depth, colour, methods, interlace) = (h[8], h[9], (h[10], h[11]), h[12]);
+    let channels: u64 = match (colour, depth) {
+        (0, 1 | 2 | 4 | 8 | 16) => 1,
+        (2, 8 | 16) => 3,
+        (3, 1 | 2 | 4 | 8) if palette => 1,
+        (4, 8 | 16) => 2,
+        (6, 8 | 16) => 4,
+        _ => return None,
     };
-    let row = |w: u64| {
-        if w == 0 {
-            0
-        } else {
-            1 + (w * channels * depth).div_ceil(8)
-        }
-    };
-    let expected = match interlace {
-        0 => height * row(width),
-        // Adam7: seven passes, each a sub-image of its own rows (a pass with no pixels has none).
+    if width == 0 || height == 0 || width > 1 << 31 || height > 1 << 31 || methods != (0, 0) {
+        return None;
+    }
+    // A picture over the limit is not inflated here: the decoder's path refuses it from its
+    // header, with the limit named.
+    if width.saturating_mul(height) > max_pixels {
+        return None;
+    }
+    let depth = u64::from(depth);
+    let row = |w: u64| 1 + (w * channels * depth).div_ceil(8);
+    // The rows of the image data, as (count, bytes each with the filter byte); Adam7 has
+    // seven passes, each a sub-image of its own (a pass with no pixels has no rows).
+    let rows: Vec<(u64, u64)> = match interlace {
+        0 => vec![(height, row(width))],
         1 => [
             (0, 0, 8, 8),
             (4, 0, 8, 8),
@@ -270,24 +285,27 @@ fn png_is_exact(input: &[u8]) -> bool {
             (0, 1, 1, 2),
         ]
         .iter()
-        .map(|&(x0, y0, dx, dy)| {
+        .filter_map(|&(x0, y0, dx, dy)| {
             let w = width.saturating_sub(x0).div_ceil(dx);
             let h = height.saturating_sub(y0).div_ceil(dy);
-            if w == 0 {
-                0
-            } else {
-                h * row(w)
-            }
+            (w > 0 && h > 0).then(|| (h, row(w)))
         })
-        .sum(),
-        _ => return false,
+        .collect(),
+        _ => return None,
     };
-    zlib_exact(&idat, expected)
+    zlib_rows_exact(&idat, &rows).then_some((width, height, (channels * depth).div_ceil(8).max(1)))
 }
 
-/// Whether the zlib stream cut into `pieces` inflates to exactly `expected` bytes and ends at
-/// the end of the last piece. Counted through a scratch buffer: costs no memory.
-fn zlib_exact(pieces: &[&[u8]], expected: u64) -> bool {
+/// Whether the zlib stream cut into `pieces` inflates to exactly the `rows` (count, length)
+/// with a filter type 0-4 at the start of each, and ends at the end of the last piece.
+/// Counted through a scratch buffer: costs no memory.
+fn zlib_rows_exact(pieces: &[&[u8]], rows: &[(u64, u64)]) -> bool {
+    let expected: u64 = rows.iter().map(|&(n, len)| n * len).sum();
+    // Absolute offsets where each run of rows starts, to find every filter byte.
+    let mut plan = rows.iter().copied().filter(|&(n, _)| n > 0);
+    let mut current = plan.next();
+    let (mut run_start, mut rows_seen) = (0u64, 0u64);
+    let mut next_filter = 0u64;
     let mut d = flate2::Decompress::new(true);
     let mut scratch = vec![0u8; 64 * 1024];
     let last = pieces.len().saturating_sub(1);
@@ -295,13 +313,30 @@ fn zlib_exact(pieces: &[&[u8]], expected: u64) -> bool {
         let mut at = 0;
         loop {
             let before = (d.total_in(), d.total_out());
-            let status = match d.decompress(&piece[at..], &mut scratch, flate2::FlushDecompress::None) {
-                Ok(s) => s,
-                Err(_) => return false,
+            let Ok(status) = d.decompress(&piece[at..], &mut scratch, flate2::FlushDecompress::None) else {
+                return false;
             };
             at += (d.total_in() - before.0) as usize;
             if d.total_out() > expected {
                 return false;
+            }
+            // Every filter byte that came out in this call.
+            while let Some((count, len)) = current {
+                if next_filter >= d.total_out() {
+                    break;
+                }
+                if scratch[(next_filter - before.1) as usize] > 4 {
+                    return false;
+                }
+                rows_seen += 1;
+                if rows_seen == count {
+                    run_start += count * len;
+                    rows_seen = 0;
+                    current = plan.next();
+                    next_filter = run_start;
+                } else {
+                    next_filter += len;
+                }
             }
             if status == flate2::Status::StreamEnd {
                 return i == last && at == piece.len() && d.total_out() == expected;
@@ -695,7 +730,7 @@ mod tests {
     #[test]
     fn an_encoder_written_png_is_exact_and_kept_as_it_is() {
         let p = png(37, 19);
-        assert!(png_is_plain(&p, false) && png_is_exact(&p));
+        assert!(png_is_plain(&p, false) && png_checked(&p, u64::MAX).is_some());
         let engine = crate::cdr::Engine::new(crate::config::Config::default());
         let out = engine.run(&p, Some("a.png"));
         assert_eq!(out.output.as_deref(), Some(p.as_slice()), "kept byte for byte");
@@ -706,7 +741,7 @@ mod tests {
         for (i, piece) in data.chunks(5).enumerate() {
             parts.insert(idat + i, (b"IDAT".to_vec(), piece.to_vec()));
         }
-        assert!(png_is_exact(&assemble(&parts)));
+        assert!(png_checked(&assemble(&parts), u64::MAX).is_some());
     }
 
     #[test]
@@ -718,18 +753,18 @@ mod tests {
         parts[idat].1.extend_from_slice(b"<script>alert(1)</script>");
         let hidden = assemble(&parts);
         assert!(png_is_plain(&hidden, false), "its chunks alone look plain");
-        assert!(!png_is_exact(&hidden));
+        assert!(png_checked(&hidden, u64::MAX).is_none());
         let engine = crate::cdr::Engine::new(crate::config::Config::default());
         let out = engine.run(&hidden, Some("a.png")).output.expect("re-encoded");
         assert!(!out.windows(8).any(|w| w == b"<script>"));
         // A stream declaring fewer rows than the header, or a chunk with a wrong CRC.
         let mut short = chunks(&png(37, 19));
         short[0].1[4..8].copy_from_slice(&20u32.to_be_bytes());
-        assert!(!png_is_exact(&assemble(&short)));
+        assert!(png_checked(&assemble(&short), u64::MAX).is_none());
         let mut bad = png(37, 19);
         let n = bad.len();
         bad[n - 20] ^= 1;
-        assert!(!png_is_exact(&bad));
+        assert!(png_checked(&bad, u64::MAX).is_none());
     }
 
     fn jpeg(width: u32, height: u32) -> Vec<u8> {
@@ -796,6 +831,37 @@ mod tests {
     }
 
     #[test]
+    fn a_png_a_decoder_would_refuse_is_not_kept() {
+        let p = png(5, 3);
+        assert_eq!(png_checked(&p, u64::MAX), Some((5, 3, 3)));
+        assert_eq!(
+            png_checked(&p, 14),
+            None,
+            "over the pixel limit: left to the decoder, which refuses it"
+        );
+        let with_data = |rows: &[u8], ihdr: &dyn Fn(&mut Vec<u8>)| {
+            let mut parts = chunks(&p);
+            ihdr(&mut parts[0].1);
+            let idat = parts.iter().position(|(k, _)| k == b"IDAT").unwrap();
+            let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+            std::io::Write::write_all(&mut z, rows).unwrap();
+            parts[idat].1 = z.finish().unwrap();
+            assert_eq!(parts.len(), 3, "one IDAT");
+            png_checked(&assemble(&parts), u64::MAX)
+        };
+        let row = |filter: u8| [&[filter][..], &[9u8; 15][..]].concat();
+        let good = [row(0), row(4), row(1)].concat();
+        assert!(with_data(&good, &|_| {}).is_some());
+        // A filter type that does not exist, in the last row.
+        assert!(with_data(&[row(0), row(1), row(5)].concat(), &|_| {}).is_none());
+        // RGB at 4 bits per sample is not a PNG; a palette picture without a palette neither.
+        assert!(with_data(&good, &|h| h[8] = 4).is_none());
+        assert!(with_data(&good, &|h| h[9] = 3).is_none());
+        // A filter method that does not exist.
+        assert!(with_data(&good, &|h| h[11] = 1).is_none());
+    }
+
+    #[test]
     fn interlaced_sizes_follow_adam7() {
         // 1x1 interlaced: only the first pass has a pixel: one row of filter byte + 3 bytes.
         let mut parts = chunks(&png(1, 1));
@@ -804,6 +870,6 @@ mod tests {
         let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
         std::io::Write::write_all(&mut z, &[0, 1, 2, 3]).unwrap();
         parts[idat].1 = z.finish().unwrap();
-        assert!(png_is_exact(&assemble(&parts)));
+        assert!(png_checked(&assemble(&parts), u64::MAX).is_some());
     }
 }

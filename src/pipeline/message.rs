@@ -99,13 +99,22 @@ fn receive(
         });
     }
     let message_id = parse::message_id(raw);
-    let row = store.keep_message(raw, message_id.as_deref(), &envelope.mail_from, &envelope.rcpt_to)?;
     let bounds = parse::Bounds {
         max_parts: cfg.max_parts,
         max_nesting: cfg.max_nesting,
     };
-    let mail = parse::parse(raw, bounds).into_owned();
-    Ok((row, message_id, mail))
+    // The message is parsed while its original goes to disk; nothing goes further (no file
+    // reaches the engine) until it is stored.
+    let (row, mail) = std::thread::scope(|scope| {
+        let kept =
+            scope.spawn(|| store.keep_message(raw, message_id.as_deref(), &envelope.mail_from, &envelope.rcpt_to));
+        let mail = parse::parse(raw, bounds).into_owned();
+        let row = kept
+            .join()
+            .unwrap_or_else(|_| Err(StoreError::Io(std::io::Error::other("storing the message panicked"))));
+        (row, mail)
+    });
+    Ok((row?, message_id, mail))
 }
 
 /// Disarm the parts, rebuild the message, complete the ledger row, write the audit lines.
@@ -248,7 +257,28 @@ impl Run<'_> {
             })
             .map(|a| move || a.map(|a| engine.run(&a.bytes, a.name.as_deref())))
             .collect();
-        let mut runs = crate::cdr::parallel::side_by_side(jobs).into_iter();
+        let runs = crate::cdr::parallel::side_by_side(jobs);
+        // Every original and clean copy goes to disk side by side before the rows name them.
+        let blobs: Vec<(&[u8], &str)> = mail
+            .items
+            .iter()
+            .zip(&runs)
+            .filter_map(|(item, run)| match (item, run) {
+                (Item::File(a), Some(p)) => Some((a, p)),
+                _ => None,
+            })
+            .flat_map(|(a, p)| {
+                let original = (&a.bytes[..], p.report.input.sha256.as_str());
+                let clean = p
+                    .output
+                    .as_deref()
+                    .zip(p.report.output.as_ref().map(|o| o.digest.sha256.as_str()));
+                std::iter::once(original).chain(clean)
+            })
+            .collect();
+        self.store.put_blobs(&blobs)?;
+        drop(blobs);
+        let mut runs = runs.into_iter();
         let mut parts = Vec::new();
         for item in mail.items {
             let run = runs.next().flatten();
