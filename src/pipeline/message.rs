@@ -84,7 +84,10 @@ pub fn process<R: AsRef<[u8]>>(
     )
 }
 
-/// Store the message, then parse it into owned parts.
+/// Messages at least this large are parsed on one thread while stored on another.
+const OVERLAP_BYTES: usize = 256 * 1024;
+
+/// Store the message and parse it into owned parts.
 fn receive(
     loaded: &Loaded,
     store: &Store,
@@ -103,8 +106,14 @@ fn receive(
         max_parts: cfg.max_parts,
         max_nesting: cfg.max_nesting,
     };
-    // The message is parsed while its original goes to disk; nothing goes further (no file
-    // reaches the engine) until it is stored.
+    // A large message is parsed while its original goes to disk (a small one costs less to
+    // parse than a thread); nothing goes further (no file reaches the engine) until it is
+    // stored.
+    if raw.len() < OVERLAP_BYTES {
+        let row = store.keep_message(raw, message_id.as_deref(), &envelope.mail_from, &envelope.rcpt_to)?;
+        let mail = parse::parse(raw, bounds).into_owned();
+        return Ok((row, message_id, mail));
+    }
     let (row, mail) = std::thread::scope(|scope| {
         let kept =
             scope.spawn(|| store.keep_message(raw, message_id.as_deref(), &envelope.mail_from, &envelope.rcpt_to));
