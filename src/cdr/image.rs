@@ -237,6 +237,8 @@ fn png_checked(input: &[u8], max_pixels: u64) -> Option<(u64, u64, u64)> {
         match kind {
             b"IHDR" if data.len() == 13 && header.is_none() => header = Some(data),
             b"IHDR" => return None,
+            // The header comes first, as every decoder requires.
+            _ if header.is_none() => return None,
             b"PLTE" if data.len() % 3 == 0 && (3..=768).contains(&data.len()) && idat.is_empty() => palette = true,
             b"PLTE" => return None,
             b"IDAT" if idat_ended || header.is_none() => return None,
@@ -859,6 +861,10 @@ mod tests {
         assert!(with_data(&good, &|h| h[9] = 3).is_none());
         // A filter method that does not exist.
         assert!(with_data(&good, &|h| h[11] = 1).is_none());
+        // A chunk before the header.
+        let mut parts = chunks(&p);
+        parts.insert(0, (b"gAMA".to_vec(), 45455u32.to_be_bytes().to_vec()));
+        assert!(png_checked(&assemble(&parts), u64::MAX).is_none());
     }
 
     #[test]
