@@ -13,10 +13,11 @@
 //! out and listed in the report. Encrypted archives are `held` (the recipient page unlocks
 //! them with a password later).
 
+use std::collections::HashSet;
+
 use super::zipwrite::{Copying, ZipOut};
 use super::{zipread, Clean, Cx, FileKind, Refusal, Sanitizer};
 use crate::report::{Action, Finding, What};
-use std::collections::HashSet;
 
 /// The ZIP sanitizer.
 pub struct ZipSanitizer;

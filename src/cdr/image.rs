@@ -189,24 +189,55 @@ fn decode(
 /// Whether a PNG holds only picture chunks (no text, EXIF, time, private chunks) and nothing
 /// after IEND.
 fn png_is_plain(input: &[u8], icc_allowed: bool) -> bool {
-    let Some(mut rest) = input.strip_prefix(b"\x89PNG\r\n\x1a\n") else {
-        return false;
-    };
+    png_chunks(input).is_some_and(|(chunks, after)| {
+        after.is_empty()
+            && chunks.iter().all(|c| match c.kind {
+                b"IHDR" | b"PLTE" | b"IDAT" | b"IEND" | b"tRNS" | b"gAMA" | b"cHRM" | b"sRGB" | b"pHYs" | b"sBIT"
+                | b"bKGD" => true,
+                b"iCCP" => icc_allowed,
+                _ => false,
+            })
+    })
+}
+
+/// One PNG chunk as framed in the file.
+struct PngChunk<'a> {
+    kind: &'a [u8],
+    data: &'a [u8],
+    /// The CRC stored after the chunk, over `kind` and `data`.
+    crc: &'a [u8],
+}
+
+impl PngChunk<'_> {
+    fn crc_ok(&self) -> bool {
+        let mut crc = flate2::Crc::new();
+        crc.update(self.kind);
+        crc.update(self.data);
+        crc.sum().to_be_bytes() == self.crc
+    }
+}
+
+/// A PNG's chunks after the signature, through IEND, and what follows IEND; `None` when the
+/// framing breaks (a length past the end) or there is no IEND.
+fn png_chunks(input: &[u8]) -> Option<(Vec<PngChunk<'_>>, &[u8])> {
+    let mut rest = input.strip_prefix(b"\x89PNG\r\n\x1a\n")?;
+    let mut chunks = Vec::new();
     while rest.len() >= 12 {
         let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-        let kind = &rest[4..8];
-        let Some(after) = len.checked_add(12).and_then(|n| rest.get(n..)) else {
-            return false;
+        let end = len.checked_add(12)?;
+        let chunk = PngChunk {
+            kind: &rest[4..8],
+            data: rest.get(8..len + 8)?,
+            crc: rest.get(len + 8..end)?,
         };
-        match kind {
-            b"IEND" => return after.is_empty(),
-            b"IHDR" | b"PLTE" | b"IDAT" | b"tRNS" | b"gAMA" | b"cHRM" | b"sRGB" | b"pHYs" | b"sBIT" | b"bKGD" => {}
-            b"iCCP" if icc_allowed => {}
-            _ => return false,
+        let last = chunk.kind == b"IEND";
+        chunks.push(chunk);
+        rest = &rest[end..];
+        if last {
+            return Some((chunks, rest));
         }
-        rest = after;
     }
-    false
+    None
 }
 
 /// A PNG's dimensions and bytes per pixel (at least 1), when its chunks all have their right
@@ -219,37 +250,28 @@ fn png_is_plain(input: &[u8], icc_allowed: bool) -> bool {
 /// one pass over its compressed data without decoding its pixels into memory. (Structure
 /// and the chunk allowlist are [`png_is_plain`]'s.)
 fn png_checked(input: &[u8], max_pixels: u64) -> Option<(u64, u64, u64)> {
-    let mut rest = input.strip_prefix(b"\x89PNG\r\n\x1a\n")?;
+    let (chunks, _) = png_chunks(input)?;
     let mut header = None;
     let mut palette = false;
     let mut idat: Vec<&[u8]> = Vec::new();
     let mut idat_ended = false;
-    while rest.len() >= 12 {
-        let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-        let chunk = rest.get(4..len.checked_add(8)?)?;
-        let stored = rest.get(len + 8..len + 12)?;
-        let mut crc = flate2::Crc::new();
-        crc.update(chunk);
-        if crc.sum().to_be_bytes() != stored {
+    for chunk in &chunks {
+        if !chunk.crc_ok() {
             return None;
         }
-        let (kind, data) = chunk.split_at(4);
-        match kind {
+        let data = chunk.data;
+        match chunk.kind {
             b"IHDR" if data.len() == 13 && header.is_none() => header = Some(data),
             b"IHDR" => return None,
             // The header comes first, as every decoder requires.
             _ if header.is_none() => return None,
             b"PLTE" if data.len() % 3 == 0 && (3..=768).contains(&data.len()) && idat.is_empty() => palette = true,
             b"PLTE" => return None,
-            b"IDAT" if idat_ended || header.is_none() => return None,
+            b"IDAT" if idat_ended => return None,
             b"IDAT" => idat.push(data),
             _ if !idat.is_empty() => idat_ended = true,
             _ => {}
         }
-        if kind == b"IEND" {
-            break;
-        }
-        rest = &rest[len + 12..];
     }
     let h = header?;
     let width = u64::from(u32::from_be_bytes([h[0], h[1], h[2], h[3]]));
