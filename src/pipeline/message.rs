@@ -109,15 +109,16 @@ fn receive(
     // A large message is parsed while its original goes to disk (a small one costs less to
     // parse than a thread); nothing goes further (no file reaches the engine) until it is
     // stored.
+    let keep = || store.keep_message(raw, message_id.as_deref(), &envelope.mail_from, &envelope.rcpt_to);
+    let read = || parse::parse(raw, bounds).into_owned();
     if raw.len() < OVERLAP_BYTES {
-        let row = store.keep_message(raw, message_id.as_deref(), &envelope.mail_from, &envelope.rcpt_to)?;
-        let mail = parse::parse(raw, bounds).into_owned();
+        let row = keep()?;
+        let mail = read();
         return Ok((row, message_id, mail));
     }
     let (row, mail) = std::thread::scope(|scope| {
-        let kept =
-            scope.spawn(|| store.keep_message(raw, message_id.as_deref(), &envelope.mail_from, &envelope.rcpt_to));
-        let mail = parse::parse(raw, bounds).into_owned();
+        let kept = scope.spawn(keep);
+        let mail = read();
         let row = kept
             .join()
             .unwrap_or_else(|_| Err(StoreError::Io(std::io::Error::other("storing the message panicked"))));
