@@ -17,36 +17,40 @@
 
 use memchr::memchr2;
 
-use super::xml_filter::{dangerous_formula, reference_text};
+use super::xml_filter::{dangerous_formula, reference_char};
 
 /// Elements of cell data the scanner accepts (unprefixed, in the default namespace, which
-/// the caller has checked is SpreadsheetML's).
-const CELL_ELEMENTS: &[&[u8]] = &[
-    b"row",
-    b"c",
-    b"v",
-    b"f",
-    b"is",
-    b"t",
-    b"r",
-    b"rPr",
-    b"rPh",
-    b"rFont",
-    b"charset",
-    b"family",
-    b"b",
-    b"i",
-    b"strike",
-    b"outline",
-    b"shadow",
-    b"condense",
-    b"extend",
-    b"color",
-    b"sz",
-    b"u",
-    b"vertAlign",
-    b"scheme",
-];
+/// the caller has checked is SpreadsheetML's). A `match`, not a list to search: it is asked
+/// once per element of the sheet.
+fn cell_element(name: &[u8]) -> bool {
+    matches!(
+        name,
+        b"row"
+            | b"c"
+            | b"v"
+            | b"f"
+            | b"is"
+            | b"t"
+            | b"r"
+            | b"rPr"
+            | b"rPh"
+            | b"rFont"
+            | b"charset"
+            | b"family"
+            | b"b"
+            | b"i"
+            | b"strike"
+            | b"outline"
+            | b"shadow"
+            | b"condense"
+            | b"extend"
+            | b"color"
+            | b"sz"
+            | b"u"
+            | b"vertAlign"
+            | b"scheme"
+    )
+}
 
 /// What [`scan`] found in an accepted region.
 #[derive(Debug, Default)]
@@ -67,14 +71,14 @@ pub fn scan(xml: &[u8], from: usize, max_depth: u32) -> Option<Region> {
     let mut formula: Option<(usize, String)> = None;
     let mut pos = from;
     loop {
-        let next = pos + memchr2(b'<', b'&', xml.get(pos..)?)?;
+        let next = pos + markup(xml.get(pos..)?)?;
         if let Some((_, text)) = formula.as_mut() {
             text.push_str(std::str::from_utf8(&xml[pos..next]).ok()?);
         }
         if xml[next] == b'&' {
-            let (text, after) = reference(xml, next)?;
+            let (c, after) = reference(xml, next)?;
             if let Some((_, f)) = formula.as_mut() {
-                f.push_str(&text);
+                f.push(c);
             }
             pos = after;
             continue;
@@ -112,7 +116,7 @@ pub fn scan(xml: &[u8], from: usize, max_depth: u32) -> Option<Region> {
             _ => {
                 let name_end = tag + 1 + name_len(&xml[tag + 1..]);
                 let name = &xml[tag + 1..name_end];
-                if !CELL_ELEMENTS.contains(&name) || formula.is_some() {
+                if !cell_element(name) || formula.is_some() {
                     return None;
                 }
                 let (after, empty) = attributes(xml, name_end)?;
@@ -131,6 +135,21 @@ pub fn scan(xml: &[u8], from: usize, max_depth: u32) -> Option<Region> {
             }
         }
     }
+}
+
+/// Offset of the first `<` or `&` in `s`. Text between cell tags is a few bytes (`1234`, a
+/// short name), shorter than `memchr2` takes to set up, so the first bytes are looked at
+/// one by one.
+fn markup(s: &[u8]) -> Option<usize> {
+    const SHORT: usize = 32;
+    let head = &s[..s.len().min(SHORT)];
+    if let Some(i) = head.iter().position(|&b| b == b'<' || b == b'&') {
+        return Some(i);
+    }
+    if s.len() <= SHORT {
+        return None;
+    }
+    memchr2(b'<', b'&', &s[SHORT..]).map(|i| SHORT + i)
 }
 
 /// Length of the name at the start of `s` (no prefix: `:` is not a name byte here).
@@ -196,13 +215,22 @@ fn attributes(xml: &[u8], mut at: usize) -> Option<(usize, bool)> {
     }
 }
 
-/// An entity or character reference at `at` (`&…;`): its text and the offset after it.
-/// Only what the general filter accepts.
-fn reference(xml: &[u8], at: usize) -> Option<(String, usize)> {
+/// An entity or character reference at `at` (`&…;`): its character and the offset after
+/// it. Only what the general filter accepts ([`reference_char`]); a decimal reference, the
+/// one a sheet is full of (openpyxl writes every non-ASCII character as `&#35506;`), is read
+/// here without making a string of its name.
+fn reference(xml: &[u8], at: usize) -> Option<(char, usize)> {
     let rest = xml.get(at + 1..)?;
     let semi = rest.iter().take(16).position(|&b| b == b';')?;
-    let name = std::str::from_utf8(&rest[..semi]).ok()?;
-    Some((reference_text(name)?, at + 1 + semi + 1))
+    let name = &rest[..semi];
+    let after = at + 1 + semi + 1;
+    if let [b'#', digits @ ..] = name {
+        if (1..=9).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit) {
+            let code = digits.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
+            return Some((char::from_u32(code)?, after));
+        }
+    }
+    Some((reference_char(std::str::from_utf8(name).ok()?)?, after))
 }
 
 #[cfg(test)]
@@ -221,6 +249,45 @@ mod tests {
         assert_eq!(&s[r.end..r.end + 12], "</sheetData>");
         assert!(r.dropped.is_empty());
         assert_eq!(r.depth, 4);
+    }
+
+    #[test]
+    fn references_read_as_the_general_filter_reads_them() {
+        for name in [
+            "#35506",
+            "#0065",
+            "#65",
+            "#x41",
+            "#X41",
+            "#+65",
+            "#",
+            "#x",
+            "#1114112",
+            "#55296",
+            "#999999999",
+            "#4294967296",
+            "amp",
+            "lt",
+            "gt",
+            "quot",
+            "apos",
+            "nbsp",
+            "#-1",
+            "#6５",
+        ] {
+            let xml = format!("&{name};");
+            let fast = reference(xml.as_bytes(), 0).map(|(c, _)| c);
+            assert_eq!(fast, reference_char(name), "&{name};");
+        }
+        for at in 0..=40 {
+            let mut s = vec![b'x'; 80];
+            s[at] = b'<';
+            assert_eq!(markup(&s), Some(at));
+            s[at] = b'&';
+            assert_eq!(markup(&s), Some(at));
+        }
+        assert_eq!(markup(&[b'x'; 80]), None);
+        assert_eq!(markup(b""), None);
     }
 
     #[test]

@@ -137,6 +137,10 @@ pub(super) fn dangerous_formula(f: &str) -> bool {
             _ => {}
         }
     }
+    // Every call below has a parenthesis; most formulas (`D2-C2`) have none to upper-case.
+    if !f.contains('(') {
+        return false;
+    }
     let upper = f.to_ascii_uppercase();
     [
         "EXEC(",
@@ -340,23 +344,24 @@ fn attr(reader: &NsReader<&[u8]>, e: &BytesStart<'_>, ns: Option<&str>, local: &
     None
 }
 
-/// Text of a predefined or character reference (`amp`, `#x41`); `None` for anything else.
-pub(super) fn reference_text(name: &str) -> Option<String> {
-    Some(match name {
-        "amp" => "&".into(),
-        "lt" => "<".into(),
-        "gt" => ">".into(),
-        "quot" => "\"".into(),
-        "apos" => "'".into(),
+/// The character a predefined or character reference stands for (`amp`, `#x41`); `None` for
+/// anything else. Every one is a single character, so no caller allocates for it.
+pub(super) fn reference_char(name: &str) -> Option<char> {
+    match name {
+        "amp" => Some('&'),
+        "lt" => Some('<'),
+        "gt" => Some('>'),
+        "quot" => Some('"'),
+        "apos" => Some('\''),
         _ => {
             let n = name.strip_prefix('#')?;
             let code = match n.strip_prefix(['x', 'X']) {
                 Some(hex) => u32::from_str_radix(hex, 16).ok()?,
                 None => n.parse().ok()?,
             };
-            char::from_u32(code)?.to_string()
+            char::from_u32(code)
         }
-    })
+    }
 }
 
 /// Pre-scan of Word complex fields: for each `fldChar begin` in document order, whether the
@@ -397,8 +402,8 @@ fn scan_fields(xml: &[u8], hyperlinks: Hyperlinks) -> Result<Vec<bool>, String> 
                 }
             }
             Event::GeneralRef(r) if in_instr => {
-                if let (Some((i, true)), Some(s)) = (open.last(), reference_text(r.as_ref())) {
-                    fields[*i].push_str(&s);
+                if let (Some((i, true)), Some(c)) = (open.last(), reference_char(r.as_ref())) {
+                    fields[*i].push(c);
                 }
             }
             Event::End(_) => in_instr = false,
@@ -725,12 +730,12 @@ fn filter_general<W: std::io::Write>(
             }
             Event::GeneralRef(ref r) => {
                 let name: &str = r.as_ref();
-                let Some(text) = reference_text(name) else {
+                let Some(c) = reference_char(name) else {
                     return Err(format!("undefined entity &{name};"));
                 };
                 if skipping.is_none() {
                     if let Some((_, f, _)) = sink.formula.as_mut() {
-                        f.push_str(&text);
+                        f.push(c);
                     }
                     sink.put(raw).map_err(io)?;
                 }
