@@ -1,9 +1,14 @@
 //! Content-addressed blob files: the bytes of originals (and of clean copies the recipient
-//! page offers), named by their SHA-256 under `<data_dir>/blobs/ab/cd/abcd…`.
+//! page offers), named by their SHA-256 under `<data_dir>/blobs/ab/abcd…`.
 //!
 //! A blob is written to a temporary file in the same directory tree, flushed to disk and then
 //! renamed into place, so a reader (or a crash) never sees half a blob; the same content
 //! stored twice is one file. Blobs are immutable; the ledger decides when one may go.
+//!
+//! One level of 256 directories, made once: stores before 2026-12 used two (`ab/cd/abcd…`,
+//! 65,536 directories), and with distinct traffic nearly every blob made a new directory,
+//! which ext4 places by searching its block groups (a quarter of the daemon's time under
+//! office mail). [`FileBlobs::open`] moves such a store's files up a level, once.
 
 use std::fs;
 use std::io::{self, Write};
@@ -37,23 +42,56 @@ pub struct FileBlobs {
     root: PathBuf,
 }
 
+/// Present once the store has the one-level layout (made by this version, or moved to it).
+const LAYOUT_MARK: &str = "layout-1";
+
 impl FileBlobs {
     pub fn open(root: &Path) -> io::Result<Self> {
         fs::create_dir_all(root.join("tmp"))?;
-        Ok(FileBlobs {
+        let blobs = FileBlobs {
             root: root.to_path_buf(),
-        })
+        };
+        if !root.join(LAYOUT_MARK).exists() {
+            for byte in 0..=255u8 {
+                let dir = root.join(hex(&[byte]));
+                fs::create_dir_all(&dir)?;
+                Self::move_up_two_level_files(&dir)?;
+            }
+            fs::File::create(root.join(LAYOUT_MARK))?.sync_all()?;
+        }
+        Ok(blobs)
+    }
+
+    /// Move the files of `dir`'s two-hex-digit subdirectories (the old layout) into `dir`.
+    /// A crash half way leaves each file in one place or the other, and the next start goes
+    /// on (the mark is written last).
+    fn move_up_two_level_files(dir: &Path) -> io::Result<()> {
+        for sub in fs::read_dir(dir)? {
+            let sub = sub?;
+            let name = sub.file_name();
+            let is_fan_out = name.to_str().is_some_and(|n| n.len() == 2 && n.bytes().all(lower_hex));
+            if !is_fan_out || !sub.file_type()?.is_dir() {
+                continue;
+            }
+            for file in fs::read_dir(sub.path())? {
+                let file = file?;
+                fs::rename(file.path(), dir.join(file.file_name()))?;
+            }
+            fs::remove_dir(sub.path())?;
+        }
+        Ok(())
     }
 
     /// The file for an address; `None` for anything that is not 64 lowercase hex digits, so a
     /// crafted address can never name a path outside the store.
     fn path(&self, address: &str) -> Option<PathBuf> {
-        let ok = address.len() == 64
-            && address
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        ok.then(|| self.root.join(&address[..2]).join(&address[2..4]).join(address))
+        let ok = address.len() == 64 && address.bytes().all(lower_hex);
+        ok.then(|| self.root.join(&address[..2]).join(address))
     }
+}
+
+fn lower_hex(b: u8) -> bool {
+    b.is_ascii_digit() || (b'a'..=b'f').contains(&b)
 }
 
 fn bad_address() -> io::Error {
@@ -66,13 +104,17 @@ impl OriginalStore for FileBlobs {
         if path.exists() {
             return Ok(());
         }
-        let dir = path.parent().ok_or_else(bad_address)?;
-        fs::create_dir_all(dir)?;
         let mut tmp = tempfile_in(&self.root.join("tmp"))?;
         tmp.1.write_all(bytes)?;
         tmp.1.sync_data()?;
-        fs::rename(&tmp.0, &path)?;
-        Ok(())
+        match fs::rename(&tmp.0, &path) {
+            // Its directory was removed by hand since the store opened.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir_all(path.parent().ok_or_else(bad_address)?)?;
+                fs::rename(&tmp.0, &path)
+            }
+            other => other,
+        }
     }
 
     fn get(&self, address: &str) -> io::Result<Vec<u8>> {
@@ -121,5 +163,36 @@ mod tests {
         blobs.remove(&a).unwrap();
         blobs.remove(&a).unwrap();
         assert!(blobs.get(&a).is_err());
+    }
+
+    #[test]
+    fn a_two_level_store_is_moved_up_once_and_keeps_every_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let old: Vec<(String, Vec<u8>)> = (0..40u8)
+            .map(|i| {
+                let bytes = vec![i; 10 + i as usize];
+                let address = hex(&Sha256::digest(&bytes));
+                let sub = dir.path().join(&address[..2]).join(&address[2..4]);
+                fs::create_dir_all(&sub).unwrap();
+                fs::write(sub.join(&address), &bytes).unwrap();
+                (address, bytes)
+            })
+            .collect();
+        let blobs = FileBlobs::open(dir.path()).unwrap();
+        for (address, bytes) in &old {
+            assert_eq!(&blobs.get(address).unwrap(), bytes);
+            assert!(!dir.path().join(&address[..2]).join(&address[2..4]).exists());
+        }
+        assert!(dir.path().join(LAYOUT_MARK).exists());
+        let fresh = blobs.put(b"new").unwrap();
+        drop(blobs);
+        let again = FileBlobs::open(dir.path()).unwrap();
+        assert_eq!(again.get(&fresh).unwrap(), b"new");
+        assert_eq!(again.get(&old[0].0).unwrap(), old[0].1);
+        // A removed fan-out directory is made again by the next put.
+        let address = hex(&Sha256::digest(b"gone"));
+        fs::remove_dir_all(dir.path().join(&address[..2])).unwrap();
+        again.put(b"gone").unwrap();
+        assert_eq!(again.get(&address).unwrap(), b"gone");
     }
 }
