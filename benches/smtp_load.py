@@ -30,6 +30,7 @@ writes ledger and audit rows for each message.
 
 import argparse
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -206,8 +207,11 @@ def source(port, lf_file, count):
 EXTRA = ""
 
 
+DATA_ROOT = None
+
+
 def start_mugai(mugai, tmp, port, sink_port, name):
-    data = os.path.join(tmp, "data-" + name)
+    data = os.path.join(DATA_ROOT or tmp, "data-" + name)
     config = os.path.join(tmp, name + ".toml")
     with open(config, "w") as f:
         f.write('[serve]\nsmtp_listen = "127.0.0.1:%d"\nnext_hop = "127.0.0.1:%d"\nhttp_listen = "127.0.0.1:%d"\n'
@@ -275,11 +279,15 @@ def main():
     ap.add_argument("--scale", type=float, default=1.0, help="multiply the message counts")
     ap.add_argument("--config", default="", help="extra TOML for mugai (e.g. '[engine]\\nworkers = 4')")
     ap.add_argument("--only", default=None, help="run one profile")
+    ap.add_argument("--data", default=None,
+                    help="put mugai's data directories under DIR (a file system like production's: "
+                         "this machine's root file system has no journal)")
     ap.add_argument("--rounds", type=int, default=5,
                     help="bare and mugai runs alternate this many times; the medians are reported")
     args = ap.parse_args()
-    global EXTRA
+    global EXTRA, DATA_ROOT
     EXTRA = args.config.replace("\\n", "\n")
+    DATA_ROOT = tempfile.mkdtemp(dir=args.data) if args.data else None
     mugai = args.mugai
     if mugai is None:
         subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
@@ -326,6 +334,8 @@ def main():
         finally:
             sink.terminate()
             sink.wait()
+            if DATA_ROOT:
+                shutil.rmtree(DATA_ROOT, ignore_errors=True)
 
 
 if __name__ == "__main__":
