@@ -13,6 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
+sudo_cmd_pg=()
+[ "$(id -u)" -eq 0 ] || sudo_cmd_pg=(sudo)
 command -v qpdf >/dev/null || need_apt+=(qpdf)
 command -v pdftotext >/dev/null || need_apt+=(poppler-utils)
 [ -d /usr/share/poppler/cMap ] || need_apt+=(poppler-data)
@@ -40,6 +42,13 @@ command -v curl >/dev/null || need_apt+=(curl)
 # with axe-core), never a downloaded browser.
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v node >/dev/null || need_apt+=(nodejs)
+# PostgreSQL: the shared ledger's conformance test starts a private server (its own data
+# directory and loopback port); the package must not make and start a cluster of its own.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    need_apt+=(postgresql)
+    "${sudo_cmd_pg[@]}" mkdir -p /etc/postgresql-common
+    echo "create_main_cluster = false" | "${sudo_cmd_pg[@]}" tee /etc/postgresql-common/createcluster.conf >/dev/null
+fi
 command -v npm >/dev/null || need_apt+=(npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "tests/run.sh: installing ${need_apt[*]}"
@@ -87,6 +96,8 @@ export CARGO_TERM_COLOR=never
 [ "$(id -u)" -ne 0 ] || export MUGAI_REQUIRE_POSTFIX=1
 # Likewise clamd for the scan-before-release test.
 export MUGAI_REQUIRE_CLAMD=1
+# And PostgreSQL for the shared ledger's conformance suite.
+export MUGAI_REQUIRE_POSTGRES=1
 cargo fmt --all --check
 cargo clippy --all-targets --locked -- -D warnings
 log=$(mktemp)

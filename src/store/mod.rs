@@ -22,6 +22,7 @@ mod jobs;
 pub mod ledger;
 pub mod links;
 mod messages;
+pub mod postgres;
 mod releases;
 pub mod sqlite;
 mod tokens;
@@ -40,6 +41,7 @@ pub use ledger::{
     ReleaseRow, ReleaseState, Releases, Reports,
 };
 pub use links::{Link, LinkError, LinkSigner, Purpose};
+pub use postgres::PgLedger;
 pub use sqlite::SqliteLedger;
 
 use crate::config::StoreConfig;

@@ -1,0 +1,820 @@
+//! The shared ledger of scale-out: PostgreSQL behind the repository traits of `ledger.rs`,
+//! the same rows and rules as the embedded SQLite ledger (`tests/store_conformance.rs` runs one
+//! suite against both). The only file that knows tokio-postgres.
+//!
+//! The repository calls are blocking (the pipeline calls them from worker threads, the HTTP
+//! side from `spawn_blocking`). tokio-postgres is asynchronous, so the ledger keeps a small
+//! runtime of its own on one thread: each call sends its query there and waits for the
+//! answer, which works from any thread, inside a runtime or not. Several connections, one
+//! taken per call, so one slow query does not hold up the mail path.
+//!
+//! Versioned schema: `schema_version` holds the version applied; [`PgLedger::connect`]
+//! applies what is missing, in one transaction each, under an advisory lock (two instances
+//! starting at once migrate once), and refuses a database newer than this binary.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
+use tokio_postgres::{Client, NoTls, Row};
+
+use super::ledger::*;
+use crate::kind::FileKind;
+use crate::report::Outcome;
+
+/// Migrations, in order; version N is `MIGRATIONS[N - 1]`. Never edit one that shipped: add.
+const MIGRATIONS: &[&str] = &["
+CREATE TABLE messages (
+    id TEXT PRIMARY KEY,
+    message_id TEXT,
+    mail_from TEXT NOT NULL,
+    rcpt_to TEXT NOT NULL,
+    blob TEXT NOT NULL,
+    size BIGINT NOT NULL,
+    created BIGINT NOT NULL,
+    expires BIGINT NOT NULL,
+    outcome TEXT,
+    report TEXT
+);
+CREATE TABLE parts (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY,
+    id TEXT PRIMARY KEY,
+    message TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    path TEXT NOT NULL,
+    name TEXT,
+    kind TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    reason TEXT,
+    original_blob TEXT NOT NULL,
+    original_size BIGINT NOT NULL,
+    clean_blob TEXT,
+    clean_name TEXT,
+    report TEXT NOT NULL,
+    created BIGINT NOT NULL,
+    expires BIGINT NOT NULL
+);
+CREATE INDEX messages_expires ON messages(expires);
+CREATE INDEX messages_blob ON messages(blob);
+CREATE INDEX parts_expires ON parts(expires);
+CREATE INDEX parts_message ON parts(message, seq);
+CREATE INDEX parts_original ON parts(original_blob);
+CREATE INDEX parts_clean ON parts(clean_blob);
+CREATE TABLE reports (
+    id TEXT PRIMARY KEY,
+    created BIGINT NOT NULL,
+    expires BIGINT NOT NULL,
+    json TEXT NOT NULL
+);
+CREATE INDEX reports_expires ON reports(expires);
+CREATE TABLE releases (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY,
+    part TEXT PRIMARY KEY REFERENCES parts(id) ON DELETE CASCADE,
+    state TEXT NOT NULL,
+    requested BIGINT NOT NULL,
+    decided BIGINT,
+    decided_by TEXT
+);
+CREATE TABLE release_records (
+    part TEXT PRIMARY KEY,
+    message TEXT NOT NULL,
+    name TEXT,
+    kind TEXT NOT NULL,
+    original_sha256 TEXT NOT NULL,
+    state TEXT NOT NULL,
+    requested BIGINT NOT NULL,
+    decided BIGINT,
+    decided_by TEXT,
+    keep_until BIGINT NOT NULL
+);
+CREATE TABLE jobs (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY,
+    id TEXT PRIMARY KEY,
+    name TEXT,
+    input_blob TEXT NOT NULL,
+    outcome TEXT,
+    report TEXT,
+    clean_blob TEXT,
+    clean_name TEXT,
+    media_type TEXT,
+    created BIGINT NOT NULL,
+    expires BIGINT NOT NULL
+);
+CREATE INDEX jobs_expires ON jobs(expires);
+CREATE INDEX jobs_input ON jobs(input_blob);
+CREATE INDEX jobs_clean ON jobs(clean_blob);
+CREATE TABLE unlock_tries (
+    part TEXT PRIMARY KEY REFERENCES parts(id) ON DELETE CASCADE,
+    tries BIGINT NOT NULL,
+    since BIGINT NOT NULL
+);
+"];
+
+/// Advisory lock keys (any two constants of ours): migrations, and the retention purge.
+const MIGRATE_LOCK: i64 = 0x6d75_6761_6901;
+const PURGE_LOCK: i64 = 0x6d75_6761_6902;
+
+fn pg(e: tokio_postgres::Error) -> LedgerError {
+    // The driver's message names the server's error; it never carries the password.
+    LedgerError {
+        backend: "postgres",
+        message: e.to_string(),
+    }
+}
+
+fn failed(message: impl Into<String>) -> LedgerError {
+    LedgerError {
+        backend: "postgres",
+        message: message.into(),
+    }
+}
+
+type Call<'c, T> = Pin<Box<dyn Future<Output = std::result::Result<T, tokio_postgres::Error>> + Send + 'c>>;
+
+/// The ledger in PostgreSQL.
+pub struct PgLedger {
+    runtime: tokio::runtime::Runtime,
+    clients: Vec<Arc<Mutex<Client>>>,
+    next: AtomicUsize,
+}
+
+impl PgLedger {
+    /// Connect `connections` clients with a libpq-style configuration (`host=… port=…
+    /// user=… dbname=…` or a `postgresql://` URL), then bring the schema up to date.
+    pub fn connect(config: &str, connections: usize) -> Result<Self> {
+        let config: tokio_postgres::Config = config.parse().map_err(pg)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("mugai-postgres")
+            .enable_all()
+            .build()
+            .map_err(|e| failed(format!("the ledger's runtime: {e}")))?;
+        let clients = runtime.block_on(async {
+            let mut clients = Vec::new();
+            for _ in 0..connections.max(1) {
+                let (client, connection) = config.connect(NoTls).await.map_err(pg)?;
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::warn!(error = %e, "ledger connection ended");
+                    }
+                });
+                clients.push(Arc::new(Mutex::new(client)));
+            }
+            Ok::<_, LedgerError>(clients)
+        })?;
+        let ledger = PgLedger {
+            runtime,
+            clients,
+            next: AtomicUsize::new(0),
+        };
+        ledger.migrate()?;
+        Ok(ledger)
+    }
+
+    /// Apply the migrations the database lacks; refuse one newer than this binary.
+    fn migrate(&self) -> Result<()> {
+        let known = MIGRATIONS.len() as i64;
+        let applied = self.call(move |c| {
+            Box::pin(async move {
+                let tx = c.transaction().await?;
+                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATE_LOCK]).await?;
+                tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
+                    .await?;
+                let row = tx.query_opt("SELECT max(version) FROM schema_version", &[]).await?;
+                let mut version: i64 = row.and_then(|r| r.get::<_, Option<i64>>(0)).unwrap_or(0);
+                if version > known {
+                    return Ok(Err(version));
+                }
+                while version < known {
+                    tx.batch_execute(MIGRATIONS[version as usize]).await?;
+                    version += 1;
+                    tx.execute("INSERT INTO schema_version (version) VALUES ($1)", &[&version])
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(Ok(version))
+            })
+        })?;
+        match applied {
+            Ok(_) => Ok(()),
+            Err(newer) => Err(failed(format!(
+                "the database's schema is version {newer}, newer than this binary's {known}: upgrade mugai"
+            ))),
+        }
+    }
+
+    /// The schema version the database is at.
+    pub fn schema_version(&self) -> Result<i64> {
+        self.call(|c| {
+            Box::pin(async move {
+                let row = c.query_one("SELECT max(version) FROM schema_version", &[]).await?;
+                Ok(row.get::<_, Option<i64>>(0).unwrap_or(0))
+            })
+        })
+    }
+
+    /// Run `f` with one of the clients on the ledger's runtime and wait for its answer.
+    fn call<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut Client) -> Call<'c, T> + Send + 'static,
+    {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.clients.len();
+        let client = self.clients[i].clone();
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.runtime.spawn(async move {
+            let mut client = client.lock().await;
+            let _ = tx.send(f(&mut client).await);
+        });
+        rx.recv()
+            .map_err(|_| failed("the ledger's runtime stopped"))?
+            .map_err(pg)
+    }
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn to_u64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// Kinds and outcomes are stored by their report names; a name this version does not know
+/// reads as `unknown` and `error`, as in the embedded ledger.
+fn kind_at(row: &Row, at: usize) -> FileKind {
+    FileKind::from_name(&row.get::<_, String>(at)).unwrap_or(FileKind::Unknown)
+}
+
+fn outcome_at(row: &Row, at: usize) -> Option<Outcome> {
+    row.get::<_, Option<String>>(at)
+        .map(|o| Outcome::parse(&o).unwrap_or(Outcome::Error))
+}
+
+const MESSAGE_COLUMNS: &str = "id, message_id, mail_from, rcpt_to, blob, size, created, expires, outcome, report";
+
+fn message_from(row: &Row) -> MessageRow {
+    MessageRow {
+        id: row.get(0),
+        message_id: row.get(1),
+        mail_from: row.get(2),
+        rcpt_to: serde_json::from_str(row.get::<_, &str>(3)).unwrap_or_default(),
+        blob: row.get(4),
+        size: to_u64(row.get(5)),
+        created: to_u64(row.get(6)),
+        expires: to_u64(row.get(7)),
+        outcome: outcome_at(row, 8),
+        report: row.get(9),
+    }
+}
+
+const PART_COLUMNS: &str = "id, message, path, name, kind, outcome, reason, original_blob, original_size, \
+                            clean_blob, clean_name, report, created, expires";
+
+fn part_from(row: &Row) -> PartRow {
+    PartRow {
+        id: row.get(0),
+        message: row.get(1),
+        path: row.get(2),
+        name: row.get(3),
+        kind: kind_at(row, 4),
+        outcome: outcome_at(row, 5).unwrap_or(Outcome::Error),
+        reason: row.get(6),
+        original_blob: row.get(7),
+        original_size: to_u64(row.get(8)),
+        clean_blob: row.get(9),
+        clean_name: row.get(10),
+        report: row.get(11),
+        created: to_u64(row.get(12)),
+        expires: to_u64(row.get(13)),
+    }
+}
+
+const RELEASE_COLUMNS: &str = "part, state, requested, decided, decided_by";
+
+fn release_from(row: &Row, at: usize) -> ReleaseRow {
+    ReleaseRow {
+        part: row.get(at),
+        state: ReleaseState::parse(row.get::<_, &str>(at + 1)),
+        requested: to_u64(row.get(at + 2)),
+        decided: row.get::<_, Option<i64>>(at + 3).map(to_u64),
+        decided_by: row.get(at + 4),
+    }
+}
+
+const JOB_COLUMNS: &str = "id, name, input_blob, outcome, report, clean_blob, clean_name, media_type, created, expires";
+
+fn job_from(row: &Row) -> JobRow {
+    JobRow {
+        id: row.get(0),
+        name: row.get(1),
+        input_blob: row.get(2),
+        outcome: outcome_at(row, 3),
+        report: row.get(4),
+        clean_blob: row.get(5),
+        clean_name: row.get(6),
+        media_type: row.get(7),
+        created: to_u64(row.get(8)),
+        expires: to_u64(row.get(9)),
+    }
+}
+
+impl Messages for PgLedger {
+    fn insert_message(&self, m: &MessageRow) -> Result<()> {
+        let m = m.clone();
+        let rcpt = serde_json::to_string(&m.rcpt_to).unwrap_or_else(|_| "[]".into());
+        self.call(move |c| {
+            Box::pin(async move {
+                c.execute(
+                    &format!(
+                        "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                    ),
+                    &[
+                        &m.id,
+                        &m.message_id,
+                        &m.mail_from,
+                        &rcpt,
+                        &m.blob,
+                        &to_i64(m.size),
+                        &to_i64(m.created),
+                        &to_i64(m.expires),
+                        &m.outcome.map(Outcome::as_str),
+                        &m.report,
+                    ],
+                )
+                .await
+                .map(drop)
+            })
+        })
+    }
+
+    fn finish_message(&self, id: &str, outcome: Outcome, report: &str) -> Result<()> {
+        let (id, report) = (id.to_owned(), report.to_owned());
+        self.call(move |c| {
+            Box::pin(async move {
+                c.execute(
+                    "UPDATE messages SET outcome = $2, report = $3 WHERE id = $1",
+                    &[&id, &outcome.as_str(), &report],
+                )
+                .await
+                .map(drop)
+            })
+        })
+    }
+
+    fn message(&self, id: &str) -> Result<Option<MessageRow>> {
+        let id = id.to_owned();
+        self.call(move |c| {
+            Box::pin(async move {
+                let row = c
+                    .query_opt(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1"), &[&id])
+                    .await?;
+                Ok(row.as_ref().map(message_from))
+            })
+        })
+    }
+}
+
+impl Parts for PgLedger {
+    fn insert_part(&self, p: &PartRow) -> Result<()> {
+        let p = p.clone();
+        self.call(move |c| {
+            Box::pin(async move {
+                c.execute(
+                    &format!(
+                        "INSERT INTO parts ({PART_COLUMNS}) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+                    ),
+                    &[
+                        &p.id,
+                        &p.message,
+                        &p.path,
+                        &p.name,
+                        &p.kind.as_str(),
+                        &p.outcome.as_str(),
+                        &p.reason,
+                        &p.original_blob,
+                        &to_i64(p.original_size),
+                        &p.clean_blob,
+                        &p.clean_name,
+                        &p.report,
+                        &to_i64(p.created),
+                        &to_i64(p.expires),
+                    ],
+                )
+                .await
+                .map(drop)
+            })
+        })
+    }
+
+    fn part(&self, id: &str) -> Result<Option<PartRow>> {
+        let id = id.to_owned();
+        self.call(move |c| {
+            Box::pin(async move {
+                let row = c
+                    .query_opt(&format!("SELECT {PART_COLUMNS} FROM parts WHERE id = $1"), &[&id])
+                    .await?;
+                Ok(row.as_ref().map(part_from))
+            })
+        })
+    }
+
+    fn parts_of(&self, message: &str) -> Result<Vec<PartRow>> {
+        let message = message.to_owned();
+        self.call(move |c| {
+            Box::pin(async move {
+                let rows = c
+                    .query(
+                        &format!("SELECT {PART_COLUMNS} FROM parts WHERE message = $1 ORDER BY seq"),
+                        &[&message],
+                    )
+                    .await?;
+                Ok(rows.iter().map(part_from).collect())
+            })
+        })
+    }
+
+    fn unlock_part(
+        &self,
+        id: &str,
+        outcome: Outcome,
+        clean_blob: &str,
+        clean_name: Option<&str>,
+        report: &str,
+    ) -> Result<()> {
+        let (id, clean_blob, report) = (id.to_owned(), clean_blob.to_owned(), report.to_owned());
+        let clean_name = clean_name.map(str::to_owned);
+        self.call(move |c| {
+            Box::pin(async move {
+                c.execute(
+                    "UPDATE parts SET outcome = $2, reason = NULL, clean_blob = $3, clean_name = $4, report = $5 \
+                     WHERE id = $1",
+                    &[&id, &outcome.as_str(), &clean_blob, &clean_name, &report],
+                )
+                .await
+                .map(drop)
+            })
+        })
+    }
+
+    fn take_unlock_try(&self, part: &str, now: u64, max: u32, window: u64) -> Result<std::result::Result<u32, u64>> {
+        let part = part.to_owned();
+        self.call(move |c| {
+            Box::pin(async move {
+                // The row is made first, then locked: instances taking tries for one part at
+                // once take them one after another.
+                let tx = c.transaction().await?;
+                tx.execute(
+                    "INSERT INTO unlock_tries (part, tries, since) VALUES ($1, 0, $2) ON CONFLICT (part) DO NOTHING",
+                    &[&part, &to_i64(now)],
+                )
+                .await?;
+                let row = tx
+                    .query_one(
+                        "SELECT tries, since FROM unlock_tries WHERE part = $1 FOR UPDATE",
+                        &[&part],
+                    )
+                    .await?;
+                let (tries, since) = (to_u64(row.get(0)), to_u64(row.get(1)));
+                let (tries, since) = if now < since.saturating_add(window) {
+                    (tries, since)
+                } else {
+                    (0, now)
+                };
+                if tries >= u64::from(max) {
+                    tx.commit().await?;
+                    return Ok(Err(since.saturating_add(window).saturating_sub(now).max(1)));
+                }
+                tx.execute(
+                    "UPDATE unlock_tries SET tries = $2, since = $3 WHERE part = $1",
+                    &[&part, &to_i64(tries + 1), &to_i64(since)],
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(Ok(u32::try_from(u64::from(max) - tries - 1).unwrap_or(0)))
+            })
+        })
+    }
+
+    fn clear_unlock_tries(&self, part: &str) -> Result<()> {
+        let part = part.to_owned();
+        self.call(move |c| {
+            Box::pin(async move {
+                c.execute("DELETE FROM unlock_tries WHERE part = $1", &[&part])
+                    .await
+                    .map(drop)
+            })
+        })
+    }
+}
+
+impl Reports for PgLedger {
+    fn insert_report(&self, id: &str, created: u64, expires: u64, json: &str) -> Result<()> {
+        let (id, json) = (id.to_owned(), json.to_owned());
+        self.call(move |c| {
+            Box::pin(async move {
+                c.execute(
+                    "INSERT INTO reports (id, created, expires, json) VALUES ($1, $2, $3, $4)",
+                    &[&id, &to_i64(created), &to_i64(expires), &json],
+                )
+                .await
+                .map(drop)
+            })
+        })
+    }
+
+    fn report(&self, id: &str, now: u64) -> Result<Option<String>> {
+        let id = id.to_owned();
+        self.call(move |c| {
+            Box::pin(async move {
+                let row = c
+                    .query_opt(
+                        "SELECT json FROM reports WHERE id = $1 AND expires > $2",
+                        &[&id, &to_i64(now)],
+                    )
+                    .await?;
+                Ok(row.map(|r| r.get(0)))
+            })
+        })
+    }
+}
+
+impl Releases for PgLedger {
+    fn request_release(&self, part: &str, now: u64) -> Result<ReleaseRow> {
+        let part = part.to_owned();
+        self.call(move |c| {
+            Box::pin(async move {
+                c.execute(
+                    "INSERT INTO releases (part, state, requested) VALUES ($1, 'requested', $2) \
+                     ON CONFLICT (part) DO NOTHING",
+                    &[&part, &to_i64(now)],
+                )
+                .await?;
+                let row = c
+                    .query_one(
+                        &format!("SELECT {RELEASE_COLUMNS} FROM releases WHERE part = $1"),
+                        &[&part],
+                    )
+                    .await?;
+                Ok(release_from(&row, 0))
+            })
+        })
+    }
+
+    fn release(&self, part: &str) -> Result<Option<ReleaseRow>> {
+        let part = part.to_owned();
+        self.call(move |c| {
+            Box::pin(async move {
+                let row = c
+                    .query_opt(
+                        &format!("SELECT {RELEASE_COLUMNS} FROM releases WHERE part = $1"),
+                        &[&part],
+                    )
+                    .await?;
+                Ok(row.map(|r| release_from(&r, 0)))
+            })
+        })
+    }
+
+    fn decide_release(&self, part: &str, approve: bool, by: &str, now: u64) -> Result<bool> {
+        let (part, by) = (part.to_owned(), by.to_owned());
+        let state = if approve { "approved" } else { "denied" };
+        self.call(move |c| {
+            Box::pin(async move {
+                // One statement: of two approvers deciding at once on two instances, one wins.
+                let n = c
+                    .execute(
+                        "UPDATE releases SET state = $2, decided = $3, decided_by = $4 \
+                         WHERE part = $1 AND state = 'requested'",
+                        &[&part, &state, &to_i64(now), &by],
+                    )
+                    .await?;
+                Ok(n == 1)
+            })
+        })
+    }
+
+    fn pending_releases(&self, now: u64) -> Result<Vec<(PartRow, ReleaseRow)>> {
+        let columns = PART_COLUMNS
+            .split(", ")
+            .map(|col| format!("p.{col}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.call(move |c| {
+            Box::pin(async move {
+                let rows = c
+                    .query(
+                        &format!(
+                            "SELECT {columns}, r.part, r.state, r.requested, r.decided, r.decided_by \
+                             FROM releases r JOIN parts p ON p.id = r.part \
+                             WHERE r.state = 'requested' AND p.expires > $1 ORDER BY r.requested, r.seq"
+                        ),
+                        &[&to_i64(now)],
+                    )
+                    .await?;
+                Ok(rows.iter().map(|r| (part_from(r), release_from(r, 14))).collect())
+            })
+        })
+    }
+
+    fn release_record(&self, part: &str) -> Result<Option<ReleaseRecord>> {
+        let part = part.to_owned();
+        self.call(move |c| {
+            Box::pin(async move {
+                let record = |r: &Row| ReleaseRecord {
+                    part: r.get(0),
+                    message: r.get(1),
+                    name: r.get(2),
+                    kind: kind_at(r, 3),
+                    original_sha256: r.get(4),
+                    release: ReleaseRow {
+                        part: r.get(0),
+                        state: ReleaseState::parse(r.get::<_, &str>(5)),
+                        requested: to_u64(r.get(6)),
+                        decided: r.get::<_, Option<i64>>(7).map(to_u64),
+                        decided_by: r.get(8),
+                    },
+                    keep_until: r.get::<_, Option<i64>>(9).map(to_u64),
+                };
+                let live = c
+                    .query_opt(
+                        "SELECT r.part, p.message, p.name, p.kind, p.original_blob, r.state, r.requested, \
+                                r.decided, r.decided_by, NULL::BIGINT \
+                         FROM releases r JOIN parts p ON p.id = r.part WHERE r.part = $1",
+                        &[&part],
+                    )
+                    .await?;
+                if let Some(row) = live {
+                    return Ok(Some(record(&row)));
+                }
+                let kept = c
+                    .query_opt(
+                        "SELECT part, message, name, kind, original_sha256, state, requested, decided, decided_by, \
+                                keep_until FROM release_records WHERE part = $1",
+                        &[&part],
+                    )
+                    .await?;
+                Ok(kept.as_ref().map(record))
+            })
+        })
+    }
+}
+
+impl Jobs for PgLedger {
+    fn insert_job(&self, j: &JobRow) -> Result<()> {
+        let j = j.clone();
+        self.call(move |c| {
+            Box::pin(async move {
+                c.execute(
+                    &format!("INSERT INTO jobs ({JOB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"),
+                    &[
+                        &j.id,
+                        &j.name,
+                        &j.input_blob,
+                        &j.outcome.map(Outcome::as_str),
+                        &j.report,
+                        &j.clean_blob,
+                        &j.clean_name,
+                        &j.media_type,
+                        &to_i64(j.created),
+                        &to_i64(j.expires),
+                    ],
+                )
+                .await
+                .map(drop)
+            })
+        })
+    }
+
+    fn finish_job(&self, id: &str, r: &JobResult<'_>) -> Result<()> {
+        let id = id.to_owned();
+        let (outcome, report) = (r.outcome, r.report.to_owned());
+        let (clean_blob, clean_name, media_type) = (
+            r.clean_blob.map(str::to_owned),
+            r.clean_name.map(str::to_owned),
+            r.media_type.map(str::to_owned),
+        );
+        self.call(move |c| {
+            Box::pin(async move {
+                c.execute(
+                    "UPDATE jobs SET outcome = $2, report = $3, clean_blob = $4, clean_name = $5, media_type = $6 \
+                     WHERE id = $1",
+                    &[&id, &outcome.as_str(), &report, &clean_blob, &clean_name, &media_type],
+                )
+                .await
+                .map(drop)
+            })
+        })
+    }
+
+    fn job(&self, id: &str, now: u64) -> Result<Option<JobRow>> {
+        let id = id.to_owned();
+        self.call(move |c| {
+            Box::pin(async move {
+                let row = c
+                    .query_opt(
+                        &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 AND expires > $2"),
+                        &[&id, &to_i64(now)],
+                    )
+                    .await?;
+                Ok(row.as_ref().map(job_from))
+            })
+        })
+    }
+
+    fn unfinished_jobs(&self) -> Result<Vec<JobRow>> {
+        self.call(move |c| {
+            Box::pin(async move {
+                let rows = c
+                    .query(
+                        &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE outcome IS NULL ORDER BY created, seq"),
+                        &[],
+                    )
+                    .await?;
+                Ok(rows.iter().map(job_from).collect())
+            })
+        })
+    }
+}
+
+impl Ledger for PgLedger {
+    fn purge(&self, now: u64, record_retention: u64) -> Result<Purged> {
+        let (now, keep) = (to_i64(now), to_i64(record_retention));
+        self.call(move |c| {
+            Box::pin(async move {
+                let tx = c.transaction().await?;
+                // Instances purging at once take turns: the second finds nothing left, so each
+                // row and blob is reported (and removed) once.
+                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PURGE_LOCK]).await?;
+                // The request and decision outlive the original (監査: who released what).
+                tx.execute(
+                    "INSERT INTO release_records \
+                     (part, message, name, kind, original_sha256, state, requested, decided, decided_by, keep_until) \
+                     SELECT r.part, p.message, p.name, p.kind, p.original_blob, r.state, r.requested, r.decided, \
+                            r.decided_by, COALESCE(r.decided, r.requested) + $2 \
+                     FROM releases r JOIN parts p ON p.id = r.part \
+                     WHERE p.expires <= $1 OR p.message IN (SELECT id FROM messages WHERE expires <= $1) \
+                     ON CONFLICT (part) DO UPDATE SET message = excluded.message, name = excluded.name, \
+                        kind = excluded.kind, original_sha256 = excluded.original_sha256, state = excluded.state, \
+                        requested = excluded.requested, decided = excluded.decided, \
+                        decided_by = excluded.decided_by, keep_until = excluded.keep_until",
+                    &[&now, &keep],
+                )
+                .await?;
+                let records = tx
+                    .execute("DELETE FROM release_records WHERE keep_until <= $1", &[&now])
+                    .await?;
+                let mut candidates: Vec<String> = Vec::new();
+                let gone_parts = tx
+                    .query(
+                        "DELETE FROM parts WHERE expires <= $1 \
+                         OR message IN (SELECT id FROM messages WHERE expires <= $1) \
+                         RETURNING original_blob, clean_blob",
+                        &[&now],
+                    )
+                    .await?;
+                for row in &gone_parts {
+                    candidates.push(row.get(0));
+                    candidates.extend(row.get::<_, Option<String>>(1));
+                }
+                let gone_messages = tx
+                    .query("DELETE FROM messages WHERE expires <= $1 RETURNING blob", &[&now])
+                    .await?;
+                candidates.extend(gone_messages.iter().map(|r| r.get::<_, String>(0)));
+                tx.execute("DELETE FROM reports WHERE expires <= $1", &[&now]).await?;
+                let gone_jobs = tx
+                    .query(
+                        "DELETE FROM jobs WHERE expires <= $1 RETURNING input_blob, clean_blob",
+                        &[&now],
+                    )
+                    .await?;
+                for row in &gone_jobs {
+                    candidates.push(row.get(0));
+                    candidates.extend(row.get::<_, Option<String>>(1));
+                }
+                candidates.sort();
+                candidates.dedup();
+                let still_named = tx
+                    .query(
+                        "SELECT b FROM unnest($1::TEXT[]) AS b WHERE \
+                            EXISTS (SELECT 1 FROM parts WHERE original_blob = b OR clean_blob = b) \
+                         OR EXISTS (SELECT 1 FROM messages WHERE blob = b) \
+                         OR EXISTS (SELECT 1 FROM jobs WHERE input_blob = b OR clean_blob = b)",
+                        &[&candidates],
+                    )
+                    .await?;
+                let still: std::collections::HashSet<String> = still_named.iter().map(|r| r.get(0)).collect();
+                let orphans = candidates.into_iter().filter(|b| !still.contains(b)).collect();
+                tx.commit().await?;
+                Ok(Purged {
+                    messages: gone_messages.len(),
+                    parts: gone_parts.len(),
+                    records: usize::try_from(records).unwrap_or(usize::MAX),
+                    orphans,
+                })
+            })
+        })
+    }
+}
