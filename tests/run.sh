@@ -57,7 +57,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     "${sudo_cmd[@]}" apt-get update -qq
     # Postfix's package must not configure a system mail server: the test runs its own.
     echo "postfix postfix/main_mailer_type select No configuration" | "${sudo_cmd[@]}" debconf-set-selections
-    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+    # confold: keep configuration written above (PostgreSQL's createcluster.conf), never ask.
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends \
+        -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${need_apt[@]}" >/dev/null
 fi
 
 # oletools (olevba, mraptor, oleobj, rtfobj, msodde) judge the Office and RTF outputs, and

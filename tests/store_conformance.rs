@@ -1,8 +1,8 @@
 //! One conformance suite for every ledger backend: what the pipeline and the HTTP side rely
 //! on, through the `Ledger` trait only — rows read back as written, retention, the approval
 //! state machine, jobs surviving a restart, password tries counted atomically. It runs
-//! against the embedded SQLite ledger here; another backend (PostgreSQL, issue 19) runs the
-//! same `conformance` function with its own `open`; `blob_conformance` likewise for the blob
+//! against the embedded SQLite ledger and against PostgreSQL (a private server the test
+//! starts: its own data directory, a loopback port); `blob_conformance` likewise for the blob
 //! stores (files here, an S3-compatible store in scale-out).
 
 use mugai::store::{
