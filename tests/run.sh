@@ -62,20 +62,22 @@ if [ ${#need_apt[@]} -gt 0 ]; then
         -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${need_apt[@]}" >/dev/null
 fi
 
-# oletools (olevba, mraptor, oleobj, rtfobj, msodde) judge the Office and RTF outputs, and
-# openapi-spec-validator the API's OpenAPI document. They come from PyPI into a virtualenv
-# of our own (Debian's Python refuses system-wide pip).
-if ! command -v rtfobj >/dev/null || ! command -v msodde >/dev/null || ! command -v openapi-spec-validator >/dev/null; then
+# oletools (olevba, mraptor, oleobj, rtfobj, msodde) judge the Office and RTF outputs,
+# openapi-spec-validator the API's OpenAPI document, and moto's `moto_server` is the S3
+# server the shared blob store's conformance test runs against. They come from PyPI into a
+# virtualenv of our own (Debian's Python refuses system-wide pip).
+if ! command -v rtfobj >/dev/null || ! command -v msodde >/dev/null || ! command -v openapi-spec-validator >/dev/null \
+    || ! command -v moto_server >/dev/null; then
     venv="${MUGAI_JUDGES_VENV:-$PWD/target/judges-venv}"
-    if [ ! -x "$venv/bin/rtfobj" ] || [ ! -x "$venv/bin/openapi-spec-validator" ]; then
-        echo "tests/run.sh: installing oletools and openapi-spec-validator into $venv"
+    if [ ! -x "$venv/bin/rtfobj" ] || [ ! -x "$venv/bin/openapi-spec-validator" ] || [ ! -x "$venv/bin/moto_server" ]; then
+        echo "tests/run.sh: installing oletools, openapi-spec-validator and moto into $venv"
         if ! python3 -m venv "$venv" 2>/dev/null; then
             sudo_cmd=()
             [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
             DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
             python3 -m venv "$venv"
         fi
-        "$venv/bin/pip" install --quiet --disable-pip-version-check oletools openapi-spec-validator
+        "$venv/bin/pip" install --quiet --disable-pip-version-check oletools openapi-spec-validator "moto[server]"
     fi
     export PATH="$venv/bin:$PATH"
 fi
@@ -98,8 +100,9 @@ export CARGO_TERM_COLOR=never
 [ "$(id -u)" -ne 0 ] || export MUGAI_REQUIRE_POSTFIX=1
 # Likewise clamd for the scan-before-release test.
 export MUGAI_REQUIRE_CLAMD=1
-# And PostgreSQL for the shared ledger's conformance suite.
+# And PostgreSQL and the S3 server for the shared store's conformance suite.
 export MUGAI_REQUIRE_POSTGRES=1
+export MUGAI_REQUIRE_S3=1
 cargo fmt --all --check
 cargo clippy --all-targets --locked -- -D warnings
 log=$(mktemp)

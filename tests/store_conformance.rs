@@ -7,7 +7,7 @@
 
 use mugai::store::{
     FileBlobs, FileKind, JobResult, JobRow, Ledger, MessageRow, Messages, OriginalStore, Outcome, PartRow, PgLedger,
-    ReleaseState, SqliteLedger,
+    ReleaseState, S3Blobs, S3Config, SqliteLedger,
 };
 use sha2::{Digest, Sha256};
 
@@ -433,4 +433,110 @@ fn a_database_newer_than_the_binary_is_refused_and_a_dead_server_is_an_error() {
     );
     drop(pg);
     assert!(PgLedger::connect(&bad, 1).is_err());
+}
+
+/// A private S3 server for these tests: moto's `moto_server` (from PyPI) on a loopback port,
+/// stopped when dropped. `None` when it is not installed, unless `MUGAI_REQUIRE_S3` is set.
+struct Moto {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Moto {
+    fn start() -> Option<Moto> {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+            l.local_addr().expect("addr").port()
+        };
+        let child = match std::process::Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+        {
+            Ok(child) => child,
+            Err(e) => {
+                assert!(
+                    std::env::var_os("MUGAI_REQUIRE_S3").is_none(),
+                    "MUGAI_REQUIRE_S3 is set but moto_server: {e}"
+                );
+                eprintln!("skipped: moto_server is not installed");
+                return None;
+            }
+        };
+        let moto = Moto { child, port };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "moto_server did not listen");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Some(moto)
+    }
+
+    /// A new bucket (plain HTTP `PUT /bucket`, as any S3 client makes one).
+    fn bucket(&self, name: &str) -> S3Config {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        write!(
+            s,
+            "PUT /{name} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.port
+        )
+        .expect("write");
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).expect("read");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        S3Config {
+            bucket: name.into(),
+            endpoint: Some(format!("http://127.0.0.1:{}", self.port)),
+            region: Some("ap-northeast-1".into()),
+            access_key_id: Some("test-key".into()),
+            secret_access_key: Some(mugai::secret::Secret::new("test-secret-not-for-logs".into())),
+            allow_http: true,
+            ..S3Config::default()
+        }
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_s3_blob_store_conforms() {
+    let Some(moto) = Moto::start() else { return };
+    let config = moto.bucket("mugai-conformance");
+    assert!(
+        !format!("{config:?}").contains("test-secret-not-for-logs"),
+        "no secret in Debug"
+    );
+    let blobs = S3Blobs::open(&config).expect("open");
+    assert!(blobs.reachable());
+    blob_conformance(&blobs);
+    // A blob past the multipart size goes up in parts and reads back whole.
+    let large: Vec<u8> = (0..20u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let address = blobs.put(&large).expect("multipart put");
+    assert!(blobs.get(&address).expect("get large") == large);
+    // A prefix keeps the store inside part of the bucket; server-side encryption is asked for.
+    let prefixed = S3Blobs::open(&S3Config {
+        prefix: Some("mugai".into()),
+        server_side_encryption: Some("AES256".into()),
+        ..config.clone()
+    })
+    .expect("open prefixed");
+    blob_conformance(&prefixed);
+    assert!(prefixed.get(&address).is_err(), "another prefix is another store");
+    // A store that cannot be reached is an error, not empty bytes or a hang.
+    let gone = S3Blobs::open(&S3Config {
+        endpoint: Some("http://127.0.0.1:9".into()),
+        ..config
+    })
+    .expect("open unreachable");
+    assert!(!gone.reachable());
+    assert!(gone.get(&address).is_err());
 }

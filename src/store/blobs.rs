@@ -85,9 +85,14 @@ impl FileBlobs {
     /// The file for an address; `None` for anything that is not 64 lowercase hex digits, so a
     /// crafted address can never name a path outside the store.
     fn path(&self, address: &str) -> Option<PathBuf> {
-        let ok = address.len() == 64 && address.bytes().all(lower_hex);
-        ok.then(|| self.root.join(&address[..2]).join(address))
+        is_address(address).then(|| self.root.join(&address[..2]).join(address))
     }
+}
+
+/// Whether `address` is a content address (64 lowercase hex digits): only such a string
+/// ever names a file or an object key, so a crafted one cannot reach outside the store.
+pub(super) fn is_address(address: &str) -> bool {
+    address.len() == 64 && address.bytes().all(lower_hex)
 }
 
 fn lower_hex(b: u8) -> bool {

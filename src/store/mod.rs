@@ -18,12 +18,14 @@
 //! May use: `config`, `report`, leaves.
 
 pub mod blobs;
+mod bridge;
 mod jobs;
 pub mod ledger;
 pub mod links;
 mod messages;
 pub mod postgres;
 mod releases;
+pub mod s3;
 pub mod sqlite;
 mod tokens;
 
@@ -42,6 +44,7 @@ pub use ledger::{
 };
 pub use links::{Link, LinkError, LinkSigner, Purpose};
 pub use postgres::PgLedger;
+pub use s3::{S3Blobs, S3Config};
 pub use sqlite::SqliteLedger;
 
 use crate::config::StoreConfig;

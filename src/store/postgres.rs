@@ -2,11 +2,10 @@
 //! the same rows and rules as the embedded SQLite ledger (`tests/store_conformance.rs` runs one
 //! suite against both). The only file that knows tokio-postgres.
 //!
-//! The repository calls are blocking (the pipeline calls them from worker threads, the HTTP
-//! side from `spawn_blocking`). tokio-postgres is asynchronous, so the ledger keeps a small
-//! runtime of its own on one thread: each call sends its query there and waits for the
-//! answer, which works from any thread, inside a runtime or not. Several connections, one
-//! taken per call, so one slow query does not hold up the mail path.
+//! The repository calls are blocking; tokio-postgres is asynchronous, so each call runs on
+//! the store's own runtime ([`super::bridge`]) and waits for the answer, from any thread.
+//! Several connections, one taken per call, so one slow query does not hold up the mail
+//! path.
 //!
 //! Versioned schema: `schema_version` holds the version applied; [`PgLedger::connect`]
 //! applies what is missing, in one transaction each, under an advisory lock (two instances
@@ -20,6 +19,7 @@ use std::sync::Arc;
 use tokio::sync::Mutex;
 use tokio_postgres::{Client, NoTls, Row};
 
+use super::bridge::Bridge;
 use super::ledger::*;
 use crate::kind::FileKind;
 use crate::report::Outcome;
@@ -130,11 +130,15 @@ fn failed(message: impl Into<String>) -> LedgerError {
     }
 }
 
+fn stopped() -> LedgerError {
+    failed("the ledger's runtime stopped")
+}
+
 type Call<'c, T> = Pin<Box<dyn Future<Output = std::result::Result<T, tokio_postgres::Error>> + Send + 'c>>;
 
 /// The ledger in PostgreSQL.
 pub struct PgLedger {
-    runtime: tokio::runtime::Runtime,
+    bridge: Bridge,
     clients: Vec<Arc<Mutex<Client>>>,
     next: AtomicUsize,
 }
@@ -144,27 +148,24 @@ impl PgLedger {
     /// user=… dbname=…` or a `postgresql://` URL), then bring the schema up to date.
     pub fn connect(config: &str, connections: usize) -> Result<Self> {
         let config: tokio_postgres::Config = config.parse().map_err(pg)?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("mugai-postgres")
-            .enable_all()
-            .build()
-            .map_err(|e| failed(format!("the ledger's runtime: {e}")))?;
-        let clients = runtime.block_on(async {
-            let mut clients = Vec::new();
-            for _ in 0..connections.max(1) {
-                let (client, connection) = config.connect(NoTls).await.map_err(pg)?;
-                tokio::spawn(async move {
-                    if let Err(e) = connection.await {
-                        tracing::warn!(error = %e, "ledger connection ended");
-                    }
-                });
-                clients.push(Arc::new(Mutex::new(client)));
-            }
-            Ok::<_, LedgerError>(clients)
-        })?;
+        let bridge = Bridge::new("mugai-postgres").map_err(|e| failed(format!("the ledger's runtime: {e}")))?;
+        let clients = bridge
+            .run(async move {
+                let mut clients = Vec::new();
+                for _ in 0..connections.max(1) {
+                    let (client, connection) = config.connect(NoTls).await.map_err(pg)?;
+                    tokio::spawn(async move {
+                        if let Err(e) = connection.await {
+                            tracing::warn!(error = %e, "ledger connection ended");
+                        }
+                    });
+                    clients.push(Arc::new(Mutex::new(client)));
+                }
+                Ok::<_, LedgerError>(clients)
+            })
+            .map_err(|_| stopped())??;
         let ledger = PgLedger {
-            runtime,
+            bridge,
             clients,
             next: AtomicUsize::new(0),
         };
@@ -222,13 +223,12 @@ impl PgLedger {
     {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.clients.len();
         let client = self.clients[i].clone();
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        self.runtime.spawn(async move {
-            let mut client = client.lock().await;
-            let _ = tx.send(f(&mut client).await);
-        });
-        rx.recv()
-            .map_err(|_| failed("the ledger's runtime stopped"))?
+        self.bridge
+            .run(async move {
+                let mut client = client.lock().await;
+                f(&mut client).await
+            })
+            .map_err(|_| stopped())?
             .map_err(pg)
     }
 }
