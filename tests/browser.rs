@@ -78,22 +78,6 @@ fn mail(attachments: &[(&str, &str, &[u8])]) -> Vec<u8> {
     m.into_bytes()
 }
 
-/// The text of a mail's text/plain parts, decoded by Python's `email` package.
-fn mail_text(path: &Path) -> String {
-    let out = common::judge(
-        "python3",
-        &[
-            "-c",
-            "import email,sys\nm=email.message_from_binary_file(open(sys.argv[1],'rb'))\n\
-             print(''.join(p.get_payload(decode=True).decode(p.get_content_charset() or 'utf-8') \
-             for p in m.walk() if p.get_content_type()=='text/plain'))",
-            path.to_str().expect("path"),
-        ],
-    );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn sha256(bytes: &[u8]) -> String {
     mugai::report::hex(&Sha256::digest(bytes))
 }
@@ -135,7 +119,7 @@ fn recipient_requests_approver_approves_recipient_downloads_and_a_zip_is_unlocke
     let output = dir.path().join("out.eml");
     let (code, _) = common::run_mail(&config, &input, &output);
     assert_eq!(code, Some(0));
-    let text = mail_text(&output);
+    let text = common::mail_text(&output);
     let links: Vec<&str> = text
         .split_whitespace()
         .filter(|w| w.starts_with(&format!("{base}/o/")))

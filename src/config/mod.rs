@@ -44,7 +44,7 @@ pub use relay::RelayConfig;
 pub use scan::{ClamdAddress, ScanConfig};
 pub use serve::Serve;
 pub use smtp::{BareNewline, SmtpConfig};
-pub use store::StoreConfig;
+pub use store::{S3Config, SharedStore, StoreBackend, StoreConfig};
 
 use crate::policy::Policy;
 

@@ -35,6 +35,10 @@ pub trait OriginalStore: Send + Sync {
     fn get(&self, address: &str) -> io::Result<Vec<u8>>;
     /// Forget `address` (no error when it is already gone).
     fn remove(&self, address: &str) -> io::Result<()>;
+    /// Whether the store answers now (`/readyz`); a local folder always does.
+    fn reachable(&self) -> bool {
+        true
+    }
 }
 
 /// Blobs as files in a directory.

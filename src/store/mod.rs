@@ -47,7 +47,7 @@ pub use postgres::PgLedger;
 pub use s3::{S3Blobs, S3Config};
 pub use sqlite::SqliteLedger;
 
-use crate::config::StoreConfig;
+use crate::config::{StoreBackend, StoreConfig};
 
 /// A stored object's id: 128 random bits, shown as 32 hex digits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -140,21 +140,40 @@ pub struct Store {
 }
 
 impl Store {
-    /// Open (creating when needed) the embedded store in `data_dir`.
+    /// Open the store the configuration names: the embedded one in `data_dir` (created when
+    /// needed), or the shared PostgreSQL ledger and bucket (`data_dir` then holds only the
+    /// spool). A shared store needs the link key in the configuration (checked there).
     pub fn open(data_dir: &Path, config: &StoreConfig) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir)?;
         restrict_dir(data_dir)?;
-        let blobs = FileBlobs::open(&data_dir.join("blobs"))?;
-        let ledger = SqliteLedger::open(&data_dir.join("ledger.sqlite3"))?;
+        let (blobs, ledger): (Box<dyn OriginalStore>, Box<dyn Ledger>) = match &config.backend {
+            StoreBackend::Embedded => (
+                Box::new(FileBlobs::open(&data_dir.join("blobs"))?),
+                Box::new(SqliteLedger::open(&data_dir.join("ledger.sqlite3"))?),
+            ),
+            StoreBackend::Shared(shared) => (
+                Box::new(S3Blobs::open(&shared.s3)?),
+                Box::new(PgLedger::connect(
+                    shared.postgres_url.expose(),
+                    shared.postgres_connections,
+                )?),
+            ),
+        };
         let spool = data_dir.join("spool");
         clear_spool(&spool)?;
-        let key = match &config.link_key {
-            Some(key) => key.expose().clone(),
-            None => load_or_make_key(&data_dir.join("link.key"))?,
+        let key = match (&config.link_key, &config.backend) {
+            (Some(key), _) => key.expose().clone(),
+            (None, StoreBackend::Embedded) => load_or_make_key(&data_dir.join("link.key"))?,
+            (None, StoreBackend::Shared(_)) => {
+                return Err(StoreError::Io(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "a shared store needs store.link_key: every instance signs links with the same key",
+                )))
+            }
         };
         Ok(Store {
-            blobs: Box::new(blobs),
-            ledger: Box::new(ledger),
+            blobs,
+            ledger,
             links: LinkSigner::new(key),
             retention: config.retention,
             link_ttl: config.link_ttl,
@@ -208,6 +227,11 @@ impl Store {
     /// When something stored at `created` expires.
     pub fn expiry(&self, created: u64) -> u64 {
         created.saturating_add(self.retention.as_secs())
+    }
+
+    /// Whether the ledger and the blob store answer (`/readyz`).
+    pub fn ready(&self) -> bool {
+        self.blobs.reachable() && self.ledger.report(&"0".repeat(32), 0).is_ok()
     }
 
     /// The bytes behind a blob address.
@@ -292,6 +316,7 @@ mod tests {
             link_ttl: Duration::from_secs(50),
             link_key: None,
             record_retention: Duration::from_secs(1000),
+            backend: StoreBackend::Embedded,
         }
     }
 

@@ -20,31 +20,12 @@ use object_store::{ClientOptions, ObjectStoreExt, PutPayload, RetryConfig, Write
 
 use super::blobs::{is_address, OriginalStore};
 use super::bridge::Bridge;
-use crate::secret::Secret;
+pub use crate::config::S3Config;
 
 /// Blobs from this size go up in parts.
 const MULTIPART_FROM: usize = 16 << 20;
 /// Size of each part (S3's minimum is 5 MiB).
 const PART_SIZE: usize = 8 << 20;
-
-/// Where the bucket is and how to reach it.
-#[derive(Debug, Clone, Default)]
-pub struct S3Config {
-    pub bucket: String,
-    /// `https://s3.example.lg.jp`; `None` for AWS itself (from `region`).
-    pub endpoint: Option<String>,
-    pub region: Option<String>,
-    /// Key prefix inside the bucket (`mugai`), so the bucket can hold other things.
-    pub prefix: Option<String>,
-    /// `None`: from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (or the instance's role).
-    pub access_key_id: Option<String>,
-    pub secret_access_key: Option<Secret<String>>,
-    /// Plain HTTP to the endpoint (a test server on loopback); refused otherwise.
-    pub allow_http: bool,
-    /// Server-side encryption: `AES256` or `aws:kms` (with `kms_key_id`).
-    pub server_side_encryption: Option<String>,
-    pub kms_key_id: Option<String>,
-}
 
 /// Blobs as objects in a bucket.
 pub struct S3Blobs {
@@ -124,22 +105,6 @@ impl S3Blobs {
             .run(call)
             .map_err(|_| io::Error::other("the blob store's runtime stopped"))?
     }
-
-    /// Whether the bucket answers (`/readyz`): a missing key is an answer.
-    pub fn reachable(&self) -> bool {
-        let store = self.store.clone();
-        let probe = self.key(&"0".repeat(64));
-        self.run(async move {
-            match probe {
-                Some(key) => match store.head(&key).await {
-                    Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(true),
-                    Err(_) => Ok(false),
-                },
-                None => Ok(false),
-            }
-        })
-        .unwrap_or(false)
-    }
 }
 
 fn object_error(e: object_store::Error) -> io::Error {
@@ -186,6 +151,22 @@ impl OriginalStore for S3Blobs {
             let object = store.get(&key).await.map_err(object_error)?;
             Ok(object.bytes().await.map_err(object_error)?.to_vec())
         })
+    }
+
+    /// Whether the bucket answers (`/readyz`): a missing key is an answer.
+    fn reachable(&self) -> bool {
+        let store = self.store.clone();
+        let probe = self.key(&"0".repeat(64));
+        self.run(async move {
+            match probe {
+                Some(key) => match store.head(&key).await {
+                    Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(true),
+                    Err(_) => Ok(false),
+                },
+                None => Ok(false),
+            }
+        })
+        .unwrap_or(false)
     }
 
     fn remove(&self, address: &str) -> io::Result<()> {

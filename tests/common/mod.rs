@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod servers;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -354,4 +356,20 @@ pub fn pdf_from_objects(bodies: &[&[u8]]) -> Vec<u8> {
         .as_bytes(),
     );
     out
+}
+
+/// The text of a mail's text/plain parts, decoded by Python's `email` package.
+pub fn mail_text(path: &Path) -> String {
+    let out = judge(
+        "python3",
+        &[
+            "-c",
+            "import email,sys\nm=email.message_from_binary_file(open(sys.argv[1],'rb'))\n\
+             print(''.join(p.get_payload(decode=True).decode(p.get_content_charset() or 'utf-8') \
+             for p in m.walk() if p.get_content_type()=='text/plain'))",
+            path.to_str().expect("path"),
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

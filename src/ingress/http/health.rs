@@ -57,7 +57,7 @@ async fn probe(state: &AppState) -> (bool, bool) {
         std::fs::write(&probe, b"ok")
             .and_then(|()| std::fs::remove_file(&probe))
             .is_ok()
-            && store.report(&"0".repeat(32)).is_ok()
+            && store.ready()
     })
     .await
     .unwrap_or(false);

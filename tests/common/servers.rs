@@ -1,0 +1,199 @@
+//! Servers the scale-out tests run against, each private to the test: PostgreSQL (its own
+//! data directory and loopback port) and moto's S3 server. Each is `None` when not installed,
+//! unless `MUGAI_REQUIRE_POSTGRES` / `MUGAI_REQUIRE_S3` is set (the test command sets both, so
+//! CI never skips).
+
+use mugai::store::S3Config;
+
+/// A private PostgreSQL for these tests: its own data directory and port on loopback, trust
+/// authentication, stopped when dropped. `None` when PostgreSQL is not installed, unless
+/// `MUGAI_REQUIRE_POSTGRES` is set (the test command sets it, so CI never skips).
+pub struct Postgres {
+    dir: tempfile::TempDir,
+    bin: std::path::PathBuf,
+    pub port: u16,
+}
+
+impl Postgres {
+    pub fn start() -> Option<Postgres> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql").ok().and_then(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.path().join("bin"))
+                .filter(|b| b.join("initdb").exists())
+                .max()
+        });
+        let Some(bin) = bin else {
+            assert!(
+                std::env::var_os("MUGAI_REQUIRE_POSTGRES").is_none(),
+                "MUGAI_REQUIRE_POSTGRES is set but PostgreSQL is not installed"
+            );
+            eprintln!("skipped: PostgreSQL is not installed");
+            return None;
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+            l.local_addr().expect("addr").port()
+        };
+        let pg = Postgres { dir, bin, port };
+        // PostgreSQL refuses to run as root: as root (CI) the server runs as `postgres`.
+        if running_as_root() {
+            let ok = std::process::Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(pg.dir.path())
+                .status()
+                .expect("chown")
+                .success();
+            assert!(ok, "chown the data directory to postgres");
+        }
+        let data = pg.dir.path().join("data");
+        pg.run(
+            "initdb",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-U",
+                "mugai",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+        );
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100",
+            pg.port,
+            pg.dir.path().display()
+        );
+        let log = pg.dir.path().join("log");
+        pg.run(
+            "pg_ctl",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-o",
+                &options,
+                "-l",
+                log.to_str().unwrap(),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+        );
+        Some(pg)
+    }
+
+    pub fn run(&self, program: &str, args: &[&str]) {
+        let path = self.bin.join(program);
+        let mut command = if running_as_root() {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&path);
+            c
+        } else {
+            std::process::Command::new(&path)
+        };
+        let out = command.args(args).current_dir(self.dir.path()).output().expect(program);
+        assert!(
+            out.status.success(),
+            "{program} {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// A new, empty database; its connection string.
+    pub fn database(&self, name: &str) -> String {
+        self.run(
+            "createdb",
+            &["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "mugai", name],
+        );
+        format!("host=127.0.0.1 port={} user=mugai dbname={name}", self.port)
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let _ =
+            std::panic::catch_unwind(|| self.run("pg_ctl", &["-D", data.to_str().unwrap(), "-m", "immediate", "stop"]));
+    }
+}
+
+fn running_as_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.trim_ascii() == b"0")
+        .unwrap_or(false)
+}
+
+/// A private S3 server for these tests: moto's `moto_server` (from PyPI) on a loopback port,
+/// stopped when dropped. `None` when it is not installed, unless `MUGAI_REQUIRE_S3` is set.
+pub struct Moto {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl Moto {
+    pub fn start() -> Option<Moto> {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+            l.local_addr().expect("addr").port()
+        };
+        let child = match std::process::Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+        {
+            Ok(child) => child,
+            Err(e) => {
+                assert!(
+                    std::env::var_os("MUGAI_REQUIRE_S3").is_none(),
+                    "MUGAI_REQUIRE_S3 is set but moto_server: {e}"
+                );
+                eprintln!("skipped: moto_server is not installed");
+                return None;
+            }
+        };
+        let moto = Moto { child, port };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "moto_server did not listen");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Some(moto)
+    }
+
+    /// A new bucket (plain HTTP `PUT /bucket`, as any S3 client makes one).
+    pub fn bucket(&self, name: &str) -> S3Config {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        write!(
+            s,
+            "PUT /{name} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.port
+        )
+        .expect("write");
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).expect("read");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        S3Config {
+            bucket: name.into(),
+            endpoint: Some(format!("http://127.0.0.1:{}", self.port)),
+            region: Some("ap-northeast-1".into()),
+            access_key_id: Some("test-key".into()),
+            secret_access_key: Some(mugai::secret::Secret::new("test-secret-not-for-logs".into())),
+            allow_http: true,
+            ..S3Config::default()
+        }
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
