@@ -39,6 +39,29 @@ fn instance(
     config
 }
 
+/// `mugai serve` with its log kept: a start that fails says why.
+fn serve(config: &Path, port: u16, log: &Path) -> std::process::Child {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mugai"))
+        .args(["-c", config.to_str().expect("path"), "serve"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(log).expect("log"))
+        .spawn()
+        .expect("start mugai serve");
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        let exited = child.try_wait().expect("wait").is_some();
+        if exited || started.elapsed() > std::time::Duration::from_secs(90) {
+            let _ = child.kill();
+            panic!(
+                "mugai serve did not listen on {port}:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child
+}
+
 /// `GET path` on a local port: (status code, body).
 fn get(port: u16, path: &str) -> (u16, String) {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
@@ -111,8 +134,8 @@ fn a_link_made_by_one_instance_is_served_by_another() {
     assert!(!dir.path().join("data-a/ledger.sqlite3").exists());
 
     // B never saw the mail, and serves its link; C, with another key, refuses it.
-    let mut serve_b = common::spawn_serve(&b, port_b, std::time::Duration::from_secs(30));
-    let mut serve_c = common::spawn_serve(&c, port_c, std::time::Duration::from_secs(30));
+    let mut serve_b = serve(&b, port_b, &dir.path().join("b.log"));
+    let mut serve_c = serve(&c, port_c, &dir.path().join("c.log"));
     let (status_b, page_b) = get(port_b, &link);
     // The clean copy comes from the bucket: a .docx (a ZIP) rebuilt without the macro.
     let (status_clean, clean) = get(port_b, &format!("{link}/clean"));
