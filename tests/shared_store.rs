@@ -8,6 +8,7 @@ use std::path::Path;
 
 mod common;
 use common::servers::{Moto, Postgres};
+use mugai::store::OriginalStore;
 
 const KEY: &str = "5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed";
 const OTHER_KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -133,6 +134,28 @@ fn a_link_made_by_one_instance_is_served_by_another() {
     assert!(!dir.path().join("data-a/blobs").exists());
     assert!(!dir.path().join("data-a/ledger.sqlite3").exists());
 
+    // Two jobs A accepted: one whose lease ran out (A died holding it), one A still holds.
+    let ledger = mugai::store::PgLedger::connect(&url, 1).expect("ledger");
+    let bucket = mugai::store::S3Blobs::open(&s3).expect("bucket");
+    let input = bucket.put(&docm).expect("job input");
+    let now = mugai::store::now();
+    let job = |id: &str| mugai::store::JobRow {
+        id: id.into(),
+        name: Some("report.docm".into()),
+        input_blob: input.clone(),
+        outcome: None,
+        report: None,
+        clean_blob: None,
+        clean_name: None,
+        media_type: None,
+        created: now,
+        expires: now + 86_400,
+    };
+    let (orphan, held) = ("0a".repeat(16), "0b".repeat(16));
+    use mugai::store::Jobs;
+    ledger.insert_job(&job(&orphan), "a", now - 1).expect("orphan job");
+    ledger.insert_job(&job(&held), "a", now + 3_600).expect("held job");
+
     // B never saw the mail, and serves its link; C, with another key, refuses it.
     let mut serve_b = serve(&b, port_b, &dir.path().join("b.log"));
     let mut serve_c = serve(&c, port_c, &dir.path().join("c.log"));
@@ -141,6 +164,16 @@ fn a_link_made_by_one_instance_is_served_by_another() {
     let (status_clean, clean) = get(port_b, &format!("{link}/clean"));
     let (status_c, _) = get(port_c, &link);
     let (ready, _) = get(port_b, "/readyz");
+    // B finishes the orphaned job (at start, or at its next sweep), and leaves A's.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let finished = loop {
+        let row = ledger.job(&orphan, mugai::store::now()).expect("job").expect("row");
+        if row.outcome.is_some() || std::time::Instant::now() > deadline {
+            break row;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let still_held = ledger.job(&held, mugai::store::now()).expect("job").expect("row");
     let _ = serve_b.kill();
     let _ = serve_c.kill();
     let _ = serve_b.wait();
@@ -157,4 +190,12 @@ fn a_link_made_by_one_instance_is_served_by_another() {
     );
     assert_ne!(status_c, 200, "another key's instance must refuse the link");
     assert_eq!(ready, 200, "B is ready: database and bucket answer");
+    assert_eq!(
+        finished.outcome,
+        Some(mugai::store::Outcome::Disarmed),
+        "B finished the job A died holding"
+    );
+    let clean = finished.clean_blob.expect("a clean copy");
+    assert!(bucket.get(&clean).expect("clean copy in the bucket").starts_with(b"PK"));
+    assert_eq!(still_held.outcome, None, "a job whose holder lives is left to it");
 }

@@ -130,7 +130,8 @@ fn conformance(ledger: &dyn Ledger) {
     assert_eq!(ledger.report("r1", t0 + 1).expect("read").as_deref(), Some("{\"x\":1}"));
     assert_eq!(ledger.report("r1", t0 + day).expect("read"), None, "expired");
 
-    // Jobs: unfinished until finished, found again after a restart by unfinished_jobs.
+    // Jobs: held by the instance that accepted them until its lease ends; another instance
+    // takes them only then, and only one does; an embedded store starting takes them all.
     let job = JobRow {
         id: "j1".into(),
         name: Some("大きい.pdf".into()),
@@ -143,10 +144,30 @@ fn conformance(ledger: &dyn Ledger) {
         created: t0,
         expires: t0 + day,
     };
-    ledger.insert_job(&job).expect("job");
+    ledger.insert_job(&job, "a", t0 + 600).expect("job");
+    assert!(
+        ledger
+            .claim_jobs("b", t0 + 1, t0 + 601, false)
+            .expect("claim")
+            .is_empty(),
+        "a's lease is live"
+    );
     assert_eq!(
-        ledger.unfinished_jobs().expect("unfinished"),
-        std::slice::from_ref(&job)
+        ledger.claim_jobs("b", t0 + 600, t0 + 1200, false).expect("claim"),
+        std::slice::from_ref(&job),
+        "a's lease ran out: b takes the job"
+    );
+    assert!(
+        ledger
+            .claim_jobs("c", t0 + 601, t0 + 1201, false)
+            .expect("claim")
+            .is_empty(),
+        "b holds it now"
+    );
+    assert_eq!(
+        ledger.claim_jobs("a2", t0 + 2, t0 + 602, true).expect("claim all"),
+        std::slice::from_ref(&job),
+        "a restarted embedded store takes every unfinished job"
     );
     ledger
         .finish_job(
@@ -160,7 +181,13 @@ fn conformance(ledger: &dyn Ledger) {
             },
         )
         .expect("finish job");
-    assert!(ledger.unfinished_jobs().expect("unfinished").is_empty());
+    assert!(
+        ledger
+            .claim_jobs("a3", t0 + 9999, t0 + 99_999, true)
+            .expect("claim")
+            .is_empty(),
+        "a finished job is never taken"
+    );
     let j = ledger.job("j1", t0 + 1).expect("job").expect("row");
     assert_eq!(
         (j.outcome, j.clean_blob.as_deref()),
@@ -213,11 +240,45 @@ fn conformance(ledger: &dyn Ledger) {
     assert_eq!(ledger.release_record("p2").expect("record"), None);
 }
 
+/// Instances sweeping for jobs at once take each job once between them.
+fn claims_are_exclusive(ledger: &dyn Ledger) {
+    let t0 = 1_900_000_000;
+    let ids: Vec<String> = (0..40).map(|i| format!("sweep-{i:02}")).collect();
+    for id in &ids {
+        let row = JobRow {
+            id: id.clone(),
+            name: None,
+            input_blob: format!("in-{id}"),
+            outcome: None,
+            report: None,
+            clean_blob: None,
+            clean_name: None,
+            media_type: None,
+            created: t0,
+            expires: t0 + 86_400,
+        };
+        ledger.insert_job(&row, "dead", t0).expect("job");
+    }
+    let taken: Vec<Vec<JobRow>> = std::thread::scope(|s| {
+        let sweeps: Vec<_> = (0..4)
+            .map(|i| s.spawn(move || ledger.claim_jobs(&format!("sweeper-{i}"), t0 + 1, t0 + 601, false)))
+            .collect();
+        sweeps
+            .into_iter()
+            .map(|h| h.join().expect("sweep").expect("claim"))
+            .collect()
+    });
+    let mut all: Vec<String> = taken.iter().flatten().map(|j| j.id.clone()).collect();
+    all.sort();
+    assert_eq!(all, ids, "every job taken, none twice");
+}
+
 #[test]
 fn the_sqlite_ledger_conforms() {
     let dir = tempfile::tempdir().expect("tempdir");
     let ledger = SqliteLedger::open(&dir.path().join("ledger.sqlite")).expect("open");
     conformance(&ledger);
+    claims_are_exclusive(&ledger);
     // And reopened: what was written is still there (the embedded default survives restarts).
     ledger.insert_message(&message("m9", 1, u64::MAX / 2)).expect("m9");
     drop(ledger);
@@ -268,8 +329,9 @@ fn the_postgres_ledger_conforms_and_migrates_once() {
         (a.join().expect("a"), b.join().expect("b"))
     });
     let (a, b) = (a.expect("instance a"), b.expect("instance b"));
-    assert_eq!(a.schema_version().expect("version"), 1);
+    assert_eq!(a.schema_version().expect("version"), 2);
     conformance(&a);
+    claims_are_exclusive(&a);
     // What one instance wrote, the other reads; and after a reconnect.
     a.insert_message(&message("m9", 1, u64::MAX / 2)).expect("m9");
     assert!(b.message("m9").expect("read on b").is_some());

@@ -2,6 +2,11 @@
 
 use super::*;
 
+/// How long an instance holds a job it took: far longer than any job runs (the engine's
+/// deadline is minutes at most), so a live holder keeps it; a dead holder's jobs go to
+/// another instance this long after it died.
+pub const JOB_LEASE: Duration = Duration::from_secs(600);
+
 impl Store {
     /// Keep a report of a file sanitized through the API until retention ends; its id.
     pub fn keep_report(&self, json: &str) -> Result<String, StoreError> {
@@ -33,7 +38,8 @@ impl Store {
             created,
             expires: self.expiry(created),
         };
-        self.ledger.insert_job(&row)?;
+        let until = created.saturating_add(JOB_LEASE.as_secs());
+        self.ledger.insert_job(&row, &self.instance, until)?;
         Ok(row)
     }
 
@@ -64,7 +70,18 @@ impl Store {
         Ok(self.ledger.job(id, now())?)
     }
 
-    pub fn unfinished_jobs(&self) -> Result<Vec<JobRow>, StoreError> {
-        Ok(self.ledger.unfinished_jobs()?)
+    /// Take the unfinished jobs to run: at start of an embedded store, every one (nobody
+    /// else runs them); on a shared store, those whose holder's lease ran out.
+    pub fn claim_jobs(&self, starting: bool) -> Result<Vec<JobRow>, StoreError> {
+        let now = now();
+        let until = now.saturating_add(JOB_LEASE.as_secs());
+        Ok(self
+            .ledger
+            .claim_jobs(&self.instance, now, until, starting && !self.shared)?)
+    }
+
+    /// Whether other instances share this store (they pick up jobs this one leaves).
+    pub fn is_shared(&self) -> bool {
+        self.shared
     }
 }

@@ -200,12 +200,20 @@ pub trait Releases: Send + Sync {
 }
 
 /// Asynchronous API jobs (`POST /v1/jobs`): accepted, finished, run again after a restart.
+///
+/// Each unfinished job is held by one instance at a time: a lease (`owner`, `until`) taken
+/// when the job is accepted, or by [`Jobs::claim_jobs`] once the holder's lease ran out (it
+/// died, or was restarted), so several instances never run one job at once while its
+/// holder lives, and a job whose holder died is finished by another.
 pub trait Jobs: Send + Sync {
-    fn insert_job(&self, row: &JobRow) -> Result<()>;
+    /// Accept a job, held by `owner` until `until`.
+    fn insert_job(&self, row: &JobRow, owner: &str, until: u64) -> Result<()>;
     fn finish_job(&self, id: &str, result: &JobResult<'_>) -> Result<()>;
     fn job(&self, id: &str, now: u64) -> Result<Option<JobRow>>;
-    /// Jobs accepted but not finished (a restart runs them again).
-    fn unfinished_jobs(&self) -> Result<Vec<JobRow>>;
+    /// Take the unfinished jobs whose lease ended at or before `now` — every unfinished job
+    /// when `all` (an embedded store starting: no other instance exists) — for `owner` until
+    /// `until`, oldest first. A job is returned to one caller only.
+    fn claim_jobs(&self, owner: &str, now: u64, until: u64, all: bool) -> Result<Vec<JobRow>>;
 }
 
 /// The whole ledger: every repository, and retention across them. The embedded default is

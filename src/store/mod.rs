@@ -13,7 +13,9 @@
 //! `releases.rs`, `jobs.rs` (API reports and jobs), `tokens.rs` (signed links); this file
 //! opens it, spools, reads blobs and purges. Below it: `blobs.rs` (the `OriginalStore` trait and
 //! files), `ledger.rs` (rows and the repository traits), `sqlite.rs` (the embedded ledger),
-//! `links.rs` (signing).
+//! `links.rs` (signing); for `backend = "shared"`, `postgres.rs` (the ledger in PostgreSQL),
+//! `s3.rs` (blobs in an S3-compatible bucket) and `bridge.rs` (the runtime their asynchronous
+//! clients run on behind the blocking traits).
 //!
 //! May use: `config`, `report`, leaves.
 
@@ -137,6 +139,11 @@ pub struct Store {
     gate: RwLock<()>,
     /// `<data_dir>/spool/`: request bodies too large to hold in memory while they wait.
     spool: PathBuf,
+    /// This process's name in job leases (random per start: a restarted instance is another
+    /// holder, and its old leases run out like a dead one's).
+    instance: String,
+    /// Whether other instances may share the ledger (`backend = "shared"`).
+    shared: bool,
 }
 
 impl Store {
@@ -180,6 +187,8 @@ impl Store {
             record_retention: config.record_retention.as_secs(),
             gate: RwLock::new(()),
             spool,
+            instance: random_hex(8)?,
+            shared: matches!(config.backend, StoreBackend::Shared(_)),
         })
     }
 
@@ -363,7 +372,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), &config()).unwrap();
         let job = store.submit_job(b"job input", Some("a.pdf")).unwrap();
-        assert_eq!(store.unfinished_jobs().unwrap(), vec![job.clone()]);
+        assert_eq!(store.claim_jobs(true).unwrap(), vec![job.clone()]);
         store
             .finish_job(
                 &job.id,
@@ -372,7 +381,7 @@ mod tests {
                 Some((b"job output", Some("a.pdf"), "application/pdf")),
             )
             .unwrap();
-        assert!(store.unfinished_jobs().unwrap().is_empty());
+        assert!(store.claim_jobs(true).unwrap().is_empty());
         let done = store.job(&job.id).unwrap().unwrap();
         assert_eq!(done.outcome, Some(Outcome::Disarmed));
         let clean_blob = done.clean_blob.clone().unwrap();

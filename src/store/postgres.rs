@@ -25,7 +25,8 @@ use crate::kind::FileKind;
 use crate::report::Outcome;
 
 /// Migrations, in order; version N is `MIGRATIONS[N - 1]`. Never edit one that shipped: add.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE messages (
     id TEXT PRIMARY KEY,
     message_id TEXT,
@@ -109,7 +110,13 @@ CREATE TABLE unlock_tries (
     tries BIGINT NOT NULL,
     since BIGINT NOT NULL
 );
-"];
+",
+    "
+ALTER TABLE jobs ADD COLUMN claimed_by TEXT;
+ALTER TABLE jobs ADD COLUMN claimed_until BIGINT;
+CREATE INDEX jobs_unfinished ON jobs(created, seq) WHERE outcome IS NULL;
+",
+];
 
 /// Advisory lock keys (any two constants of ours): migrations, and the retention purge.
 const MIGRATE_LOCK: i64 = 0x6d75_6761_6901;
@@ -663,12 +670,16 @@ impl Releases for PgLedger {
 }
 
 impl Jobs for PgLedger {
-    fn insert_job(&self, j: &JobRow) -> Result<()> {
+    fn insert_job(&self, j: &JobRow, owner: &str, until: u64) -> Result<()> {
         let j = j.clone();
+        let owner = owner.to_owned();
         self.call(move |c| {
             Box::pin(async move {
                 c.execute(
-                    &format!("INSERT INTO jobs ({JOB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"),
+                    &format!(
+                        "INSERT INTO jobs ({JOB_COLUMNS}, claimed_by, claimed_until) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+                    ),
                     &[
                         &j.id,
                         &j.name,
@@ -680,6 +691,8 @@ impl Jobs for PgLedger {
                         &j.media_type,
                         &to_i64(j.created),
                         &to_i64(j.expires),
+                        &owner,
+                        &to_i64(until),
                     ],
                 )
                 .await
@@ -724,16 +737,26 @@ impl Jobs for PgLedger {
         })
     }
 
-    fn unfinished_jobs(&self) -> Result<Vec<JobRow>> {
+    fn claim_jobs(&self, owner: &str, now: u64, until: u64, all: bool) -> Result<Vec<JobRow>> {
+        let owner = owner.to_owned();
         self.call(move |c| {
             Box::pin(async move {
+                // SKIP LOCKED: instances sweeping at once each take different jobs, none waits.
                 let rows = c
                     .query(
-                        &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE outcome IS NULL ORDER BY created, seq"),
-                        &[],
+                        &format!(
+                            "UPDATE jobs SET claimed_by = $1, claimed_until = $3 WHERE id IN \
+                             (SELECT id FROM jobs WHERE outcome IS NULL \
+                              AND ($4 OR claimed_until IS NULL OR claimed_until <= $2) \
+                              ORDER BY created, seq FOR UPDATE SKIP LOCKED) \
+                             RETURNING {JOB_COLUMNS}, seq"
+                        ),
+                        &[&owner, &to_i64(now), &to_i64(until), &all],
                     )
                     .await?;
-                Ok(rows.iter().map(job_from).collect())
+                let mut jobs: Vec<(i64, JobRow)> = rows.iter().map(|r| (r.get(10), job_from(r))).collect();
+                jobs.sort_by_key(|(seq, job)| (job.created, *seq));
+                Ok(jobs.into_iter().map(|(_, job)| job).collect())
             })
         })
     }

@@ -90,7 +90,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     clean_name TEXT,
     media_type TEXT,
     created INTEGER NOT NULL,
-    expires INTEGER NOT NULL
+    expires INTEGER NOT NULL,
+    claimed_by TEXT,
+    claimed_until INTEGER
 );
 CREATE INDEX IF NOT EXISTS jobs_expires ON jobs(expires);
 CREATE TABLE IF NOT EXISTS unlock_tries (
@@ -115,6 +117,17 @@ impl SqliteLedger {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        // Ledgers made before job leases: the two columns are added once.
+        let leased: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('jobs') WHERE name = 'claimed_until'",
+            [],
+            |r| r.get(0),
+        )?;
+        if leased == 0 {
+            conn.execute_batch(
+                "ALTER TABLE jobs ADD COLUMN claimed_by TEXT; ALTER TABLE jobs ADD COLUMN claimed_until INTEGER;",
+            )?;
+        }
         Ok(SqliteLedger { conn: Mutex::new(conn) })
     }
 
@@ -473,10 +486,13 @@ impl Releases for SqliteLedger {
 }
 
 impl Jobs for SqliteLedger {
-    fn insert_job(&self, j: &JobRow) -> Result<()> {
+    fn insert_job(&self, j: &JobRow, owner: &str, until: u64) -> Result<()> {
         self.with(|c| {
             c.execute(
-                &format!("INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+                &format!(
+                    "INSERT INTO jobs ({JOB_COLUMNS}, claimed_by, claimed_until) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+                ),
                 params![
                     j.id,
                     j.name,
@@ -487,7 +503,9 @@ impl Jobs for SqliteLedger {
                     j.clean_name,
                     j.media_type,
                     to_i64(j.created),
-                    to_i64(j.expires)
+                    to_i64(j.expires),
+                    owner,
+                    to_i64(until)
                 ],
             )
             .map(drop)
@@ -515,13 +533,26 @@ impl Jobs for SqliteLedger {
         })
     }
 
-    fn unfinished_jobs(&self) -> Result<Vec<JobRow>> {
+    fn claim_jobs(&self, owner: &str, now: u64, until: u64, all: bool) -> Result<Vec<JobRow>> {
         self.with(|c| {
-            let mut stmt = c.prepare(&format!(
-                "SELECT {JOB_COLUMNS} FROM jobs WHERE outcome IS NULL ORDER BY created, rowid"
-            ))?;
-            let rows = stmt.query_map([], job_from)?;
-            rows.collect()
+            // One write transaction: two processes on one file take turns.
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let jobs: Vec<JobRow> = {
+                let mut stmt = tx.prepare(&format!(
+                    "SELECT {JOB_COLUMNS} FROM jobs WHERE outcome IS NULL \
+                     AND (?1 OR claimed_until IS NULL OR claimed_until <= ?2) ORDER BY created, rowid"
+                ))?;
+                let rows = stmt.query_map(params![all, to_i64(now)], job_from)?;
+                rows.collect::<rusqlite::Result<_>>()?
+            };
+            for job in &jobs {
+                tx.execute(
+                    "UPDATE jobs SET claimed_by = ?2, claimed_until = ?3 WHERE id = ?1",
+                    params![job.id, owner, to_i64(until)],
+                )?;
+            }
+            tx.commit()?;
+            Ok(jobs)
         })
     }
 }
@@ -603,6 +634,26 @@ impl Ledger for SqliteLedger {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ledger_from_before_job_leases_gets_their_columns_and_keeps_its_jobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite");
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(
+            "CREATE TABLE jobs (id TEXT PRIMARY KEY, name TEXT, input_blob TEXT NOT NULL, outcome TEXT, report TEXT, \
+             clean_blob TEXT, clean_name TEXT, media_type TEXT, created INTEGER NOT NULL, expires INTEGER NOT NULL); \
+             INSERT INTO jobs (id, input_blob, created, expires) VALUES ('j', 'in', 1, 99);",
+        )
+        .unwrap();
+        drop(old);
+        let ledger = SqliteLedger::open(&path).unwrap();
+        let taken = ledger.claim_jobs("me", 2, 600, true).unwrap();
+        assert_eq!(taken.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), ["j"]);
+        drop(ledger);
+        // Opened again: the columns are there, nothing is added twice.
+        SqliteLedger::open(&path).unwrap();
+    }
 
     #[test]
     fn a_kind_or_outcome_this_version_does_not_know_reads_as_unknown_and_error() {

@@ -93,9 +93,11 @@ async fn run_inner(state: &Arc<AppState>, job: &JobRow, origin: &Origin) -> Resu
     Ok(())
 }
 
-/// Run every job a previous process accepted and did not finish.
-pub fn resume(state: &Arc<AppState>) {
-    let jobs = match state.pipeline.store().unfinished_jobs() {
+/// Run the jobs left to this instance: at start, every job a previous process accepted and
+/// did not finish (on a shared store, those whose holder's lease ran out); later, on a shared
+/// store, those another instance took and died holding.
+pub fn resume(state: &Arc<AppState>, starting: bool) {
+    let jobs = match state.pipeline.store().claim_jobs(starting) {
         Ok(jobs) => jobs,
         Err(e) => {
             tracing::error!(error = %e, "could not read unfinished jobs");
@@ -103,7 +105,10 @@ pub fn resume(state: &Arc<AppState>) {
         }
     };
     if !jobs.is_empty() {
-        tracing::info!(jobs = jobs.len(), "running jobs left unfinished by the last run");
+        tracing::info!(
+            jobs = jobs.len(),
+            "running jobs left unfinished (by the last run, or by an instance that died)"
+        );
     }
     for job in jobs {
         state.jobs_pending.fetch_add(1, Ordering::SeqCst);

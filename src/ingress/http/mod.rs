@@ -98,11 +98,26 @@ impl AppState {
         Ok(received)
     }
 
-    /// Pick up what the last run left: jobs accepted and not finished.
+    /// Pick up what the last run left: jobs accepted and not finished; on a shared store,
+    /// then every [`JOB_SWEEP`] the jobs of instances that died.
     pub fn resume(self: &Arc<Self>) {
-        jobs::resume(self);
+        jobs::resume(self, true);
+        if self.pipeline.store().is_shared() {
+            let state = self.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(JOB_SWEEP).await;
+                    let state = state.clone();
+                    // The claim is a ledger call: off the async threads.
+                    let _ = tokio::task::spawn_blocking(move || jobs::resume(&state, false)).await;
+                }
+            });
+        }
     }
 }
+
+/// How often an instance of a shared store looks for jobs whose holder died.
+pub const JOB_SWEEP: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The address a request came from: put on every request by [`serve`] (absent when a test
 /// drives the router directly).
