@@ -31,7 +31,7 @@ impl Bridge {
     }
 
     /// Run `call` on the bridge's runtime and wait for its output.
-    pub fn run<T: Send + 'static>(&self, call: impl Future<Output = T> + Send + 'static) -> Result<T, Stopped> {
+    pub fn wait_for<T: Send + 'static>(&self, call: impl Future<Output = T> + Send + 'static) -> Result<T, Stopped> {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         self.runtime.spawn(async move {
             let _ = tx.send(call.await);
@@ -47,13 +47,13 @@ mod tests {
     #[test]
     fn calls_are_answered_from_plain_threads_and_from_inside_a_runtime() {
         let bridge = Bridge::new("bridge-test").unwrap();
-        assert_eq!(bridge.run(async { 1 + 1 }).unwrap(), 2);
+        assert_eq!(bridge.wait_for(async { 1 + 1 }).unwrap(), 2);
         let outer = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         let inside = outer.block_on(async {
-            bridge.run(async {
+            bridge.wait_for(async {
                 tokio::task::yield_now().await;
                 3
             })

@@ -157,7 +157,7 @@ impl PgLedger {
         let config: tokio_postgres::Config = config.parse().map_err(pg)?;
         let bridge = Bridge::new("mugai-postgres").map_err(|e| failed(format!("the ledger's runtime: {e}")))?;
         let clients = bridge
-            .run(async move {
+            .wait_for(async move {
                 let mut clients = Vec::new();
                 for _ in 0..connections.max(1) {
                     let (client, connection) = config.connect(NoTls).await.map_err(pg)?;
@@ -231,7 +231,7 @@ impl PgLedger {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.clients.len();
         let client = self.clients[i].clone();
         self.bridge
-            .run(async move {
+            .wait_for(async move {
                 let mut client = client.lock().await;
                 f(&mut client).await
             })

@@ -97,12 +97,12 @@ impl S3Blobs {
         Some(Path::from(key))
     }
 
-    fn run<T: Send + 'static>(
+    fn call<T: Send + 'static>(
         &self,
         call: impl std::future::Future<Output = io::Result<T>> + Send + 'static,
     ) -> io::Result<T> {
         self.bridge
-            .run(call)
+            .wait_for(call)
             .map_err(|_| io::Error::other("the blob store's runtime stopped"))?
     }
 }
@@ -126,7 +126,7 @@ impl OriginalStore for S3Blobs {
         let store = self.store.clone();
         // One copy into shared bytes: the payload must outlive this call's borrow.
         let bytes = bytes::Bytes::copy_from_slice(bytes);
-        self.run(async move {
+        self.call(async move {
             match store.head(&key).await {
                 Ok(meta) if meta.size == bytes.len() as u64 => return Ok(()),
                 Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
@@ -147,7 +147,7 @@ impl OriginalStore for S3Blobs {
     fn get(&self, address: &str) -> io::Result<Vec<u8>> {
         let key = self.key(address).ok_or_else(bad_address)?;
         let store = self.store.clone();
-        self.run(async move {
+        self.call(async move {
             let object = store.get(&key).await.map_err(object_error)?;
             Ok(object.bytes().await.map_err(object_error)?.to_vec())
         })
@@ -157,7 +157,7 @@ impl OriginalStore for S3Blobs {
     fn reachable(&self) -> bool {
         let store = self.store.clone();
         let probe = self.key(&"0".repeat(64));
-        self.run(async move {
+        self.call(async move {
             match probe {
                 Some(key) => match store.head(&key).await {
                     Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(true),
@@ -172,7 +172,7 @@ impl OriginalStore for S3Blobs {
     fn remove(&self, address: &str) -> io::Result<()> {
         let key = self.key(address).ok_or_else(bad_address)?;
         let store = self.store.clone();
-        self.run(async move {
+        self.call(async move {
             match store.delete(&key).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
                 Err(e) => Err(object_error(e)),
