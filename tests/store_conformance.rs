@@ -48,6 +48,22 @@ fn part(id: &str, message: &str, created: u64, expires: u64) -> PartRow {
     }
 }
 
+/// An unfinished API job accepted at `created`, kept a day.
+fn job(id: &str, name: Option<&str>, created: u64) -> JobRow {
+    JobRow {
+        id: id.into(),
+        name: name.map(str::to_owned),
+        input_blob: format!("in-{id}"),
+        outcome: None,
+        report: None,
+        clean_blob: None,
+        clean_name: None,
+        media_type: None,
+        created,
+        expires: created + 86_400,
+    }
+}
+
 /// Everything a backend must do, at time `t0`.
 fn conformance(ledger: &dyn Ledger) {
     let t0 = 1_800_000_000;
@@ -132,18 +148,7 @@ fn conformance(ledger: &dyn Ledger) {
 
     // Jobs: held by the instance that accepted them until its lease ends; another instance
     // takes them only then, and only one does; an embedded store starting takes them all.
-    let job = JobRow {
-        id: "j1".into(),
-        name: Some("大きい.pdf".into()),
-        input_blob: "in-j1".into(),
-        outcome: None,
-        report: None,
-        clean_blob: None,
-        clean_name: None,
-        media_type: None,
-        created: t0,
-        expires: t0 + day,
-    };
+    let job = job("j1", Some("大きい.pdf"), t0);
     ledger.insert_job(&job, "a", t0 + 600).expect("job");
     assert!(
         ledger
@@ -245,18 +250,7 @@ fn claims_are_exclusive(ledger: &dyn Ledger) {
     let t0 = 1_900_000_000;
     let ids: Vec<String> = (0..40).map(|i| format!("sweep-{i:02}")).collect();
     for id in &ids {
-        let row = JobRow {
-            id: id.clone(),
-            name: None,
-            input_blob: format!("in-{id}"),
-            outcome: None,
-            report: None,
-            clean_blob: None,
-            clean_name: None,
-            media_type: None,
-            created: t0,
-            expires: t0 + 86_400,
-        };
+        let row = job(id, None, t0);
         ledger.insert_job(&row, "dead", t0).expect("job");
     }
     let taken: Vec<Vec<JobRow>> = std::thread::scope(|s| {
