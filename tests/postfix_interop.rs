@@ -258,11 +258,7 @@ fn rig() -> Rig {
 }
 
 fn can_run() -> bool {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout.starts_with(b"0"))
-        .unwrap_or(false);
+    let root = common::running_as_root();
     let postfix = Path::new("/usr/sbin/postfix").exists() && Path::new("/usr/sbin/smtp-sink").exists();
     if root && postfix {
         return true;

@@ -250,6 +250,15 @@ pub fn children_peak_rss_bytes() -> u64 {
 }
 
 /// A port nothing listens on right now (bound and released; fine for tests on loopback).
+/// Whether the tests run as root (CI): servers that refuse root run as their own user then.
+pub fn running_as_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.trim_ascii() == b"0")
+        .unwrap_or(false)
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")

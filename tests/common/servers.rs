@@ -31,13 +31,10 @@ impl Postgres {
             return None;
         };
         let dir = tempfile::tempdir().expect("tempdir");
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
-            l.local_addr().expect("addr").port()
-        };
+        let port = super::free_port();
         let pg = Postgres { dir, bin, port };
         // PostgreSQL refuses to run as root: as root (CI) the server runs as `postgres`.
-        if running_as_root() {
+        if super::running_as_root() {
             let ok = std::process::Command::new("chown")
                 .args(["-R", "postgres:postgres"])
                 .arg(pg.dir.path())
@@ -86,7 +83,7 @@ impl Postgres {
 
     pub fn run(&self, program: &str, args: &[&str]) {
         let path = self.bin.join(program);
-        let mut command = if running_as_root() {
+        let mut command = if super::running_as_root() {
             let mut c = std::process::Command::new("runuser");
             c.args(["-u", "postgres", "--"]).arg(&path);
             c
@@ -120,14 +117,6 @@ impl Drop for Postgres {
     }
 }
 
-fn running_as_root() -> bool {
-    std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout.trim_ascii() == b"0")
-        .unwrap_or(false)
-}
-
 /// A private S3 server for these tests: moto's `moto_server` (from PyPI) on a loopback port,
 /// stopped when dropped. `None` when it is not installed, unless `MUGAI_REQUIRE_S3` is set.
 pub struct Moto {
@@ -137,10 +126,7 @@ pub struct Moto {
 
 impl Moto {
     pub fn start() -> Option<Moto> {
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
-            l.local_addr().expect("addr").port()
-        };
+        let port = super::free_port();
         let child = match std::process::Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(std::process::Stdio::null())
@@ -158,11 +144,7 @@ impl Moto {
             }
         };
         let moto = Moto { child, port };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "moto_server did not listen");
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
+        super::wait_listening(port, "moto_server", std::time::Duration::from_secs(60));
         Some(moto)
     }
 
