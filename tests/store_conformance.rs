@@ -219,6 +219,19 @@ fn conformance(ledger: &dyn Ledger) {
         ledger.purge(t0 + 30 * day, year).expect("purge again"),
         Default::default()
     );
+    // Removal looks again: a blob a row names meanwhile stays (blob-m2 is m2's), the rest go
+    // through the caller's removal, in order; a failing removal is an error, not a success.
+    let mut removed_by_caller = Vec::new();
+    let removed = ledger
+        .remove_unnamed(&["blob-m1".into(), "blob-m2".into(), "orig-p1".into()], &mut |b| {
+            removed_by_caller.push(b.to_string());
+            Ok(())
+        })
+        .expect("remove");
+    assert_eq!(removed, ["blob-m1", "orig-p1"]);
+    assert_eq!(removed_by_caller, removed);
+    let failing = ledger.remove_unnamed(&["blob-m1".into()], &mut |_| Err(std::io::Error::other("disk gone")));
+    assert!(failing.expect_err("a failed removal").to_string().contains("disk gone"));
     // ...and after p2 is gone, for the audit retention counted from its decision: which
     // file, who decided what, when.
     let kept = ledger
@@ -405,4 +418,81 @@ fn the_s3_blob_store_conforms() {
     .expect("open unreachable");
     assert!(!gone.reachable());
     assert!(gone.get(&address).is_err());
+}
+
+/// Two handles on one store, as two processes have it (the CLI's purge beside the daemon, or
+/// two instances of a shared store): while one purges an expired row that names a blob, the
+/// other keeps a new message with the same bytes. Whatever the interleaving, the new row's
+/// blob must be there afterwards — a purge that decided "no row names it" and removed it
+/// after the other's write would lose an original that a live row (and its link) names.
+fn purge_never_takes_a_blob_a_new_row_names(
+    rounds: usize,
+    open: &dyn Fn() -> mugai::store::Store,
+    expired: &dyn Fn(MessageRow),
+) {
+    let (purger, writer) = (open(), open());
+    let now = mugai::store::now();
+    for round in 0..rounds {
+        let raw = format!("From: a@example.jp\r\n\r\nround {round}\r\n").into_bytes();
+        let address = mugai::report::hex(&Sha256::digest(&raw));
+        writer.put_blobs(&[(&raw, &address)]).expect("blob");
+        expired(MessageRow {
+            blob: address.clone(),
+            ..message(&format!("old{round}"), now - 100, now - 1)
+        });
+        let barrier = std::sync::Barrier::new(2);
+        let kept = std::thread::scope(|s| {
+            s.spawn(|| {
+                barrier.wait();
+                purger.purge(mugai::store::now()).expect("purge")
+            });
+            barrier.wait();
+            writer.keep_message(&raw, None, "a@example.jp", &[]).expect("keep")
+        });
+        assert_eq!(kept.blob, address);
+        let stored = writer.blob(&address);
+        assert!(
+            stored.as_deref().ok() == Some(&raw[..]),
+            "round {round}: a live row names blob {address}, and it is gone: {:?}",
+            stored.err()
+        );
+    }
+    // Once the new rows expire too, the blobs go: the purge still removes what nobody names.
+    let later = purger.purge(now + 400 * 86_400).expect("purge all");
+    assert_eq!(later.orphans.len(), rounds, "{later:?}");
+    assert!(writer.blob(&later.orphans[0]).is_err());
+}
+
+fn store_config(text: &str) -> mugai::config::StoreConfig {
+    mugai::config::Config::from_toml(text).expect("config").store
+}
+
+#[test]
+fn an_embedded_purge_in_another_process_never_takes_a_named_blob() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = store_config("");
+    let open = || mugai::store::Store::open(dir.path(), &config).expect("open");
+    let ledger = SqliteLedger::open(&dir.path().join("ledger.sqlite3")).expect("ledger");
+    purge_never_takes_a_blob_a_new_row_names(200, &open, &|row| ledger.insert_message(&row).expect("row"));
+}
+
+#[test]
+fn a_shared_purge_on_another_instance_never_takes_a_named_blob() {
+    let (Some(pg), Some(moto)) = (Postgres::start(), Moto::start()) else {
+        return;
+    };
+    let url = pg.database("purge_race");
+    let s3 = moto.bucket("purge-race");
+    let config = store_config(&format!(
+        "[store]\nbackend = \"shared\"\nlink_key = \"{}\"\n[store.postgres]\nurl = \"{url}\"\n\
+         [store.s3]\nbucket = \"{}\"\nendpoint = \"{}\"\nregion = \"ap-northeast-1\"\n\
+         access_key_id = \"test-key\"\nsecret_access_key = \"test-secret\"\nallow_http = true\n",
+        "ab".repeat(32),
+        s3.bucket,
+        s3.endpoint.as_deref().unwrap_or_default(),
+    ));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let open = || mugai::store::Store::open(dir.path(), &config).expect("open");
+    let ledger = PgLedger::connect(&url, 1).expect("ledger");
+    purge_never_takes_a_blob_a_new_row_names(60, &open, &|row| ledger.insert_message(&row).expect("row"));
 }

@@ -30,6 +30,12 @@ impl Bridge {
         Ok(Bridge { runtime })
     }
 
+    /// Start `call` on the bridge's runtime without waiting for it (it talks back through
+    /// channels of its own, e.g. to hold a transaction while the caller works).
+    pub fn spawn(&self, call: impl Future<Output = ()> + Send + 'static) {
+        self.runtime.spawn(call);
+    }
+
     /// Run `call` on the bridge's runtime and wait for its output.
     pub fn wait_for<T: Send + 'static>(&self, call: impl Future<Output = T> + Send + 'static) -> Result<T, Stopped> {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);

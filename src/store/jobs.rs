@@ -23,7 +23,6 @@ impl Store {
 
     /// Accept a file for `POST /v1/jobs`: its bytes are kept before the job is acknowledged.
     pub fn submit_job(&self, input: &[u8], name: Option<&str>) -> Result<JobRow, StoreError> {
-        let _gate = self.shared();
         let input_blob = self.blobs.put(input)?;
         let created = now();
         let row = JobRow {
@@ -40,6 +39,7 @@ impl Store {
         };
         let until = created.saturating_add(JOB_LEASE.as_secs());
         self.ledger.insert_job(&row, &self.instance, until)?;
+        self.named(&[(input, &row.input_blob)])?;
         Ok(row)
     }
 
@@ -51,7 +51,6 @@ impl Store {
         report: &str,
         clean: Option<(&[u8], Option<&str>, &str)>,
     ) -> Result<(), StoreError> {
-        let _gate = self.shared();
         let clean_blob = clean.map(|(bytes, _, _)| self.blobs.put(bytes)).transpose()?;
         self.ledger.finish_job(
             id,
@@ -63,6 +62,9 @@ impl Store {
                 media_type: clean.map(|(_, _, media)| media),
             },
         )?;
+        if let (Some((bytes, _, _)), Some(address)) = (clean, &clean_blob) {
+            self.named(&[(bytes, address)])?;
+        }
         Ok(())
     }
 

@@ -144,7 +144,8 @@ pub struct Purged {
     pub parts: usize,
     /// Release records past `audit.retention_days`.
     pub records: usize,
-    /// Blob addresses no row names any more (the caller removes the files).
+    /// Blob addresses no row names any more: from the ledger, those its purge left unnamed;
+    /// from the store, those it then removed.
     pub orphans: Vec<String>,
 }
 
@@ -225,4 +226,20 @@ pub trait Ledger: Messages + Parts + Reports + Releases + Jobs {
     /// A purged part's release request and decision stay as a [`ReleaseRecord`] for
     /// `record_retention` seconds after its decision (or request); records older go.
     fn purge(&self, now: u64, record_retention: u64) -> Result<Purged>;
+
+    /// Remove, through `remove`, each of `blobs` that no row names, looking again under the
+    /// backend's lock: a row naming one of them that is written meanwhile is either seen
+    /// (the blob stays) or waits until the blob is gone, and then its writer finds the blob
+    /// missing and writes it again (see `Store::named`). Several processes may share the
+    /// ledger (the CLI's purge beside the daemon, or instances of a shared store), so a lock
+    /// of one process's own would not do. Returns the blobs removed.
+    fn remove_unnamed(
+        &self,
+        blobs: &[String],
+        remove: &mut dyn FnMut(&str) -> std::io::Result<()>,
+    ) -> Result<Vec<String>>;
 }
+
+/// Blobs looked at again and removed under one lock (a transaction): bounded, so a writer
+/// naming one of them waits for a few removals, not for the whole purge.
+pub const REMOVE_BATCH: usize = 64;

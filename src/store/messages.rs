@@ -14,7 +14,6 @@ impl Store {
         mail_from: &str,
         rcpt_to: &[String],
     ) -> Result<MessageRow, StoreError> {
-        let _gate = self.shared();
         let blob = self.blobs.put(raw)?;
         let created = now();
         let row = MessageRow {
@@ -30,6 +29,7 @@ impl Store {
             report: None,
         };
         self.ledger.insert_message(&row)?;
+        self.named(&[(raw, &row.blob)])?;
         Ok(row)
     }
 
@@ -40,7 +40,6 @@ impl Store {
 
     /// Store one part's original (and its clean copy, when there is one) and its row.
     pub fn keep_part(&self, part: &NewPart<'_>) -> Result<PartRow, StoreError> {
-        let _gate = self.shared();
         let put = |bytes: &[u8], known: Option<&str>| match known {
             Some(address) => self.blobs.put_addressed(bytes, address).map(|()| address.to_string()),
             None => self.blobs.put(bytes),
@@ -65,6 +64,10 @@ impl Store {
             expires: self.expiry(created),
         };
         self.ledger.insert_part(&row)?;
+        self.named(&[(part.original, &row.original_blob)])?;
+        if let (Some(clean), Some(address)) = (part.clean, &row.clean_blob) {
+            self.named(&[(clean, address)])?;
+        }
         Ok(row)
     }
 
@@ -82,9 +85,9 @@ impl Store {
         clean_name: Option<&str>,
         report: &str,
     ) -> Result<PartRow, StoreError> {
-        let _gate = self.shared();
         let blob = self.blobs.put(clean)?;
         self.ledger.unlock_part(&part.id, outcome, &blob, clean_name, report)?;
+        self.named(&[(clean, &blob)])?;
         Ok(PartRow {
             outcome,
             reason: None,

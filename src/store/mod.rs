@@ -8,7 +8,9 @@
 //! which the daemon runs periodically (`daemon`) and `mugai originals purge` runs once.
 //!
 //! [`Store`] is the handle the pipeline and the HTTP side hold: it puts blobs and rows together
-//! (a blob is written before the row that names it, under the purge's gate). Its operations
+//! (a blob is written before the row that names it, and looked up again once the row is
+//! written, in case a purge in any process sharing the ledger removed it between the two:
+//! see `Ledger::remove_unnamed` for the lock that makes that look enough). Its operations
 //! are in one file per concern — `messages.rs` (messages, parts, unlock tries, held uploads),
 //! `releases.rs`, `jobs.rs` (API reports and jobs), `tokens.rs` (signed links); this file
 //! opens it, spools, reads blobs and purges. Below it: `blobs.rs` (the `OriginalStore` trait and
@@ -33,7 +35,6 @@ mod tokens;
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
 use std::time::Duration;
 
 pub use crate::kind::FileKind;
@@ -134,9 +135,6 @@ pub struct Store {
     link_ttl: Duration,
     /// Seconds a purged part's release record is kept (`audit.retention_days`).
     record_retention: u64,
-    /// Writers (put a blob, then name it in a row) hold this shared; the purge holds it
-    /// exclusively, so it never removes a blob that a row is about to name again.
-    gate: RwLock<()>,
     /// `<data_dir>/spool/`: request bodies too large to hold in memory while they wait.
     spool: PathBuf,
     /// This process's name in job leases (random per start: a restarted instance is another
@@ -185,7 +183,6 @@ impl Store {
             retention: config.retention,
             link_ttl: config.link_ttl,
             record_retention: config.record_retention.as_secs(),
-            gate: RwLock::new(()),
             spool,
             instance: random_hex(8)?,
             shared: matches!(config.backend, StoreBackend::Shared(_)),
@@ -200,8 +197,14 @@ impl Store {
         Ok(file)
     }
 
-    fn shared(&self) -> std::sync::RwLockReadGuard<'_, ()> {
-        self.gate.read().unwrap_or_else(|p| p.into_inner())
+    /// The rows naming `blobs` (bytes, address) are written: put back any that a purge
+    /// removed between their write and the row (its last look found no row naming them; see
+    /// `Ledger::remove_unnamed`). From here on a row names each, so no purge removes it
+    /// while that row lives. A blob still there costs a lookup.
+    fn named(&self, blobs: &[(&[u8], &str)]) -> io::Result<()> {
+        blobs
+            .iter()
+            .try_for_each(|&(bytes, address)| self.blobs.put_addressed(bytes, address))
     }
 
     /// Write blobs (bytes, their SHA-256 address) side by side, ahead of the rows that will
@@ -211,7 +214,6 @@ impl Store {
     pub fn put_blobs(&self, blobs: &[(&[u8], &str)]) -> Result<(), StoreError> {
         /// Writes in flight at once.
         const AT_ONCE: usize = 8;
-        let _gate = self.shared();
         for batch in blobs.chunks(AT_ONCE) {
             std::thread::scope(|scope| {
                 let writes: Vec<_> = batch
@@ -248,13 +250,13 @@ impl Store {
         Ok(self.blobs.get(address)?)
     }
 
-    /// Remove what expired at or before `now`: rows first, then the blobs no row names.
+    /// Remove what expired at or before `now`: rows first, then the blobs no row names
+    /// (looked at again under the ledger's lock: a writer may be naming one again).
     pub fn purge(&self, now: u64) -> Result<Purged, StoreError> {
-        let _gate = self.gate.write().unwrap_or_else(|p| p.into_inner());
-        let purged = self.ledger.purge(now, self.record_retention)?;
-        for blob in &purged.orphans {
-            self.blobs.remove(blob)?;
-        }
+        let mut purged = self.ledger.purge(now, self.record_retention)?;
+        purged.orphans = self
+            .ledger
+            .remove_unnamed(&purged.orphans, &mut |blob| self.blobs.remove(blob))?;
         Ok(purged)
     }
 }

@@ -122,6 +122,45 @@ CREATE INDEX jobs_unfinished ON jobs(created, seq) WHERE outcome IS NULL;
 const MIGRATE_LOCK: i64 = 0x6d75_6761_6901;
 const PURGE_LOCK: i64 = 0x6d75_6761_6902;
 
+/// Per-blob advisory locks, in the two-key space (apart from the keys above): a writer
+/// naming blobs in a row holds theirs shared until the row is committed; the purge holds
+/// them exclusively from its last look for rows naming them until the blobs are gone. So a
+/// row is either seen by that look or written after the removal, and its writer then puts
+/// the blob again (`Store::named`).
+const BLOB_LOCKS: i32 = 0x6d75;
+
+/// The lock keys of `blobs`, sorted (two purges lock in one order) and without repeats.
+fn blob_keys<'a>(blobs: impl IntoIterator<Item = &'a str>) -> Vec<i32> {
+    let mut keys: Vec<i32> = blobs
+        .into_iter()
+        .map(|b| {
+            // A content address is hex: its first 32 bits are as good a key as any; two
+            // blobs on one key only wait for each other.
+            let key = b.get(..8).and_then(|h| u32::from_str_radix(h, 16).ok());
+            key.unwrap_or_else(|| {
+                b.bytes()
+                    .fold(0x811c_9dc5_u32, |h, c| (h ^ u32::from(c)).wrapping_mul(0x0100_0193))
+            }) as i32
+        })
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+/// Hold the locks of blobs a row about to be written names, until the transaction ends.
+async fn hold_named(
+    tx: &tokio_postgres::Transaction<'_>,
+    keys: &[i32],
+) -> std::result::Result<(), tokio_postgres::Error> {
+    tx.execute(
+        "SELECT pg_advisory_xact_lock_shared($1, k) FROM unnest($2::INT4[]) AS k",
+        &[&BLOB_LOCKS, &keys],
+    )
+    .await
+    .map(drop)
+}
+
 fn pg(e: tokio_postgres::Error) -> LedgerError {
     // The driver's message names the server's error; it never carries the password.
     LedgerError {
@@ -154,7 +193,12 @@ impl PgLedger {
     /// Connect `connections` clients with a libpq-style configuration (`host=… port=…
     /// user=… dbname=…` or a `postgresql://` URL), then bring the schema up to date.
     pub fn connect(config: &str, connections: usize) -> Result<Self> {
-        let config: tokio_postgres::Config = config.parse().map_err(pg)?;
+        let mut config: tokio_postgres::Config = config.parse().map_err(pg)?;
+        // A server that does not answer fails the start (and `/readyz`) in bounded time,
+        // unless the URL says otherwise.
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(std::time::Duration::from_secs(5));
+        }
         let bridge = Bridge::new("mugai-postgres").map_err(|e| failed(format!("the ledger's runtime: {e}")))?;
         let clients = bridge
             .wait_for(async move {
@@ -223,13 +267,18 @@ impl PgLedger {
     }
 
     /// Run `f` with one of the clients on the ledger's runtime and wait for its answer.
+    /// The next connection, in turn.
+    fn client(&self) -> Arc<Mutex<Client>> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.clients.len();
+        self.clients[i].clone()
+    }
+
     fn call<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut Client) -> Call<'c, T> + Send + 'static,
     {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.clients.len();
-        let client = self.clients[i].clone();
+        let client = self.client();
         self.bridge
             .wait_for(async move {
                 let mut client = client.lock().await;
@@ -331,9 +380,12 @@ impl Messages for PgLedger {
     fn insert_message(&self, m: &MessageRow) -> Result<()> {
         let m = m.clone();
         let rcpt = serde_json::to_string(&m.rcpt_to).unwrap_or_else(|_| "[]".into());
+        let keys = blob_keys([m.blob.as_str()]);
         self.call(move |c| {
             Box::pin(async move {
-                c.execute(
+                let tx = c.transaction().await?;
+                hold_named(&tx, &keys).await?;
+                tx.execute(
                     &format!(
                         "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
                     ),
@@ -350,8 +402,8 @@ impl Messages for PgLedger {
                         &m.report,
                     ],
                 )
-                .await
-                .map(drop)
+                .await?;
+                tx.commit().await
             })
         })
     }
@@ -386,9 +438,12 @@ impl Messages for PgLedger {
 impl Parts for PgLedger {
     fn insert_part(&self, p: &PartRow) -> Result<()> {
         let p = p.clone();
+        let keys = blob_keys(std::iter::once(p.original_blob.as_str()).chain(p.clean_blob.as_deref()));
         self.call(move |c| {
             Box::pin(async move {
-                c.execute(
+                let tx = c.transaction().await?;
+                hold_named(&tx, &keys).await?;
+                tx.execute(
                     &format!(
                         "INSERT INTO parts ({PART_COLUMNS}) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
@@ -410,8 +465,8 @@ impl Parts for PgLedger {
                         &to_i64(p.expires),
                     ],
                 )
-                .await
-                .map(drop)
+                .await?;
+                tx.commit().await
             })
         })
     }
@@ -453,15 +508,18 @@ impl Parts for PgLedger {
     ) -> Result<()> {
         let (id, clean_blob, report) = (id.to_owned(), clean_blob.to_owned(), report.to_owned());
         let clean_name = clean_name.map(str::to_owned);
+        let keys = blob_keys([clean_blob.as_str()]);
         self.call(move |c| {
             Box::pin(async move {
-                c.execute(
+                let tx = c.transaction().await?;
+                hold_named(&tx, &keys).await?;
+                tx.execute(
                     "UPDATE parts SET outcome = $2, reason = NULL, clean_blob = $3, clean_name = $4, report = $5 \
                      WHERE id = $1",
                     &[&id, &outcome.as_str(), &clean_blob, &clean_name, &report],
                 )
-                .await
-                .map(drop)
+                .await?;
+                tx.commit().await
             })
         })
     }
@@ -673,9 +731,12 @@ impl Jobs for PgLedger {
     fn insert_job(&self, j: &JobRow, owner: &str, until: u64) -> Result<()> {
         let j = j.clone();
         let owner = owner.to_owned();
+        let keys = blob_keys(std::iter::once(j.input_blob.as_str()).chain(j.clean_blob.as_deref()));
         self.call(move |c| {
             Box::pin(async move {
-                c.execute(
+                let tx = c.transaction().await?;
+                hold_named(&tx, &keys).await?;
+                tx.execute(
                     &format!(
                         "INSERT INTO jobs ({JOB_COLUMNS}, claimed_by, claimed_until) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
@@ -695,8 +756,8 @@ impl Jobs for PgLedger {
                         &to_i64(until),
                     ],
                 )
-                .await
-                .map(drop)
+                .await?;
+                tx.commit().await
             })
         })
     }
@@ -709,15 +770,18 @@ impl Jobs for PgLedger {
             r.clean_name.map(str::to_owned),
             r.media_type.map(str::to_owned),
         );
+        let keys = blob_keys(clean_blob.as_deref());
         self.call(move |c| {
             Box::pin(async move {
-                c.execute(
+                let tx = c.transaction().await?;
+                hold_named(&tx, &keys).await?;
+                tx.execute(
                     "UPDATE jobs SET outcome = $2, report = $3, clean_blob = $4, clean_name = $5, media_type = $6 \
                      WHERE id = $1",
                     &[&id, &outcome.as_str(), &report, &clean_blob, &clean_name, &media_type],
                 )
-                .await
-                .map(drop)
+                .await?;
+                tx.commit().await
             })
         })
     }
@@ -819,17 +883,8 @@ impl Ledger for PgLedger {
                 }
                 candidates.sort();
                 candidates.dedup();
-                let still_named = tx
-                    .query(
-                        "SELECT b FROM unnest($1::TEXT[]) AS b WHERE \
-                            EXISTS (SELECT 1 FROM parts WHERE original_blob = b OR clean_blob = b) \
-                         OR EXISTS (SELECT 1 FROM messages WHERE blob = b) \
-                         OR EXISTS (SELECT 1 FROM jobs WHERE input_blob = b OR clean_blob = b)",
-                        &[&candidates],
-                    )
-                    .await?;
-                let still: std::collections::HashSet<String> = still_named.iter().map(|r| r.get(0)).collect();
-                let orphans = candidates.into_iter().filter(|b| !still.contains(b)).collect();
+                let orphans = tx.query(UNNAMED, &[&candidates]).await?;
+                let orphans = orphans.iter().map(|r| r.get(0)).collect();
                 tx.commit().await?;
                 Ok(Purged {
                     messages: gone_messages.len(),
@@ -840,4 +895,57 @@ impl Ledger for PgLedger {
             })
         })
     }
+
+    fn remove_unnamed(
+        &self,
+        blobs: &[String],
+        remove: &mut dyn FnMut(&str) -> std::io::Result<()>,
+    ) -> Result<Vec<String>> {
+        let mut removed = Vec::new();
+        for batch in blobs.chunks(REMOVE_BATCH) {
+            // A transaction on the store's runtime holds the batch's locks while this thread
+            // removes the blobs (the blob store has a runtime of its own): it sends the
+            // blobs still unnamed, waits for `done`, then commits, which lets the locks go.
+            let (unnamed_tx, unnamed_rx) = std::sync::mpsc::sync_channel(1);
+            let (ended_tx, ended_rx) = std::sync::mpsc::sync_channel(1);
+            let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+            let (client, batch) = (self.client(), batch.to_vec());
+            self.bridge.spawn(async move {
+                let held = async {
+                    let mut c = client.lock().await;
+                    let tx = c.transaction().await?;
+                    tx.execute(
+                        "SELECT pg_advisory_xact_lock($1, k) FROM unnest($2::INT4[]) AS k",
+                        &[&BLOB_LOCKS, &blob_keys(batch.iter().map(String::as_str))],
+                    )
+                    .await?;
+                    let unnamed = tx.query(UNNAMED, &[&batch]).await?;
+                    let _ = unnamed_tx.send(unnamed.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>());
+                    // Also when the caller went away (dropped `done`).
+                    let _ = done_rx.await;
+                    tx.commit().await
+                };
+                let _ = ended_tx.send(held.await);
+            });
+            let outcome: Result<()> = match unnamed_rx.recv() {
+                Ok(unnamed) => unnamed.iter().try_for_each(|blob| {
+                    remove(blob).map_err(|e| failed(format!("removing blob {blob}: {e}")))?;
+                    removed.push(blob.clone());
+                    Ok(())
+                }),
+                // The transaction failed before its look: its error follows.
+                Err(_) => Ok(()),
+            };
+            drop(done_tx);
+            ended_rx.recv().map_err(|_| stopped())?.map_err(pg)?;
+            outcome?;
+        }
+        Ok(removed)
+    }
 }
+
+/// Those of the blobs `$1` that no row names.
+const UNNAMED: &str = "SELECT b FROM unnest($1::TEXT[]) AS b WHERE NOT ( \
+        EXISTS (SELECT 1 FROM parts WHERE original_blob = b OR clean_blob = b) \
+     OR EXISTS (SELECT 1 FROM messages WHERE blob = b) \
+     OR EXISTS (SELECT 1 FROM jobs WHERE input_blob = b OR clean_blob = b))";

@@ -609,14 +609,7 @@ impl Ledger for SqliteLedger {
             candidates.dedup();
             let mut orphans = Vec::new();
             for blob in candidates {
-                let used: i64 = tx.query_row(
-                    "SELECT (SELECT COUNT(*) FROM parts WHERE original_blob = ?1 OR clean_blob = ?1) \
-                          + (SELECT COUNT(*) FROM messages WHERE blob = ?1) \
-                          + (SELECT COUNT(*) FROM jobs WHERE input_blob = ?1 OR clean_blob = ?1)",
-                    [&blob],
-                    |r| r.get(0),
-                )?;
-                if used == 0 {
+                if !named(&tx, &blob)? {
                     orphans.push(blob);
                 }
             }
@@ -629,6 +622,54 @@ impl Ledger for SqliteLedger {
             })
         })
     }
+
+    fn remove_unnamed(
+        &self,
+        blobs: &[String],
+        remove: &mut dyn FnMut(&str) -> std::io::Result<()>,
+    ) -> Result<Vec<String>> {
+        let mut removed = Vec::new();
+        for batch in blobs.chunks(REMOVE_BATCH) {
+            let mut failed = None;
+            // An immediate transaction holds SQLite's write lock from the first look to the
+            // last removal: a row naming one of these, from this process or another, is
+            // written before (and seen) or after (and its writer puts the blob again).
+            self.with(|c| {
+                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                for blob in batch {
+                    if named(&tx, blob)? {
+                        continue;
+                    }
+                    match remove(blob) {
+                        Ok(()) => removed.push(blob.clone()),
+                        Err(e) => {
+                            failed = Some(format!("removing blob {blob}: {e}"));
+                            break;
+                        }
+                    }
+                }
+                tx.commit()
+            })?;
+            if let Some(message) = failed {
+                return Err(LedgerError {
+                    backend: "sqlite",
+                    message,
+                });
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// Whether a row (message, part, job) names `blob`.
+fn named(tx: &rusqlite::Transaction<'_>, blob: &str) -> rusqlite::Result<bool> {
+    tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM parts WHERE original_blob = ?1 OR clean_blob = ?1) \
+             OR EXISTS (SELECT 1 FROM messages WHERE blob = ?1) \
+             OR EXISTS (SELECT 1 FROM jobs WHERE input_blob = ?1 OR clean_blob = ?1)",
+        [blob],
+        |r| r.get(0),
+    )
 }
 
 #[cfg(test)]
