@@ -1,10 +1,14 @@
 //! Two instances on one shared store (issue 19): PostgreSQL and an S3 server private to the
-//! test, each instance with its own data directory and ports. What one instance kept, the
-//! other serves: a mail disarmed by A has its download link answered by B; an instance with
-//! another link key refuses the same link, so the answer is not a page every link gets.
+//! test, each instance with its own data directory and ports. What one instance kept or
+//! decided, the other knows: a mail disarmed by A has its download link answered by B; the
+//! original requested on B is approved on A and released on B; a held archive's password
+//! tries locked out on A are locked out on B; a job A died holding is finished by B; both
+//! purging at once remove each expired object once. An instance with another link key
+//! refuses the same link, so the answer is not a page every link gets.
 
-use std::io::{Read, Write};
 use std::path::Path;
+
+use sha2::{Digest, Sha256};
 
 mod common;
 use common::servers::{Moto, Postgres};
@@ -12,6 +16,9 @@ use mugai::store::OriginalStore;
 
 const KEY: &str = "5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed";
 const OTHER_KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+/// API keys: a file-exchange system's (submit) and an approver's (approve).
+const SUBMIT: &str = "mk_shared_submit";
+const APPROVE: &str = "mk_shared_approve";
 
 /// A config for one instance in `dir` on the shared store.
 fn instance(
@@ -30,10 +37,14 @@ fn instance(
             "[serve]\ndata_dir = \"{data}\"\nsmtp_listen = \"127.0.0.1:{smtp}\"\nhttp_listen = \"127.0.0.1:{http}\"\n\
              next_hop = \"127.0.0.1:{hop}\"\n[audit]\nlog = \"{audit}\"\n\
              [mail]\nattachments = \"url\"\nlink_base_url = \"{link_base}\"\n\
+             [http]\napi_keys = [{{ name = \"fx\", sha256 = \"{submit}\", roles = [\"submit\"] }}, \
+             {{ name = \"boss\", sha256 = \"{approve}\", roles = [\"approve\"] }}]\n\
              [store]\nbackend = \"shared\"\nlink_key = \"{key}\"\n{shared}",
             data = dir.join(format!("data-{name}")).display(),
             smtp = common::free_port(),
             audit = dir.join(format!("{name}.audit.jsonl")).display(),
+            submit = mugai::report::hex(&Sha256::digest(SUBMIT)),
+            approve = mugai::report::hex(&Sha256::digest(APPROVE)),
         ),
     )
     .expect("config");
@@ -63,27 +74,85 @@ fn serve(config: &Path, port: u16, log: &Path) -> std::process::Child {
     child
 }
 
-/// `GET path` on a local port: (status code, body).
-fn get(port: u16, path: &str) -> (u16, String) {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("write");
-    let mut answer = Vec::new();
-    s.read_to_end(&mut answer).expect("read");
-    let answer = String::from_utf8_lossy(&answer).into_owned();
-    let status = answer
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, answer)
+/// An answer from one of the instances.
+struct Answer {
+    status: u16,
+    /// The header block as received.
+    head: String,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.text()))
+    }
+
+    /// A cookie the answer sets.
+    fn cookie(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|l| {
+            let value = l
+                .strip_prefix("set-cookie: ")
+                .or_else(|| l.strip_prefix("Set-Cookie: "))?;
+            let (n, v) = value.split(';').next()?.split_once('=')?;
+            (n == name).then(|| v.to_string())
+        })
+    }
+}
+
+/// `curl` (a client nobody here wrote) against a local port: `args` are curl's (method,
+/// headers, body).
+fn http(port: u16, path: &str, args: &[&str]) -> Answer {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (head, body) = (dir.path().join("head"), dir.path().join("body"));
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "30", "-D"])
+        .arg(&head)
+        .arg("-o")
+        .arg(&body)
+        .args(["-w", "%{http_code}"])
+        .args(args)
+        .arg(format!("http://127.0.0.1:{port}{path}"))
+        .output()
+        .expect("curl");
+    assert!(
+        out.status.success(),
+        "curl {path}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Answer {
+        status: String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0),
+        head: std::fs::read_to_string(&head).unwrap_or_default(),
+        body: std::fs::read(&body).unwrap_or_default(),
+    }
+}
+
+fn get(port: u16, path: &str) -> Answer {
+    http(port, path, &[])
+}
+
+/// `mugai originals purge` with `config`: how many messages and blobs it removed.
+fn purge(config: &Path) -> (usize, usize) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mugai"))
+        .args(["-c", config.to_str().expect("path"), "originals", "purge"])
+        .output()
+        .expect("mugai originals purge");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    // "purged N messages, N parts, N blobs"
+    let numbers: Vec<usize> = text
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    assert_eq!(numbers.len(), 3, "{text}");
+    (numbers[0], numbers[2])
 }
 
 #[test]
-fn a_link_made_by_one_instance_is_served_by_another() {
+fn two_instances_on_one_store_are_one_service() {
     let (Some(pg), Some(moto)) = (Postgres::start(), Moto::start()) else {
         return;
     };
@@ -151,19 +220,72 @@ fn a_link_made_by_one_instance_is_served_by_another() {
         created: now,
         expires: now + 86_400,
     };
-    let (orphan, held) = ("0a".repeat(16), "0b".repeat(16));
-    use mugai::store::Jobs;
+    let (orphan, held_job) = ("0a".repeat(16), "0b".repeat(16));
+    use mugai::store::{Jobs, Parts};
     ledger.insert_job(&job(&orphan), "a", now - 1).expect("orphan job");
-    ledger.insert_job(&job(&held), "a", now + 3_600).expect("held job");
+    ledger.insert_job(&job(&held_job), "a", now + 3_600).expect("held job");
 
     // B never saw the mail, and serves its link; C, with another key, refuses it.
-    let mut serve_b = serve(&b, port_b, &dir.path().join("b.log"));
-    let mut serve_c = serve(&c, port_c, &dir.path().join("c.log"));
-    let (status_b, page_b) = get(port_b, &link);
+    let serve_b = serve(&b, port_b, &dir.path().join("b.log"));
+    let serve_c = serve(&c, port_c, &dir.path().join("c.log"));
+    let serve_a = serve(&a, port_a, &dir.path().join("a.log"));
+    let page_b = get(port_b, &link);
     // The clean copy comes from the bucket: a .docx (a ZIP) rebuilt without the macro.
-    let (status_clean, clean) = get(port_b, &format!("{link}/clean"));
-    let (status_c, _) = get(port_c, &link);
-    let (ready, _) = get(port_b, "/readyz");
+    let clean = get(port_b, &format!("{link}/clean"));
+    let status_c = get(port_c, &link).status;
+    let ready = get(port_b, "/readyz").status;
+
+    // The original, requested on B (the recipient's page), approved on A, released on B.
+    let csrf = page_b.cookie("mugai_csrf").expect("a CSRF cookie");
+    let form = [
+        "-X",
+        "POST",
+        "-H",
+        &format!("cookie: mugai_csrf={csrf}"),
+        "--data",
+        &format!("csrf={csrf}"),
+    ]
+    .map(str::to_string);
+    let form: Vec<&str> = form.iter().map(String::as_str).collect();
+    let requested = http(port_b, &format!("{link}/request"), &form);
+    let bearer = |key: &str| format!("authorization: Bearer {key}");
+    let before = get(port_b, &format!("/v1/originals/{}", &link[3..]));
+    let pending = http(port_a, "/v1/approvals", &["-H", &bearer(APPROVE)]).json();
+    let id = pending["pending"][0]["id"].as_str().unwrap_or_default().to_string();
+    let approved = http(
+        port_a,
+        &format!("/v1/originals/{id}/approve"),
+        &["-X", "POST", "-H", &bearer(APPROVE)],
+    );
+    let released = get(port_b, &format!("/v1/originals/{}", &link[3..]));
+
+    // A held archive's password tries, taken on A, count on B: locked out there too.
+    let zip = common::write_temp(dir.path(), "held.zip", &common::fixture("zip/zipcrypto.zip"));
+    let held = http(
+        port_a,
+        "/v1/sanitize",
+        &[
+            "-H",
+            &bearer(SUBMIT),
+            "-H",
+            "content-disposition: attachment; filename=\"held.zip\"",
+            "--data-binary",
+            &format!("@{}", zip.display()),
+        ],
+    );
+    let unlock = held.json()["unlock"].as_str().unwrap_or_default().to_string();
+    let try_password = |port: u16, password: &str| {
+        let body = serde_json::json!({ "password": password }).to_string();
+        http(
+            port,
+            &unlock,
+            &["-X", "POST", "-H", "content-type: application/json", "--data", &body],
+        )
+        .status
+    };
+    let guesses: Vec<u16> = (0..5).map(|_| try_password(port_a, "guess")).collect();
+    let on_b = try_password(port_b, "mugai-pass");
+
     // B finishes the orphaned job (at start, or at its next sweep), and leaves A's.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let finished = loop {
@@ -173,23 +295,68 @@ fn a_link_made_by_one_instance_is_served_by_another() {
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
     };
-    let still_held = ledger.job(&held, mugai::store::now()).expect("job").expect("row");
-    let _ = serve_b.kill();
-    let _ = serve_c.kill();
-    let _ = serve_b.wait();
-    let _ = serve_c.wait();
-    assert_eq!(status_b, 200, "{page_b}");
-    assert!(page_b.contains("report"), "the page names the attachment:\n{page_b}");
-    assert_eq!(status_clean, 200, "{clean}");
-    let body = clean.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    assert!(body.starts_with("PK"), "the clean copy is a package");
+    let still_held = ledger.job(&held_job, mugai::store::now()).expect("job").expect("row");
+    for mut child in [serve_a, serve_b, serve_c] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    // Expired messages, then both instances' purges at once: each object is removed once.
+    let expired: Vec<String> = (0..20)
+        .map(|i| {
+            let blob = bucket.put(format!("expired {i}").as_bytes()).expect("blob");
+            let row = mugai::store::MessageRow {
+                id: format!("{i:032x}"),
+                message_id: None,
+                mail_from: "old@example.jp".into(),
+                rcpt_to: vec![],
+                blob: blob.clone(),
+                size: 9,
+                created: now - 100,
+                expires: now - 1,
+                outcome: None,
+                report: None,
+            };
+            use mugai::store::Messages;
+            ledger.insert_message(&row).expect("expired row");
+            blob
+        })
+        .collect();
+    let (by_a, by_b) = std::thread::scope(|s| {
+        let by_a = s.spawn(|| purge(&a));
+        let by_b = s.spawn(|| purge(&b));
+        (by_a.join().expect("a"), by_b.join().expect("b"))
+    });
+
+    assert_eq!(page_b.status, 200, "{}", page_b.text());
     assert!(
-        clean.contains(".docx"),
-        "named as a .docx:\n{}",
-        clean.lines().take(12).collect::<Vec<_>>().join("\n")
+        page_b.text().contains("report"),
+        "the page names the attachment:\n{}",
+        page_b.text()
     );
+    assert_eq!(clean.status, 200, "{}", clean.text());
+    assert!(clean.body.starts_with(b"PK"), "the clean copy is a package");
+    assert!(clean.head.contains(".docx"), "named as a .docx:\n{}", clean.head);
     assert_ne!(status_c, 200, "another key's instance must refuse the link");
     assert_eq!(ready, 200, "B is ready: database and bucket answer");
+    assert_eq!(requested.status, 303, "{}", requested.text());
+    assert_eq!(
+        before.status,
+        403,
+        "not released before the decision: {}",
+        before.text()
+    );
+    assert_eq!(
+        pending["pending"].as_array().map(Vec::len),
+        Some(1),
+        "A sees B's request: {pending}"
+    );
+    assert_eq!(approved.status, 200, "{}", approved.text());
+    assert_eq!(released.status, 200, "B releases what A approved: {}", released.text());
+    assert!(released.body == docm, "the exact original");
+    assert_eq!(held.status, 422, "{}", held.text());
+    assert_eq!(guesses, [400; 5], "five wrong passwords on A");
+    assert_eq!(on_b, 429, "locked out on B too, even with the right password");
     assert_eq!(
         finished.outcome,
         Some(mugai::store::Outcome::Disarmed),
@@ -198,4 +365,15 @@ fn a_link_made_by_one_instance_is_served_by_another() {
     let clean = finished.clean_blob.expect("a clean copy");
     assert!(bucket.get(&clean).expect("clean copy in the bucket").starts_with(b"PK"));
     assert_eq!(still_held.outcome, None, "a job whose holder lives is left to it");
+    assert_eq!(
+        (by_a.0 + by_b.0, by_a.1 + by_b.1),
+        (20, 20),
+        "each expired message and blob removed once between them: A {by_a:?}, B {by_b:?}"
+    );
+    for blob in &expired {
+        assert!(bucket.get(blob).is_err(), "{blob} is gone");
+    }
+    // What lives stays: the mail's link still resolves to its original in the bucket.
+    let part = ledger.part(&id).expect("part").expect("the part lives");
+    assert!(bucket.get(&part.original_blob).expect("original") == docm);
 }
