@@ -47,6 +47,7 @@ pub use smtp::{BareNewline, SmtpConfig};
 pub use store::{S3Config, SharedStore, StoreBackend, StoreConfig};
 
 use crate::policy::Policy;
+use crate::secret::Secret;
 
 /// The documented default configuration, shipped inside the binary.
 pub const DEFAULT_TOML: &str = include_str!("../../config/mugai.toml");
@@ -270,6 +271,43 @@ pub(super) fn problem(key: &str, message: &str) -> ConfigProblem {
         key: key.into(),
         message: message.into(),
     }
+}
+
+/// A secret given in the file itself, or where it lives: `env:NAME` (an environment
+/// variable: a Kubernetes Secret as env, compose's `environment`) or `file:/path` (a mounted
+/// Secret, systemd's `LoadCredential=` under `$CREDENTIALS_DIRECTORY`, whose `file:` path may
+/// begin with `$CREDENTIALS_DIRECTORY`), so the configuration file itself can be a
+/// ConfigMap that holds no secret. A file's trailing newline is not part of the value. What
+/// cannot be read is a problem naming the key and the place, never the value.
+pub(super) fn secret_value(problems: &mut Vec<ConfigProblem>, key: &str, value: Secret<String>) -> Secret<String> {
+    let given = value.expose().trim();
+    if let Some(name) = given.strip_prefix("env:") {
+        return match std::env::var(name) {
+            Ok(v) if !v.trim().is_empty() => Secret::new(v.trim().to_owned()),
+            _ => {
+                problems.push(problem(key, &format!("the environment variable {name} is not set")));
+                Secret::default()
+            }
+        };
+    }
+    if let Some(path) = given.strip_prefix("file:") {
+        let path = match path.strip_prefix("$CREDENTIALS_DIRECTORY") {
+            Some(rest) => format!("{}{rest}", std::env::var("CREDENTIALS_DIRECTORY").unwrap_or_default()),
+            None => path.to_owned(),
+        };
+        return match std::fs::read_to_string(&path) {
+            Ok(v) if !v.trim().is_empty() => Secret::new(v.trim_end_matches(['\r', '\n']).to_owned()),
+            Ok(_) => {
+                problems.push(problem(key, &format!("{path} is empty")));
+                Secret::default()
+            }
+            Err(e) => {
+                problems.push(problem(key, &format!("{path}: {e}")));
+                Secret::default()
+            }
+        };
+    }
+    value
 }
 
 pub(super) fn range(problems: &mut Vec<ConfigProblem>, key: &str, value: u64, min: u64, max: u64) {

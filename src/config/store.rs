@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{problem, range, ConfigProblem};
+use super::{problem, range, secret_value, ConfigProblem};
 use crate::secret::Secret;
 
 #[derive(Debug, Deserialize)]
@@ -121,9 +121,13 @@ pub struct StoreConfig {
 
 impl RawStore {
     /// `record_retention` comes from the `[audit]` section.
-    pub(super) fn validate(self, problems: &mut Vec<ConfigProblem>, record_retention: Duration) -> StoreConfig {
+    pub(super) fn validate(mut self, problems: &mut Vec<ConfigProblem>, record_retention: Duration) -> StoreConfig {
         range(problems, "store.retention_days", self.retention_days, 1, 36_500);
         range(problems, "store.link_ttl_hours", self.link_ttl_hours, 1, 24 * 36_500);
+        // Before anything reads them: a secret may live in the environment or a file.
+        self.link_key = secret_value(problems, "store.link_key", self.link_key);
+        self.postgres.url = secret_value(problems, "store.postgres.url", self.postgres.url);
+        self.s3.secret_access_key = secret_value(problems, "store.s3.secret_access_key", self.s3.secret_access_key);
         let link_key = if self.link_key.expose().is_empty() {
             None
         } else {
@@ -283,6 +287,46 @@ mod tests {
                 "{base}endpoint = \"http://127.0.0.1:9000\"\nserver_side_encryption = \"rot13\"\n"
             )),
             ["store.s3.server_side_encryption"]
+        );
+    }
+
+    #[test]
+    fn secrets_come_from_the_environment_or_a_file_and_their_absence_is_a_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let key_file = dir.path().join("link_key");
+        std::fs::write(&key_file, format!("{KEY}\n")).unwrap();
+        // A variable only this test sets (tests run in threads of one process).
+        std::env::set_var("MUGAI_TEST_PG_URL_7f3a", "host=db user=mugai password=from-env");
+        let toml = format!(
+            "[store]\nbackend = \"shared\"\nlink_key = \"file:{}\"\n\
+             [store.postgres]\nurl = \"env:MUGAI_TEST_PG_URL_7f3a\"\n[store.s3]\nbucket = \"b\"\n",
+            key_file.display()
+        );
+        let config = Config::from_toml(&toml).expect("valid");
+        assert_eq!(config.store.link_key.as_ref().map(|k| k.expose().len()), Some(32));
+        let StoreBackend::Shared(shared) = &config.store.backend else {
+            panic!("not shared")
+        };
+        assert_eq!(shared.postgres_url.expose(), "host=db user=mugai password=from-env");
+        let missing = format!(
+            "[store]\nbackend = \"shared\"\nlink_key = \"file:{}/nothing\"\n\
+             [store.postgres]\nurl = \"env:MUGAI_TEST_UNSET_VARIABLE_7f3a\"\n[store.s3]\nbucket = \"b\"\n\
+             secret_access_key = \"env:MUGAI_TEST_UNSET_VARIABLE_7f3a\"\n",
+            dir.path().display()
+        );
+        let Err(errors) = Config::from_toml(&missing) else {
+            panic!("accepted")
+        };
+        let keys: Vec<&str> = errors.0.iter().map(|p| p.key.as_str()).collect();
+        assert!(
+            keys.contains(&"store.link_key") && keys.contains(&"store.postgres.url"),
+            "{keys:?}"
+        );
+        assert!(keys.contains(&"store.s3.secret_access_key"), "{keys:?}");
+        let shown = format!("{errors}");
+        assert!(
+            shown.contains("MUGAI_TEST_UNSET_VARIABLE_7f3a") && shown.contains("nothing"),
+            "{shown}"
         );
     }
 }
