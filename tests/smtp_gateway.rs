@@ -134,6 +134,11 @@ impl Drop for Daemon {
 }
 
 fn start(next_hop_port: u16, extra: &str) -> Daemon {
+    start_with_hop(&format!("127.0.0.1:{next_hop_port}"), extra)
+}
+
+/// The daemon with `serve.next_hop = hop` (an address or a host name, with the port).
+fn start_with_hop(hop: &str, extra: &str) -> Daemon {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
     let http_port = free_port();
@@ -141,7 +146,7 @@ fn start(next_hop_port: u16, extra: &str) -> Daemon {
     std::fs::write(
         &config,
         format!(
-            "[serve]\nsmtp_listen = \"127.0.0.1:{port}\"\nnext_hop = \"127.0.0.1:{next_hop_port}\"\nhttp_listen = \"127.0.0.1:{http_port}\"\ndata_dir = \"{}\"\n\
+            "[serve]\nsmtp_listen = \"127.0.0.1:{port}\"\nnext_hop = \"{hop}\"\nhttp_listen = \"127.0.0.1:{http_port}\"\ndata_dir = \"{}\"\n\
              [audit]\nlog = \"{}\"\n[relay]\nconnect_timeout_secs = 3\n{extra}",
             dir.path().join("data").display(),
             dir.path().join("audit.jsonl").display()
@@ -334,6 +339,16 @@ fn one_session(port: u16, message: &[u8]) -> (u16, String) {
     let reply = c.data(message);
     c.quit_and_wait();
     reply
+}
+
+#[test]
+fn a_next_hop_named_by_host_name_is_looked_up() {
+    // As a container names its MTA by service name; here the name every resolver knows.
+    let (hop_port, seen) = next_hop(Hop::Accept);
+    let daemon = start_with_hop(&format!("localhost:{hop_port}"), "");
+    let (code, text) = one_session(daemon.port, &fixture_mail("alternative.eml"));
+    assert_eq!(code, 250, "{text}");
+    assert_eq!(seen.lock().expect("lock").len(), 1, "relayed to the named next hop");
 }
 
 #[test]

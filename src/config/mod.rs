@@ -42,7 +42,7 @@ pub use office::{Hyperlinks, OfficePolicy};
 pub use pdf::{Metadata, PdfPolicy, UriLinks};
 pub use relay::RelayConfig;
 pub use scan::{ClamdAddress, ScanConfig};
-pub use serve::Serve;
+pub use serve::{NextHop, Serve};
 pub use smtp::{BareNewline, SmtpConfig};
 pub use store::{S3Config, SharedStore, StoreBackend, StoreConfig};
 

@@ -9,7 +9,6 @@
 //! must ask recipient by recipient, so each answer can be reflected upstream. Every read and
 //! write has a timeout; every reply is bounded in lines and length.
 
-use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -18,7 +17,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
-use crate::config::RelayConfig;
+use crate::config::{NextHop, RelayConfig};
 use crate::smtp::dot::stuffed_pieces;
 use crate::smtp::{MailFrom, RcptTo, Reply};
 
@@ -26,7 +25,7 @@ use crate::smtp::{MailFrom, RcptTo, Reply};
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
     #[error("cannot connect to the next hop {0}: {1}")]
-    Connect(SocketAddr, std::io::Error),
+    Connect(NextHop, std::io::Error),
     #[error("the next hop did not answer in time ({0})")]
     Timeout(&'static str),
     #[error("the next hop refused the session: {0}")]
@@ -53,7 +52,7 @@ pub struct Connection {
     writer: OwnedWriteHalf,
     pub extensions: Extensions,
     config: RelayConfig,
-    peer: SocketAddr,
+    peer: NextHop,
     /// MAIL was accepted and neither the end of DATA nor RSET has closed the transaction.
     in_transaction: bool,
 }
@@ -64,11 +63,16 @@ const MAX_REPLY_LINE: usize = 4096;
 
 impl Connection {
     /// Connect, read the greeting, say EHLO (HELO if EHLO is refused).
-    pub async fn open(addr: SocketAddr, config: &RelayConfig) -> Result<Self, RelayError> {
-        let stream = timeout(config.connect_timeout, TcpStream::connect(addr))
-            .await
-            .map_err(|_| RelayError::Timeout("connect"))?
-            .map_err(|e| RelayError::Connect(addr, e))?;
+    /// A host name is looked up now (each of its addresses tried in turn), so a next hop
+    /// whose addresses change — a container restarted — is found again.
+    pub async fn open(hop: &NextHop, config: &RelayConfig) -> Result<Self, RelayError> {
+        let stream = timeout(
+            config.connect_timeout,
+            TcpStream::connect((hop.host.as_str(), hop.port)),
+        )
+        .await
+        .map_err(|_| RelayError::Timeout("connect"))?
+        .map_err(|e| RelayError::Connect(hop.clone(), e))?;
         let _ = stream.set_nodelay(true);
         let (read, writer) = stream.into_split();
         let mut conn = Connection {
@@ -76,7 +80,7 @@ impl Connection {
             writer,
             extensions: Extensions::default(),
             config: config.clone(),
-            peer: addr,
+            peer: hop.clone(),
             in_transaction: false,
         };
         let greeting = conn.read_reply(config.connect_timeout, "greeting").await?;
@@ -261,11 +265,11 @@ impl Pool {
         self.idle.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// An idle session with `addr`, fresh enough under `config`, if there is one.
-    pub fn take(&self, addr: SocketAddr, config: &RelayConfig) -> Option<Connection> {
+    /// An idle session with `hop`, fresh enough under `config`, if there is one.
+    pub fn take(&self, hop: &NextHop, config: &RelayConfig) -> Option<Connection> {
         let mut idle = self.lock();
         while let Some((conn, since)) = idle.pop() {
-            if conn.peer == addr && since.elapsed() < config.pool_idle {
+            if conn.peer == *hop && since.elapsed() < config.pool_idle {
                 return Some(conn);
             }
             // Stale, or for a next hop the configuration no longer names: just close it.

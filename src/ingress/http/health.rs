@@ -61,9 +61,13 @@ async fn probe(state: &AppState) -> (bool, bool) {
     })
     .await
     .unwrap_or(false);
-    let next_hop = current.config.serve.next_hop;
+    let hop = &current.config.serve.next_hop;
     let hop_ok = matches!(
-        tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(next_hop)).await,
+        tokio::time::timeout(
+            Duration::from_secs(2),
+            tokio::net::TcpStream::connect((hop.host.as_str(), hop.port))
+        )
+        .await,
         Ok(Ok(_))
     );
     (store_ok, hop_ok)

@@ -94,7 +94,7 @@ struct Conn {
     shutdown: watch::Receiver<bool>,
     peer: SocketAddr,
     relay: Option<Connection>,
-    next_hop: SocketAddr,
+    next_hop: crate::config::NextHop,
     relay_cfg: crate::config::RelayConfig,
     idle: std::time::Duration,
     ends: Instant,
@@ -127,7 +127,7 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, gateway: Arc<Smtp>, shu
         shutdown,
         peer,
         relay: None,
-        next_hop: cfg.serve.next_hop,
+        next_hop: cfg.serve.next_hop.clone(),
         relay_cfg: cfg.relay.clone(),
         idle: cfg.smtp.idle_timeout,
         ends: Instant::now() + cfg.smtp.session_timeout,
@@ -212,7 +212,7 @@ where
                 }
                 let mut pooled = false;
                 if conn.relay.is_none() {
-                    conn.relay = conn.gateway.relay_pool.take(conn.next_hop, &conn.relay_cfg);
+                    conn.relay = conn.gateway.relay_pool.take(&conn.next_hop, &conn.relay_cfg);
                     pooled = conn.relay.is_some();
                 }
                 let mut reply = start_transaction(conn, &from, &xforward).await;
@@ -273,7 +273,7 @@ async fn start_transaction(
     xforward: &[(String, String)],
 ) -> Result<Reply, RelayError> {
     if conn.relay.is_none() {
-        conn.relay = Some(Connection::open(conn.next_hop, &conn.relay_cfg).await?);
+        conn.relay = Some(Connection::open(&conn.next_hop, &conn.relay_cfg).await?);
     }
     let c = conn
         .relay
