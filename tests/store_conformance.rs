@@ -496,3 +496,30 @@ fn a_shared_purge_on_another_instance_never_takes_a_named_blob() {
     let ledger = PgLedger::connect(&url, 1).expect("ledger");
     purge_never_takes_a_blob_a_new_row_names(60, &open, &|row| ledger.insert_message(&row).expect("row"));
 }
+
+#[test]
+fn the_s3_blob_store_over_tls_trusts_its_configured_authority_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let certificates = common::certificates(dir.path());
+    let Some(moto) = Moto::start_tls(&certificates) else {
+        return;
+    };
+    let config = moto.bucket("mugai-tls");
+    assert!(config.endpoint.as_deref().is_some_and(|e| e.starts_with("https://")));
+    blob_conformance(&S3Blobs::open(&config).expect("open"));
+    // Without the authority, the server's certificate is not trusted: no byte goes there.
+    let untrusting = S3Blobs::open(&S3Config {
+        ca_file: None,
+        ..config.clone()
+    })
+    .expect("open");
+    assert!(!untrusting.reachable());
+    assert!(untrusting.put(b"original").is_err());
+    // A CA file that holds no certificate is an error at open, not a silent fallback.
+    let empty = common::write_temp(dir.path(), "empty.pem", b"");
+    assert!(S3Blobs::open(&S3Config {
+        ca_file: Some(empty),
+        ..config
+    })
+    .is_err());
+}

@@ -68,6 +68,7 @@ struct RawS3 {
     allow_http: bool,
     server_side_encryption: String,
     kms_key_id: String,
+    ca_file: std::path::PathBuf,
 }
 
 /// Where the bucket is and how to reach it (`[store.s3]`).
@@ -87,6 +88,9 @@ pub struct S3Config {
     /// Server-side encryption: `AES256` or `aws:kms` (with `kms_key_id`).
     pub server_side_encryption: Option<String>,
     pub kms_key_id: Option<String>,
+    /// PEM certificates of the authorities trusted for the endpoint besides the system's (an
+    /// on-premises object store with a municipality's own CA).
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// Where originals and rows live.
@@ -220,6 +224,7 @@ impl RawS3 {
             allow_http: self.allow_http,
             server_side_encryption: some(self.server_side_encryption),
             kms_key_id: some(self.kms_key_id),
+            ca_file: Some(self.ca_file).filter(|p| !p.as_os_str().is_empty()),
         }
     }
 }

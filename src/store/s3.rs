@@ -46,9 +46,22 @@ impl S3Blobs {
             retry_timeout: Duration::from_secs(20),
             ..RetryConfig::default()
         };
-        let client = ClientOptions::new()
+        let mut client = ClientOptions::new()
             .with_connect_timeout(Duration::from_secs(5))
             .with_timeout(Duration::from_secs(120));
+        if let Some(path) = &config.ca_file {
+            let pem = std::fs::read(path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+            let certificates = object_store::Certificate::from_pem_bundle(&pem).map_err(object_error)?;
+            if certificates.is_empty() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{}: no PEM certificate", path.display()),
+                ));
+            }
+            for certificate in certificates {
+                client = client.with_root_certificate(certificate);
+            }
+        }
         // The client options first: they replace every client setting, `allow_http` too.
         let mut builder = AmazonS3Builder::from_env()
             .with_client_options(client)

@@ -122,13 +122,29 @@ impl Drop for Postgres {
 pub struct Moto {
     child: std::process::Child,
     pub port: u16,
+    /// The authority its certificate is from, when it speaks TLS.
+    ca: Option<std::path::PathBuf>,
 }
 
 impl Moto {
     pub fn start() -> Option<Moto> {
+        Moto::spawn(&[], None)
+    }
+
+    /// Over TLS with `certificate` (see [`super::certificates`]): endpoints are `https://`.
+    pub fn start_tls(certificate: &super::Certificates) -> Option<Moto> {
+        let (cert, key) = (
+            certificate.cert.to_str().expect("path"),
+            certificate.key.to_str().expect("path"),
+        );
+        Moto::spawn(&["-c", cert, "-k", key], Some(certificate.ca.clone()))
+    }
+
+    fn spawn(extra: &[&str], ca: Option<std::path::PathBuf>) -> Option<Moto> {
         let port = super::free_port();
         let child = match std::process::Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .args(extra)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -143,39 +159,36 @@ impl Moto {
                 return None;
             }
         };
-        let moto = Moto { child, port };
+        let moto = Moto { child, port, ca };
         super::wait_listening(port, "moto_server", std::time::Duration::from_secs(60));
         Some(moto)
     }
 
-    /// A new bucket (plain HTTP `PUT /bucket`, as any S3 client makes one).
+    /// A new bucket (`PUT /bucket`, as any S3 client makes one; moto checks no signature),
+    /// made with curl, which checks the certificate over TLS.
     pub fn bucket(&self, name: &str) -> S3Config {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-        write!(
-            s,
-            "PUT /{name} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            self.port
-        )
-        .expect("write");
-        let mut answer = String::new();
-        s.read_to_string(&mut answer).expect("read");
-        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        let scheme = if self.ca.is_some() { "https" } else { "http" };
+        let endpoint = format!("{scheme}://127.0.0.1:{}", self.port);
+        let mut curl = std::process::Command::new("curl");
+        curl.args(["-sS", "-f", "-X", "PUT", "--max-time", "30"]);
+        if let Some(ca) = &self.ca {
+            curl.arg("--cacert").arg(ca);
+        }
+        let made = curl.arg(format!("{endpoint}/{name}")).output().expect("curl");
+        assert!(
+            made.status.success(),
+            "PUT /{name}: {}",
+            String::from_utf8_lossy(&made.stderr)
+        );
         S3Config {
             bucket: name.into(),
-            endpoint: Some(format!("http://127.0.0.1:{}", self.port)),
+            endpoint: Some(endpoint),
             region: Some("ap-northeast-1".into()),
             access_key_id: Some("test-key".into()),
             secret_access_key: Some(mugai::secret::Secret::new("test-secret-not-for-logs".into())),
-            allow_http: true,
+            allow_http: self.ca.is_none(),
+            ca_file: self.ca.clone(),
             ..S3Config::default()
         }
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
