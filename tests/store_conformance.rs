@@ -523,3 +523,27 @@ fn the_s3_blob_store_over_tls_trusts_its_configured_authority_only() {
     })
     .is_err());
 }
+
+#[test]
+fn the_postgres_ledger_over_tls_verifies_the_server() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let certificates = common::certificates(&dir.path().join("ca"));
+    let Some(pg) = Postgres::start_tls(&certificates) else {
+        return;
+    };
+    let url = pg.database("tls");
+    let ledger = PgLedger::connect_tls(&url, 1, Some(&certificates.ca)).expect("TLS with the CA");
+    ledger.insert_message(&message("m1", 1, u64::MAX / 2)).expect("write");
+    assert!(ledger.message("m1").expect("read").is_some());
+    // The server takes no client in the clear...
+    let clear = PgLedger::connect(&url, 1).err().expect("refused in the clear");
+    assert!(
+        clear.to_string().contains("no encryption") || clear.to_string().contains("pg_hba"),
+        "{clear}"
+    );
+    // ...and the client trusts no certificate it cannot verify: not another CA's, and with
+    // sslmode=require not one the system's authorities never issued.
+    let other = common::certificates(&dir.path().join("other"));
+    assert!(PgLedger::connect_tls(&url, 1, Some(&other.ca)).is_err());
+    assert!(PgLedger::connect(&format!("{url} sslmode=require"), 1).is_err());
+}

@@ -45,6 +45,8 @@ struct RawPostgres {
     /// `postgresql://` URL. A `Secret`: it may hold the password.
     url: Secret<String>,
     connections: u64,
+    /// PEM authorities for TLS to the server (TLS then required and verified).
+    ca_file: std::path::PathBuf,
 }
 
 impl Default for RawPostgres {
@@ -52,6 +54,7 @@ impl Default for RawPostgres {
         Self {
             url: Secret::default(),
             connections: 8,
+            ca_file: std::path::PathBuf::new(),
         }
     }
 }
@@ -107,6 +110,8 @@ pub enum StoreBackend {
 pub struct SharedStore {
     pub postgres_url: Secret<String>,
     pub postgres_connections: usize,
+    /// TLS to PostgreSQL, required and verified against these authorities (PEM).
+    pub postgres_ca_file: Option<std::path::PathBuf>,
     pub s3: S3Config,
 }
 
@@ -166,6 +171,7 @@ impl RawStore {
                 StoreBackend::Shared(Box::new(SharedStore {
                     postgres_url: self.postgres.url,
                     postgres_connections: usize::try_from(self.postgres.connections).unwrap_or(8),
+                    postgres_ca_file: Some(self.postgres.ca_file).filter(|p| !p.as_os_str().is_empty()),
                     s3,
                 }))
             }

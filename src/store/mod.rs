@@ -28,6 +28,7 @@ pub mod ledger;
 pub mod links;
 mod messages;
 pub mod postgres;
+mod postgres_tls;
 mod releases;
 pub mod s3;
 pub mod sqlite;
@@ -158,9 +159,10 @@ impl Store {
             ),
             StoreBackend::Shared(shared) => (
                 Box::new(S3Blobs::open(&shared.s3)?),
-                Box::new(PgLedger::connect(
+                Box::new(PgLedger::connect_tls(
                     shared.postgres_url.expose(),
                     shared.postgres_connections,
+                    shared.postgres_ca_file.as_deref(),
                 )?),
             ),
         };

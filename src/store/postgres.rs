@@ -148,6 +148,23 @@ fn blob_keys<'a>(blobs: impl IntoIterator<Item = &'a str>) -> Vec<i32> {
     keys
 }
 
+/// One connection, its driver running on the current runtime until the server closes it.
+async fn open<T>(config: &tokio_postgres::Config, tls: T) -> Result<Client>
+where
+    T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket> + Send,
+    T::Stream: Send + 'static,
+    T::TlsConnect: Send,
+    <T::TlsConnect as tokio_postgres::tls::TlsConnect<tokio_postgres::Socket>>::Future: Send,
+{
+    let (client, connection) = config.connect(tls).await.map_err(pg)?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(error = %e, "ledger connection ended");
+        }
+    });
+    Ok(client)
+}
+
 /// Hold the locks of blobs a row about to be written names, until the transaction ends.
 async fn hold_named(
     tx: &tokio_postgres::Transaction<'_>,
@@ -162,10 +179,18 @@ async fn hold_named(
 }
 
 fn pg(e: tokio_postgres::Error) -> LedgerError {
-    // The driver's message names the server's error; it never carries the password.
+    // The driver's own text is only "db error" for what the server said: its message and
+    // SQLSTATE are what an operator needs. Neither carries the password.
+    let message = match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => match std::error::Error::source(&e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
+    };
     LedgerError {
         backend: "postgres",
-        message: e.to_string(),
+        message,
     }
 }
 
@@ -191,25 +216,39 @@ pub struct PgLedger {
 
 impl PgLedger {
     /// Connect `connections` clients with a libpq-style configuration (`host=… port=…
-    /// user=… dbname=…` or a `postgresql://` URL), then bring the schema up to date.
+    /// user=… dbname=…` or a `postgresql://` URL), then bring the schema up to date. TLS as
+    /// [`PgLedger::connect_tls`] without a CA file.
     pub fn connect(config: &str, connections: usize) -> Result<Self> {
+        PgLedger::connect_tls(config, connections, None)
+    }
+
+    /// As [`PgLedger::connect`], with TLS when `ca_file` is given (required, and verified
+    /// against its authorities) or the configuration says `sslmode=require` (verified against
+    /// the system's); otherwise in the clear (`sslmode=prefer`, the default, never tries a
+    /// session it could not verify). See `postgres_tls`.
+    pub fn connect_tls(config: &str, connections: usize, ca_file: Option<&std::path::Path>) -> Result<Self> {
         let mut config: tokio_postgres::Config = config.parse().map_err(pg)?;
         // A server that does not answer fails the start (and `/readyz`) in bounded time,
         // unless the URL says otherwise.
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(std::time::Duration::from_secs(5));
         }
+        let tls = if ca_file.is_some() || config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+            config.ssl_mode(tokio_postgres::config::SslMode::Require);
+            let tls = super::postgres_tls::Verifying::new(ca_file).map_err(|e| failed(format!("TLS: {e}")))?;
+            Some(tls)
+        } else {
+            None
+        };
         let bridge = Bridge::new("mugai-postgres").map_err(|e| failed(format!("the ledger's runtime: {e}")))?;
         let clients = bridge
             .wait_for(async move {
                 let mut clients = Vec::new();
                 for _ in 0..connections.max(1) {
-                    let (client, connection) = config.connect(NoTls).await.map_err(pg)?;
-                    tokio::spawn(async move {
-                        if let Err(e) = connection.await {
-                            tracing::warn!(error = %e, "ledger connection ended");
-                        }
-                    });
+                    let client = match &tls {
+                        Some(tls) => open(&config, tls.clone()).await?,
+                        None => open(&config, NoTls).await?,
+                    };
                     clients.push(Arc::new(Mutex::new(client)));
                 }
                 Ok::<_, LedgerError>(clients)

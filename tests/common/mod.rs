@@ -393,6 +393,7 @@ pub struct Certificates {
 }
 
 pub fn certificates(dir: &Path) -> Certificates {
+    std::fs::create_dir_all(dir).expect("certificate directory");
     let p = |name: &str| dir.join(name);
     let run = |args: &[&str]| {
         let out = std::process::Command::new("openssl")

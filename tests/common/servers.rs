@@ -16,6 +16,16 @@ pub struct Postgres {
 
 impl Postgres {
     pub fn start() -> Option<Postgres> {
+        Postgres::start_with(None)
+    }
+
+    /// TLS only, with `certificate` (see [`super::certificates`]): a client in the clear is
+    /// refused (`hostssl` lines alone in `pg_hba.conf`).
+    pub fn start_tls(certificate: &super::Certificates) -> Option<Postgres> {
+        Postgres::start_with(Some(certificate))
+    }
+
+    fn start_with(tls: Option<&super::Certificates>) -> Option<Postgres> {
         let bin = std::fs::read_dir("/usr/lib/postgresql").ok().and_then(|d| {
             d.filter_map(|e| e.ok())
                 .map(|e| e.path().join("bin"))
@@ -57,11 +67,32 @@ impl Postgres {
                 "--no-sync",
             ],
         );
-        let options = format!(
+        let mut options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100",
             pg.port,
             pg.dir.path().display()
         );
+        if let Some(tls) = tls {
+            std::fs::copy(&tls.cert, data.join("server.crt")).expect("certificate");
+            std::fs::copy(&tls.key, data.join("server.key")).expect("key");
+            std::fs::write(
+                data.join("pg_hba.conf"),
+                "local all all trust\nhostssl all all 127.0.0.1/32 trust\n",
+            )
+            .expect("pg_hba.conf");
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(data.join("server.key"), std::fs::Permissions::from_mode(0o600)).expect("chmod");
+            if super::running_as_root() {
+                let ok = std::process::Command::new("chown")
+                    .args(["-R", "postgres:postgres"])
+                    .arg(&data)
+                    .status()
+                    .expect("chown")
+                    .success();
+                assert!(ok, "chown the data directory to postgres");
+            }
+            options.push_str(" -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key");
+        }
         let log = pg.dir.path().join("log");
         pg.run(
             "pg_ctl",
