@@ -1,5 +1,7 @@
-"""Helpers the load scripts share: a free loopback port, and waiting for a listener."""
+"""Helpers the load scripts share: a free loopback port, waiting for a listener, a
+process's CPU time."""
 
+import os
 import socket
 import sys
 import time
@@ -21,3 +23,10 @@ def wait_port(port):
         except OSError:
             time.sleep(0.05)
     sys.exit("nothing listening on %d" % port)
+
+
+def cpu_seconds(pid):
+    """User and system CPU time a process has used so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -4,6 +4,7 @@ client -> smtp-sink bare, in one script, for four mail profiles, with 20 concurr
 then 1,000 idle sessions held open against mugai.
 
     target/bench-venv/bin/python benches/smtp_load.py [--mugai PATH] [--scale 1.0]
+        [--stores embedded,shared]
 
 Needs smtp-source and smtp-sink (Debian's postfix package); the `office` profile needs
 python-docx, openpyxl, reportlab and Pillow (benches/office_profile.py says how to install
@@ -42,9 +43,10 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "benches"))
 sys.path.insert(0, os.path.join(ROOT, "fixtures", "gen"))
-from netutil import free_port, wait_port  # noqa: E402
+from netutil import cpu_seconds, free_port, wait_port  # noqa: E402
 import mail_fixtures as mf  # noqa: E402
 import office_profile  # noqa: E402
+from shared_store import SharedStore  # noqa: E402
 
 # (profile, messages per round)
 PROFILES = [("text", 3000), ("pdf100k", 600), ("office1m", 120), ("office", 200)]
@@ -209,20 +211,24 @@ EXTRA = ""
 
 DATA_ROOT = None
 
+# The shared store (PostgreSQL and S3) while a `shared` run is on, else None.
+SHARED = None
+
 
 def start_mugai(mugai, tmp, port, sink_port, name):
     data = os.path.join(DATA_ROOT or tmp, "data-" + name)
     config = os.path.join(tmp, name + ".toml")
     with open(config, "w") as f:
         f.write('[serve]\nsmtp_listen = "127.0.0.1:%d"\nnext_hop = "127.0.0.1:%d"\nhttp_listen = "127.0.0.1:%d"\n'
-                'data_dir = "%s"\n[audit]\nlog = "%s"\n%s\n' % (port, sink_port, free_port(), data,
-                                                          os.path.join(tmp, name + ".audit"), EXTRA))
+                'data_dir = "%s"\n[audit]\nlog = "%s"\n%s\n%s\n' % (port, sink_port, free_port(), data,
+                                                              os.path.join(tmp, name + ".audit"), EXTRA,
+                                                              SHARED.config() if SHARED else ""))
     proc = subprocess.Popen([mugai, "-c", config, "serve"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(port)
     return proc
 
 
-def run_profile(args, mugai, tmp, sink_port, name, mode, count, attachments):
+def run_profile(args, mugai, tmp, sink_port, name, mode, count, attachments, store="embedded"):
     """One profile in one mode: alternating bare and mugai rounds, then latencies."""
     if mode == "same":
         if name == "office":
@@ -236,7 +242,10 @@ def run_profile(args, mugai, tmp, sink_port, name, mode, count, attachments):
         with open(lf, "wb") as f:
             f.write(message.replace(b"\r\n", b"\n"))
     port = free_port()
-    proc = start_mugai(mugai, tmp, port, sink_port, name + "-" + mode)
+    proc = start_mugai(mugai, tmp, port, sink_port, name + "-" + mode + "-" + store)
+    before = SHARED.counters() if SHARED else None
+    cpu_before = (cpu_seconds(proc.pid), SHARED.cpu() if SHARED else (0, 0))
+    sent = 0
     try:
         # Alternating rounds, medians: this machine's speed drifts by 20 % from one run to
         # the next, and a single bare run decides the ratio.
@@ -245,6 +254,7 @@ def run_profile(args, mugai, tmp, sink_port, name, mode, count, attachments):
             if mode == "same":
                 bares.append(source(sink_port, lf, count))
                 throughs.append(source(port, lf, count))
+                sent += count
             else:
                 # New messages every round (made before the clock starts): nothing repeats
                 # within the run, so mugai's store never finds a blob it has.
@@ -252,6 +262,7 @@ def run_profile(args, mugai, tmp, sink_port, name, mode, count, attachments):
                 message = batch[0]
                 bares.append(blast(sink_port, batch))
                 throughs.append(blast(port, batch))
+                sent += count
                 del batch
         bare, through = statistics.median(bares), statistics.median(throughs)
         # The ratio of each bare run to the mugai run right after it, then their median: a
@@ -264,13 +275,27 @@ def run_profile(args, mugai, tmp, sink_port, name, mode, count, attachments):
         b50, b99 = latencies(sink_port, message, per)
         m50, m99 = latencies(port, message, per)
         peak = status(proc.pid, "VmHWM")
+        sent += per * 20
+        # CPU per message: mugai's, and with the shared store the database's and the S3
+        # server's, so a slower run says whose time it waited for.
+        cpu = (cpu_seconds(proc.pid) - cpu_before[0]) / sent * 1000
+        if before:
+            after = SHARED.counters()
+            db, s3 = SHARED.cpu()
+            costs = "   per message: %.1f database transactions, %.1f S3 requests; CPU ms: mugai %.1f, " \
+                    "PostgreSQL %.1f, S3 server %.1f" % (
+                        (after[0] - before[0]) / sent, (after[1] - before[1]) / sent, cpu,
+                        (db - cpu_before[1][0]) / sent * 1000, (s3 - cpu_before[1][1]) / sent * 1000)
+        else:
+            costs = "   CPU ms per message: mugai %.1f" % cpu
     finally:
         proc.terminate()
         proc.wait()
+    name = name if store == "embedded" else name + "/" + store[:2]
     print("%-9s %-8s %6.0fK %11.1f %11.1f %6.0f%% %7.1f/%-7.1f %7.1f/%-7.1f %6.1f/%-6.1f %8.1fM   rounds: %s" % (
         name, mode, len(message) / 1024, bare, through, 100 * ratio, b50 * 1000, b99 * 1000,
         m50 * 1000, m99 * 1000, (m50 - b50) * 1000, (m99 - b99) * 1000, peak / 1e6,
-        " ".join("%.0f%%" % (100 * r) for r in ratios)), flush=True)
+        " ".join("%.0f%%" % (100 * r) for r in ratios)) + costs, flush=True)
 
 
 def main():
@@ -282,10 +307,13 @@ def main():
     ap.add_argument("--data", default=None,
                     help="put mugai's data directories under DIR (a file system like production's: "
                          "this machine's root file system has no journal)")
+    ap.add_argument("--stores", default="embedded",
+                    help="comma-separated: embedded (files and SQLite), shared (a private PostgreSQL and "
+                         "moto's S3 server); each profile runs on each, rows marked /sh for shared")
     ap.add_argument("--rounds", type=int, default=5,
                     help="bare and mugai runs alternate this many times; the medians are reported")
     args = ap.parse_args()
-    global EXTRA, DATA_ROOT
+    global EXTRA, DATA_ROOT, SHARED
     EXTRA = args.config.replace("\\n", "\n")
     DATA_ROOT = tempfile.mkdtemp(dir=args.data) if args.data else None
     mugai = args.mugai
@@ -310,7 +338,15 @@ def main():
                 if attachments is None:
                     continue
                 for mode in ("same", "distinct"):
-                    run_profile(args, mugai, tmp, sink_port, name, mode, count, attachments)
+                    for store in args.stores.split(","):
+                        if store == "shared":
+                            SHARED = SharedStore()
+                        try:
+                            run_profile(args, mugai, tmp, sink_port, name, mode, count, attachments, store)
+                        finally:
+                            if SHARED:
+                                SHARED.stop()
+                                SHARED = None
 
             # 1,000 idle sessions: each connected, greeted and past EHLO, then silent.
             port = free_port()

@@ -248,6 +248,7 @@ fn kept_part(api: &Api, original: &[u8]) -> String {
             clean_sha256: None,
             clean_name: None,
             report: "{}",
+            written: None,
         })
         .expect("part");
     store.link_for(&part)
@@ -481,6 +482,7 @@ fn kept_sanitized(api: &Api, fixture_path: &str, name: &str) -> (String, String)
             clean_sha256: None,
             clean_name: clean_name.as_deref(),
             report: &report,
+            written: None,
         })
         .expect("part");
     (store.link_for(&part), part.id)

@@ -414,24 +414,7 @@ fn postfix_content_filter_delivers_everything_disarmed_and_loses_nothing() {
 
     // 3. SIGKILL in the middle of 1,000 messages: after a restart, every one arrives.
     let before = rig.delivered().len();
-    let mut source = Command::new("smtp-source")
-        .args([
-            "-s",
-            "8",
-            "-m",
-            "1000",
-            "-l",
-            "2000",
-            "-f",
-            "load@example.net",
-            "-t",
-            "tanaka@example.lg.jp",
-        ])
-        .arg(format!("127.0.0.1:{}", rig.ports.public))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("smtp-source");
+    let mut source = smtp_source(rig.ports.public, "load@example.net");
     let started = Instant::now();
     while rig.delivered().len() < before + 150 {
         assert!(
@@ -503,6 +486,28 @@ fn maillog_tail(rig: &Rig) -> String {
         .join("\n")
 }
 
+/// Postfix's load generator: 1,000 messages of 2 KB from `sender` over 8 sessions to `port`.
+fn smtp_source(port: u16, sender: &str) -> Child {
+    Command::new("smtp-source")
+        .args([
+            "-s",
+            "8",
+            "-m",
+            "1000",
+            "-l",
+            "2000",
+            "-f",
+            sender,
+            "-t",
+            "tanaka@example.lg.jp",
+        ])
+        .arg(format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("smtp-source")
+}
+
 /// Delivered messages from `sender`, by the queue id the public smtpd gave each: how many
 /// times each arrived.
 fn delivered_by_id(rig: &Rig, sender: &str) -> BTreeMap<String, usize> {
@@ -549,30 +554,10 @@ fn two_instances_on_a_shared_store_lose_nothing_when_one_is_killed() {
     // 2,000 messages, 1,000 into each public listener: A first for one, B first for the
     // other. Each is distinct (Postfix's Received line names its queue id), so each is a
     // new blob in the bucket and new rows in the database.
-    let source = |port: u16, sender: &str| {
-        Command::new("smtp-source")
-            .args([
-                "-s",
-                "8",
-                "-m",
-                "1000",
-                "-l",
-                "2000",
-                "-f",
-                sender,
-                "-t",
-                "tanaka@example.lg.jp",
-            ])
-            .arg(format!("127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("smtp-source")
-    };
     let started = Instant::now();
     let mut sources = [
-        source(rig.ports.public, "load@example.net"),
-        source(rig.ports.public_b, "load@example.net"),
+        smtp_source(rig.ports.public, "load@example.net"),
+        smtp_source(rig.ports.public_b, "load@example.net"),
     ];
     while delivered_by_id(&rig, "load@example.net").len() < 600 {
         assert!(

@@ -286,7 +286,7 @@ impl Run<'_> {
                 std::iter::once(original).chain(clean)
             })
             .collect();
-        self.store.put_blobs(&blobs)?;
+        let written = self.store.put_blobs(&blobs)?;
         drop(blobs);
         let mut runs = runs.into_iter();
         let mut parts = Vec::new();
@@ -297,7 +297,7 @@ impl Run<'_> {
             }
             match item {
                 Item::File(a) => {
-                    if let Some(part) = self.file(a, within.clone(), run)? {
+                    if let Some(part) = self.file(a, within.clone(), run, written)? {
                         parts.push(part);
                     }
                 }
@@ -347,13 +347,16 @@ impl Run<'_> {
     }
 
     /// One file: decide, store, and say what goes into the rebuilt message. `run` is the
-    /// engine's run of it, when [`Run::decided`] left it to the engine.
+    /// engine's run of it, when [`Run::decided`] left it to the engine; its original and
+    /// clean copy were then `written` already.
     fn file(
         &mut self,
         a: Attachment<'_>,
         within: Option<String>,
         run: Option<crate::cdr::Processed>,
+        written: crate::store::Written,
     ) -> Result<Option<OutPart>, MessageError> {
+        let written = run.is_some().then_some(written);
         let cfg = &self.loaded.config.mail;
         if a.special == Some(Special::Signature) {
             // Named in the notice like every other part: what it was and that it went.
@@ -422,6 +425,7 @@ impl Run<'_> {
                 .and_then(|r| r.output.as_ref().map(|o| o.digest.sha256.as_str())),
             clean_name: attach_name.as_deref(),
             report: &report_json,
+            written,
         })?;
         drop(a.bytes);
         let attach = clean.is_some() && cfg.attachments.reattaches();

@@ -23,6 +23,7 @@ impl Store {
 
     /// Accept a file for `POST /v1/jobs`: its bytes are kept before the job is acknowledged.
     pub fn submit_job(&self, input: &[u8], name: Option<&str>) -> Result<JobRow, StoreError> {
+        let seen = self.removals_seen();
         let input_blob = self.blobs.put(input)?;
         let created = now();
         let row = JobRow {
@@ -38,8 +39,8 @@ impl Store {
             expires: self.expiry(created),
         };
         let until = created.saturating_add(JOB_LEASE.as_secs());
-        self.ledger.insert_job(&row, &self.instance, until)?;
-        self.named(&[(input, &row.input_blob)])?;
+        let removals = self.ledger.insert_job(&row, &self.instance, until)?;
+        self.named(seen, removals, &[(input, &row.input_blob)])?;
         Ok(row)
     }
 
@@ -51,8 +52,9 @@ impl Store {
         report: &str,
         clean: Option<(&[u8], Option<&str>, &str)>,
     ) -> Result<(), StoreError> {
+        let seen = self.removals_seen();
         let clean_blob = clean.map(|(bytes, _, _)| self.blobs.put(bytes)).transpose()?;
-        self.ledger.finish_job(
+        let removals = self.ledger.finish_job(
             id,
             &JobResult {
                 outcome,
@@ -63,7 +65,7 @@ impl Store {
             },
         )?;
         if let (Some((bytes, _, _)), Some(address)) = (clean, &clean_blob) {
-            self.named(&[(bytes, address)])?;
+            self.named(seen, removals, &[(bytes, address)])?;
         }
         Ok(())
     }

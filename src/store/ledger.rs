@@ -149,9 +149,15 @@ pub struct Purged {
     pub orphans: Vec<String>,
 }
 
+/// What a write of a row naming blobs reports: how many rounds of blob removals the ledger
+/// had committed when the row was written, or `None` when the backend keeps no count (the
+/// writer then always looks for its blobs again). A writer that saw the same count before it
+/// wrote its blobs knows no purge removed one in between (`Store::named`).
+pub type Removals = Option<u64>;
+
 /// Messages received: written when stored, finished when disarmed.
 pub trait Messages: Send + Sync {
-    fn insert_message(&self, row: &MessageRow) -> Result<()>;
+    fn insert_message(&self, row: &MessageRow) -> Result<Removals>;
     fn finish_message(&self, id: &str, outcome: Outcome, report: &str) -> Result<()>;
     fn message(&self, id: &str) -> Result<Option<MessageRow>>;
 }
@@ -159,7 +165,7 @@ pub trait Messages: Send + Sync {
 /// The parts of messages (and held uploads): kept with their original and clean blobs, unlocked
 /// with a password, and the password tries counted.
 pub trait Parts: Send + Sync {
-    fn insert_part(&self, row: &PartRow) -> Result<()>;
+    fn insert_part(&self, row: &PartRow) -> Result<Removals>;
     fn part(&self, id: &str) -> Result<Option<PartRow>>;
     fn parts_of(&self, message: &str) -> Result<Vec<PartRow>>;
     /// Replace a held part's outcome once it was unlocked (the clean blob is new).
@@ -170,7 +176,7 @@ pub trait Parts: Send + Sync {
         clean_blob: &str,
         clean_name: Option<&str>,
         report: &str,
-    ) -> Result<()>;
+    ) -> Result<Removals>;
     /// Take one password try for a held part, atomically: `Ok(tries left after this one)`,
     /// or `Err(seconds until the window ends)` when `max` tries were taken within `window`.
     fn take_unlock_try(&self, part: &str, now: u64, max: u32, window: u64) -> Result<std::result::Result<u32, u64>>;
@@ -208,8 +214,8 @@ pub trait Releases: Send + Sync {
 /// holder lives, and a job whose holder died is finished by another.
 pub trait Jobs: Send + Sync {
     /// Accept a job, held by `owner` until `until`.
-    fn insert_job(&self, row: &JobRow, owner: &str, until: u64) -> Result<()>;
-    fn finish_job(&self, id: &str, result: &JobResult<'_>) -> Result<()>;
+    fn insert_job(&self, row: &JobRow, owner: &str, until: u64) -> Result<Removals>;
+    fn finish_job(&self, id: &str, result: &JobResult<'_>) -> Result<Removals>;
     fn job(&self, id: &str, now: u64) -> Result<Option<JobRow>>;
     /// Take the unfinished jobs whose lease ended at or before `now` — every unfinished job
     /// when `all` (an embedded store starting: no other instance exists) — for `owner` until

@@ -14,6 +14,7 @@ impl Store {
         mail_from: &str,
         rcpt_to: &[String],
     ) -> Result<MessageRow, StoreError> {
+        let seen = self.removals_seen();
         let blob = self.blobs.put(raw)?;
         let created = now();
         let row = MessageRow {
@@ -28,8 +29,8 @@ impl Store {
             outcome: None,
             report: None,
         };
-        self.ledger.insert_message(&row)?;
-        self.named(&[(raw, &row.blob)])?;
+        let removals = self.ledger.insert_message(&row)?;
+        self.named(seen, removals, &[(raw, &row.blob)])?;
         Ok(row)
     }
 
@@ -40,9 +41,12 @@ impl Store {
 
     /// Store one part's original (and its clean copy, when there is one) and its row.
     pub fn keep_part(&self, part: &NewPart<'_>) -> Result<PartRow, StoreError> {
-        let put = |bytes: &[u8], known: Option<&str>| match known {
-            Some(address) => self.blobs.put_addressed(bytes, address).map(|()| address.to_string()),
-            None => self.blobs.put(bytes),
+        // Written already (by `put_blobs`, before the count it saw): only named below.
+        let seen = part.written.map_or_else(|| self.removals_seen(), |w| w.removals);
+        let put = |bytes: &[u8], known: Option<&str>| match (known, part.written) {
+            (Some(address), Some(_)) => Ok(address.to_string()),
+            (Some(address), None) => self.blobs.put_addressed(bytes, address).map(|()| address.to_string()),
+            (None, _) => self.blobs.put(bytes),
         };
         let original_blob = put(part.original, part.original_sha256)?;
         let clean_blob = part.clean.map(|c| put(c, part.clean_sha256)).transpose()?;
@@ -63,11 +67,12 @@ impl Store {
             created,
             expires: self.expiry(created),
         };
-        self.ledger.insert_part(&row)?;
-        self.named(&[(part.original, &row.original_blob)])?;
+        let removals = self.ledger.insert_part(&row)?;
+        let mut named = vec![(part.original, row.original_blob.as_str())];
         if let (Some(clean), Some(address)) = (part.clean, &row.clean_blob) {
-            self.named(&[(clean, address)])?;
+            named.push((clean, address));
         }
+        self.named(seen, removals, &named)?;
         Ok(row)
     }
 
@@ -85,9 +90,10 @@ impl Store {
         clean_name: Option<&str>,
         report: &str,
     ) -> Result<PartRow, StoreError> {
+        let seen = self.removals_seen();
         let blob = self.blobs.put(clean)?;
-        self.ledger.unlock_part(&part.id, outcome, &blob, clean_name, report)?;
-        self.named(&[(clean, &blob)])?;
+        let removals = self.ledger.unlock_part(&part.id, outcome, &blob, clean_name, report)?;
+        self.named(seen, removals, &[(clean, &blob)])?;
         Ok(PartRow {
             outcome,
             reason: None,
@@ -134,6 +140,7 @@ impl Store {
             clean_sha256: None,
             clean_name: None,
             report,
+            written: None,
         })?;
         self.finish_message(&submission.id, Outcome::Held, report)?;
         let token = self.link_for(&part);

@@ -36,6 +36,7 @@ mod tokens;
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 pub use crate::kind::FileKind;
@@ -44,7 +45,7 @@ pub use crate::report::Outcome;
 pub use blobs::{FileBlobs, OriginalStore};
 pub use ledger::{
     JobResult, JobRow, Jobs, Ledger, LedgerError, MessageRow, Messages, PartRow, Parts, Purged, ReleaseRecord,
-    ReleaseRow, ReleaseState, Releases, Reports,
+    ReleaseRow, ReleaseState, Releases, Removals, Reports,
 };
 pub use links::{Link, LinkError, LinkSigner, Purpose};
 pub use postgres::PgLedger;
@@ -124,6 +125,16 @@ pub struct NewPart<'a> {
     pub clean_sha256: Option<&'a str>,
     pub clean_name: Option<&'a str>,
     pub report: &'a str,
+    /// The original and clean copy were written by [`Store::put_blobs`] (under their
+    /// SHA-256 above): not written again before the row, only looked for after it.
+    pub written: Option<Written>,
+}
+
+/// Blobs [`Store::put_blobs`] wrote, and the ledger's count of removal rounds it had seen
+/// before it wrote them (see [`Removals`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Written {
+    removals: u64,
 }
 
 /// Blobs + ledger + link signing, as one handle shared by the mail path, the HTTP side and
@@ -143,6 +154,8 @@ pub struct Store {
     instance: String,
     /// Whether other instances may share the ledger (`backend = "shared"`).
     shared: bool,
+    /// The latest count of blob-removal rounds a write was told (`u64::MAX`: none yet).
+    removals: AtomicU64,
 }
 
 impl Store {
@@ -188,6 +201,7 @@ impl Store {
             spool,
             instance: random_hex(8)?,
             shared: matches!(config.backend, StoreBackend::Shared(_)),
+            removals: AtomicU64::new(u64::MAX),
         })
     }
 
@@ -199,11 +213,26 @@ impl Store {
         Ok(file)
     }
 
+    /// The removal count as last told: read before writing blobs, so that after the row
+    /// [`Store::named`] knows whether a removal round came in between.
+    fn removals_seen(&self) -> u64 {
+        self.removals.load(Ordering::Acquire)
+    }
+
     /// The rows naming `blobs` (bytes, address) are written: put back any that a purge
     /// removed between their write and the row (its last look found no row naming them; see
     /// `Ledger::remove_unnamed`). From here on a row names each, so no purge removes it
-    /// while that row lives. A blob still there costs a lookup.
-    fn named(&self, blobs: &[(&[u8], &str)]) -> io::Result<()> {
+    /// while that row lives. `seen` is the removal count read before the blobs were written,
+    /// `now` what the row's write reported: the same count means no round came in between,
+    /// so there is nothing to look for (on S3 a request per blob saved); otherwise, or when
+    /// the backend keeps no count, each blob is looked up (and written if gone).
+    fn named(&self, seen: u64, now: Removals, blobs: &[(&[u8], &str)]) -> io::Result<()> {
+        if let Some(now) = now {
+            self.removals.fetch_max(now, Ordering::AcqRel);
+            if now == seen {
+                return Ok(());
+            }
+        }
         blobs
             .iter()
             .try_for_each(|&(bytes, address)| self.blobs.put_addressed(bytes, address))
@@ -213,9 +242,12 @@ impl Store {
     /// name them: each one's wait for the disk (`fdatasync`) overlaps the others', where one
     /// after another they would add up. A blob written here and purged before its row came
     /// is written again by the row's own put; a blob already there costs a lookup.
-    pub fn put_blobs(&self, blobs: &[(&[u8], &str)]) -> Result<(), StoreError> {
+    pub fn put_blobs(&self, blobs: &[(&[u8], &str)]) -> Result<Written, StoreError> {
         /// Writes in flight at once.
         const AT_ONCE: usize = 8;
+        let written = Written {
+            removals: self.removals_seen(),
+        };
         for batch in blobs.chunks(AT_ONCE) {
             std::thread::scope(|scope| {
                 let writes: Vec<_> = batch
@@ -234,7 +266,7 @@ impl Store {
                     .collect::<io::Result<Vec<()>>>()
             })?;
         }
-        Ok(())
+        Ok(written)
     }
 
     /// When something stored at `created` expires.
@@ -347,6 +379,7 @@ mod tests {
             clean_sha256: None,
             clean_name: Some("見積書.pdf"),
             report: "{}",
+            written: None,
         }
     }
 

@@ -116,6 +116,13 @@ ALTER TABLE jobs ADD COLUMN claimed_by TEXT;
 ALTER TABLE jobs ADD COLUMN claimed_until BIGINT;
 CREATE INDEX jobs_unfinished ON jobs(created, seq) WHERE outcome IS NULL;
 ",
+    "
+CREATE TABLE blob_removals (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    rounds BIGINT NOT NULL
+);
+INSERT INTO blob_removals VALUES (1, 0);
+",
 ];
 
 /// Advisory lock keys (any two constants of ours): migrations, and the retention purge.
@@ -163,6 +170,15 @@ where
         }
     });
     Ok(client)
+}
+
+/// The end of a statement writing a row that names blobs: the count of blob-removal rounds,
+/// read after the blobs' locks were taken (a round that removed one committed before).
+const REMOVALS: &str = "RETURNING (SELECT rounds FROM blob_removals)";
+
+/// The count a naming write returned (none when it matched no row).
+fn removals(rows: &[Row]) -> Removals {
+    rows.first().and_then(|r| r.get::<_, Option<i64>>(0)).map(to_u64)
 }
 
 /// Hold the locks of blobs a row about to be written names, until the transaction ends.
@@ -416,7 +432,7 @@ fn job_from(row: &Row) -> JobRow {
 }
 
 impl Messages for PgLedger {
-    fn insert_message(&self, m: &MessageRow) -> Result<()> {
+    fn insert_message(&self, m: &MessageRow) -> Result<Removals> {
         let m = m.clone();
         let rcpt = serde_json::to_string(&m.rcpt_to).unwrap_or_else(|_| "[]".into());
         let keys = blob_keys([m.blob.as_str()]);
@@ -424,9 +440,9 @@ impl Messages for PgLedger {
             Box::pin(async move {
                 let tx = c.transaction().await?;
                 hold_named(&tx, &keys).await?;
-                tx.execute(
+                let rows = tx.query(
                     &format!(
-                        "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                        "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) {REMOVALS}"
                     ),
                     &[
                         &m.id,
@@ -442,7 +458,8 @@ impl Messages for PgLedger {
                     ],
                 )
                 .await?;
-                tx.commit().await
+                tx.commit().await?;
+                Ok(removals(&rows))
             })
         })
     }
@@ -475,37 +492,39 @@ impl Messages for PgLedger {
 }
 
 impl Parts for PgLedger {
-    fn insert_part(&self, p: &PartRow) -> Result<()> {
+    fn insert_part(&self, p: &PartRow) -> Result<Removals> {
         let p = p.clone();
         let keys = blob_keys(std::iter::once(p.original_blob.as_str()).chain(p.clean_blob.as_deref()));
         self.call(move |c| {
             Box::pin(async move {
                 let tx = c.transaction().await?;
                 hold_named(&tx, &keys).await?;
-                tx.execute(
-                    &format!(
-                        "INSERT INTO parts ({PART_COLUMNS}) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-                    ),
-                    &[
-                        &p.id,
-                        &p.message,
-                        &p.path,
-                        &p.name,
-                        &p.kind.as_str(),
-                        &p.outcome.as_str(),
-                        &p.reason,
-                        &p.original_blob,
-                        &to_i64(p.original_size),
-                        &p.clean_blob,
-                        &p.clean_name,
-                        &p.report,
-                        &to_i64(p.created),
-                        &to_i64(p.expires),
-                    ],
-                )
-                .await?;
-                tx.commit().await
+                let rows = tx
+                    .query(
+                        &format!(
+                            "INSERT INTO parts ({PART_COLUMNS}) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) {REMOVALS}"
+                        ),
+                        &[
+                            &p.id,
+                            &p.message,
+                            &p.path,
+                            &p.name,
+                            &p.kind.as_str(),
+                            &p.outcome.as_str(),
+                            &p.reason,
+                            &p.original_blob,
+                            &to_i64(p.original_size),
+                            &p.clean_blob,
+                            &p.clean_name,
+                            &p.report,
+                            &to_i64(p.created),
+                            &to_i64(p.expires),
+                        ],
+                    )
+                    .await?;
+                tx.commit().await?;
+                Ok(removals(&rows))
             })
         })
     }
@@ -544,7 +563,7 @@ impl Parts for PgLedger {
         clean_blob: &str,
         clean_name: Option<&str>,
         report: &str,
-    ) -> Result<()> {
+    ) -> Result<Removals> {
         let (id, clean_blob, report) = (id.to_owned(), clean_blob.to_owned(), report.to_owned());
         let clean_name = clean_name.map(str::to_owned);
         let keys = blob_keys([clean_blob.as_str()]);
@@ -552,13 +571,17 @@ impl Parts for PgLedger {
             Box::pin(async move {
                 let tx = c.transaction().await?;
                 hold_named(&tx, &keys).await?;
-                tx.execute(
-                    "UPDATE parts SET outcome = $2, reason = NULL, clean_blob = $3, clean_name = $4, report = $5 \
-                     WHERE id = $1",
-                    &[&id, &outcome.as_str(), &clean_blob, &clean_name, &report],
-                )
-                .await?;
-                tx.commit().await
+                let rows = tx
+                    .query(
+                        &format!(
+                        "UPDATE parts SET outcome = $2, reason = NULL, clean_blob = $3, clean_name = $4, report = $5 \
+                         WHERE id = $1 {REMOVALS}"
+                    ),
+                        &[&id, &outcome.as_str(), &clean_blob, &clean_name, &report],
+                    )
+                    .await?;
+                tx.commit().await?;
+                Ok(removals(&rows))
             })
         })
     }
@@ -767,7 +790,7 @@ impl Releases for PgLedger {
 }
 
 impl Jobs for PgLedger {
-    fn insert_job(&self, j: &JobRow, owner: &str, until: u64) -> Result<()> {
+    fn insert_job(&self, j: &JobRow, owner: &str, until: u64) -> Result<Removals> {
         let j = j.clone();
         let owner = owner.to_owned();
         let keys = blob_keys(std::iter::once(j.input_blob.as_str()).chain(j.clean_blob.as_deref()));
@@ -775,33 +798,35 @@ impl Jobs for PgLedger {
             Box::pin(async move {
                 let tx = c.transaction().await?;
                 hold_named(&tx, &keys).await?;
-                tx.execute(
-                    &format!(
-                        "INSERT INTO jobs ({JOB_COLUMNS}, claimed_by, claimed_until) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-                    ),
-                    &[
-                        &j.id,
-                        &j.name,
-                        &j.input_blob,
-                        &j.outcome.map(Outcome::as_str),
-                        &j.report,
-                        &j.clean_blob,
-                        &j.clean_name,
-                        &j.media_type,
-                        &to_i64(j.created),
-                        &to_i64(j.expires),
-                        &owner,
-                        &to_i64(until),
-                    ],
-                )
-                .await?;
-                tx.commit().await
+                let rows = tx
+                    .query(
+                        &format!(
+                            "INSERT INTO jobs ({JOB_COLUMNS}, claimed_by, claimed_until) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) {REMOVALS}"
+                        ),
+                        &[
+                            &j.id,
+                            &j.name,
+                            &j.input_blob,
+                            &j.outcome.map(Outcome::as_str),
+                            &j.report,
+                            &j.clean_blob,
+                            &j.clean_name,
+                            &j.media_type,
+                            &to_i64(j.created),
+                            &to_i64(j.expires),
+                            &owner,
+                            &to_i64(until),
+                        ],
+                    )
+                    .await?;
+                tx.commit().await?;
+                Ok(removals(&rows))
             })
         })
     }
 
-    fn finish_job(&self, id: &str, r: &JobResult<'_>) -> Result<()> {
+    fn finish_job(&self, id: &str, r: &JobResult<'_>) -> Result<Removals> {
         let id = id.to_owned();
         let (outcome, report) = (r.outcome, r.report.to_owned());
         let (clean_blob, clean_name, media_type) = (
@@ -814,13 +839,17 @@ impl Jobs for PgLedger {
             Box::pin(async move {
                 let tx = c.transaction().await?;
                 hold_named(&tx, &keys).await?;
-                tx.execute(
-                    "UPDATE jobs SET outcome = $2, report = $3, clean_blob = $4, clean_name = $5, media_type = $6 \
-                     WHERE id = $1",
-                    &[&id, &outcome.as_str(), &report, &clean_blob, &clean_name, &media_type],
-                )
-                .await?;
-                tx.commit().await
+                let rows = tx
+                    .query(
+                        &format!(
+                        "UPDATE jobs SET outcome = $2, report = $3, clean_blob = $4, clean_name = $5, media_type = $6 \
+                         WHERE id = $1 {REMOVALS}"
+                    ),
+                        &[&id, &outcome.as_str(), &report, &clean_blob, &clean_name, &media_type],
+                    )
+                    .await?;
+                tx.commit().await?;
+                Ok(removals(&rows))
             })
         })
     }
@@ -959,9 +988,15 @@ impl Ledger for PgLedger {
                     )
                     .await?;
                     let unnamed = tx.query(UNNAMED, &[&batch]).await?;
-                    let _ = unnamed_tx.send(unnamed.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>());
+                    let unnamed: Vec<String> = unnamed.iter().map(|r| r.get(0)).collect();
+                    let any = !unnamed.is_empty();
+                    let _ = unnamed_tx.send(unnamed);
                     // Also when the caller went away (dropped `done`).
                     let _ = done_rx.await;
+                    // Writers that saw the count before this round look for their blobs.
+                    if any {
+                        tx.execute("UPDATE blob_removals SET rounds = rounds + 1", &[]).await?;
+                    }
                     tx.commit().await
                 };
                 let _ = ended_tx.send(held.await);
