@@ -154,7 +154,8 @@ pub struct Store {
     instance: String,
     /// Whether other instances may share the ledger (`backend = "shared"`).
     shared: bool,
-    /// The latest count of blob-removal rounds a write was told (`u64::MAX`: none yet).
+    /// One more than the latest count of blob-removal rounds a write was told (0: none yet,
+    /// so the first writer always looks).
     removals: AtomicU64,
 }
 
@@ -201,7 +202,7 @@ impl Store {
             spool,
             instance: random_hex(8)?,
             shared: matches!(config.backend, StoreBackend::Shared(_)),
-            removals: AtomicU64::new(u64::MAX),
+            removals: AtomicU64::new(0),
         })
     }
 
@@ -227,7 +228,7 @@ impl Store {
     /// so there is nothing to look for (on S3 a request per blob saved); otherwise, or when
     /// the backend keeps no count, each blob is looked up (and written if gone).
     fn named(&self, seen: u64, now: Removals, blobs: &[(&[u8], &str)]) -> io::Result<()> {
-        if let Some(now) = now {
+        if let Some(now) = now.map(|n| n.saturating_add(1)) {
             self.removals.fetch_max(now, Ordering::AcqRel);
             if now == seen {
                 return Ok(());

@@ -16,7 +16,9 @@ use std::time::Duration;
 
 use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path;
-use object_store::{ClientOptions, ObjectStoreExt, PutPayload, RetryConfig, WriteMultipart};
+use object_store::{
+    ClientOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, RetryConfig, WriteMultipart,
+};
 
 use super::blobs::{is_address, OriginalStore};
 use super::bridge::Bridge;
@@ -140,19 +142,29 @@ impl OriginalStore for S3Blobs {
         // One copy into shared bytes: the payload must outlive this call's borrow.
         let bytes = bytes::Bytes::copy_from_slice(bytes);
         self.call(async move {
+            if bytes.len() < MULTIPART_FROM {
+                // One request, not a lookup and then a write: create unless it exists
+                // (`If-None-Match: *`). A store that ignores the condition overwrites the
+                // object with the same bytes (the key is their hash), which is as good.
+                let create = PutOptions {
+                    mode: PutMode::Create,
+                    ..PutOptions::default()
+                };
+                return match store.put_opts(&key, PutPayload::from(bytes), create).await {
+                    Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
+                    Err(e) => Err(object_error(e)),
+                };
+            }
+            // A large one is looked up first: uploading it again in parts costs more.
             match store.head(&key).await {
                 Ok(meta) if meta.size == bytes.len() as u64 => return Ok(()),
                 Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => return Err(object_error(e)),
             }
-            if bytes.len() < MULTIPART_FROM {
-                store.put(&key, PutPayload::from(bytes)).await.map_err(object_error)?;
-            } else {
-                let upload = store.put_multipart(&key).await.map_err(object_error)?;
-                let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
-                writer.put(bytes);
-                writer.finish().await.map_err(object_error)?;
-            }
+            let upload = store.put_multipart(&key).await.map_err(object_error)?;
+            let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+            writer.put(bytes);
+            writer.finish().await.map_err(object_error)?;
             Ok(())
         })
     }
