@@ -372,6 +372,34 @@ fn both_mode_attaches_and_links() {
 }
 
 #[test]
+fn every_disarmed_held_or_blocked_line_links_to_its_page_as_configured() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let links = |extra: &str, fixture: &str| {
+        let sub = dir.path().join(format!("{}-{fixture}", extra.len())).tap_mkdir();
+        let config = mail_config(&sub, extra);
+        let out = sub.join("out.eml");
+        let (code, _) = run_mail(&config, &mail_fixture(fixture), &out);
+        assert_eq!(code, Some(0));
+        let text = python_judge(&out, None)["text"].as_str().expect("text").to_string();
+        (text.matches("http://127.0.0.1:8080/o/").count(), text)
+    };
+    // The default (reattach, links "always"): the disarmed .docm is attached as .docx and its
+    // line still leads to the page where its original can be asked for.
+    let (n, text) = links("", "forwarded_docm.eml");
+    assert!(n >= 1, "no link for the disarmed attachment:\n{text}");
+    assert!(text.contains("原本の開示申請は下記リンクから"), "{text}");
+    assert!(text.contains("そのページから原本の開示を申請できます"), "{text}");
+    // "refused_only": an attached file has none; a held one still has its link.
+    let (n, text) = links("[mail]\nlinks = \"refused_only\"\n", "forwarded_docm.eml");
+    assert_eq!(n, 0, "{text}");
+    let (n, text) = links("[mail]\nlinks = \"refused_only\"\n", "password_zip.eml");
+    assert_eq!(n, 1, "{text}");
+    // "never": no link at all, not even for the held archive.
+    let (n, text) = links("[mail]\nlinks = \"never\"\n", "password_zip.eml");
+    assert_eq!(n, 0, "{text}");
+}
+
+#[test]
 fn malformed_mail_is_delivered_as_text_with_its_original_kept() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config_path = mail_config(dir.path(), "");

@@ -11,6 +11,8 @@ pub(super) struct RawMail {
     /// Attachments: `reattach` (sanitized files in the mail), `url` (download links in the
     /// notice instead), `both`.
     attachments: String,
+    /// Which notice lines carry their recipient-page link: `always`, `refused_only`, `never`.
+    links: String,
     /// Web addresses in the text: `defang` (`hxxps://example[.]jp`) or `keep`.
     urls: String,
     /// Charset of the rebuilt text body: `utf-8` or `iso-2022-jp`.
@@ -38,6 +40,7 @@ impl Default for RawMail {
     fn default() -> Self {
         Self {
             attachments: "reattach".into(),
+            links: "always".into(),
             urls: "defang".into(),
             body_charset: "utf-8".into(),
             tnef: "block".into(),
@@ -59,7 +62,8 @@ pub const DEFAULT_NOTICE: &str = "━━━━━━━━━━━━━━━�
 {summary}
 {attachments}
 {notes}
-原本は {retention_days} 日間保管されます。お問い合わせは情報システム担当まで。
+原本は {retention_days} 日間保管されます。リンクのあるファイルは、そのページから原本の開示を申請できます。
+お問い合わせは情報システム担当まで。
 ━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━
 ";
 
@@ -67,6 +71,7 @@ pub const DEFAULT_NOTICE: &str = "━━━━━━━━━━━━━━━�
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailConfig {
     pub attachments: AttachmentMode,
+    pub links: NoticeLinks,
     pub defang_urls: bool,
     pub body_charset: BodyCharset,
     /// TNEF parts are held (true) or blocked (false, the default).
@@ -98,6 +103,34 @@ impl AttachmentMode {
     }
 }
 
+/// Which lines of the notice carry their part's recipient-page link (`mail.links`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeLinks {
+    /// Every part that was disarmed, blocked or held (the default): the recipient can ask
+    /// for the original of a disarmed file (a macro that was removed) in one click, also when
+    /// the clean file is attached. A file that needed nothing removed and is attached has no
+    /// original worth asking for: no link.
+    Always,
+    /// Only parts without a clean file in the mail (blocked, held; disarmed ones under
+    /// `attachments = "url"`, whose link is the only way to them).
+    RefusedOnly,
+    /// None (only with `attachments = "reattach"`: the notice then tells to ask IT).
+    Never,
+}
+
+impl NoticeLinks {
+    /// Whether a part's line links to its page: its `outcome`, and whether its clean file is
+    /// `attached` to the mail.
+    pub fn link(self, outcome: crate::report::Outcome, attached: bool) -> bool {
+        use crate::report::Outcome;
+        match self {
+            NoticeLinks::Always => !(attached && outcome == Outcome::Clean),
+            NoticeLinks::RefusedOnly => !attached,
+            NoticeLinks::Never => false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyCharset {
     Utf8,
@@ -115,6 +148,16 @@ impl RawMail {
                     ("reattach", AttachmentMode::Reattach),
                     ("url", AttachmentMode::Url),
                     ("both", AttachmentMode::Both),
+                ],
+            ),
+            links: choice(
+                problems,
+                "mail.links",
+                &self.links,
+                &[
+                    ("always", NoticeLinks::Always),
+                    ("refused_only", NoticeLinks::RefusedOnly),
+                    ("never", NoticeLinks::Never),
                 ],
             ),
             defang_urls: choice(problems, "mail.urls", &self.urls, &[("defang", true), ("keep", false)]),
@@ -143,6 +186,12 @@ impl RawMail {
             max_message_bytes: self.max_message_bytes,
             notice_template: self.notice_template.clone(),
         };
+        if mail.links == NoticeLinks::Never && mail.attachments.links() {
+            problems.push(problem(
+                "mail.links",
+                "\"never\" leaves a file that is not attached (attachments = \"url\" or \"both\") out of reach",
+            ));
+        }
         if !(mail.link_base_url.starts_with("http://") || mail.link_base_url.starts_with("https://")) {
             problems.push(problem("mail.link_base_url", "must start with http:// or https://"));
         }
@@ -159,5 +208,40 @@ impl RawMail {
             problems.push(problem("mail.notice_template", "must contain {attachments}"));
         }
         mail
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::NoticeLinks;
+    use crate::config::Config;
+    use crate::report::Outcome;
+
+    #[test]
+    fn which_lines_link() {
+        use NoticeLinks::*;
+        // (outcome, attached) -> always, refused_only, never
+        for (outcome, attached, expect) in [
+            (Outcome::Disarmed, true, [true, false, false]),
+            (Outcome::Disarmed, false, [true, true, false]),
+            (Outcome::Clean, true, [false, false, false]),
+            (Outcome::Held, false, [true, true, false]),
+            (Outcome::Blocked, false, [true, true, false]),
+        ] {
+            let got = [Always, RefusedOnly, Never].map(|l| l.link(outcome, attached));
+            assert_eq!(got, expect, "{outcome:?} attached={attached}");
+        }
+        // "never" would leave a file not in the mail out of reach.
+        for attachments in ["url", "both"] {
+            let toml = format!("[mail]\nattachments = \"{attachments}\"\nlinks = \"never\"\n");
+            let keys: Vec<String> = Config::from_toml(&toml)
+                .expect_err("refused")
+                .0
+                .into_iter()
+                .map(|p| p.key)
+                .collect();
+            assert_eq!(keys, ["mail.links"]);
+        }
+        assert!(Config::from_toml("[mail]\nlinks = \"never\"\n").is_ok());
     }
 }

@@ -37,7 +37,7 @@ pub use engine::WorkConfig;
 pub use http::{ApiKey, HttpConfig, Release, Role};
 pub use image::ImagePolicy;
 pub use limits::Limits;
-pub use mail::{AttachmentMode, BodyCharset, MailConfig, DEFAULT_NOTICE};
+pub use mail::{AttachmentMode, BodyCharset, MailConfig, NoticeLinks, DEFAULT_NOTICE};
 pub use office::{Hyperlinks, OfficePolicy};
 pub use pdf::{Metadata, PdfPolicy, UriLinks};
 pub use relay::RelayConfig;

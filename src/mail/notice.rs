@@ -104,7 +104,10 @@ impl Line {
                     t = format!("{t} → {new} として添付");
                 } else if self.attached {
                     t.push_str(" 添付あり");
-                } else {
+                }
+                if self.attached && self.link.is_some() {
+                    t.push_str("（原本の開示申請は下記リンクから）");
+                } else if !self.attached {
                     t.push_str(" 下記リンクから取得できます");
                 }
                 t

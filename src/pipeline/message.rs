@@ -429,7 +429,9 @@ impl Run<'_> {
         })?;
         drop(a.bytes);
         let attach = clean.is_some() && cfg.attachments.reattaches();
-        let wants_link = !outcome.has_output() || cfg.attachments.links();
+        // A file in the mail with nothing else reaches its page only by this link; the rest
+        // as `mail.links` says.
+        let wants_link = (clean.is_some() && !attach) || cfg.links.link(outcome, attach);
         let link = wants_link.then(|| format!("{}/o/{}", cfg.link_base_url, self.store.link_for(&row)));
         let removed: Vec<What> = report
             .as_ref()
