@@ -69,7 +69,11 @@ impl S3Blobs {
             .with_client_options(client)
             .with_retry(retry)
             .with_bucket_name(&config.bucket)
-            .with_allow_http(config.allow_http);
+            .with_allow_http(config.allow_http)
+            // The request is signed, its body not hashed into the signature: TLS (required
+            // but on loopback) already keeps the body intact, as AWS's own SDKs do over
+            // HTTPS, and hashing every original again cost a SHA-256 pass per upload.
+            .with_unsigned_payload(true);
         if let Some(endpoint) = &config.endpoint {
             builder = builder.with_endpoint(endpoint);
         }
