@@ -55,6 +55,11 @@ enum Command {
         #[command(subcommand)]
         action: OriginalsCommand,
     },
+    /// The ledger's database: `db migrate` applies the schema migrations now.
+    Db {
+        #[command(subcommand)]
+        action: DbCommand,
+    },
     /// Make an API key: prints the key (give it to the client, once) and the line for
     /// `http.api_keys` (only its SHA-256 goes into the configuration).
     Apikey {
@@ -71,6 +76,13 @@ enum Command {
         /// The file to check (default: the --config file, or the embedded defaults).
         file: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Bring the ledger's schema up to date now (the daemon does it at start too) and say
+    /// which version it is at; refuses a database newer than this binary.
+    Migrate,
 }
 
 #[derive(Subcommand)]
@@ -150,6 +162,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             action: OriginalsCommand::Purge,
         } => configured(&cli.config, |c| mugai::cli::purge(&c)),
         Command::Audit(args) => configured(&cli.config, |c| mugai::cli::audit(&c, args)),
+        Command::Db {
+            action: DbCommand::Migrate,
+        } => configured(&cli.config, |c| mugai::cli::migrate(&c)),
     }
 }
 

@@ -377,3 +377,50 @@ fn two_instances_on_one_store_are_one_service() {
     let part = ledger.part(&id).expect("part").expect("the part lives");
     assert!(bucket.get(&part.original_blob).expect("original") == docm);
 }
+
+#[test]
+fn db_migrate_brings_the_schema_up_and_refuses_a_newer_one() {
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.database("migrate");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = common::write_temp(
+        dir.path(),
+        "mugai.toml",
+        format!(
+            "[serve]\ndata_dir = \"{}\"\n[store]\nbackend = \"shared\"\nlink_key = \"{KEY}\"\n\
+             [store.postgres]\nurl = \"{url}\"\n[store.s3]\nbucket = \"unused\"\n",
+            dir.path().join("data").display()
+        )
+        .as_bytes(),
+    );
+    let migrate = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_mugai"))
+            .args(["-c", config.to_str().expect("path"), "db", "migrate"])
+            .output()
+            .expect("mugai db migrate")
+    };
+    for _ in 0..2 {
+        let out = migrate();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{text}");
+        assert!(text.contains("schema version 3"), "{text}");
+    }
+    pg.run(
+        "psql",
+        &[
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &pg.port.to_string(),
+            "-U",
+            "mugai",
+            "-d",
+            "migrate",
+            "-c",
+            "INSERT INTO schema_version VALUES (99)",
+        ],
+    );
+    let out = migrate();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("newer than this binary"));
+}

@@ -82,6 +82,29 @@ fn open_store(config: &Config) -> anyhow::Result<(Store, AuditLog)> {
     Ok((store, audit))
 }
 
+/// `mugai db migrate`: the schema brought up to date (as every start does), and said.
+pub fn migrate(config: &Config) -> anyhow::Result<u8> {
+    match &config.store.backend {
+        crate::config::StoreBackend::Shared(shared) => {
+            let ledger = crate::store::PgLedger::connect_tls(
+                shared.postgres_url.expose(),
+                1,
+                shared.postgres_ca_file.as_deref(),
+            )
+            .context("the shared ledger (store.postgres)")?;
+            println!("PostgreSQL ledger at schema version {}", ledger.schema_version()?);
+        }
+        crate::config::StoreBackend::Embedded => {
+            open_store(config)?;
+            println!(
+                "embedded ledger {} is current (SQLite: made and upgraded when opened)",
+                config.serve.data_dir.join("ledger.sqlite3").display()
+            );
+        }
+    }
+    Ok(EXIT_OK)
+}
+
 /// `mugai originals purge`: remove what is past retention now.
 pub fn purge(config: &Config) -> anyhow::Result<u8> {
     let (store, audit) = open_store(config)?;

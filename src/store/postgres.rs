@@ -321,13 +321,13 @@ impl PgLedger {
         })
     }
 
-    /// Run `f` with one of the clients on the ledger's runtime and wait for its answer.
     /// The next connection, in turn.
     fn client(&self) -> Arc<Mutex<Client>> {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.clients.len();
         self.clients[i].clone()
     }
 
+    /// Run `f` with one of the clients on the ledger's runtime and wait for its answer.
     fn call<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
