@@ -25,6 +25,7 @@ pub mod scan;
 pub mod secret;
 pub mod smtp;
 pub mod store;
+pub mod texts;
 
 pub use cdr::{Engine, FileKind, Input, Processed, Refusal};
 pub use config::Config;

@@ -26,53 +26,12 @@ pub struct Line {
     pub link: Option<String>,
 }
 
-/// The reason words in Japanese.
-pub fn reason_ja(reason: &str) -> &'static str {
-    match reason {
-        "encrypted" => "パスワード付き（暗号化）のため中身を確認できません",
-        "wrong_password" => "パスワードが違います",
-        "executable" => "実行ファイルは受け取れません",
-        "script" => "スクリプトファイルは受け取れません",
-        "external_link" => "外部のブック・DDE へのリンクを含むため受け取れません",
-        "active_action" => "クリックでプログラムを実行する設定を含むため受け取れません",
-        "active_text" => "開くと動作する形式（ショートカット・設定・HTML など）は受け取れません",
-        "missing_extension" => "拡張子のないファイルは運用方針により受け取れません",
-        "extension_mismatch" => "拡張子と中身の種類が一致しません",
-        "malformed" => "ファイルが壊れています",
-        "limit_exceeded" => "大きさ・展開量・入れ子の上限を超えています",
-        "timeout" => "処理が時間内に終わりませんでした",
-        "unsupported" => "無害化に対応していない形式です",
-        "unsupported_archive" => "対応していない圧縮形式です",
-        "policy" => "運用方針により受け取れない種類です",
-        "tnef" => "Outlook の TNEF 形式（winmail.dat）です",
-        "signature" => "電子署名（無害化で無効になるため削除）",
-        "bad_encoding" => "メールのエンコードが壊れています",
-        "encoded_block" => "本文に埋め込まれた符号化ファイル（yEnc・BinHex）は受け取れません",
-        "malformed_mail" => "メールの構造が壊れているため保留しました",
-        "internal" => "処理中にエラーが起きました",
-        _ => "処理できませんでした",
-    }
+fn reason_ja(reason: &str) -> &'static str {
+    crate::texts::reason(reason).ja
 }
 
-pub fn what_ja(what: What) -> &'static str {
-    match what {
-        What::Javascript => "スクリプト",
-        What::AutoAction | What::Action => "自動実行",
-        What::Launch => "外部プログラム起動",
-        What::EmbeddedFile => "埋め込みファイル",
-        What::ExternalLink | What::Uri => "外部リンク",
-        What::FormSubmit => "フォーム送信",
-        What::Multimedia => "マルチメディア",
-        What::Macro => "マクロ",
-        What::OleObject | What::Activex => "埋め込みオブジェクト",
-        What::Dde => "DDE",
-        What::Xfa => "XFA フォーム",
-        What::Metadata | What::PrivateData => "メタデータ",
-        What::Annotation => "注釈",
-        What::Encryption => "暗号化",
-        What::Structure => "不正な構造",
-        What::Damage => "読めなかったページ",
-    }
+fn what_ja(what: What) -> &'static str {
+    crate::texts::what(what).ja
 }
 
 impl Line {

@@ -266,34 +266,15 @@ fn outcome_text(lang: Lang, outcome: &str, reason: Option<&str>) -> String {
         _ => lang.t("処理できませんでした", "Could not be processed"),
     };
     match (reason, lang) {
-        (Some(r), Lang::Ja) => format!("{base}（{}）", crate::mail::notice::reason_ja(r)),
-        (Some(r), Lang::En) => format!("{base} ({})", r.replace('_', " ")),
+        (Some(r), Lang::Ja) => format!("{base}（{}）", crate::texts::reason(r).ja),
+        (Some(r), Lang::En) => format!("{base} ({})", crate::texts::reason(r).en),
         (None, _) => base.to_string(),
     }
 }
 
 fn what_text(lang: Lang, what: What) -> &'static str {
-    match lang {
-        Lang::Ja => crate::mail::notice::what_ja(what),
-        Lang::En => match what {
-            What::Javascript => "Script",
-            What::AutoAction | What::Action => "Automatic action",
-            What::Launch => "Program launch",
-            What::EmbeddedFile => "Embedded file",
-            What::ExternalLink | What::Uri => "External link",
-            What::FormSubmit => "Form submission",
-            What::Multimedia => "Multimedia",
-            What::Macro => "Macro",
-            What::OleObject | What::Activex => "Embedded object",
-            What::Dde => "DDE",
-            What::Xfa => "XFA form",
-            What::Metadata | What::PrivateData => "Metadata",
-            What::Annotation => "Annotation",
-            What::Encryption => "Encryption",
-            What::Structure => "Broken structure",
-            What::Damage => "Content that could not be read (the original has it)",
-        },
-    }
+    let words = crate::texts::what(what);
+    lang.t(words.ja, words.en)
 }
 
 /// `GET /o/{token}/clean`: the sanitized file.
