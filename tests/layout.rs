@@ -30,6 +30,8 @@ const LAYERS: &[(&str, u32)] = &[
     // Configuration (one validated value per section) and the metrics.
     ("config", 2),
     ("metrics", 2),
+    // The words for report codes (reasons, finding kinds), in Japanese and English.
+    ("texts", 2),
     // The engine, storage, the audit trail, the scanner client, the relay.
     ("cdr", 3),
     ("store", 3),

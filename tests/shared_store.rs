@@ -405,21 +405,7 @@ fn db_migrate_brings_the_schema_up_and_refuses_a_newer_one() {
         assert!(out.status.success(), "{text}");
         assert!(text.contains("schema version 3"), "{text}");
     }
-    pg.run(
-        "psql",
-        &[
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &pg.port.to_string(),
-            "-U",
-            "mugai",
-            "-d",
-            "migrate",
-            "-c",
-            "INSERT INTO schema_version VALUES (99)",
-        ],
-    );
+    pg.sql("migrate", "INSERT INTO schema_version VALUES (99)");
     let out = migrate();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("newer than this binary"));

@@ -371,21 +371,7 @@ fn a_database_newer_than_the_binary_is_refused_and_a_dead_server_is_an_error() {
     let ledger = PgLedger::connect(&url, 1).expect("connect");
     ledger.insert_message(&message("m1", 1, 2)).expect("m1");
     drop(ledger);
-    pg.run(
-        "psql",
-        &[
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &pg.port.to_string(),
-            "-U",
-            "mugai",
-            "-d",
-            "newer",
-            "-c",
-            "INSERT INTO schema_version VALUES (99)",
-        ],
-    );
+    pg.sql("newer", "INSERT INTO schema_version VALUES (99)");
     let err = PgLedger::connect(&url, 1).err().expect("refused");
     assert!(err.to_string().contains("newer than this binary"), "{err}");
     // A server that went away: calls fail (the caller fails closed), they do not hang.

@@ -130,6 +130,15 @@ impl Postgres {
         );
     }
 
+    /// Run one SQL statement in database `db` (psql, as the server's user).
+    pub fn sql(&self, db: &str, statement: &str) {
+        let port = self.port.to_string();
+        self.run(
+            "psql",
+            &["-h", "127.0.0.1", "-p", &port, "-U", "mugai", "-d", db, "-c", statement],
+        );
+    }
+
     /// A new, empty database; its connection string.
     pub fn database(&self, name: &str) -> String {
         self.run(
