@@ -794,7 +794,9 @@ async fn the_approver_page_signs_in_with_an_approve_key_and_decides() {
     let a = call(&api, with_headers(get("/approvals", None), &[("cookie", &both)])).await;
     let html = a.text();
     assert!(
-        html.contains("承認して.docm") && html.contains(&format!("/approvals/{id}/approve")),
+        html.contains("承認して.docm")
+            && html.contains(&format!("/approvals/{id}/approve"))
+            && html.contains("無害化しました（マクロ"),
         "{html}"
     );
     assert!(html.contains("boss"));

@@ -120,7 +120,7 @@ async fn pending_page(state: &Arc<AppState>, lang: Lang, csrf: &str, key: &ApiKe
                  </td></tr>\n",
                 esc(part.kind.as_str()),
                 size(part.original_size),
-                esc(part.outcome.as_str()),
+                esc(&result_text(lang, part)),
                 jst(request.requested),
                 field = csrf_field(csrf),
                 approve = lang.t("承認", "Approve"),
@@ -244,5 +244,17 @@ async fn decide_form(
     match decide(state, id, approve, &key.name, &origin).await {
         Ok(()) => see_other("/approvals"),
         Err(e) => error_page(lang, &e),
+    }
+}
+
+/// A part's outcome in the page's language, with what was removed: 「無害化しました（マクロ・
+/// 外部リンクを削除）」.
+fn result_text(lang: Lang, part: &crate::store::PartRow) -> String {
+    let outcome = super::recipient::outcome_text(lang, part.outcome.as_str(), part.reason.as_deref());
+    let removed = super::recipient::removed_summary(lang, &part.report);
+    match (removed.is_empty(), lang) {
+        (true, _) => outcome,
+        (false, Lang::Ja) => format!("{outcome}（{removed}を削除）"),
+        (false, Lang::En) => format!("{outcome} (removed: {removed})"),
     }
 }

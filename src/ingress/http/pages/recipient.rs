@@ -146,11 +146,13 @@ fn render(
             lang.t("無害化で取り除いた、または無効にした内容", "Content removed or made inactive"),
             lang.t("内容", "What"),
             lang.t("場所", "Where"),
-            lang.t("詳細", "Detail"),
+            lang.t("詳細（技術情報・英語）", "Detail"),
         ));
         for f in findings.iter().take(200) {
             html.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                // The detail is the engine's technical English: marked so for screen readers
+                // on the Japanese page.
+                "<tr><td>{}</td><td>{}</td><td lang=\"en\">{}</td></tr>\n",
                 esc(what_text(lang, f.what)),
                 esc(&f.location),
                 esc(&f.detail)
@@ -253,7 +255,7 @@ fn render(
     html
 }
 
-fn outcome_text(lang: Lang, outcome: &str, reason: Option<&str>) -> String {
+pub(super) fn outcome_text(lang: Lang, outcome: &str, reason: Option<&str>) -> String {
     let base = match outcome {
         "clean" => lang.t("問題は見つかりませんでした", "Nothing active was found"),
         "disarmed" => lang.t("無害化しました", "Sanitized: active content removed"),
@@ -270,6 +272,22 @@ fn outcome_text(lang: Lang, outcome: &str, reason: Option<&str>) -> String {
         (Some(r), Lang::En) => format!("{base} ({})", crate::texts::reason(r).en),
         (None, _) => base.to_string(),
     }
+}
+
+/// The kinds of content a part's report says were removed, in `lang`'s words, each once
+/// ("マクロ・外部リンク"); empty when nothing was.
+pub(super) fn removed_summary(lang: Lang, report_json: &str) -> String {
+    let Ok(report) = serde_json::from_str::<Report>(report_json) else {
+        return String::new();
+    };
+    let mut words: Vec<&str> = Vec::new();
+    for f in report.findings.iter().filter(|f| f.action != Action::Kept) {
+        let word = what_text(lang, f.what);
+        if !words.contains(&word) {
+            words.push(word);
+        }
+    }
+    words.join(lang.t("・", ", "))
 }
 
 fn what_text(lang: Lang, what: What) -> &'static str {
