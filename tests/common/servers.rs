@@ -232,3 +232,11 @@ impl Moto {
         }
     }
 }
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        // A `Child` dropped is not stopped: without this every test left its server running.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
