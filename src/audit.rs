@@ -146,6 +146,18 @@ pub enum Event {
         sha256: String,
         policy: &'static str,
     },
+    /// An operator took an original out with `mugai originals get` (情シス on a staff
+    /// member's behalf): which one, and why they said they needed it.
+    #[serde(rename = "original.fetched")]
+    OriginalFetched {
+        /// The part's or message's id.
+        id: String,
+        /// `part` or `message` (the whole `.eml`).
+        of: &'static str,
+        name: Option<String>,
+        sha256: String,
+        reason: String,
+    },
     /// An original was asked for and not handed out (pending, denied, the scan found
     /// something or could not run).
     #[serde(rename = "original.refused")]

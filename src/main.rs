@@ -89,6 +89,19 @@ enum DbCommand {
 enum OriginalsCommand {
     /// Remove originals and ledger rows past `store.retention_days`.
     Purge,
+    /// Write an original out (a part by its id, or a whole message as `.eml`), whatever the
+    /// release policy: for 情シス fetching one for a staff member. Audited with the reason,
+    /// before a byte is written; refused when the audit line cannot be written.
+    Get {
+        /// The part's id (from the notice's link page, the audit trail) or the message's.
+        id: String,
+        /// Why it is needed (required; goes into the audit trail).
+        #[arg(long)]
+        reason: String,
+        /// Where to write it (`-`: standard output).
+        #[arg(short, long)]
+        output: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -161,6 +174,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Originals {
             action: OriginalsCommand::Purge,
         } => configured(&cli.config, |c| mugai::cli::purge(&c)),
+        Command::Originals {
+            action: OriginalsCommand::Get { id, reason, output },
+        } => configured(&cli.config, |c| mugai::cli::get_original(&c, &id, &reason, &output)),
         Command::Audit(args) => configured(&cli.config, |c| mugai::cli::audit(&c, args)),
         Command::Db {
             action: DbCommand::Migrate,

@@ -4,6 +4,7 @@
 mod common;
 
 use std::io::Write;
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::*;
@@ -248,4 +249,60 @@ fn serve_on_defaults_names_loopback_listeners() {
         .expect("kill")
         .success());
     assert_eq!(child.wait().expect("wait").code(), Some(0));
+}
+
+#[test]
+fn originals_get_writes_an_original_out_audited_with_its_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = common::mail_config(dir.path(), "");
+    let input = common::fixtures_dir().join("mail/forwarded_docm.eml");
+    let out = dir.path().join("out.eml");
+    let (code, report) = common::run_mail(&config, &input, &out);
+    assert_eq!(code, Some(0), "{report}");
+    let part = report["parts"]
+        .as_array()
+        .expect("parts")
+        .iter()
+        .find(|p| p["stored_id"].is_string() && p["report"]["input"]["sha256"].is_string())
+        .expect("a stored part")
+        .clone();
+    let get = |id: &str, reason: Option<&str>, to: &Path| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_mugai"));
+        c.arg("-c").arg(&config).args(["originals", "get", id, "-o"]).arg(to);
+        if let Some(r) = reason {
+            c.args(["--reason", r]);
+        }
+        c.output().expect("mugai originals get")
+    };
+    // A part: its original bytes, and an audit line naming it and the reason first.
+    let original = dir.path().join("original.bin");
+    let id = part["stored_id"].as_str().expect("id");
+    let a = get(id, Some("総務課 山田さんの依頼（マクロの確認）"), &original);
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    let bytes = std::fs::read(&original).expect("written");
+    assert_eq!(
+        mugai::report::hex(&<sha2::Sha256 as sha2::Digest>::digest(&bytes)),
+        part["report"]["input"]["sha256"].as_str().expect("sha"),
+        "the exact original"
+    );
+    let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).expect("audit");
+    let line: serde_json::Value = audit
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["event"] == "original.fetched")
+        .expect("an original.fetched line");
+    assert_eq!((line["id"].as_str(), line["of"].as_str()), (Some(id), Some("part")));
+    assert_eq!(line["reason"], "総務課 山田さんの依頼（マクロの確認）");
+    assert_eq!(line["actor"], "cli");
+    // The whole message by its id: the .eml as it came.
+    let eml = dir.path().join("message.eml");
+    let a = get(report["id"].as_str().expect("message id"), Some("trace"), &eml);
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    assert_eq!(std::fs::read(&eml).expect("eml"), std::fs::read(&input).expect("input"));
+    // No reason, a blank one, or an id nobody kept: refused, nothing written.
+    let nothing = dir.path().join("nothing");
+    assert!(!get(id, None, &nothing).status.success());
+    assert!(!get(id, Some("  "), &nothing).status.success());
+    assert!(!get(&"0".repeat(32), Some("x"), &nothing).status.success());
+    assert!(!nothing.exists());
 }
