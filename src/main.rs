@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use mugai::cli::{AuditArgs, MailArgs, SanitizeArgs, EXIT_ERROR, EXIT_OK, EXIT_USAGE};
+use mugai::cli::{AuditArgs, DbCommand, MailArgs, OriginalsCommand, SanitizeArgs, EXIT_ERROR, EXIT_OK, EXIT_USAGE};
 use mugai::{Config, Engine};
 
 #[global_allocator]
@@ -50,7 +50,8 @@ enum Command {
                             The JSON mail report goes to stdout, or to --report FILE."
     )]
     Mail(MailArgs),
-    /// Stored originals: `originals purge` removes what is past retention now.
+    /// Stored originals: `originals purge` removes what is past retention now, `originals
+    /// get` writes one out (audited).
     Originals {
         #[command(subcommand)]
         action: OriginalsCommand,
@@ -75,32 +76,6 @@ enum Command {
     CheckConfig {
         /// The file to check (default: the --config file, or the embedded defaults).
         file: Option<PathBuf>,
-    },
-}
-
-#[derive(Subcommand)]
-enum DbCommand {
-    /// Bring the ledger's schema up to date now (the daemon does it at start too) and say
-    /// which version it is at; refuses a database newer than this binary.
-    Migrate,
-}
-
-#[derive(Subcommand)]
-enum OriginalsCommand {
-    /// Remove originals and ledger rows past `store.retention_days`.
-    Purge,
-    /// Write an original out (a part by its id, or a whole message as `.eml`), whatever the
-    /// release policy: for 情シス fetching one for a staff member. Audited with the reason,
-    /// before a byte is written; refused when the audit line cannot be written.
-    Get {
-        /// The part's id (from the notice's link page, the audit trail) or the message's.
-        id: String,
-        /// Why it is needed (required; goes into the audit trail).
-        #[arg(long)]
-        reason: String,
-        /// Where to write it (`-`: standard output).
-        #[arg(short, long)]
-        output: PathBuf,
     },
 }
 
@@ -171,16 +146,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }),
         Command::Sanitize(args) => configured(&cli.config, |c| mugai::cli::sanitize(Engine::new(c), args)),
         Command::Mail(args) => configured(&cli.config, |c| mugai::cli::mail(c, args)),
-        Command::Originals {
-            action: OriginalsCommand::Purge,
-        } => configured(&cli.config, |c| mugai::cli::purge(&c)),
-        Command::Originals {
-            action: OriginalsCommand::Get { id, reason, output },
-        } => configured(&cli.config, |c| mugai::cli::get_original(&c, &id, &reason, &output)),
+        Command::Originals { action } => configured(&cli.config, |c| mugai::cli::originals(&c, action)),
         Command::Audit(args) => configured(&cli.config, |c| mugai::cli::audit(&c, args)),
-        Command::Db {
-            action: DbCommand::Migrate,
-        } => configured(&cli.config, |c| mugai::cli::migrate(&c)),
+        Command::Db { action } => configured(&cli.config, |c| mugai::cli::db(&c, action)),
     }
 }
 

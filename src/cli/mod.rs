@@ -82,6 +82,47 @@ fn open_store(config: &Config) -> anyhow::Result<(Store, AuditLog)> {
     Ok((store, audit))
 }
 
+#[derive(clap::Subcommand)]
+pub enum DbCommand {
+    /// Bring the ledger's schema up to date now (the daemon does it at start too) and say
+    /// which version it is at; refuses a database newer than this binary.
+    Migrate,
+}
+
+#[derive(clap::Subcommand)]
+pub enum OriginalsCommand {
+    /// Remove originals and ledger rows past `store.retention_days`.
+    Purge,
+    /// Write an original out (a part by its id, or a whole message as `.eml`), whatever the
+    /// release policy: for 情シス fetching one for a staff member. Audited with the reason,
+    /// before a byte is written; refused when the audit line cannot be written.
+    Get {
+        /// The part's id (from the notice's link page, the audit trail) or the message's.
+        id: String,
+        /// Why it is needed (required; goes into the audit trail).
+        #[arg(long)]
+        reason: String,
+        /// Where to write it (`-`: standard output).
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+}
+
+/// `mugai originals …`.
+pub fn originals(config: &Config, action: OriginalsCommand) -> anyhow::Result<u8> {
+    match action {
+        OriginalsCommand::Purge => purge(config),
+        OriginalsCommand::Get { id, reason, output } => get_original(config, &id, &reason, &output),
+    }
+}
+
+/// `mugai db …`.
+pub fn db(config: &Config, action: DbCommand) -> anyhow::Result<u8> {
+    match action {
+        DbCommand::Migrate => migrate(config),
+    }
+}
+
 /// `mugai db migrate`: the schema brought up to date (as every start does), and said.
 pub fn migrate(config: &Config) -> anyhow::Result<u8> {
     match &config.store.backend {
