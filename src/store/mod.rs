@@ -241,8 +241,8 @@ impl Store {
 
     /// Write blobs (bytes, their SHA-256 address) side by side, ahead of the rows that will
     /// name them: each one's wait for the disk (`fdatasync`) overlaps the others', where one
-    /// after another they would add up. A blob written here and purged before its row came
-    /// is written again by the row's own put; a blob already there costs a lookup.
+    /// after another they would add up. The rows' writes then look for them again only when
+    /// a purge round came in between ([`Store::named`], with the returned [`Written`]).
     pub fn put_blobs(&self, blobs: &[(&[u8], &str)]) -> Result<Written, StoreError> {
         /// Writes in flight at once.
         const AT_ONCE: usize = 8;

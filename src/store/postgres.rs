@@ -172,26 +172,31 @@ where
     Ok(client)
 }
 
-/// The end of a statement writing a row that names blobs: the count of blob-removal rounds,
-/// read after the blobs' locks were taken (a round that removed one committed before).
-const REMOVALS: &str = "RETURNING (SELECT rounds FROM blob_removals)";
-
-/// The count a naming write returned (none when it matched no row).
-fn removals(rows: &[Row]) -> Removals {
-    rows.first().and_then(|r| r.get::<_, Option<i64>>(0)).map(to_u64)
-}
-
-/// Hold the locks of blobs a row about to be written names, until the transaction ends.
-async fn hold_named(
-    tx: &tokio_postgres::Transaction<'_>,
+/// Write a row naming blobs: `statement` (an INSERT or UPDATE) in a transaction that first
+/// holds the blobs' locks (`keys`) shared, so a purge removing one of them either finished
+/// before or waits until this row is committed and then sees it. Returns the count of
+/// blob-removal rounds, read after the locks were taken (none when the statement matched no
+/// row).
+async fn write_naming(
+    c: &mut Client,
     keys: &[i32],
-) -> std::result::Result<(), tokio_postgres::Error> {
+    statement: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> std::result::Result<Removals, tokio_postgres::Error> {
+    let tx = c.transaction().await?;
     tx.execute(
         "SELECT pg_advisory_xact_lock_shared($1, k) FROM unnest($2::INT4[]) AS k",
         &[&BLOB_LOCKS, &keys],
     )
-    .await
-    .map(drop)
+    .await?;
+    let rows = tx
+        .query(
+            &format!("{statement} RETURNING (SELECT rounds FROM blob_removals)"),
+            params,
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(rows.first().and_then(|r| r.get::<_, Option<i64>>(0)).map(to_u64))
 }
 
 fn pg(e: tokio_postgres::Error) -> LedgerError {
@@ -438,11 +443,11 @@ impl Messages for PgLedger {
         let keys = blob_keys([m.blob.as_str()]);
         self.call(move |c| {
             Box::pin(async move {
-                let tx = c.transaction().await?;
-                hold_named(&tx, &keys).await?;
-                let rows = tx.query(
+                write_naming(
+                    c,
+                    &keys,
                     &format!(
-                        "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) {REMOVALS}"
+                        "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
                     ),
                     &[
                         &m.id,
@@ -457,9 +462,7 @@ impl Messages for PgLedger {
                         &m.report,
                     ],
                 )
-                .await?;
-                tx.commit().await?;
-                Ok(removals(&rows))
+                .await
             })
         })
     }
@@ -497,34 +500,31 @@ impl Parts for PgLedger {
         let keys = blob_keys(std::iter::once(p.original_blob.as_str()).chain(p.clean_blob.as_deref()));
         self.call(move |c| {
             Box::pin(async move {
-                let tx = c.transaction().await?;
-                hold_named(&tx, &keys).await?;
-                let rows = tx
-                    .query(
-                        &format!(
-                            "INSERT INTO parts ({PART_COLUMNS}) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) {REMOVALS}"
-                        ),
-                        &[
-                            &p.id,
-                            &p.message,
-                            &p.path,
-                            &p.name,
-                            &p.kind.as_str(),
-                            &p.outcome.as_str(),
-                            &p.reason,
-                            &p.original_blob,
-                            &to_i64(p.original_size),
-                            &p.clean_blob,
-                            &p.clean_name,
-                            &p.report,
-                            &to_i64(p.created),
-                            &to_i64(p.expires),
-                        ],
-                    )
-                    .await?;
-                tx.commit().await?;
-                Ok(removals(&rows))
+                write_naming(
+                    c,
+                    &keys,
+                    &format!(
+                        "INSERT INTO parts ({PART_COLUMNS}) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+                    ),
+                    &[
+                        &p.id,
+                        &p.message,
+                        &p.path,
+                        &p.name,
+                        &p.kind.as_str(),
+                        &p.outcome.as_str(),
+                        &p.reason,
+                        &p.original_blob,
+                        &to_i64(p.original_size),
+                        &p.clean_blob,
+                        &p.clean_name,
+                        &p.report,
+                        &to_i64(p.created),
+                        &to_i64(p.expires),
+                    ],
+                )
+                .await
             })
         })
     }
@@ -569,19 +569,14 @@ impl Parts for PgLedger {
         let keys = blob_keys([clean_blob.as_str()]);
         self.call(move |c| {
             Box::pin(async move {
-                let tx = c.transaction().await?;
-                hold_named(&tx, &keys).await?;
-                let rows = tx
-                    .query(
-                        &format!(
-                        "UPDATE parts SET outcome = $2, reason = NULL, clean_blob = $3, clean_name = $4, report = $5 \
-                         WHERE id = $1 {REMOVALS}"
-                    ),
-                        &[&id, &outcome.as_str(), &clean_blob, &clean_name, &report],
-                    )
-                    .await?;
-                tx.commit().await?;
-                Ok(removals(&rows))
+                write_naming(
+                    c,
+                    &keys,
+                    "UPDATE parts SET outcome = $2, reason = NULL, clean_blob = $3, clean_name = $4, report = $5 \
+                     WHERE id = $1",
+                    &[&id, &outcome.as_str(), &clean_blob, &clean_name, &report],
+                )
+                .await
             })
         })
     }
@@ -796,32 +791,29 @@ impl Jobs for PgLedger {
         let keys = blob_keys(std::iter::once(j.input_blob.as_str()).chain(j.clean_blob.as_deref()));
         self.call(move |c| {
             Box::pin(async move {
-                let tx = c.transaction().await?;
-                hold_named(&tx, &keys).await?;
-                let rows = tx
-                    .query(
-                        &format!(
-                            "INSERT INTO jobs ({JOB_COLUMNS}, claimed_by, claimed_until) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) {REMOVALS}"
-                        ),
-                        &[
-                            &j.id,
-                            &j.name,
-                            &j.input_blob,
-                            &j.outcome.map(Outcome::as_str),
-                            &j.report,
-                            &j.clean_blob,
-                            &j.clean_name,
-                            &j.media_type,
-                            &to_i64(j.created),
-                            &to_i64(j.expires),
-                            &owner,
-                            &to_i64(until),
-                        ],
-                    )
-                    .await?;
-                tx.commit().await?;
-                Ok(removals(&rows))
+                write_naming(
+                    c,
+                    &keys,
+                    &format!(
+                        "INSERT INTO jobs ({JOB_COLUMNS}, claimed_by, claimed_until) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+                    ),
+                    &[
+                        &j.id,
+                        &j.name,
+                        &j.input_blob,
+                        &j.outcome.map(Outcome::as_str),
+                        &j.report,
+                        &j.clean_blob,
+                        &j.clean_name,
+                        &j.media_type,
+                        &to_i64(j.created),
+                        &to_i64(j.expires),
+                        &owner,
+                        &to_i64(until),
+                    ],
+                )
+                .await
             })
         })
     }
@@ -837,19 +829,14 @@ impl Jobs for PgLedger {
         let keys = blob_keys(clean_blob.as_deref());
         self.call(move |c| {
             Box::pin(async move {
-                let tx = c.transaction().await?;
-                hold_named(&tx, &keys).await?;
-                let rows = tx
-                    .query(
-                        &format!(
-                        "UPDATE jobs SET outcome = $2, report = $3, clean_blob = $4, clean_name = $5, media_type = $6 \
-                         WHERE id = $1 {REMOVALS}"
-                    ),
-                        &[&id, &outcome.as_str(), &report, &clean_blob, &clean_name, &media_type],
-                    )
-                    .await?;
-                tx.commit().await?;
-                Ok(removals(&rows))
+                write_naming(
+                    c,
+                    &keys,
+                    "UPDATE jobs SET outcome = $2, report = $3, clean_blob = $4, clean_name = $5, media_type = $6 \
+                     WHERE id = $1",
+                    &[&id, &outcome.as_str(), &report, &clean_blob, &clean_name, &media_type],
+                )
+                .await
             })
         })
     }
