@@ -6,8 +6,7 @@
 //! accepts, with its secrets where the file says they are.
 //!
 //! The tools come from the test command (PyPI into the judges' virtualenv, systemd from
-//! Debian); without them a test skips, unless `MUGAI_REQUIRE_DEPLOY_TOOLS` is set (the test
-//! command sets it, so CI never skips).
+//! Debian); as with every judge, a missing one fails the test rather than skipping it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,21 +15,6 @@ mod common;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Run a judge; `None` (the test skips) when it is not installed and not required.
-fn judge(program: &str, args: &[&str]) -> Option<std::process::Output> {
-    match Command::new(program).args(args).current_dir(root()).output() {
-        Ok(out) => Some(out),
-        Err(e) => {
-            assert!(
-                std::env::var_os("MUGAI_REQUIRE_DEPLOY_TOOLS").is_none(),
-                "MUGAI_REQUIRE_DEPLOY_TOOLS is set but {program}: {e}"
-            );
-            eprintln!("skipped: {program} is not installed");
-            None
-        }
-    }
 }
 
 fn text(out: &std::process::Output) -> String {
@@ -55,18 +39,14 @@ fn the_systemd_unit_verifies_and_exposes_little() {
         .replace("/usr/local/bin/mugai", env!("CARGO_BIN_EXE_mugai"));
     let path = common::write_temp(dir.path(), "mugai.service", unit.as_bytes());
     let path = path.to_str().expect("path");
-    let Some(verified) = judge("systemd-analyze", &["verify", path]) else {
-        return;
-    };
+    let verified = common::judge("systemd-analyze", &["verify", path]);
     assert!(verified.status.success(), "{}", text(&verified));
     assert!(
         !text(&verified).contains("mugai.service"),
         "warnings about the unit:\n{}",
         text(&verified)
     );
-    let Some(security) = judge("systemd-analyze", &["security", "--offline=true", "--no-pager", path]) else {
-        return;
-    };
+    let security = common::judge("systemd-analyze", &["security", "--offline=true", "--no-pager", path]);
     let report = text(&security);
     // "→ Overall exposure level for mugai.service: 1.1 OK"
     let score: f64 = report
@@ -92,7 +72,7 @@ fn the_systemd_unit_verifies_and_exposes_little() {
 #[test]
 fn the_container_files_pass_hadolint() {
     for file in ["deploy/Containerfile", "deploy/compose/postfix/Containerfile"] {
-        let Some(out) = judge("hadolint", &[file]) else { return };
+        let out = common::judge("hadolint", &[file]);
         assert!(out.status.success(), "{file}:\n{}", text(&out));
     }
     // The image runs as a non-root user, from a read-only-able root, with a data volume.
@@ -140,9 +120,7 @@ fn the_kubernetes_manifests_validate_strictly() {
     }
     let mut args = vec!["--strict"];
     args.extend(manifests.iter().map(String::as_str));
-    let Some(out) = judge("kubernetes-validate", &args) else {
-        return;
-    };
+    let out = common::judge("kubernetes-validate", &args);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(
         text(&out).matches(" passed for resource ").count(),
@@ -155,13 +133,9 @@ fn the_kubernetes_manifests_validate_strictly() {
 #[test]
 fn the_compose_file_follows_the_specification_and_its_lint() {
     let file = "deploy/compose/compose.yaml";
-    let Some(schema) = judge("check-jsonschema", &["--builtin-schema", "vendor.compose-spec", file]) else {
-        return;
-    };
+    let schema = common::judge("check-jsonschema", &["--builtin-schema", "vendor.compose-spec", file]);
     assert!(schema.status.success(), "{}", text(&schema));
-    let Some(lint) = judge("compose-lint", &[file]) else {
-        return;
-    };
+    let lint = common::judge("compose-lint", &[file]);
     assert!(lint.status.success(), "high-severity findings:\n{}", text(&lint));
 }
 
