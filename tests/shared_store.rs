@@ -2,8 +2,8 @@
 //! test, each instance with its own data directory and ports. What one instance kept or
 //! decided, the other knows: a mail disarmed by A has its download link answered by B; the
 //! original requested on B is approved on A and released on B; a held archive's password
-//! tries locked out on A are locked out on B; a job A died holding is finished by B; both
-//! purging at once remove each expired object once. An instance with another link key
+//! tries locked out on A are locked out on B; a job A died holding (SIGKILLed while it ran)
+//! is finished by B; both purging at once remove each expired object once. An instance with another link key
 //! refuses the same link, so the answer is not a page every link gets.
 
 use std::path::Path;
@@ -409,4 +409,106 @@ fn db_migrate_brings_the_schema_up_and_refuses_a_newer_one() {
     let out = migrate();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("newer than this binary"));
+}
+
+/// A job accepted by A, A SIGKILLed while it runs: B takes it once A's lease lapsed (A renews
+/// the leases of the jobs it runs every third of a lease, so only a dead holder's lapse) and
+/// finishes it; the result is read from B by the id A gave.
+#[test]
+fn a_job_whose_instance_is_killed_is_finished_by_another() {
+    let (Some(pg), Some(moto)) = (Postgres::start(), Moto::start()) else {
+        return;
+    };
+    let url = pg.database("killed_job");
+    let s3 = moto.bucket("killed-job");
+    // The shortest lease the configuration allows: B takes a dead A's job within seconds.
+    let shared = format!(
+        "job_lease_seconds = 5\n[store.postgres]\nurl = \"{url}\"\nconnections = 2\n[store.s3]\nbucket = \"{}\"\n\
+         endpoint = \"{}\"\nregion = \"ap-northeast-1\"\naccess_key_id = \"test-key\"\n\
+         secret_access_key = \"test-secret\"\nallow_http = true\n",
+        s3.bucket,
+        s3.endpoint.as_deref().unwrap_or_default(),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (port_a, port_b) = (common::free_port(), common::free_port());
+    let hop = std::net::TcpListener::bind("127.0.0.1:0").expect("hop");
+    let hop_port = hop.local_addr().expect("addr").port();
+    let base = format!("http://127.0.0.1:{port_b}");
+    // A runs one file at a time, so the job below keeps it busy for seconds.
+    let one_worker = format!("{shared}[engine]\nworkers = 1\n");
+    let a = instance(dir.path(), "a", port_a, hop_port, &base, &one_worker, KEY);
+    let b = instance(dir.path(), "b", port_b, hop_port, &base, &shared, KEY);
+
+    // A job that keeps an engine busy for a while: an archive of 4,000 macro documents, each
+    // rebuilt on its own (about a millisecond each).
+    let docm = common::fixture("ooxml/macro.docm");
+    const ENTRIES: usize = 4_000;
+    let archive = {
+        use std::io::Write;
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        for i in 0..ENTRIES {
+            zip.start_file(format!("報告{i:04}.docm"), opts).expect("start");
+            zip.write_all(&docm).expect("write");
+        }
+        zip.finish().expect("finish").into_inner()
+    };
+    let upload = common::write_temp(dir.path(), "many.zip", &archive);
+    let bearer = format!("authorization: Bearer {SUBMIT}");
+
+    let mut serve_a = serve(&a, port_a, &dir.path().join("a.log"));
+    let accepted = http(
+        port_a,
+        "/v1/jobs",
+        &[
+            "-H",
+            &bearer,
+            "-H",
+            "content-disposition: attachment; filename=\"many.zip\"",
+            "--data-binary",
+            &format!("@{}", upload.display()),
+        ],
+    );
+    // Killed while the job runs: no shutdown, no chance to give the job back.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let _ = serve_a.kill();
+    let _ = serve_a.wait();
+    assert_eq!(accepted.status, 202, "{}", accepted.text());
+    let id = accepted.json()["id"].as_str().expect("a job id").to_string();
+    let ledger = mugai::store::PgLedger::connect(&url, 1).expect("ledger");
+    use mugai::store::Jobs;
+    let left = ledger.job(&id, mugai::store::now()).expect("job").expect("row");
+    assert_eq!(
+        left.outcome, None,
+        "A must die before finishing the job, or this test proves nothing (make the job slower)"
+    );
+
+    // B starts after A died, and takes the job once A's lease lapsed (at start, or at a sweep).
+    let b_log = dir.path().join("b.log");
+    let serve_b = serve(&b, port_b, &b_log);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let status = loop {
+        let answer = http(port_b, &format!("/v1/jobs/{id}"), &["-H", &bearer]);
+        let status = answer.json();
+        if status["status"] != "queued" || std::time::Instant::now() > deadline {
+            break status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    };
+    let result = http(port_b, &format!("/v1/jobs/{id}/result"), &["-H", &bearer]);
+    let mut serve_b = serve_b;
+    let _ = serve_b.kill();
+    let _ = serve_b.wait();
+    let log = std::fs::read_to_string(&b_log).unwrap_or_default();
+    assert_eq!(status["status"], "done", "B finished A's job: {status}\n{log}");
+    assert_eq!(status["outcome"], "disarmed", "{status}");
+    // B's audit trail holds the job's decision: B ran it, not A before it died.
+    let audit = std::fs::read_to_string(dir.path().join("b.audit.jsonl")).unwrap_or_default();
+    assert!(audit.contains(&id), "B's audit names the job {id}:\n{audit}");
+    assert_eq!(result.status, 200, "{}", result.text());
+    // The clean archive: every document there, rebuilt without its macro.
+    let mut clean = zip::ZipArchive::new(std::io::Cursor::new(result.body)).expect("a ZIP");
+    assert_eq!(clean.len(), ENTRIES, "every document crossed");
+    let first = clean.by_index(0).expect("entry").name().expect("name").to_string();
+    assert!(first.ends_with(".docx"), "{first}");
 }

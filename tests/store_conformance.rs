@@ -169,6 +169,22 @@ fn conformance(ledger: &dyn Ledger) {
             .is_empty(),
         "b holds it now"
     );
+    // A live holder's heartbeat keeps its lease going past the first one; others' renewals
+    // touch nothing of it.
+    let ids = ["j1".to_string(), "unknown".to_string()];
+    assert_eq!(ledger.renew_jobs("b", &ids, t0 + 1800).expect("renew"), 1);
+    assert_eq!(
+        ledger.renew_jobs("c", &ids, t0 + 9999).expect("renew"),
+        0,
+        "c holds nothing"
+    );
+    assert!(
+        ledger
+            .claim_jobs("c", t0 + 1200, t0 + 1800, false)
+            .expect("claim")
+            .is_empty(),
+        "b renewed its lease: its jobs stay with it"
+    );
     assert_eq!(
         ledger.claim_jobs("a2", t0 + 2, t0 + 602, true).expect("claim all"),
         std::slice::from_ref(&job),
@@ -192,6 +208,11 @@ fn conformance(ledger: &dyn Ledger) {
             .expect("claim")
             .is_empty(),
         "a finished job is never taken"
+    );
+    assert_eq!(
+        ledger.renew_jobs("a2", &ids, t0 + 99_999).expect("renew"),
+        0,
+        "a finished job's lease is not renewed"
     );
     let j = ledger.job("j1", t0 + 1).expect("job").expect("row");
     assert_eq!(

@@ -21,6 +21,8 @@ pub(super) struct RawStore {
     /// `<data_dir>/link.key` on first start.
     link_key: Secret<String>,
     backend: String,
+    /// Seconds an instance holds an accepted job without renewing it.
+    job_lease_seconds: u64,
     postgres: RawPostgres,
     s3: RawS3,
 }
@@ -32,6 +34,7 @@ impl Default for RawStore {
             link_ttl_hours: 168,
             link_key: Secret::default(),
             backend: "embedded".into(),
+            job_lease_seconds: 60,
             postgres: RawPostgres::default(),
             s3: RawS3::default(),
         }
@@ -126,6 +129,8 @@ pub struct StoreConfig {
     /// section's `retention_days`.
     pub record_retention: Duration,
     pub backend: StoreBackend,
+    /// How long an accepted job is held without renewal (renewed every third of it).
+    pub job_lease: Duration,
 }
 
 impl RawStore {
@@ -133,6 +138,7 @@ impl RawStore {
     pub(super) fn validate(mut self, problems: &mut Vec<ConfigProblem>, record_retention: Duration) -> StoreConfig {
         range(problems, "store.retention_days", self.retention_days, 1, 36_500);
         range(problems, "store.link_ttl_hours", self.link_ttl_hours, 1, 24 * 36_500);
+        range(problems, "store.job_lease_seconds", self.job_lease_seconds, 5, 3_600);
         // Before anything reads them: a secret may live in the environment or a file.
         self.link_key = secret_value(problems, "store.link_key", self.link_key);
         self.postgres.url = secret_value(problems, "store.postgres.url", self.postgres.url);
@@ -189,6 +195,7 @@ impl RawStore {
             link_key,
             record_retention,
             backend,
+            job_lease: Duration::from_secs(self.job_lease_seconds),
         }
     }
 }

@@ -2,11 +2,6 @@
 
 use super::*;
 
-/// How long an instance holds a job it took: far longer than any job runs (the engine's
-/// deadline is minutes at most), so a live holder keeps it; a dead holder's jobs go to
-/// another instance this long after it died.
-pub const JOB_LEASE: Duration = Duration::from_secs(600);
-
 impl Store {
     /// Keep a report of a file sanitized through the API until retention ends; its id.
     pub fn keep_report(&self, json: &str) -> Result<String, StoreError> {
@@ -38,7 +33,7 @@ impl Store {
             created,
             expires: self.expiry(created),
         };
-        let until = created.saturating_add(JOB_LEASE.as_secs());
+        let until = created.saturating_add(self.job_lease.as_secs());
         let removals = self.ledger.insert_job(&row, &self.instance, until)?;
         self.named(seen, removals, &[(input, &row.input_blob)])?;
         Ok(row)
@@ -78,10 +73,27 @@ impl Store {
     /// else runs them); on a shared store, those whose holder's lease ran out.
     pub fn claim_jobs(&self, starting: bool) -> Result<Vec<JobRow>, StoreError> {
         let now = now();
-        let until = now.saturating_add(JOB_LEASE.as_secs());
+        let until = now.saturating_add(self.job_lease.as_secs());
         Ok(self
             .ledger
             .claim_jobs(&self.instance, now, until, starting && !self.shared)?)
+    }
+
+    /// This instance's heartbeat: the jobs `ids` it is running (or waiting to run) held
+    /// another lease from now, so a job that runs longer than one lease is never taken from a
+    /// live holder; how many.
+    pub fn renew_jobs(&self, ids: &[String]) -> Result<usize, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let until = now().saturating_add(self.job_lease.as_secs());
+        Ok(self.ledger.renew_jobs(&self.instance, ids, until)?)
+    }
+
+    /// How often this instance renews its leases and looks for jobs whose holder died: a
+    /// third of the lease, so two renewals may be late before the lease lapses.
+    pub fn job_sweep(&self) -> Duration {
+        self.job_lease / 3
     }
 
     /// Whether other instances share this store (they pick up jobs this one leaves).

@@ -221,6 +221,10 @@ pub trait Jobs: Send + Sync {
     /// when `all` (an embedded store starting: no other instance exists) — for `owner` until
     /// `until`, oldest first. A job is returned to one caller only.
     fn claim_jobs(&self, owner: &str, now: u64, until: u64, all: bool) -> Result<Vec<JobRow>>;
+    /// Extend `owner`'s leases on the unfinished jobs `ids` to `until` (its heartbeat over the
+    /// jobs it is running: a live holder keeps them however long they run; a dead holder's,
+    /// and a job that failed on the holder's side, lapse a lease later); how many.
+    fn renew_jobs(&self, owner: &str, ids: &[String], until: u64) -> Result<usize>;
 }
 
 /// The whole ledger: every repository, and retention across them. The embedded default is

@@ -154,6 +154,8 @@ pub struct Store {
     instance: String,
     /// Whether other instances may share the ledger (`backend = "shared"`).
     shared: bool,
+    /// How long this instance holds a job without renewing it (`store.job_lease_seconds`).
+    job_lease: Duration,
     /// One more than the latest count of blob-removal rounds a write was told (0: none yet,
     /// so the first writer always looks).
     removals: AtomicU64,
@@ -202,6 +204,7 @@ impl Store {
             spool,
             instance: random_hex(8)?,
             shared: matches!(config.backend, StoreBackend::Shared(_)),
+            job_lease: config.job_lease,
             removals: AtomicU64::new(0),
         })
     }
@@ -363,6 +366,7 @@ mod tests {
             link_key: None,
             record_retention: Duration::from_secs(1000),
             backend: StoreBackend::Embedded,
+            job_lease: Duration::from_secs(60),
         }
     }
 

@@ -879,6 +879,22 @@ impl Jobs for PgLedger {
             })
         })
     }
+
+    fn renew_jobs(&self, owner: &str, ids: &[String], until: u64) -> Result<usize> {
+        let (owner, ids) = (owner.to_owned(), ids.to_vec());
+        self.call(move |c| {
+            Box::pin(async move {
+                let n = c
+                    .execute(
+                        "UPDATE jobs SET claimed_until = $3 \
+                         WHERE id = ANY($1) AND claimed_by = $2 AND outcome IS NULL",
+                        &[&ids, &owner, &to_i64(until)],
+                    )
+                    .await?;
+                Ok(usize::try_from(n).unwrap_or(usize::MAX))
+            })
+        })
+    }
 }
 
 impl Ledger for PgLedger {

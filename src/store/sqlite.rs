@@ -557,6 +557,21 @@ impl Jobs for SqliteLedger {
             Ok(jobs)
         })
     }
+
+    fn renew_jobs(&self, owner: &str, ids: &[String], until: u64) -> Result<usize> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let mut renewed = 0;
+            for id in ids {
+                renewed += tx.execute(
+                    "UPDATE jobs SET claimed_until = ?3 WHERE id = ?1 AND claimed_by = ?2 AND outcome IS NULL",
+                    params![id, owner, to_i64(until)],
+                )?;
+            }
+            tx.commit()?;
+            Ok(renewed)
+        })
+    }
 }
 
 impl Ledger for SqliteLedger {

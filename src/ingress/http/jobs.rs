@@ -65,9 +65,12 @@ pub async fn submit(
 }
 
 /// Run one job to its end and record the result. Errors are logged and leave the job
-/// unfinished, so the next start runs it again.
+/// unfinished, so the next start runs it again (on a shared store, the first sweep after its
+/// lease lapsed, on any instance).
 async fn run(state: Arc<AppState>, job: JobRow, origin: Origin) {
+    state.hold_job(&job.id, true);
     let done = run_inner(&state, &job, &origin).await;
+    state.hold_job(&job.id, false);
     state.jobs_pending.fetch_sub(1, Ordering::SeqCst);
     if let Err(e) = done {
         tracing::error!(job = %job.id, error = %e.message, "job failed on our side; it runs again at the next start");

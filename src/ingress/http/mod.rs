@@ -47,6 +47,9 @@ pub struct AppState {
     queued: AtomicUsize,
     /// Jobs accepted and not yet finished (bounded by `jobs::MAX_PENDING`).
     jobs_pending: AtomicUsize,
+    /// Ids of the jobs this process runs or will run now: their leases are renewed. One that
+    /// failed on our side leaves the set, so its lease lapses and a sweep retries it.
+    jobs_held: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Memory for request bodies (`http.body_memory_bytes`); the rest wait in the spool.
     bodies: spool::Budget,
     /// Uploads being received, waiting or running: `engine.workers + http.max_queued`. Taken
@@ -66,6 +69,7 @@ impl AppState {
             pipeline,
             queued: AtomicUsize::new(0),
             jobs_pending: AtomicUsize::new(0),
+            jobs_held: std::sync::Mutex::default(),
             bodies: spool::Budget::new(body_memory),
             uploads: tokio::sync::Semaphore::new(uploads.min(tokio::sync::Semaphore::MAX_PERMITS)),
             readiness: health::Readiness::default(),
@@ -98,26 +102,47 @@ impl AppState {
         Ok(received)
     }
 
+    /// The ids of the jobs this process holds now.
+    fn held_jobs(&self) -> Vec<String> {
+        let held = self.jobs_held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        held.iter().cloned().collect()
+    }
+
+    /// Mark a job as held by this process (`true`) or no longer (`false`).
+    fn hold_job(&self, id: &str, held: bool) {
+        let mut set = self.jobs_held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if held {
+            set.insert(id.to_string());
+        } else {
+            set.remove(id);
+        }
+    }
+
     /// Pick up what the last run left: jobs accepted and not finished; on a shared store,
-    /// then every [`JOB_SWEEP`] the jobs of instances that died.
+    /// then every third of a job lease ([`crate::store::Store::job_sweep`]) renew this
+    /// instance's leases and take the jobs of instances that died.
     pub fn resume(self: &Arc<Self>) {
         jobs::resume(self, true);
         if self.pipeline.store().is_shared() {
             let state = self.clone();
+            let every = state.pipeline.store().job_sweep();
             tokio::spawn(async move {
                 loop {
-                    tokio::time::sleep(JOB_SWEEP).await;
+                    tokio::time::sleep(every).await;
                     let state = state.clone();
-                    // The claim is a ledger call: off the async threads.
-                    let _ = tokio::task::spawn_blocking(move || jobs::resume(&state, false)).await;
+                    // Ledger calls: off the async threads.
+                    let _ = tokio::task::spawn_blocking(move || {
+                        if let Err(e) = state.pipeline.store().renew_jobs(&state.held_jobs()) {
+                            tracing::error!(error = %e, "could not renew this instance's job leases");
+                        }
+                        jobs::resume(&state, false)
+                    })
+                    .await;
                 }
             });
         }
     }
 }
-
-/// How often an instance of a shared store looks for jobs whose holder died.
-pub const JOB_SWEEP: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The address a request came from: put on every request by [`serve`] (absent when a test
 /// drives the router directly).
