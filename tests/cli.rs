@@ -44,6 +44,28 @@ fn sanitize_writes_output_and_prints_the_report() {
 }
 
 #[test]
+fn a_report_reader_gone_is_an_error_line_not_a_panic() {
+    // `mugai sanitize … | head -0`: standard output is a pipe nobody reads any more.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let r = mugai()
+        .args([
+            "sanitize",
+            &fixtures_dir().join("pdf/openaction_js.pdf").to_string_lossy(),
+            "-o",
+        ])
+        .arg(dir.path().join("out.pdf"))
+        .stdout(writer)
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(4), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains("writing the report to standard output"), "{stderr}");
+}
+
+#[test]
 fn encrypted_pdf_exits_3_and_writes_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out.pdf");

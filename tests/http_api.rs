@@ -837,6 +837,21 @@ async fn the_approver_page_signs_in_with_an_approve_key_and_decides() {
         .contains("承認しました"));
     let a = call(&api, with_headers(get("/approvals", None), &[("cookie", &both)])).await;
     assert!(a.text().contains("承認待ちの申請はありません"));
+
+    // Sign-out ends the session in the ledger: the same cookie, kept and sent again, is a
+    // sign-in form, not a session.
+    let a = call(
+        &api,
+        form("/approvals/logout", &format!("csrf={CSRF}"), &[("cookie", &both)]),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    let a = call(&api, with_headers(get("/approvals", None), &[("cookie", &both)])).await;
+    assert!(
+        a.text().contains("name=\"key\"") && !a.text().contains("boss"),
+        "{}",
+        a.text()
+    );
 }
 
 /// Send a password ZIP to /v1/sanitize: held, with an unlock call in the answer.

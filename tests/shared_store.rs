@@ -403,7 +403,7 @@ fn db_migrate_brings_the_schema_up_and_refuses_a_newer_one() {
         let out = migrate();
         let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{text}");
-        assert!(text.contains("schema version 3"), "{text}");
+        assert!(text.contains("schema version 4"), "{text}");
     }
     pg.sql("migrate", "INSERT INTO schema_version VALUES (99)");
     let out = migrate();

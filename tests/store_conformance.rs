@@ -146,6 +146,23 @@ fn conformance(ledger: &dyn Ledger) {
     assert_eq!(ledger.report("r1", t0 + 1).expect("read").as_deref(), Some("{\"x\":1}"));
     assert_eq!(ledger.report("r1", t0 + day).expect("read"), None, "expired");
 
+    // Portal sessions: live until they expire or end; an ended one is gone for every reader.
+    let session = mugai::store::SessionRow {
+        id: "s1".into(),
+        person: "山田 太郎".into(),
+        source: "local".into(),
+        created: t0,
+        expires: t0 + 3600,
+    };
+    ledger.insert_session(&session).expect("session");
+    assert!(ledger.insert_session(&session).is_err(), "one row per session id");
+    assert_eq!(ledger.session("s1", t0 + 1).expect("read"), Some(session.clone()));
+    assert_eq!(ledger.session("s1", t0 + 3600).expect("read"), None, "expired");
+    assert_eq!(ledger.session("s2", t0).expect("read"), None);
+    assert!(ledger.end_session("s1").expect("end"));
+    assert!(!ledger.end_session("s1").expect("end"), "ended once");
+    assert_eq!(ledger.session("s1", t0 + 1).expect("read"), None, "ended");
+
     // Jobs: held by the instance that accepted them until its lease ends; another instance
     // takes them only then, and only one does; an embedded store starting takes them all.
     let job = job("j1", Some("大きい.pdf"), t0);
@@ -370,7 +387,7 @@ fn the_postgres_ledger_conforms_and_migrates_once() {
         (a.join().expect("a"), b.join().expect("b"))
     });
     let (a, b) = (a.expect("instance a"), b.expect("instance b"));
-    assert_eq!(a.schema_version().expect("version"), 3);
+    assert_eq!(a.schema_version().expect("version"), 4);
     conformance(&a);
     claims_are_exclusive(&a);
     // What one instance wrote, the other reads; and after a reconnect.

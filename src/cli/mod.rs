@@ -192,6 +192,15 @@ pub fn purge(config: &Config) -> anyhow::Result<u8> {
     Ok(EXIT_OK)
 }
 
+/// A report on standard output. A reader that went away (`mugai sanitize … | head`) is an
+/// error said in one line, not the panic `println!` makes of it.
+fn print_report(json: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{json}")
+        .and_then(|()| stdout.flush())
+        .context("writing the report to standard output")
+}
+
 /// Run a command's work with the machine's other cores lent to its pieces (a message's
 /// attachments, an archive's entries; [`crate::cdr::parallel`]).
 fn on_every_core<R>(f: impl FnOnce() -> R) -> R {
@@ -224,7 +233,7 @@ fn mail_on(config: Config, args: MailArgs) -> anyhow::Result<u8> {
     match &args.report {
         Some(path) => write_atomically(path, json.as_bytes())?,
         None if is_dash(&args.output) => eprintln!("{json}"),
-        None => println!("{json}"),
+        None => print_report(&json)?,
     }
     Ok(EXIT_OK)
 }
@@ -257,7 +266,7 @@ fn sanitize_on(engine: Engine, args: SanitizeArgs) -> anyhow::Result<u8> {
             match (&args.report, is_dash(out)) {
                 (Some(r), _) => write_atomically(r, format!("{json}\n").as_bytes())?,
                 (None, true) => eprintln!("{json}"),
-                (None, false) => println!("{json}"),
+                (None, false) => print_report(&json)?,
             }
             Ok(exit_for(p.report.outcome))
         }

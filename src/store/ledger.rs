@@ -137,6 +137,21 @@ pub struct ReleaseRecord {
     pub keep_until: Option<u64>,
 }
 
+/// A signed-in person's session on the portal pages, kept in the ledger so that it works on
+/// every instance of a shared store and ends on all of them at sign-out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    /// The session's random id (the cookie carries it signed with the link key).
+    pub id: String,
+    /// Who signed in: an account's or an API key's name, as the audit names them.
+    pub person: String,
+    /// How: `key` (an approver's API key), `local` (an account in the configuration) or
+    /// `ldap`; the pages check a `key` session's key again on every request.
+    pub source: String,
+    pub created: u64,
+    pub expires: u64,
+}
+
 /// Which rows and blobs a purge removed.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Purged {
@@ -227,11 +242,21 @@ pub trait Jobs: Send + Sync {
     fn renew_jobs(&self, owner: &str, ids: &[String], until: u64) -> Result<usize>;
 }
 
+/// Portal sessions: made at sign-in, read on every page, ended at sign-out or expiry (the
+/// purge removes expired ones).
+pub trait Sessions: Send + Sync {
+    fn insert_session(&self, row: &SessionRow) -> Result<()>;
+    /// The session, unless it ended or expired by `now`.
+    fn session(&self, id: &str, now: u64) -> Result<Option<SessionRow>>;
+    /// End a session; `false` when there was none.
+    fn end_session(&self, id: &str) -> Result<bool>;
+}
+
 /// The whole ledger: every repository, and retention across them. The embedded default is
 /// SQLite (`store::sqlite`); scale-out puts PostgreSQL behind the same traits, and
 /// `tests/store_conformance.rs` runs one suite against each. No backend type appears in a
 /// signature: errors are [`LedgerError`]s.
-pub trait Ledger: Messages + Parts + Reports + Releases + Jobs {
+pub trait Ledger: Messages + Parts + Reports + Releases + Jobs + Sessions {
     /// Remove every row that expired at or before `now`; report blobs left unreferenced.
     /// A purged part's release request and decision stay as a [`ReleaseRecord`] for
     /// `record_retention` seconds after its decision (or request); records older go.

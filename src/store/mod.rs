@@ -45,7 +45,7 @@ pub use crate::report::Outcome;
 pub use blobs::{FileBlobs, OriginalStore};
 pub use ledger::{
     JobResult, JobRow, Jobs, Ledger, LedgerError, MessageRow, Messages, PartRow, Parts, Purged, ReleaseRecord,
-    ReleaseRow, ReleaseState, Releases, Removals, Reports,
+    ReleaseRow, ReleaseState, Releases, Removals, Reports, SessionRow, Sessions,
 };
 pub use links::{Link, LinkError, LinkSigner, Purpose};
 pub use postgres::PgLedger;

@@ -123,6 +123,16 @@ CREATE TABLE blob_removals (
 );
 INSERT INTO blob_removals VALUES (1, 0);
 ",
+    "
+CREATE TABLE sessions (
+    id TEXT PRIMARY KEY,
+    person TEXT NOT NULL,
+    source TEXT NOT NULL,
+    created BIGINT NOT NULL,
+    expires BIGINT NOT NULL
+);
+CREATE INDEX sessions_expires ON sessions(expires);
+",
 ];
 
 /// Advisory lock keys (any two constants of ours): migrations, and the retention purge.
@@ -897,6 +907,59 @@ impl Jobs for PgLedger {
     }
 }
 
+impl Sessions for PgLedger {
+    fn insert_session(&self, row: &SessionRow) -> Result<()> {
+        let row = row.clone();
+        self.call(move |c| {
+            Box::pin(async move {
+                c.execute(
+                    "INSERT INTO sessions (id, person, source, created, expires) VALUES ($1, $2, $3, $4, $5)",
+                    &[
+                        &row.id,
+                        &row.person,
+                        &row.source,
+                        &to_i64(row.created),
+                        &to_i64(row.expires),
+                    ],
+                )
+                .await
+                .map(drop)
+            })
+        })
+    }
+
+    fn session(&self, id: &str, now: u64) -> Result<Option<SessionRow>> {
+        let id = id.to_owned();
+        self.call(move |c| {
+            Box::pin(async move {
+                let row = c
+                    .query_opt(
+                        "SELECT id, person, source, created, expires FROM sessions WHERE id = $1 AND expires > $2",
+                        &[&id, &to_i64(now)],
+                    )
+                    .await?;
+                Ok(row.map(|r| SessionRow {
+                    id: r.get(0),
+                    person: r.get(1),
+                    source: r.get(2),
+                    created: to_u64(r.get(3)),
+                    expires: to_u64(r.get(4)),
+                }))
+            })
+        })
+    }
+
+    fn end_session(&self, id: &str) -> Result<bool> {
+        let id = id.to_owned();
+        self.call(move |c| {
+            Box::pin(async move {
+                let n = c.execute("DELETE FROM sessions WHERE id = $1", &[&id]).await?;
+                Ok(n > 0)
+            })
+        })
+    }
+}
+
 impl Ledger for PgLedger {
     fn purge(&self, now: u64, record_retention: u64) -> Result<Purged> {
         let (now, keep) = (to_i64(now), to_i64(record_retention));
@@ -942,6 +1005,7 @@ impl Ledger for PgLedger {
                     .await?;
                 candidates.extend(gone_messages.iter().map(|r| r.get::<_, String>(0)));
                 tx.execute("DELETE FROM reports WHERE expires <= $1", &[&now]).await?;
+                tx.execute("DELETE FROM sessions WHERE expires <= $1", &[&now]).await?;
                 let gone_jobs = tx
                     .query(
                         "DELETE FROM jobs WHERE expires <= $1 RETURNING input_blob, clean_blob",

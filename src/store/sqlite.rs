@@ -100,6 +100,14 @@ CREATE TABLE IF NOT EXISTS unlock_tries (
     tries INTEGER NOT NULL,
     since INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    person TEXT NOT NULL,
+    source TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    expires INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_expires ON sessions(expires);
 ";
 
 /// The ledger in one SQLite file. One connection behind a mutex: rows are small and writes
@@ -574,6 +582,41 @@ impl Jobs for SqliteLedger {
     }
 }
 
+impl Sessions for SqliteLedger {
+    fn insert_session(&self, row: &SessionRow) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO sessions (id, person, source, created, expires) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![row.id, row.person, row.source, to_i64(row.created), to_i64(row.expires)],
+            )
+            .map(drop)
+        })
+    }
+
+    fn session(&self, id: &str, now: u64) -> Result<Option<SessionRow>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT id, person, source, created, expires FROM sessions WHERE id = ?1 AND expires > ?2",
+                params![id, to_i64(now)],
+                |r| {
+                    Ok(SessionRow {
+                        id: r.get(0)?,
+                        person: r.get(1)?,
+                        source: r.get(2)?,
+                        created: to_u64(r.get(3)?),
+                        expires: to_u64(r.get(4)?),
+                    })
+                },
+            )
+            .optional()
+        })
+    }
+
+    fn end_session(&self, id: &str) -> Result<bool> {
+        self.with(|c| Ok(c.execute("DELETE FROM sessions WHERE id = ?1", [id])? > 0))
+    }
+}
+
 impl Ledger for SqliteLedger {
     fn purge(&self, now: u64, record_retention: u64) -> Result<Purged> {
         self.with(|c| {
@@ -621,6 +664,7 @@ impl Ledger for SqliteLedger {
             )?;
             let messages = tx.execute("DELETE FROM messages WHERE expires <= ?1", [now])?;
             tx.execute("DELETE FROM reports WHERE expires <= ?1", [now])?;
+            tx.execute("DELETE FROM sessions WHERE expires <= ?1", [now])?;
             tx.execute("DELETE FROM jobs WHERE expires <= ?1", [now])?;
             candidates.sort();
             candidates.dedup();

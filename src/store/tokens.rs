@@ -1,5 +1,7 @@
 //! Signed tokens: a part's link (valid for the link lifetime, never past the part), other
-//! purposes (an approver's session), and resolving a link to its part.
+//! purposes, resolving a link to its part, and portal sessions (a signed token naming a
+//! session row of the ledger: any instance of a shared store knows it, and sign-out ends it
+//! everywhere).
 
 use super::*;
 
@@ -12,13 +14,36 @@ impl Store {
         self.links.sign(id, expires)
     }
 
-    /// Sign a token for another purpose than a part link (an approver's session).
-    pub fn sign_token(&self, purpose: Purpose, object: ObjectId, expires: u64) -> String {
-        self.links.sign_for(purpose, object, expires)
+    /// Open a session for `person` (signed in by `source`) until `expires`: the cookie's
+    /// value, a token signed for sessions naming the new row.
+    pub fn open_session(&self, person: &str, source: &str, expires: u64) -> Result<String, StoreError> {
+        let id = ObjectId::random()?;
+        self.ledger.insert_session(&SessionRow {
+            id: id.hex(),
+            person: person.to_string(),
+            source: source.to_string(),
+            created: now(),
+            expires,
+        })?;
+        Ok(self.links.sign_for(Purpose::Session, id, expires))
     }
 
-    pub fn verify_token(&self, purpose: Purpose, token: &str, now: u64) -> Result<Link, LinkError> {
-        self.links.verify_for(purpose, token, now)
+    /// The live session a cookie's token names: genuine (signed with the link key), unexpired,
+    /// and not ended. A forged token is refused before the ledger is asked.
+    pub fn session(&self, token: &str) -> Result<Option<SessionRow>, StoreError> {
+        let now = now();
+        let Ok(link) = self.links.verify_for(Purpose::Session, token, now) else {
+            return Ok(None);
+        };
+        Ok(self.ledger.session(&link.object.hex(), now)?)
+    }
+
+    /// End the session a token names (sign-out); `false` when it was not live.
+    pub fn end_session(&self, token: &str) -> Result<bool, StoreError> {
+        let Ok(link) = self.links.verify_for(Purpose::Session, token, now()) else {
+            return Ok(false);
+        };
+        Ok(self.ledger.end_session(&link.object.hex())?)
     }
 
     /// The part a link token names, if the token is genuine, unexpired and the part still kept.

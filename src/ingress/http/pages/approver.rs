@@ -1,8 +1,10 @@
 //! The approver's page (上長承認), `GET /approvals`: pending requests for originals, each
 //! with approve and deny buttons. An approver signs in with an `approve`-role API key; the
 //! browser then holds a signed session cookie (`HttpOnly`, `SameSite=Strict`, eight hours)
-//! naming the key by its hash, never the key. The key's roles are checked again on every
-//! request, so removing a key from the configuration ends its sessions at the next reload.
+//! naming a session row of the ledger, which names the key by its hash, never the key. The
+//! key's roles are checked again on every request, so removing a key from the configuration
+//! ends its sessions at the next reload; sign-out ends the session in the ledger, so the
+//! cookie is worthless afterwards on every instance.
 
 use std::sync::Arc;
 
@@ -18,35 +20,43 @@ use crate::ingress::http::error::ApiError;
 use crate::ingress::http::held::form_field;
 use crate::ingress::http::originals::{blocking, decide};
 use crate::ingress::http::{AppState, Client};
-use crate::store::{now, ObjectId, Purpose};
+use crate::store::{now, ObjectId};
 
 const SESSION_COOKIE: &str = "mugai_approver";
 const SESSION_SECS: u64 = 8 * 3600;
 
-/// The signed-in approver, if the session cookie is genuine, unexpired and its key still
-/// has the approve (or admin) role.
-fn approver(state: &AppState, headers: &HeaderMap) -> Option<ApiKey> {
+/// The signed-in approver, if the session cookie is genuine, its session live in the ledger,
+/// and its key still has the approve (or admin) role.
+async fn approver(state: &Arc<AppState>, headers: &HeaderMap) -> Option<ApiKey> {
     let token = cookie(headers, SESSION_COOKIE)?;
-    let link = state
-        .pipeline
-        .store()
-        .verify_token(Purpose::Session, &token, now())
-        .ok()?;
+    let store = state.pipeline.store().clone();
+    let session = match blocking(move || store.session(&token)).await {
+        Ok(Ok(session)) => session?,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "could not read a portal session");
+            return None;
+        }
+        Err(_) => return None,
+    };
+    let hash = session.source.strip_prefix(KEY_SOURCE)?;
     let config = &state.pipeline.current().config;
     config
         .http
         .api_keys
         .iter()
-        .find(|k| k.sha256[..ObjectId::LEN] == link.object.0)
+        .find(|k| crate::ids::hex(&k.sha256[..ObjectId::LEN]) == hash)
         .filter(|k| k.roles.contains(&Role::Approve) || k.roles.contains(&Role::Admin))
         .cloned()
 }
+
+/// A session opened with an API key: `key:` and the first bytes of the key's SHA-256, hex.
+const KEY_SOURCE: &str = "key:";
 
 /// `GET /approvals`: the sign-in form, or the pending requests.
 pub async fn show(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let lang = Lang::from_headers(&headers);
     let (csrf, set_cookie) = csrf_token(&headers);
-    let mut response = match approver(&state, &headers) {
+    let mut response = match approver(&state, &headers).await {
         None => sign_in_page(lang, &csrf, None),
         Some(key) => match pending_page(&state, lang, &csrf, &key).await {
             Ok(r) => r,
@@ -165,12 +175,13 @@ pub async fn login(State(state): State<Arc<AppState>>, client: Client, headers: 
         );
     };
     let hash: [u8; 32] = Sha256::digest(presented.trim().as_bytes()).into();
-    let mut object = [0u8; ObjectId::LEN];
-    object.copy_from_slice(&hash[..ObjectId::LEN]);
-    let token = state
-        .pipeline
-        .store()
-        .sign_token(Purpose::Session, ObjectId(object), now() + SESSION_SECS);
+    let source = format!("{KEY_SOURCE}{}", crate::ids::hex(&hash[..ObjectId::LEN]));
+    let (store, person) = (state.pipeline.store().clone(), key.name.clone());
+    let token = match blocking(move || store.open_session(&person, &source, now() + SESSION_SECS)).await {
+        Ok(Ok(token)) => token,
+        Ok(Err(e)) => return error_page(lang, &ApiError::internal(e)),
+        Err(e) => return error_page(lang, &e),
+    };
     tracing::info!(approver = %key.name, "approver signed in");
     state
         .pipeline
@@ -190,7 +201,14 @@ pub async fn logout(State(state): State<Arc<AppState>>, client: Client, headers:
     if let Err(e) = check_csrf(&headers, &form) {
         return error_page(lang, &e);
     }
-    let who = approver(&state, &headers).map(|k| k.name);
+    let who = approver(&state, &headers).await.map(|k| k.name);
+    // The session ends in the ledger: its cookie is worthless from now on, on every instance.
+    if let Some(token) = cookie(&headers, SESSION_COOKIE) {
+        let store = state.pipeline.store().clone();
+        if let Ok(Err(e)) = blocking(move || store.end_session(&token)).await {
+            tracing::error!(error = %e, "could not end a portal session");
+        }
+    }
     let actor = who
         .as_ref()
         .map_or_else(|| "approver".to_string(), |n| format!("approver:{n}"));
@@ -237,7 +255,7 @@ async fn decide_form(
     if let Err(e) = check_csrf(headers, form) {
         return error_page(lang, &e);
     }
-    let Some(key) = approver(state, headers) else {
+    let Some(key) = approver(state, headers).await else {
         return see_other("/approvals");
     };
     let origin = client.origin(format!("approver:{}", key.name));
