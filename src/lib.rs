@@ -18,6 +18,7 @@ pub mod ingress;
 pub mod kind;
 pub mod mail;
 pub mod metrics;
+pub mod passwords;
 pub mod pipeline;
 pub mod policy;
 pub mod report;

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use mugai::cli::{AuditArgs, DbCommand, MailArgs, OriginalsCommand, SanitizeArgs, EXIT_ERROR, EXIT_OK, EXIT_USAGE};
+use mugai::cli::{
+    AuditArgs, DbCommand, MailArgs, OriginalsCommand, SanitizeArgs, UserCommand, EXIT_ERROR, EXIT_OK, EXIT_USAGE,
+};
 use mugai::{Config, Engine};
 
 #[global_allocator]
@@ -60,6 +62,11 @@ enum Command {
     Db {
         #[command(subcommand)]
         action: DbCommand,
+    },
+    /// Local accounts of the portal pages (`[portal] users`).
+    User {
+        #[command(subcommand)]
+        action: UserCommand,
     },
     /// Make an API key: prints the key (give it to the client, once) and the line for
     /// `http.api_keys` (only its SHA-256 goes into the configuration).
@@ -149,6 +156,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Originals { action } => configured(&cli.config, |c| mugai::cli::originals(&c, action)),
         Command::Audit(args) => configured(&cli.config, |c| mugai::cli::audit(&c, args)),
         Command::Db { action } => configured(&cli.config, |c| mugai::cli::db(&c, action)),
+        Command::User { action } => mugai::cli::user(action),
     }
 }
 

@@ -66,6 +66,37 @@ fn a_report_reader_gone_is_an_error_line_not_a_panic() {
 }
 
 #[test]
+fn user_add_prints_an_account_line_with_an_argon2id_hash() {
+    let add = |roles: &[&str], password: &str| {
+        let mut child = mugai()
+            .args(["user", "add", "山田"])
+            .args(roles)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(password.as_bytes())
+            .expect("password");
+        child.wait_with_output().expect("wait")
+    };
+    let r = add(&["approve"], "長いパスワードです\n");
+    assert_eq!(r.status.code(), Some(0), "{}", String::from_utf8_lossy(&r.stderr));
+    let line = String::from_utf8_lossy(&r.stdout).into_owned();
+    assert!(!line.contains("長いパスワードです"), "the password is never printed");
+    // The line is configuration as it stands, and its hash verifies the password.
+    let config = mugai::config::Config::from_toml(&format!("[portal]\n{line}")).expect("config");
+    let user = config.portal.user("山田").expect("the account");
+    assert!(mugai::passwords::verify("長いパスワードです", user.argon2.expose()));
+    assert_eq!(add(&["submit"], "長いパスワードです\n").status.code(), Some(2));
+    assert_eq!(add(&["approve"], "short\n").status.code(), Some(2));
+}
+
+#[test]
 fn encrypted_pdf_exits_3_and_writes_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out.pdf");

@@ -854,6 +854,94 @@ async fn the_approver_page_signs_in_with_an_approve_key_and_decides() {
     );
 }
 
+#[tokio::test]
+async fn approvers_sign_in_as_local_accounts_and_the_audit_names_them() {
+    let yamada = mugai::passwords::hash("山田のパスワード").expect("hash");
+    let clerk = mugai::passwords::hash("clerk-password").expect("hash");
+    let api = api(&format!(
+        "[portal]\nusers = [{{ name = \"yamada\", argon2 = \"{yamada}\", roles = [\"approve\"] }}, \
+         {{ name = \"clerk\", argon2 = \"{clerk}\", roles = [\"admin\"] }}]\n"
+    ));
+    let (token, id) = kept_sanitized(&api, "ooxml/macro.docm", "申請.docm");
+    let cookie = format!("mugai_csrf={CSRF}");
+    let a = call(
+        &api,
+        form(
+            &format!("/o/{token}/request"),
+            &format!("csrf={CSRF}"),
+            &[("cookie", &cookie)],
+        ),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+
+    // Accounts are configured: the form asks for a name and a password, not a key.
+    let a = call(&api, get("/approvals", None)).await;
+    assert!(a.text().contains("name=\"user\"") && a.text().contains("name=\"password\""));
+    assert!(!a.text().contains("name=\"key\""));
+    let sign_in = |user: &str, password: &str| {
+        form(
+            "/approvals/login",
+            &format!("csrf={CSRF}&user={user}&password={password}"),
+            &[("cookie", &cookie)],
+        )
+    };
+    // A wrong password, an unknown name, and the approver's key (machines' keys are not
+    // people) are refused; no session.
+    for (user, password) in [("yamada", "wrong"), ("nobody", "山田のパスワード"), ("", APPROVE)] {
+        let a = call(&api, sign_in(user, password)).await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{user}");
+        assert!(a.cookie("mugai_approver").is_none());
+    }
+    let a = call(
+        &api,
+        form(
+            "/approvals/login",
+            &format!("csrf={CSRF}&key={APPROVE}"),
+            &[("cookie", &cookie)],
+        ),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED, "no key sign-in beside accounts");
+
+    let a = call(&api, sign_in("yamada", "山田のパスワード")).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.text());
+    let session = a.cookie("mugai_approver").expect("session cookie");
+    let both = format!("{cookie}; mugai_approver={session}");
+    let a = call(&api, with_headers(get("/approvals", None), &[("cookie", &both)])).await;
+    assert!(
+        a.text().contains("yamada") && a.text().contains("申請.docm"),
+        "{}",
+        a.text()
+    );
+    let a = call(
+        &api,
+        form(
+            &format!("/approvals/{id}/approve"),
+            &format!("csrf={CSRF}"),
+            &[("cookie", &both)],
+        ),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        call(&api, get(&format!("/v1/originals/{token}"), None)).await.status,
+        StatusCode::OK
+    );
+    // The audit says which person approved, and who signed in or was refused.
+    let audit = std::fs::read_to_string(api._dir.path().join("audit.jsonl")).expect("audit");
+    let approved = audit
+        .lines()
+        .find(|l| l.contains("\"original.approved\""))
+        .expect("an approval in the audit");
+    assert!(approved.contains("approver:yamada"), "{approved}");
+    assert!(audit.contains("\"approver.signed_in\"") && audit.contains("\"approver.sign_in_refused\""));
+
+    // An admin account may approve too.
+    let a = call(&api, sign_in("clerk", "clerk-password")).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+}
+
 /// Send a password ZIP to /v1/sanitize: held, with an unlock call in the answer.
 async fn held_upload(api: &Api, zip: &[u8]) -> String {
     let a = call(api, post(Some(SUBMIT), "資料.zip", zip.to_vec())).await;

@@ -21,6 +21,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("alloc", 0),
     ("clock", 0),
     ("ids", 0),
+    ("passwords", 0),
     ("kind", 0),
     ("secret", 0),
     ("smtp", 0),

@@ -90,6 +90,43 @@ pub enum DbCommand {
 }
 
 #[derive(clap::Subcommand)]
+pub enum UserCommand {
+    /// Make a local portal account: reads the password from standard input (its first line)
+    /// and prints the line for `[portal] users` — only the argon2id hash goes there.
+    Add {
+        /// The name the person signs in with (and the audit shows).
+        name: String,
+        /// Roles: approve, admin.
+        #[arg(required = true)]
+        roles: Vec<String>,
+    },
+}
+
+/// `mugai user add NAME ROLE…`.
+pub fn user(action: UserCommand) -> anyhow::Result<u8> {
+    let UserCommand::Add { name, roles } = action;
+    if let Some(bad) = roles.iter().find(|r| !["approve", "admin"].contains(&r.as_str())) {
+        eprintln!("mugai: unknown role {bad:?} (approve, admin)");
+        return Ok(EXIT_USAGE);
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).context("reading the password")?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.chars().count() < 8 {
+        eprintln!("mugai: the password needs 8 characters or more");
+        return Ok(EXIT_USAGE);
+    }
+    let hash = crate::passwords::hash(password).map_err(anyhow::Error::msg)?;
+    let roles: Vec<String> = roles.iter().map(|r| format!("{r:?}")).collect();
+    let out = format!(
+        "users = [{{ name = {name:?}, argon2 = \"{hash}\", roles = [{}] }}]",
+        roles.join(", ")
+    );
+    print_report(&out)?;
+    Ok(EXIT_OK)
+}
+
+#[derive(clap::Subcommand)]
 pub enum OriginalsCommand {
     /// Remove originals and ledger rows past `store.retention_days`.
     Purge,
@@ -192,7 +229,7 @@ pub fn purge(config: &Config) -> anyhow::Result<u8> {
     Ok(EXIT_OK)
 }
 
-/// A report on standard output. A reader that went away (`mugai sanitize … | head`) is an
+/// A report (or another result) on standard output. A reader that went away (`mugai sanitize … | head`) is an
 /// error said in one line, not the panic `println!` makes of it.
 fn print_report(json: &str) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();

@@ -22,6 +22,7 @@ mod mail;
 mod office;
 mod pdf;
 mod policy;
+mod portal;
 mod relay;
 mod scan;
 mod serve;
@@ -40,6 +41,7 @@ pub use limits::Limits;
 pub use mail::{AttachmentMode, BodyCharset, MailConfig, NoticeLinks, DEFAULT_NOTICE};
 pub use office::{Hyperlinks, OfficePolicy};
 pub use pdf::{Metadata, PdfPolicy, UriLinks};
+pub use portal::{LocalUser, PortalConfig};
 pub use relay::RelayConfig;
 pub use scan::{ClamdAddress, ScanConfig};
 pub use serve::{NextHop, Serve};
@@ -91,6 +93,7 @@ struct RawConfig {
     engine: engine::RawEngine,
     http: http::RawHttp,
     scan: scan::RawScan,
+    portal: portal::RawPortal,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -114,10 +117,11 @@ pub struct Config {
     pub engine: WorkConfig,
     pub http: HttpConfig,
     pub scan: ScanConfig,
+    pub portal: PortalConfig,
 }
 
 /// What the engine (`cdr`) reads of the configuration: the budgets and the per-format and
-/// per-kind policy — five sections of fourteen. The engine never sees listeners, keys, the
+/// per-kind policy — five sections of fifteen. The engine never sees listeners, keys, the
 /// store or the mail settings.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -212,6 +216,7 @@ impl RawConfig {
         let http = self.http.validate(p, limits.max_input_bytes);
         let clamd_unset = self.scan.clamd_unset();
         let scan = self.scan.validate(p);
+        let portal = self.portal.validate(p);
         // Across sections: releasing after a scan needs a scanner.
         if http.originals == Release::AfterScan && clamd_unset {
             p.push(problem(
@@ -235,6 +240,7 @@ impl RawConfig {
                 engine,
                 http,
                 scan,
+                portal,
             })
         } else {
             Err(ConfigErrors(problems))

@@ -1,10 +1,11 @@
 //! The approver's page (上長承認), `GET /approvals`: pending requests for originals, each
-//! with approve and deny buttons. An approver signs in with an `approve`-role API key; the
-//! browser then holds a signed session cookie (`HttpOnly`, `SameSite=Strict`, eight hours)
-//! naming a session row of the ledger, which names the key by its hash, never the key. The
-//! key's roles are checked again on every request, so removing a key from the configuration
-//! ends its sessions at the next reload; sign-out ends the session in the ledger, so the
-//! cookie is worthless afterwards on every instance.
+//! with approve and deny buttons. An approver signs in as a person — a local account of
+//! `[portal] users` (name and password, argon2id) — or, where no accounts are configured, with
+//! an `approve`-role API key; the browser then holds a signed session cookie (`HttpOnly`,
+//! `SameSite=Strict`, eight hours) naming a session row of the ledger (which names a key by
+//! its hash, never the key). The account's or key's roles are checked again on every request,
+//! so removing one from the configuration ends its sessions at the next reload; sign-out ends
+//! the session in the ledger, so the cookie is worthless afterwards on every instance.
 
 use std::sync::Arc;
 
@@ -25,9 +26,9 @@ use crate::store::{now, ObjectId};
 const SESSION_COOKIE: &str = "mugai_approver";
 const SESSION_SECS: u64 = 8 * 3600;
 
-/// The signed-in approver, if the session cookie is genuine, its session live in the ledger,
-/// and its key still has the approve (or admin) role.
-async fn approver(state: &Arc<AppState>, headers: &HeaderMap) -> Option<ApiKey> {
+/// The signed-in approver's name, if the session cookie is genuine, its session live in the
+/// ledger, and its account or key still has the approve (or admin) role.
+async fn approver(state: &Arc<AppState>, headers: &HeaderMap) -> Option<String> {
     let token = cookie(headers, SESSION_COOKIE)?;
     let store = state.pipeline.store().clone();
     let session = match blocking(move || store.session(&token)).await {
@@ -38,16 +39,24 @@ async fn approver(state: &Arc<AppState>, headers: &HeaderMap) -> Option<ApiKey> 
         }
         Err(_) => return None,
     };
-    let hash = session.source.strip_prefix(KEY_SOURCE)?;
     let config = &state.pipeline.current().config;
+    let may_approve = |roles: &[Role]| roles.contains(&Role::Approve) || roles.contains(&Role::Admin);
+    if session.source == LOCAL_SOURCE {
+        let user = config.portal.user(&session.person)?;
+        return may_approve(&user.roles).then(|| user.name.clone());
+    }
+    let hash = session.source.strip_prefix(KEY_SOURCE)?;
     config
         .http
         .api_keys
         .iter()
         .find(|k| crate::ids::hex(&k.sha256[..ObjectId::LEN]) == hash)
-        .filter(|k| k.roles.contains(&Role::Approve) || k.roles.contains(&Role::Admin))
-        .cloned()
+        .filter(|k| may_approve(&k.roles))
+        .map(|k| k.name.clone())
 }
+
+/// A session opened by a local account's password.
+const LOCAL_SOURCE: &str = "local";
 
 /// A session opened with an API key: `key:` and the first bytes of the key's SHA-256, hex.
 const KEY_SOURCE: &str = "key:";
@@ -56,9 +65,10 @@ const KEY_SOURCE: &str = "key:";
 pub async fn show(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let lang = Lang::from_headers(&headers);
     let (csrf, set_cookie) = csrf_token(&headers);
+    let people = !state.pipeline.current().config.portal.users.is_empty();
     let mut response = match approver(&state, &headers).await {
-        None => sign_in_page(lang, &csrf, None),
-        Some(key) => match pending_page(&state, lang, &csrf, &key).await {
+        None => sign_in_page(lang, &csrf, people, None),
+        Some(name) => match pending_page(&state, lang, &csrf, &name).await {
             Ok(r) => r,
             Err(e) => error_page(lang, &e),
         },
@@ -69,10 +79,35 @@ pub async fn show(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
     response
 }
 
-fn sign_in_page(lang: Lang, csrf: &str, problem: Option<&str>) -> Response {
+/// The sign-in form: name and password where local accounts are configured (`people`),
+/// otherwise an approver's key.
+fn sign_in_page(lang: Lang, csrf: &str, people: bool, problem: Option<&str>) -> Response {
     let mut body = String::new();
     if let Some(p) = problem {
         body.push_str(&format!("<p class=\"note alert\" role=\"alert\">{}</p>\n", esc(p)));
+    }
+    if people {
+        body.push_str(&format!(
+            "<p>{}</p>\n<form method=\"post\" action=\"/approvals/login\">\n{}\n<label for=\"user\">{}</label>\n\
+             <input id=\"user\" name=\"user\" type=\"text\" autocomplete=\"username\" required>\n\
+             <label for=\"password\">{}</label>\n\
+             <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\n\
+             <p><button type=\"submit\">{}</button></p>\n</form>\n",
+            lang.t(
+                "原本の開示申請を承認・却下するには、利用者名とパスワードでサインインしてください。",
+                "Sign in with your user name and password to approve or decline requests for originals."
+            ),
+            csrf_field(csrf),
+            lang.t("利用者名", "User name"),
+            lang.t("パスワード", "Password"),
+            lang.t("サインイン", "Sign in"),
+        ));
+        let status = if problem.is_some() {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::OK
+        };
+        return page(lang, status, lang.t("承認者のサインイン", "Approver sign-in"), &body);
     }
     body.push_str(&format!(
         "<p>{}</p>\n<form method=\"post\" action=\"/approvals/login\">\n{}\n<label for=\"key\">{}</label>\n\
@@ -93,7 +128,7 @@ fn sign_in_page(lang: Lang, csrf: &str, problem: Option<&str>) -> Response {
     page(lang, status, lang.t("承認者のサインイン", "Approver sign-in"), &body)
 }
 
-async fn pending_page(state: &Arc<AppState>, lang: Lang, csrf: &str, key: &ApiKey) -> Result<Response, ApiError> {
+async fn pending_page(state: &Arc<AppState>, lang: Lang, csrf: &str, name: &str) -> Result<Response, ApiError> {
     let store = state.pipeline.store().clone();
     let rows = blocking(move || store.pending_releases())
         .await?
@@ -101,7 +136,7 @@ async fn pending_page(state: &Arc<AppState>, lang: Lang, csrf: &str, key: &ApiKe
     let mut body = format!(
         "<p>{} <strong>{}</strong></p>\n<form method=\"post\" action=\"/approvals/logout\" class=\"inline\">\n{}\n<button type=\"submit\" class=\"secondary\">{}</button>\n</form>\n",
         lang.t("サインイン中：", "Signed in as"),
-        esc(&key.name),
+        esc(name),
         csrf_field(csrf),
         lang.t("サインアウト", "Sign out"),
     );
@@ -147,45 +182,83 @@ async fn pending_page(state: &Arc<AppState>, lang: Lang, csrf: &str, key: &ApiKe
     ))
 }
 
-/// `POST /approvals/login`: check the key (by hash, constant time) and set the session.
+/// An approver's key from the sign-in form (checked by hash, constant time): its holder's
+/// name and the session's source.
+fn key_sign_in(state: &AppState, form: &[u8]) -> Option<(String, String)> {
+    let presented = form_field(form, "key").unwrap_or_default();
+    let mut bearer = HeaderMap::new();
+    let value = HeaderValue::from_str(&format!("Bearer {}", presented.trim())).ok()?;
+    bearer.insert(header::AUTHORIZATION, value);
+    let key: ApiKey =
+        crate::ingress::http::auth::require(&state.pipeline.current().config, &bearer, Role::Approve).ok()?;
+    let hash: [u8; 32] = Sha256::digest(presented.trim().as_bytes()).into();
+    Some((
+        key.name,
+        format!("{KEY_SOURCE}{}", crate::ids::hex(&hash[..ObjectId::LEN])),
+    ))
+}
+
+/// A local account's name and password from the sign-in form, verified off the async
+/// threads (argon2id takes tens of milliseconds on purpose); an unknown name costs the same.
+async fn account_sign_in(state: &Arc<AppState>, form: &[u8]) -> Option<(String, String)> {
+    let name = form_field(form, "user").unwrap_or_default().trim().to_string();
+    let password = form_field(form, "password").unwrap_or_default();
+    let user = state.pipeline.current().config.portal.user(&name).cloned();
+    let verified = blocking(move || match &user {
+        Some(user) => crate::passwords::verify(&password, user.argon2.expose()),
+        None => {
+            crate::passwords::verify_nobody(&password);
+            false
+        }
+    })
+    .await
+    .unwrap_or(false);
+    let config = &state.pipeline.current().config;
+    let roles = &config.portal.user(&name)?.roles;
+    (verified && (roles.contains(&Role::Approve) || roles.contains(&Role::Admin)))
+        .then(|| (name, LOCAL_SOURCE.to_string()))
+}
+
+/// `POST /approvals/login`: a local account's name and password where accounts are
+/// configured, otherwise an approver's key; then the session.
 pub async fn login(State(state): State<Arc<AppState>>, client: Client, headers: HeaderMap, form: Bytes) -> Response {
     let lang = Lang::from_headers(&headers);
     if let Err(e) = check_csrf(&headers, &form) {
         return error_page(lang, &e);
     }
-    let presented = form_field(&form, "key").unwrap_or_default();
-    let mut bearer = HeaderMap::new();
-    let key = HeaderValue::from_str(&format!("Bearer {}", presented.trim()))
-        .ok()
-        .and_then(|v| {
-            bearer.insert(header::AUTHORIZATION, v);
-            crate::ingress::http::auth::require(&state.pipeline.current().config, &bearer, Role::Approve).ok()
-        });
-    let Some(key) = key else {
+    let people = !state.pipeline.current().config.portal.users.is_empty();
+    let signed = if people {
+        account_sign_in(&state, &form).await
+    } else {
+        key_sign_in(&state, &form)
+    };
+    let Some((name, source)) = signed else {
         tracing::warn!("approver sign-in refused");
         state.pipeline.signed_in(&client.origin("approver"), None);
         let (csrf, _) = csrf_token(&headers);
-        return sign_in_page(
-            lang,
-            &csrf,
-            Some(lang.t(
+        let problem = if people {
+            lang.t(
+                "利用者名かパスワードが正しくないか、承認の権限がありません。",
+                "The user name or password is wrong, or the account cannot approve.",
+            )
+        } else {
+            lang.t(
                 "キーが正しくないか、承認の権限がありません。",
                 "The key is not valid or cannot approve.",
-            )),
-        );
+            )
+        };
+        return sign_in_page(lang, &csrf, people, Some(problem));
     };
-    let hash: [u8; 32] = Sha256::digest(presented.trim().as_bytes()).into();
-    let source = format!("{KEY_SOURCE}{}", crate::ids::hex(&hash[..ObjectId::LEN]));
-    let (store, person) = (state.pipeline.store().clone(), key.name.clone());
+    let (store, person) = (state.pipeline.store().clone(), name.clone());
     let token = match blocking(move || store.open_session(&person, &source, now() + SESSION_SECS)).await {
         Ok(Ok(token)) => token,
         Ok(Err(e)) => return error_page(lang, &ApiError::internal(e)),
         Err(e) => return error_page(lang, &e),
     };
-    tracing::info!(approver = %key.name, "approver signed in");
+    tracing::info!(approver = %name, "approver signed in");
     state
         .pipeline
-        .signed_in(&client.origin(format!("approver:{}", key.name)), Some(&key.name));
+        .signed_in(&client.origin(format!("approver:{name}")), Some(&name));
     let mut response = see_other("/approvals");
     if let Ok(v) = HeaderValue::from_str(&format!(
         "{SESSION_COOKIE}={token}; Path=/approvals; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECS}"
@@ -201,7 +274,7 @@ pub async fn logout(State(state): State<Arc<AppState>>, client: Client, headers:
     if let Err(e) = check_csrf(&headers, &form) {
         return error_page(lang, &e);
     }
-    let who = approver(&state, &headers).await.map(|k| k.name);
+    let who = approver(&state, &headers).await;
     // The session ends in the ledger: its cookie is worthless from now on, on every instance.
     if let Some(token) = cookie(&headers, SESSION_COOKIE) {
         let store = state.pipeline.store().clone();
@@ -255,11 +328,11 @@ async fn decide_form(
     if let Err(e) = check_csrf(headers, form) {
         return error_page(lang, &e);
     }
-    let Some(key) = approver(state, headers).await else {
+    let Some(name) = approver(state, headers).await else {
         return see_other("/approvals");
     };
-    let origin = client.origin(format!("approver:{}", key.name));
-    match decide(state, id, approve, &key.name, &origin).await {
+    let origin = client.origin(format!("approver:{name}"));
+    match decide(state, id, approve, &name, &origin).await {
         Ok(()) => see_other("/approvals"),
         Err(e) => error_page(lang, &e),
     }
