@@ -86,38 +86,38 @@ fn sign_in_page(lang: Lang, csrf: &str, people: bool, problem: Option<&str>) -> 
     if let Some(p) = problem {
         body.push_str(&format!("<p class=\"note alert\" role=\"alert\">{}</p>\n", esc(p)));
     }
-    if people {
-        body.push_str(&format!(
-            "<p>{}</p>\n<form method=\"post\" action=\"/approvals/login\">\n{}\n<label for=\"user\">{}</label>\n\
-             <input id=\"user\" name=\"user\" type=\"text\" autocomplete=\"username\" required>\n\
-             <label for=\"password\">{}</label>\n\
-             <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\n\
-             <p><button type=\"submit\">{}</button></p>\n</form>\n",
+    // One field a person types: (id and name, label, type, autocomplete).
+    let input = |id: &str, label: &str, kind: &str, complete: &str| {
+        format!(
+            "<label for=\"{id}\">{label}</label>\n<input id=\"{id}\" name=\"{id}\" type=\"{kind}\" autocomplete=\"{complete}\" required>\n"
+        )
+    };
+    let (intro, fields) = if people {
+        (
             lang.t(
                 "原本の開示申請を承認・却下するには、利用者名とパスワードでサインインしてください。",
-                "Sign in with your user name and password to approve or decline requests for originals."
+                "Sign in with your user name and password to approve or decline requests for originals.",
             ),
-            csrf_field(csrf),
-            lang.t("利用者名", "User name"),
-            lang.t("パスワード", "Password"),
-            lang.t("サインイン", "Sign in"),
-        ));
-        let status = if problem.is_some() {
-            StatusCode::UNAUTHORIZED
-        } else {
-            StatusCode::OK
-        };
-        return page(lang, status, lang.t("承認者のサインイン", "Approver sign-in"), &body);
-    }
+            input("user", lang.t("利用者名", "User name"), "text", "username")
+                + &input(
+                    "password",
+                    lang.t("パスワード", "Password"),
+                    "password",
+                    "current-password",
+                ),
+        )
+    } else {
+        (
+            lang.t(
+                "原本の開示申請を承認・却下するには、承認者用のキーでサインインしてください。",
+                "Sign in with an approver's key to approve or decline requests for originals.",
+            ),
+            input("key", lang.t("承認者キー", "Approver key"), "password", "off"),
+        )
+    };
     body.push_str(&format!(
-        "<p>{}</p>\n<form method=\"post\" action=\"/approvals/login\">\n{}\n<label for=\"key\">{}</label>\n\
-         <input id=\"key\" name=\"key\" type=\"password\" autocomplete=\"off\" required>\n<p><button type=\"submit\">{}</button></p>\n</form>\n",
-        lang.t(
-            "原本の開示申請を承認・却下するには、承認者用のキーでサインインしてください。",
-            "Sign in with an approver's key to approve or decline requests for originals."
-        ),
+        "<p>{intro}</p>\n<form method=\"post\" action=\"/approvals/login\">\n{}\n{fields}<p><button type=\"submit\">{}</button></p>\n</form>\n",
         csrf_field(csrf),
-        lang.t("承認者キー", "Approver key"),
         lang.t("サインイン", "Sign in"),
     ));
     let status = if problem.is_some() {
