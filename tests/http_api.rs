@@ -940,6 +940,23 @@ async fn approvers_sign_in_as_local_accounts_and_the_audit_names_them() {
     // An admin account may approve too.
     let a = call(&api, sign_in("clerk", "clerk-password")).await;
     assert_eq!(a.status, StatusCode::SEE_OTHER);
+    // Five wrong passwords lock the account: then even the right one is refused for a while.
+    for _ in 0..5 {
+        assert_eq!(
+            call(&api, sign_in("clerk", "guess")).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let a = call(&api, sign_in("clerk", "clerk-password")).await;
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS, "{}", a.text());
+    assert!(a.cookie("mugai_approver").is_none());
+    assert!(a.header("retry-after").parse::<u64>().is_ok_and(|s| s > 0 && s <= 900));
+    assert!(a.text().contains("分間サインインできません"), "{}", a.text());
+    // Another account is not affected.
+    assert_eq!(
+        call(&api, sign_in("yamada", "山田のパスワード")).await.status,
+        StatusCode::SEE_OTHER
+    );
 }
 
 /// Send a password ZIP to /v1/sanitize: held, with an unlock call in the answer.

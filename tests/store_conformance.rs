@@ -163,6 +163,18 @@ fn conformance(ledger: &dyn Ledger) {
     assert!(!ledger.end_session("s1").expect("end"), "ended once");
     assert_eq!(ledger.session("s1", t0 + 1).expect("read"), None, "ended");
 
+    // Sign-in attempts: counted per account like password tries, locked after `max`.
+    for left in (0..3).rev() {
+        assert_eq!(ledger.take_signin_try("yamada", t0, 3, 900).expect("try"), Ok(left));
+    }
+    assert_eq!(
+        ledger.take_signin_try("yamada", t0 + 100, 3, 900).expect("try"),
+        Err(800)
+    );
+    assert_eq!(ledger.take_signin_try("tanaka", t0 + 100, 3, 900).expect("try"), Ok(2));
+    ledger.clear_signin_tries("yamada").expect("clear");
+    assert_eq!(ledger.take_signin_try("yamada", t0 + 100, 3, 900).expect("try"), Ok(2));
+
     // Jobs: held by the instance that accepted them until its lease ends; another instance
     // takes them only then, and only one does; an embedded store starting takes them all.
     let job = job("j1", Some("大きい.pdf"), t0);
@@ -256,6 +268,12 @@ fn conformance(ledger: &dyn Ledger) {
     assert_eq!(
         ledger.purge(t0 + 30 * day, year).expect("purge again"),
         Default::default()
+    );
+    // The purge forgets sign-in attempts a day old: tanaka's one try is gone.
+    assert_eq!(
+        ledger.take_signin_try("tanaka", t0 + 100, 3, 900).expect("try"),
+        Ok(2),
+        "the purge forgot the earlier try"
     );
     // Removal looks again: a blob a row names meanwhile stays (blob-m2 is m2's), the rest go
     // through the caller's removal, in order; a failing removal is an error, not a success.

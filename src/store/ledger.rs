@@ -250,6 +250,30 @@ pub trait Sessions: Send + Sync {
     fn session(&self, id: &str, now: u64) -> Result<Option<SessionRow>>;
     /// End a session; `false` when there was none.
     fn end_session(&self, id: &str) -> Result<bool>;
+    /// Count one sign-in attempt for the account `who`, as [`Parts::take_unlock_try`] does
+    /// for a held part's password: `Ok(left)`, or `Err(seconds)` while locked out.
+    fn take_signin_try(&self, who: &str, now: u64, max: u32, window: u64) -> Result<std::result::Result<u32, u64>>;
+    /// Forget `who`'s attempts (after a sign-in that succeeded).
+    fn clear_signin_tries(&self, who: &str) -> Result<()>;
+}
+
+/// A table of attempt counters (`key`, `tries`, `since`): each backend counts password tries
+/// of held parts and of portal sign-ins with one piece of code over these constant names.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tries {
+    pub table: &'static str,
+    pub key: &'static str,
+}
+
+impl Tries {
+    pub const UNLOCK: Tries = Tries {
+        table: "unlock_tries",
+        key: "part",
+    };
+    pub const SIGN_IN: Tries = Tries {
+        table: "signin_tries",
+        key: "who",
+    };
 }
 
 /// The whole ledger: every repository, and retention across them. The embedded default is

@@ -132,6 +132,11 @@ CREATE TABLE sessions (
     expires BIGINT NOT NULL
 );
 CREATE INDEX sessions_expires ON sessions(expires);
+CREATE TABLE signin_tries (
+    who TEXT PRIMARY KEY,
+    tries BIGINT NOT NULL,
+    since BIGINT NOT NULL
+);
 ",
 ];
 
@@ -592,53 +597,11 @@ impl Parts for PgLedger {
     }
 
     fn take_unlock_try(&self, part: &str, now: u64, max: u32, window: u64) -> Result<std::result::Result<u32, u64>> {
-        let part = part.to_owned();
-        self.call(move |c| {
-            Box::pin(async move {
-                // The row is made first, then locked: instances taking tries for one part at
-                // once take them one after another.
-                let tx = c.transaction().await?;
-                tx.execute(
-                    "INSERT INTO unlock_tries (part, tries, since) VALUES ($1, 0, $2) ON CONFLICT (part) DO NOTHING",
-                    &[&part, &to_i64(now)],
-                )
-                .await?;
-                let row = tx
-                    .query_one(
-                        "SELECT tries, since FROM unlock_tries WHERE part = $1 FOR UPDATE",
-                        &[&part],
-                    )
-                    .await?;
-                let (tries, since) = (to_u64(row.get(0)), to_u64(row.get(1)));
-                let (tries, since) = if now < since.saturating_add(window) {
-                    (tries, since)
-                } else {
-                    (0, now)
-                };
-                if tries >= u64::from(max) {
-                    tx.commit().await?;
-                    return Ok(Err(since.saturating_add(window).saturating_sub(now).max(1)));
-                }
-                tx.execute(
-                    "UPDATE unlock_tries SET tries = $2, since = $3 WHERE part = $1",
-                    &[&part, &to_i64(tries + 1), &to_i64(since)],
-                )
-                .await?;
-                tx.commit().await?;
-                Ok(Ok(u32::try_from(u64::from(max) - tries - 1).unwrap_or(0)))
-            })
-        })
+        self.take_try(Tries::UNLOCK, part, now, max, window)
     }
 
     fn clear_unlock_tries(&self, part: &str) -> Result<()> {
-        let part = part.to_owned();
-        self.call(move |c| {
-            Box::pin(async move {
-                c.execute("DELETE FROM unlock_tries WHERE part = $1", &[&part])
-                    .await
-                    .map(drop)
-            })
-        })
+        self.clear_tries(Tries::UNLOCK, part)
     }
 }
 
@@ -907,6 +870,64 @@ impl Jobs for PgLedger {
     }
 }
 
+impl PgLedger {
+    /// Take one try of `key` from the counter table `t` (see [`Tries`]): `Ok(left)`, or
+    /// `Err(seconds)` until the window ends when `max` were taken within it.
+    fn take_try(&self, t: Tries, key: &str, now: u64, max: u32, window: u64) -> Result<std::result::Result<u32, u64>> {
+        let key = key.to_owned();
+        self.call(move |c| {
+            Box::pin(async move {
+                // The row is made first, then locked: instances taking tries for one key at
+                // once take them one after another.
+                let tx = c.transaction().await?;
+                tx.execute(
+                    &format!(
+                        "INSERT INTO {table} ({col}, tries, since) VALUES ($1, 0, $2) ON CONFLICT ({col}) DO NOTHING",
+                        table = t.table,
+                        col = t.key
+                    ),
+                    &[&key, &to_i64(now)],
+                )
+                .await?;
+                let row = tx
+                    .query_one(
+                        &format!("SELECT tries, since FROM {} WHERE {} = $1 FOR UPDATE", t.table, t.key),
+                        &[&key],
+                    )
+                    .await?;
+                let (tries, since) = (to_u64(row.get(0)), to_u64(row.get(1)));
+                let (tries, since) = if now < since.saturating_add(window) {
+                    (tries, since)
+                } else {
+                    (0, now)
+                };
+                if tries >= u64::from(max) {
+                    tx.commit().await?;
+                    return Ok(Err(since.saturating_add(window).saturating_sub(now).max(1)));
+                }
+                tx.execute(
+                    &format!("UPDATE {} SET tries = $2, since = $3 WHERE {} = $1", t.table, t.key),
+                    &[&key, &to_i64(tries + 1), &to_i64(since)],
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(Ok(u32::try_from(u64::from(max) - tries - 1).unwrap_or(0)))
+            })
+        })
+    }
+
+    fn clear_tries(&self, t: Tries, key: &str) -> Result<()> {
+        let key = key.to_owned();
+        self.call(move |c| {
+            Box::pin(async move {
+                c.execute(&format!("DELETE FROM {} WHERE {} = $1", t.table, t.key), &[&key])
+                    .await
+                    .map(drop)
+            })
+        })
+    }
+}
+
 impl Sessions for PgLedger {
     fn insert_session(&self, row: &SessionRow) -> Result<()> {
         let row = row.clone();
@@ -958,6 +979,14 @@ impl Sessions for PgLedger {
             })
         })
     }
+
+    fn take_signin_try(&self, who: &str, now: u64, max: u32, window: u64) -> Result<std::result::Result<u32, u64>> {
+        self.take_try(Tries::SIGN_IN, who, now, max, window)
+    }
+
+    fn clear_signin_tries(&self, who: &str) -> Result<()> {
+        self.clear_tries(Tries::SIGN_IN, who)
+    }
 }
 
 impl Ledger for PgLedger {
@@ -1006,6 +1035,11 @@ impl Ledger for PgLedger {
                 candidates.extend(gone_messages.iter().map(|r| r.get::<_, String>(0)));
                 tx.execute("DELETE FROM reports WHERE expires <= $1", &[&now]).await?;
                 tx.execute("DELETE FROM sessions WHERE expires <= $1", &[&now]).await?;
+                tx.execute(
+                    "DELETE FROM signin_tries WHERE since <= $1",
+                    &[&now.saturating_sub(86_400)],
+                )
+                .await?;
                 let gone_jobs = tx
                     .query(
                         "DELETE FROM jobs WHERE expires <= $1 RETURNING input_blob, clean_blob",

@@ -108,6 +108,11 @@ CREATE TABLE IF NOT EXISTS sessions (
     expires INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sessions_expires ON sessions(expires);
+CREATE TABLE IF NOT EXISTS signin_tries (
+    who TEXT PRIMARY KEY,
+    tries INTEGER NOT NULL,
+    since INTEGER NOT NULL
+);
 ";
 
 /// The ledger in one SQLite file. One connection behind a mutex: rows are small and writes
@@ -345,36 +350,11 @@ impl Parts for SqliteLedger {
     }
 
     fn take_unlock_try(&self, part: &str, now: u64, max: u32, window: u64) -> Result<std::result::Result<u32, u64>> {
-        self.with(|c| {
-            // One transaction: parallel requests for one part take tries one after another.
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let row: Option<(i64, i64)> = tx
-                .query_row("SELECT tries, since FROM unlock_tries WHERE part = ?1", [part], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-                .optional()?;
-            let (tries, since) = match row {
-                Some((tries, since)) if now < to_u64(since).saturating_add(window) => (to_u64(tries), to_u64(since)),
-                _ => (0, now),
-            };
-            if tries >= u64::from(max) {
-                return Ok(Err(since.saturating_add(window).saturating_sub(now).max(1)));
-            }
-            tx.execute(
-                "INSERT INTO unlock_tries (part, tries, since) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(part) DO UPDATE SET tries = excluded.tries, since = excluded.since",
-                params![part, to_i64(tries + 1), to_i64(since)],
-            )?;
-            tx.commit()?;
-            Ok(Ok(u32::try_from(u64::from(max) - tries - 1).unwrap_or(0)))
-        })
+        self.with(|c| take_try(c, Tries::UNLOCK, part, now, max, window))
     }
 
     fn clear_unlock_tries(&self, part: &str) -> Result<()> {
-        self.with(|c| {
-            c.execute("DELETE FROM unlock_tries WHERE part = ?1", [part])?;
-            Ok(())
-        })
+        self.with(|c| clear_tries(c, Tries::UNLOCK, part))
     }
 }
 
@@ -582,6 +562,50 @@ impl Jobs for SqliteLedger {
     }
 }
 
+/// Take one try of `key` from the counter table `t` (see [`Tries`]): `Ok(left)`, or
+/// `Err(seconds)` until the window ends when `max` were taken within it.
+fn take_try(
+    c: &mut Connection,
+    t: Tries,
+    key: &str,
+    now: u64,
+    max: u32,
+    window: u64,
+) -> rusqlite::Result<std::result::Result<u32, u64>> {
+    // One transaction: parallel requests for one key take tries one after another.
+    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let row: Option<(i64, i64)> = tx
+        .query_row(
+            &format!("SELECT tries, since FROM {} WHERE {} = ?1", t.table, t.key),
+            [key],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let (tries, since) = match row {
+        Some((tries, since)) if now < to_u64(since).saturating_add(window) => (to_u64(tries), to_u64(since)),
+        _ => (0, now),
+    };
+    if tries >= u64::from(max) {
+        return Ok(Err(since.saturating_add(window).saturating_sub(now).max(1)));
+    }
+    tx.execute(
+        &format!(
+            "INSERT INTO {table} ({key}, tries, since) VALUES (?1, ?2, ?3) \
+             ON CONFLICT({key}) DO UPDATE SET tries = excluded.tries, since = excluded.since",
+            table = t.table,
+            key = t.key
+        ),
+        params![key, to_i64(tries + 1), to_i64(since)],
+    )?;
+    tx.commit()?;
+    Ok(Ok(u32::try_from(u64::from(max) - tries - 1).unwrap_or(0)))
+}
+
+fn clear_tries(c: &mut Connection, t: Tries, key: &str) -> rusqlite::Result<()> {
+    c.execute(&format!("DELETE FROM {} WHERE {} = ?1", t.table, t.key), [key])?;
+    Ok(())
+}
+
 impl Sessions for SqliteLedger {
     fn insert_session(&self, row: &SessionRow) -> Result<()> {
         self.with(|c| {
@@ -614,6 +638,14 @@ impl Sessions for SqliteLedger {
 
     fn end_session(&self, id: &str) -> Result<bool> {
         self.with(|c| Ok(c.execute("DELETE FROM sessions WHERE id = ?1", [id])? > 0))
+    }
+
+    fn take_signin_try(&self, who: &str, now: u64, max: u32, window: u64) -> Result<std::result::Result<u32, u64>> {
+        self.with(|c| take_try(c, Tries::SIGN_IN, who, now, max, window))
+    }
+
+    fn clear_signin_tries(&self, who: &str) -> Result<()> {
+        self.with(|c| clear_tries(c, Tries::SIGN_IN, who))
     }
 }
 
@@ -665,6 +697,10 @@ impl Ledger for SqliteLedger {
             let messages = tx.execute("DELETE FROM messages WHERE expires <= ?1", [now])?;
             tx.execute("DELETE FROM reports WHERE expires <= ?1", [now])?;
             tx.execute("DELETE FROM sessions WHERE expires <= ?1", [now])?;
+            tx.execute(
+                "DELETE FROM signin_tries WHERE since <= ?1",
+                [now.saturating_sub(86_400)],
+            )?;
             tx.execute("DELETE FROM jobs WHERE expires <= ?1", [now])?;
             candidates.sort();
             candidates.dedup();

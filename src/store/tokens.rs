@@ -46,6 +46,16 @@ impl Store {
         Ok(self.ledger.end_session(&link.object.hex())?)
     }
 
+    /// Count a sign-in attempt for the account `who`: `Ok(left)`, or `Err(seconds)` while it is
+    /// locked out (the count is in the ledger, so every instance sees it).
+    pub fn take_signin_try(&self, who: &str, max: u32, window_secs: u64) -> Result<Result<u32, u64>, StoreError> {
+        Ok(self.ledger.take_signin_try(who, now(), max, window_secs)?)
+    }
+
+    pub fn clear_signin_tries(&self, who: &str) -> Result<(), StoreError> {
+        Ok(self.ledger.clear_signin_tries(who)?)
+    }
+
     /// The part a link token names, if the token is genuine, unexpired and the part still kept.
     pub fn resolve(&self, token: &str, now: u64) -> Result<PartRow, ResolveError> {
         let link = self.links.verify(token, now).map_err(ResolveError::Link)?;

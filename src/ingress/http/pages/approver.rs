@@ -198,25 +198,51 @@ fn key_sign_in(state: &AppState, form: &[u8]) -> Option<(String, String)> {
     ))
 }
 
+/// Wrong passwords an account may take within [`SIGN_IN_WINDOW_SECS`] before sign-in is
+/// refused for the rest of the window (the right password too), on every instance.
+const MAX_SIGN_IN_FAILURES: u32 = 5;
+const SIGN_IN_WINDOW_SECS: u64 = 15 * 60;
+
 /// A local account's name and password from the sign-in form, verified off the async
 /// threads (argon2id takes tens of milliseconds on purpose); an unknown name costs the same.
-async fn account_sign_in(state: &Arc<AppState>, form: &[u8]) -> Option<(String, String)> {
+/// Each attempt is counted for the name first; `Err(seconds)` while it is locked out.
+async fn account_sign_in(state: &Arc<AppState>, form: &[u8]) -> Result<Option<(String, String)>, u64> {
     let name = form_field(form, "user").unwrap_or_default().trim().to_string();
     let password = form_field(form, "password").unwrap_or_default();
     let user = state.pipeline.current().config.portal.user(&name).cloned();
-    let verified = blocking(move || match &user {
-        Some(user) => crate::passwords::verify(&password, user.argon2.expose()),
-        None => {
-            crate::passwords::verify_nobody(&password);
-            false
+    let (store, who) = (state.pipeline.store().clone(), name.clone());
+    let verified = blocking(move || {
+        match store.take_signin_try(&who, MAX_SIGN_IN_FAILURES, SIGN_IN_WINDOW_SECS) {
+            Ok(Ok(_)) => {}
+            Ok(Err(seconds)) => return Err(seconds),
+            Err(e) => {
+                // Attempts that cannot be counted are not made.
+                tracing::error!(error = %e, "could not count a sign-in attempt");
+                return Ok(false);
+            }
         }
+        let verified = match &user {
+            Some(user) => crate::passwords::verify(&password, user.argon2.expose()),
+            None => {
+                crate::passwords::verify_nobody(&password);
+                false
+            }
+        };
+        if verified {
+            if let Err(e) = store.clear_signin_tries(&who) {
+                tracing::error!(error = %e, "could not clear sign-in attempts");
+            }
+        }
+        Ok(verified)
     })
     .await
-    .unwrap_or(false);
+    .unwrap_or(Ok(false))?;
     let config = &state.pipeline.current().config;
-    let roles = &config.portal.user(&name)?.roles;
-    (verified && (roles.contains(&Role::Approve) || roles.contains(&Role::Admin)))
-        .then(|| (name, LOCAL_SOURCE.to_string()))
+    let Some(user) = config.portal.user(&name) else {
+        return Ok(None);
+    };
+    let may_approve = user.roles.contains(&Role::Approve) || user.roles.contains(&Role::Admin);
+    Ok((verified && may_approve).then(|| (name, LOCAL_SOURCE.to_string())))
 }
 
 /// `POST /approvals/login`: a local account's name and password where accounts are
@@ -230,7 +256,28 @@ pub async fn login(State(state): State<Arc<AppState>>, client: Client, headers: 
     let signed = if people {
         account_sign_in(&state, &form).await
     } else {
-        key_sign_in(&state, &form)
+        Ok(key_sign_in(&state, &form))
+    };
+    let signed = match signed {
+        Ok(signed) => signed,
+        Err(seconds) => {
+            tracing::warn!(seconds, "approver sign-in refused: too many wrong passwords");
+            state.pipeline.signed_in(&client.origin("approver"), None);
+            let (csrf, _) = csrf_token(&headers);
+            let minutes = seconds.div_ceil(60);
+            let text = match lang {
+                Lang::Ja => {
+                    format!("パスワードの誤りが続いたため、このアカウントは {minutes} 分間サインインできません。")
+                }
+                Lang::En => format!("Too many wrong passwords: this account cannot sign in for {minutes} minutes."),
+            };
+            let mut response = sign_in_page(lang, &csrf, people, Some(&text));
+            *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            if let Ok(v) = HeaderValue::from_str(&seconds.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return response;
+        }
     };
     let Some((name, source)) = signed else {
         tracing::warn!("approver sign-in refused");
