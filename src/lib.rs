@@ -12,6 +12,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod daemon;
+pub mod directory;
 pub mod egress;
 pub mod ids;
 pub mod ingress;
@@ -27,6 +28,7 @@ pub mod secret;
 pub mod smtp;
 pub mod store;
 pub mod texts;
+pub mod tls_client;
 
 pub use cdr::{Engine, FileKind, Input, Processed, Refusal};
 pub use config::Config;

@@ -459,12 +459,17 @@ fn the_openapi_document_validates() {
 
 /// A file run through the engine and kept as a mail part would be; its link token and id.
 fn kept_sanitized(api: &Api, fixture_path: &str, name: &str) -> (String, String) {
+    kept_sanitized_to(api, fixture_path, name, &[])
+}
+
+/// As [`kept_sanitized`], in a mail to `recipients`.
+fn kept_sanitized_to(api: &Api, fixture_path: &str, name: &str, recipients: &[String]) -> (String, String) {
     let current = api.state.pipeline.current();
     let input = fixture(fixture_path);
     let processed = current.engine.run(&input, Some(name));
     let store = &api.state.pipeline.store();
     let m = store
-        .keep_message(b"From: a@b\r\n\r\nx", None, "a@b", &[])
+        .keep_message(b"From: a@b\r\n\r\nx", None, "a@b", recipients)
         .expect("message");
     let report = processed.report.to_json();
     let clean_name = processed.report.output.as_ref().and_then(|o| o.name.clone());
@@ -957,6 +962,227 @@ async fn approvers_sign_in_as_local_accounts_and_the_audit_names_them() {
         call(&api, sign_in("yamada", "山田のパスワード")).await.status,
         StatusCode::SEE_OTHER
     );
+}
+
+/// The test directory: two sections with an approver each, an administrator, and a person
+/// in no group; passwords in clear (slapd compares them at bind).
+fn directory_ldif() -> String {
+    let suffix = common::servers::Slapd::SUFFIX;
+    let person = |uid: &str, name: &str| {
+        format!(
+            "dn: uid={uid},ou=people,{suffix}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {name}\nsn: {name}\n\
+             userPassword: {uid}-password\n\n"
+        )
+    };
+    let group = |cn: &str, member: &str| {
+        format!(
+            "dn: cn={cn},ou=groups,{suffix}\nobjectClass: groupOfNames\ncn: {cn}\nmember: uid={member},ou=people,{suffix}\n\n"
+        )
+    };
+    format!(
+        "dn: {suffix}\nobjectClass: dcObject\nobjectClass: organization\ndc: city\no: City\n\n\
+         dn: ou=people,{suffix}\nobjectClass: organizationalUnit\nou: people\n\n\
+         dn: ou=groups,{suffix}\nobjectClass: organizationalUnit\nou: groups\n\n{}{}{}{}{}{}{}",
+        person("yamada", "山田 太郎"),
+        person("sato", "佐藤 花子"),
+        person("admin1", "情シス 管理者"),
+        person("tanaka", "田中 一郎"),
+        group("soumu-approvers", "yamada"),
+        group("kikaku-approvers", "sato"),
+        group("mugai-admins", "admin1"),
+    )
+}
+
+/// `[portal.ldap]` and two approver groups for the test directory at `url`.
+fn directory_config(url: &str, starttls: bool, ca: &std::path::Path) -> String {
+    let suffix = common::servers::Slapd::SUFFIX;
+    format!(
+        "[portal.ldap]\nurl = \"{url}\"\nstarttls = {starttls}\nca_file = \"{}\"\n\
+         user_dn = \"uid={{user}},ou=people,{suffix}\"\ngroup_base = \"ou=groups,{suffix}\"\n\
+         admin_group = \"cn=mugai-admins,ou=groups,{suffix}\"\ntimeout_secs = 5\n\
+         [[portal.approver_groups]]\nname = \"総務課\"\nrecipients = [\"*@soumu.city.example.lg.jp\"]\n\
+         ldap_group = \"cn=soumu-approvers,ou=groups,{suffix}\"\n\
+         [[portal.approver_groups]]\nname = \"企画課\"\nrecipients = [\"*@kikaku.city.example.lg.jp\"]\n\
+         ldap_group = \"cn=kikaku-approvers,ou=groups,{suffix}\"\n",
+        ca.display()
+    )
+}
+
+/// Sign in on the approver page: the answer and, when signed in, the cookie header to use.
+async fn approver_sign_in(api: &Api, user: &str, password: &str) -> (Answer, Option<String>) {
+    let cookie = format!("mugai_csrf={CSRF}");
+    let a = call(
+        api,
+        form(
+            "/approvals/login",
+            &format!("csrf={CSRF}&user={user}&password={password}"),
+            &[("cookie", &cookie)],
+        ),
+    )
+    .await;
+    let session = a
+        .cookie("mugai_approver")
+        .map(|s| format!("{cookie}; mugai_approver={s}"));
+    (a, session)
+}
+
+/// A request for the original of a part (as the recipient's page makes it).
+async fn request_original(api: &Api, token: &str) {
+    let cookie = format!("mugai_csrf={CSRF}");
+    let a = call(
+        api,
+        form(
+            &format!("/o/{token}/request"),
+            &format!("csrf={CSRF}"),
+            &[("cookie", &cookie)],
+        ),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn directory_approvers_see_and_decide_only_their_sections_requests() {
+    let Some(slapd) = common::servers::Slapd::start(&directory_ldif()) else {
+        return;
+    };
+    for (url, starttls) in [
+        (format!("ldaps://127.0.0.1:{}", slapd.ldaps_port), false),
+        (format!("ldap://127.0.0.1:{}", slapd.ldap_port), true),
+    ] {
+        let api = api(&directory_config(&url, starttls, &slapd.ca));
+        let soumu = ["kaikei@soumu.city.example.lg.jp".to_string()];
+        let kikaku = ["plan@kikaku.city.example.lg.jp".to_string()];
+        let (token_s, id_s) = kept_sanitized_to(&api, "ooxml/macro.docm", "総務の資料.docm", &soumu);
+        let (token_k, id_k) = kept_sanitized_to(&api, "ooxml/macro.docm", "企画の資料.docm", &kikaku);
+        request_original(&api, &token_s).await;
+        request_original(&api, &token_k).await;
+
+        // Wrong password, a person in no group, an unknown name, an empty password (an
+        // "unauthenticated bind" slapd would accept) and a filter injection: all refused.
+        for (user, password) in [
+            ("yamada", "wrong"),
+            ("tanaka", "tanaka-password"),
+            ("nobody", "x"),
+            ("yamada", ""),
+            ("*)(uid=*", "x"),
+        ] {
+            let (a, session) = approver_sign_in(&api, user, password).await;
+            assert_eq!(
+                a.status,
+                StatusCode::UNAUTHORIZED,
+                "{url} {user}: {}
+{}",
+                a.text(),
+                slapd.log()
+            );
+            assert!(session.is_none());
+        }
+
+        // 総務課's approver sees and decides only 総務課's request; 企画課's is refused.
+        let (a, yamada) = approver_sign_in(&api, "yamada", "yamada-password").await;
+        assert_eq!(
+            a.status,
+            StatusCode::SEE_OTHER,
+            "{url}: {}
+{}",
+            a.text(),
+            slapd.log()
+        );
+        let yamada = yamada.expect("a session");
+        let page = call(&api, with_headers(get("/approvals", None), &[("cookie", &yamada)]))
+            .await
+            .text();
+        assert!(
+            page.contains("総務の資料.docm") && !page.contains("企画の資料.docm"),
+            "{page}"
+        );
+        let other = call(
+            &api,
+            form(
+                &format!("/approvals/{id_k}/approve"),
+                &format!("csrf={CSRF}"),
+                &[("cookie", &yamada)],
+            ),
+        )
+        .await;
+        assert_eq!(other.status, StatusCode::NOT_FOUND, "another section's request");
+        let mine = call(
+            &api,
+            form(
+                &format!("/approvals/{id_s}/approve"),
+                &format!("csrf={CSRF}"),
+                &[("cookie", &yamada)],
+            ),
+        )
+        .await;
+        assert_eq!(mine.status, StatusCode::SEE_OTHER);
+        assert_eq!(
+            call(&api, get(&format!("/v1/originals/{token_s}"), None)).await.status,
+            StatusCode::OK
+        );
+        assert_eq!(
+            call(&api, get(&format!("/v1/originals/{token_k}"), None)).await.status,
+            StatusCode::FORBIDDEN,
+            "企画課's original waits for 企画課"
+        );
+        // 企画課's approver sees 企画課's; the administrator sees everything left.
+        let (_, sato) = approver_sign_in(&api, "sato", "sato-password").await;
+        let page = call(
+            &api,
+            with_headers(get("/approvals", None), &[("cookie", &sato.expect("sato"))]),
+        )
+        .await
+        .text();
+        assert!(
+            page.contains("企画の資料.docm") && !page.contains("総務の資料.docm"),
+            "{page}"
+        );
+        let (_, admin) = approver_sign_in(&api, "admin1", "admin1-password").await;
+        let page = call(
+            &api,
+            with_headers(get("/approvals", None), &[("cookie", &admin.expect("admin"))]),
+        )
+        .await
+        .text();
+        assert!(page.contains("企画の資料.docm"), "{page}");
+
+        // The audit names the person who approved.
+        let audit = std::fs::read_to_string(api._dir.path().join("audit.jsonl")).expect("audit");
+        let approved = audit
+            .lines()
+            .find(|l| l.contains("\"original.approved\""))
+            .expect("an approval in the audit");
+        assert!(approved.contains("approver:yamada"), "{approved}");
+    }
+}
+
+#[tokio::test]
+async fn a_directory_with_an_untrusted_certificate_or_down_is_refused_closed() {
+    let Some(slapd) = common::servers::Slapd::start(&directory_ldif()) else {
+        return;
+    };
+    // Another CA than the one the directory's certificate is from: no bind, no password sent.
+    let other = tempfile::tempdir().expect("tempdir");
+    let other_ca = common::certificates(other.path()).ca;
+    let untrusted = api(&directory_config(
+        &format!("ldaps://127.0.0.1:{}", slapd.ldaps_port),
+        false,
+        &other_ca,
+    ));
+    let (a, session) = approver_sign_in(&untrusted, "yamada", "yamada-password").await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.text());
+    assert!(session.is_none());
+    assert!(a.text().contains("認証サーバーに接続できません"));
+    // A directory that is down: the same, within the timeout.
+    let port = common::free_port();
+    let down = api(&directory_config(
+        &format!("ldaps://127.0.0.1:{port}"),
+        false,
+        &slapd.ca,
+    ));
+    let (a, _) = approver_sign_in(&down, "yamada", "yamada-password").await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.text());
 }
 
 /// Send a password ZIP to /v1/sanitize: held, with an unlock call in the answer.

@@ -22,6 +22,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("clock", 0),
     ("ids", 0),
     ("passwords", 0),
+    ("tls_client", 0),
     ("kind", 0),
     ("secret", 0),
     ("smtp", 0),
@@ -38,6 +39,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("store", 3),
     ("audit", 3),
     ("scan", 3),
+    ("directory", 3),
     ("egress", 3),
     // Mail without protocol or storage.
     ("mail", 4),

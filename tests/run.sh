@@ -50,6 +50,12 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     echo "create_main_cluster = false" | "${sudo_cmd_pg[@]}" tee /etc/postgresql-common/createcluster.conf >/dev/null
 fi
 command -v npm >/dev/null || need_apt+=(npm)
+# OpenLDAP's slapd: the portal's directory sign-in test starts a private one (its own
+# configuration, database and loopback ports); the package must not make a directory of its own.
+if [ ! -x /usr/sbin/slapd ]; then
+    need_apt+=(slapd)
+    echo "slapd slapd/no_configuration boolean true" | "${sudo_cmd_pg[@]}" debconf-set-selections
+fi
 # systemd-analyze judges the hardened unit in deploy/ (offline: verify and security).
 command -v systemd-analyze >/dev/null || need_apt+=(systemd)
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -115,6 +121,8 @@ export MUGAI_REQUIRE_CLAMD=1
 # And PostgreSQL and the S3 server for the shared store's conformance suite.
 export MUGAI_REQUIRE_POSTGRES=1
 export MUGAI_REQUIRE_S3=1
+# And slapd for the portal's directory sign-in.
+export MUGAI_REQUIRE_SLAPD=1
 cargo fmt --all --check
 cargo clippy --all-targets --locked -- -D warnings
 log=$(mktemp)

@@ -150,7 +150,8 @@ fn conformance(ledger: &dyn Ledger) {
     let session = mugai::store::SessionRow {
         id: "s1".into(),
         person: "山田 太郎".into(),
-        source: "local".into(),
+        source: "ldap".into(),
+        grants: vec!["admin".into(), "group:総務課".into()],
         created: t0,
         expires: t0 + 3600,
     };

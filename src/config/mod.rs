@@ -41,7 +41,7 @@ pub use limits::Limits;
 pub use mail::{AttachmentMode, BodyCharset, MailConfig, NoticeLinks, DEFAULT_NOTICE};
 pub use office::{Hyperlinks, OfficePolicy};
 pub use pdf::{Metadata, PdfPolicy, UriLinks};
-pub use portal::{LocalUser, PortalConfig};
+pub use portal::{ApproverGroup, LdapConfig, LocalUser, PortalConfig};
 pub use relay::RelayConfig;
 pub use scan::{ClamdAddress, ScanConfig};
 pub use serve::{NextHop, Serve};

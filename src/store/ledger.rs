@@ -148,6 +148,9 @@ pub struct SessionRow {
     /// How: `key` (an approver's API key), `local` (an account in the configuration) or
     /// `ldap`; the pages check a `key` session's key again on every request.
     pub source: String,
+    /// What the directory granted at sign-in (`admin`, `group:総務課`) for an `ldap` session;
+    /// empty for the others, whose grants are read from the configuration on every request.
+    pub grants: Vec<String>,
     pub created: u64,
     pub expires: u64,
 }
@@ -240,6 +243,11 @@ pub trait Jobs: Send + Sync {
     /// jobs it is running: a live holder keeps them however long they run; a dead holder's,
     /// and a job that failed on the holder's side, lapse a lease later); how many.
     fn renew_jobs(&self, owner: &str, ids: &[String], until: u64) -> Result<usize>;
+}
+
+/// A session's grants as stored: one per line.
+pub(crate) fn split_grants(stored: &str) -> Vec<String> {
+    stored.lines().filter(|l| !l.is_empty()).map(str::to_string).collect()
 }
 
 /// Portal sessions: made at sign-in, read on every page, ended at sign-out or expiry (the

@@ -128,6 +128,7 @@ CREATE TABLE sessions (
     id TEXT PRIMARY KEY,
     person TEXT NOT NULL,
     source TEXT NOT NULL,
+    grants TEXT NOT NULL,
     created BIGINT NOT NULL,
     expires BIGINT NOT NULL
 );
@@ -955,7 +956,7 @@ impl Sessions for PgLedger {
             Box::pin(async move {
                 let row = c
                     .query_opt(
-                        "SELECT id, person, source, created, expires FROM sessions WHERE id = $1 AND expires > $2",
+                        "SELECT id, person, source, grants, created, expires FROM sessions WHERE id = $1 AND expires > $2",
                         &[&id, &to_i64(now)],
                     )
                     .await?;
@@ -963,8 +964,9 @@ impl Sessions for PgLedger {
                     id: r.get(0),
                     person: r.get(1),
                     source: r.get(2),
-                    created: to_u64(r.get(3)),
-                    expires: to_u64(r.get(4)),
+                    grants: split_grants(r.get(3)),
+                    created: to_u64(r.get(4)),
+                    expires: to_u64(r.get(5)),
                 }))
             })
         })

@@ -6,7 +6,7 @@
 //! `verify-full`). There is no "encrypt but trust anyone": a ledger server that anyone on
 //! the path can impersonate would be told every original's name and link.
 //!
-//! Uses: tokio-postgres's `tls` traits, tokio-rustls.
+//! Uses: tokio-postgres's `tls` traits, tokio-rustls, `tls_client` (the verifying settings).
 
 use std::future::Future;
 use std::io;
@@ -15,10 +15,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use rustls_pki_types::pem::PemObject;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
-use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+use tokio_rustls::rustls::ClientConfig;
 use tokio_rustls::TlsConnector;
 
 /// Makes a verifying TLS session for each connection.
@@ -30,43 +29,8 @@ pub struct Verifying {
 impl Verifying {
     /// Trust the authorities in `ca_file` (PEM), or the system's when there is none.
     pub fn new(ca_file: Option<&Path>) -> io::Result<Verifying> {
-        let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
-        let mut roots = RootCertStore::empty();
-        match ca_file {
-            Some(path) => {
-                let pem =
-                    std::fs::read(path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-                let mut found = 0;
-                for cert in rustls_pki_types::CertificateDer::pem_slice_iter(&pem) {
-                    let cert = cert
-                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", path.display())))?;
-                    roots
-                        .add(cert)
-                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", path.display())))?;
-                    found += 1;
-                }
-                if found == 0 {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("{}: no PEM certificate", path.display()),
-                    ));
-                }
-            }
-            None => {
-                let (added, _) = roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-                if added == 0 {
-                    return Err(io::Error::new(
-                        io::ErrorKind::NotFound,
-                        "no system certificate authority to verify the database server with (set store.postgres.ca_file)",
-                    ));
-                }
-            }
-        }
-        let config = ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
         Ok(Verifying {
-            config: Arc::new(config),
+            config: crate::tls_client::verifying(ca_file, "store.postgres.ca_file")?,
         })
     }
 }

@@ -104,6 +104,7 @@ CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY,
     person TEXT NOT NULL,
     source TEXT NOT NULL,
+    grants TEXT NOT NULL,
     created INTEGER NOT NULL,
     expires INTEGER NOT NULL
 );
@@ -610,8 +611,15 @@ impl Sessions for SqliteLedger {
     fn insert_session(&self, row: &SessionRow) -> Result<()> {
         self.with(|c| {
             c.execute(
-                "INSERT INTO sessions (id, person, source, created, expires) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![row.id, row.person, row.source, to_i64(row.created), to_i64(row.expires)],
+                "INSERT INTO sessions (id, person, source, grants, created, expires) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    row.id,
+                    row.person,
+                    row.source,
+                    row.grants.join("\n"),
+                    to_i64(row.created),
+                    to_i64(row.expires)
+                ],
             )
             .map(drop)
         })
@@ -620,15 +628,16 @@ impl Sessions for SqliteLedger {
     fn session(&self, id: &str, now: u64) -> Result<Option<SessionRow>> {
         self.with(|c| {
             c.query_row(
-                "SELECT id, person, source, created, expires FROM sessions WHERE id = ?1 AND expires > ?2",
+                "SELECT id, person, source, grants, created, expires FROM sessions WHERE id = ?1 AND expires > ?2",
                 params![id, to_i64(now)],
                 |r| {
                     Ok(SessionRow {
                         id: r.get(0)?,
                         person: r.get(1)?,
                         source: r.get(2)?,
-                        created: to_u64(r.get(3)?),
-                        expires: to_u64(r.get(4)?),
+                        grants: split_grants(&r.get::<_, String>(3)?),
+                        created: to_u64(r.get(4)?),
+                        expires: to_u64(r.get(5)?),
                     })
                 },
             )

@@ -16,12 +16,19 @@ impl Store {
 
     /// Open a session for `person` (signed in by `source`) until `expires`: the cookie's
     /// value, a token signed for sessions naming the new row.
-    pub fn open_session(&self, person: &str, source: &str, expires: u64) -> Result<String, StoreError> {
+    pub fn open_session(
+        &self,
+        person: &str,
+        source: &str,
+        grants: &[String],
+        expires: u64,
+    ) -> Result<String, StoreError> {
         let id = ObjectId::random()?;
         self.ledger.insert_session(&SessionRow {
             id: id.hex(),
             person: person.to_string(),
             source: source.to_string(),
+            grants: grants.to_vec(),
             created: now(),
             expires,
         })?;

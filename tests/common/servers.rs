@@ -240,3 +240,109 @@ impl Drop for Moto {
         let _ = self.child.wait();
     }
 }
+
+/// A private OpenLDAP for the portal's directory sign-in: Debian's `slapd` on two loopback
+/// ports — `ldaps://` (TLS from the start) and `ldap://` (StartTLS) — with a certificate from
+/// [`super::certificates`], an MDB database loaded from `ldif` by `slapadd` before the start,
+/// under `dc=city,dc=example`; stopped when dropped. `None` when slapd is not installed, unless
+/// `MUGAI_REQUIRE_SLAPD` is set (the test command sets it).
+pub struct Slapd {
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+    pub ldaps_port: u16,
+    pub ldap_port: u16,
+    pub ca: std::path::PathBuf,
+}
+
+impl Slapd {
+    pub const SUFFIX: &'static str = "dc=city,dc=example";
+
+    pub fn start(ldif: &str) -> Option<Slapd> {
+        let slapd = std::path::Path::new("/usr/sbin/slapd");
+        if !slapd.exists() {
+            assert!(
+                std::env::var_os("MUGAI_REQUIRE_SLAPD").is_none(),
+                "MUGAI_REQUIRE_SLAPD is set but slapd is not installed"
+            );
+            eprintln!("skipped: slapd is not installed");
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tls = super::certificates(&dir.path().join("tls"));
+        let db = dir.path().join("db");
+        std::fs::create_dir_all(&db).expect("db");
+        let conf = dir.path().join("slapd.conf");
+        let schema = |name: &str| format!("include /etc/ldap/schema/{name}.schema\n");
+        std::fs::write(
+            &conf,
+            format!(
+                "{}{}{}{}modulepath /usr/lib/ldap\nmoduleload back_mdb\npidfile {pid}\n\
+                 TLSCACertificateFile {ca}\nTLSCertificateFile {cert}\nTLSCertificateKeyFile {key}\n\
+                 database mdb\nmaxsize 16777216\nsuffix \"{suffix}\"\nrootdn \"cn=admin,{suffix}\"\nrootpw admin-secret\n\
+                 directory {db}\n\
+                 access to attrs=userPassword by anonymous auth by self read by * none\n\
+                 access to * by users read by * none\n",
+                schema("core"),
+                schema("cosine"),
+                schema("nis"),
+                schema("inetorgperson"),
+                pid = dir.path().join("slapd.pid").display(),
+                ca = tls.ca.display(),
+                cert = tls.cert.display(),
+                key = tls.key.display(),
+                suffix = Self::SUFFIX,
+                db = db.display(),
+            ),
+        )
+        .expect("slapd.conf");
+        let data = dir.path().join("data.ldif");
+        std::fs::write(&data, ldif).expect("ldif");
+        let out = std::process::Command::new("/usr/sbin/slapadd")
+            .arg("-f")
+            .arg(&conf)
+            .arg("-l")
+            .arg(&data)
+            .output()
+            .expect("slapadd");
+        assert!(
+            out.status.success(),
+            "slapadd: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (ldaps_port, ldap_port) = (super::free_port(), super::free_port());
+        let log = std::fs::File::create(dir.path().join("slapd.log")).expect("log");
+        // -d: in the foreground (a child the test can stop), logging connections to the file.
+        let child = std::process::Command::new(slapd)
+            .arg("-f")
+            .arg(&conf)
+            .arg("-h")
+            .arg(format!("ldaps://127.0.0.1:{ldaps_port}/ ldap://127.0.0.1:{ldap_port}/"))
+            .args(["-d", "256"])
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("slapd");
+        let slapd = Slapd {
+            child,
+            ca: tls.ca.clone(),
+            _dir: dir,
+            ldaps_port,
+            ldap_port,
+        };
+        super::wait_listening(ldaps_port, "slapd", std::time::Duration::from_secs(30));
+        super::wait_listening(ldap_port, "slapd", std::time::Duration::from_secs(30));
+        Some(slapd)
+    }
+
+    /// What slapd logged so far (for a failing test's message).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join("slapd.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Slapd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

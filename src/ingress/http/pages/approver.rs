@@ -1,11 +1,9 @@
-//! The approver's page (上長承認), `GET /approvals`: pending requests for originals, each
-//! with approve and deny buttons. An approver signs in as a person — a local account of
-//! `[portal] users` (name and password, argon2id) — or, where no accounts are configured, with
-//! an `approve`-role API key; the browser then holds a signed session cookie (`HttpOnly`,
-//! `SameSite=Strict`, eight hours) naming a session row of the ledger (which names a key by
-//! its hash, never the key). The account's or key's roles are checked again on every request,
-//! so removing one from the configuration ends its sessions at the next reload; sign-out ends
-//! the session in the ledger, so the cookie is worthless afterwards on every instance.
+//! The approver's page (上長承認), `GET /approvals`: the pending requests for originals the
+//! signed-in approver decides, each with approve and deny buttons; the sign-in form (a
+//! person's name and password, or an approver's key where no people are configured), the
+//! session cookie (`HttpOnly`, `SameSite=Strict`, eight hours, a row of the ledger behind it)
+//! and sign-out, which ends the session in the ledger on every instance. Who is signed in and
+//! what they decide is `people`'s.
 
 use std::sync::Arc;
 
@@ -13,62 +11,22 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
-use sha2::{Digest, Sha256};
 
+use super::people::{sign_in, signed_in, Approver, SignIn, SESSION_COOKIE, SESSION_SECS};
 use super::{check_csrf, cookie, csrf_field, csrf_token, error_page, esc, jst, page, see_other, size, Lang};
-use crate::config::{ApiKey, Role};
 use crate::ingress::http::error::ApiError;
-use crate::ingress::http::held::form_field;
 use crate::ingress::http::originals::{blocking, decide};
 use crate::ingress::http::{AppState, Client};
-use crate::store::{now, ObjectId};
-
-const SESSION_COOKIE: &str = "mugai_approver";
-const SESSION_SECS: u64 = 8 * 3600;
-
-/// The signed-in approver's name, if the session cookie is genuine, its session live in the
-/// ledger, and its account or key still has the approve (or admin) role.
-async fn approver(state: &Arc<AppState>, headers: &HeaderMap) -> Option<String> {
-    let token = cookie(headers, SESSION_COOKIE)?;
-    let store = state.pipeline.store().clone();
-    let session = match blocking(move || store.session(&token)).await {
-        Ok(Ok(session)) => session?,
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "could not read a portal session");
-            return None;
-        }
-        Err(_) => return None,
-    };
-    let config = &state.pipeline.current().config;
-    let may_approve = |roles: &[Role]| roles.contains(&Role::Approve) || roles.contains(&Role::Admin);
-    if session.source == LOCAL_SOURCE {
-        let user = config.portal.user(&session.person)?;
-        return may_approve(&user.roles).then(|| user.name.clone());
-    }
-    let hash = session.source.strip_prefix(KEY_SOURCE)?;
-    config
-        .http
-        .api_keys
-        .iter()
-        .find(|k| crate::ids::hex(&k.sha256[..ObjectId::LEN]) == hash)
-        .filter(|k| may_approve(&k.roles))
-        .map(|k| k.name.clone())
-}
-
-/// A session opened by a local account's password.
-const LOCAL_SOURCE: &str = "local";
-
-/// A session opened with an API key: `key:` and the first bytes of the key's SHA-256, hex.
-const KEY_SOURCE: &str = "key:";
+use crate::store::now;
 
 /// `GET /approvals`: the sign-in form, or the pending requests.
 pub async fn show(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let lang = Lang::from_headers(&headers);
     let (csrf, set_cookie) = csrf_token(&headers);
-    let people = !state.pipeline.current().config.portal.users.is_empty();
-    let mut response = match approver(&state, &headers).await {
+    let people = state.pipeline.current().config.portal.has_people();
+    let mut response = match signed_in(&state, &headers).await {
         None => sign_in_page(lang, &csrf, people, None),
-        Some(name) => match pending_page(&state, lang, &csrf, &name).await {
+        Some(approver) => match pending_page(&state, lang, &csrf, &approver).await {
             Ok(r) => r,
             Err(e) => error_page(lang, &e),
         },
@@ -128,11 +86,28 @@ fn sign_in_page(lang: Lang, csrf: &str, people: bool, problem: Option<&str>) -> 
     page(lang, status, lang.t("承認者のサインイン", "Approver sign-in"), &body)
 }
 
-async fn pending_page(state: &Arc<AppState>, lang: Lang, csrf: &str, name: &str) -> Result<Response, ApiError> {
+/// The pending requests this approver decides (by the recipients of each request's mail).
+async fn pending_page(
+    state: &Arc<AppState>,
+    lang: Lang,
+    csrf: &str,
+    approver: &Approver,
+) -> Result<Response, ApiError> {
     let store = state.pipeline.store().clone();
-    let rows = blocking(move || store.pending_releases())
-        .await?
-        .map_err(ApiError::internal)?;
+    let (config, who) = (state.pipeline.current().config.clone(), approver.clone());
+    let rows = blocking(move || {
+        let mut mine = Vec::new();
+        for (part, request) in store.pending_releases()? {
+            let recipients = store.message(&part.message)?.map(|m| m.rcpt_to).unwrap_or_default();
+            if who.decides(&config.portal, &recipients) {
+                mine.push((part, request));
+            }
+        }
+        Ok::<_, crate::store::StoreError>(mine)
+    })
+    .await?
+    .map_err(ApiError::internal)?;
+    let name = &approver.name;
     let mut body = format!(
         "<p>{} <strong>{}</strong></p>\n<form method=\"post\" action=\"/approvals/logout\" class=\"inline\">\n{}\n<button type=\"submit\" class=\"secondary\">{}</button>\n</form>\n",
         lang.t("サインイン中：", "Signed in as"),
@@ -182,88 +157,40 @@ async fn pending_page(state: &Arc<AppState>, lang: Lang, csrf: &str, name: &str)
     ))
 }
 
-/// An approver's key from the sign-in form (checked by hash, constant time): its holder's
-/// name and the session's source.
-fn key_sign_in(state: &AppState, form: &[u8]) -> Option<(String, String)> {
-    let presented = form_field(form, "key").unwrap_or_default();
-    let mut bearer = HeaderMap::new();
-    let value = HeaderValue::from_str(&format!("Bearer {}", presented.trim())).ok()?;
-    bearer.insert(header::AUTHORIZATION, value);
-    let key: ApiKey =
-        crate::ingress::http::auth::require(&state.pipeline.current().config, &bearer, Role::Approve).ok()?;
-    let hash: [u8; 32] = Sha256::digest(presented.trim().as_bytes()).into();
-    Some((
-        key.name,
-        format!("{KEY_SOURCE}{}", crate::ids::hex(&hash[..ObjectId::LEN])),
-    ))
-}
-
-/// Wrong passwords an account may take within [`SIGN_IN_WINDOW_SECS`] before sign-in is
-/// refused for the rest of the window (the right password too), on every instance.
-const MAX_SIGN_IN_FAILURES: u32 = 5;
-const SIGN_IN_WINDOW_SECS: u64 = 15 * 60;
-
-/// A local account's name and password from the sign-in form, verified off the async
-/// threads (argon2id takes tens of milliseconds on purpose); an unknown name costs the same.
-/// Each attempt is counted for the name first; `Err(seconds)` while it is locked out.
-async fn account_sign_in(state: &Arc<AppState>, form: &[u8]) -> Result<Option<(String, String)>, u64> {
-    let name = form_field(form, "user").unwrap_or_default().trim().to_string();
-    let password = form_field(form, "password").unwrap_or_default();
-    let user = state.pipeline.current().config.portal.user(&name).cloned();
-    let (store, who) = (state.pipeline.store().clone(), name.clone());
-    let verified = blocking(move || {
-        match store.take_signin_try(&who, MAX_SIGN_IN_FAILURES, SIGN_IN_WINDOW_SECS) {
-            Ok(Ok(_)) => {}
-            Ok(Err(seconds)) => return Err(seconds),
-            Err(e) => {
-                // Attempts that cannot be counted are not made.
-                tracing::error!(error = %e, "could not count a sign-in attempt");
-                return Ok(false);
-            }
-        }
-        let verified = match &user {
-            Some(user) => crate::passwords::verify(&password, user.argon2.expose()),
-            None => {
-                crate::passwords::verify_nobody(&password);
-                false
-            }
-        };
-        if verified {
-            if let Err(e) = store.clear_signin_tries(&who) {
-                tracing::error!(error = %e, "could not clear sign-in attempts");
-            }
-        }
-        Ok(verified)
-    })
-    .await
-    .unwrap_or(Ok(false))?;
-    let config = &state.pipeline.current().config;
-    let Some(user) = config.portal.user(&name) else {
-        return Ok(None);
-    };
-    let may_approve = user.roles.contains(&Role::Approve) || user.roles.contains(&Role::Admin);
-    Ok((verified && may_approve).then(|| (name, LOCAL_SOURCE.to_string())))
-}
-
-/// `POST /approvals/login`: a local account's name and password where accounts are
-/// configured, otherwise an approver's key; then the session.
+/// `POST /approvals/login`: a person's name and password where accounts or a directory are
+/// configured, otherwise an approver's key (`people`); then the session.
 pub async fn login(State(state): State<Arc<AppState>>, client: Client, headers: HeaderMap, form: Bytes) -> Response {
     let lang = Lang::from_headers(&headers);
     if let Err(e) = check_csrf(&headers, &form) {
         return error_page(lang, &e);
     }
-    let people = !state.pipeline.current().config.portal.users.is_empty();
-    let signed = if people {
-        account_sign_in(&state, &form).await
-    } else {
-        Ok(key_sign_in(&state, &form))
+    let people = state.pipeline.current().config.portal.has_people();
+    let refused = |problem: &str, status: StatusCode| {
+        state.pipeline.signed_in(&client.origin("approver"), None);
+        let (csrf, _) = csrf_token(&headers);
+        let mut response = sign_in_page(lang, &csrf, people, Some(problem));
+        *response.status_mut() = status;
+        response
     };
-    let signed = match signed {
-        Ok(signed) => signed,
-        Err(seconds) => {
+    let (name, source, grants) = match sign_in(&state, &form).await {
+        SignIn::Granted { name, source, grants } => (name, source, grants),
+        SignIn::Refused => {
+            tracing::warn!("approver sign-in refused");
+            let problem = if people {
+                lang.t(
+                    "利用者名かパスワードが正しくないか、承認の権限がありません。",
+                    "The user name or password is wrong, or the account cannot approve.",
+                )
+            } else {
+                lang.t(
+                    "キーが正しくないか、承認の権限がありません。",
+                    "The key is not valid or cannot approve.",
+                )
+            };
+            return refused(problem, StatusCode::UNAUTHORIZED);
+        }
+        SignIn::Locked(seconds) => {
             tracing::warn!(seconds, "approver sign-in refused: too many wrong passwords");
-            state.pipeline.signed_in(&client.origin("approver"), None);
-            let (csrf, _) = csrf_token(&headers);
             let minutes = seconds.div_ceil(60);
             let text = match lang {
                 Lang::Ja => {
@@ -271,33 +198,22 @@ pub async fn login(State(state): State<Arc<AppState>>, client: Client, headers: 
                 }
                 Lang::En => format!("Too many wrong passwords: this account cannot sign in for {minutes} minutes."),
             };
-            let mut response = sign_in_page(lang, &csrf, people, Some(&text));
-            *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            let mut response = refused(&text, StatusCode::TOO_MANY_REQUESTS);
             if let Ok(v) = HeaderValue::from_str(&seconds.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, v);
             }
             return response;
         }
-    };
-    let Some((name, source)) = signed else {
-        tracing::warn!("approver sign-in refused");
-        state.pipeline.signed_in(&client.origin("approver"), None);
-        let (csrf, _) = csrf_token(&headers);
-        let problem = if people {
-            lang.t(
-                "利用者名かパスワードが正しくないか、承認の権限がありません。",
-                "The user name or password is wrong, or the account cannot approve.",
-            )
-        } else {
-            lang.t(
-                "キーが正しくないか、承認の権限がありません。",
-                "The key is not valid or cannot approve.",
-            )
-        };
-        return sign_in_page(lang, &csrf, people, Some(problem));
+        SignIn::Unavailable => {
+            let problem = lang.t(
+                "認証サーバーに接続できません。しばらくしてからもう一度お試しください。",
+                "The sign-in directory cannot be reached. Please try again later.",
+            );
+            return refused(problem, StatusCode::SERVICE_UNAVAILABLE);
+        }
     };
     let (store, person) = (state.pipeline.store().clone(), name.clone());
-    let token = match blocking(move || store.open_session(&person, &source, now() + SESSION_SECS)).await {
+    let token = match blocking(move || store.open_session(&person, &source, &grants, now() + SESSION_SECS)).await {
         Ok(Ok(token)) => token,
         Ok(Err(e)) => return error_page(lang, &ApiError::internal(e)),
         Err(e) => return error_page(lang, &e),
@@ -321,7 +237,7 @@ pub async fn logout(State(state): State<Arc<AppState>>, client: Client, headers:
     if let Err(e) = check_csrf(&headers, &form) {
         return error_page(lang, &e);
     }
-    let who = approver(&state, &headers).await;
+    let who = signed_in(&state, &headers).await.map(|a| a.name);
     // The session ends in the ledger: its cookie is worthless from now on, on every instance.
     if let Some(token) = cookie(&headers, SESSION_COOKIE) {
         let store = state.pipeline.store().clone();
@@ -375,9 +291,38 @@ async fn decide_form(
     if let Err(e) = check_csrf(headers, form) {
         return error_page(lang, &e);
     }
-    let Some(name) = approver(state, headers).await else {
+    let Some(approver) = signed_in(state, headers).await else {
         return see_other("/approvals");
     };
+    // Only a request this approver decides (their groups' recipients): another section's is
+    // refused as if it did not exist.
+    let (store, config, part_id, who) = (
+        state.pipeline.store().clone(),
+        state.pipeline.current().config.clone(),
+        id.to_string(),
+        approver.clone(),
+    );
+    let theirs = blocking(move || {
+        let Some(part) = store.part(&part_id)? else {
+            return Ok(true);
+        };
+        let recipients = store.message(&part.message)?.map(|m| m.rcpt_to).unwrap_or_default();
+        Ok::<_, crate::store::StoreError>(who.decides(&config.portal, &recipients))
+    })
+    .await;
+    match theirs {
+        Ok(Ok(true)) => {}
+        Ok(Ok(false)) => {
+            tracing::warn!(approver = %approver.name, part = %id, "a decision outside the approver's groups refused");
+            return error_page(
+                lang,
+                &ApiError::new(StatusCode::NOT_FOUND, "unknown", "no such request waiting for you"),
+            );
+        }
+        Ok(Err(e)) => return error_page(lang, &ApiError::internal(e)),
+        Err(e) => return error_page(lang, &e),
+    }
+    let name = approver.name;
     let origin = client.origin(format!("approver:{name}"));
     match decide(state, id, approve, &name, &origin).await {
         Ok(()) => see_other("/approvals"),

@@ -11,6 +11,7 @@
 //! never told by colour alone.
 
 pub mod approver;
+pub mod people;
 pub mod recipient;
 
 use std::fmt::Write as _;
