@@ -132,11 +132,24 @@ pub enum Event {
         part: String,
         message: String,
         name: Option<String>,
+        /// The recipient address confirmed on the page.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        requester: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     #[serde(rename = "original.approved")]
-    OriginalApproved { part: String },
+    OriginalApproved {
+        part: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        comment: Option<String>,
+    },
     #[serde(rename = "original.denied")]
-    OriginalDenied { part: String },
+    OriginalDenied {
+        part: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        comment: Option<String>,
+    },
     /// An original was handed out.
     #[serde(rename = "original.released")]
     OriginalReleased {
@@ -356,7 +369,10 @@ mod tests {
         let client: SocketAddr = "192.0.2.1:4242".parse().unwrap();
         log.record(
             &Origin::new("api:fx", Some(client)),
-            Event::OriginalApproved { part: "ab".into() },
+            Event::OriginalApproved {
+                part: "ab".into(),
+                comment: None,
+            },
         )
         .unwrap();
         let text = std::fs::read_to_string(&path).unwrap();

@@ -256,7 +256,12 @@ fn every_decision_is_one_line_with_actor_and_client_and_the_file_rotates() {
 
     // Requested, approved, released; requested, denied, refused.
     for token in [&approved, &denied] {
-        let (status, _) = form(http_port, &format!("/o/{token}/request"), "", None);
+        let (status, _) = form(
+            http_port,
+            &format!("/o/{token}/request"),
+            "requester=kakari%40city.example.lg.jp&reason=audit",
+            None,
+        );
         assert_eq!(status, 303);
     }
     let pending = http(

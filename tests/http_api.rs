@@ -540,6 +540,9 @@ impl Answer {
 }
 
 const CSRF: &str = "0123456789abcdef0123456789abcdef";
+/// A request's requester and reason, as the recipient page's form sends them (URL-encoded:
+/// kakari@city.example.lg.jp, 「監査のため」).
+const ASKED: &str = "requester=kakari%40city.example.lg.jp&reason=%E7%9B%A3%E6%9F%BB%E3%81%AE%E3%81%9F%E3%82%81";
 
 #[tokio::test]
 async fn jobs_run_in_the_background_and_keep_their_results() {
@@ -663,11 +666,28 @@ async fn the_recipient_page_requests_and_an_approver_releases_the_original() {
     )
     .await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
+    // Without a reason, or without a plausible requester: the form again, with what to fix.
+    for fields in [
+        "requester=kakari%40city.example.lg.jp&reason=+",
+        "requester=nobody&reason=x",
+    ] {
+        let a = call(
+            &api,
+            form(
+                &format!("{page}/request"),
+                &format!("csrf={csrf}&{fields}"),
+                &[("cookie", &cookie)],
+            ),
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{fields}");
+        assert!(a.text().contains("name=\"reason\""), "{}", a.text());
+    }
     let a = call(
         &api,
         form(
             &format!("{page}/request"),
-            &format!("csrf={csrf}"),
+            &format!("csrf={csrf}&{ASKED}"),
             &[("cookie", &cookie)],
         ),
     )
@@ -721,7 +741,7 @@ async fn the_recipient_page_requests_and_an_approver_releases_the_original() {
         &api,
         form(
             &format!("/o/{token2}/request"),
-            &format!("csrf={csrf}"),
+            &format!("csrf={csrf}&{ASKED}"),
             &[("cookie", &cookie)],
         ),
     )
@@ -750,7 +770,7 @@ async fn the_approver_page_signs_in_with_an_approve_key_and_decides() {
         &api,
         form(
             &format!("/o/{token}/request"),
-            &format!("csrf={CSRF}"),
+            &format!("csrf={CSRF}&{ASKED}"),
             &[("cookie", &cookie)],
         ),
     )
@@ -873,7 +893,7 @@ async fn approvers_sign_in_as_local_accounts_and_the_audit_names_them() {
         &api,
         form(
             &format!("/o/{token}/request"),
-            &format!("csrf={CSRF}"),
+            &format!("csrf={CSRF}&{ASKED}"),
             &[("cookie", &cookie)],
         ),
     )
@@ -1026,19 +1046,15 @@ async fn approver_sign_in(api: &Api, user: &str, password: &str) -> (Answer, Opt
     (a, session)
 }
 
-/// A request for the original of a part (as the recipient's page makes it).
-async fn request_original(api: &Api, token: &str) {
+/// A request for the original of a part by `requester` (as the recipient's page makes it).
+async fn request_original(api: &Api, token: &str, requester: &str) {
     let cookie = format!("mugai_csrf={CSRF}");
-    let a = call(
-        api,
-        form(
-            &format!("/o/{token}/request"),
-            &format!("csrf={CSRF}"),
-            &[("cookie", &cookie)],
-        ),
-    )
-    .await;
-    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    let body = format!(
+        "csrf={CSRF}&requester={}&reason=%E7%A2%BA%E8%AA%8D",
+        requester.replace('@', "%40")
+    );
+    let a = call(api, form(&format!("/o/{token}/request"), &body, &[("cookie", &cookie)])).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.text());
 }
 
 #[tokio::test]
@@ -1055,8 +1071,8 @@ async fn directory_approvers_see_and_decide_only_their_sections_requests() {
         let kikaku = ["plan@kikaku.city.example.lg.jp".to_string()];
         let (token_s, id_s) = kept_sanitized_to(&api, "ooxml/macro.docm", "総務の資料.docm", &soumu);
         let (token_k, id_k) = kept_sanitized_to(&api, "ooxml/macro.docm", "企画の資料.docm", &kikaku);
-        request_original(&api, &token_s).await;
-        request_original(&api, &token_k).await;
+        request_original(&api, &token_s, &soumu[0]).await;
+        request_original(&api, &token_k, &kikaku[0]).await;
 
         // Wrong password, a person in no group, an unknown name, an empty password (an
         // "unauthenticated bind" slapd would accept) and a filter injection: all refused.
@@ -1097,6 +1113,10 @@ async fn directory_approvers_see_and_decide_only_their_sections_requests() {
             page.contains("総務の資料.docm") && !page.contains("企画の資料.docm"),
             "{page}"
         );
+        // What the approver judges by: the mail's sender and recipients, who asked and why.
+        for shown in ["a@b", "kaikei@soumu.city.example.lg.jp", "確認", "無害化しました"] {
+            assert!(page.contains(shown), "{shown} on the approver's page:\n{page}");
+        }
         let other = call(
             &api,
             form(
@@ -1111,7 +1131,8 @@ async fn directory_approvers_see_and_decide_only_their_sections_requests() {
             &api,
             form(
                 &format!("/approvals/{id_s}/approve"),
-                &format!("csrf={CSRF}"),
+                // 「確認しました」, for the requester.
+                &format!("csrf={CSRF}&comment=%E7%A2%BA%E8%AA%8D%E3%81%97%E3%81%BE%E3%81%97%E3%81%9F"),
                 &[("cookie", &yamada)],
             ),
         )
@@ -1154,6 +1175,18 @@ async fn directory_approvers_see_and_decide_only_their_sections_requests() {
             .find(|l| l.contains("\"original.approved\""))
             .expect("an approval in the audit");
         assert!(approved.contains("approver:yamada"), "{approved}");
+        assert!(
+            approved.contains("確認しました"),
+            "the comment is on record: {approved}"
+        );
+        let requested = audit
+            .lines()
+            .find(|l| l.contains("\"original.requested\""))
+            .expect("a request in the audit");
+        assert!(
+            requested.contains("kaikei@soumu.city.example.lg.jp") && requested.contains("確認"),
+            "{requested}"
+        );
     }
 }
 

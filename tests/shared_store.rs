@@ -243,7 +243,7 @@ fn two_instances_on_one_store_are_one_service() {
         "-H",
         &format!("cookie: mugai_csrf={csrf}"),
         "--data",
-        &format!("csrf={csrf}"),
+        &format!("csrf={csrf}&requester=recipient%40city.example.lg.jp&reason=check"),
     ]
     .map(str::to_string);
     let form: Vec<&str> = form.iter().map(String::as_str).collect();

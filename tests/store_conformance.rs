@@ -106,28 +106,51 @@ fn conformance(ledger: &dyn Ledger) {
 
     // Releases: requested once (a second request keeps the first), decided once, pending
     // lists only what waits.
-    let r = ledger.request_release("p2", t0 + 10).expect("request");
+    let r = ledger
+        .request_release("p2", Some("kakari@city.example.lg.jp"), Some("監査のため"), t0 + 10)
+        .expect("request");
     assert_eq!((r.state, r.requested), (ReleaseState::Requested, t0 + 10));
-    let again = ledger.request_release("p2", t0 + 20).expect("request again");
-    assert_eq!(again.requested, t0 + 10, "an existing request stays as it is");
+    assert_eq!(
+        (r.requester.as_deref(), r.reason.as_deref()),
+        (Some("kakari@city.example.lg.jp"), Some("監査のため"))
+    );
+    let again = ledger
+        .request_release("p2", Some("other@city.example.lg.jp"), Some("別件"), t0 + 20)
+        .expect("request again");
+    assert_eq!(
+        again, r,
+        "an existing request stays as it is, the first asker's words too"
+    );
     let pending = ledger.pending_releases(t0 + 30).expect("pending");
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].0.id, "p2");
-    assert!(ledger.decide_release("p2", true, "boss", t0 + 40).expect("decide"));
+    assert!(ledger
+        .decide_release("p2", true, "boss", Some("確認しました"), t0 + 40)
+        .expect("decide"));
     assert!(
         !ledger
-            .decide_release("p2", false, "boss", t0 + 50)
+            .decide_release("p2", false, "boss", None, t0 + 50)
             .expect("decide again"),
         "decided once"
     );
     let decided = ledger.release("p2").expect("release").expect("row");
     assert_eq!(
-        (decided.state, decided.decided, decided.decided_by.as_deref()),
-        (ReleaseState::Approved, Some(t0 + 40), Some("boss"))
+        (
+            decided.state,
+            decided.decided,
+            decided.decided_by.as_deref(),
+            decided.comment.as_deref()
+        ),
+        (
+            ReleaseState::Approved,
+            Some(t0 + 40),
+            Some("boss"),
+            Some("確認しました")
+        )
     );
     assert!(ledger.pending_releases(t0 + 60).expect("pending").is_empty());
     assert!(
-        !ledger.decide_release("p1", true, "boss", t0).expect("decide"),
+        !ledger.decide_release("p1", true, "boss", None, t0).expect("decide"),
         "nothing pending for p1"
     );
     assert_eq!(ledger.release("p1").expect("release"), None);
@@ -317,6 +340,19 @@ fn conformance(ledger: &dyn Ledger) {
             kept.keep_until
         ),
         ("m1", Some("見積書.zip"), "orig-p2", Some("boss"), Some(t0 + 40 + year))
+    );
+    assert_eq!(
+        (
+            kept.release.requester.as_deref(),
+            kept.release.reason.as_deref(),
+            kept.release.comment.as_deref()
+        ),
+        (
+            Some("kakari@city.example.lg.jp"),
+            Some("監査のため"),
+            Some("確認しました")
+        ),
+        "who asked, why, and what the approver said outlive the original"
     );
     assert_eq!(
         ledger.release_record("p1").expect("record"),

@@ -110,11 +110,19 @@ impl Pipeline {
         Ok(bytes)
     }
 
-    /// A recipient asks for an original held for approval; the request as recorded.
-    pub async fn request(self: &Arc<Self>, part: &PartRow, origin: &Origin) -> Result<ReleaseRow, WorkError> {
+    /// A recipient (`requester`, the address confirmed on the page) asks for an original held
+    /// for approval, for `reason`; the request as recorded.
+    pub async fn request(
+        self: &Arc<Self>,
+        part: &PartRow,
+        requester: Option<&str>,
+        reason: Option<&str>,
+        origin: &Origin,
+    ) -> Result<ReleaseRow, WorkError> {
         let store = self.store.clone();
         let id = part.id.clone();
-        let row = Self::blocking(move || store.request_release(&id))
+        let (who, why) = (requester.map(str::to_string), reason.map(str::to_string));
+        let row = Self::blocking(move || store.request_release(&id, who.as_deref(), why.as_deref()))
             .await?
             .map_err(WorkError::store)?;
         tracing::info!(part = %part.id, "recipient requested the original");
@@ -124,6 +132,8 @@ impl Pipeline {
                 part: part.id.clone(),
                 message: part.message.clone(),
                 name: part.name.clone(),
+                requester: requester.map(str::to_string),
+                reason: reason.map(str::to_string),
             },
         );
         Ok(row)
@@ -135,20 +145,21 @@ impl Pipeline {
         part: &str,
         approve: bool,
         by: &str,
+        comment: Option<&str>,
         origin: &Origin,
     ) -> Result<bool, WorkError> {
         let store = self.store.clone();
-        let (id, by_name) = (part.to_string(), by.to_string());
-        let changed = Self::blocking(move || store.decide_release(&id, approve, &by_name))
+        let (id, by_name, note) = (part.to_string(), by.to_string(), comment.map(str::to_string));
+        let changed = Self::blocking(move || store.decide_release(&id, approve, &by_name, note.as_deref()))
             .await?
             .map_err(WorkError::store)?;
         if changed {
             tracing::info!(part = %part, approver = %by, approved = approve, "release decided");
-            let part = part.to_string();
+            let (part, comment) = (part.to_string(), comment.map(str::to_string));
             let event = if approve {
-                Event::OriginalApproved { part }
+                Event::OriginalApproved { part, comment }
             } else {
-                Event::OriginalDenied { part }
+                Event::OriginalDenied { part, comment }
             };
             self.audit.note(origin, event);
         }

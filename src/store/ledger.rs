@@ -67,8 +67,14 @@ pub struct ReleaseRow {
     pub state: ReleaseState,
     pub requested: u64,
     pub decided: Option<u64>,
-    /// The approver's key name (never the key).
+    /// The approver's name (a person's, or an API key's, never the key).
     pub decided_by: Option<String>,
+    /// Who asked: the recipient address the link was issued to, as confirmed on the page.
+    pub requester: Option<String>,
+    /// Why they need the original (required on the page).
+    pub reason: Option<String>,
+    /// The approver's comment with the decision, for the requester.
+    pub comment: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,10 +219,18 @@ pub trait Reports: Send + Sync {
 /// originals are gone.
 pub trait Releases: Send + Sync {
     /// Record a request for a part's original; an existing request or decision stays as it is.
-    fn request_release(&self, part: &str, now: u64) -> Result<ReleaseRow>;
+    /// Ask for a part's original, by `requester` for `reason`; a request already there stays
+    /// as it was (the first asker's words are kept).
+    fn request_release(
+        &self,
+        part: &str,
+        requester: Option<&str>,
+        reason: Option<&str>,
+        now: u64,
+    ) -> Result<ReleaseRow>;
     fn release(&self, part: &str) -> Result<Option<ReleaseRow>>;
     /// Decide a pending request; `false` when there was none pending.
-    fn decide_release(&self, part: &str, approve: bool, by: &str, now: u64) -> Result<bool>;
+    fn decide_release(&self, part: &str, approve: bool, by: &str, comment: Option<&str>, now: u64) -> Result<bool>;
     /// Pending requests, oldest first, with their parts.
     fn pending_releases(&self, now: u64) -> Result<Vec<(PartRow, ReleaseRow)>>;
     /// The record of a part's release request and decision, while the part lives or, after

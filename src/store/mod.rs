@@ -431,12 +431,18 @@ mod tests {
 
         let m = store.keep_message(b"mail", None, "a@b", &[]).unwrap();
         let p = store.keep_part(&part(&m.id, b"wanted original")).unwrap();
-        assert_eq!(store.request_release(&p.id).unwrap().state, ReleaseState::Requested);
+        assert_eq!(
+            store.request_release(&p.id, None, None).unwrap().state,
+            ReleaseState::Requested
+        );
         // Asking twice changes nothing; a decision is taken once.
-        assert_eq!(store.request_release(&p.id).unwrap().state, ReleaseState::Requested);
+        assert_eq!(
+            store.request_release(&p.id, None, None).unwrap().state,
+            ReleaseState::Requested
+        );
         assert_eq!(store.pending_releases().unwrap().len(), 1);
-        assert!(store.decide_release(&p.id, true, "boss").unwrap());
-        assert!(!store.decide_release(&p.id, false, "boss").unwrap());
+        assert!(store.decide_release(&p.id, true, "boss", None).unwrap());
+        assert!(!store.decide_release(&p.id, false, "boss", None).unwrap());
         let row = store.release(&p.id).unwrap().unwrap();
         assert_eq!(
             (row.state, row.decided_by.as_deref()),

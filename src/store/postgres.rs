@@ -133,6 +133,8 @@ CREATE TABLE sessions (
     expires BIGINT NOT NULL
 );
 CREATE INDEX sessions_expires ON sessions(expires);
+ALTER TABLE releases ADD COLUMN requester TEXT, ADD COLUMN reason TEXT, ADD COLUMN comment TEXT;
+ALTER TABLE release_records ADD COLUMN requester TEXT, ADD COLUMN reason TEXT, ADD COLUMN comment TEXT;
 CREATE TABLE signin_tries (
     who TEXT PRIMARY KEY,
     tries BIGINT NOT NULL,
@@ -423,7 +425,7 @@ fn part_from(row: &Row) -> PartRow {
     }
 }
 
-const RELEASE_COLUMNS: &str = "part, state, requested, decided, decided_by";
+const RELEASE_COLUMNS: &str = "part, state, requested, decided, decided_by, requester, reason, comment";
 
 fn release_from(row: &Row, at: usize) -> ReleaseRow {
     ReleaseRow {
@@ -432,6 +434,9 @@ fn release_from(row: &Row, at: usize) -> ReleaseRow {
         requested: to_u64(row.get(at + 2)),
         decided: row.get::<_, Option<i64>>(at + 3).map(to_u64),
         decided_by: row.get(at + 4),
+        requester: row.get(at + 5),
+        reason: row.get(at + 6),
+        comment: row.get(at + 7),
     }
 }
 
@@ -638,14 +643,20 @@ impl Reports for PgLedger {
 }
 
 impl Releases for PgLedger {
-    fn request_release(&self, part: &str, now: u64) -> Result<ReleaseRow> {
-        let part = part.to_owned();
+    fn request_release(
+        &self,
+        part: &str,
+        requester: Option<&str>,
+        reason: Option<&str>,
+        now: u64,
+    ) -> Result<ReleaseRow> {
+        let (part, requester, reason) = (part.to_owned(), requester.map(str::to_owned), reason.map(str::to_owned));
         self.call(move |c| {
             Box::pin(async move {
                 c.execute(
-                    "INSERT INTO releases (part, state, requested) VALUES ($1, 'requested', $2) \
-                     ON CONFLICT (part) DO NOTHING",
-                    &[&part, &to_i64(now)],
+                    "INSERT INTO releases (part, state, requested, requester, reason) \
+                     VALUES ($1, 'requested', $2, $3, $4) ON CONFLICT (part) DO NOTHING",
+                    &[&part, &to_i64(now), &requester, &reason],
                 )
                 .await?;
                 let row = c
@@ -674,17 +685,17 @@ impl Releases for PgLedger {
         })
     }
 
-    fn decide_release(&self, part: &str, approve: bool, by: &str, now: u64) -> Result<bool> {
-        let (part, by) = (part.to_owned(), by.to_owned());
+    fn decide_release(&self, part: &str, approve: bool, by: &str, comment: Option<&str>, now: u64) -> Result<bool> {
+        let (part, by, comment) = (part.to_owned(), by.to_owned(), comment.map(str::to_owned));
         let state = if approve { "approved" } else { "denied" };
         self.call(move |c| {
             Box::pin(async move {
                 // One statement: of two approvers deciding at once on two instances, one wins.
                 let n = c
                     .execute(
-                        "UPDATE releases SET state = $2, decided = $3, decided_by = $4 \
+                        "UPDATE releases SET state = $2, decided = $3, decided_by = $4, comment = $5 \
                          WHERE part = $1 AND state = 'requested'",
-                        &[&part, &state, &to_i64(now), &by],
+                        &[&part, &state, &to_i64(now), &by, &comment],
                     )
                     .await?;
                 Ok(n == 1)
@@ -703,7 +714,8 @@ impl Releases for PgLedger {
                 let rows = c
                     .query(
                         &format!(
-                            "SELECT {columns}, r.part, r.state, r.requested, r.decided, r.decided_by \
+                            "SELECT {columns}, r.part, r.state, r.requested, r.decided, r.decided_by, r.requester, \
+                             r.reason, r.comment \
                              FROM releases r JOIN parts p ON p.id = r.part \
                              WHERE r.state = 'requested' AND p.expires > $1 ORDER BY r.requested, r.seq"
                         ),
@@ -725,19 +737,13 @@ impl Releases for PgLedger {
                     name: r.get(2),
                     kind: kind_at(r, 3),
                     original_sha256: r.get(4),
-                    release: ReleaseRow {
-                        part: r.get(0),
-                        state: ReleaseState::parse(r.get::<_, &str>(5)),
-                        requested: to_u64(r.get(6)),
-                        decided: r.get::<_, Option<i64>>(7).map(to_u64),
-                        decided_by: r.get(8),
-                    },
-                    keep_until: r.get::<_, Option<i64>>(9).map(to_u64),
+                    keep_until: r.get::<_, Option<i64>>(5).map(to_u64),
+                    release: release_from(r, 6),
                 };
                 let live = c
                     .query_opt(
-                        "SELECT r.part, p.message, p.name, p.kind, p.original_blob, r.state, r.requested, \
-                                r.decided, r.decided_by, NULL::BIGINT \
+                        "SELECT r.part, p.message, p.name, p.kind, p.original_blob, NULL::BIGINT, r.part, r.state, \
+                                r.requested, r.decided, r.decided_by, r.requester, r.reason, r.comment \
                          FROM releases r JOIN parts p ON p.id = r.part WHERE r.part = $1",
                         &[&part],
                     )
@@ -747,8 +753,10 @@ impl Releases for PgLedger {
                 }
                 let kept = c
                     .query_opt(
-                        "SELECT part, message, name, kind, original_sha256, state, requested, decided, decided_by, \
-                                keep_until FROM release_records WHERE part = $1",
+                        &format!(
+                            "SELECT part, message, name, kind, original_sha256, keep_until, {RELEASE_COLUMNS} \
+                             FROM release_records WHERE part = $1"
+                        ),
                         &[&part],
                     )
                     .await?;
@@ -935,11 +943,12 @@ impl Sessions for PgLedger {
         self.call(move |c| {
             Box::pin(async move {
                 c.execute(
-                    "INSERT INTO sessions (id, person, source, created, expires) VALUES ($1, $2, $3, $4, $5)",
+                    "INSERT INTO sessions (id, person, source, grants, created, expires) VALUES ($1, $2, $3, $4, $5, $6)",
                     &[
                         &row.id,
                         &row.person,
                         &row.source,
+                        &row.grants.join("\n"),
                         &to_i64(row.created),
                         &to_i64(row.expires),
                     ],
@@ -1003,15 +1012,17 @@ impl Ledger for PgLedger {
                 // The request and decision outlive the original (監査: who released what).
                 tx.execute(
                     "INSERT INTO release_records \
-                     (part, message, name, kind, original_sha256, state, requested, decided, decided_by, keep_until) \
+                     (part, message, name, kind, original_sha256, state, requested, decided, decided_by, requester, \
+                      reason, comment, keep_until) \
                      SELECT r.part, p.message, p.name, p.kind, p.original_blob, r.state, r.requested, r.decided, \
-                            r.decided_by, COALESCE(r.decided, r.requested) + $2 \
+                            r.decided_by, r.requester, r.reason, r.comment, COALESCE(r.decided, r.requested) + $2 \
                      FROM releases r JOIN parts p ON p.id = r.part \
                      WHERE p.expires <= $1 OR p.message IN (SELECT id FROM messages WHERE expires <= $1) \
                      ON CONFLICT (part) DO UPDATE SET message = excluded.message, name = excluded.name, \
                         kind = excluded.kind, original_sha256 = excluded.original_sha256, state = excluded.state, \
                         requested = excluded.requested, decided = excluded.decided, \
-                        decided_by = excluded.decided_by, keep_until = excluded.keep_until",
+                        decided_by = excluded.decided_by, requester = excluded.requester, reason = excluded.reason, \
+                        comment = excluded.comment, keep_until = excluded.keep_until",
                     &[&now, &keep],
                 )
                 .await?;

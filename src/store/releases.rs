@@ -4,9 +4,15 @@
 use super::*;
 
 impl Store {
-    /// A recipient asks for a part's original (approval queue); the row as it now stands.
-    pub fn request_release(&self, part: &str) -> Result<ReleaseRow, StoreError> {
-        Ok(self.ledger.request_release(part, now())?)
+    /// A recipient (`requester`) asks for a part's original for `reason` (approval queue);
+    /// the row as it now stands.
+    pub fn request_release(
+        &self,
+        part: &str,
+        requester: Option<&str>,
+        reason: Option<&str>,
+    ) -> Result<ReleaseRow, StoreError> {
+        Ok(self.ledger.request_release(part, requester, reason, now())?)
     }
 
     pub fn release(&self, part: &str) -> Result<Option<ReleaseRow>, StoreError> {
@@ -14,8 +20,14 @@ impl Store {
     }
 
     /// An approver's decision on a pending request; `false` when none was pending.
-    pub fn decide_release(&self, part: &str, approve: bool, by: &str) -> Result<bool, StoreError> {
-        Ok(self.ledger.decide_release(part, approve, by, now())?)
+    pub fn decide_release(
+        &self,
+        part: &str,
+        approve: bool,
+        by: &str,
+        comment: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        Ok(self.ledger.decide_release(part, approve, by, comment, now())?)
     }
 
     pub fn pending_releases(&self) -> Result<Vec<(PartRow, ReleaseRow)>, StoreError> {

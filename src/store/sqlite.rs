@@ -66,7 +66,10 @@ CREATE TABLE IF NOT EXISTS releases (
     state TEXT NOT NULL,
     requested INTEGER NOT NULL,
     decided INTEGER,
-    decided_by TEXT
+    decided_by TEXT,
+    requester TEXT,
+    reason TEXT,
+    comment TEXT
 );
 CREATE TABLE IF NOT EXISTS release_records (
     part TEXT PRIMARY KEY,
@@ -78,6 +81,9 @@ CREATE TABLE IF NOT EXISTS release_records (
     requested INTEGER NOT NULL,
     decided INTEGER,
     decided_by TEXT,
+    requester TEXT,
+    reason TEXT,
+    comment TEXT,
     keep_until INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS jobs (
@@ -141,6 +147,20 @@ impl SqliteLedger {
             conn.execute_batch(
                 "ALTER TABLE jobs ADD COLUMN claimed_by TEXT; ALTER TABLE jobs ADD COLUMN claimed_until INTEGER;",
             )?;
+        }
+        // Ledgers made before requests had a requester and a reason: three columns, once.
+        let asked: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('releases') WHERE name = 'requester'",
+            [],
+            |r| r.get(0),
+        )?;
+        if asked == 0 {
+            for table in ["releases", "release_records"] {
+                conn.execute_batch(&format!(
+                    "ALTER TABLE {table} ADD COLUMN requester TEXT; ALTER TABLE {table} ADD COLUMN reason TEXT; \
+                     ALTER TABLE {table} ADD COLUMN comment TEXT;"
+                ))?;
+            }
         }
         Ok(SqliteLedger { conn: Mutex::new(conn) })
     }
@@ -218,8 +238,14 @@ fn release_from(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<ReleaseR
         requested: to_u64(row.get(at + 2)?),
         decided: row.get::<_, Option<i64>>(at + 3)?.map(to_u64),
         decided_by: row.get(at + 4)?,
+        requester: row.get(at + 5)?,
+        reason: row.get(at + 6)?,
+        comment: row.get(at + 7)?,
     })
 }
+
+/// A release's columns, in [`release_from`]'s order.
+const RELEASE_COLUMNS: &str = "part, state, requested, decided, decided_by, requester, reason, comment";
 
 const JOB_COLUMNS: &str = "id, name, input_blob, outcome, report, clean_blob, clean_name, media_type, created, expires";
 
@@ -381,14 +407,21 @@ impl Reports for SqliteLedger {
 }
 
 impl Releases for SqliteLedger {
-    fn request_release(&self, part: &str, now: u64) -> Result<ReleaseRow> {
+    fn request_release(
+        &self,
+        part: &str,
+        requester: Option<&str>,
+        reason: Option<&str>,
+        now: u64,
+    ) -> Result<ReleaseRow> {
         self.with(|c| {
             c.execute(
-                "INSERT OR IGNORE INTO releases (part, state, requested) VALUES (?1, 'requested', ?2)",
-                params![part, to_i64(now)],
+                "INSERT OR IGNORE INTO releases (part, state, requested, requester, reason) \
+                 VALUES (?1, 'requested', ?2, ?3, ?4)",
+                params![part, to_i64(now), requester, reason],
             )?;
             c.query_row(
-                "SELECT part, state, requested, decided, decided_by FROM releases WHERE part = ?1",
+                &format!("SELECT {RELEASE_COLUMNS} FROM releases WHERE part = ?1"),
                 [part],
                 |r| release_from(r, 0),
             )
@@ -398,7 +431,7 @@ impl Releases for SqliteLedger {
     fn release(&self, part: &str) -> Result<Option<ReleaseRow>> {
         self.with(|c| {
             c.query_row(
-                "SELECT part, state, requested, decided, decided_by FROM releases WHERE part = ?1",
+                &format!("SELECT {RELEASE_COLUMNS} FROM releases WHERE part = ?1"),
                 [part],
                 |r| release_from(r, 0),
             )
@@ -406,12 +439,13 @@ impl Releases for SqliteLedger {
         })
     }
 
-    fn decide_release(&self, part: &str, approve: bool, by: &str, now: u64) -> Result<bool> {
+    fn decide_release(&self, part: &str, approve: bool, by: &str, comment: Option<&str>, now: u64) -> Result<bool> {
         let state = if approve { "approved" } else { "denied" };
         self.with(|c| {
             c.execute(
-                "UPDATE releases SET state = ?2, decided = ?3, decided_by = ?4 WHERE part = ?1 AND state = 'requested'",
-                params![part, state, to_i64(now), by],
+                "UPDATE releases SET state = ?2, decided = ?3, decided_by = ?4, comment = ?5 \
+                 WHERE part = ?1 AND state = 'requested'",
+                params![part, state, to_i64(now), by, comment],
             )
             .map(|n| n == 1)
         })
@@ -425,7 +459,8 @@ impl Releases for SqliteLedger {
                 .collect::<Vec<_>>()
                 .join(", ");
             let mut stmt = c.prepare(&format!(
-                "SELECT {columns}, r.part, r.state, r.requested, r.decided, r.decided_by \
+                "SELECT {columns}, r.part, r.state, r.requested, r.decided, r.decided_by, r.requester, r.reason, \
+                 r.comment \
                  FROM releases r JOIN parts p ON p.id = r.part \
                  WHERE r.state = 'requested' AND p.expires > ?1 ORDER BY r.requested, r.rowid"
             ))?;
@@ -443,20 +478,15 @@ impl Releases for SqliteLedger {
                     name: r.get(2)?,
                     kind: kind_at(r, 3)?,
                     original_sha256: r.get(4)?,
-                    release: ReleaseRow {
-                        part: r.get(0)?,
-                        state: ReleaseState::parse(&r.get::<_, String>(5)?),
-                        requested: to_u64(r.get(6)?),
-                        decided: r.get::<_, Option<i64>>(7)?.map(to_u64),
-                        decided_by: r.get(8)?,
-                    },
-                    keep_until: r.get::<_, Option<i64>>(9)?.map(to_u64),
+                    keep_until: r.get::<_, Option<i64>>(5)?.map(to_u64),
+                    release: release_from(r, 6)?,
                 })
             };
             let live = c
                 .query_row(
-                    "SELECT r.part, p.message, p.name, p.kind, p.original_blob, r.state, r.requested, r.decided, \
-                            r.decided_by, NULL FROM releases r JOIN parts p ON p.id = r.part WHERE r.part = ?1",
+                    "SELECT r.part, p.message, p.name, p.kind, p.original_blob, NULL, r.part, r.state, r.requested, \
+                            r.decided, r.decided_by, r.requester, r.reason, r.comment \
+                     FROM releases r JOIN parts p ON p.id = r.part WHERE r.part = ?1",
                     [part],
                     record,
                 )
@@ -465,8 +495,10 @@ impl Releases for SqliteLedger {
                 Some(r) => Ok(Some(r)),
                 None => c
                     .query_row(
-                        "SELECT part, message, name, kind, original_sha256, state, requested, decided, decided_by, \
-                                keep_until FROM release_records WHERE part = ?1",
+                        &format!(
+                            "SELECT part, message, name, kind, original_sha256, keep_until, {RELEASE_COLUMNS} \
+                             FROM release_records WHERE part = ?1"
+                        ),
                         [part],
                         record,
                     )
@@ -666,9 +698,10 @@ impl Ledger for SqliteLedger {
             // The request and decision outlive the original (監査: who released what).
             tx.execute(
                 "INSERT OR REPLACE INTO release_records \
-                 (part, message, name, kind, original_sha256, state, requested, decided, decided_by, keep_until) \
+                 (part, message, name, kind, original_sha256, state, requested, decided, decided_by, requester, reason, \
+                  comment, keep_until) \
                  SELECT r.part, p.message, p.name, p.kind, p.original_blob, r.state, r.requested, r.decided, \
-                        r.decided_by, COALESCE(r.decided, r.requested) + ?2 \
+                        r.decided_by, r.requester, r.reason, r.comment, COALESCE(r.decided, r.requested) + ?2 \
                  FROM releases r JOIN parts p ON p.id = r.part \
                  WHERE p.expires <= ?1 OR p.message IN (SELECT id FROM messages WHERE expires <= ?1)",
                 params![now, to_i64(record_retention)],

@@ -69,7 +69,10 @@ try {
   const clean = await download(page, () => page.getByRole('link', { name: /ダウンロード/ }).first().click(), 'clean-download');
   out.clean = clean;
 
-  // 2. Requests the original, by keyboard only: Tab to the button, Enter.
+  // 2. Requests the original: says who asks and why, then by keyboard only: Tab to the
+  //    button, Enter.
+  await page.getByLabel('申請者（このファイルを受け取ったメールアドレス）').fill('kakari@city.example.lg.jp');
+  await page.getByLabel('申請理由').fill('監査のため原本の確認が必要です');
   const request = page.getByRole('button', { name: '原本の開示を申請する' });
   for (let i = 0; i < 20 && !(await request.evaluate((el) => el === document.activeElement)); i++) {
     await page.keyboard.press('Tab');

@@ -123,6 +123,7 @@ pub async fn approve(
         &id,
         true,
         &key.name,
+        None,
         &client.origin(format!("api:{}", key.name)),
     )
     .await?;
@@ -142,18 +143,21 @@ pub async fn deny(
         &id,
         false,
         &key.name,
+        None,
         &client.origin(format!("api:{}", key.name)),
     )
     .await?;
     Ok(Json(serde_json::json!({ "id": id, "state": "denied" })).into_response())
 }
 
-/// Record an approver's decision on a pending request (404 when none is pending).
+/// Record an approver's decision (with an optional comment for the requester) on a pending
+/// request (404 when none is pending).
 pub(super) async fn decide(
     state: &Arc<AppState>,
     id: &str,
     approve: bool,
     by: &str,
+    comment: Option<&str>,
     origin: &Origin,
 ) -> Result<(), ApiError> {
     let none_pending = || {
@@ -168,7 +172,7 @@ pub(super) async fn decide(
     }
     let changed = state
         .pipeline
-        .decide(id, approve, by, origin)
+        .decide(id, approve, by, comment, origin)
         .await
         .map_err(ApiError::internal)?;
     if !changed {

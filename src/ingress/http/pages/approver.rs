@@ -15,6 +15,7 @@ use axum::response::Response;
 use super::people::{sign_in, signed_in, Approver, SignIn, SESSION_COOKIE, SESSION_SECS};
 use super::{check_csrf, cookie, csrf_field, csrf_token, error_page, esc, jst, page, see_other, size, Lang};
 use crate::ingress::http::error::ApiError;
+use crate::ingress::http::held::form_field;
 use crate::ingress::http::originals::{blocking, decide};
 use crate::ingress::http::{AppState, Client};
 use crate::store::now;
@@ -98,9 +99,10 @@ async fn pending_page(
     let rows = blocking(move || {
         let mut mine = Vec::new();
         for (part, request) in store.pending_releases()? {
-            let recipients = store.message(&part.message)?.map(|m| m.rcpt_to).unwrap_or_default();
+            let message = store.message(&part.message)?;
+            let recipients = message.as_ref().map(|m| m.rcpt_to.clone()).unwrap_or_default();
             if who.decides(&config.portal, &recipients) {
-                mine.push((part, request));
+                mine.push((part, request, message));
             }
         }
         Ok::<_, crate::store::StoreError>(mine)
@@ -122,32 +124,15 @@ async fn pending_page(
         ));
     } else {
         body.push_str(&format!(
-            "<table>\n<caption>{}</caption>\n<thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead>\n<tbody>\n",
-            lang.t("承認待ちの開示申請（古い順）", "Requests awaiting a decision (oldest first)"),
-            lang.t("ファイル名", "File name"),
-            lang.t("種類・大きさ", "Kind, size"),
-            lang.t("処理結果", "Result"),
-            lang.t("申請日時（日本時間）", "Requested (JST)"),
-            lang.t("判断", "Decision"),
+            "<h2>{}</h2>\n",
+            lang.t(
+                "承認待ちの開示申請（古い順）",
+                "Requests awaiting a decision (oldest first)"
+            )
         ));
-        for (part, request) in rows.iter().take(500) {
-            let name = esc(part.name.as_deref().unwrap_or(lang.t("（名前なし）", "(no name)")));
-            let id = esc(&part.id);
-            body.push_str(&format!(
-                "<tr><td>{name}</td><td>{} / {}</td><td>{}</td><td>{}</td><td>\
-                 <form method=\"post\" action=\"/approvals/{id}/approve\" class=\"inline\">{field}<button type=\"submit\" aria-label=\"{approve}: {name}\">{approve}</button></form> \
-                 <form method=\"post\" action=\"/approvals/{id}/deny\" class=\"inline\">{field}<button type=\"submit\" class=\"secondary\" aria-label=\"{deny}: {name}\">{deny}</button></form>\
-                 </td></tr>\n",
-                esc(part.kind.as_str()),
-                size(part.original_size),
-                esc(&result_text(lang, part)),
-                jst(request.requested),
-                field = csrf_field(csrf),
-                approve = lang.t("承認", "Approve"),
-                deny = lang.t("却下", "Decline"),
-            ));
+        for (part, request, message) in rows.iter().take(500) {
+            body.push_str(&request_section(lang, csrf, part, request, message.as_ref()));
         }
-        body.push_str("</tbody>\n</table>\n");
     }
     Ok(page(
         lang,
@@ -155,6 +140,62 @@ async fn pending_page(
         lang.t("原本の開示申請", "Requests for originals"),
         &body,
     ))
+}
+
+/// One pending request: what the file is and what was removed, whose mail it came in, who
+/// asked and why; a comment for the requester and the two decisions (one form, the decline
+/// button posting to its own action).
+fn request_section(
+    lang: Lang,
+    csrf: &str,
+    part: &crate::store::PartRow,
+    request: &crate::store::ReleaseRow,
+    message: Option<&crate::store::MessageRow>,
+) -> String {
+    let name = esc(part.name.as_deref().unwrap_or(lang.t("（名前なし）", "(no name)")));
+    let id = esc(&part.id);
+    let unknown = lang.t("（不明）", "(unknown)");
+    let sender = message.map(|m| m.mail_from.as_str()).filter(|s| !s.is_empty());
+    let recipients = message.map(|m| m.rcpt_to.join(", ")).filter(|s| !s.is_empty());
+    let row = |term: &str, value: &str| format!("<dt>{term}</dt><dd>{value}</dd>\n");
+    let details = [
+        row(lang.t("送信者", "Sender"), &esc(sender.unwrap_or(unknown))),
+        row(
+            lang.t("宛先", "Recipients"),
+            &esc(recipients.as_deref().unwrap_or(unknown)),
+        ),
+        row(lang.t("受信日時（日本時間）", "Received (JST)"), &jst(part.created)),
+        row(
+            lang.t("種類・大きさ", "Kind, size"),
+            &format!("{} / {}", esc(part.kind.as_str()), size(part.original_size)),
+        ),
+        row(lang.t("処理結果", "Result"), &esc(&result_text(lang, part))),
+        row(
+            lang.t("申請者", "Requester"),
+            &esc(request.requester.as_deref().unwrap_or(unknown)),
+        ),
+        row(
+            lang.t("申請理由", "Reason"),
+            &esc(request.reason.as_deref().unwrap_or(unknown)),
+        ),
+        row(
+            lang.t("申請日時（日本時間）", "Requested (JST)"),
+            &jst(request.requested),
+        ),
+    ]
+    .concat();
+    format!(
+        "<section class=\"request\" aria-labelledby=\"r-{id}\">\n<h3 id=\"r-{id}\">{name}</h3>\n<dl>\n{details}</dl>\n\
+         <form method=\"post\" action=\"/approvals/{id}/approve\">\n{field}\n\
+         <label for=\"c-{id}\">{comment}</label>\n<textarea id=\"c-{id}\" name=\"comment\" rows=\"2\" maxlength=\"1000\"></textarea>\n\
+         <p><button type=\"submit\" aria-label=\"{approve}: {name}\">{approve}</button> \
+         <button type=\"submit\" formaction=\"/approvals/{id}/deny\" class=\"secondary\" aria-label=\"{deny}: {name}\">{deny}</button></p>\n\
+         </form>\n</section>\n",
+        field = csrf_field(csrf),
+        comment = lang.t("申請者へのコメント（任意）", "Comment for the requester (optional)"),
+        approve = lang.t("承認", "Approve"),
+        deny = lang.t("却下", "Decline"),
+    )
 }
 
 /// `POST /approvals/login`: a person's name and password where accounts or a directory are
@@ -324,7 +365,14 @@ async fn decide_form(
     }
     let name = approver.name;
     let origin = client.origin(format!("approver:{name}"));
-    match decide(state, id, approve, &name, &origin).await {
+    let comment: String = form_field(form, "comment")
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| *c == '\n' || !c.is_control())
+        .take(1000)
+        .collect();
+    let comment = Some(comment.trim()).filter(|c| !c.is_empty());
+    match decide(state, id, approve, &name, comment, &origin).await {
         Ok(()) => see_other("/approvals"),
         Err(e) => error_page(lang, &e),
     }

@@ -97,10 +97,10 @@ body{font-family:system-ui,-apple-system,'Hiragino Sans','Noto Sans CJK JP',sans
 header,footer{border-color:#1a1a1a;padding:.5rem 0}header{border-bottom:2px solid}footer{border-top:1px solid;margin-top:2rem;font-size:.9rem}\
 h1{font-size:1.6rem;line-height:1.3}h2{font-size:1.25rem;margin-top:2rem}\
 a{color:#0b3d91;text-decoration:underline}\
-a:focus-visible,button:focus-visible,input:focus-visible{outline:3px solid #1a1a1a;outline-offset:3px}\
+a:focus-visible,button:focus-visible,input:focus-visible,select:focus-visible,textarea:focus-visible{outline:3px solid #1a1a1a;outline-offset:3px}\
 button,.button{display:inline-block;font:inherit;font-weight:600;padding:.5rem 1.1rem;border:2px solid #0b3d91;background:#0b3d91;color:#fff;border-radius:.3rem;cursor:pointer;text-decoration:none}\
 button.secondary{background:#fff;color:#0b3d91}\
-input{font:inherit;padding:.4rem .5rem;border:2px solid #4a4a4a;border-radius:.3rem;min-width:16rem}\
+input,select,textarea{font:inherit;padding:.4rem .5rem;border:2px solid #4a4a4a;border-radius:.3rem;min-width:16rem;max-width:100%;box-sizing:border-box}textarea{width:100%}section.request{border-top:1px solid #6b6b6b;padding-top:.5rem}\
 label{display:block;font-weight:600;margin-bottom:.25rem}\
 table{border-collapse:collapse;width:100%}caption{text-align:left;font-weight:600;padding:.25rem 0}\
 th,td{text-align:left;padding:.4rem .5rem;border-bottom:1px solid #6b6b6b;vertical-align:top}\

@@ -52,7 +52,7 @@ pub async fn show(
         lang,
         &token,
         &part,
-        release_state,
+        &release_state,
         &csrf,
         shown.m.as_deref(),
         None,
@@ -64,17 +64,67 @@ pub async fn show(
     response
 }
 
-/// Where a request for the original stands (only under `after_approval`).
-async fn release_state(state: &Arc<AppState>, part: &PartRow) -> Result<Option<ReleaseState>, ApiError> {
+/// Where a request for the original stands (only under `after_approval`), and the addresses
+/// the mail went to (the requester confirms one of them).
+#[derive(Debug, Default)]
+struct Standing {
+    state: Option<ReleaseState>,
+    recipients: Vec<String>,
+}
+
+async fn release_state(state: &Arc<AppState>, part: &PartRow) -> Result<Standing, ApiError> {
     if state.pipeline.current().config.http.originals != Release::AfterApproval {
-        return Ok(None);
+        return Ok(Standing::default());
     }
     let store = state.pipeline.store().clone();
-    let id = part.id.clone();
-    let row = blocking(move || store.release(&id))
-        .await?
-        .map_err(ApiError::internal)?;
-    Ok(row.map(|r| r.state))
+    let (id, message) = (part.id.clone(), part.message.clone());
+    let (row, recipients) = blocking(move || {
+        let row = store.release(&id)?;
+        let recipients = store.message(&message)?.map(|m| m.rcpt_to).unwrap_or_default();
+        Ok::<_, crate::store::StoreError>((row, recipients))
+    })
+    .await?
+    .map_err(ApiError::internal)?;
+    Ok(Standing {
+        state: row.map(|r| r.state),
+        recipients,
+    })
+}
+
+/// The longest reason a request may give, in characters.
+const MAX_REASON_CHARS: usize = 1000;
+
+/// The requester and reason from the request form, checked: the requester one of the mail's
+/// recipients (any plausible address when the file came by the API, without recipients), the
+/// reason present and bounded. `Err` says what to correct.
+fn request_fields(form: &[u8], recipients: &[String], lang: Lang) -> Result<(String, String), &'static str> {
+    let requester = form_field(form, "requester").unwrap_or_default().trim().to_string();
+    let known = if recipients.is_empty() {
+        requester.len() <= 254
+            && requester.contains('@')
+            && !requester.chars().any(|c| c.is_whitespace() || c.is_control())
+    } else {
+        recipients.iter().any(|r| r.eq_ignore_ascii_case(&requester))
+    };
+    if !known {
+        return Err(lang.t(
+            "申請者には、このファイルを受け取ったメールアドレスを選んでください。",
+            "Choose the address this file was sent to as the requester.",
+        ));
+    }
+    let reason: String = form_field(form, "reason")
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| *c == '\n' || !c.is_control())
+        .collect();
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
+        return Err(lang.t(
+            "申請理由を入力してください（1000 文字まで）。",
+            "Enter a reason for the request (up to 1,000 characters).",
+        ));
+    }
+    Ok((requester, reason.to_string()))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -83,7 +133,7 @@ fn render(
     lang: Lang,
     token: &str,
     part: &PartRow,
-    release_state: Option<ReleaseState>,
+    standing: &Standing,
     csrf: &str,
     message: Option<&str>,
     problem: Option<&str>,
@@ -219,11 +269,14 @@ fn render(
             ));
             html.push_str(&download);
         }
-        Release::AfterApproval => match release_state {
+        Release::AfterApproval => match standing.state {
             Some(ReleaseState::Approved) => {
                 html.push_str(&format!(
                     "<p class=\"note\">{}</p>\n",
-                    lang.t("承認者が原本の開示を承認しました。", "An approver released the original.")
+                    lang.t(
+                        "承認者が原本の開示を承認しました。",
+                        "An approver released the original."
+                    )
                 ));
                 html.push_str(&download);
             }
@@ -241,18 +294,38 @@ fn render(
                     "Declined: an approver did not release the original."
                 )
             )),
-            None => html.push_str(&format!(
-                "<p>{}</p>\n<form method=\"post\" action=\"{base}/request\">\n{}\n<p><button type=\"submit\" class=\"secondary\">{}</button></p>\n</form>\n",
-                lang.t(
-                    "原本が必要な場合は開示を申請してください。承認者（上長）の承認後にダウンロードできます。",
-                    "If you need the original, request it. You can download it after an approver releases it."
-                ),
-                csrf_field(csrf),
-                lang.t("原本の開示を申請する", "Request the original"),
-            )),
+            None => html.push_str(&request_form(lang, &base, csrf, &standing.recipients)),
         },
     }
     html
+}
+
+/// The request for the original: who asks (one of the mail's recipients, confirmed here) and
+/// why (required), so the approver can judge and the answer can reach the requester.
+fn request_form(lang: Lang, base: &str, csrf: &str, recipients: &[String]) -> String {
+    let requester = if recipients.is_empty() {
+        "<input id=\"requester\" name=\"requester\" type=\"email\" autocomplete=\"email\" required>\n".to_string()
+    } else {
+        let options: String = recipients
+            .iter()
+            .take(100)
+            .map(|r| format!("<option>{}</option>", esc(r)))
+            .collect();
+        format!("<select id=\"requester\" name=\"requester\" required>{options}</select>\n")
+    };
+    format!(
+        "<p>{}</p>\n<form method=\"post\" action=\"{base}/request\">\n{}\n<label for=\"requester\">{}</label>\n{requester}\
+         <label for=\"reason\">{}</label>\n<textarea id=\"reason\" name=\"reason\" rows=\"3\" maxlength=\"{MAX_REASON_CHARS}\" required></textarea>\n\
+         <p><button type=\"submit\" class=\"secondary\">{}</button></p>\n</form>\n",
+        lang.t(
+            "原本が必要な場合は開示を申請してください。承認者（上長）の承認後にダウンロードできます。",
+            "If you need the original, request it. You can download it after an approver releases it."
+        ),
+        csrf_field(csrf),
+        lang.t("申請者（このファイルを受け取ったメールアドレス）", "Requester (the address this file was sent to)"),
+        lang.t("申請理由", "Reason"),
+        lang.t("原本の開示を申請する", "Request the original"),
+    )
 }
 
 pub(super) fn outcome_text(lang: Lang, outcome: &str, reason: Option<&str>) -> String {
@@ -360,9 +433,19 @@ pub async fn request(
             ));
         }
         let part = resolve(&state, token.clone()).await?;
+        let standing = release_state(&state, &part).await?;
+        let (requester, reason) = match request_fields(&form, &standing.recipients, lang) {
+            Ok(fields) => fields,
+            Err(problem) => {
+                let (csrf, _) = csrf_token(&headers);
+                let body = render(&state, lang, &token, &part, &standing, &csrf, None, Some(problem));
+                let title = lang.t("受信したファイル", "Received file");
+                return Ok(page(lang, StatusCode::BAD_REQUEST, title, &body));
+            }
+        };
         state
             .pipeline
-            .request(&part, &client.origin("recipient"))
+            .request(&part, Some(&requester), Some(&reason), &client.origin("recipient"))
             .await
             .map_err(ApiError::internal)?;
         Ok(see_other(&format!("/o/{token}?m=requested")))
@@ -401,8 +484,8 @@ pub async fn unlock_form(
                 "パスワードが違います。もう一度入力してください。",
                 "The password is not correct. Please enter it again.",
             );
-            let standing = release_state(&state, &part).await.ok().flatten();
-            let body = render(&state, lang, &token, &part, standing, &csrf, None, Some(problem));
+            let standing = release_state(&state, &part).await.unwrap_or_default();
+            let body = render(&state, lang, &token, &part, &standing, &csrf, None, Some(problem));
             page(
                 lang,
                 StatusCode::BAD_REQUEST,
