@@ -191,6 +191,23 @@ pub enum Event {
     SignInRefused {},
     #[serde(rename = "approver.signed_out")]
     SignedOut { approver: Option<String> },
+    /// A notification mail was accepted by the relay.
+    #[serde(rename = "notification.sent")]
+    NotificationSent {
+        kind: &'static str,
+        part: String,
+        to: Vec<String>,
+    },
+    /// A notification mail was not accepted; tried again unless `gave_up`.
+    #[serde(rename = "notification.failed")]
+    NotificationFailed {
+        kind: &'static str,
+        part: String,
+        to: Vec<String>,
+        attempt: u32,
+        error: String,
+        gave_up: bool,
+    },
     /// SIGHUP: the configuration was reloaded, or the reload refused (the old one stays).
     #[serde(rename = "config.reloaded")]
     ConfigReloaded { ok: bool, error: Option<String> },

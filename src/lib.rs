@@ -19,6 +19,7 @@ pub mod ingress;
 pub mod kind;
 pub mod mail;
 pub mod metrics;
+pub mod notify;
 pub mod passwords;
 pub mod pipeline;
 pub mod policy;

@@ -1218,6 +1218,138 @@ async fn a_directory_with_an_untrusted_certificate_or_down_is_refused_closed() {
     assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.text());
 }
 
+/// Wait (without blocking the test's runtime, where the notifier runs) until `sink` holds
+/// `n` messages, up to 60 s.
+async fn wait_for_mail(sink: &common::servers::SmtpSink, n: usize) -> Vec<std::path::PathBuf> {
+    for _ in 0..600 {
+        let got = sink.messages();
+        if got.len() >= n {
+            return got;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    sink.messages()
+}
+
+#[tokio::test]
+async fn approvers_hear_of_requests_and_requesters_of_decisions_by_mail() {
+    let port = common::free_port();
+    // The relay is down at first: the first note is retried, audited, and the request stands.
+    let api = api(&format!(
+        "[notify]\nrelay = \"127.0.0.1:{port}\"\nfrom = \"mugai@city.example.lg.jp\"\n\
+         portal_url = \"https://mugai.city.example.lg.jp\"\napprovers = [\"kacho@city.example.lg.jp\"]\n\
+         retries = 6\nretry_interval_secs = 1\n"
+    ));
+    let (token, id) = kept_sanitized(&api, "ooxml/macro.docm", "予算書.docm");
+    let (token2, id2) = kept_sanitized(&api, "ooxml/macro.docm", "議事録.docm");
+    let cookie = format!("mugai_csrf={CSRF}");
+    let a = call(
+        &api,
+        form(
+            &format!("/o/{token}/request"),
+            &format!("csrf={CSRF}&{ASKED}"),
+            &[("cookie", &cookie)],
+        ),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "the request does not wait for mail");
+    let audit_path = api._dir.path().join("audit.jsonl");
+    let audit = || std::fs::read_to_string(&audit_path).unwrap_or_default();
+    for _ in 0..100 {
+        if audit().contains("notification.failed") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(audit().contains("\"notification.failed\""), "{}", audit());
+    let Some(sink) = common::servers::SmtpSink::start(port) else {
+        return;
+    };
+    let mail = wait_for_mail(&sink, 1).await;
+    assert_eq!(mail.len(), 1, "the retried note arrived: {}", audit());
+    let (to, subject, body) = common::mail_headers_and_text(&mail[0]);
+    assert_eq!(to, "kacho@city.example.lg.jp");
+    assert!(
+        subject.contains("原本の開示申請") && subject.contains("予算書.docm"),
+        "{subject}"
+    );
+    for expected in [
+        "kakari@city.example.lg.jp",
+        "監査のため",
+        "https://mugai.city.example.lg.jp/approvals",
+    ] {
+        assert!(body.contains(expected), "{expected} in:\n{body}");
+    }
+
+    // Approved with a comment, and declined: the requester hears of each, with the link.
+    let (_, session) = {
+        let a = call(
+            &api,
+            form(
+                "/approvals/login",
+                &format!("csrf={CSRF}&key={APPROVE}"),
+                &[("cookie", &cookie)],
+            ),
+        )
+        .await;
+        let s = a.cookie("mugai_approver").expect("session");
+        (a, format!("{cookie}; mugai_approver={s}"))
+    };
+    let a = call(
+        &api,
+        form(
+            &format!("/approvals/{id}/approve"),
+            // 「内容を確認しました」
+            &format!(
+                "csrf={CSRF}&comment=%E5%86%85%E5%AE%B9%E3%82%92%E7%A2%BA%E8%AA%8D%E3%81%97%E3%81%BE%E3%81%97%E3%81%9F"
+            ),
+            &[("cookie", &session)],
+        ),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    let mail = wait_for_mail(&sink, 2).await;
+    assert_eq!(mail.len(), 2, "{}", audit());
+    let (to, subject, body) = common::mail_headers_and_text(&mail[1]);
+    assert_eq!(to, "kakari@city.example.lg.jp");
+    assert!(subject.contains("承認") && subject.contains("予算書.docm"), "{subject}");
+    assert!(body.contains("内容を確認しました") && body.contains("boss"), "{body}");
+    assert!(
+        body.contains(&format!("https://mugai.city.example.lg.jp/o/{token}")),
+        "{body}"
+    );
+
+    let a = call(
+        &api,
+        form(
+            &format!("/o/{token2}/request"),
+            &format!("csrf={CSRF}&{ASKED}"),
+            &[("cookie", &cookie)],
+        ),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    let a = call(
+        &api,
+        form(
+            &format!("/approvals/{id2}/deny"),
+            &format!("csrf={CSRF}"),
+            &[("cookie", &session)],
+        ),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    let mail = wait_for_mail(&sink, 4).await;
+    assert_eq!(mail.len(), 4, "{}", audit());
+    let subjects: Vec<String> = mail.iter().map(|m| common::mail_headers_and_text(m).1).collect();
+    assert!(
+        subjects.iter().any(|s| s.contains("却下") && s.contains("議事録.docm")),
+        "{subjects:?}"
+    );
+    // Every note's end is in the audit trail.
+    assert_eq!(audit().matches("\"notification.sent\"").count(), 4, "{}", audit());
+}
+
 /// Send a password ZIP to /v1/sanitize: held, with an unlock call in the answer.
 async fn held_upload(api: &Api, zip: &[u8]) -> String {
     let a = call(api, post(Some(SUBMIT), "資料.zip", zip.to_vec())).await;

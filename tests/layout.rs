@@ -43,6 +43,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("egress", 3),
     // Mail without protocol or storage.
     ("mail", 4),
+    ("notify", 4),
     // The only caller of the engine for the daemon, and the daemon's shared state.
     ("pipeline", 5),
     // The ways in, and the offline commands.

@@ -19,6 +19,7 @@ mod http;
 mod image;
 mod limits;
 mod mail;
+mod notify;
 mod office;
 mod pdf;
 mod policy;
@@ -39,6 +40,7 @@ pub use http::{ApiKey, HttpConfig, Release, Role};
 pub use image::ImagePolicy;
 pub use limits::Limits;
 pub use mail::{AttachmentMode, BodyCharset, MailConfig, NoticeLinks, DEFAULT_NOTICE};
+pub use notify::{plausible_address, NotifyConfig};
 pub use office::{Hyperlinks, OfficePolicy};
 pub use pdf::{Metadata, PdfPolicy, UriLinks};
 pub use portal::{ApproverGroup, LdapConfig, LocalUser, PortalConfig};
@@ -94,6 +96,7 @@ struct RawConfig {
     http: http::RawHttp,
     scan: scan::RawScan,
     portal: portal::RawPortal,
+    notify: notify::RawNotify,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -118,10 +121,11 @@ pub struct Config {
     pub http: HttpConfig,
     pub scan: ScanConfig,
     pub portal: PortalConfig,
+    pub notify: NotifyConfig,
 }
 
 /// What the engine (`cdr`) reads of the configuration: the budgets and the per-format and
-/// per-kind policy — five sections of fifteen. The engine never sees listeners, keys, the
+/// per-kind policy — five sections of sixteen. The engine never sees listeners, keys, the
 /// store or the mail settings.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -217,6 +221,7 @@ impl RawConfig {
         let clamd_unset = self.scan.clamd_unset();
         let scan = self.scan.validate(p);
         let portal = self.portal.validate(p);
+        let notify = self.notify.validate(p);
         // Across sections: releasing after a scan needs a scanner.
         if http.originals == Release::AfterScan && clamd_unset {
             p.push(problem(
@@ -241,6 +246,7 @@ impl RawConfig {
                 http,
                 scan,
                 portal,
+                notify,
             })
         } else {
             Err(ConfigErrors(problems))

@@ -52,6 +52,8 @@ struct RawGroup {
     ldap_group: String,
     #[serde(default)]
     members: Vec<String>,
+    #[serde(default)]
+    notify: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -102,6 +104,8 @@ pub struct ApproverGroup {
     pub ldap_group: Option<String>,
     /// Local accounts in it.
     pub members: Vec<String>,
+    /// Addresses told of each request the group decides (`[notify]`).
+    pub notify: Vec<String>,
 }
 
 impl ApproverGroup {
@@ -250,11 +254,20 @@ impl RawPortal {
                     message: "needs [portal.ldap]".into(),
                 });
             }
+            for a in &g.notify {
+                if !super::plausible_address(a) {
+                    problems.push(ConfigProblem {
+                        key: format!("{key}.notify"),
+                        message: format!("{a:?} is not an address"),
+                    });
+                }
+            }
             approver_groups.push(ApproverGroup {
                 name,
                 recipients: g.recipients.iter().map(|r| r.trim().to_string()).collect(),
                 ldap_group,
                 members: g.members,
+                notify: g.notify,
             });
         }
         if !approver_groups.is_empty() && users.is_empty() && ldap.is_none() {

@@ -23,6 +23,7 @@ mod file;
 mod held;
 mod memory;
 pub mod message;
+mod notes;
 mod originals;
 mod work;
 
@@ -68,13 +69,21 @@ pub struct Pipeline {
     pub metrics: Metrics,
     /// Memory for SMTP messages being received (`smtp.message_memory_bytes`).
     pub message_memory: Arc<MessageMemory>,
+    /// Notification mail (`[notify]`, read at start).
+    notifier: Arc<crate::notify::Notifier>,
 }
 
 impl Pipeline {
     pub fn new(config: Config, store: Arc<Store>, audit: Arc<AuditLog>) -> Self {
         let workers = Arc::new(Semaphore::new(config.engine.workers));
         let message_memory = MessageMemory::new(config.smtp.message_memory_bytes);
+        let notifier = crate::notify::Notifier::new(&config.notify, audit.clone()).unwrap_or_else(|e| {
+            // The configuration was checked (the CA file read); what is left is rare.
+            tracing::error!(error = %e, "notification mail is off");
+            crate::notify::Notifier::off(audit.clone())
+        });
         Pipeline {
+            notifier: Arc::new(notifier),
             current: RwLock::new(Arc::new(Loaded::new(config))),
             store,
             audit,

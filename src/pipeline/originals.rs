@@ -120,11 +120,21 @@ impl Pipeline {
         origin: &Origin,
     ) -> Result<ReleaseRow, WorkError> {
         let store = self.store.clone();
-        let id = part.id.clone();
+        let (id, message_id) = (part.id.clone(), part.message.clone());
         let (who, why) = (requester.map(str::to_string), reason.map(str::to_string));
-        let row = Self::blocking(move || store.request_release(&id, who.as_deref(), why.as_deref()))
-            .await?
-            .map_err(WorkError::store)?;
+        let (row, new, message) = Self::blocking(move || {
+            let new = store.release(&id)?.is_none();
+            let row = store.request_release(&id, who.as_deref(), why.as_deref())?;
+            Ok::<_, crate::store::StoreError>((row, new, store.message(&message_id)?))
+        })
+        .await?
+        .map_err(WorkError::store)?;
+        // The approvers hear of a new request (a repeated one is the same request).
+        if new {
+            if let Some(note) = super::notes::request(&self.current().config, part, message.as_ref(), &row) {
+                self.notifier.send(note);
+            }
+        }
         tracing::info!(part = %part.id, "recipient requested the original");
         self.audit.note(
             origin,
@@ -137,6 +147,35 @@ impl Pipeline {
             },
         );
         Ok(row)
+    }
+
+    /// Tell the requester of a decision, with the file page's link (in the background; a
+    /// failure to look the request up is logged, never the decision's).
+    async fn tell_requester(self: &Arc<Self>, part: &str, approved: bool) {
+        if !self.notifier.enabled() {
+            return;
+        }
+        let store = self.store.clone();
+        let id = part.to_string();
+        let found = Self::blocking(move || {
+            let Some(part) = store.part(&id)? else {
+                return Ok(None);
+            };
+            let release = store.release(&id)?;
+            let token = store.link_for(&part);
+            Ok::<_, crate::store::StoreError>(release.map(|r| (part, r, token)))
+        })
+        .await;
+        match found {
+            Ok(Ok(Some((part, release, token)))) => {
+                if let Some(note) = super::notes::decision(&self.current().config, &part, &release, &token, approved) {
+                    self.notifier.send(note);
+                }
+            }
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => tracing::error!(part, error = %e, "could not look up a request to tell its requester"),
+            Err(e) => tracing::error!(part, error = %e, "could not look up a request to tell its requester"),
+        }
     }
 
     /// An approver's decision on a pending request; `false` when none was pending.
@@ -154,6 +193,7 @@ impl Pipeline {
             .await?
             .map_err(WorkError::store)?;
         if changed {
+            self.tell_requester(part, approve).await;
             tracing::info!(part = %part, approver = %by, approved = approve, "release decided");
             let (part, comment) = (part.to_string(), comment.map(str::to_string));
             let event = if approve {

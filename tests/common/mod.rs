@@ -383,6 +383,24 @@ pub fn mail_text(path: &Path) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// A mail's To, Subject (RFC 2047 decoded) and plain-text body as Python's `email` reads them
+/// (the modern policy: headers decoded, the body by its charset and transfer encoding).
+pub fn mail_headers_and_text(path: &Path) -> (String, String, String) {
+    let out = judge(
+        "python3",
+        &[
+            "-c",
+            "import email,email.policy,sys,json\n\
+             m=email.message_from_binary_file(open(sys.argv[1],'rb'),policy=email.policy.default)\n\
+             print(json.dumps([str(m['to']),str(m['subject']),m.get_body(('plain',)).get_content()]))",
+            path.to_str().expect("path"),
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Vec<String> = serde_json::from_slice(&out.stdout).expect("python's answer");
+    (v[0].clone(), v[1].clone(), v[2].clone())
+}
+
 /// A test certificate authority and a server certificate from it, for 127.0.0.1 and
 /// localhost (PEM files in `dir`), made by openssl: what a TLS client that checks
 /// certificates (curl `--cacert`, rustls with the CA as its root) accepts.

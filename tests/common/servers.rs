@@ -346,3 +346,66 @@ impl Drop for Slapd {
         let _ = self.child.wait();
     }
 }
+
+/// Postfix's `smtp-sink` on a loopback port, writing each message it receives to a file of
+/// its own in a private directory; stopped when dropped. `None` when Postfix is not
+/// installed, unless `MUGAI_REQUIRE_POSTFIX` is set.
+pub struct SmtpSink {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+}
+
+impl SmtpSink {
+    pub fn start(port: u16) -> Option<SmtpSink> {
+        let program = ["/usr/sbin/smtp-sink", "/usr/bin/smtp-sink"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists());
+        let Some(program) = program else {
+            assert!(
+                std::env::var_os("MUGAI_REQUIRE_POSTFIX").is_none(),
+                "MUGAI_REQUIRE_POSTFIX is set but smtp-sink is not installed"
+            );
+            eprintln!("skipped: smtp-sink (Postfix) is not installed");
+            return None;
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut command = std::process::Command::new(program);
+        if super::running_as_root() {
+            // smtp-sink run by root must drop to a user, who then writes the files.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+            command.args(["-u", "nobody"]);
+        }
+        let child = command
+            .arg("-d")
+            .arg(format!("{}/%H%M%S.", dir.path().display()))
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("16")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("smtp-sink");
+        super::wait_listening(port, "smtp-sink", std::time::Duration::from_secs(30));
+        Some(SmtpSink { child, dir })
+    }
+
+    /// The messages received so far, oldest first.
+    pub fn messages(&self) -> Vec<std::path::PathBuf> {
+        let mut files: Vec<(std::time::SystemTime, std::path::PathBuf)> = std::fs::read_dir(self.dir.path())
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        files.into_iter().map(|(_, p)| p).collect()
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
