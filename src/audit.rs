@@ -137,6 +137,9 @@ pub enum Event {
         requester: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
+        /// clamd's verdict when it was asked first (`after_scan_and_approval`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        scan: Option<String>,
     },
     #[serde(rename = "original.approved")]
     OriginalApproved {

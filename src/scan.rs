@@ -22,6 +22,16 @@ pub enum Verdict {
     Infected(String),
 }
 
+impl Verdict {
+    /// As kept with a request and shown to the approver: `clean`, `infected: <signature>`.
+    pub fn text(&self) -> String {
+        match self {
+            Verdict::Clean => "clean".into(),
+            Verdict::Infected(signature) => format!("infected: {signature}"),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
     #[error("no scanner is configured (scan.clamd)")]

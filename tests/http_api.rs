@@ -230,6 +230,11 @@ async fn encrypted_pdf_is_422_with_its_reason() {
 }
 
 fn kept_part(api: &Api, original: &[u8]) -> String {
+    kept_part_with_id(api, original).0
+}
+
+/// As [`kept_part`]: the link token and the part's id.
+fn kept_part_with_id(api: &Api, original: &[u8]) -> (String, String) {
     let store = &api.state.pipeline.store();
     let m = store
         .keep_message(b"From: a@b\r\n\r\nx", None, "a@b", &[])
@@ -251,7 +256,7 @@ fn kept_part(api: &Api, original: &[u8]) -> String {
             written: None,
         })
         .expect("part");
-    store.link_for(&part)
+    (store.link_for(&part), part.id)
 }
 
 #[tokio::test]
@@ -1634,6 +1639,98 @@ async fn after_scan_releases_a_clean_original_and_refuses_eicar() {
         (a.status, a.error()),
         (StatusCode::SERVICE_UNAVAILABLE, "scan_unavailable".into())
     );
+}
+
+#[tokio::test]
+async fn after_scan_and_approval_never_puts_an_infected_original_before_an_approver() {
+    let Some(clamd) = start_clamd() else { return };
+    let api = api(&format!(
+        "originals = \"after_scan_and_approval\"\n[scan]\nclamd = \"{}\"\ntimeout_secs = 30\n",
+        clamd.socket.display()
+    ));
+    let clean = fixture("pdf/openaction_js.pdf");
+    let (clean_token, clean_id) = kept_part_with_id(&api, &clean);
+    let (infected_token, infected_id) = kept_part_with_id(&api, EICAR.as_bytes());
+    let cookie = format!("mugai_csrf={CSRF}");
+    for token in [&clean_token, &infected_token] {
+        let a = call(
+            &api,
+            form(
+                &format!("/o/{token}/request"),
+                &format!("csrf={CSRF}&{ASKED}"),
+                &[("cookie", &cookie)],
+            ),
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.text());
+    }
+    // The approver sees the clean one with clamd's verdict, and never the infected one: it was
+    // declined at once, by clamd, and the requester's page says why.
+    let a = call(
+        &api,
+        form(
+            "/approvals/login",
+            &format!("csrf={CSRF}&key={APPROVE}"),
+            &[("cookie", &cookie)],
+        ),
+    )
+    .await;
+    let session = format!(
+        "{cookie}; mugai_approver={}",
+        a.cookie("mugai_approver").expect("session")
+    );
+    let page = call(&api, with_headers(get("/approvals", None), &[("cookie", &session)]))
+        .await
+        .text();
+    assert!(page.contains(&format!("/approvals/{clean_id}/approve")), "{page}");
+    assert!(page.contains("検出なし"), "the verdict is shown: {page}");
+    assert!(!page.contains(&infected_id), "{page}");
+    let pending = call(&api, get("/v1/approvals", Some(APPROVE))).await.json();
+    assert_eq!(pending["pending"].as_array().map(Vec::len), Some(1), "{pending}");
+    let a = call(
+        &api,
+        form(
+            &format!("/approvals/{infected_id}/approve"),
+            &format!("csrf={CSRF}"),
+            &[("cookie", &session)],
+        ),
+    )
+    .await;
+    assert_ne!(a.status, StatusCode::SEE_OTHER, "nothing to approve");
+    let a = call(&api, get(&format!("/v1/originals/{infected_token}"), None)).await;
+    assert_eq!((a.status, a.error()), (StatusCode::FORBIDDEN, "denied".into()));
+    let requester_page = call(&api, get(&format!("/o/{infected_token}"), None)).await.text();
+    assert!(requester_page.contains("Mugai-Test.EICAR"), "{requester_page}");
+
+    // The clean one, approved, is scanned again as it is handed out.
+    let a = call(
+        &api,
+        form(
+            &format!("/approvals/{clean_id}/approve"),
+            &format!("csrf={CSRF}"),
+            &[("cookie", &session)],
+        ),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    let a = call(&api, get(&format!("/v1/originals/{clean_token}"), None)).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    assert_eq!(a.body, clean);
+    drop(clamd);
+    let a = call(&api, get(&format!("/v1/originals/{clean_token}"), None)).await;
+    assert_eq!(a.error(), "scan_unavailable", "clamd gone: not handed out");
+    // And a request with clamd gone is not made: try again later.
+    let (token, _) = kept_part_with_id(&api, b"later");
+    let a = call(
+        &api,
+        form(
+            &format!("/o/{token}/request"),
+            &format!("csrf={CSRF}&{ASKED}"),
+            &[("cookie", &cookie)],
+        ),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.text());
 }
 
 /// A request body of unknown length (chunked transfer), delivered in pieces; when `stalls`,

@@ -6,8 +6,8 @@
 //! stores (files here, an S3-compatible store in scale-out).
 
 use mugai::store::{
-    FileBlobs, FileKind, JobResult, JobRow, Ledger, MessageRow, Messages, OriginalStore, Outcome, PartRow, PgLedger,
-    ReleaseState, S3Blobs, S3Config, SqliteLedger,
+    Asked, FileBlobs, FileKind, JobResult, JobRow, Ledger, MessageRow, Messages, OriginalStore, Outcome, PartRow,
+    PgLedger, ReleaseState, S3Blobs, S3Config, SqliteLedger,
 };
 use sha2::{Digest, Sha256};
 
@@ -107,7 +107,15 @@ fn conformance(ledger: &dyn Ledger) {
     // Releases: requested once (a second request keeps the first), decided once, pending
     // lists only what waits.
     let r = ledger
-        .request_release("p2", Some("kakari@city.example.lg.jp"), Some("監査のため"), t0 + 10)
+        .request_release(
+            "p2",
+            &Asked {
+                requester: Some("kakari@city.example.lg.jp"),
+                reason: Some("監査のため"),
+                scan: Some("clean"),
+            },
+            t0 + 10,
+        )
         .expect("request");
     assert_eq!((r.state, r.requested), (ReleaseState::Requested, t0 + 10));
     assert_eq!(
@@ -115,7 +123,15 @@ fn conformance(ledger: &dyn Ledger) {
         (Some("kakari@city.example.lg.jp"), Some("監査のため"))
     );
     let again = ledger
-        .request_release("p2", Some("other@city.example.lg.jp"), Some("別件"), t0 + 20)
+        .request_release(
+            "p2",
+            &Asked {
+                requester: Some("other@city.example.lg.jp"),
+                reason: Some("別件"),
+                scan: None,
+            },
+            t0 + 20,
+        )
         .expect("request again");
     assert_eq!(
         again, r,
@@ -345,12 +361,14 @@ fn conformance(ledger: &dyn Ledger) {
         (
             kept.release.requester.as_deref(),
             kept.release.reason.as_deref(),
-            kept.release.comment.as_deref()
+            kept.release.comment.as_deref(),
+            kept.release.scan.as_deref()
         ),
         (
             Some("kakari@city.example.lg.jp"),
             Some("監査のため"),
-            Some("確認しました")
+            Some("確認しました"),
+            Some("clean")
         ),
         "who asked, why, and what the approver said outlive the original"
     );

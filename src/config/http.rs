@@ -98,6 +98,9 @@ pub enum Release {
     AfterScan,
     /// After an approver released it (上長承認).
     AfterApproval,
+    /// clamd first, when it is requested (an infected original never reaches an approver),
+    /// then an approver; and clamd again when it is handed out.
+    AfterScanAndApproval,
 }
 
 impl Release {
@@ -107,7 +110,18 @@ impl Release {
             Release::Direct => "direct",
             Release::AfterScan => "after_scan",
             Release::AfterApproval => "after_approval",
+            Release::AfterScanAndApproval => "after_scan_and_approval",
         }
+    }
+
+    /// Whether an approver must release the original (a request, a decision).
+    pub fn needs_approval(self) -> bool {
+        matches!(self, Release::AfterApproval | Release::AfterScanAndApproval)
+    }
+
+    /// Whether clamd must find nothing in it.
+    pub fn needs_scan(self) -> bool {
+        matches!(self, Release::AfterScan | Release::AfterScanAndApproval)
     }
 }
 
@@ -166,7 +180,13 @@ impl RawHttp {
             problems,
             "http.originals",
             &self.originals,
-            &[Release::AfterApproval, Release::AfterScan, Release::Direct].map(|r| (r.as_str(), r)),
+            &[
+                Release::AfterApproval,
+                Release::AfterScan,
+                Release::AfterScanAndApproval,
+                Release::Direct,
+            ]
+            .map(|r| (r.as_str(), r)),
         );
         HttpConfig {
             originals,

@@ -223,10 +223,13 @@ impl RawConfig {
         let portal = self.portal.validate(p);
         let notify = self.notify.validate(p);
         // Across sections: releasing after a scan needs a scanner.
-        if http.originals == Release::AfterScan && clamd_unset {
+        if http.originals.needs_scan() && clamd_unset {
             p.push(problem(
                 "scan.clamd",
-                "http.originals = \"after_scan\" needs clamd's socket here",
+                &format!(
+                    "http.originals = \"{}\" needs clamd's socket here",
+                    http.originals.as_str()
+                ),
             ));
         }
         if problems.is_empty() {

@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use super::{Loaded, Pipeline, WorkError};
 use crate::audit::{Event, Origin};
-use crate::config::Release;
 use crate::scan::{self, Verdict};
 use crate::store::{PartRow, ReleaseRow, ReleaseState};
 
@@ -79,7 +78,7 @@ impl Pipeline {
 
     async fn release_inner(self: &Arc<Self>, part: &PartRow, current: &Loaded) -> Result<Vec<u8>, ReleaseRefused> {
         let policy = current.config.http.originals;
-        if policy == Release::AfterApproval {
+        if policy.needs_approval() {
             let store = self.store.clone();
             let id = part.id.clone();
             let row = Self::blocking(move || store.release(&id))
@@ -97,7 +96,7 @@ impl Pipeline {
         let bytes = Self::blocking(move || store.blob(&blob))
             .await?
             .map_err(WorkError::store)?;
-        if policy == Release::AfterScan {
+        if policy.needs_scan() {
             match scan::scan(&current.config.scan, &bytes).await {
                 Ok(Verdict::Clean) => {}
                 Ok(Verdict::Infected(signature)) => return Err(ReleaseRefused::Infected(signature)),
@@ -111,30 +110,47 @@ impl Pipeline {
     }
 
     /// A recipient (`requester`, the address confirmed on the page) asks for an original held
-    /// for approval, for `reason`; the request as recorded.
+    /// for approval, for `reason`; the request as recorded. Under `after_scan_and_approval`
+    /// clamd judges the original first: an infected one is declined at once (by `clamd`, the
+    /// signature in the comment) and never reaches an approver; no verdict, and the request is
+    /// not made (`ScanUnavailable`: try again later). A repeated request is the same request.
     pub async fn request(
         self: &Arc<Self>,
         part: &PartRow,
         requester: Option<&str>,
         reason: Option<&str>,
         origin: &Origin,
-    ) -> Result<ReleaseRow, WorkError> {
+    ) -> Result<ReleaseRow, ReleaseRefused> {
+        let current = self.current();
+        let policy = current.config.http.originals;
+        let store = self.store.clone();
+        let id = part.id.clone();
+        let existing = Self::blocking(move || store.release(&id))
+            .await?
+            .map_err(WorkError::store)?;
+        let scan = match &existing {
+            Some(_) => None,
+            None if policy.needs_scan() => Some(self.scan_original(part, &current).await?),
+            None => None,
+        };
         let store = self.store.clone();
         let (id, message_id) = (part.id.clone(), part.message.clone());
-        let (who, why) = (requester.map(str::to_string), reason.map(str::to_string));
-        let (row, new, message) = Self::blocking(move || {
-            let new = store.release(&id)?.is_none();
-            let row = store.request_release(&id, who.as_deref(), why.as_deref())?;
-            Ok::<_, crate::store::StoreError>((row, new, store.message(&message_id)?))
+        let (who, why, verdict) = (
+            requester.map(str::to_string),
+            reason.map(str::to_string),
+            scan.as_ref().map(|s| s.text()),
+        );
+        let (row, message) = Self::blocking(move || {
+            let asked = crate::store::Asked {
+                requester: who.as_deref(),
+                reason: why.as_deref(),
+                scan: verdict.as_deref(),
+            };
+            let row = store.request_release(&id, &asked)?;
+            Ok::<_, crate::store::StoreError>((row, store.message(&message_id)?))
         })
         .await?
         .map_err(WorkError::store)?;
-        // The approvers hear of a new request (a repeated one is the same request).
-        if new {
-            if let Some(note) = super::notes::request(&self.current().config, part, message.as_ref(), &row) {
-                self.notifier.send(note);
-            }
-        }
         tracing::info!(part = %part.id, "recipient requested the original");
         self.audit.note(
             origin,
@@ -144,9 +160,42 @@ impl Pipeline {
                 name: part.name.clone(),
                 requester: requester.map(str::to_string),
                 reason: reason.map(str::to_string),
+                scan: scan.as_ref().map(|s| s.text()),
             },
         );
+        if existing.is_some() {
+            return Ok(row);
+        }
+        if let Some(Verdict::Infected(signature)) = &scan {
+            // Never before an approver: declined now, the requester told why.
+            let comment = format!("ウイルスが見つかりました / a virus was found: {signature}");
+            self.decide(&part.id, false, "clamd", Some(&comment), &Origin::daemon())
+                .await?;
+            let store = self.store.clone();
+            let id = part.id.clone();
+            let decided = Self::blocking(move || store.release(&id))
+                .await?
+                .map_err(WorkError::store)?;
+            return Ok(decided.unwrap_or(row));
+        }
+        // The approvers hear of a new request.
+        if let Some(note) = super::notes::request(&current.config, part, message.as_ref(), &row) {
+            self.notifier.send(note);
+        }
         Ok(row)
+    }
+
+    /// clamd's verdict on a part's original (`ScanUnavailable` when there is none).
+    async fn scan_original(self: &Arc<Self>, part: &PartRow, current: &Loaded) -> Result<Verdict, ReleaseRefused> {
+        let store = self.store.clone();
+        let blob = part.original_blob.clone();
+        let bytes = Self::blocking(move || store.blob(&blob))
+            .await?
+            .map_err(WorkError::store)?;
+        scan::scan(&current.config.scan, &bytes).await.map_err(|e| {
+            tracing::error!(part = %part.id, error = %e, "no scan verdict");
+            ReleaseRefused::ScanUnavailable
+        })
     }
 
     /// Tell the requester of a decision, with the file page's link (in the background; a

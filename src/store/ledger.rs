@@ -75,6 +75,17 @@ pub struct ReleaseRow {
     pub reason: Option<String>,
     /// The approver's comment with the decision, for the requester.
     pub comment: Option<String>,
+    /// The virus scan's verdict when the request was made (`clean`, `infected: <signature>`),
+    /// under `after_scan_and_approval`.
+    pub scan: Option<String>,
+}
+
+/// What a request for an original says: who asks, why, and what clamd said of it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Asked<'a> {
+    pub requester: Option<&'a str>,
+    pub reason: Option<&'a str>,
+    pub scan: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,13 +232,7 @@ pub trait Releases: Send + Sync {
     /// Record a request for a part's original; an existing request or decision stays as it is.
     /// Ask for a part's original, by `requester` for `reason`; a request already there stays
     /// as it was (the first asker's words are kept).
-    fn request_release(
-        &self,
-        part: &str,
-        requester: Option<&str>,
-        reason: Option<&str>,
-        now: u64,
-    ) -> Result<ReleaseRow>;
+    fn request_release(&self, part: &str, asked: &Asked<'_>, now: u64) -> Result<ReleaseRow>;
     fn release(&self, part: &str) -> Result<Option<ReleaseRow>>;
     /// Decide a pending request; `false` when there was none pending.
     fn decide_release(&self, part: &str, approve: bool, by: &str, comment: Option<&str>, now: u64) -> Result<bool>;

@@ -44,7 +44,7 @@ pub use crate::report::Outcome;
 
 pub use blobs::{FileBlobs, OriginalStore};
 pub use ledger::{
-    JobResult, JobRow, Jobs, Ledger, LedgerError, MessageRow, Messages, PartRow, Parts, Purged, ReleaseRecord,
+    Asked, JobResult, JobRow, Jobs, Ledger, LedgerError, MessageRow, Messages, PartRow, Parts, Purged, ReleaseRecord,
     ReleaseRow, ReleaseState, Releases, Removals, Reports, SessionRow, Sessions,
 };
 pub use links::{Link, LinkError, LinkSigner, Purpose};
@@ -432,12 +432,12 @@ mod tests {
         let m = store.keep_message(b"mail", None, "a@b", &[]).unwrap();
         let p = store.keep_part(&part(&m.id, b"wanted original")).unwrap();
         assert_eq!(
-            store.request_release(&p.id, None, None).unwrap().state,
+            store.request_release(&p.id, &Asked::default()).unwrap().state,
             ReleaseState::Requested
         );
         // Asking twice changes nothing; a decision is taken once.
         assert_eq!(
-            store.request_release(&p.id, None, None).unwrap().state,
+            store.request_release(&p.id, &Asked::default()).unwrap().state,
             ReleaseState::Requested
         );
         assert_eq!(store.pending_releases().unwrap().len(), 1);

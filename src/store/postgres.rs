@@ -133,8 +133,10 @@ CREATE TABLE sessions (
     expires BIGINT NOT NULL
 );
 CREATE INDEX sessions_expires ON sessions(expires);
-ALTER TABLE releases ADD COLUMN requester TEXT, ADD COLUMN reason TEXT, ADD COLUMN comment TEXT;
-ALTER TABLE release_records ADD COLUMN requester TEXT, ADD COLUMN reason TEXT, ADD COLUMN comment TEXT;
+ALTER TABLE releases ADD COLUMN requester TEXT, ADD COLUMN reason TEXT, ADD COLUMN comment TEXT,
+    ADD COLUMN scan TEXT;
+ALTER TABLE release_records ADD COLUMN requester TEXT, ADD COLUMN reason TEXT, ADD COLUMN comment TEXT,
+    ADD COLUMN scan TEXT;
 CREATE TABLE signin_tries (
     who TEXT PRIMARY KEY,
     tries BIGINT NOT NULL,
@@ -425,7 +427,7 @@ fn part_from(row: &Row) -> PartRow {
     }
 }
 
-const RELEASE_COLUMNS: &str = "part, state, requested, decided, decided_by, requester, reason, comment";
+const RELEASE_COLUMNS: &str = "part, state, requested, decided, decided_by, requester, reason, comment, scan";
 
 fn release_from(row: &Row, at: usize) -> ReleaseRow {
     ReleaseRow {
@@ -437,6 +439,7 @@ fn release_from(row: &Row, at: usize) -> ReleaseRow {
         requester: row.get(at + 5),
         reason: row.get(at + 6),
         comment: row.get(at + 7),
+        scan: row.get(at + 8),
     }
 }
 
@@ -643,20 +646,19 @@ impl Reports for PgLedger {
 }
 
 impl Releases for PgLedger {
-    fn request_release(
-        &self,
-        part: &str,
-        requester: Option<&str>,
-        reason: Option<&str>,
-        now: u64,
-    ) -> Result<ReleaseRow> {
-        let (part, requester, reason) = (part.to_owned(), requester.map(str::to_owned), reason.map(str::to_owned));
+    fn request_release(&self, part: &str, asked: &Asked<'_>, now: u64) -> Result<ReleaseRow> {
+        let part = part.to_owned();
+        let (requester, reason, scan) = (
+            asked.requester.map(str::to_owned),
+            asked.reason.map(str::to_owned),
+            asked.scan.map(str::to_owned),
+        );
         self.call(move |c| {
             Box::pin(async move {
                 c.execute(
-                    "INSERT INTO releases (part, state, requested, requester, reason) \
-                     VALUES ($1, 'requested', $2, $3, $4) ON CONFLICT (part) DO NOTHING",
-                    &[&part, &to_i64(now), &requester, &reason],
+                    "INSERT INTO releases (part, state, requested, requester, reason, scan) \
+                     VALUES ($1, 'requested', $2, $3, $4, $5) ON CONFLICT (part) DO NOTHING",
+                    &[&part, &to_i64(now), &requester, &reason, &scan],
                 )
                 .await?;
                 let row = c
@@ -715,7 +717,7 @@ impl Releases for PgLedger {
                     .query(
                         &format!(
                             "SELECT {columns}, r.part, r.state, r.requested, r.decided, r.decided_by, r.requester, \
-                             r.reason, r.comment \
+                             r.reason, r.comment, r.scan \
                              FROM releases r JOIN parts p ON p.id = r.part \
                              WHERE r.state = 'requested' AND p.expires > $1 ORDER BY r.requested, r.seq"
                         ),
@@ -743,7 +745,7 @@ impl Releases for PgLedger {
                 let live = c
                     .query_opt(
                         "SELECT r.part, p.message, p.name, p.kind, p.original_blob, NULL::BIGINT, r.part, r.state, \
-                                r.requested, r.decided, r.decided_by, r.requester, r.reason, r.comment \
+                                r.requested, r.decided, r.decided_by, r.requester, r.reason, r.comment, r.scan \
                          FROM releases r JOIN parts p ON p.id = r.part WHERE r.part = $1",
                         &[&part],
                     )
@@ -1013,16 +1015,16 @@ impl Ledger for PgLedger {
                 tx.execute(
                     "INSERT INTO release_records \
                      (part, message, name, kind, original_sha256, state, requested, decided, decided_by, requester, \
-                      reason, comment, keep_until) \
+                      reason, comment, scan, keep_until) \
                      SELECT r.part, p.message, p.name, p.kind, p.original_blob, r.state, r.requested, r.decided, \
-                            r.decided_by, r.requester, r.reason, r.comment, COALESCE(r.decided, r.requested) + $2 \
+                            r.decided_by, r.requester, r.reason, r.comment, r.scan, COALESCE(r.decided, r.requested) + $2 \
                      FROM releases r JOIN parts p ON p.id = r.part \
                      WHERE p.expires <= $1 OR p.message IN (SELECT id FROM messages WHERE expires <= $1) \
                      ON CONFLICT (part) DO UPDATE SET message = excluded.message, name = excluded.name, \
                         kind = excluded.kind, original_sha256 = excluded.original_sha256, state = excluded.state, \
                         requested = excluded.requested, decided = excluded.decided, \
                         decided_by = excluded.decided_by, requester = excluded.requester, reason = excluded.reason, \
-                        comment = excluded.comment, keep_until = excluded.keep_until",
+                        comment = excluded.comment, scan = excluded.scan, keep_until = excluded.keep_until",
                     &[&now, &keep],
                 )
                 .await?;

@@ -6,13 +6,8 @@ use super::*;
 impl Store {
     /// A recipient (`requester`) asks for a part's original for `reason` (approval queue);
     /// the row as it now stands.
-    pub fn request_release(
-        &self,
-        part: &str,
-        requester: Option<&str>,
-        reason: Option<&str>,
-    ) -> Result<ReleaseRow, StoreError> {
-        Ok(self.ledger.request_release(part, requester, reason, now())?)
+    pub fn request_release(&self, part: &str, asked: &Asked<'_>) -> Result<ReleaseRow, StoreError> {
+        Ok(self.ledger.request_release(part, asked, now())?)
     }
 
     pub fn release(&self, part: &str) -> Result<Option<ReleaseRow>, StoreError> {

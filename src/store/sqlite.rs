@@ -69,7 +69,8 @@ CREATE TABLE IF NOT EXISTS releases (
     decided_by TEXT,
     requester TEXT,
     reason TEXT,
-    comment TEXT
+    comment TEXT,
+    scan TEXT
 );
 CREATE TABLE IF NOT EXISTS release_records (
     part TEXT PRIMARY KEY,
@@ -84,6 +85,7 @@ CREATE TABLE IF NOT EXISTS release_records (
     requester TEXT,
     reason TEXT,
     comment TEXT,
+    scan TEXT,
     keep_until INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS jobs (
@@ -158,7 +160,7 @@ impl SqliteLedger {
             for table in ["releases", "release_records"] {
                 conn.execute_batch(&format!(
                     "ALTER TABLE {table} ADD COLUMN requester TEXT; ALTER TABLE {table} ADD COLUMN reason TEXT; \
-                     ALTER TABLE {table} ADD COLUMN comment TEXT;"
+                     ALTER TABLE {table} ADD COLUMN comment TEXT; ALTER TABLE {table} ADD COLUMN scan TEXT;"
                 ))?;
             }
         }
@@ -241,11 +243,12 @@ fn release_from(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<ReleaseR
         requester: row.get(at + 5)?,
         reason: row.get(at + 6)?,
         comment: row.get(at + 7)?,
+        scan: row.get(at + 8)?,
     })
 }
 
 /// A release's columns, in [`release_from`]'s order.
-const RELEASE_COLUMNS: &str = "part, state, requested, decided, decided_by, requester, reason, comment";
+const RELEASE_COLUMNS: &str = "part, state, requested, decided, decided_by, requester, reason, comment, scan";
 
 const JOB_COLUMNS: &str = "id, name, input_blob, outcome, report, clean_blob, clean_name, media_type, created, expires";
 
@@ -407,18 +410,12 @@ impl Reports for SqliteLedger {
 }
 
 impl Releases for SqliteLedger {
-    fn request_release(
-        &self,
-        part: &str,
-        requester: Option<&str>,
-        reason: Option<&str>,
-        now: u64,
-    ) -> Result<ReleaseRow> {
+    fn request_release(&self, part: &str, asked: &Asked<'_>, now: u64) -> Result<ReleaseRow> {
         self.with(|c| {
             c.execute(
-                "INSERT OR IGNORE INTO releases (part, state, requested, requester, reason) \
-                 VALUES (?1, 'requested', ?2, ?3, ?4)",
-                params![part, to_i64(now), requester, reason],
+                "INSERT OR IGNORE INTO releases (part, state, requested, requester, reason, scan) \
+                 VALUES (?1, 'requested', ?2, ?3, ?4, ?5)",
+                params![part, to_i64(now), asked.requester, asked.reason, asked.scan],
             )?;
             c.query_row(
                 &format!("SELECT {RELEASE_COLUMNS} FROM releases WHERE part = ?1"),
@@ -460,7 +457,7 @@ impl Releases for SqliteLedger {
                 .join(", ");
             let mut stmt = c.prepare(&format!(
                 "SELECT {columns}, r.part, r.state, r.requested, r.decided, r.decided_by, r.requester, r.reason, \
-                 r.comment \
+                 r.comment, r.scan \
                  FROM releases r JOIN parts p ON p.id = r.part \
                  WHERE r.state = 'requested' AND p.expires > ?1 ORDER BY r.requested, r.rowid"
             ))?;
@@ -485,7 +482,7 @@ impl Releases for SqliteLedger {
             let live = c
                 .query_row(
                     "SELECT r.part, p.message, p.name, p.kind, p.original_blob, NULL, r.part, r.state, r.requested, \
-                            r.decided, r.decided_by, r.requester, r.reason, r.comment \
+                            r.decided, r.decided_by, r.requester, r.reason, r.comment, r.scan \
                      FROM releases r JOIN parts p ON p.id = r.part WHERE r.part = ?1",
                     [part],
                     record,
@@ -699,9 +696,9 @@ impl Ledger for SqliteLedger {
             tx.execute(
                 "INSERT OR REPLACE INTO release_records \
                  (part, message, name, kind, original_sha256, state, requested, decided, decided_by, requester, reason, \
-                  comment, keep_until) \
+                  comment, scan, keep_until) \
                  SELECT r.part, p.message, p.name, p.kind, p.original_blob, r.state, r.requested, r.decided, \
-                        r.decided_by, r.requester, r.reason, r.comment, COALESCE(r.decided, r.requested) + ?2 \
+                        r.decided_by, r.requester, r.reason, r.comment, r.scan, COALESCE(r.decided, r.requested) + ?2 \
                  FROM releases r JOIN parts p ON p.id = r.part \
                  WHERE p.expires <= ?1 OR p.message IN (SELECT id FROM messages WHERE expires <= ?1)",
                 params![now, to_i64(record_retention)],

@@ -57,19 +57,22 @@ pub(super) async fn resolve(state: &Arc<AppState>, token: String) -> Result<Part
 
 /// The original's bytes, if policy releases it now (`pipeline::release`); otherwise why not.
 pub(super) async fn release(state: &Arc<AppState>, part: &PartRow, origin: &Origin) -> Result<Vec<u8>, ApiError> {
-    state.pipeline.release(part, origin).await.map_err(|e| {
-        let forbidden = |code| ApiError::new(StatusCode::FORBIDDEN, code, e.to_string());
-        match &e {
-            ReleaseRefused::Denied => forbidden("denied"),
-            ReleaseRefused::Pending => forbidden("pending"),
-            ReleaseRefused::NotRequested => forbidden("not_released"),
-            ReleaseRefused::Infected(_) => forbidden("infected"),
-            ReleaseRefused::ScanUnavailable => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "scan_unavailable", e.to_string()).retry_after(30)
-            }
-            ReleaseRefused::Failed(f) => ApiError::internal(f),
+    state.pipeline.release(part, origin).await.map_err(refused)
+}
+
+/// Why an original was not handed out (or a request not made), as the API says it.
+pub(super) fn refused(e: ReleaseRefused) -> ApiError {
+    let forbidden = |code| ApiError::new(StatusCode::FORBIDDEN, code, e.to_string());
+    match &e {
+        ReleaseRefused::Denied => forbidden("denied"),
+        ReleaseRefused::Pending => forbidden("pending"),
+        ReleaseRefused::NotRequested => forbidden("not_released"),
+        ReleaseRefused::Infected(_) => forbidden("infected"),
+        ReleaseRefused::ScanUnavailable => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "scan_unavailable", e.to_string()).retry_after(30)
         }
-    })
+        ReleaseRefused::Failed(f) => ApiError::internal(f),
+    }
 }
 
 /// A file download: `attachment` with the name, never rendered by the browser.

@@ -182,6 +182,13 @@ fn request_section(
             lang.t("申請日時（日本時間）", "Requested (JST)"),
             &jst(request.requested),
         ),
+        request.scan.as_deref().map_or(String::new(), |verdict| {
+            let text = match verdict {
+                "clean" => lang.t("検出なし（clamd）", "nothing found (clamd)").to_string(),
+                other => esc(other),
+            };
+            row(lang.t("ウイルス検査", "Virus scan"), &text)
+        }),
     ]
     .concat();
     format!(

@@ -69,11 +69,13 @@ pub async fn show(
 #[derive(Debug, Default)]
 struct Standing {
     state: Option<ReleaseState>,
+    /// What the approver (or clamd) said with the decision.
+    comment: Option<String>,
     recipients: Vec<String>,
 }
 
 async fn release_state(state: &Arc<AppState>, part: &PartRow) -> Result<Standing, ApiError> {
-    if state.pipeline.current().config.http.originals != Release::AfterApproval {
+    if !state.pipeline.current().config.http.originals.needs_approval() {
         return Ok(Standing::default());
     }
     let store = state.pipeline.store().clone();
@@ -86,7 +88,8 @@ async fn release_state(state: &Arc<AppState>, part: &PartRow) -> Result<Standing
     .await?
     .map_err(ApiError::internal)?;
     Ok(Standing {
-        state: row.map(|r| r.state),
+        state: row.as_ref().map(|r| r.state),
+        comment: row.and_then(|r| r.comment),
         recipients,
     })
 }
@@ -269,7 +272,7 @@ fn render(
             ));
             html.push_str(&download);
         }
-        Release::AfterApproval => match standing.state {
+        Release::AfterApproval | Release::AfterScanAndApproval => match standing.state {
             Some(ReleaseState::Approved) => {
                 html.push_str(&format!(
                     "<p class=\"note\">{}</p>\n",
@@ -278,6 +281,7 @@ fn render(
                         "An approver released the original."
                     )
                 ));
+                html.push_str(&decision_comment(lang, standing.comment.as_deref()));
                 html.push_str(&download);
             }
             Some(ReleaseState::Requested) => html.push_str(&format!(
@@ -288,16 +292,24 @@ fn render(
                 )
             )),
             Some(ReleaseState::Denied) => html.push_str(&format!(
-                "<p class=\"note alert\">{}</p>\n",
+                "<p class=\"note alert\">{}</p>\n{}",
                 lang.t(
-                    "却下：承認者が原本の開示を認めませんでした。",
-                    "Declined: an approver did not release the original."
-                )
+                    "却下：原本の開示は認められませんでした。",
+                    "Declined: the original is not released."
+                ),
+                decision_comment(lang, standing.comment.as_deref()),
             )),
             None => html.push_str(&request_form(lang, &base, csrf, &standing.recipients)),
         },
     }
     html
+}
+
+/// What the approver (or clamd) said with the decision, for the requester.
+fn decision_comment(lang: Lang, comment: Option<&str>) -> String {
+    comment.map_or(String::new(), |c| {
+        format!("<p>{}{}</p>\n", lang.t("コメント：", "Comment: "), esc(c))
+    })
 }
 
 /// The request for the original: who asks (one of the mail's recipients, confirmed here) and
@@ -425,7 +437,7 @@ pub async fn request(
     let lang = Lang::from_headers(&headers);
     let result = async {
         check_csrf(&headers, &form)?;
-        if state.pipeline.current().config.http.originals != Release::AfterApproval {
+        if !state.pipeline.current().config.http.originals.needs_approval() {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "no_approval",
@@ -447,7 +459,7 @@ pub async fn request(
             .pipeline
             .request(&part, Some(&requester), Some(&reason), &client.origin("recipient"))
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(crate::ingress::http::originals::refused)?;
         Ok(see_other(&format!("/o/{token}?m=requested")))
     }
     .await;
