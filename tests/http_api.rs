@@ -237,7 +237,7 @@ fn kept_part(api: &Api, original: &[u8]) -> String {
 fn kept_part_with_id(api: &Api, original: &[u8]) -> (String, String) {
     let store = &api.state.pipeline.store();
     let m = store
-        .keep_message(b"From: a@b\r\n\r\nx", None, "a@b", &[])
+        .keep_message(b"From: a@b\r\n\r\nx", None, None, "a@b", &[])
         .expect("message");
     let part = store
         .keep_part(&NewPart {
@@ -474,7 +474,7 @@ fn kept_sanitized_to(api: &Api, fixture_path: &str, name: &str, recipients: &[St
     let processed = current.engine.run(&input, Some(name));
     let store = &api.state.pipeline.store();
     let m = store
-        .keep_message(b"From: a@b\r\n\r\nx", None, "a@b", recipients)
+        .keep_message(b"From: a@b\r\n\r\nx", None, None, "a@b", recipients)
         .expect("message");
     let report = processed.report.to_json();
     let clean_name = processed.report.output.as_ref().and_then(|o| o.name.clone());

@@ -316,6 +316,7 @@ fn two_instances_on_one_store_are_one_service() {
                 expires: now - 1,
                 outcome: None,
                 report: None,
+                subject: None,
             };
             use mugai::store::Messages;
             ledger.insert_message(&row).expect("expired row");

@@ -6,8 +6,8 @@
 //! stores (files here, an S3-compatible store in scale-out).
 
 use mugai::store::{
-    Asked, FileBlobs, FileKind, JobResult, JobRow, Ledger, MessageRow, Messages, OriginalStore, Outcome, PartRow,
-    PgLedger, ReleaseState, S3Blobs, S3Config, SqliteLedger,
+    Asked, FileBlobs, FileKind, JobResult, JobRow, Ledger, MessageQuery, MessageRow, Messages, OriginalStore, Outcome,
+    PartRow, PgLedger, ReleaseState, S3Blobs, S3Config, SqliteLedger,
 };
 use sha2::{Digest, Sha256};
 
@@ -26,6 +26,7 @@ fn message(id: &str, created: u64, expires: u64) -> MessageRow {
         expires,
         outcome: None,
         report: None,
+        subject: None,
     }
 }
 
@@ -404,10 +405,144 @@ fn claims_are_exclusive(ledger: &dyn Ledger) {
     assert_eq!(all, ids, "every job taken, none twice");
 }
 
+/// 情シス's search and statistics, on a ledger of their own: every filter narrows, text matches
+/// anywhere without regard to case, newest first, bounded; days counted in Japan time.
+fn search_conformance(ledger: &dyn Ledger) {
+    let t0 = 1_800_000_000; // 2027-01-15 08:00 UTC = 17:00 JST
+    let kept = |id: &str, from: &str, to: &str, subject: &str, created: u64, outcome: Option<Outcome>| {
+        let mut m = message(id, created, created + 86_400 * 30);
+        m.mail_from = from.into();
+        m.rcpt_to = vec![to.into()];
+        m.subject = Some(subject.into());
+        m.message_id = Some(format!("{id}@example.jp"));
+        ledger.insert_message(&m).expect("insert");
+        if let Some(o) = outcome {
+            ledger.finish_message(id, o, "{}").expect("finish");
+        }
+    };
+    kept(
+        "s1",
+        "Taro@Example.jp",
+        "kaikei@soumu.city.example.lg.jp",
+        "見積書の送付",
+        t0,
+        Some(Outcome::Disarmed),
+    );
+    kept(
+        "s2",
+        "hanako@example.com",
+        "plan@kikaku.city.example.lg.jp",
+        "会議資料",
+        t0 + 3600,
+        Some(Outcome::Clean),
+    );
+    // 2027-01-16 00:30 JST: the next day in Japan, still the 15th in UTC.
+    kept(
+        "s3",
+        "taro@example.jp",
+        "plan@kikaku.city.example.lg.jp",
+        "Re: 見積書",
+        t0 + 7 * 3600 + 1800,
+        None,
+    );
+    let ids = |q: MessageQuery| -> Vec<String> {
+        ledger
+            .search_messages(&MessageQuery { limit: 100, ..q })
+            .expect("search")
+            .into_iter()
+            .map(|m| m.id)
+            .collect()
+    };
+    let text = |s: &str| Some(s.to_string());
+    assert_eq!(ids(MessageQuery::default()), ["s3", "s2", "s1"], "newest first");
+    assert_eq!(
+        ids(MessageQuery {
+            sender: text("TARO@example"),
+            ..Default::default()
+        }),
+        ["s3", "s1"]
+    );
+    assert_eq!(
+        ids(MessageQuery {
+            recipient: text("kikaku"),
+            ..Default::default()
+        }),
+        ["s3", "s2"]
+    );
+    assert_eq!(
+        ids(MessageQuery {
+            subject: text("見積書"),
+            ..Default::default()
+        }),
+        ["s3", "s1"]
+    );
+    assert_eq!(
+        ids(MessageQuery {
+            message_id: text("s2@"),
+            ..Default::default()
+        }),
+        ["s2"]
+    );
+    assert_eq!(
+        ids(MessageQuery {
+            since: Some(t0 + 1),
+            until: Some(t0 + 3601),
+            ..Default::default()
+        }),
+        ["s2"],
+        "since inclusive, until exclusive"
+    );
+    assert_eq!(
+        ids(MessageQuery {
+            outcome: Some(Outcome::Disarmed),
+            ..Default::default()
+        }),
+        ["s1"]
+    );
+    assert_eq!(
+        ids(MessageQuery {
+            sender: text("taro"),
+            subject: text("re:"),
+            ..Default::default()
+        }),
+        ["s3"],
+        "filters combine"
+    );
+    assert!(
+        ids(MessageQuery {
+            sender: text("%"),
+            ..Default::default()
+        })
+        .is_empty(),
+        "no wildcards"
+    );
+    let first = ledger
+        .search_messages(&MessageQuery {
+            limit: 1,
+            ..Default::default()
+        })
+        .expect("search");
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].subject.as_deref(), Some("Re: 見積書"), "the subject is kept");
+
+    let days = ledger.message_days(t0 - 86_400, t0 + 86_400).expect("days");
+    let day = (t0 + 9 * 3600) / 86_400;
+    let count = |d: u64, o: Option<Outcome>| {
+        days.iter()
+            .find(|c| c.day == d && c.outcome == o)
+            .map_or(0, |c| c.messages)
+    };
+    assert_eq!(count(day, Some(Outcome::Disarmed)), 1);
+    assert_eq!(count(day, Some(Outcome::Clean)), 1);
+    assert_eq!(count(day + 1, None), 1, "counted on the Japan-time day");
+    assert_eq!(days.iter().map(|c| c.messages).sum::<u64>(), 3);
+}
+
 #[test]
 fn the_sqlite_ledger_conforms() {
     let dir = tempfile::tempdir().expect("tempdir");
     let ledger = SqliteLedger::open(&dir.path().join("ledger.sqlite")).expect("open");
+    search_conformance(&SqliteLedger::open(&dir.path().join("search.sqlite")).expect("open"));
     conformance(&ledger);
     claims_are_exclusive(&ledger);
     // And reopened: what was written is still there (the embedded default survives restarts).
@@ -461,6 +596,7 @@ fn the_postgres_ledger_conforms_and_migrates_once() {
     });
     let (a, b) = (a.expect("instance a"), b.expect("instance b"));
     assert_eq!(a.schema_version().expect("version"), 4);
+    search_conformance(&PgLedger::connect(&pg.database("search"), 1).expect("search database"));
     conformance(&a);
     claims_are_exclusive(&a);
     // What one instance wrote, the other reads; and after a reconnect.
@@ -557,7 +693,9 @@ fn purge_never_takes_a_blob_a_new_row_names(
                 purger.purge(mugai::store::now()).expect("purge")
             });
             barrier.wait();
-            writer.keep_message(&raw, None, "a@example.jp", &[]).expect("keep")
+            writer
+                .keep_message(&raw, None, None, "a@example.jp", &[])
+                .expect("keep")
         });
         assert_eq!(kept.blob, address);
         let stored = writer.blob(&address);

@@ -523,6 +523,23 @@ fn choose_alternative(kids: &[&[u8]]) -> Option<usize> {
 }
 
 /// A message id for the ledger: the Message-ID header without angle brackets.
+/// The Subject of a raw message, decoded (RFC 2047 words, raw 8-bit as it comes), on one
+/// line and at most 998 characters; `None` when there is none.
+pub fn subject(raw: &[u8]) -> Option<String> {
+    let raw = without_mbox_from(raw);
+    let end = mime::header_end(raw);
+    let fields = header::fields(&raw[..end]);
+    header::find(&fields, "subject").map(|f| {
+        super::codec::decode_words(f.value())
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(998)
+            .collect::<String>()
+            .trim()
+            .to_string()
+    })
+}
+
 pub fn message_id(raw: &[u8]) -> Option<String> {
     let raw = without_mbox_from(raw);
     let end = mime::header_end(raw);

@@ -102,6 +102,7 @@ fn receive(
         });
     }
     let message_id = parse::message_id(raw);
+    let subject = parse::subject(raw);
     let bounds = parse::Bounds {
         max_parts: cfg.max_parts,
         max_nesting: cfg.max_nesting,
@@ -109,7 +110,15 @@ fn receive(
     // A large message is parsed while its original goes to disk (a small one costs less to
     // parse than a thread); nothing goes further (no file reaches the engine) until it is
     // stored.
-    let keep = || store.keep_message(raw, message_id.as_deref(), &envelope.mail_from, &envelope.rcpt_to);
+    let keep = || {
+        store.keep_message(
+            raw,
+            message_id.as_deref(),
+            subject.as_deref(),
+            &envelope.mail_from,
+            &envelope.rcpt_to,
+        )
+    };
     let read = || parse::parse(raw, bounds).into_owned();
     if raw.len() < OVERLAP_BYTES {
         let row = keep()?;

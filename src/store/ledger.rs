@@ -36,6 +36,35 @@ pub struct MessageRow {
     /// never delivered by us — the upstream still has it).
     pub outcome: Option<Outcome>,
     pub report: Option<String>,
+    /// The Subject, decoded (RFC 2047), for 情シス's search.
+    pub subject: Option<String>,
+}
+
+/// What 情シス looks for among the messages kept (every field optional; text fields match
+/// anywhere in the value, case-insensitively; times are Unix seconds, `until` exclusive).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageQuery {
+    pub sender: Option<String>,
+    pub recipient: Option<String>,
+    pub subject: Option<String>,
+    pub message_id: Option<String>,
+    pub since: Option<u64>,
+    pub until: Option<u64>,
+    pub outcome: Option<Outcome>,
+    /// Most rows returned (newest first); at most [`MAX_SEARCH_ROWS`].
+    pub limit: usize,
+}
+
+/// The most rows one search returns.
+pub const MAX_SEARCH_ROWS: usize = 1000;
+
+/// Messages received on one day (Japan time) with one outcome (`None`: not finished).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayCount {
+    /// Days since 1970-01-01 in Japan time.
+    pub day: u64,
+    pub outcome: Option<Outcome>,
+    pub messages: u64,
 }
 
 /// A part of a message (an attachment, a held encrypted part, ...).
@@ -195,6 +224,10 @@ pub trait Messages: Send + Sync {
     fn insert_message(&self, row: &MessageRow) -> Result<Removals>;
     fn finish_message(&self, id: &str, outcome: Outcome, report: &str) -> Result<()>;
     fn message(&self, id: &str) -> Result<Option<MessageRow>>;
+    /// Messages matching `query`, newest first.
+    fn search_messages(&self, query: &MessageQuery) -> Result<Vec<MessageRow>>;
+    /// Messages received from `since` to before `until`, by Japan-time day and outcome.
+    fn message_days(&self, since: u64, until: u64) -> Result<Vec<DayCount>>;
 }
 
 /// The parts of messages (and held uploads): kept with their original and clean blobs, unlocked

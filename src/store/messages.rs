@@ -11,6 +11,7 @@ impl Store {
         &self,
         raw: &[u8],
         message_id: Option<&str>,
+        subject: Option<&str>,
         mail_from: &str,
         rcpt_to: &[String],
     ) -> Result<MessageRow, StoreError> {
@@ -28,6 +29,7 @@ impl Store {
             expires: self.expiry(created),
             outcome: None,
             report: None,
+            subject: subject.map(str::to_string),
         };
         let removals = self.ledger.insert_message(&row)?;
         self.named(seen, removals, &[(raw, &row.blob)])?;
@@ -126,7 +128,7 @@ impl Store {
         reason: Option<&str>,
         report: &str,
     ) -> Result<(PartRow, String), StoreError> {
-        let submission = self.keep_message(input, None, submitter, &[])?;
+        let submission = self.keep_message(input, None, None, submitter, &[])?;
         let part = self.keep_part(&NewPart {
             message: &submission.id,
             path: "1",

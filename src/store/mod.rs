@@ -44,8 +44,9 @@ pub use crate::report::Outcome;
 
 pub use blobs::{FileBlobs, OriginalStore};
 pub use ledger::{
-    Asked, JobResult, JobRow, Jobs, Ledger, LedgerError, MessageRow, Messages, PartRow, Parts, Purged, ReleaseRecord,
-    ReleaseRow, ReleaseState, Releases, Removals, Reports, SessionRow, Sessions,
+    Asked, DayCount, JobResult, JobRow, Jobs, Ledger, LedgerError, MessageQuery, MessageRow, Messages, PartRow, Parts,
+    Purged, ReleaseRecord, ReleaseRow, ReleaseState, Releases, Removals, Reports, SessionRow, Sessions,
+    MAX_SEARCH_ROWS,
 };
 pub use links::{Link, LinkError, LinkSigner, Purpose};
 pub use postgres::PgLedger;
@@ -393,7 +394,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), &config()).unwrap();
         let msg = store
-            .keep_message(b"raw mail", Some("<a@b>"), "a@b", &["c@d".into()])
+            .keep_message(b"raw mail", Some("<a@b>"), None, "a@b", &["c@d".into()])
             .unwrap();
         let row = store.keep_part(&part(&msg.id, b"original bytes")).unwrap();
         let token = store.link_for(&row);
@@ -429,7 +430,7 @@ mod tests {
         let clean_blob = done.clean_blob.clone().unwrap();
         assert_eq!(store.blob(&clean_blob).unwrap(), b"job output");
 
-        let m = store.keep_message(b"mail", None, "a@b", &[]).unwrap();
+        let m = store.keep_message(b"mail", None, None, "a@b", &[]).unwrap();
         let p = store.keep_part(&part(&m.id, b"wanted original")).unwrap();
         assert_eq!(
             store.request_release(&p.id, &Asked::default()).unwrap().state,
@@ -462,10 +463,10 @@ mod tests {
     fn purge_removes_expired_rows_and_only_unshared_blobs() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), &config()).unwrap();
-        let m = store.keep_message(b"mail", None, "a@b", &[]).unwrap();
+        let m = store.keep_message(b"mail", None, None, "a@b", &[]).unwrap();
         let p = store.keep_part(&part(&m.id, b"shared")).unwrap();
         // The same attachment in a later message: its row outlives the first.
-        let later = store.keep_message(b"later mail", None, "a@b", &[]).unwrap();
+        let later = store.keep_message(b"later mail", None, None, "a@b", &[]).unwrap();
         store.ledger.finish_message(&later.id, Outcome::Clean, "{}").unwrap();
         let mut again = p.clone();
         again.id = ObjectId::random().unwrap().hex();
@@ -483,9 +484,9 @@ mod tests {
         assert!(store.message(&m.id).unwrap().is_none());
 
         // Now a part that outlives its neighbour's expiry keeps the shared blob.
-        let m1 = store.keep_message(b"m1", None, "a@b", &[]).unwrap();
+        let m1 = store.keep_message(b"m1", None, None, "a@b", &[]).unwrap();
         let p1 = store.keep_part(&part(&m1.id, b"kept twice")).unwrap();
-        let m2 = store.keep_message(b"m2", None, "a@b", &[]).unwrap();
+        let m2 = store.keep_message(b"m2", None, None, "a@b", &[]).unwrap();
         store
             .ledger
             .insert_message(&MessageRow {

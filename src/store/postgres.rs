@@ -133,6 +133,8 @@ CREATE TABLE sessions (
     expires BIGINT NOT NULL
 );
 CREATE INDEX sessions_expires ON sessions(expires);
+ALTER TABLE messages ADD COLUMN subject TEXT;
+CREATE INDEX messages_created ON messages(created);
 ALTER TABLE releases ADD COLUMN requester TEXT, ADD COLUMN reason TEXT, ADD COLUMN comment TEXT,
     ADD COLUMN scan TEXT;
 ALTER TABLE release_records ADD COLUMN requester TEXT, ADD COLUMN reason TEXT, ADD COLUMN comment TEXT,
@@ -388,7 +390,8 @@ fn outcome_at(row: &Row, at: usize) -> Option<Outcome> {
         .map(|o| Outcome::parse(&o).unwrap_or(Outcome::Error))
 }
 
-const MESSAGE_COLUMNS: &str = "id, message_id, mail_from, rcpt_to, blob, size, created, expires, outcome, report";
+const MESSAGE_COLUMNS: &str =
+    "id, message_id, mail_from, rcpt_to, blob, size, created, expires, outcome, report, subject";
 
 fn message_from(row: &Row) -> MessageRow {
     MessageRow {
@@ -402,6 +405,7 @@ fn message_from(row: &Row) -> MessageRow {
         expires: to_u64(row.get(7)),
         outcome: outcome_at(row, 8),
         report: row.get(9),
+        subject: row.get(10),
     }
 }
 
@@ -471,7 +475,7 @@ impl Messages for PgLedger {
                     c,
                     &keys,
                     &format!(
-                        "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                        "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
                     ),
                     &[
                         &m.id,
@@ -484,6 +488,7 @@ impl Messages for PgLedger {
                         &to_i64(m.expires),
                         &m.outcome.map(Outcome::as_str),
                         &m.report,
+                        &m.subject,
                     ],
                 )
                 .await
@@ -513,6 +518,63 @@ impl Messages for PgLedger {
                     .query_opt(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1"), &[&id])
                     .await?;
                 Ok(row.as_ref().map(message_from))
+            })
+        })
+    }
+
+    fn search_messages(&self, q: &MessageQuery) -> Result<Vec<MessageRow>> {
+        let q = q.clone();
+        let limit = to_i64(q.limit.clamp(1, MAX_SEARCH_ROWS) as u64);
+        self.call(move |c| {
+            Box::pin(async move {
+                // A NULL parameter is "any": one statement for every combination.
+                let rows = c
+                    .query(
+                        &format!(
+                            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE \
+                             ($1::TEXT IS NULL OR strpos(lower(mail_from), lower($1)) > 0) \
+                             AND ($2::TEXT IS NULL OR strpos(lower(rcpt_to), lower($2)) > 0) \
+                             AND ($3::TEXT IS NULL OR strpos(lower(COALESCE(subject, '')), lower($3)) > 0) \
+                             AND ($4::TEXT IS NULL OR strpos(lower(COALESCE(message_id, '')), lower($4)) > 0) \
+                             AND ($5::BIGINT IS NULL OR created >= $5) AND ($6::BIGINT IS NULL OR created < $6) \
+                             AND ($7::TEXT IS NULL OR outcome = $7) \
+                             ORDER BY created DESC, id DESC LIMIT $8"
+                        ),
+                        &[
+                            &q.sender,
+                            &q.recipient,
+                            &q.subject,
+                            &q.message_id,
+                            &q.since.map(to_i64),
+                            &q.until.map(to_i64),
+                            &q.outcome.map(Outcome::as_str),
+                            &limit,
+                        ],
+                    )
+                    .await?;
+                Ok(rows.iter().map(message_from).collect())
+            })
+        })
+    }
+
+    fn message_days(&self, since: u64, until: u64) -> Result<Vec<DayCount>> {
+        self.call(move |c| {
+            Box::pin(async move {
+                let rows = c
+                    .query(
+                        "SELECT (created + 32400) / 86400 AS day, outcome, COUNT(*) FROM messages \
+                         WHERE created >= $1 AND created < $2 GROUP BY day, outcome ORDER BY day, outcome",
+                        &[&to_i64(since), &to_i64(until)],
+                    )
+                    .await?;
+                Ok(rows
+                    .iter()
+                    .map(|r| DayCount {
+                        day: to_u64(r.get(0)),
+                        outcome: outcome_at(r, 1),
+                        messages: to_u64(r.get(2)),
+                    })
+                    .collect())
             })
         })
     }

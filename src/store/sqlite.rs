@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS messages (
     created INTEGER NOT NULL,
     expires INTEGER NOT NULL,
     outcome TEXT,
-    report TEXT
+    report TEXT,
+    subject TEXT
 );
 CREATE TABLE IF NOT EXISTS parts (
     id TEXT PRIMARY KEY,
@@ -108,6 +109,7 @@ CREATE TABLE IF NOT EXISTS unlock_tries (
     tries INTEGER NOT NULL,
     since INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS messages_created ON messages(created);
 CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY,
     person TEXT NOT NULL,
@@ -149,6 +151,15 @@ impl SqliteLedger {
             conn.execute_batch(
                 "ALTER TABLE jobs ADD COLUMN claimed_by TEXT; ALTER TABLE jobs ADD COLUMN claimed_until INTEGER;",
             )?;
+        }
+        // Ledgers made before messages kept their subject: the column, once.
+        let subject: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('messages') WHERE name = 'subject'",
+            [],
+            |r| r.get(0),
+        )?;
+        if subject == 0 {
+            conn.execute_batch("ALTER TABLE messages ADD COLUMN subject TEXT;")?;
         }
         // Ledgers made before requests had a requester and a reason: three columns, once.
         let asked: i64 = conn.query_row(
@@ -208,8 +219,13 @@ fn message_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRow> {
         expires: to_u64(row.get(7)?),
         outcome: outcome_at(row, 8)?,
         report: row.get(9)?,
+        subject: row.get(10)?,
     })
 }
+
+/// A message's columns, in [`message_from`]'s order.
+const MESSAGE_COLUMNS: &str =
+    "id, message_id, mail_from, rcpt_to, blob, size, created, expires, outcome, report, subject";
 
 const PART_COLUMNS: &str = "id, message, path, name, kind, outcome, reason, original_blob, original_size, \
                             clean_blob, clean_name, report, created, expires";
@@ -273,8 +289,8 @@ impl Messages for SqliteLedger {
         self.with(|c| {
             // Cached statements: the mail path runs these for every message.
             c.prepare_cached(
-                "INSERT INTO messages (id, message_id, mail_from, rcpt_to, blob, size, created, expires, outcome, report) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT INTO messages (id, message_id, mail_from, rcpt_to, blob, size, created, expires, outcome, report, \
+                 subject) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )?
             .execute(params![
                 m.id,
@@ -286,7 +302,8 @@ impl Messages for SqliteLedger {
                 to_i64(m.created),
                 to_i64(m.expires),
                 m.outcome.map(Outcome::as_str),
-                m.report
+                m.report,
+                m.subject
             ])
             .map(|_| None)
         })
@@ -303,12 +320,59 @@ impl Messages for SqliteLedger {
     fn message(&self, id: &str) -> Result<Option<MessageRow>> {
         self.with(|c| {
             c.query_row(
-                "SELECT id, message_id, mail_from, rcpt_to, blob, size, created, expires, outcome, report \
-                 FROM messages WHERE id = ?1",
+                &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"),
                 [id],
                 message_from,
             )
             .optional()
+        })
+    }
+
+    fn search_messages(&self, q: &MessageQuery) -> Result<Vec<MessageRow>> {
+        let limit = q.limit.clamp(1, MAX_SEARCH_ROWS);
+        self.with(|c| {
+            // A NULL parameter is "any": one statement for every combination.
+            let mut stmt = c.prepare(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE \
+                 (?1 IS NULL OR instr(lower(mail_from), lower(?1)) > 0) \
+                 AND (?2 IS NULL OR instr(lower(rcpt_to), lower(?2)) > 0) \
+                 AND (?3 IS NULL OR instr(lower(COALESCE(subject, '')), lower(?3)) > 0) \
+                 AND (?4 IS NULL OR instr(lower(COALESCE(message_id, '')), lower(?4)) > 0) \
+                 AND (?5 IS NULL OR created >= ?5) AND (?6 IS NULL OR created < ?6) \
+                 AND (?7 IS NULL OR outcome = ?7) \
+                 ORDER BY created DESC, rowid DESC LIMIT ?8"
+            ))?;
+            let rows = stmt.query_map(
+                params![
+                    q.sender,
+                    q.recipient,
+                    q.subject,
+                    q.message_id,
+                    q.since.map(to_i64),
+                    q.until.map(to_i64),
+                    q.outcome.map(Outcome::as_str),
+                    to_i64(limit as u64)
+                ],
+                message_from,
+            )?;
+            rows.collect()
+        })
+    }
+
+    fn message_days(&self, since: u64, until: u64) -> Result<Vec<DayCount>> {
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT (created + 32400) / 86400 AS day, outcome, COUNT(*) FROM messages \
+                 WHERE created >= ?1 AND created < ?2 GROUP BY day, outcome ORDER BY day, outcome",
+            )?;
+            let rows = stmt.query_map(params![to_i64(since), to_i64(until)], |r| {
+                Ok(DayCount {
+                    day: to_u64(r.get(0)?),
+                    outcome: outcome_at(r, 1)?,
+                    messages: to_u64(r.get(2)?),
+                })
+            })?;
+            rows.collect()
         })
     }
 }
@@ -847,6 +911,7 @@ mod tests {
             expires: 9,
             outcome: None,
             report: None,
+            subject: None,
         };
         ledger.insert_message(&message).unwrap();
         ledger
