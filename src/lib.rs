@@ -7,6 +7,7 @@
 
 pub mod alloc;
 pub mod audit;
+pub mod audit_trace;
 pub mod cdr;
 pub mod cli;
 pub mod clock;

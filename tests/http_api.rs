@@ -1355,6 +1355,115 @@ async fn approvers_hear_of_requests_and_requesters_of_decisions_by_mail() {
     assert_eq!(audit().matches("\"notification.sent\"").count(), 4, "{}", audit());
 }
 
+#[tokio::test]
+async fn the_admin_console_finds_traces_and_takes_out_an_original_with_a_reason() {
+    let yamada = mugai::passwords::hash("山田のパスワード").expect("hash");
+    let clerk = mugai::passwords::hash("clerk-password").expect("hash");
+    let api = api(&format!(
+        "[portal]\nusers = [{{ name = \"yamada\", argon2 = \"{yamada}\", roles = [\"approve\"] }}, \
+         {{ name = \"clerk\", argon2 = \"{clerk}\", roles = [\"admin\"] }}]\n"
+    ));
+    // A message as the mail path keeps it, and its trace line.
+    let raw = "From: taro@example.jp\r\nSubject: =?UTF-8?B?5LqI566X44Gu5Lu2?=\r\n\r\nbody\r\n";
+    let store = api.state.pipeline.store().clone();
+    let subject = mugai::mail::parse::subject(raw.as_bytes());
+    assert_eq!(subject.as_deref(), Some("予算の件"), "the Subject decoded");
+    let m = store
+        .keep_message(
+            raw.as_bytes(),
+            Some("m1@example.jp"),
+            subject.as_deref(),
+            "taro@example.jp",
+            &["kaikei@soumu.city.example.lg.jp".to_string()],
+        )
+        .expect("message");
+    store.finish_message(&m.id, Outcome::Disarmed, "{}").expect("finish");
+    let (_, other) = kept_sanitized(&api, "ooxml/macro.docm", "別件.docm");
+    let _ = other;
+    api.state.pipeline.audit().note(
+        &mugai::audit::Origin::new("smtp", None),
+        mugai::audit::Event::MailDelivered {
+            message: m.id.clone(),
+            outcome: "disarmed",
+            reply: "250 ok".into(),
+        },
+    );
+
+    // Not signed in: the sign-in page; an approver who is not an administrator: 403.
+    assert_eq!(call(&api, get("/admin", None)).await.status, StatusCode::SEE_OTHER);
+    let (_, approver) = approver_sign_in(&api, "yamada", "山田のパスワード").await;
+    let a = call(
+        &api,
+        with_headers(get("/admin", None), &[("cookie", &approver.expect("yamada"))]),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+
+    let (_, admin) = approver_sign_in(&api, "clerk", "clerk-password").await;
+    let admin = admin.expect("clerk");
+    let look = |path: String| with_headers(get(&path, None), &[("cookie", &admin)]);
+    // Search by subject (encoded in the mail, decoded when kept) and by sender.
+    let page = call(&api, look("/admin?subject=%E4%BA%88%E7%AE%97".into()))
+        .await
+        .text();
+    assert!(
+        page.contains("予算の件") && page.contains(&format!("/admin/messages/{}", m.id)),
+        "{page}"
+    );
+    assert!(!page.contains("別件"), "only what matches: {page}");
+    let page = call(&api, look("/admin?sender=TARO&outcome=disarmed".into()))
+        .await
+        .text();
+    assert!(page.contains("予算の件"), "{page}");
+    let page = call(&api, look("/admin?sender=nobody".into())).await.text();
+    assert!(!page.contains("予算の件"), "{page}");
+
+    // The message: its trace from the audit file, and the original taken out with a reason.
+    let page = call(&api, look(format!("/admin/messages/{}", m.id))).await.text();
+    assert!(page.contains("mail.delivered") && page.contains("250 ok"), "{page}");
+    let fetch = |reason: &str| {
+        form(
+            &format!("/admin/messages/{}/original", m.id),
+            &format!("csrf={CSRF}&reason={reason}"),
+            &[("cookie", &admin)],
+        )
+    };
+    assert_eq!(
+        call(&api, fetch("+")).await.status,
+        StatusCode::BAD_REQUEST,
+        "a reason is required"
+    );
+    let a = call(&api, fetch("%E8%AA%BF%E6%9F%BB")).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.body, raw.as_bytes(), "the original, byte for byte");
+    assert!(a.header("content-disposition").contains("original.eml"));
+    let audit = std::fs::read_to_string(api._dir.path().join("audit.jsonl")).expect("audit");
+    let fetched = audit
+        .lines()
+        .find(|l| l.contains("\"original.fetched\""))
+        .expect("the fetch is audited");
+    assert!(fetched.contains("admin:clerk") && fetched.contains("調査"), "{fetched}");
+
+    // Statistics: the chart, the table, the CSV; the configuration without secrets.
+    let page = call(&api, look("/admin/stats".into())).await.text();
+    assert!(
+        page.contains("<svg") && page.contains("<rect") && page.contains("<table>"),
+        "{page}"
+    );
+    let csv = call(&api, look("/admin/stats.csv".into())).await;
+    assert!(csv.header("content-type").starts_with("text/csv"));
+    assert!(
+        csv.text().starts_with("day,outcome,messages\r\n") && csv.text().contains(",disarmed,1"),
+        "{}",
+        csv.text()
+    );
+    let page = call(&api, look("/admin/config".into())).await.text();
+    assert!(
+        page.contains("retention") && !page.contains(&clerk) && !page.contains(LINK_KEY),
+        "secrets never shown"
+    );
+}
+
 /// Send a password ZIP to /v1/sanitize: held, with an unlock call in the answer.
 async fn held_upload(api: &Api, zip: &[u8]) -> String {
     let a = call(api, post(Some(SUBMIT), "資料.zip", zip.to_vec())).await;

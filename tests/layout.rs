@@ -20,6 +20,7 @@ const LAYERS: &[(&str, u32)] = &[
     // Leaves: shared vocabulary and helpers, importing nothing of ours.
     ("alloc", 0),
     ("clock", 0),
+    ("audit_trace", 1),
     ("ids", 0),
     ("passwords", 0),
     ("tls_client", 0),

@@ -185,33 +185,12 @@ pub fn migrate(config: &Config) -> anyhow::Result<u8> {
 
 /// `mugai originals get ID --reason … -o FILE`: an original out, audited first.
 pub fn get_original(config: &Config, id: &str, reason: &str, output: &Path) -> anyhow::Result<u8> {
-    let reason = reason.trim();
-    if reason.is_empty() {
+    if reason.trim().is_empty() {
         anyhow::bail!("--reason must say why the original is needed (it goes into the audit trail)");
     }
     let (store, audit) = open_store(config)?;
-    let (of, name, blob) = if let Some(part) = store.part(id)? {
-        ("part", part.name.clone(), part.original_blob)
-    } else if let Some(message) = store.message(id)? {
-        ("message", message.message_id.clone(), message.blob)
-    } else {
-        anyhow::bail!("no part or message {id} (expired, purged, or never kept)");
-    };
-    let bytes = store.blob(&blob)?;
-    // The trail first: an original nobody can account for must not leave.
-    audit
-        .record(
-            &Origin::cli(),
-            crate::audit::Event::OriginalFetched {
-                id: id.to_string(),
-                of,
-                name,
-                sha256: blob,
-                reason: reason.to_string(),
-            },
-        )
-        .context("writing the audit line (the original was not written out)")?;
-    write_streaming(output, |w| w.write_all(&bytes))?;
+    let fetched = crate::pipeline::fetch_original(&store, &audit, &Origin::cli(), id, reason)?;
+    write_streaming(output, |w| w.write_all(&fetched.bytes))?;
     Ok(EXIT_OK)
 }
 

@@ -35,7 +35,7 @@ pub use file::{FileDone, FileInput, Keep};
 pub use held::UnlockRefused;
 pub use memory::MessageMemory;
 pub use message::{Delivery, MessageError};
-pub use originals::ReleaseRefused;
+pub use originals::{fetch_original, FetchRefused, Fetched, ReleaseRefused};
 pub use work::{Permit, WorkError};
 
 use crate::audit::{AuditLog, Event, Origin};
@@ -101,6 +101,12 @@ impl Pipeline {
     /// The store, for reads (a link resolved, a report or job looked up, pages listed).
     pub fn store(&self) -> &Arc<Store> {
         &self.store
+    }
+
+    /// The audit trail, for the ways in that write their own lines through `pipeline`'s
+    /// functions (an operator's fetch).
+    pub fn audit(&self) -> &Arc<AuditLog> {
+        &self.audit
     }
 
     /// The permits for CPU-bound work (`engine.workers`).

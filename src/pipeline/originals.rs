@@ -255,3 +255,62 @@ impl Pipeline {
         Ok(changed)
     }
 }
+
+/// An original an operator took out (`mugai originals get`, the admin console).
+pub struct Fetched {
+    /// `part` or `message` (the whole `.eml`).
+    pub of: &'static str,
+    /// The part's file name, or the message's Message-ID.
+    pub name: Option<String>,
+    pub bytes: Vec<u8>,
+}
+
+/// Why an operator could not take an original out.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchRefused {
+    #[error("a reason must say why the original is needed (it goes into the audit trail)")]
+    NoReason,
+    #[error("no part or message {0} (expired, purged, or never kept)")]
+    Unknown(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Take out a part's original or a whole message (`id`) for an operator, whatever the
+/// release policy, for `reason`: the audit line (`original.fetched`) is written first, and
+/// when it cannot be, nothing leaves.
+pub fn fetch_original(
+    store: &crate::store::Store,
+    audit: &crate::audit::AuditLog,
+    origin: &Origin,
+    id: &str,
+    reason: &str,
+) -> Result<Fetched, FetchRefused> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(FetchRefused::NoReason);
+    }
+    let failed = |e: &dyn std::fmt::Display| FetchRefused::Failed(e.to_string());
+    let (of, name, blob) = if let Some(part) = store.part(id).map_err(|e| failed(&e))? {
+        ("part", part.name.clone(), part.original_blob)
+    } else if let Some(message) = store.message(id).map_err(|e| failed(&e))? {
+        ("message", message.message_id.clone(), message.blob)
+    } else {
+        return Err(FetchRefused::Unknown(id.to_string()));
+    };
+    let bytes = store.blob(&blob).map_err(|e| failed(&e))?;
+    // The trail first: an original nobody can account for must not leave.
+    audit
+        .record(
+            origin,
+            Event::OriginalFetched {
+                id: id.to_string(),
+                of,
+                name: name.clone(),
+                sha256: blob,
+                reason: reason.to_string(),
+            },
+        )
+        .map_err(|e| FetchRefused::Failed(format!("writing the audit line (the original was not given out): {e}")))?;
+    Ok(Fetched { of, name, bytes })
+}

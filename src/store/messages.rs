@@ -153,6 +153,16 @@ impl Store {
         Ok(self.ledger.message(id)?)
     }
 
+    /// Messages matching `query`, newest first (the admin console, `mugai messages search`).
+    pub fn search_messages(&self, query: &MessageQuery) -> Result<Vec<MessageRow>, StoreError> {
+        Ok(self.ledger.search_messages(query)?)
+    }
+
+    /// Messages received from `since` to before `until`, by Japan-time day and outcome.
+    pub fn message_days(&self, since: u64, until: u64) -> Result<Vec<DayCount>, StoreError> {
+        Ok(self.ledger.message_days(since, until)?)
+    }
+
     pub fn parts_of(&self, message: &str) -> Result<Vec<PartRow>, StoreError> {
         Ok(self.ledger.parts_of(message)?)
     }

@@ -193,6 +193,39 @@ fn pages(doc: &mut Value) {
             "responses": { "303": { "description": "Back to the page." }, "403": html("Form not from this site."), "404": html("No pending request.") }
         }});
     }
+    // The admin console (signed-in administrators; others are sent to sign in, or 403).
+    let admin = |summary: &str| {
+        json!({
+            "200": html(summary),
+            "303": { "description": "Not signed in: to the sign-in page." },
+            "403": html("Not an administrator.")
+        })
+    };
+    paths["/admin"] = json!({ "get": {
+        "operationId": "adminSearch", "summary": "Search messages (sender, recipient, subject, Message-ID, days, outcome)",
+        "responses": admin("The search form and what it found.")
+    }});
+    paths["/admin/messages/{id}"] = json!({ "get": {
+        "operationId": "adminMessage", "summary": "A message: its parts and its trace in the audit trail",
+        "parameters": param("id"), "responses": admin("The message.")
+    }});
+    paths["/admin/messages/{id}/original"] = json!({ "post": {
+        "operationId": "adminOriginal", "summary": "Take out the original .eml with a reason (audited first; form)",
+        "parameters": param("id"), "requestBody": form,
+        "responses": { "200": binary("The original message."), "400": html("No reason given."), "403": html("Not an administrator, or form not from this site."), "404": html("No such message.") }
+    }});
+    paths["/admin/stats"] = json!({ "get": {
+        "operationId": "adminStats", "summary": "Messages a day by outcome: a chart and a table",
+        "responses": admin("The statistics.")
+    }});
+    paths["/admin/stats.csv"] = json!({ "get": {
+        "operationId": "adminStatsCsv", "summary": "The same numbers as CSV",
+        "responses": { "200": { "description": "day,outcome,messages", "content": { "text/csv": { "schema": { "type": "string" } } } }, "303": { "description": "Not signed in." }, "403": html("Not an administrator.") }
+    }});
+    paths["/admin/config"] = json!({ "get": {
+        "operationId": "adminConfig", "summary": "The configuration in force, secrets redacted",
+        "responses": admin("The configuration.")
+    }});
 }
 
 /// The API core: sanitize, reports, originals, health.

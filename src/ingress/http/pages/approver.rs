@@ -110,7 +110,16 @@ async fn pending_page(
     .await?
     .map_err(ApiError::internal)?;
     let name = &approver.name;
-    let mut body = format!(
+    let console = if approver.admin {
+        format!(
+            "<p><a href=\"/admin\">{}</a></p>\n",
+            lang.t("管理コンソール", "Admin console")
+        )
+    } else {
+        String::new()
+    };
+    let mut body = console
+        + &format!(
         "<p>{} <strong>{}</strong></p>\n<form method=\"post\" action=\"/approvals/logout\" class=\"inline\">\n{}\n<button type=\"submit\" class=\"secondary\">{}</button>\n</form>\n",
         lang.t("サインイン中：", "Signed in as"),
         esc(name),
@@ -272,7 +281,7 @@ pub async fn login(State(state): State<Arc<AppState>>, client: Client, headers: 
         .signed_in(&client.origin(format!("approver:{name}")), Some(&name));
     let mut response = see_other("/approvals");
     if let Ok(v) = HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}={token}; Path=/approvals; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECS}"
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECS}"
     )) {
         response.headers_mut().insert(header::SET_COOKIE, v);
     }
@@ -300,7 +309,7 @@ pub async fn logout(State(state): State<Arc<AppState>>, client: Client, headers:
     let mut response = see_other("/approvals");
     response.headers_mut().insert(
         header::SET_COOKIE,
-        HeaderValue::from_static("mugai_approver=; Path=/approvals; HttpOnly; SameSite=Strict; Max-Age=0"),
+        HeaderValue::from_static("mugai_approver=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
     );
     response
 }

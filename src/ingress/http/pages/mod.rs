@@ -10,6 +10,7 @@
 //! `rem` so the browser's text size applies, colours with at least 7:1 contrast, and state
 //! never told by colour alone.
 
+pub mod admin;
 pub mod approver;
 pub mod people;
 pub mod recipient;
