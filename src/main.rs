@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use mugai::cli::{
-    AuditArgs, DbCommand, MailArgs, OriginalsCommand, SanitizeArgs, UserCommand, EXIT_ERROR, EXIT_OK, EXIT_USAGE,
+    AuditArgs, DbCommand, MailArgs, MessagesCommand, OriginalsCommand, SanitizeArgs, UserCommand, EXIT_ERROR, EXIT_OK,
+    EXIT_USAGE,
 };
 use mugai::{Config, Engine};
 
@@ -79,6 +80,11 @@ enum Command {
     },
     /// Print the audit trail, filtered (by message, sender, recipient, date, event kind).
     Audit(AuditArgs),
+    /// Messages kept: `messages search …` (JSON lines), `messages trace ID` (its audit lines).
+    Messages {
+        #[command(subcommand)]
+        action: MessagesCommand,
+    },
     /// Validate a configuration file and report every problem with its key path.
     CheckConfig {
         /// The file to check (default: the --config file, or the embedded defaults).
@@ -155,6 +161,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Mail(args) => configured(&cli.config, |c| mugai::cli::mail(c, args)),
         Command::Originals { action } => configured(&cli.config, |c| mugai::cli::originals(&c, action)),
         Command::Audit(args) => configured(&cli.config, |c| mugai::cli::audit(&c, args)),
+        Command::Messages { action } => configured(&cli.config, |c| mugai::cli::messages(&c, action)),
         Command::Db { action } => configured(&cli.config, |c| mugai::cli::db(&c, action)),
         Command::User { action } => mugai::cli::user(action),
     }

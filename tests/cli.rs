@@ -305,6 +305,46 @@ fn serve_on_defaults_names_loopback_listeners() {
 }
 
 #[test]
+fn messages_search_and_trace_answer_scripts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = common::mail_config(dir.path(), "");
+    let out = dir.path().join("out.eml");
+    let (code, report) = common::run_mail(&config, &common::fixtures_dir().join("mail/forwarded_docm.eml"), &out);
+    assert_eq!(code, Some(0), "{report}");
+    let id = report["id"].as_str().expect("message id").to_string();
+    let run = |args: &[&str]| {
+        let o = mugai().arg("-c").arg(&config).args(args).output().expect("mugai");
+        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let found = run(&["messages", "search", "--outcome", "disarmed"]);
+    let line: serde_json::Value = serde_json::from_str(found.lines().next().expect("a line")).expect("JSON");
+    assert_eq!(line["id"], id.as_str(), "{found}");
+    assert!(line["subject"].is_string(), "the subject is kept: {line}");
+    let subject = line["subject"].as_str().unwrap_or_default().to_string();
+    let word: String = subject.chars().take(4).collect();
+    assert_eq!(run(&["messages", "search", "--subject", &word]).lines().count(), 1);
+    assert_eq!(
+        run(&["messages", "search", "--sender", "nobody@nowhere"])
+            .lines()
+            .count(),
+        0
+    );
+    let trace = run(&["messages", "trace", &id]);
+    assert!(
+        trace.contains("\"mail.message\"") && trace.contains("\"mail.part\""),
+        "{trace}"
+    );
+    let bad = mugai()
+        .arg("-c")
+        .arg(&config)
+        .args(["messages", "search", "--since", "yesterday"])
+        .output()
+        .expect("mugai");
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
 fn originals_get_writes_an_original_out_audited_with_its_reason() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = common::mail_config(dir.path(), "");

@@ -5,6 +5,7 @@
 
 mod audit;
 mod files;
+mod messages;
 
 use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
@@ -14,6 +15,7 @@ use anyhow::Context;
 
 pub use audit::{audit, AuditArgs};
 use files::{display_name, is_dash, read_input, unique_path, write_atomically, write_streaming};
+pub use messages::{messages, MessagesCommand};
 
 use crate::audit::{AuditLog, Origin};
 use crate::cdr::{Engine, Input, Processed};
