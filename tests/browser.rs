@@ -1,10 +1,13 @@
 //! The recipient and approver pages in a real browser. A mail with a macro `.docm` and a
 //! password ZIP is processed in `url` mode (`mugai mail`), `mugai serve` is started on the
 //! same data directory, and `tests/browser/flow.mjs` drives headless Debian Chromium through
-//! Playwright from the links in the mail's notice: the recipient requests the original, an
-//! approver approves it on the approval page, the recipient downloads it; the ZIP is
-//! unlocked through the password form. axe-core judges every page; screenshots and
-//! downloads are kept in `target/browser-artifacts/`.
+//! Playwright from the links in the mail's notice: the recipient requests the original (who
+//! and why), an administrator signs in from the directory (a private slapd) and approves it
+//! with a comment, finds the message in the admin console, reads its trace, takes its
+//! original out with a reason and opens the statistics; the recipient downloads the
+//! original; the ZIP is unlocked through the password form; the display switch turns on
+//! large text and high contrast. axe-core judges every page; screenshots and downloads are
+//! kept in `target/browser-artifacts/`.
 //!
 //! Needs `chromium`, `node` and `npm ci` in `tests/browser/` (tests/run.sh does all three);
 //! without them the test is skipped, unless `MUGAI_REQUIRE_BROWSER` is set (CI).
@@ -17,7 +20,6 @@ use std::process::Command;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
-const APPROVER_KEY: &str = "mk_browser_test_approver";
 const ZIP_PASSWORD: &str = "mugai-pass";
 
 fn browser_ready() -> Option<PathBuf> {
@@ -85,6 +87,10 @@ fn sha256(bytes: &[u8]) -> String {
 #[test]
 fn recipient_requests_approver_approves_recipient_downloads_and_a_zip_is_unlocked() {
     let Some(chromium) = browser_ready() else { return };
+    let Some(slapd) = common::servers::Slapd::start(&common::servers::Slapd::city_directory()) else {
+        return;
+    };
+    let suffix = common::servers::Slapd::SUFFIX;
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().expect("tempdir");
     let port = common::free_port();
@@ -95,12 +101,18 @@ fn recipient_requests_approver_approves_recipient_downloads_and_a_zip_is_unlocke
         format!(
             "[serve]\ndata_dir = \"{data}\"\nsmtp_listen = \"127.0.0.1:{smtp}\"\nhttp_listen = \"127.0.0.1:{port}\"\n\
              next_hop = \"127.0.0.1:{hop}\"\n[audit]\nlog = \"{audit}\"\n[mail]\nattachments = \"url\"\nlink_base_url = \"{base}\"\n\
-             [http]\noriginals = \"after_approval\"\napi_keys = [{{ name = \"課長\", sha256 = \"{hash}\", roles = [\"approve\"] }}]\n",
+             [http]\noriginals = \"after_approval\"\n\
+             [portal.ldap]\nurl = \"ldaps://127.0.0.1:{ldaps}\"\nca_file = \"{ca}\"\n\
+             user_dn = \"uid={{user}},ou=people,{suffix}\"\ngroup_base = \"ou=groups,{suffix}\"\n\
+             admin_group = \"cn=mugai-admins,ou=groups,{suffix}\"\n\
+             [[portal.approver_groups]]\nname = \"総務課\"\nrecipients = [\"*@soumu.city.example.lg.jp\"]\n\
+             ldap_group = \"cn=soumu-approvers,ou=groups,{suffix}\"\n",
             data = dir.path().join("data").display(),
             smtp = common::free_port(),
             hop = common::free_port(),
             audit = dir.path().join("audit.jsonl").display(),
-            hash = sha256(APPROVER_KEY.as_bytes()),
+            ldaps = slapd.ldaps_port,
+            ca = slapd.ca.display(),
         ),
     )
     .expect("config");
@@ -148,7 +160,8 @@ fn recipient_requests_approver_approves_recipient_downloads_and_a_zip_is_unlocke
         .env("BASE", &base)
         .env("DOC_URL", &doc_url)
         .env("ZIP_URL", &zip_url)
-        .env("APPROVER_KEY", APPROVER_KEY)
+        .env("APPROVER_USER", "admin1")
+        .env("APPROVER_PASSWORD", "admin1-password")
         .env("ZIP_PASSWORD", ZIP_PASSWORD)
         .env("ARTIFACTS", &artifacts)
         .env("CHROMIUM", &chromium)
@@ -202,11 +215,34 @@ fn recipient_requests_approver_approves_recipient_downloads_and_a_zip_is_unlocke
             .count()
             >= 10
     );
+    // The original taken out in the console is the message as it came, and the audit says
+    // who took it and why; the approval names the directory's person, with the comment.
+    let eml = std::fs::read(result["eml"]["file"].as_str().expect("eml file")).expect("eml");
+    assert_eq!(eml, std::fs::read(&input).expect("input"), "the .eml as it arrived");
+    let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).expect("audit");
+    let line = |event: &str| {
+        audit
+            .lines()
+            .find(|l| l.contains(&format!("\"{event}\"")))
+            .unwrap_or_else(|| panic!("no {event} in the audit"))
+            .to_string()
+    };
+    assert!(line("original.fetched").contains("admin:admin1"), "{audit}");
+    assert!(line("original.fetched").contains("ブラウザ試験"), "{audit}");
+    let approved = line("original.approved");
+    assert!(
+        approved.contains("approver:admin1") && approved.contains("確認しました"),
+        "{approved}"
+    );
     for shot in [
         "01-recipient-ja",
         "04-approver-pending",
         "06-recipient-approved",
         "10-unlocked",
+        "12-admin-search",
+        "13-admin-message",
+        "14-admin-stats",
+        "15-large-contrast",
     ] {
         let png = std::fs::read(artifacts.join(format!("{shot}.png"))).expect("screenshot");
         assert!(png.starts_with(b"\x89PNG") && png.len() > 1000, "{shot}");

@@ -989,35 +989,6 @@ async fn approvers_sign_in_as_local_accounts_and_the_audit_names_them() {
     );
 }
 
-/// The test directory: two sections with an approver each, an administrator, and a person
-/// in no group; passwords in clear (slapd compares them at bind).
-fn directory_ldif() -> String {
-    let suffix = common::servers::Slapd::SUFFIX;
-    let person = |uid: &str, name: &str| {
-        format!(
-            "dn: uid={uid},ou=people,{suffix}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {name}\nsn: {name}\n\
-             userPassword: {uid}-password\n\n"
-        )
-    };
-    let group = |cn: &str, member: &str| {
-        format!(
-            "dn: cn={cn},ou=groups,{suffix}\nobjectClass: groupOfNames\ncn: {cn}\nmember: uid={member},ou=people,{suffix}\n\n"
-        )
-    };
-    format!(
-        "dn: {suffix}\nobjectClass: dcObject\nobjectClass: organization\ndc: city\no: City\n\n\
-         dn: ou=people,{suffix}\nobjectClass: organizationalUnit\nou: people\n\n\
-         dn: ou=groups,{suffix}\nobjectClass: organizationalUnit\nou: groups\n\n{}{}{}{}{}{}{}",
-        person("yamada", "山田 太郎"),
-        person("sato", "佐藤 花子"),
-        person("admin1", "情シス 管理者"),
-        person("tanaka", "田中 一郎"),
-        group("soumu-approvers", "yamada"),
-        group("kikaku-approvers", "sato"),
-        group("mugai-admins", "admin1"),
-    )
-}
-
 /// `[portal.ldap]` and two approver groups for the test directory at `url`.
 fn directory_config(url: &str, starttls: bool, ca: &std::path::Path) -> String {
     let suffix = common::servers::Slapd::SUFFIX;
@@ -1064,7 +1035,7 @@ async fn request_original(api: &Api, token: &str, requester: &str) {
 
 #[tokio::test]
 async fn directory_approvers_see_and_decide_only_their_sections_requests() {
-    let Some(slapd) = common::servers::Slapd::start(&directory_ldif()) else {
+    let Some(slapd) = common::servers::Slapd::start(&common::servers::Slapd::city_directory()) else {
         return;
     };
     for (url, starttls) in [
@@ -1197,7 +1168,7 @@ async fn directory_approvers_see_and_decide_only_their_sections_requests() {
 
 #[tokio::test]
 async fn a_directory_with_an_untrusted_certificate_or_down_is_refused_closed() {
-    let Some(slapd) = common::servers::Slapd::start(&directory_ldif()) else {
+    let Some(slapd) = common::servers::Slapd::start(&common::servers::Slapd::city_directory()) else {
         return;
     };
     // Another CA than the one the directory's certificate is from: no bind, no password sent.
@@ -1462,6 +1433,44 @@ async fn the_admin_console_finds_traces_and_takes_out_an_original_with_a_reason(
         page.contains("retention") && !page.contains(&clerk) && !page.contains(LINK_KEY),
         "secrets never shown"
     );
+}
+
+#[tokio::test]
+async fn the_display_switch_enlarges_text_and_raises_contrast_without_script() {
+    let api = api("");
+    let (token, _) = kept_sanitized(&api, "ooxml/macro.docm", "資料.docm");
+    let page = call(&api, get(&format!("/o/{token}"), None)).await.text();
+    // Every page ends with the switch, set to come back to that very page.
+    assert!(
+        page.contains("action=\"/display\"") && page.contains(&format!("value=\"/o/{token}\"")),
+        "{page}"
+    );
+    assert!(page.contains("<html lang=\"ja\">"), "no classes by default");
+    let a = call(
+        &api,
+        get(&format!("/display?size=large&contrast=high&back=%2Fo%2F{token}"), None),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert_eq!(a.header("location"), format!("/o/{token}"));
+    let choice = a.cookie("mugai_display").expect("the choice is a cookie");
+    let page = call(
+        &api,
+        with_headers(
+            get(&format!("/o/{token}"), None),
+            &[("cookie", &format!("mugai_display={choice}"))],
+        ),
+    )
+    .await
+    .text();
+    assert!(page.contains("<html class=\"large contrast\" lang=\"ja\">"), "{page}");
+    assert!(
+        page.contains("<option value=\"large\" selected>"),
+        "the form shows the choice"
+    );
+    // Never back to another site.
+    let a = call(&api, get("/display?size=large&back=%2F%2Fevil.example%2F", None)).await;
+    assert_eq!(a.header("location"), "/approvals");
 }
 
 /// Send a password ZIP to /v1/sanitize: held, with an unlock call in the answer.

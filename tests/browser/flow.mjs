@@ -4,7 +4,8 @@
 // passes the links from the mail's notice here. Prints one JSON line of what it downloaded.
 //
 // Env: BASE, DOC_URL (recipient link of a macro .docm), ZIP_URL (link of a password ZIP),
-// APPROVER_KEY, ZIP_PASSWORD, ARTIFACTS (screenshots and downloads go there), CHROMIUM.
+// APPROVER_USER and APPROVER_PASSWORD (an administrator of the test directory), ZIP_PASSWORD,
+// ARTIFACTS (screenshots and downloads go there), CHROMIUM.
 import { chromium } from 'playwright-core';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -84,19 +85,39 @@ try {
   expect(await page.getByRole('status').first().innerText().then((t) => t.includes('申請しました')), 'the request is confirmed');
   await judge(page, '02-requested');
 
-  // 3. An approver signs in on the approval page and approves it.
+  // 3. An administrator signs in from the directory (LDAP) and approves it with a comment.
   const approverContext = await browser.newContext({ ...options, locale: 'ja-JP' });
   const approver = await approverContext.newPage();
   await approver.goto(`${BASE}/approvals`);
   await judge(approver, '03-approver-sign-in');
-  await approver.getByLabel('承認者キー').fill(env('APPROVER_KEY'));
+  await approver.getByLabel('利用者名').fill(env('APPROVER_USER'));
+  await approver.getByLabel('パスワード').fill(env('APPROVER_PASSWORD'));
   await Promise.all([approver.waitForURL(`${BASE}/approvals`), approver.getByRole('button', { name: 'サインイン' }).click()]);
   const approve = approver.getByRole('button', { name: /^承認: 報告書\.docm$/ });
   expect(await approve.isVisible(), 'the pending request is listed for the approver');
+  expect(await approver.getByText('監査のため原本の確認が必要です').isVisible(), 'the approver sees why it was asked');
   await judge(approver, '04-approver-pending');
+  await approver.getByLabel('申請者へのコメント（任意）').fill('確認しました');
   await Promise.all([approver.waitForURL(`${BASE}/approvals`), approve.click()]);
   expect(await approver.getByText('承認待ちの申請はありません').isVisible(), 'the queue is empty after approval');
   await judge(approver, '05-approver-done');
+
+  // 3b. The admin console: search by subject, the message's trace, its original with a reason,
+  //     the statistics.
+  await Promise.all([approver.waitForURL(`${BASE}/admin`), approver.getByRole('link', { name: '管理コンソール' }).click()]);
+  await approver.getByLabel('件名').fill('資料');
+  await Promise.all([approver.waitForURL(/\/admin\?/), approver.getByRole('button', { name: '検索' }).click()]);
+  const found = approver.locator('tbody tr');
+  expect(await found.count() === 1, 'the search finds the one message');
+  await judge(approver, '12-admin-search');
+  await Promise.all([approver.waitForURL(/\/admin\/messages\//), found.first().getByRole('link').click()]);
+  expect(await approver.getByText('original.approved').first().isVisible(), 'the trace shows the approval');
+  await judge(approver, '13-admin-message');
+  await approver.getByLabel('理由（監査ログに記録されます）').fill('ブラウザ試験');
+  out.eml = await download(approver, () => approver.getByRole('button', { name: '原本をダウンロード' }).click(), 'original.eml');
+  await approver.goto(`${BASE}/admin/stats`);
+  expect(await approver.getByRole('img', { name: '日ごとの受信メッセージ数（処理結果別）' }).isVisible(), 'the chart is drawn');
+  await judge(approver, '14-admin-stats');
 
   // 4. The recipient reloads the page and downloads the original.
   await page.goto(DOC_URL);
@@ -125,7 +146,14 @@ try {
   await judge(page, '10-unlocked');
   out.unlocked = await download(page, () => page.getByRole('link', { name: /ダウンロード/ }).first().click(), 'unlocked-download');
 
-  // 7. Larger text (browser zoom 200%) still fits without horizontal scrolling.
+  // 7. The display switch: large text and high contrast, chosen in the footer, stay on.
+  await page.getByLabel('文字の大きさ').selectOption('large');
+  await page.getByLabel('コントラスト').selectOption('high');
+  await Promise.all([page.waitForURL(ZIP_URL + '?m=unlocked'), page.getByRole('button', { name: '表示を変更' }).click()]);
+  expect(await page.locator('html').getAttribute('class') === 'large contrast', 'the choice is on the page');
+  await judge(page, '15-large-contrast');
+
+  // 8. Larger text (browser zoom 200%) still fits without horizontal scrolling.
   await page.evaluate(() => { document.documentElement.style.fontSize = '200%'; });
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
   expect(overflow <= 0, `no horizontal scrolling at 200% text (${overflow}px)`);

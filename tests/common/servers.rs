@@ -334,6 +334,35 @@ impl Slapd {
         Some(slapd)
     }
 
+    /// The test directory: two sections with an approver each, an administrator, and a person
+    /// in no group; passwords in clear (slapd compares them at bind).
+    pub fn city_directory() -> String {
+        let suffix = Self::SUFFIX;
+        let person = |uid: &str, name: &str| {
+            format!(
+                "dn: uid={uid},ou=people,{suffix}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {name}\nsn: {name}\n\
+                 userPassword: {uid}-password\n\n"
+            )
+        };
+        let group = |cn: &str, member: &str| {
+            format!(
+                "dn: cn={cn},ou=groups,{suffix}\nobjectClass: groupOfNames\ncn: {cn}\nmember: uid={member},ou=people,{suffix}\n\n"
+            )
+        };
+        format!(
+            "dn: {suffix}\nobjectClass: dcObject\nobjectClass: organization\ndc: city\no: City\n\n\
+             dn: ou=people,{suffix}\nobjectClass: organizationalUnit\nou: people\n\n\
+             dn: ou=groups,{suffix}\nobjectClass: organizationalUnit\nou: groups\n\n{}{}{}{}{}{}{}",
+            person("yamada", "山田 太郎"),
+            person("sato", "佐藤 花子"),
+            person("admin1", "情シス 管理者"),
+            person("tanaka", "田中 一郎"),
+            group("soumu-approvers", "yamada"),
+            group("kikaku-approvers", "sato"),
+            group("mugai-admins", "admin1"),
+        )
+    }
+
     /// What slapd logged so far (for a failing test's message).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self._dir.path().join("slapd.log")).unwrap_or_default()

@@ -212,6 +212,8 @@ fn small_forms() -> Router<Arc<AppState>> {
         .route("/approvals/logout", post(pages::approver::logout))
         .route("/approvals/{id}/approve", post(pages::approver::approve))
         .route("/approvals/{id}/deny", post(pages::approver::deny))
+        .route("/display", get(pages::display::choose))
+        .layer(axum::middleware::from_fn(pages::display::apply))
         .layer(axum::extract::DefaultBodyLimit::max(FORM_LIMIT))
 }
 

@@ -193,6 +193,10 @@ fn pages(doc: &mut Value) {
             "responses": { "303": { "description": "Back to the page." }, "403": html("Form not from this site."), "404": html("No pending request.") }
         }});
     }
+    paths["/display"] = json!({ "get": {
+        "operationId": "displaySwitch", "summary": "Large text and high contrast for the pages (a cookie), then back",
+        "responses": { "303": { "description": "Back to the page (this site's pages only)." } }
+    }});
     // The admin console (signed-in administrators; others are sent to sign in, or 403).
     let admin = |summary: &str| {
         json!({

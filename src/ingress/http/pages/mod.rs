@@ -12,6 +12,7 @@
 
 pub mod admin;
 pub mod approver;
+pub mod display;
 pub mod people;
 pub mod recipient;
 
@@ -109,7 +110,17 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}dt{font-we
 .note{padding:.75rem 1rem;border-left:.4rem solid #1a1a1a;background:#f3f3f3}\
 .alert{border-left-color:#a4001d}\
 form.inline{display:inline}\
-.hint{font-size:.9rem;color:#3d3d3d}.button .hint{color:inherit}";
+.hint{font-size:.9rem;color:#3d3d3d}.button .hint{color:inherit}\
+form.display{margin-top:1rem}form.display select{min-width:8rem}\
+html.large{font-size:125%}\
+html.contrast body{color:#000;background:#fff}html.contrast a{color:#00007a}\
+html.contrast .note{background:#fff;border:2px solid #000;border-left-width:.4rem}\
+html.contrast button,html.contrast .button{background:#000;border-color:#000;color:#fff}\
+html.contrast button.secondary{background:#fff;color:#000}\
+html.contrast input,html.contrast select,html.contrast textarea{border-color:#000}\
+html.contrast .hint{color:#000}html.contrast th,html.contrast td{border-bottom-color:#000}\
+html.contrast a:focus-visible,html.contrast button:focus-visible,html.contrast input:focus-visible,\
+html.contrast select:focus-visible,html.contrast textarea:focus-visible{outline:4px solid #000}";
 
 /// The Content-Security-Policy of pages: nothing from elsewhere, no script, the inline
 /// stylesheet by hash, forms only to this origin.
@@ -131,8 +142,9 @@ pub fn page(lang: Lang, status: StatusCode, title: &str, body: &str) -> Response
          <meta name=\"referrer\" content=\"no-referrer\">\n\
          <title>{title} - mugai</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
          <header><p>{brand}</p></header>\n<main>\n<h1>{title}</h1>\n{body}\n</main>\n\
-         <footer><p>{footer}</p></footer>\n</body>\n</html>\n",
+         <footer><p>{footer}</p>\n{marker}</footer>\n</body>\n</html>\n",
         code = lang.code(),
+        marker = display::MARKER,
         title = esc(title),
         brand = lang.t("mugai 無害化ゲートウェイ", "mugai sanitizing gateway"),
         footer = lang.t(
