@@ -125,6 +125,16 @@ impl Release {
     }
 }
 
+/// The roles named in `names` (`key` says where), each one of `allowed`.
+pub(super) fn roles(
+    problems: &mut Vec<ConfigProblem>,
+    key: &str,
+    names: &[String],
+    allowed: &[(&str, Role)],
+) -> Vec<Role> {
+    names.iter().map(|r| choice(problems, key, r, allowed)).collect()
+}
+
 impl RawHttp {
     pub(super) fn validate(self, problems: &mut Vec<ConfigProblem>, max_input_bytes: u64) -> HttpConfig {
         range(problems, "http.max_queued", self.max_queued, 0, 100_000);
@@ -148,22 +158,16 @@ impl RawHttp {
                     message: "must be 64 hex digits (the SHA-256 of the key; `mugai apikey` makes one)".into(),
                 });
             }
-            let roles: Vec<Role> = k
-                .roles
-                .iter()
-                .map(|r| {
-                    choice(
-                        problems,
-                        &format!("{key}.roles"),
-                        r,
-                        &[
-                            ("submit", Role::Submit),
-                            ("approve", Role::Approve),
-                            ("admin", Role::Admin),
-                        ],
-                    )
-                })
-                .collect();
+            let roles = roles(
+                problems,
+                &format!("{key}.roles"),
+                &k.roles,
+                &[
+                    ("submit", Role::Submit),
+                    ("approve", Role::Approve),
+                    ("admin", Role::Admin),
+                ],
+            );
             if k.name.trim().is_empty() || roles.is_empty() {
                 problems.push(ConfigProblem {
                     key,

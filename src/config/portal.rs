@@ -6,7 +6,7 @@
 
 use serde::Deserialize;
 
-use super::{choice, ConfigProblem, Role};
+use super::{ConfigProblem, Role};
 use crate::secret::Secret;
 
 #[derive(Debug, Default, Deserialize)]
@@ -198,18 +198,12 @@ impl RawPortal {
                     message: e,
                 });
             }
-            let roles: Vec<Role> = u
-                .roles
-                .iter()
-                .map(|r| {
-                    choice(
-                        problems,
-                        &format!("{key}.roles"),
-                        r,
-                        &[("approve", Role::Approve), ("admin", Role::Admin)],
-                    )
-                })
-                .collect();
+            let roles = super::http::roles(
+                problems,
+                &format!("{key}.roles"),
+                &u.roles,
+                &[("approve", Role::Approve), ("admin", Role::Admin)],
+            );
             if roles.is_empty() {
                 problems.push(ConfigProblem {
                     key: format!("{key}.roles"),
