@@ -96,6 +96,7 @@ try {
   const approve = approver.getByRole('button', { name: /^承認: 報告書\.docm$/ });
   expect(await approve.isVisible(), 'the pending request is listed for the approver');
   expect(await approver.getByText('監査のため原本の確認が必要です').isVisible(), 'the approver sees why it was asked');
+  expect(await approver.getByRole('definition').filter({ hasText: /^資料$/ }).isVisible(), 'and the mail\'s subject');
   await judge(approver, '04-approver-pending');
   await approver.getByLabel('申請者へのコメント（任意）').fill('確認しました');
   await Promise.all([approver.waitForURL(`${BASE}/approvals`), approve.click()]);

@@ -170,6 +170,10 @@ fn request_section(
     let details = [
         row(lang.t("送信者", "Sender"), &esc(sender.unwrap_or(unknown))),
         row(
+            lang.t("件名", "Subject"),
+            &esc(message.and_then(|m| m.subject.as_deref()).unwrap_or(unknown)),
+        ),
+        row(
             lang.t("宛先", "Recipients"),
             &esc(recipients.as_deref().unwrap_or(unknown)),
         ),
