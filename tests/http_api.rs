@@ -1268,8 +1268,9 @@ async fn approvers_hear_of_requests_and_requesters_of_decisions_by_mail() {
             ),
         )
         .await;
-        let s = a.cookie("mugai_approver").expect("session");
-        (a, format!("{cookie}; mugai_approver={s}"))
+        // The pages are on https (portal_url): the session cookie is __Host- and Secure.
+        let s = a.cookie("__Host-mugai_approver").expect("session");
+        (a, format!("{cookie}; __Host-mugai_approver={s}"))
     };
     let a = call(
         &api,
@@ -1433,6 +1434,53 @@ async fn the_admin_console_finds_traces_and_takes_out_an_original_with_a_reason(
         page.contains("retention") && !page.contains(&clerk) && !page.contains(LINK_KEY),
         "secrets never shown"
     );
+}
+
+#[tokio::test]
+async fn behind_tls_the_session_cookie_is_secure_and_host_only() {
+    let api = api("[mail]\nlink_base_url = \"https://mugai.city.example.lg.jp\"\n");
+    let cookie = format!("mugai_csrf={CSRF}");
+    let a = call(
+        &api,
+        form(
+            "/approvals/login",
+            &format!("csrf={CSRF}&key={APPROVE}"),
+            &[("cookie", &cookie)],
+        ),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    let set = a.header("set-cookie");
+    assert!(set.starts_with("__Host-mugai_approver="), "{set}");
+    assert!(
+        set.contains("; Secure") && set.contains("Path=/") && !set.contains("Domain"),
+        "{set}"
+    );
+    let session = a.cookie("__Host-mugai_approver").expect("session");
+    let page = call(
+        &api,
+        with_headers(
+            get("/approvals", None),
+            &[("cookie", &format!("{cookie}; __Host-mugai_approver={session}"))],
+        ),
+    )
+    .await
+    .text();
+    assert!(
+        page.contains("サインアウト"),
+        "signed in with the prefixed cookie: {page}"
+    );
+    // The unprefixed name (which a plain-HTTP page could have set) is not a session here.
+    let page = call(
+        &api,
+        with_headers(
+            get("/approvals", None),
+            &[("cookie", &format!("{cookie}; mugai_approver={session}"))],
+        ),
+    )
+    .await
+    .text();
+    assert!(!page.contains("サインアウト"), "{page}");
 }
 
 #[tokio::test]

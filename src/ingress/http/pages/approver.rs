@@ -12,7 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 
-use super::people::{sign_in, signed_in, Approver, SignIn, SESSION_COOKIE, SESSION_SECS};
+use super::people::{sign_in, signed_in, Approver, SessionCookie, SignIn, SESSION_SECS};
 use super::{check_csrf, cookie, csrf_field, csrf_token, error_page, esc, jst, page, see_other, size, Lang};
 use crate::ingress::http::error::ApiError;
 use crate::ingress::http::held::form_field;
@@ -284,9 +284,8 @@ pub async fn login(State(state): State<Arc<AppState>>, client: Client, headers: 
         .pipeline
         .signed_in(&client.origin(format!("approver:{name}")), Some(&name));
     let mut response = see_other("/approvals");
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECS}"
-    )) {
+    let session = SessionCookie::of(&state.pipeline.current().config);
+    if let Ok(v) = HeaderValue::from_str(&session.set(&token, SESSION_SECS)) {
         response.headers_mut().insert(header::SET_COOKIE, v);
     }
     response
@@ -300,7 +299,8 @@ pub async fn logout(State(state): State<Arc<AppState>>, client: Client, headers:
     }
     let who = signed_in(&state, &headers).await.map(|a| a.name);
     // The session ends in the ledger: its cookie is worthless from now on, on every instance.
-    if let Some(token) = cookie(&headers, SESSION_COOKIE) {
+    let session = SessionCookie::of(&state.pipeline.current().config);
+    if let Some(token) = cookie(&headers, &session.name) {
         let store = state.pipeline.store().clone();
         if let Ok(Err(e)) = blocking(move || store.end_session(&token)).await {
             tracing::error!(error = %e, "could not end a portal session");
@@ -311,10 +311,9 @@ pub async fn logout(State(state): State<Arc<AppState>>, client: Client, headers:
         .map_or_else(|| "approver".to_string(), |n| format!("approver:{n}"));
     state.pipeline.signed_out(&client.origin(actor), who.as_deref());
     let mut response = see_other("/approvals");
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static("mugai_approver=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
-    );
+    if let Ok(v) = HeaderValue::from_str(&session.set("", 0)) {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
     response
 }
 

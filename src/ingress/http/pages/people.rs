@@ -22,8 +22,41 @@ use crate::ingress::http::originals::blocking;
 use crate::ingress::http::AppState;
 use crate::store::{ObjectId, SessionRow};
 
-pub const SESSION_COOKIE: &str = "mugai_approver";
+const SESSION_COOKIE: &str = "mugai_approver";
 pub const SESSION_SECS: u64 = 8 * 3600;
+
+/// The session cookie as this site sets it: where the pages are served over TLS (the link
+/// base, or `notify.portal_url`, is `https://`), `Secure` and with the `__Host-` prefix — a
+/// browser then sends it only over TLS, to this host, for the whole site, and no sibling
+/// domain or plain-HTTP page can set one in its place.
+pub struct SessionCookie {
+    pub name: String,
+    secure: bool,
+}
+
+impl SessionCookie {
+    pub fn of(config: &crate::config::Config) -> SessionCookie {
+        let base = config
+            .notify
+            .portal_url
+            .as_deref()
+            .unwrap_or(&config.mail.link_base_url);
+        let secure = base.starts_with("https://");
+        SessionCookie {
+            name: format!("{}{SESSION_COOKIE}", if secure { "__Host-" } else { "" }),
+            secure,
+        }
+    }
+
+    /// The `Set-Cookie` value for `token` (empty and expired: sign-out).
+    pub fn set(&self, token: &str, max_age: u64) -> String {
+        format!(
+            "{}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
+            self.name,
+            if self.secure { "; Secure" } else { "" }
+        )
+    }
+}
 
 /// Wrong passwords an account may take within [`SIGN_IN_WINDOW_SECS`] before sign-in is
 /// refused for the rest of the window (the right password too), on every instance.
@@ -81,7 +114,7 @@ pub enum SignIn {
 /// The signed-in approver, if the session cookie is genuine, its session live in the ledger,
 /// and its account, key or directory grants still let it approve.
 pub async fn signed_in(state: &Arc<AppState>, headers: &HeaderMap) -> Option<Approver> {
-    let token = cookie(headers, SESSION_COOKIE)?;
+    let token = cookie(headers, &SessionCookie::of(&state.pipeline.current().config).name)?;
     let store = state.pipeline.store().clone();
     let session = match blocking(move || store.session(&token)).await {
         Ok(Ok(session)) => session?,
