@@ -194,6 +194,9 @@ pub enum Event {
     SignInRefused {},
     #[serde(rename = "approver.signed_out")]
     SignedOut { approver: Option<String> },
+    /// An administrator revoked a part's link (its original goes at the next purge).
+    #[serde(rename = "link.revoked")]
+    LinkRevoked { part: String, reason: String },
     /// A notification mail was accepted by the relay.
     #[serde(rename = "notification.sent")]
     NotificationSent {

@@ -1350,8 +1350,8 @@ async fn the_admin_console_finds_traces_and_takes_out_an_original_with_a_reason(
         )
         .expect("message");
     store.finish_message(&m.id, Outcome::Disarmed, "{}").expect("finish");
-    let (_, other) = kept_sanitized(&api, "ooxml/macro.docm", "別件.docm");
-    let _ = other;
+    let (other_token, other) = kept_sanitized(&api, "ooxml/macro.docm", "別件.docm");
+    let (revoked_token, revoked) = kept_sanitized(&api, "ooxml/macro.docm", "取り消し.docm");
     api.state.pipeline.audit().note(
         &mugai::audit::Origin::new("smtp", None),
         mugai::audit::Event::MailDelivered {
@@ -1434,6 +1434,60 @@ async fn the_admin_console_finds_traces_and_takes_out_an_original_with_a_reason(
         page.contains("retention") && !page.contains(&clerk) && !page.contains(LINK_KEY),
         "secrets never shown"
     );
+
+    // A part's original released by the administrator (nobody asked), and another part's
+    // link revoked: each with a reason, each in the audit.
+    let act = |id: &str, verb: &str, reason: &str| {
+        form(
+            &format!("/admin/parts/{id}/{verb}"),
+            &format!("csrf={CSRF}&reason={reason}"),
+            &[("cookie", &admin)],
+        )
+    };
+    assert_eq!(
+        call(&api, get(&format!("/v1/originals/{other_token}"), None))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        call(&api, act(&other, "release", "+")).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    let a = call(&api, act(&other, "release", "%E9%83%A8%E9%95%B7%E6%8C%87%E7%A4%BA")).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.text());
+    assert_eq!(
+        call(&api, get(&format!("/v1/originals/{other_token}"), None))
+            .await
+            .status,
+        StatusCode::OK,
+        "released"
+    );
+    assert_eq!(
+        call(&api, get(&format!("/o/{revoked_token}"), None)).await.status,
+        StatusCode::OK
+    );
+    let a = call(&api, act(&revoked, "revoke", "%E8%AA%A4%E9%80%81%E4%BF%A1")).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.text());
+    assert_eq!(
+        call(&api, get(&format!("/o/{revoked_token}"), None)).await.status,
+        StatusCode::NOT_FOUND,
+        "the revoked link resolves no more"
+    );
+    assert_eq!(
+        call(&api, act(&revoked, "revoke", "again")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let audit = std::fs::read_to_string(api._dir.path().join("audit.jsonl")).expect("audit");
+    let line = |event: &str| {
+        audit
+            .lines()
+            .find(|l| l.contains(&format!("\"{event}\"")) && l.contains("admin:clerk"))
+            .unwrap_or_else(|| panic!("no {event} by admin:clerk:\n{audit}"))
+            .to_string()
+    };
+    assert!(line("original.approved").contains("部長指示"));
+    assert!(line("link.revoked").contains("誤送信"));
 }
 
 #[tokio::test]

@@ -105,6 +105,18 @@ fn conformance(ledger: &dyn Ledger) {
         (Outcome::Disarmed, Some("clean-p1"), "{\"u\":1}")
     );
 
+    // A revoked part is gone for its link at once, and revoked once.
+    let mut doomed = part("p-revoked", "m1", t0, t0 + 30 * day);
+    doomed.path = "9".into();
+    ledger.insert_part(&doomed).expect("insert part");
+    assert!(ledger.revoke_part("p-revoked", t0 + 5).expect("revoke"));
+    assert!(
+        !ledger.revoke_part("p-revoked", t0 + 6).expect("revoke"),
+        "revoked once"
+    );
+    assert_eq!(ledger.part("p-revoked").expect("read").map(|p| p.expires), Some(t0 + 5));
+    assert!(!ledger.revoke_part("nope", t0).expect("revoke"));
+
     // Releases: requested once (a second request keeps the first), decided once, pending
     // lists only what waits.
     let r = ledger
@@ -299,7 +311,8 @@ fn conformance(ledger: &dyn Ledger) {
     assert_eq!((live.release.state, live.keep_until), (ReleaseState::Approved, None));
     let year = 365 * day;
     let purged = ledger.purge(t0 + 30 * day, year).expect("purge");
-    assert_eq!((purged.messages, purged.parts, purged.records), (1, 2, 0));
+    // m1 and its three parts (p1, p2 and the revoked one).
+    assert_eq!((purged.messages, purged.parts, purged.records), (1, 3, 0));
     assert!(purged.orphans.contains(&"blob-m1".to_string()), "{:?}", purged.orphans);
     assert!(purged.orphans.contains(&"orig-p1".to_string()), "{:?}", purged.orphans);
     assert!(!purged.orphans.contains(&"blob-m2".to_string()));

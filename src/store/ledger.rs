@@ -250,6 +250,9 @@ pub trait Parts: Send + Sync {
     fn take_unlock_try(&self, part: &str, now: u64, max: u32, window: u64) -> Result<std::result::Result<u32, u64>>;
     /// Forget a part's tries (it was unlocked).
     fn clear_unlock_tries(&self, part: &str) -> Result<()>;
+    /// End a part's life now (an administrator revoked its link): its link resolves no more
+    /// and the next purge removes it; `false` when it was not alive.
+    fn revoke_part(&self, part: &str, now: u64) -> Result<bool>;
 }
 
 /// Reports of files sanitized over the API (`GET /v1/reports/{id}`).

@@ -153,6 +153,12 @@ impl Store {
         Ok(self.ledger.message(id)?)
     }
 
+    /// Revoke a part's link now (its original goes at the next purge); `false` when the part
+    /// was not alive.
+    pub fn revoke_part(&self, part: &str) -> Result<bool, StoreError> {
+        Ok(self.ledger.revoke_part(part, now())?)
+    }
+
     /// Messages matching `query`, newest first (the admin console, `mugai messages search`).
     pub fn search_messages(&self, query: &MessageQuery) -> Result<Vec<MessageRow>, StoreError> {
         Ok(self.ledger.search_messages(query)?)

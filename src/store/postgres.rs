@@ -674,6 +674,21 @@ impl Parts for PgLedger {
     fn clear_unlock_tries(&self, part: &str) -> Result<()> {
         self.clear_tries(Tries::UNLOCK, part)
     }
+
+    fn revoke_part(&self, part: &str, now: u64) -> Result<bool> {
+        let part = part.to_owned();
+        self.call(move |c| {
+            Box::pin(async move {
+                let n = c
+                    .execute(
+                        "UPDATE parts SET expires = $2 WHERE id = $1 AND expires > $2",
+                        &[&part, &to_i64(now)],
+                    )
+                    .await?;
+                Ok(n == 1)
+            })
+        })
+    }
 }
 
 impl Reports for PgLedger {

@@ -450,6 +450,15 @@ impl Parts for SqliteLedger {
     fn clear_unlock_tries(&self, part: &str) -> Result<()> {
         self.with(|c| clear_tries(c, Tries::UNLOCK, part))
     }
+
+    fn revoke_part(&self, part: &str, now: u64) -> Result<bool> {
+        self.with(|c| {
+            Ok(c.execute(
+                "UPDATE parts SET expires = ?2 WHERE id = ?1 AND expires > ?2",
+                params![part, to_i64(now)],
+            )? == 1)
+        })
+    }
 }
 
 impl Reports for SqliteLedger {

@@ -218,6 +218,23 @@ fn pages(doc: &mut Value) {
         "parameters": param("id"), "requestBody": form,
         "responses": { "200": binary("The original message."), "400": html("No reason given."), "403": html("Not an administrator, or form not from this site."), "404": html("No such message.") }
     }});
+    for (verb, op, summary) in [
+        (
+            "release",
+            "adminRelease",
+            "Release a part's original as a request this administrator approves, with a reason (form)",
+        ),
+        (
+            "revoke",
+            "adminRevoke",
+            "Revoke a part's link (its original goes at the next purge), with a reason (form)",
+        ),
+    ] {
+        paths[format!("/admin/parts/{{id}}/{verb}")] = json!({ "post": {
+            "operationId": op, "summary": summary, "parameters": param("id"), "requestBody": form,
+            "responses": { "303": { "description": "Back to the message." }, "400": html("No reason given."), "403": html("Not an administrator, or form not from this site."), "404": html("No such part."), "409": html("Already decided, or no approval here.") }
+        }});
+    }
     paths["/admin/stats"] = json!({ "get": {
         "operationId": "adminStats", "summary": "Messages a day by outcome: a chart and a table",
         "responses": admin("The statistics.")

@@ -227,18 +227,45 @@ pub async fn message(State(state): State<Arc<AppState>>, Path(id): Path<String>,
         ),
         row(lang.t("大きさ", "Size"), &size(message.size)),
     ));
-    body.push_str(&format!("<h2>{}</h2>\n<ul>\n", lang.t("添付ファイル", "Parts")));
+    body.push_str(&format!("<h2>{}</h2>\n", lang.t("添付ファイル", "Parts")));
+    let approval = config.http.originals.needs_approval();
     for p in &parts {
+        let name = esc(p.name.as_deref().unwrap_or(lang.t("（名前なし）", "(no name)")));
+        let pid = esc(&p.id);
+        // Each part: release its original to the recipient (where approval is the policy),
+        // or revoke its link — with a reason, for the audit trail.
+        let action = |verb: &str, label: &str, button: &str, class: &str| {
+            format!(
+                "<form method=\"post\" action=\"/admin/parts/{pid}/{verb}\">\n{}\n\
+                 <label for=\"{verb}-{pid}\">{label}</label>\n\
+                 <input id=\"{verb}-{pid}\" name=\"reason\" type=\"text\" maxlength=\"1000\" required>\n\
+                 <p><button type=\"submit\" class=\"{class}\" aria-label=\"{button}: {name}\">{button}</button></p>\n</form>\n",
+                csrf_field(&csrf)
+            )
+        };
         body.push_str(&format!(
-            "<li>{} — {} / {} / {} <span class=\"hint\">({})</span></li>\n",
-            esc(p.name.as_deref().unwrap_or(lang.t("（名前なし）", "(no name)"))),
+            "<section aria-labelledby=\"part-{pid}\">\n<h3 id=\"part-{pid}\">{name}</h3>\n<p>{} / {} / {} <span class=\"hint\">({pid})</span></p>\n{}{}</section>\n",
             esc(p.kind.as_str()),
             esc(p.outcome.as_str()),
             size(p.original_size),
-            esc(&p.id),
+            if approval {
+                action(
+                    "release",
+                    lang.t("開示の理由", "Reason to release"),
+                    lang.t("原本を開示する", "Release the original"),
+                    "",
+                )
+            } else {
+                String::new()
+            },
+            action(
+                "revoke",
+                lang.t("無効にする理由", "Reason to revoke"),
+                lang.t("リンクを無効にする", "Revoke the link"),
+                "secondary",
+            ),
         ));
     }
-    body.push_str("</ul>\n");
     body.push_str(&format!(
         "<h2>{}</h2>\n<form method=\"post\" action=\"/admin/messages/{id}/original\">\n{}\n\
          <label for=\"reason\">{}</label>\n<textarea id=\"reason\" name=\"reason\" rows=\"2\" maxlength=\"1000\" required></textarea>\n\
@@ -508,4 +535,124 @@ pub async fn config(State(state): State<Arc<AppState>>, headers: HeaderMap) -> R
         lang.t("管理：設定", "Console: configuration"),
         &body,
     )
+}
+
+/// `POST /admin/parts/{id}/release`: release a part's original to whoever holds its link —
+/// as a request made and approved by this administrator, for the reason given (under
+/// `after_scan_and_approval` clamd judges it first, as for any request).
+pub async fn release(
+    State(state): State<Arc<AppState>>,
+    client: Client,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    form: Bytes,
+) -> Response {
+    part_action(&state, &client, &id, &headers, &form, true).await
+}
+
+/// `POST /admin/parts/{id}/revoke`: the part's link resolves no more; its original goes at
+/// the next purge.
+pub async fn revoke(
+    State(state): State<Arc<AppState>>,
+    client: Client,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    form: Bytes,
+) -> Response {
+    part_action(&state, &client, &id, &headers, &form, false).await
+}
+
+async fn part_action(
+    state: &Arc<AppState>,
+    client: &Client,
+    id: &str,
+    headers: &HeaderMap,
+    form: &[u8],
+    release: bool,
+) -> Response {
+    let lang = Lang::from_headers(headers);
+    if let Err(e) = check_csrf(headers, form) {
+        return error_page(lang, &e);
+    }
+    let admin = match administrator(state, headers).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let reason = form_field(form, "reason").unwrap_or_default().trim().to_string();
+    if reason.is_empty() {
+        return error_page(
+            lang,
+            &ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "no_reason",
+                lang.t("理由を入力してください。", "Give a reason."),
+            ),
+        );
+    }
+    let store = state.pipeline.store().clone();
+    let part_id = id.to_string();
+    let part = match blocking(move || store.part(&part_id)).await {
+        Ok(Ok(Some(p))) if p.expires > crate::clock::now() => p,
+        Ok(Ok(_)) => {
+            return error_page(
+                lang,
+                &ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "unknown",
+                    "no such part (expired, revoked or never kept)",
+                ),
+            )
+        }
+        Ok(Err(e)) => return error_page(lang, &ApiError::internal(e)),
+        Err(e) => return error_page(lang, &e),
+    };
+    let origin = client.origin(format!("admin:{}", admin.name));
+    let back = format!("/admin/messages/{}", part.message);
+    if release {
+        if !state.pipeline.current().config.http.originals.needs_approval() {
+            return error_page(
+                lang,
+                &ApiError::new(StatusCode::CONFLICT, "no_approval", "originals here need no approval"),
+            );
+        }
+        if let Err(e) = state.pipeline.request(&part, None, Some(&reason), &origin).await {
+            return error_page(lang, &crate::ingress::http::originals::refused(e));
+        }
+        match state
+            .pipeline
+            .decide(&part.id, true, &admin.name, Some(&reason), &origin)
+            .await
+        {
+            Ok(true) => see_other(&back),
+            Ok(false) => error_page(
+                lang,
+                &ApiError::new(
+                    StatusCode::CONFLICT,
+                    "decided",
+                    lang.t(
+                        "この原本の申請は既に判断されています。",
+                        "This original's request was already decided.",
+                    ),
+                ),
+            ),
+            Err(e) => error_page(lang, &ApiError::internal(e)),
+        }
+    } else {
+        let store = state.pipeline.store().clone();
+        let part_id = part.id.clone();
+        match blocking(move || store.revoke_part(&part_id)).await {
+            Ok(Ok(_)) => {
+                state.pipeline.audit().note(
+                    &origin,
+                    crate::audit::Event::LinkRevoked {
+                        part: part.id.clone(),
+                        reason,
+                    },
+                );
+                see_other(&back)
+            }
+            Ok(Err(e)) => error_page(lang, &ApiError::internal(e)),
+            Err(e) => error_page(lang, &e),
+        }
+    }
 }
