@@ -1488,6 +1488,27 @@ async fn the_admin_console_finds_traces_and_takes_out_an_original_with_a_reason(
     };
     assert!(line("original.approved").contains("部長指示"));
     assert!(line("link.revoked").contains("誤送信"));
+
+    // The period's files by kind, findings, and requests with their wait, on the page and
+    // as CSV.
+    let page = call(&api, look("/admin/stats".into())).await.text();
+    for shown in [
+        "種類別のファイル数",
+        "docm",
+        "多かった検出",
+        "マクロ",
+        "原本の開示申請",
+        "承認",
+    ] {
+        assert!(page.contains(shown), "{shown}:\n{page}");
+    }
+    let mut tables = Vec::new();
+    for table in ["kinds", "findings", "approvals"] {
+        tables.push(call(&api, look(format!("/admin/stats.csv?table={table}"))).await.text());
+    }
+    assert!(tables[0].contains("docm,2"), "two docm parts: {}", tables[0]);
+    assert!(tables[1].lines().nth(1).is_some_and(|l| !l.is_empty()), "{}", tables[1]);
+    assert!(tables[2].contains("approved,1,"), "{}", tables[2]);
 }
 
 #[tokio::test]

@@ -178,6 +178,13 @@ fn conformance(ledger: &dyn Ledger) {
         )
     );
     assert!(ledger.pending_releases(t0 + 60).expect("pending").is_empty());
+    // The console's statistics: the period's parts by kind, their reports, requests by state
+    // with the average wait (p2: asked at t0 + 10, approved at t0 + 40).
+    let rows = ledger.period_rows(t0, t0 + day).expect("period");
+    assert_eq!(rows.kinds, [(FileKind::Zip, 3)]);
+    assert_eq!(rows.reports.len(), 3);
+    assert_eq!(rows.approvals, [(ReleaseState::Approved, 1, Some(30))]);
+    assert_eq!(ledger.period_rows(t0 + day, t0 + 2 * day).expect("period"), Default::default());
     assert!(
         !ledger.decide_release("p1", true, "boss", None, t0).expect("decide"),
         "nothing pending for p1"

@@ -67,6 +67,21 @@ pub struct DayCount {
     pub messages: u64,
 }
 
+/// What a period's parts and requests were (the console's statistics).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeriodRows {
+    /// Parts received by kind, most first.
+    pub kinds: Vec<(FileKind, u64)>,
+    /// The reports of the period's parts (newest first, at most [`MAX_REPORTS_READ`]).
+    pub reports: Vec<String>,
+    /// Requests made in the period by state: how many, and the average seconds from request
+    /// to decision of those decided.
+    pub approvals: Vec<(ReleaseState, u64, Option<u64>)>,
+}
+
+/// The most part reports one statistics request reads (their findings are counted).
+pub const MAX_REPORTS_READ: usize = 20_000;
+
 /// A part of a message (an attachment, a held encrypted part, ...).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartRow {
@@ -228,6 +243,8 @@ pub trait Messages: Send + Sync {
     fn search_messages(&self, query: &MessageQuery) -> Result<Vec<MessageRow>>;
     /// Messages received from `since` to before `until`, by Japan-time day and outcome.
     fn message_days(&self, since: u64, until: u64) -> Result<Vec<DayCount>>;
+    /// Parts by kind, their reports, and requests by state, from `since` to before `until`.
+    fn period_rows(&self, since: u64, until: u64) -> Result<PeriodRows>;
 }
 
 /// The parts of messages (and held uploads): kept with their original and clean blobs, unlocked

@@ -4,6 +4,19 @@
 
 use super::*;
 
+/// What the console's statistics show of a period besides the messages a day.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeriodStats {
+    /// Files received by kind, most first.
+    pub kinds: Vec<(FileKind, u64)>,
+    /// What was found in them (removed, refused), most first.
+    pub findings: Vec<(crate::report::What, u64)>,
+    /// Requests for originals by state: how many, average seconds to the decision.
+    pub approvals: Vec<(ReleaseState, u64, Option<u64>)>,
+    /// How many parts' reports were read for `findings` (at most `MAX_REPORTS_READ`).
+    pub reports_read: usize,
+}
+
 impl Store {
     /// Store a whole received message and open its ledger row. Called before the message is
     /// parsed: whatever happens next, the original is kept.
@@ -162,6 +175,29 @@ impl Store {
     /// Messages matching `query`, newest first (the admin console, `mugai messages search`).
     pub fn search_messages(&self, query: &MessageQuery) -> Result<Vec<MessageRow>, StoreError> {
         Ok(self.ledger.search_messages(query)?)
+    }
+
+    /// A period's files by kind, findings by kind (counted over the parts' reports, most
+    /// first) and requests by state with their average wait, from `since` to before `until`.
+    pub fn period_stats(&self, since: u64, until: u64) -> Result<PeriodStats, StoreError> {
+        let rows = self.ledger.period_rows(since, until)?;
+        let mut findings: std::collections::BTreeMap<crate::report::What, u64> = Default::default();
+        for report in &rows.reports {
+            let Ok(parsed) = serde_json::from_str::<crate::report::Report>(report) else {
+                continue;
+            };
+            for f in &parsed.findings {
+                *findings.entry(f.what).or_default() += 1;
+            }
+        }
+        let mut findings: Vec<(crate::report::What, u64)> = findings.into_iter().collect();
+        findings.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        Ok(PeriodStats {
+            kinds: rows.kinds,
+            findings,
+            approvals: rows.approvals,
+            reports_read: rows.reports.len(),
+        })
     }
 
     /// Messages received from `since` to before `until`, by Japan-time day and outcome.

@@ -27,6 +27,7 @@ mod jobs;
 pub mod ledger;
 pub mod links;
 mod messages;
+pub use messages::PeriodStats;
 pub mod postgres;
 mod postgres_tls;
 mod releases;
@@ -45,7 +46,7 @@ pub use crate::report::Outcome;
 pub use blobs::{FileBlobs, OriginalStore};
 pub use ledger::{
     Asked, DayCount, JobResult, JobRow, Jobs, Ledger, LedgerError, MessageQuery, MessageRow, Messages, PartRow, Parts,
-    Purged, ReleaseRecord, ReleaseRow, ReleaseState, Releases, Removals, Reports, SessionRow, Sessions,
+    PeriodRows, Purged, ReleaseRecord, ReleaseRow, ReleaseState, Releases, Removals, Reports, SessionRow, Sessions,
     MAX_SEARCH_ROWS,
 };
 pub use links::{Link, LinkError, LinkSigner, Purpose};

@@ -557,6 +557,54 @@ impl Messages for PgLedger {
         })
     }
 
+    fn period_rows(&self, since: u64, until: u64) -> Result<PeriodRows> {
+        let (since, until) = (to_i64(since), to_i64(until));
+        self.call(move |c| {
+            Box::pin(async move {
+                let kinds = c
+                    .query(
+                        "SELECT kind, COUNT(*) AS n FROM parts WHERE created >= $1 AND created < $2 \
+                         GROUP BY kind ORDER BY n DESC, kind",
+                        &[&since, &until],
+                    )
+                    .await?
+                    .iter()
+                    .map(|r| (kind_at(r, 0), to_u64(r.get(1))))
+                    .collect();
+                let reports = c
+                    .query(
+                        "SELECT report FROM parts WHERE created >= $1 AND created < $2 ORDER BY created DESC LIMIT $3",
+                        &[&since, &until, &(MAX_REPORTS_READ as i64)],
+                    )
+                    .await?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect();
+                let approvals = c
+                    .query(
+                        "SELECT state, COUNT(*), AVG(decided - requested)::FLOAT8 FROM releases \
+                         WHERE requested >= $1 AND requested < $2 GROUP BY state ORDER BY state",
+                        &[&since, &until],
+                    )
+                    .await?
+                    .iter()
+                    .map(|r| {
+                        (
+                            ReleaseState::parse(r.get::<_, &str>(0)),
+                            to_u64(r.get(1)),
+                            r.get::<_, Option<f64>>(2).map(|w| w.max(0.0) as u64),
+                        )
+                    })
+                    .collect();
+                Ok(PeriodRows {
+                    kinds,
+                    reports,
+                    approvals,
+                })
+            })
+        })
+    }
+
     fn message_days(&self, since: u64, until: u64) -> Result<Vec<DayCount>> {
         self.call(move |c| {
             Box::pin(async move {

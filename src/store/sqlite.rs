@@ -359,6 +359,43 @@ impl Messages for SqliteLedger {
         })
     }
 
+    fn period_rows(&self, since: u64, until: u64) -> Result<PeriodRows> {
+        let (since, until) = (to_i64(since), to_i64(until));
+        self.with(|c| {
+            let kinds = c
+                .prepare(
+                    "SELECT kind, COUNT(*) AS n FROM parts WHERE created >= ?1 AND created < ?2 \
+                     GROUP BY kind ORDER BY n DESC, kind",
+                )?
+                .query_map(params![since, until], |r| Ok((kind_at(r, 0)?, to_u64(r.get(1)?))))?
+                .collect::<rusqlite::Result<_>>()?;
+            let reports = c
+                .prepare(
+                    "SELECT report FROM parts WHERE created >= ?1 AND created < ?2 ORDER BY created DESC LIMIT ?3",
+                )?
+                .query_map(params![since, until, MAX_REPORTS_READ as i64], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let approvals = c
+                .prepare(
+                    "SELECT state, COUNT(*), AVG(decided - requested) FROM releases \
+                     WHERE requested >= ?1 AND requested < ?2 GROUP BY state ORDER BY state",
+                )?
+                .query_map(params![since, until], |r| {
+                    Ok((
+                        ReleaseState::parse(&r.get::<_, String>(0)?),
+                        to_u64(r.get(1)?),
+                        r.get::<_, Option<f64>>(2)?.map(|w| w.max(0.0) as u64),
+                    ))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(PeriodRows {
+                kinds,
+                reports,
+                approvals,
+            })
+        })
+    }
+
     fn message_days(&self, since: u64, until: u64) -> Result<Vec<DayCount>> {
         self.with(|c| {
             let mut stmt = c.prepare(

@@ -22,7 +22,7 @@ use crate::ingress::http::held::form_field;
 use crate::ingress::http::originals::{blocking, file_response};
 use crate::ingress::http::{AppState, Client};
 use crate::report::Outcome;
-use crate::store::{DayCount, MessageQuery};
+use crate::store::{DayCount, MessageQuery, PeriodStats, ReleaseState};
 
 /// Rows one search shows.
 const SHOWN: usize = 200;
@@ -363,17 +363,98 @@ pub async fn original(
     }
 }
 
-/// The last [`STAT_DAYS`] days' counts (Japan-time days, oldest first).
-async fn day_counts(state: &Arc<AppState>) -> Result<(u64, Vec<DayCount>), ApiError> {
+/// The last [`STAT_DAYS`] days (Japan-time days): the first day, the messages a day, and the
+/// period's files, findings and requests.
+async fn period(state: &Arc<AppState>) -> Result<(u64, Vec<DayCount>, PeriodStats), ApiError> {
     let now = crate::clock::now();
     let today = (now + 9 * 3600) / 86_400;
     let first = today + 1 - STAT_DAYS;
     let since = (first * 86_400).saturating_sub(9 * 3600);
     let store = state.pipeline.store().clone();
-    let counts = blocking(move || store.message_days(since, now + 1))
-        .await?
-        .map_err(ApiError::internal)?;
-    Ok((first, counts))
+    let (counts, stats) = blocking(move || {
+        Ok::<_, crate::store::StoreError>((store.message_days(since, now + 1)?, store.period_stats(since, now + 1)?))
+    })
+    .await?
+    .map_err(ApiError::internal)?;
+    Ok((first, counts, stats))
+}
+
+/// A request state's words.
+fn state_text(lang: Lang, state: ReleaseState) -> &'static str {
+    match state {
+        ReleaseState::Requested => lang.t("判断待ち", "waiting"),
+        ReleaseState::Approved => lang.t("承認", "approved"),
+        ReleaseState::Denied => lang.t("却下", "declined"),
+    }
+}
+
+/// Seconds as hours and minutes (`2時間5分`, `2 h 5 min`).
+fn wait_text(lang: Lang, secs: Option<u64>) -> String {
+    let Some(s) = secs else {
+        return "—".into();
+    };
+    let (h, m) = (s / 3600, s % 3600 / 60);
+    match lang {
+        Lang::Ja => format!("{h}時間{m}分"),
+        Lang::En => format!("{h} h {m} min"),
+    }
+}
+
+/// The period's files by kind, findings by kind and requests by state, as three tables.
+fn period_tables(lang: Lang, stats: &PeriodStats) -> String {
+    let table = |caption: &str, heads: &[&str], rows: Vec<Vec<String>>| {
+        let head: String = heads.iter().map(|h| format!("<th scope=\"col\">{h}</th>")).collect();
+        let body: String = rows
+            .iter()
+            .map(|r| {
+                let (first, rest) = r.split_first().map_or(("", &[][..]), |(f, r)| (f.as_str(), r));
+                let cells: String = rest.iter().map(|c| format!("<td>{c}</td>")).collect();
+                format!("<tr><th scope=\"row\">{first}</th>{cells}</tr>\n")
+            })
+            .collect();
+        format!("<table>\n<caption>{caption}</caption>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody>\n</table>\n")
+    };
+    let kinds = stats
+        .kinds
+        .iter()
+        .map(|(k, n)| vec![esc(k.as_str()), n.to_string()])
+        .collect();
+    let findings = stats
+        .findings
+        .iter()
+        .take(20)
+        .map(|(w, n)| {
+            let words = crate::texts::what(*w);
+            vec![esc(lang.t(words.ja, words.en)), n.to_string()]
+        })
+        .collect();
+    let approvals = stats
+        .approvals
+        .iter()
+        .map(|(s, n, wait)| vec![state_text(lang, *s).to_string(), n.to_string(), wait_text(lang, *wait)])
+        .collect();
+    [
+        table(
+            lang.t("種類別のファイル数", "Files by kind"),
+            &[lang.t("種類", "Kind"), lang.t("件数", "Files")],
+            kinds,
+        ),
+        table(
+            lang.t("多かった検出（上位 20）", "Top findings (20)"),
+            &[lang.t("検出", "Finding"), lang.t("件数", "Count")],
+            findings,
+        ),
+        table(
+            lang.t("原本の開示申請", "Requests for originals"),
+            &[
+                lang.t("状態", "State"),
+                lang.t("件数", "Requests"),
+                lang.t("判断までの平均時間", "Average wait for the decision"),
+            ],
+            approvals,
+        ),
+    ]
+    .concat()
 }
 
 /// `YYYY-MM-DD` of a Japan-time day number.
@@ -397,7 +478,7 @@ pub async fn stats(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Re
     if let Err(r) = administrator(&state, &headers).await {
         return r;
     }
-    let (first, counts) = match day_counts(&state).await {
+    let (first, counts, period_stats) = match period(&state).await {
         Ok(c) => c,
         Err(e) => return error_page(lang, &e),
     };
@@ -472,33 +553,88 @@ pub async fn stats(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Re
         ));
     }
     table.push_str("</tbody>\n</table>\n");
+    let csv_links: String = [
+        (
+            "messages",
+            lang.t("日ごとのメッセージ数（CSV）", "Messages a day (CSV)"),
+        ),
+        ("kinds", lang.t("種類別のファイル数（CSV）", "Files by kind (CSV)")),
+        ("findings", lang.t("検出の件数（CSV）", "Findings (CSV)")),
+        ("approvals", lang.t("開示申請（CSV）", "Requests (CSV)")),
+    ]
+    .iter()
+    .map(|(t, label)| format!("<li><a href=\"/admin/stats.csv?table={t}\" download>{label}</a></li>"))
+    .collect();
     let body = format!(
-        "{}<h2>{}</h2>\n{svg}\n<ul class=\"legend\">{legend}</ul>\n<p><a href=\"/admin/stats.csv\" download>{}</a></p>\n{table}",
+        "{}<h2>{}</h2>\n{svg}\n<ul class=\"legend\">{legend}</ul>\n<ul>{csv_links}</ul>\n{table}{}",
         nav(lang),
         lang.t("直近 30 日", "The last 30 days"),
-        lang.t("CSV でダウンロード", "Download as CSV"),
+        period_tables(lang, &period_stats),
     );
     page(lang, StatusCode::OK, lang.t("管理：統計", "Console: statistics"), &body)
 }
 
-/// `GET /admin/stats.csv`: the same numbers, one line a day and outcome.
-pub async fn stats_csv(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+#[derive(Debug, Default, Deserialize)]
+pub struct CsvTable {
+    #[serde(default)]
+    table: String,
+}
+
+/// `GET /admin/stats.csv?table=messages|kinds|findings|approvals`: the same numbers as CSV.
+pub async fn stats_csv(
+    State(state): State<Arc<AppState>>,
+    Query(which): Query<CsvTable>,
+    headers: HeaderMap,
+) -> Response {
     let lang = Lang::from_headers(&headers);
     if let Err(r) = administrator(&state, &headers).await {
         return r;
     }
-    let (_, counts) = match day_counts(&state).await {
+    let (_, counts, stats) = match period(&state).await {
         Ok(c) => c,
         Err(e) => return error_page(lang, &e),
     };
-    let mut csv = String::from("day,outcome,messages\r\n");
-    for c in &counts {
-        csv.push_str(&format!(
-            "{},{},{}\r\n",
-            day_text(c.day),
-            c.outcome.map_or("processing", Outcome::as_str),
-            c.messages
-        ));
+    let mut csv = String::new();
+    match which.table.as_str() {
+        "kinds" => {
+            csv.push_str("kind,files\r\n");
+            for (k, n) in &stats.kinds {
+                csv.push_str(&format!("{},{n}\r\n", k.as_str()));
+            }
+        }
+        "findings" => {
+            csv.push_str("finding,count\r\n");
+            for (w, n) in &stats.findings {
+                csv.push_str(&format!(
+                    "{},{n}\r\n",
+                    serde_json::to_value(w)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default()
+                ));
+            }
+        }
+        "approvals" => {
+            csv.push_str("state,requests,average_wait_seconds\r\n");
+            for (s, n, wait) in &stats.approvals {
+                csv.push_str(&format!(
+                    "{},{n},{}\r\n",
+                    s.as_str(),
+                    wait.map(|w| w.to_string()).unwrap_or_default()
+                ));
+            }
+        }
+        _ => {
+            csv.push_str("day,outcome,messages\r\n");
+            for c in &counts {
+                csv.push_str(&format!(
+                    "{},{},{}\r\n",
+                    day_text(c.day),
+                    c.outcome.map_or("processing", Outcome::as_str),
+                    c.messages
+                ));
+            }
+        }
     }
     let mut response = (StatusCode::OK, csv).into_response();
     let h = response.headers_mut();
@@ -506,10 +642,13 @@ pub async fn stats_csv(State(state): State<Arc<AppState>>, headers: HeaderMap) -
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/csv; charset=utf-8"),
     );
-    h.insert(
-        header::CONTENT_DISPOSITION,
-        HeaderValue::from_static("attachment; filename=\"mugai-messages-by-day.csv\""),
-    );
+    let name = match which.table.as_str() {
+        "kinds" | "findings" | "approvals" => which.table.as_str(),
+        _ => "messages",
+    };
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"mugai-{name}.csv\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
     response
 }
 
