@@ -184,7 +184,10 @@ fn conformance(ledger: &dyn Ledger) {
     assert_eq!(rows.kinds, [(FileKind::Zip, 3)]);
     assert_eq!(rows.reports.len(), 3);
     assert_eq!(rows.approvals, [(ReleaseState::Approved, 1, Some(30))]);
-    assert_eq!(ledger.period_rows(t0 + day, t0 + 2 * day).expect("period"), Default::default());
+    assert_eq!(
+        ledger.period_rows(t0 + day, t0 + 2 * day).expect("period"),
+        Default::default()
+    );
     assert!(
         !ledger.decide_release("p1", true, "boss", None, t0).expect("decide"),
         "nothing pending for p1"
