@@ -1454,6 +1454,15 @@ async fn the_admin_console_finds_traces_and_takes_out_an_original_with_a_reason(
         call(&api, act(&other, "release", "+")).await.status,
         StatusCode::BAD_REQUEST
     );
+    // A part's own original, taken out with a reason.
+    let a = call(&api, act(&other, "original", "%E7%A2%BA%E8%AA%8D")).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.body, fixture("ooxml/macro.docm"), "the part's original");
+    assert!(
+        a.header("content-disposition").contains("docm"),
+        "{}",
+        a.header("content-disposition")
+    );
     let a = call(&api, act(&other, "release", "%E9%83%A8%E9%95%B7%E6%8C%87%E7%A4%BA")).await;
     assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.text());
     assert_eq!(

@@ -204,6 +204,7 @@ fn small_forms() -> Router<Arc<AppState>> {
         .route("/admin", get(pages::admin::search))
         .route("/admin/messages/{id}", get(pages::admin::message))
         .route("/admin/messages/{id}/original", post(pages::admin::original))
+        .route("/admin/parts/{id}/original", post(pages::admin::original))
         .route("/admin/parts/{id}/release", post(pages::admin::release))
         .route("/admin/parts/{id}/revoke", post(pages::admin::revoke))
         .route("/admin/stats", get(pages::admin::stats))

@@ -213,11 +213,16 @@ fn pages(doc: &mut Value) {
         "operationId": "adminMessage", "summary": "A message: its parts and its trace in the audit trail",
         "parameters": param("id"), "responses": admin("The message.")
     }});
-    paths["/admin/messages/{id}/original"] = json!({ "post": {
-        "operationId": "adminOriginal", "summary": "Take out the original .eml with a reason (audited first; form)",
-        "parameters": param("id"), "requestBody": form,
-        "responses": { "200": binary("The original message."), "400": html("No reason given."), "403": html("Not an administrator, or form not from this site."), "404": html("No such message.") }
-    }});
+    for (path, op, what) in [
+        ("/admin/messages/{id}/original", "adminOriginal", "the original .eml"),
+        ("/admin/parts/{id}/original", "adminPartOriginal", "a part's original"),
+    ] {
+        paths[path] = json!({ "post": {
+            "operationId": op, "summary": format!("Take out {what} with a reason (audited first; form)"),
+            "parameters": param("id"), "requestBody": form,
+            "responses": { "200": binary("The original."), "400": html("No reason given."), "403": html("Not an administrator, or form not from this site."), "404": html("No such message or part.") }
+        }});
+    }
     for (verb, op, summary) in [
         (
             "release",

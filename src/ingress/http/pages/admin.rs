@@ -244,10 +244,16 @@ pub async fn message(State(state): State<Arc<AppState>>, Path(id): Path<String>,
             )
         };
         body.push_str(&format!(
-            "<section aria-labelledby=\"part-{pid}\">\n<h3 id=\"part-{pid}\">{name}</h3>\n<p>{} / {} / {} <span class=\"hint\">({pid})</span></p>\n{}{}</section>\n",
+            "<section aria-labelledby=\"part-{pid}\">\n<h3 id=\"part-{pid}\">{name}</h3>\n<p>{} / {} / {} <span class=\"hint\">({pid})</span></p>\n{}{}{}</section>\n",
             esc(p.kind.as_str()),
             esc(p.outcome.as_str()),
             size(p.original_size),
+            action(
+                "original",
+                lang.t("原本を取り出す理由（監査ログに記録されます）", "Reason to take the original out (audited)"),
+                lang.t("この添付の原本をダウンロード", "Download this part's original"),
+                "secondary",
+            ),
             if approval {
                 action(
                     "release",
@@ -314,7 +320,8 @@ pub async fn message(State(state): State<Arc<AppState>>, Path(id): Path<String>,
     response
 }
 
-/// `POST /admin/messages/{id}/original`: the original with a reason, audited first.
+/// `POST /admin/messages/{id}/original`, `POST /admin/parts/{id}/original`: a message's
+/// `.eml` or a part's original, with a reason, audited first.
 pub async fn original(
     State(state): State<Arc<AppState>>,
     client: Client,
