@@ -114,8 +114,8 @@ try {
   await Promise.all([approver.waitForURL(/\/admin\/messages\//), found.first().getByRole('link').click()]);
   expect(await approver.getByText('original.approved').first().isVisible(), 'the trace shows the approval');
   await judge(approver, '13-admin-message');
-  await approver.getByLabel('理由（監査ログに記録されます）').fill('ブラウザ試験');
-  out.eml = await download(approver, () => approver.getByRole('button', { name: '原本をダウンロード' }).click(), 'original.eml');
+  await approver.getByLabel('理由（監査ログに記録されます）', { exact: true }).fill('ブラウザ試験');
+  out.eml = await download(approver, () => approver.getByRole('button', { name: '原本をダウンロード', exact: true }).click(), 'original.eml');
   await approver.goto(`${BASE}/admin/stats`);
   expect(await approver.getByRole('img', { name: '日ごとの受信メッセージ数（処理結果別）' }).isVisible(), 'the chart is drawn');
   await judge(approver, '14-admin-stats');
