@@ -68,6 +68,34 @@ pub async fn sign_in(config: &LdapConfig, user: &str, password: &str) -> Result<
         return Ok(None);
     }
     bound.success().map_err(|e| err(&e))?;
+    // Where the bind name is not the DN (Active Directory's UPN), the person's own entry
+    // says who they are and which groups they are in (`memberOf`).
+    let (dn, mut groups) = match &config.user_base {
+        None => (dn, Vec::new()),
+        Some(base) => {
+            let filter = format!(
+                "(|(uid={u})(sAMAccountName={u})(userPrincipalName={b}))",
+                u = ldap3::ldap_escape(user),
+                b = ldap3::ldap_escape(dn.as_str())
+            );
+            let (entries, _) = ldap
+                .with_timeout(config.timeout)
+                .with_search_options(SearchOptions::new().sizelimit(2))
+                .search(base, Scope::Subtree, &filter, vec!["memberOf"])
+                .await
+                .map_err(|e| err(&e))?
+                .success()
+                .map_err(|e| err(&e))?;
+            let mut entries = entries.into_iter().map(SearchEntry::construct);
+            let (Some(entry), None) = (entries.next(), entries.next()) else {
+                // None, or two people answering to one name: not a sign-in.
+                let _ = ldap.unbind().await;
+                return Ok(None);
+            };
+            let member_of = entry.attrs.get("memberOf").cloned().unwrap_or_default();
+            (entry.dn, member_of)
+        }
+    };
     let filter = format!(
         "(|(member={dn})(uniqueMember={dn}))",
         dn = ldap3::ldap_escape(dn.as_str())
@@ -81,10 +109,9 @@ pub async fn sign_in(config: &LdapConfig, user: &str, password: &str) -> Result<
         .success()
         .map_err(|e| err(&e))?;
     let _ = ldap.unbind().await;
-    Ok(Some(Person {
-        dn,
-        groups: entries.into_iter().map(|e| SearchEntry::construct(e).dn).collect(),
-    }))
+    groups.extend(entries.into_iter().map(|e| SearchEntry::construct(e).dn));
+    groups.truncate(MAX_GROUPS as usize);
+    Ok(Some(Person { dn, groups }))
 }
 
 #[cfg(test)]

@@ -990,12 +990,19 @@ async fn approvers_sign_in_as_local_accounts_and_the_audit_names_them() {
 }
 
 /// `[portal.ldap]` and two approver groups for the test directory at `url`.
+/// With StartTLS the person's entry is also looked up under `user_base` after the bind (the
+/// Active Directory way), so both ways are exercised.
 fn directory_config(url: &str, starttls: bool, ca: &std::path::Path) -> String {
     let suffix = common::servers::Slapd::SUFFIX;
+    let user_base = if starttls {
+        format!("user_base = \"ou=people,{suffix}\"\n")
+    } else {
+        String::new()
+    };
     format!(
         "[portal.ldap]\nurl = \"{url}\"\nstarttls = {starttls}\nca_file = \"{}\"\n\
          user_dn = \"uid={{user}},ou=people,{suffix}\"\ngroup_base = \"ou=groups,{suffix}\"\n\
-         admin_group = \"cn=mugai-admins,ou=groups,{suffix}\"\ntimeout_secs = 5\n\
+         {user_base}admin_group = \"cn=mugai-admins,ou=groups,{suffix}\"\ntimeout_secs = 5\n\
          [[portal.approver_groups]]\nname = \"総務課\"\nrecipients = [\"*@soumu.city.example.lg.jp\"]\n\
          ldap_group = \"cn=soumu-approvers,ou=groups,{suffix}\"\n\
          [[portal.approver_groups]]\nname = \"企画課\"\nrecipients = [\"*@kikaku.city.example.lg.jp\"]\n\

@@ -24,6 +24,7 @@ struct RawLdap {
     starttls: bool,
     ca_file: std::path::PathBuf,
     user_dn: String,
+    user_base: String,
     group_base: String,
     admin_group: String,
     timeout_secs: u64,
@@ -36,6 +37,7 @@ impl Default for RawLdap {
             starttls: false,
             ca_file: std::path::PathBuf::new(),
             user_dn: String::new(),
+            user_base: String::new(),
             group_base: String::new(),
             admin_group: String::new(),
             timeout_secs: 10,
@@ -83,9 +85,13 @@ pub struct LdapConfig {
     pub starttls: bool,
     /// PEM authorities for the directory's certificate; `None`: the system's.
     pub ca_file: Option<std::path::PathBuf>,
-    /// The DN (or, for Active Directory, the UPN) a person binds as: `{user}` is the
-    /// sign-in name, escaped for a DN.
+    /// The DN (or, for Active Directory, the UPN `{user}@city.example.lg.jp`) a person binds
+    /// as: `{user}` is the sign-in name, escaped for a DN.
     pub user_dn: String,
+    /// Where the person's own entry is looked up after the bind (`uid`, `sAMAccountName` or
+    /// `userPrincipalName`): its DN is then the one groups name, and its `memberOf` counts
+    /// too — what Active Directory needs, where the bind name is not the DN.
+    pub user_base: Option<String>,
     /// Where groups are looked for: entries with `member` or `uniqueMember` = the user's DN.
     pub group_base: String,
     /// Members of this group (a DN) are administrators.
@@ -318,6 +324,7 @@ impl RawLdap {
             starttls: self.starttls,
             ca_file: Some(self.ca_file).filter(|p| !p.as_os_str().is_empty()),
             user_dn: self.user_dn,
+            user_base: Some(self.user_base.trim().to_string()).filter(|s| !s.is_empty()),
             group_base: self.group_base.trim().to_string(),
             admin_group: Some(self.admin_group.trim().to_string()).filter(|s| !s.is_empty()),
             timeout: std::time::Duration::from_secs(self.timeout_secs),
