@@ -24,6 +24,7 @@ pub mod notify;
 pub mod passwords;
 pub mod pipeline;
 pub mod policy;
+pub mod receipt;
 pub mod report;
 pub mod scan;
 pub mod secret;

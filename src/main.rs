@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use mugai::cli::{
-    AuditArgs, DbCommand, MailArgs, MessagesCommand, OriginalsCommand, SanitizeArgs, UserCommand, EXIT_ERROR, EXIT_OK,
-    EXIT_USAGE,
+    AuditArgs, DbCommand, MailArgs, MessagesCommand, OriginalsCommand, SanitizeArgs, UserCommand, VerifyArgs,
+    EXIT_ERROR, EXIT_OK, EXIT_USAGE,
 };
 use mugai::{Config, Engine};
 
@@ -80,6 +80,8 @@ enum Command {
     },
     /// Print the audit trail, filtered (by message, sender, recipient, date, event kind).
     Audit(AuditArgs),
+    /// Check a sanitized file against its signed report (exit 0 verified, 3 not).
+    Verify(VerifyArgs),
     /// Messages kept: `messages search …` (JSON lines), `messages trace ID` (its audit lines).
     Messages {
         #[command(subcommand)]
@@ -162,6 +164,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Originals { action } => configured(&cli.config, |c| mugai::cli::originals(&c, action)),
         Command::Audit(args) => configured(&cli.config, |c| mugai::cli::audit(&c, args)),
         Command::Messages { action } => configured(&cli.config, |c| mugai::cli::messages(&c, action)),
+        Command::Verify(args) => configured(&cli.config, |c| mugai::cli::verify(&c, args)),
         Command::Db { action } => configured(&cli.config, |c| mugai::cli::db(&c, action)),
         Command::User { action } => mugai::cli::user(action),
     }

@@ -1612,6 +1612,59 @@ async fn the_display_switch_enlarges_text_and_raises_contrast_without_script() {
     assert_eq!(a.header("location"), "/approvals");
 }
 
+#[tokio::test]
+async fn kept_reports_are_signed_and_mugai_verify_checks_a_file_against_one() {
+    let api = api("");
+    let a = call(&api, post(Some(SUBMIT), "報告.docm", fixture("ooxml/macro.docm"))).await;
+    assert_eq!(a.status, StatusCode::OK);
+    let (id, clean) = (a.header("x-mugai-report-id").to_string(), a.body.clone());
+    let report = call(&api, get(&format!("/v1/reports/{id}"), Some(SUBMIT))).await;
+    let signed = report.json();
+    assert_eq!(signed["receipt"]["alg"], "ed25519", "{signed}");
+    let key = call(&api, get("/v1/receipt-key", None)).await.json()["key"]
+        .as_str()
+        .expect("the public key")
+        .to_string();
+    assert_eq!(signed["receipt"]["key"], key.as_str());
+
+    // On the LGWAN side, with the key the gateway serves: the file and its report verify; a
+    // changed byte, a changed finding, another key do not.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let verify = |report: &[u8], file: &[u8], key: &str| {
+        let r = common::write_temp(dir.path(), "report.json", report);
+        let f = common::write_temp(dir.path(), "clean.docx", file);
+        std::process::Command::new(env!("CARGO_BIN_EXE_mugai"))
+            .arg("verify")
+            .arg(&r)
+            .arg(&f)
+            .args(["--key", key])
+            .output()
+            .expect("mugai verify")
+    };
+    let ok = verify(&report.body, &clean, &key);
+    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
+    let mut changed = clean.clone();
+    let last = changed.len() - 1;
+    changed[last] ^= 1;
+    assert_eq!(
+        verify(&report.body, &changed, &key).status.code(),
+        Some(3),
+        "a changed byte"
+    );
+    let mut finding = signed.clone();
+    finding["findings"][0]["where"] = "elsewhere".into();
+    let finding = serde_json::to_vec(&finding).expect("json");
+    let refused = verify(&finding, &clean, &key);
+    assert_eq!(refused.status.code(), Some(3), "a changed finding");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("NOT verified"));
+    let other = mugai::receipt::ReceiptSigner::from_link_key(&[9; 32]).public_hex();
+    assert_eq!(
+        verify(&report.body, &clean, &other).status.code(),
+        Some(3),
+        "another key"
+    );
+}
+
 /// Send a password ZIP to /v1/sanitize: held, with an unlock call in the answer.
 async fn held_upload(api: &Api, zip: &[u8]) -> String {
     let a = call(api, post(Some(SUBMIT), "資料.zip", zip.to_vec())).await;

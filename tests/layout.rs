@@ -24,6 +24,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("ids", 0),
     ("passwords", 0),
     ("tls_client", 0),
+    ("receipt", 0),
     ("kind", 0),
     ("secret", 0),
     ("smtp", 0),

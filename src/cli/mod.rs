@@ -6,6 +6,7 @@
 mod audit;
 mod files;
 mod messages;
+mod verify;
 
 use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
@@ -16,6 +17,7 @@ use anyhow::Context;
 pub use audit::{audit, AuditArgs};
 use files::{display_name, is_dash, read_input, unique_path, write_atomically, write_streaming};
 pub use messages::{messages, MessagesCommand};
+pub use verify::{verify, VerifyArgs};
 
 use crate::audit::{AuditLog, Origin};
 use crate::cdr::{Engine, Input, Processed};

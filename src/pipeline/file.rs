@@ -60,7 +60,8 @@ impl Pipeline {
                 let processed = current.engine.run_input(input);
                 let elapsed = started.elapsed();
                 let report = &processed.report;
-                let json = report.to_json();
+                // Kept signed: whoever reads it later can check the file against it.
+                let json = store.signed_report(report);
                 let kept = match keep {
                     Keep::Report { submitter } => store.keep_report(&json).and_then(|id| {
                         let token = if report.outcome == Outcome::Held {

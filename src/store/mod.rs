@@ -145,6 +145,8 @@ pub struct Store {
     blobs: Box<dyn OriginalStore>,
     ledger: Box<dyn Ledger>,
     links: LinkSigner,
+    /// Signs kept reports (their receipts), with a key derived from the link key.
+    receipts: crate::receipt::ReceiptSigner,
     retention: Duration,
     link_ttl: Duration,
     /// Seconds a purged part's release record is kept (`audit.retention_days`).
@@ -199,6 +201,7 @@ impl Store {
         Ok(Store {
             blobs,
             ledger,
+            receipts: crate::receipt::ReceiptSigner::from_link_key(&key),
             links: LinkSigner::new(key),
             retention: config.retention,
             link_ttl: config.link_ttl,

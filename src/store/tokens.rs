@@ -14,6 +14,19 @@ impl Store {
         self.links.sign(id, expires)
     }
 
+    /// `report` as kept and handed out: its JSON with the receipt (`receipt`) added.
+    pub fn signed_report(&self, report: &crate::report::Report) -> String {
+        match serde_json::to_value(report) {
+            Ok(value) => self.receipts.sign(&value).to_string(),
+            Err(_) => report.to_json(),
+        }
+    }
+
+    /// The public key receipts are signed with, hex (`/v1/receipt-key`).
+    pub fn receipt_key(&self) -> String {
+        self.receipts.public_hex()
+    }
+
     /// Open a session for `person` (signed in by `source`) until `expires`: the cookie's
     /// value, a token signed for sessions naming the new row.
     pub fn open_session(

@@ -173,6 +173,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/sanitize", post(sanitize::sanitize))
         .route("/v1/reports/{id}", get(sanitize::report))
+        .route("/v1/receipt-key", get(sanitize::receipt_key))
         .route("/v1/jobs", post(jobs::submit))
         .route("/v1/jobs/{id}", get(jobs::status))
         .route("/v1/jobs/{id}/result", get(jobs::result))

@@ -304,10 +304,21 @@ fn core() -> Value {
                     }
                 }
             },
+            "/v1/receipt-key": {
+                "get": {
+                    "operationId": "getReceiptKey",
+                    "summary": "The Ed25519 public key kept reports are signed with (their receipt; mugai verify --key)",
+                    "responses": {
+                        "200": { "description": "The key.", "content": { "application/json": { "schema": {
+                            "type": "object", "properties": { "alg": { "type": "string" }, "key": { "type": "string" } }
+                        } } } }
+                    }
+                }
+            },
             "/v1/reports/{id}": {
                 "get": {
                     "operationId": "getReport",
-                    "summary": "The report of a sanitized file",
+                    "summary": "The report of a sanitized file, signed (its receipt)",
                     "security": auth,
                     "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
                     "responses": {

@@ -178,3 +178,13 @@ pub async fn report(
         .ok_or_else(unknown)?;
     Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
 }
+
+/// `GET /v1/receipt-key`: the public key kept reports are signed with (their `receipt`), for
+/// `mugai verify --key` on the LGWAN side. Public: it proves, it grants nothing.
+pub async fn receipt_key(State(state): State<Arc<AppState>>) -> Response {
+    axum::Json(serde_json::json!({
+        "alg": "ed25519",
+        "key": state.pipeline.store().receipt_key(),
+    }))
+    .into_response()
+}
