@@ -194,6 +194,17 @@ pub enum Event {
     SignInRefused {},
     #[serde(rename = "approver.signed_out")]
     SignedOut { approver: Option<String> },
+    /// A job's result was accepted by its callback receiver.
+    #[serde(rename = "callback.sent")]
+    CallbackSent { job: String, attempt: u32 },
+    /// A job's callback was not accepted; tried again unless `gave_up`.
+    #[serde(rename = "callback.failed")]
+    CallbackFailed {
+        job: String,
+        attempt: u32,
+        error: String,
+        gave_up: bool,
+    },
     /// An administrator revoked a part's link (its original goes at the next purge).
     #[serde(rename = "link.revoked")]
     LinkRevoked { part: String, reason: String },

@@ -600,7 +600,7 @@ async fn jobs_run_in_the_background_and_keep_their_results() {
     // until then its result is 409, and a refused file's result is 422.
     let store = &api.state.pipeline.store();
     let left = store
-        .submit_job(b"MZ\x90\x00 not a document", Some("tool.exe"))
+        .submit_job(b"MZ\x90\x00 not a document", Some("tool.exe"), None)
         .expect("job");
     let a = call(&api, get(&format!("/v1/jobs/{}/result", left.id), Some(SUBMIT))).await;
     assert_eq!((a.status, a.error()), (StatusCode::CONFLICT, "not_ready".into()));
@@ -1663,6 +1663,98 @@ async fn kept_reports_are_signed_and_mugai_verify_checks_a_file_against_one() {
         Some(3),
         "another key"
     );
+}
+
+/// A callback receiver of the test's own (a real HTTP server on loopback): the first
+/// `failures` requests get 500, the rest 200; each request's timestamp, signature and body
+/// are kept.
+async fn callback_receiver(failures: usize) -> (u16, Arc<std::sync::Mutex<Vec<(String, String, Vec<u8>)>>>) {
+    type Seen = Arc<std::sync::Mutex<Vec<(String, String, Vec<u8>)>>>;
+    let seen: Seen = Arc::default();
+    let app = axum::Router::new()
+        .route(
+            "/hook",
+            axum::routing::post(
+                move |axum::extract::State(seen): axum::extract::State<Seen>,
+                      headers: axum::http::HeaderMap,
+                      body: axum::body::Bytes| async move {
+                    let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+                    let mut seen = seen.lock().expect("lock");
+                    seen.push((h("x-mugai-timestamp"), h("x-mugai-signature"), body.to_vec()));
+                    if seen.len() <= failures {
+                        StatusCode::INTERNAL_SERVER_ERROR
+                    } else {
+                        StatusCode::OK
+                    }
+                },
+            ),
+        )
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (port, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_calls_back_signed_and_a_failing_receiver_gets_the_third_try() {
+    const SECRET: &str = "callback-secret-0123456789";
+    let api = api(&format!(
+        "callback_hosts = [\"127.0.0.1\"]\ncallback_secret = \"{SECRET}\"\n"
+    ));
+    let submit = |callback: &str| {
+        let mut r = post(Some(SUBMIT), "報告.docm", fixture("ooxml/macro.docm"));
+        *r.uri_mut() = format!("/v1/jobs?callback_url={callback}").parse().expect("uri");
+        r
+    };
+    // A host not allowed is refused at submission, before anything is kept.
+    let a = call(&api, submit("http%3A%2F%2Fevil.example%2Fhook")).await;
+    assert_eq!(
+        (a.status, a.error()),
+        (StatusCode::BAD_REQUEST, "callback_not_allowed".into())
+    );
+
+    let (port, seen) = callback_receiver(2).await;
+    let a = call(&api, submit(&format!("http%3A%2F%2F127.0.0.1%3A{port}%2Fhook"))).await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.text());
+    let id = a.json()["id"].as_str().expect("id").to_string();
+    for _ in 0..300 {
+        if seen.lock().expect("lock").len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let seen = seen.lock().expect("lock").clone();
+    assert_eq!(seen.len(), 3, "failed twice, accepted the third try");
+    // Each try: the receiver's own check of the HMAC over timestamp, '.', body, and of the
+    // timestamp's age.
+    let now = mugai::store::now();
+    for (timestamp, signature, body) in &seen {
+        let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::KeyInit>::new_from_slice(SECRET.as_bytes()).expect("key");
+        hmac::Mac::update(&mut mac, format!("{timestamp}.").as_bytes());
+        hmac::Mac::update(&mut mac, body);
+        let expected = format!("sha256={}", mugai::report::hex(&hmac::Mac::finalize(mac).into_bytes()));
+        assert_eq!(signature, &expected, "the signature holds");
+        let ts: u64 = timestamp.parse().expect("a timestamp");
+        assert!(now.abs_diff(ts) < 120, "fresh");
+    }
+    let result: serde_json::Value = serde_json::from_slice(&seen[2].2).expect("JSON");
+    assert_eq!(
+        (result["id"].as_str(), result["status"].as_str()),
+        (Some(id.as_str()), Some("done"))
+    );
+    assert_eq!(result["outcome"], "disarmed");
+    let clean = call(&api, get(&format!("/v1/jobs/{id}/result"), Some(SUBMIT))).await;
+    assert_eq!(
+        result["sha256"].as_str(),
+        Some(mugai::report::hex(&<sha2::Sha256 as sha2::Digest>::digest(&clean.body)).as_str()),
+        "the result's hash is the clean file's"
+    );
+    let audit = std::fs::read_to_string(api._dir.path().join("audit.jsonl")).expect("audit");
+    assert_eq!(audit.matches("\"callback.failed\"").count(), 2, "{audit}");
+    assert_eq!(audit.matches("\"callback.sent\"").count(), 1, "{audit}");
 }
 
 /// Send a password ZIP to /v1/sanitize: held, with an unlock call in the answer.

@@ -219,6 +219,7 @@ fn two_instances_on_one_store_are_one_service() {
         media_type: None,
         created: now,
         expires: now + 86_400,
+        callback: None,
     };
     let (orphan, held_job) = ("0a".repeat(16), "0b".repeat(16));
     use mugai::store::{Jobs, Parts};

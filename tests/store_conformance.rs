@@ -62,6 +62,7 @@ fn job(id: &str, name: Option<&str>, created: u64) -> JobRow {
         media_type: None,
         created,
         expires: created + 86_400,
+        callback: None,
     }
 }
 

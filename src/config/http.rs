@@ -29,6 +29,10 @@ pub(super) struct RawHttp {
     header_timeout_secs: u64,
     /// Seconds a client has to send a request's whole body (then 408).
     body_timeout_secs: u64,
+    /// Hosts a job's `callback_url` may name (exact names, no wildcard).
+    callback_hosts: Vec<String>,
+    /// The HMAC-SHA256 key callbacks are signed with (hex or text; `env:`/`file:` allowed).
+    callback_secret: crate::secret::Secret<String>,
 }
 
 impl Default for RawHttp {
@@ -42,6 +46,8 @@ impl Default for RawHttp {
             max_connections: 1024,
             header_timeout_secs: 30,
             body_timeout_secs: 300,
+            callback_hosts: Vec::new(),
+            callback_secret: crate::secret::Secret::default(),
         }
     }
 }
@@ -87,6 +93,10 @@ pub struct HttpConfig {
     pub max_connections: usize,
     pub header_timeout: Duration,
     pub body_timeout: Duration,
+    /// Hosts a job's callback may go to (lower case); empty: no callbacks.
+    pub callback_hosts: Vec<String>,
+    /// The key callbacks are signed with; callbacks need one.
+    pub callback_secret: crate::secret::Secret<String>,
 }
 
 /// When an original (what the gateway kept from before sanitizing) may be fetched.
@@ -137,6 +147,13 @@ pub(super) fn roles(
 
 impl RawHttp {
     pub(super) fn validate(self, problems: &mut Vec<ConfigProblem>, max_input_bytes: u64) -> HttpConfig {
+        let callback_secret = super::secret_value(problems, "http.callback_secret", self.callback_secret.clone());
+        if !self.callback_hosts.is_empty() && callback_secret.expose().trim().len() < 16 {
+            problems.push(ConfigProblem {
+                key: "http.callback_secret".into(),
+                message: "callbacks need a secret of 16 characters or more to sign them with".into(),
+            });
+        }
         range(problems, "http.max_queued", self.max_queued, 0, 100_000);
         range(problems, "http.max_connections", self.max_connections, 1, 1_000_000);
         range(problems, "http.header_timeout_secs", self.header_timeout_secs, 1, 3600);
@@ -205,6 +222,13 @@ impl RawHttp {
                 self.max_body_bytes
             },
             body_memory_bytes: self.body_memory_bytes,
+            callback_hosts: self
+                .callback_hosts
+                .iter()
+                .map(|h| h.trim().to_ascii_lowercase())
+                .filter(|h| !h.is_empty())
+                .collect(),
+            callback_secret,
         }
     }
 }

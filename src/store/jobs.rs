@@ -16,8 +16,9 @@ impl Store {
         Ok(self.ledger.report(id, now())?)
     }
 
-    /// Accept a file for `POST /v1/jobs`: its bytes are kept before the job is acknowledged.
-    pub fn submit_job(&self, input: &[u8], name: Option<&str>) -> Result<JobRow, StoreError> {
+    /// Accept a file for `POST /v1/jobs` (its result to be POSTed to `callback`, if any): its
+    /// bytes are kept before the job is acknowledged.
+    pub fn submit_job(&self, input: &[u8], name: Option<&str>, callback: Option<&str>) -> Result<JobRow, StoreError> {
         let seen = self.removals_seen();
         let input_blob = self.blobs.put(input)?;
         let created = now();
@@ -32,6 +33,7 @@ impl Store {
             media_type: None,
             created,
             expires: self.expiry(created),
+            callback: callback.map(str::to_string),
         };
         let until = created.saturating_add(self.job_lease.as_secs());
         let removals = self.ledger.insert_job(&row, &self.instance, until)?;

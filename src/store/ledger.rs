@@ -172,6 +172,8 @@ pub struct JobRow {
     pub media_type: Option<String>,
     pub created: u64,
     pub expires: u64,
+    /// Where to POST the result when the job ends (`POST /v1/jobs?callback_url=`).
+    pub callback: Option<String>,
 }
 
 /// What a finished job produced.

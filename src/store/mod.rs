@@ -418,7 +418,7 @@ mod tests {
     fn jobs_and_release_requests_live_until_retention_ends() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), &config()).unwrap();
-        let job = store.submit_job(b"job input", Some("a.pdf")).unwrap();
+        let job = store.submit_job(b"job input", Some("a.pdf"), None).unwrap();
         assert_eq!(store.claim_jobs(true).unwrap(), vec![job.clone()]);
         store
             .finish_job(

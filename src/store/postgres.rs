@@ -134,6 +134,7 @@ CREATE TABLE sessions (
 );
 CREATE INDEX sessions_expires ON sessions(expires);
 ALTER TABLE messages ADD COLUMN subject TEXT;
+ALTER TABLE jobs ADD COLUMN callback TEXT;
 CREATE INDEX messages_created ON messages(created);
 ALTER TABLE releases ADD COLUMN requester TEXT, ADD COLUMN reason TEXT, ADD COLUMN comment TEXT,
     ADD COLUMN scan TEXT;
@@ -447,7 +448,8 @@ fn release_from(row: &Row, at: usize) -> ReleaseRow {
     }
 }
 
-const JOB_COLUMNS: &str = "id, name, input_blob, outcome, report, clean_blob, clean_name, media_type, created, expires";
+const JOB_COLUMNS: &str =
+    "id, name, input_blob, outcome, report, clean_blob, clean_name, media_type, created, expires, callback";
 
 fn job_from(row: &Row) -> JobRow {
     JobRow {
@@ -461,6 +463,7 @@ fn job_from(row: &Row) -> JobRow {
         media_type: row.get(7),
         created: to_u64(row.get(8)),
         expires: to_u64(row.get(9)),
+        callback: row.get(10),
     }
 }
 
@@ -905,7 +908,7 @@ impl Jobs for PgLedger {
                     &keys,
                     &format!(
                         "INSERT INTO jobs ({JOB_COLUMNS}, claimed_by, claimed_until) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
                     ),
                     &[
                         &j.id,
@@ -918,6 +921,7 @@ impl Jobs for PgLedger {
                         &j.media_type,
                         &to_i64(j.created),
                         &to_i64(j.expires),
+                        &j.callback,
                         &owner,
                         &to_i64(until),
                     ],
@@ -982,7 +986,7 @@ impl Jobs for PgLedger {
                         &[&owner, &to_i64(now), &to_i64(until), &all],
                     )
                     .await?;
-                let mut jobs: Vec<(i64, JobRow)> = rows.iter().map(|r| (r.get(10), job_from(r))).collect();
+                let mut jobs: Vec<(i64, JobRow)> = rows.iter().map(|r| (r.get(11), job_from(r))).collect();
                 jobs.sort_by_key(|(seq, job)| (job.created, *seq));
                 Ok(jobs.into_iter().map(|(_, job)| job).collect())
             })

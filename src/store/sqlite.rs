@@ -101,7 +101,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     created INTEGER NOT NULL,
     expires INTEGER NOT NULL,
     claimed_by TEXT,
-    claimed_until INTEGER
+    claimed_until INTEGER,
+    callback TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_expires ON jobs(expires);
 CREATE TABLE IF NOT EXISTS unlock_tries (
@@ -151,6 +152,15 @@ impl SqliteLedger {
             conn.execute_batch(
                 "ALTER TABLE jobs ADD COLUMN claimed_by TEXT; ALTER TABLE jobs ADD COLUMN claimed_until INTEGER;",
             )?;
+        }
+        // Ledgers made before jobs could name a callback: the column, once.
+        let callback: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('jobs') WHERE name = 'callback'",
+            [],
+            |r| r.get(0),
+        )?;
+        if callback == 0 {
+            conn.execute_batch("ALTER TABLE jobs ADD COLUMN callback TEXT;")?;
         }
         // Ledgers made before messages kept their subject: the column, once.
         let subject: i64 = conn.query_row(
@@ -266,7 +276,8 @@ fn release_from(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<ReleaseR
 /// A release's columns, in [`release_from`]'s order.
 const RELEASE_COLUMNS: &str = "part, state, requested, decided, decided_by, requester, reason, comment, scan";
 
-const JOB_COLUMNS: &str = "id, name, input_blob, outcome, report, clean_blob, clean_name, media_type, created, expires";
+const JOB_COLUMNS: &str =
+    "id, name, input_blob, outcome, report, clean_blob, clean_name, media_type, created, expires, callback";
 
 fn job_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
     Ok(JobRow {
@@ -280,6 +291,7 @@ fn job_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
         media_type: row.get(7)?,
         created: to_u64(row.get(8)?),
         expires: to_u64(row.get(9)?),
+        callback: row.get(10)?,
     })
 }
 
@@ -621,7 +633,7 @@ impl Jobs for SqliteLedger {
             c.execute(
                 &format!(
                     "INSERT INTO jobs ({JOB_COLUMNS}, claimed_by, claimed_until) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
                 ),
                 params![
                     j.id,
@@ -634,6 +646,7 @@ impl Jobs for SqliteLedger {
                     j.media_type,
                     to_i64(j.created),
                     to_i64(j.expires),
+                    j.callback,
                     owner,
                     to_i64(until)
                 ],

@@ -26,14 +26,26 @@ use crate::store::JobRow;
 /// Jobs accepted and not finished; more are answered 503 (the disk is not a queue without end).
 pub const MAX_PENDING: usize = 10_000;
 
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct SubmitQuery {
+    /// Where to POST the result when the job ends (`callback`).
+    callback_url: Option<String>,
+}
+
 pub async fn submit(
     State(state): State<Arc<AppState>>,
     client: Client,
+    axum::extract::Query(query): axum::extract::Query<SubmitQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let current = state.pipeline.current();
     let key = auth::require(&current.config, &headers, Role::Submit)?;
+    // A callback host not allowed is refused before the body is read.
+    if let Some(url) = &query.callback_url {
+        super::callback::check_url(&current.config.http, url)
+            .map_err(|why| ApiError::new(StatusCode::BAD_REQUEST, "callback_not_allowed", why))?;
+    }
     let _slot = state.upload_slot()?;
     let body = state.receive_upload(body).await?.load(&state.bodies).await?;
     let file = upload::take(&headers, body.bytes.clone())?;
@@ -42,7 +54,8 @@ pub async fn submit(
         return Err(ApiError::busy());
     }
     let store = state.pipeline.store().clone();
-    let row = blocking(move || store.submit_job(&file.bytes, file.name.as_deref())).await?;
+    let callback = query.callback_url.clone();
+    let row = blocking(move || store.submit_job(&file.bytes, file.name.as_deref(), callback.as_deref())).await?;
     let row = match row {
         Ok(row) => row,
         Err(e) => {
@@ -93,6 +106,17 @@ async fn run_inner(state: &Arc<AppState>, job: &JobRow, origin: &Origin) -> Resu
         .await
         .map_err(ApiError::internal)?;
     tracing::info!(job = %job.id, outcome = done.processed.report.outcome.as_str(), "job finished");
+    if let Some(url) = job.callback.clone() {
+        let report = &done.processed.report;
+        let result = serde_json::json!({
+            "id": job.id,
+            "status": "done",
+            "outcome": report.outcome.as_str(),
+            "sha256": report.output.as_ref().map(|o| o.digest.sha256.clone()),
+            "report": format!("/v1/jobs/{}", job.id),
+        });
+        super::callback::send(state, &job.id, url, result);
+    }
     Ok(())
 }
 

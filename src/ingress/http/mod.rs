@@ -13,6 +13,7 @@
 //! `ingress::smtp`.
 
 mod auth;
+pub mod callback;
 mod error;
 mod health;
 mod held;

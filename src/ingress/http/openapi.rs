@@ -47,12 +47,13 @@ fn jobs_and_approvals(doc: &mut Value) {
     paths["/v1/jobs"] = json!({ "post": {
         "operationId": "submitJob",
         "summary": "Sanitize one file asynchronously",
-        "description": "Same body as /v1/sanitize. The file is stored before 202 is answered; unfinished jobs run again after a restart.",
+        "description": "Same body as /v1/sanitize. The file is stored before 202 is answered; unfinished jobs run again after a restart. With callback_url (a host of http.callback_hosts) the result {id, status, outcome, sha256, report} is POSTed there when the job ends, with X-Mugai-Timestamp and X-Mugai-Signature: sha256=<hex HMAC-SHA256 under http.callback_secret of timestamp + '.' + body>; tried again 5 times on no 2xx.",
         "security": auth,
+        "parameters": [{ "name": "callback_url", "in": "query", "required": false, "schema": { "type": "string", "format": "uri" } }],
         "requestBody": { "required": true, "content": { "application/octet-stream": { "schema": { "type": "string", "format": "binary" } } } },
         "responses": {
             "202": json_object("Accepted: {id, status, href}; Location names the job."),
-            "400": error_response("No file, or a broken multipart body."),
+            "400": error_response("No file, a broken multipart body, or a callback_url not allowed (callback_not_allowed)."),
             "401": error_response("No or unknown API key."),
             "403": error_response("The key lacks the submit role."),
             "408": error_response("The body took longer than http.body_timeout_secs."),
