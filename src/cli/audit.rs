@@ -71,7 +71,8 @@ pub fn audit(config: &Config, args: AuditArgs) -> anyhow::Result<u8> {
         until,
         event: args.event,
     };
-    let lines = crate::audit_trace::read(&path, &filter).with_context(|| format!("reading {}", path.display()))?;
+    let lines =
+        crate::audit_trace::read(&path, &filter, usize::MAX).with_context(|| format!("reading {}", path.display()))?;
     let mut out = std::io::stdout().lock();
     for line in lines {
         writeln!(out, "{line}")?;

@@ -109,8 +109,8 @@ pub fn messages(config: &Config, action: MessagesCommand) -> anyhow::Result<u8> 
                 message: Some(id),
                 ..Default::default()
             };
-            let lines =
-                crate::audit_trace::read(&path, &filter).with_context(|| format!("reading {}", path.display()))?;
+            let lines = crate::audit_trace::read(&path, &filter, usize::MAX)
+                .with_context(|| format!("reading {}", path.display()))?;
             let mut out = std::io::stdout().lock();
             for line in lines {
                 writeln!(out, "{line}")?;

@@ -204,7 +204,7 @@ pub async fn message(State(state): State<Arc<AppState>>, Path(id): Path<String>,
                 message: Some(id.clone()),
                 ..Default::default()
             };
-            blocking(move || crate::audit_trace::read(&path, &filter))
+            blocking(move || crate::audit_trace::read(&path, &filter, 1000))
                 .await
                 .ok()
                 .and_then(Result::ok)
