@@ -72,15 +72,19 @@ pub struct DayCount {
 pub struct PeriodRows {
     /// Parts received by kind, most first.
     pub kinds: Vec<(FileKind, u64)>,
-    /// The reports of the period's parts (newest first, at most [`MAX_REPORTS_READ`]).
+    /// The reports of the period's parts (newest first, at most [`MAX_REPORTS_READ`], none
+    /// longer than [`MAX_REPORT_READ_BYTES`]).
     pub reports: Vec<String>,
     /// Requests made in the period by state: how many, and the average seconds from request
     /// to decision of those decided.
     pub approvals: Vec<(ReleaseState, u64, Option<u64>)>,
 }
 
-/// The most part reports one statistics request reads (their findings are counted).
-pub const MAX_REPORTS_READ: usize = 20_000;
+/// The most part reports one statistics request reads (their findings are counted): the
+/// period's newest, each at most [`MAX_REPORT_READ_BYTES`], so a page view holds a bounded
+/// amount of report text (at most 128 MiB, a few MiB as reports usually are).
+pub const MAX_REPORTS_READ: usize = 2_000;
+pub const MAX_REPORT_READ_BYTES: usize = 64 * 1024;
 
 /// A part of a message (an attachment, a held encrypted part, ...).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,7 +13,7 @@ pub struct PeriodStats {
     pub findings: Vec<(crate::report::What, u64)>,
     /// Requests for originals by state: how many, average seconds to the decision.
     pub approvals: Vec<(ReleaseState, u64, Option<u64>)>,
-    /// How many parts' reports were read for `findings` (at most `MAX_REPORTS_READ`).
+    /// How many parts' reports were read for `findings` (at most `MAX_REPORTS_READ`, newest first).
     pub reports_read: usize,
 }
 

@@ -576,8 +576,14 @@ impl Messages for PgLedger {
                     .collect();
                 let reports = c
                     .query(
-                        "SELECT report FROM parts WHERE created >= $1 AND created < $2 ORDER BY created DESC LIMIT $3",
-                        &[&since, &until, &(MAX_REPORTS_READ as i64)],
+                        "SELECT report FROM parts WHERE created >= $1 AND created < $2 \
+                         AND octet_length(report) <= $4::BIGINT ORDER BY created DESC LIMIT $3",
+                        &[
+                            &since,
+                            &until,
+                            &(MAX_REPORTS_READ as i64),
+                            &(MAX_REPORT_READ_BYTES as i64),
+                        ],
                     )
                     .await?
                     .iter()

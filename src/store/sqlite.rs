@@ -383,9 +383,13 @@ impl Messages for SqliteLedger {
                 .collect::<rusqlite::Result<_>>()?;
             let reports = c
                 .prepare(
-                    "SELECT report FROM parts WHERE created >= ?1 AND created < ?2 ORDER BY created DESC LIMIT ?3",
+                    "SELECT report FROM parts WHERE created >= ?1 AND created < ?2 AND length(report) <= ?4 \
+                     ORDER BY created DESC LIMIT ?3",
                 )?
-                .query_map(params![since, until, MAX_REPORTS_READ as i64], |r| r.get(0))?
+                .query_map(
+                    params![since, until, MAX_REPORTS_READ as i64, MAX_REPORT_READ_BYTES as i64],
+                    |r| r.get(0),
+                )?
                 .collect::<rusqlite::Result<_>>()?;
             let approvals = c
                 .prepare(

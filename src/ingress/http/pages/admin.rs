@@ -447,7 +447,10 @@ fn period_tables(lang: Lang, stats: &PeriodStats) -> String {
             kinds,
         ),
         table(
-            lang.t("多かった検出（上位 20）", "Top findings (20)"),
+            lang.t(
+                "多かった検出（上位 20、期間内の新しい添付 2,000 件から）",
+                "Top findings (20, from the period's newest 2,000 parts)",
+            ),
             &[lang.t("検出", "Finding"), lang.t("件数", "Count")],
             findings,
         ),
