@@ -1621,6 +1621,11 @@ async fn kept_reports_are_signed_and_mugai_verify_checks_a_file_against_one() {
     let report = call(&api, get(&format!("/v1/reports/{id}"), Some(SUBMIT))).await;
     let signed = report.json();
     assert_eq!(signed["receipt"]["alg"], "ed25519", "{signed}");
+    assert_eq!(
+        signed["policy_sha256"].as_str().map(str::len),
+        Some(64),
+        "the policy version is signed in: {signed}"
+    );
     let key = call(&api, get("/v1/receipt-key", None)).await.json()["key"]
         .as_str()
         .expect("the public key")

@@ -61,7 +61,7 @@ impl Pipeline {
                 let elapsed = started.elapsed();
                 let report = &processed.report;
                 // Kept signed: whoever reads it later can check the file against it.
-                let json = store.signed_report(report);
+                let json = store.signed_report(report, &current.policy_sha256);
                 let kept = match keep {
                     Keep::Report { submitter } => store.keep_report(&json).and_then(|id| {
                         let token = if report.outcome == Outcome::Held {

@@ -48,12 +48,22 @@ use crate::store::{Store, StoreError};
 pub struct Loaded {
     pub config: Config,
     pub engine: Engine,
+    /// The policy version: SHA-256 of what the engine reads of the configuration (limits,
+    /// per-format and per-kind policy), hex — signed into every receipt, so a report says
+    /// under which rules its file was rebuilt.
+    pub policy_sha256: String,
 }
 
 impl Loaded {
     pub fn new(config: Config) -> Self {
         let engine = Engine::new(&config);
-        Loaded { config, engine }
+        let policy = format!("{:?}", crate::config::EngineConfig::from(&config));
+        let policy_sha256 = crate::ids::hex(&<sha2::Sha256 as sha2::Digest>::digest(policy.as_bytes()));
+        Loaded {
+            config,
+            engine,
+            policy_sha256,
+        }
     }
 }
 
@@ -184,4 +194,29 @@ pub fn purged_event(audit: &AuditLog, origin: &Origin, purged: &crate::store::Pu
             records: purged.records as u64,
         },
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Loaded;
+    use crate::config::Config;
+
+    #[test]
+    fn the_policy_version_follows_the_engine_rules_only() {
+        let a = Loaded::new(Config::default()).policy_sha256;
+        assert_eq!(a.len(), 64);
+        assert_eq!(
+            a,
+            Loaded::new(Config::default()).policy_sha256,
+            "the same rules, the same version"
+        );
+        let other_rules = Config::from_toml("[limits]\nmax_depth = 3\n").expect("config");
+        assert_ne!(a, Loaded::new(other_rules).policy_sha256);
+        let other_listener = Config::from_toml("[serve]\nhttp_listen = \"127.0.0.1:9999\"\n").expect("config");
+        assert_eq!(
+            a,
+            Loaded::new(other_listener).policy_sha256,
+            "not the engine's business"
+        );
+    }
 }

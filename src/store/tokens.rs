@@ -14,10 +14,16 @@ impl Store {
         self.links.sign(id, expires)
     }
 
-    /// `report` as kept and handed out: its JSON with the receipt (`receipt`) added.
-    pub fn signed_report(&self, report: &crate::report::Report) -> String {
+    /// `report` as kept and handed out: its JSON with the policy version it was made under
+    /// (`policy_sha256`) and the receipt (`receipt`) over both added.
+    pub fn signed_report(&self, report: &crate::report::Report, policy_sha256: &str) -> String {
         match serde_json::to_value(report) {
-            Ok(value) => self.receipts.sign(&value).to_string(),
+            Ok(mut value) => {
+                if let serde_json::Value::Object(map) = &mut value {
+                    map.insert("policy_sha256".into(), policy_sha256.into());
+                }
+                self.receipts.sign(&value).to_string()
+            }
             Err(_) => report.to_json(),
         }
     }
