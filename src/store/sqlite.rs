@@ -142,49 +142,7 @@ impl SqliteLedger {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
-        // Ledgers made before job leases: the two columns are added once.
-        let leased: i64 = conn.query_row(
-            "SELECT COUNT(*) FROM pragma_table_info('jobs') WHERE name = 'claimed_until'",
-            [],
-            |r| r.get(0),
-        )?;
-        if leased == 0 {
-            conn.execute_batch(
-                "ALTER TABLE jobs ADD COLUMN claimed_by TEXT; ALTER TABLE jobs ADD COLUMN claimed_until INTEGER;",
-            )?;
-        }
-        // Ledgers made before jobs could name a callback: the column, once.
-        let callback: i64 = conn.query_row(
-            "SELECT COUNT(*) FROM pragma_table_info('jobs') WHERE name = 'callback'",
-            [],
-            |r| r.get(0),
-        )?;
-        if callback == 0 {
-            conn.execute_batch("ALTER TABLE jobs ADD COLUMN callback TEXT;")?;
-        }
-        // Ledgers made before messages kept their subject: the column, once.
-        let subject: i64 = conn.query_row(
-            "SELECT COUNT(*) FROM pragma_table_info('messages') WHERE name = 'subject'",
-            [],
-            |r| r.get(0),
-        )?;
-        if subject == 0 {
-            conn.execute_batch("ALTER TABLE messages ADD COLUMN subject TEXT;")?;
-        }
-        // Ledgers made before requests had a requester and a reason: three columns, once.
-        let asked: i64 = conn.query_row(
-            "SELECT COUNT(*) FROM pragma_table_info('releases') WHERE name = 'requester'",
-            [],
-            |r| r.get(0),
-        )?;
-        if asked == 0 {
-            for table in ["releases", "release_records"] {
-                conn.execute_batch(&format!(
-                    "ALTER TABLE {table} ADD COLUMN requester TEXT; ALTER TABLE {table} ADD COLUMN reason TEXT; \
-                     ALTER TABLE {table} ADD COLUMN comment TEXT; ALTER TABLE {table} ADD COLUMN scan TEXT;"
-                ))?;
-            }
-        }
+        add_missing_columns(&conn)?;
         Ok(SqliteLedger { conn: Mutex::new(conn) })
     }
 
@@ -194,6 +152,42 @@ impl SqliteLedger {
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         Ok(f(&mut conn)?)
     }
+}
+
+/// Columns later versions added to tables of the embedded ledger, in the order they came:
+/// a ledger made by an older version gets each one it lacks, once, at open (SQLite has no
+/// `ADD COLUMN IF NOT EXISTS`; the `CREATE TABLE`s above already have them all).
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    // Job leases.
+    ("jobs", "claimed_by", "TEXT"),
+    ("jobs", "claimed_until", "INTEGER"),
+    // A job's callback.
+    ("jobs", "callback", "TEXT"),
+    // The decoded Subject, for the admin console's search.
+    ("messages", "subject", "TEXT"),
+    // Who asked for an original, why, the approver's comment, clamd's verdict.
+    ("releases", "requester", "TEXT"),
+    ("releases", "reason", "TEXT"),
+    ("releases", "comment", "TEXT"),
+    ("releases", "scan", "TEXT"),
+    ("release_records", "requester", "TEXT"),
+    ("release_records", "reason", "TEXT"),
+    ("release_records", "comment", "TEXT"),
+    ("release_records", "scan", "TEXT"),
+];
+
+fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
+    for (table, column, kind) in ADDED_COLUMNS {
+        let present: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM pragma_table_info(?1) WHERE name = ?2",
+            params![table, column],
+            |r| r.get(0),
+        )?;
+        if present == 0 {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind};"))?;
+        }
+    }
+    Ok(())
 }
 
 fn to_i64(n: u64) -> i64 {
