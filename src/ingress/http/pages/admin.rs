@@ -197,7 +197,8 @@ pub async fn message(State(state): State<Arc<AppState>>, Path(id): Path<String>,
         Ok(Err(e)) => return error_page(lang, &ApiError::internal(e)),
         Err(e) => return error_page(lang, &e),
     };
-    let config = state.pipeline.current().config.clone();
+    let current = state.pipeline.current();
+    let config = &current.config;
     let trace = match config.audit.log.file(&config.serve.data_dir) {
         Some(path) => {
             let filter = crate::audit_trace::TraceFilter {

@@ -95,13 +95,14 @@ async fn pending_page(
     approver: &Approver,
 ) -> Result<Response, ApiError> {
     let store = state.pipeline.store().clone();
-    let (config, who) = (state.pipeline.current().config.clone(), approver.clone());
+    // The configuration in force, shared (not copied) into the blocking work.
+    let (current, who) = (state.pipeline.current(), approver.clone());
     let rows = blocking(move || {
         let mut mine = Vec::new();
         for (part, request) in store.pending_releases()? {
             let message = store.message(&part.message)?;
             let recipients = message.as_ref().map(|m| m.rcpt_to.clone()).unwrap_or_default();
-            if who.decides(&config.portal, &recipients) {
+            if who.decides(&current.config.portal, &recipients) {
                 mine.push((part, request, message));
             }
         }
@@ -356,9 +357,9 @@ async fn decide_form(
     };
     // Only a request this approver decides (their groups' recipients): another section's is
     // refused as if it did not exist.
-    let (store, config, part_id, who) = (
+    let (store, current, part_id, who) = (
         state.pipeline.store().clone(),
-        state.pipeline.current().config.clone(),
+        state.pipeline.current(),
         id.to_string(),
         approver.clone(),
     );
@@ -367,7 +368,7 @@ async fn decide_form(
             return Ok(true);
         };
         let recipients = store.message(&part.message)?.map(|m| m.rcpt_to).unwrap_or_default();
-        Ok::<_, crate::store::StoreError>(who.decides(&config.portal, &recipients))
+        Ok::<_, crate::store::StoreError>(who.decides(&current.config.portal, &recipients))
     })
     .await;
     match theirs {

@@ -175,9 +175,10 @@ fn approver_of(config: &crate::config::Config, session: &SessionRow) -> Option<A
 /// Check the sign-in form: a person's name and password where people are configured
 /// (a local account by that name, else the directory), otherwise an approver's key.
 pub async fn sign_in(state: &Arc<AppState>, form: &[u8]) -> SignIn {
-    let config = state.pipeline.current().config.clone();
+    let current = state.pipeline.current();
+    let config = &current.config;
     if !config.portal.has_people() {
-        return key_sign_in(&config, form);
+        return key_sign_in(config, form);
     }
     let name = form_field(form, "user").unwrap_or_default().trim().to_string();
     let password = form_field(form, "password").unwrap_or_default();
