@@ -38,6 +38,14 @@ pub fn parse_day(d: &str) -> Option<u64> {
     u64::try_from(days * 86_400 - JST).ok()
 }
 
+/// A `since`–`until` pair of days (YYYY-MM-DD, Japan time, both optional) as Unix seconds:
+/// from the first second of `since` to before the day after `until`. `Err` names a text that
+/// is not a date.
+pub fn day_range(since: Option<&str>, until: Option<&str>) -> Result<(Option<u64>, Option<u64>), String> {
+    let day = |d: Option<&str>| d.map(|d| parse_day(d).ok_or_else(|| d.to_string())).transpose();
+    Ok((day(since)?, day(until)?.map(|u| u + 86_400)))
+}
+
 /// The lines of the trail at `path` that `filter` keeps, as written, in order, at most
 /// `max_lines` (the first ones). Lines that are not JSON are skipped. The file is read twice
 /// as a stream — first for the messages and parts the filter names, then for their lines —
@@ -183,5 +191,12 @@ mod tests {
         assert_eq!(parse_day("2026-12-01"), Some(1_796_050_800));
         assert_eq!(parse_day("2026-13-01"), None);
         assert_eq!(parse_day("yesterday"), None);
+        // A range ends before the day after `until`.
+        assert_eq!(
+            day_range(Some("2026-12-01"), Some("2026-12-01")),
+            Ok((Some(1_796_050_800), Some(1_796_050_800 + 86_400)))
+        );
+        assert_eq!(day_range(None, None), Ok((None, None)));
+        assert_eq!(day_range(None, Some("yesterday")), Err("yesterday".into()));
     }
 }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use super::EXIT_USAGE;
-use crate::audit_trace::{parse_day, TraceFilter};
+use crate::audit_trace::{day_range, TraceFilter};
 use crate::config::Config;
 
 #[derive(clap::Args)]
@@ -47,19 +47,10 @@ pub fn audit(config: &Config, args: AuditArgs) -> anyhow::Result<u8> {
         eprintln!("mugai: audit.log is not a file (standard output or syslog); give the file with --file");
         return Ok(EXIT_USAGE);
     };
-    let day = |d: &Option<String>, end: bool| -> Result<Option<u64>, String> {
-        d.as_deref()
-            .map(|d| {
-                parse_day(d)
-                    .map(|start| if end { start + 86_400 } else { start })
-                    .ok_or_else(|| format!("mugai: {d:?} is not a date (YYYY-MM-DD)"))
-            })
-            .transpose()
-    };
-    let (since, until) = match (day(&args.since, false), day(&args.until, true)) {
-        (Ok(s), Ok(u)) => (s, u),
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("{e}");
+    let (since, until) = match day_range(args.since.as_deref(), args.until.as_deref()) {
+        Ok(range) => range,
+        Err(d) => {
+            eprintln!("mugai: {d:?} is not a date (YYYY-MM-DD)");
             return Ok(EXIT_USAGE);
         }
     };

@@ -7,7 +7,7 @@ use std::io::Write;
 use anyhow::Context;
 
 use super::{open_store, EXIT_OK, EXIT_USAGE};
-use crate::audit_trace::{parse_day, TraceFilter};
+use crate::audit_trace::{day_range, TraceFilter};
 use crate::config::Config;
 use crate::report::Outcome;
 use crate::store::MessageQuery;
@@ -57,10 +57,9 @@ pub fn messages(config: &Config, action: MessagesCommand) -> anyhow::Result<u8> 
             outcome,
             limit,
         } => {
-            let day = |d: &Option<String>| d.as_deref().map(|d| parse_day(d).ok_or(d.to_string())).transpose();
-            let (since, until) = match (day(&since), day(&until)) {
-                (Ok(s), Ok(u)) => (s, u.map(|u| u + 86_400)),
-                (Err(d), _) | (_, Err(d)) => {
+            let (since, until) = match day_range(since.as_deref(), until.as_deref()) {
+                Ok(range) => range,
+                Err(d) => {
                     eprintln!("mugai: {d:?} is not a date (YYYY-MM-DD)");
                     return Ok(EXIT_USAGE);
                 }
