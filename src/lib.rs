@@ -26,6 +26,7 @@ pub mod pipeline;
 pub mod policy;
 pub mod receipt;
 pub mod report;
+pub mod retry;
 pub mod scan;
 pub mod secret;
 pub mod smtp;

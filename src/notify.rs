@@ -7,7 +7,7 @@
 //! later), and every attempt's end is in the audit trail (`notification.sent`,
 //! `notification.failed` with `gave_up` on the last).
 //!
-//! Uses: `config` (`NotifyConfig`), `audit`; lettre is known only here.
+//! Uses: `config` (`NotifyConfig`), `audit`, `retry`; lettre is known only here.
 
 use std::sync::Arc;
 
@@ -122,29 +122,26 @@ impl Notifier {
         let Some(transport) = &self.transport else {
             return;
         };
-        for attempt in 0..=self.retries {
-            match transport.send(message.clone()).await {
-                Ok(_) => {
-                    tracing::info!(kind = note.kind, part = %note.part, "notification sent");
-                    self.audit.note(
-                        &Origin::daemon(),
-                        Event::NotificationSent {
-                            kind: note.kind,
-                            part: note.part.clone(),
-                            to: note.to.clone(),
-                        },
-                    );
-                    return;
-                }
-                Err(e) => {
-                    let last = attempt == self.retries;
-                    self.failed(&note, attempt + 1, &e.to_string(), last);
-                    if last {
-                        return;
-                    }
-                    tokio::time::sleep(self.interval.saturating_mul(1 << attempt.min(10))).await;
-                }
-            }
+        let sent = crate::retry::with_backoff(
+            self.retries,
+            self.interval,
+            || {
+                let message = message.clone();
+                async move { transport.send(message).await.map(drop).map_err(|e| e.to_string()) }
+            },
+            |attempt, error: &String, gave_up| self.failed(&note, attempt, error, gave_up),
+        )
+        .await;
+        if sent {
+            tracing::info!(kind = note.kind, part = %note.part, "notification sent");
+            self.audit.note(
+                &Origin::daemon(),
+                Event::NotificationSent {
+                    kind: note.kind,
+                    part: note.part.clone(),
+                    to: note.to.clone(),
+                },
+            );
         }
     }
 

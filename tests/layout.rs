@@ -25,6 +25,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("passwords", 0),
     ("tls_client", 0),
     ("receipt", 0),
+    ("retry", 0),
     ("kind", 0),
     ("secret", 0),
     ("smtp", 0),

@@ -9,7 +9,7 @@
 //!
 //! Only hosts in `http.callback_hosts` may be named (checked when the job is submitted, so
 //! the gateway is nobody's proxy). A receiver that does not answer 2xx is tried again (five
-//! more times, 1, 2, 4, 8, 16 s apart); every attempt's end is audited.
+//! more times, 1, 2, 4, 8, 16 s apart: `retry`); every attempt's end is audited.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,49 +73,55 @@ pub fn send(state: &Arc<AppState>, job: &str, url: String, result: serde_json::V
                 return;
             }
         };
-        for attempt in 0..=RETRIES {
-            let timestamp = crate::clock::now();
-            let answer = client
-                .post(&url)
-                .header("content-type", "application/json")
-                .header("x-mugai-timestamp", timestamp.to_string())
-                .header(
-                    "x-mugai-signature",
-                    signature(secret.expose().as_bytes(), timestamp, body.as_bytes()),
-                )
-                .body(body.clone())
-                .send()
-                .await;
-            let failure = match answer {
-                Ok(r) if r.status().is_success() => None,
-                Ok(r) => Some(format!("HTTP {}", r.status().as_u16())),
-                Err(e) => Some(e.to_string()),
-            };
-            let Some(error) = failure else {
+        let (client, url, body, secret) = (&client, &url, &body, &secret);
+        let mut tries = 0;
+        let sent = crate::retry::with_backoff(
+            RETRIES,
+            Duration::from_secs(1),
+            || {
+                tries += 1;
+                let timestamp = crate::clock::now();
+                async move {
+                    let answer = client
+                        .post(url)
+                        .header("content-type", "application/json")
+                        .header("x-mugai-timestamp", timestamp.to_string())
+                        .header(
+                            "x-mugai-signature",
+                            signature(secret.expose().as_bytes(), timestamp, body.as_bytes()),
+                        )
+                        .body(body.clone())
+                        .send()
+                        .await;
+                    match answer {
+                        Ok(r) if r.status().is_success() => Ok(()),
+                        Ok(r) => Err(format!("HTTP {}", r.status().as_u16())),
+                        Err(e) => Err(e.to_string()),
+                    }
+                }
+            },
+            |attempt, error: &String, gave_up| {
+                tracing::warn!(job = %job, attempt, gave_up, error = %error, "callback not accepted");
                 state.pipeline.audit().note(
                     &Origin::daemon(),
-                    Event::CallbackSent {
+                    Event::CallbackFailed {
                         job: job.clone(),
-                        attempt: attempt + 1,
+                        attempt,
+                        error: error.clone(),
+                        gave_up,
                     },
                 );
-                return;
-            };
-            let gave_up = attempt == RETRIES;
-            tracing::warn!(job = %job, attempt = attempt + 1, gave_up, error = %error, "callback not accepted");
+            },
+        )
+        .await;
+        if sent {
             state.pipeline.audit().note(
                 &Origin::daemon(),
-                Event::CallbackFailed {
+                Event::CallbackSent {
                     job: job.clone(),
-                    attempt: attempt + 1,
-                    error,
-                    gave_up,
+                    attempt: tries,
                 },
             );
-            if gave_up {
-                return;
-            }
-            tokio::time::sleep(Duration::from_secs(1 << attempt)).await;
         }
     });
 }
