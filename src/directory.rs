@@ -78,15 +78,9 @@ pub async fn sign_in(config: &LdapConfig, user: &str, password: &str) -> Result<
                 u = ldap3::ldap_escape(user),
                 b = ldap3::ldap_escape(dn.as_str())
             );
-            let (entries, _) = ldap
-                .with_timeout(config.timeout)
-                .with_search_options(SearchOptions::new().sizelimit(2))
-                .search(base, Scope::Subtree, &filter, vec!["memberOf"])
-                .await
-                .map_err(|e| err(&e))?
-                .success()
-                .map_err(|e| err(&e))?;
-            let mut entries = entries.into_iter().map(SearchEntry::construct);
+            let mut entries = search(&mut ldap, config, base, &filter, "memberOf", 2)
+                .await?
+                .into_iter();
             let (Some(entry), None) = (entries.next(), entries.next()) else {
                 // None, or two people answering to one name: not a sign-in.
                 let _ = ldap.unbind().await;
@@ -100,18 +94,33 @@ pub async fn sign_in(config: &LdapConfig, user: &str, password: &str) -> Result<
         "(|(member={dn})(uniqueMember={dn}))",
         dn = ldap3::ldap_escape(dn.as_str())
     );
+    let entries = search(&mut ldap, config, &config.group_base, &filter, "1.1", MAX_GROUPS).await?;
+    let _ = ldap.unbind().await;
+    groups.extend(entries.into_iter().map(|e| e.dn));
+    groups.truncate(MAX_GROUPS as usize);
+    Ok(Some(Person { dn, groups }))
+}
+
+/// The entries under `base` matching `filter`, with the one attribute asked for, at most
+/// `limit`, within the configured timeout.
+async fn search(
+    ldap: &mut ldap3::Ldap,
+    config: &LdapConfig,
+    base: &str,
+    filter: &str,
+    attribute: &str,
+    limit: i32,
+) -> Result<Vec<SearchEntry>, DirectoryError> {
+    let err = |e: &dyn std::fmt::Display| DirectoryError(e.to_string());
     let (entries, _) = ldap
         .with_timeout(config.timeout)
-        .with_search_options(SearchOptions::new().sizelimit(MAX_GROUPS))
-        .search(&config.group_base, Scope::Subtree, &filter, vec!["1.1"])
+        .with_search_options(SearchOptions::new().sizelimit(limit))
+        .search(base, Scope::Subtree, filter, vec![attribute])
         .await
         .map_err(|e| err(&e))?
         .success()
         .map_err(|e| err(&e))?;
-    let _ = ldap.unbind().await;
-    groups.extend(entries.into_iter().map(|e| SearchEntry::construct(e).dn));
-    groups.truncate(MAX_GROUPS as usize);
-    Ok(Some(Person { dn, groups }))
+    Ok(entries.into_iter().map(SearchEntry::construct).collect())
 }
 
 #[cfg(test)]
