@@ -771,16 +771,7 @@ async fn the_approver_page_signs_in_with_an_approve_key_and_decides() {
     let api = api("");
     let (token, id) = kept_sanitized(&api, "ooxml/macro.docm", "承認して.docm");
     let cookie = format!("mugai_csrf={CSRF}");
-    let a = call(
-        &api,
-        form(
-            &format!("/o/{token}/request"),
-            &format!("csrf={CSRF}&{ASKED}"),
-            &[("cookie", &cookie)],
-        ),
-    )
-    .await;
-    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    ask(&api, &token).await;
 
     // Not signed in: the sign-in form.
     let a = call(&api, get("/approvals", None)).await;
@@ -894,16 +885,7 @@ async fn approvers_sign_in_as_local_accounts_and_the_audit_names_them() {
     ));
     let (token, id) = kept_sanitized(&api, "ooxml/macro.docm", "申請.docm");
     let cookie = format!("mugai_csrf={CSRF}");
-    let a = call(
-        &api,
-        form(
-            &format!("/o/{token}/request"),
-            &format!("csrf={CSRF}&{ASKED}"),
-            &[("cookie", &cookie)],
-        ),
-    )
-    .await;
-    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    ask(&api, &token).await;
 
     // Accounts are configured: the form asks for a name and a password, not a key.
     let a = call(&api, get("/approvals", None)).await;
@@ -1027,6 +1009,21 @@ async fn approver_sign_in(api: &Api, user: &str, password: &str) -> (Answer, Opt
         .cookie("mugai_approver")
         .map(|s| format!("{cookie}; mugai_approver={s}"));
     (a, session)
+}
+
+/// A request for the original of a part, with the usual requester and reason ([`ASKED`]).
+async fn ask(api: &Api, token: &str) {
+    let cookie = format!("mugai_csrf={CSRF}");
+    let a = call(
+        api,
+        form(
+            &format!("/o/{token}/request"),
+            &format!("csrf={CSRF}&{ASKED}"),
+            &[("cookie", &cookie)],
+        ),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.text());
 }
 
 /// A request for the original of a part by `requester` (as the recipient's page makes it).
@@ -1303,16 +1300,7 @@ async fn approvers_hear_of_requests_and_requesters_of_decisions_by_mail() {
         "{body}"
     );
 
-    let a = call(
-        &api,
-        form(
-            &format!("/o/{token2}/request"),
-            &format!("csrf={CSRF}&{ASKED}"),
-            &[("cookie", &cookie)],
-        ),
-    )
-    .await;
-    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    ask(&api, &token2).await;
     let a = call(
         &api,
         form(
@@ -2060,16 +2048,7 @@ async fn after_scan_and_approval_never_puts_an_infected_original_before_an_appro
     let (infected_token, infected_id) = kept_part_with_id(&api, EICAR.as_bytes());
     let cookie = format!("mugai_csrf={CSRF}");
     for token in [&clean_token, &infected_token] {
-        let a = call(
-            &api,
-            form(
-                &format!("/o/{token}/request"),
-                &format!("csrf={CSRF}&{ASKED}"),
-                &[("cookie", &cookie)],
-            ),
-        )
-        .await;
-        assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.text());
+        ask(&api, token).await;
     }
     // The approver sees the clean one with clamd's verdict, and never the infected one: it was
     // declined at once, by clamd, and the requester's page says why.
