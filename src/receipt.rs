@@ -54,8 +54,8 @@ impl ReceiptSigner {
 
     /// `report` (a JSON object) with its receipt added: `"receipt": {"alg": "ed25519",
     /// "key": <hex>, "signature": <base64>}` over the canonical JSON of the rest.
-    pub fn sign(&self, report: &Value) -> Value {
-        let mut signed = report.clone();
+    pub fn sign(&self, report: Value) -> Value {
+        let mut signed = report;
         if let Value::Object(map) = &mut signed {
             map.remove("receipt");
         }
@@ -181,7 +181,7 @@ mod tests {
             "output": { "sha256": hex(&Sha256::digest(file)), "size": 11 },
             "findings": [{ "what": "macro", "where": "word/vbaProject.bin" }],
         });
-        let signed = serde_json::to_vec(&signer.sign(&report)).unwrap();
+        let signed = serde_json::to_vec(&signer.sign(report)).unwrap();
         let key = signer.public_hex();
         assert_eq!(verify(&signed, file, &key), Ok(()));
         assert!(matches!(

@@ -22,7 +22,7 @@ impl Store {
                 if let serde_json::Value::Object(map) = &mut value {
                     map.insert("policy_sha256".into(), policy_sha256.into());
                 }
-                self.receipts.sign(&value).to_string()
+                self.receipts.sign(value).to_string()
             }
             Err(_) => report.to_json(),
         }

@@ -53,6 +53,25 @@ pub fn signature(secret: &[u8], timestamp: u64, body: &[u8]) -> String {
     format!("sha256={}", crate::ids::hex(&mac.finalize().into_bytes()))
 }
 
+/// The HTTP client of this server's callbacks (connections and TLS settings shared), made
+/// at the first callback; `None`, logged, when it cannot be made. Kept with the server's state
+/// rather than in a static: its pooled connections belong to the server's runtime.
+fn client(state: &AppState) -> Option<&reqwest::Client> {
+    state
+        .callback_client
+        .get_or_init(|| {
+            // https receivers: rustls with the ring provider the rest of mugai uses.
+            let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
+            reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .inspect_err(|e| tracing::error!(error = %e, "no HTTP client for callbacks"))
+                .ok()
+        })
+        .as_ref()
+}
+
 /// POST `result` to `url` in the background, retried, audited; returns at once.
 pub fn send(state: &Arc<AppState>, job: &str, url: String, result: serde_json::Value) {
     let state = state.clone();
@@ -60,20 +79,10 @@ pub fn send(state: &Arc<AppState>, job: &str, url: String, result: serde_json::V
     tokio::spawn(async move {
         let secret = state.pipeline.current().config.http.callback_secret.clone();
         let body = result.to_string();
-        // https receivers: rustls with the ring provider the rest of mugai uses.
-        let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
-        let client = match reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-        {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::error!(error = %e, "no HTTP client for callbacks");
-                return;
-            }
+        let Some(client) = client(&state) else {
+            return;
         };
-        let (client, url, body, secret) = (&client, &url, &body, &secret);
+        let (url, body, secret) = (&url, &body, &secret);
         let mut tries = 0;
         let sent = crate::retry::with_backoff(
             RETRIES,

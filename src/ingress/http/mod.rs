@@ -51,6 +51,8 @@ pub struct AppState {
     /// Ids of the jobs this process runs or will run now: their leases are renewed. One that
     /// failed on our side leaves the set, so its lease lapses and a sweep retries it.
     jobs_held: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// The HTTP client of job callbacks, made at the first one (`callback`).
+    callback_client: std::sync::OnceLock<Option<reqwest::Client>>,
     /// Memory for request bodies (`http.body_memory_bytes`); the rest wait in the spool.
     bodies: spool::Budget,
     /// Uploads being received, waiting or running: `engine.workers + http.max_queued`. Taken
@@ -71,6 +73,7 @@ impl AppState {
             queued: AtomicUsize::new(0),
             jobs_pending: AtomicUsize::new(0),
             jobs_held: std::sync::Mutex::default(),
+            callback_client: std::sync::OnceLock::new(),
             bodies: spool::Budget::new(body_memory),
             uploads: tokio::sync::Semaphore::new(uploads.min(tokio::sync::Semaphore::MAX_PERMITS)),
             readiness: health::Readiness::default(),
