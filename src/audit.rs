@@ -112,6 +112,26 @@ pub enum Event {
         reason: String,
         reply: String,
     },
+    /// Files carried in through the carry-in box: the message they became, its outcome.
+    #[serde(rename = "carry_in.sent")]
+    CarriedIn {
+        person: String,
+        mailbox: String,
+        message: String,
+        files: usize,
+        bytes: u64,
+        outcome: &'static str,
+    },
+    /// A carry-in refused: `mailbox` (not an allowed domain), `quota` (the day's), `too_large`,
+    /// `next_hop` (the LGWAN-side MTA did not take it), `failed`.
+    #[serde(rename = "carry_in.refused")]
+    CarryInRefused {
+        person: String,
+        mailbox: String,
+        files: usize,
+        bytes: u64,
+        reason: &'static str,
+    },
     /// A file sanitized for the HTTP API (`/v1/sanitize` or a job).
     #[serde(rename = "file.sanitized")]
     FileSanitized {

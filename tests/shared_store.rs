@@ -405,7 +405,7 @@ fn db_migrate_brings_the_schema_up_and_refuses_a_newer_one() {
         let out = migrate();
         let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{text}");
-        assert!(text.contains("schema version 4"), "{text}");
+        assert!(text.contains("schema version 5"), "{text}");
     }
     pg.sql("migrate", "INSERT INTO schema_version VALUES (99)");
     let out = migrate();

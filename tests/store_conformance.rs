@@ -239,6 +239,40 @@ fn conformance(ledger: &dyn Ledger) {
     ledger.clear_signin_tries("yamada").expect("clear");
     assert_eq!(ledger.take_signin_try("yamada", t0 + 100, 3, 900).expect("try"), Ok(2));
 
+    // Carry-in quotas: per person and day, in files and bytes; a refusal counts nothing.
+    let today = t0 / 86_400;
+    let max = (3, 1000);
+    assert_eq!(
+        ledger.take_carry_quota("yamada", today, (2, 600), max).expect("quota"),
+        Ok(())
+    );
+    assert_eq!(
+        ledger.take_carry_quota("yamada", today, (1, 401), max).expect("quota"),
+        Err((2, 600))
+    );
+    assert_eq!(
+        ledger.take_carry_quota("yamada", today, (2, 1), max).expect("quota"),
+        Err((2, 600))
+    );
+    assert_eq!(
+        ledger.take_carry_quota("yamada", today, (1, 400), max).expect("quota"),
+        Ok(())
+    );
+    assert_eq!(
+        ledger.take_carry_quota("yamada", today, (1, 0), max).expect("quota"),
+        Err((3, 1000))
+    );
+    assert_eq!(
+        ledger
+            .take_carry_quota("yamada", today + 1, (3, 1000), max)
+            .expect("quota"),
+        Ok(())
+    );
+    assert_eq!(
+        ledger.take_carry_quota("tanaka", today, (1, 1), max).expect("quota"),
+        Ok(())
+    );
+
     // Jobs: held by the instance that accepted them until its lease ends; another instance
     // takes them only then, and only one does; an embedded store starting takes them all.
     let job = job("j1", Some("大きい.pdf"), t0);
@@ -619,7 +653,7 @@ fn the_postgres_ledger_conforms_and_migrates_once() {
         (a.join().expect("a"), b.join().expect("b"))
     });
     let (a, b) = (a.expect("instance a"), b.expect("instance b"));
-    assert_eq!(a.schema_version().expect("version"), 4);
+    assert_eq!(a.schema_version().expect("version"), 5);
     search_conformance(&PgLedger::connect(&pg.database("search"), 1).expect("search database"));
     conformance(&a);
     claims_are_exclusive(&a);

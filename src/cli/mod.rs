@@ -100,7 +100,7 @@ pub enum UserCommand {
     Add {
         /// The name the person signs in with (and the audit shows).
         name: String,
-        /// Roles: approve, admin.
+        /// Roles: approve, admin, carry_in.
         #[arg(required = true)]
         roles: Vec<String>,
     },
@@ -109,8 +109,11 @@ pub enum UserCommand {
 /// `mugai user add NAME ROLE…`.
 pub fn user(action: UserCommand) -> anyhow::Result<u8> {
     let UserCommand::Add { name, roles } = action;
-    if let Some(bad) = roles.iter().find(|r| !["approve", "admin"].contains(&r.as_str())) {
-        eprintln!("mugai: unknown role {bad:?} (approve, admin)");
+    if let Some(bad) = roles
+        .iter()
+        .find(|r| !["approve", "admin", "carry_in"].contains(&r.as_str()))
+    {
+        eprintln!("mugai: unknown role {bad:?} (approve, admin, carry_in)");
         return Ok(EXIT_USAGE);
     }
     let mut line = String::new();

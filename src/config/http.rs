@@ -1,5 +1,5 @@
 //! `[http]`: the HTTP API — API keys and roles, originals' release policy, connection and body
-//! limits.
+//! limits, job callbacks; its listeners are `listeners.rs`'s.
 
 use std::time::Duration;
 
@@ -33,6 +33,8 @@ pub(super) struct RawHttp {
     callback_hosts: Vec<String>,
     /// The HMAC-SHA256 key callbacks are signed with (hex or text; `env:`/`file:` allowed).
     callback_secret: crate::secret::Secret<String>,
+    /// Named listeners by network side (`listeners.rs`); none: one on `serve.http_listen`.
+    listeners: std::collections::BTreeMap<String, super::listeners::RawListener>,
 }
 
 impl Default for RawHttp {
@@ -48,6 +50,7 @@ impl Default for RawHttp {
             body_timeout_secs: 300,
             callback_hosts: Vec::new(),
             callback_secret: crate::secret::Secret::default(),
+            listeners: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -72,6 +75,8 @@ pub enum Role {
     Approve,
     /// Everything.
     Admin,
+    /// Carry files in through the internet-side carry-in box (local accounts only).
+    CarryIn,
 }
 
 /// A configured API key: its holder, the SHA-256 of the key, and its roles.
@@ -97,6 +102,8 @@ pub struct HttpConfig {
     pub callback_hosts: Vec<String>,
     /// The key callbacks are signed with; callbacks need one.
     pub callback_secret: crate::secret::Secret<String>,
+    /// Where the HTTP side listens, and what each listener serves.
+    pub listeners: Vec<super::listeners::Listener>,
 }
 
 /// When an original (what the gateway kept from before sanitizing) may be fetched.
@@ -146,7 +153,13 @@ pub(super) fn roles(
 }
 
 impl RawHttp {
-    pub(super) fn validate(self, problems: &mut Vec<ConfigProblem>, max_input_bytes: u64) -> HttpConfig {
+    pub(super) fn validate(
+        self,
+        problems: &mut Vec<ConfigProblem>,
+        max_input_bytes: u64,
+        http_listen: std::net::SocketAddr,
+    ) -> HttpConfig {
+        let listeners = super::listeners::validate(problems, self.listeners, http_listen);
         let callback_secret = super::secret_value(problems, "http.callback_secret", self.callback_secret.clone());
         if !self.callback_hosts.is_empty() && callback_secret.expose().trim().len() < 16 {
             problems.push(ConfigProblem {
@@ -229,6 +242,7 @@ impl RawHttp {
                 .filter(|h| !h.is_empty())
                 .collect(),
             callback_secret,
+            listeners,
         }
     }
 }

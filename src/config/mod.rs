@@ -14,10 +14,12 @@
 //! May use: `policy`, `report`, leaves (`secret`, `ids`).
 
 mod audit;
+mod carry_in;
 mod engine;
 mod http;
 mod image;
 mod limits;
+mod listeners;
 mod mail;
 mod notify;
 mod office;
@@ -35,10 +37,12 @@ use std::path::Path;
 use serde::Deserialize;
 
 pub use audit::{AuditConfig, AuditLogTo};
+pub use carry_in::CarryInConfig;
 pub use engine::WorkConfig;
 pub use http::{ApiKey, HttpConfig, Release, Role};
 pub use image::ImagePolicy;
 pub use limits::Limits;
+pub use listeners::{all_tls, Listener, RouteGroups};
 pub use mail::{AttachmentMode, BodyCharset, MailConfig, NoticeLinks, DEFAULT_NOTICE};
 pub use notify::{plausible_address, NotifyConfig};
 pub use office::{Hyperlinks, OfficePolicy};
@@ -97,6 +101,7 @@ struct RawConfig {
     scan: scan::RawScan,
     portal: portal::RawPortal,
     notify: notify::RawNotify,
+    carry_in: carry_in::RawCarryIn,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -122,6 +127,7 @@ pub struct Config {
     pub scan: ScanConfig,
     pub portal: PortalConfig,
     pub notify: NotifyConfig,
+    pub carry_in: CarryInConfig,
 }
 
 /// What the engine (`cdr`) reads of the configuration: the budgets and the per-format and
@@ -217,11 +223,20 @@ impl RawConfig {
         let smtp = self.smtp.validate(p);
         let relay = self.relay.validate(p);
         let engine = self.engine.validate(p);
-        let http = self.http.validate(p, limits.max_input_bytes);
+        let http = self.http.validate(p, limits.max_input_bytes, serve.http_listen);
         let clamd_unset = self.scan.clamd_unset();
         let scan = self.scan.validate(p);
         let portal = self.portal.validate(p);
         let notify = self.notify.validate(p);
+        let mut http = http;
+        let carry_in = self
+            .carry_in
+            .validate(p, http.listeners.iter().any(|l| l.groups.carry_in));
+        // Across sections: the one default listener serves the carry-in box only where it is
+        // configured (where it may send).
+        for l in http.listeners.iter_mut().filter(|l| l.implicit) {
+            l.groups.carry_in = !carry_in.mailbox_domains.is_empty();
+        }
         // Across sections: releasing after a scan needs a scanner.
         if http.originals.needs_scan() && clamd_unset {
             p.push(problem(
@@ -250,6 +265,7 @@ impl RawConfig {
                 scan,
                 portal,
                 notify,
+                carry_in,
             })
         } else {
             Err(ConfigErrors(problems))
@@ -364,6 +380,8 @@ mod tests {
         assert_eq!(shipped.smtp, builtin.smtp);
         assert_eq!(shipped.relay, builtin.relay);
         assert_eq!(shipped.engine, builtin.engine);
+        assert_eq!(shipped.http.listeners, builtin.http.listeners);
+        assert_eq!(shipped.carry_in, builtin.carry_in);
     }
 
     #[test]

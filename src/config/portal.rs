@@ -64,7 +64,7 @@ struct RawUser {
     name: String,
     /// The password's argon2id hash (a PHC string), never the password.
     argon2: Secret<String>,
-    /// `approve` and/or `admin`.
+    /// `approve`, `admin`, `carry_in` (may use the carry-in box).
     roles: Vec<String>,
 }
 
@@ -208,12 +208,16 @@ impl RawPortal {
                 problems,
                 &format!("{key}.roles"),
                 &u.roles,
-                &[("approve", Role::Approve), ("admin", Role::Admin)],
+                &[
+                    ("approve", Role::Approve),
+                    ("admin", Role::Admin),
+                    ("carry_in", Role::CarryIn),
+                ],
             );
             if roles.is_empty() {
                 problems.push(ConfigProblem {
                     key: format!("{key}.roles"),
-                    message: "needs \"approve\", \"admin\" or both".into(),
+                    message: "needs \"approve\", \"admin\" or \"carry_in\"".into(),
                 });
             }
             users.push(LocalUser {

@@ -47,10 +47,16 @@ async fn serve(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
-    let http_listen = config.serve.http_listen;
-    let http_listener = tokio::net::TcpListener::bind(http_listen)
-        .await
-        .with_context(|| format!("listening on {http_listen} (serve.http_listen)"))?;
+    let (http_listeners, mut certificates) = http_listeners(&config).await?;
+    let http_listen: Vec<String> = http_listeners
+        .iter()
+        .map(|l| {
+            let scheme = if l.tls.is_some() { "https" } else { "http" };
+            let addr = l.listener.local_addr().map_or_else(|_| "?".into(), |a| a.to_string());
+            format!("{scheme}://{addr} ({}: {})", l.name, l.groups.names().join(", "))
+        })
+        .collect();
+    let http_listen = http_listen.join(", ");
     tracing::info!(smtp = %listen, next_hop = %config.serve.next_hop, data_dir = %data_dir.display(), "mugai serving");
     // Not eprintln!: a daemon whose stderr is gone goes on.
     let _ = writeln!(
@@ -64,7 +70,11 @@ async fn serve(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
         tracing::warn!("no http.api_keys configured: the /v1 API refuses every call (make one with `mugai apikey`)");
     }
     let starttls = match &config.smtp.tls {
-        Some((cert, key)) => Some(tls_acceptor(cert, key).map_err(|e| anyhow::anyhow!("STARTTLS: {e}"))?),
+        Some((cert, key)) => {
+            let (acceptor, certificate) = tls_acceptor(cert, key).map_err(|e| anyhow::anyhow!("STARTTLS: {e}"))?;
+            certificates.push(certificate);
+            Some(acceptor)
+        }
         None => None,
     };
     let pipeline = Arc::new(Pipeline::new(config, store, audit));
@@ -82,6 +92,15 @@ async fn serve(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
                 _ = hup.recv() => {
                     let loaded = Config::load(path.as_deref()).map_err(|e| e.to_string());
                     reloading.reload(loaded);
+                    // Certificates renewed in place (same files): new handshakes get them,
+                    // connections already open keep theirs. Addresses and route groups
+                    // are read at start only.
+                    for certificate in &certificates {
+                        match certificate.reload() {
+                            Ok(()) => tracing::info!(files = %certificate.files(), "TLS certificate reloaded"),
+                            Err(e) => tracing::error!(error = %e, "TLS certificate not reloaded; the old one stays"),
+                        }
+                    }
                 }
             }
         }
@@ -90,11 +109,42 @@ async fn serve(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
     });
     let http_state = http::AppState::new(pipeline.clone());
     http_state.resume();
-    let http = tokio::spawn(http::serve(http_listener, http_state, stopped.clone()));
+    let serving: Vec<_> = http_listeners
+        .into_iter()
+        .map(|l| tokio::spawn(http::serve(l, http_state.clone(), stopped.clone())))
+        .collect();
     smtp::server::serve(listener, smtp::server::Smtp::new(pipeline, starttls), stopped).await;
-    let _ = http.await;
+    for http in serving {
+        let _ = http.await;
+    }
     purge.abort();
     Ok(())
+}
+
+/// Bind every HTTP listener of `http.listeners` and load its certificate.
+async fn http_listeners(config: &Config) -> anyhow::Result<(Vec<http::Listening>, Vec<Arc<tls::Certificate>>)> {
+    let (mut listening, mut certificates) = (Vec::new(), Vec::new());
+    for l in &config.http.listeners {
+        let listener = tokio::net::TcpListener::bind(l.listen)
+            .await
+            .with_context(|| format!("listening on {} (http listener {})", l.listen, l.name))?;
+        let tls = match &l.tls {
+            Some((cert, key)) => {
+                let (acceptor, certificate) =
+                    tls_acceptor(cert, key).map_err(|e| anyhow::anyhow!("http listener {}: {e}", l.name))?;
+                certificates.push(certificate);
+                Some(acceptor)
+            }
+            None => None,
+        };
+        listening.push(http::Listening {
+            name: l.name.clone(),
+            listener,
+            tls,
+            groups: l.groups,
+        });
+    }
+    Ok((listening, certificates))
 }
 
 /// Retention, at start and every [`PURGE_EVERY`]; each run is a `purge.ran` line.

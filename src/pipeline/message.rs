@@ -23,6 +23,7 @@ use super::Loaded;
 use super::{Permit, Pipeline, WorkError};
 use crate::audit::{AuditLog, Event, Origin};
 use crate::cdr::FileKind;
+use crate::config::AttachmentMode;
 use crate::mail::parse::{self, Attachment, BodySource, Damage, Item, Mail, Special};
 use crate::mail::rebuild::{self, OutPart, Rebuilt};
 use crate::mail::{
@@ -70,6 +71,26 @@ pub fn process<R: AsRef<[u8]>>(
     raw: R,
     envelope: &Envelope,
 ) -> Result<Processed, MessageError> {
+    process_as(
+        loaded,
+        store,
+        (audit, origin),
+        raw,
+        envelope,
+        loaded.config.mail.attachments,
+    )
+}
+
+/// [`process`], its files re-attached or linked as `attachments` says (the carry-in box
+/// always links, whatever `mail.attachments` says for mail).
+fn process_as<R: AsRef<[u8]>>(
+    loaded: &Loaded,
+    store: &Store,
+    (audit, origin): (&AuditLog, &Origin),
+    raw: R,
+    envelope: &Envelope,
+    attachments: AttachmentMode,
+) -> Result<Processed, MessageError> {
     let started = Instant::now();
     let (row, message_id, mail) = receive(loaded, store, raw.as_ref(), envelope)?;
     drop(raw);
@@ -77,7 +98,7 @@ pub fn process<R: AsRef<[u8]>>(
         loaded,
         store,
         (audit, origin),
-        envelope,
+        (envelope, attachments),
         (row, message_id),
         mail,
         started,
@@ -141,7 +162,7 @@ fn finish(
     loaded: &Loaded,
     store: &Store,
     (audit, origin): (&AuditLog, &Origin),
-    envelope: &Envelope,
+    (envelope, attachments): (&Envelope, AttachmentMode),
     (row, message_id): (MessageRow, Option<String>),
     mail: Mail<'static>,
     started: Instant,
@@ -149,6 +170,7 @@ fn finish(
     let cfg = &loaded.config.mail;
     let mut run = Run {
         loaded,
+        attachments,
         store,
         message: &row.id,
         malformed: !mail.damage.is_empty(),
@@ -210,6 +232,8 @@ fn finish(
 /// State of one message's run.
 struct Run<'e> {
     loaded: &'e Loaded,
+    /// Files re-attached, linked, or both.
+    attachments: AttachmentMode,
     store: &'e Store,
     message: &'e str,
     malformed: bool,
@@ -437,7 +461,7 @@ impl Run<'_> {
             written,
         })?;
         drop(a.bytes);
-        let attach = clean.is_some() && cfg.attachments.reattaches();
+        let attach = clean.is_some() && self.attachments.reattaches();
         // A file in the mail with nothing else reaches its page only by this link; the rest
         // as `mail.links` says.
         let wants_link = (clean.is_some() && !attach) || cfg.links.link(outcome, attach);
@@ -546,14 +570,27 @@ impl Pipeline {
         envelope: Envelope,
         origin: &Origin,
     ) -> Result<Delivery, MessageError> {
+        self.message_as(load, envelope, origin, None).await
+    }
+
+    /// [`Pipeline::message`], the files re-attached or linked as `attachments` says (or as
+    /// `mail.attachments` says).
+    pub(super) async fn message_as(
+        self: &Arc<Self>,
+        load: impl FnOnce() -> std::io::Result<Vec<u8>> + Send + 'static,
+        envelope: Envelope,
+        origin: &Origin,
+        attachments: Option<AttachmentMode>,
+    ) -> Result<Delivery, MessageError> {
         let current = self.current();
+        let attachments = attachments.unwrap_or(current.config.mail.attachments);
         let deadline = current.config.engine.message_timeout;
         let (store, audit, who) = (self.store.clone(), self.audit.clone(), origin.clone());
         let started = Instant::now();
         let (report, rebuilt) = self
             .run_work(Permit::Wait, Some(deadline), move || {
                 let message = load().map_err(|e| MessageError::Store(e.into()))?;
-                let processed = process(&current, &store, &audit, &who, message, &envelope)?;
+                let processed = process_as(&current, &store, (&audit, &who), message, &envelope, attachments)?;
                 let bytes = processed
                     .rebuilt
                     .to_bytes()

@@ -5,6 +5,7 @@
 //!
 //! - [`Pipeline::message`] (`message.rs`): a received mail, disarmed and rebuilt;
 //! - [`Pipeline::file`] (`file.rs`): one file for the HTTP API;
+//! - [`Pipeline::carry_in`] (`carry_in.rs`): files from the carry-in box, as one mail;
 //! - [`Pipeline::unlock`] (`held.rs`): a held password archive opened with its password;
 //! - [`Pipeline::release`], [`Pipeline::request`], [`Pipeline::decide`] (`originals.rs`): an
 //!   original handed out, asked for, approved or denied.
@@ -19,6 +20,7 @@
 //! budget for messages being received — so the ingresses depend on this module and on
 //! nothing of each other. May use `cdr`, `mail`, `store`, `audit`, `policy`, `scan`, leaves.
 
+mod carry_in;
 mod file;
 mod held;
 mod memory;
@@ -31,6 +33,7 @@ use std::sync::{Arc, RwLock};
 
 use tokio::sync::Semaphore;
 
+pub use carry_in::{CarriedIn, CarryIn, CarryInError};
 pub use file::{FileDone, FileInput, Keep};
 pub use held::UnlockRefused;
 pub use memory::MessageMemory;

@@ -341,6 +341,17 @@ pub trait Sessions: Send + Sync {
     fn take_signin_try(&self, who: &str, now: u64, max: u32, window: u64) -> Result<std::result::Result<u32, u64>>;
     /// Forget `who`'s attempts (after a sign-in that succeeded).
     fn clear_signin_tries(&self, who: &str) -> Result<()>;
+    /// Count `use_.0` files of `use_.1` bytes carried in by `who` on `day` (days since the
+    /// epoch, Japan time) when the day's total stays within `max` (files, bytes): `Ok(())`,
+    /// or `Err(used)` — the day's total so far — and nothing counted. One transaction:
+    /// instances counting for one person at once count one after another.
+    fn take_carry_quota(
+        &self,
+        who: &str,
+        day: u64,
+        use_: (u64, u64),
+        max: (u64, u64),
+    ) -> Result<std::result::Result<(), (u64, u64)>>;
 }
 
 /// A table of attempt counters (`key`, `tries`, `since`): each backend counts password tries

@@ -146,6 +146,15 @@ CREATE TABLE signin_tries (
     since BIGINT NOT NULL
 );
 ",
+    "
+CREATE TABLE carry_quota (
+    who TEXT NOT NULL,
+    day BIGINT NOT NULL,
+    files BIGINT NOT NULL,
+    bytes BIGINT NOT NULL,
+    PRIMARY KEY (who, day)
+);
+",
 ];
 
 /// Advisory lock keys (any two constants of ours): migrations, and the retention purge.
@@ -1135,6 +1144,46 @@ impl Sessions for PgLedger {
     fn clear_signin_tries(&self, who: &str) -> Result<()> {
         self.clear_tries(Tries::SIGN_IN, who)
     }
+
+    fn take_carry_quota(
+        &self,
+        who: &str,
+        day: u64,
+        use_: (u64, u64),
+        max: (u64, u64),
+    ) -> Result<std::result::Result<(), (u64, u64)>> {
+        let who = who.to_owned();
+        let day = to_i64(day);
+        self.call(move |c| {
+            Box::pin(async move {
+                // The row is made first, then locked, as for attempt counters.
+                let tx = c.transaction().await?;
+                tx.execute(
+                    "INSERT INTO carry_quota (who, day, files, bytes) VALUES ($1, $2, 0, 0) ON CONFLICT DO NOTHING",
+                    &[&who, &day],
+                )
+                .await?;
+                let row = tx
+                    .query_one(
+                        "SELECT files, bytes FROM carry_quota WHERE who = $1 AND day = $2 FOR UPDATE",
+                        &[&who, &day],
+                    )
+                    .await?;
+                let used = (to_u64(row.get(0)), to_u64(row.get(1)));
+                if used.0.saturating_add(use_.0) > max.0 || used.1.saturating_add(use_.1) > max.1 {
+                    tx.commit().await?;
+                    return Ok(Err(used));
+                }
+                tx.execute(
+                    "UPDATE carry_quota SET files = files + $3, bytes = bytes + $4 WHERE who = $1 AND day = $2",
+                    &[&who, &day, &to_i64(use_.0), &to_i64(use_.1)],
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(Ok(()))
+            })
+        })
+    }
 }
 
 impl Ledger for PgLedger {
@@ -1190,6 +1239,8 @@ impl Ledger for PgLedger {
                     &[&now.saturating_sub(86_400)],
                 )
                 .await?;
+                tx.execute("DELETE FROM carry_quota WHERE day < $1", &[&(now / 86_400 - 1)])
+                    .await?;
                 let gone_jobs = tx
                     .query(
                         "DELETE FROM jobs WHERE expires <= $1 RETURNING input_blob, clean_blob",

@@ -125,6 +125,13 @@ CREATE TABLE IF NOT EXISTS signin_tries (
     tries INTEGER NOT NULL,
     since INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS carry_quota (
+    who TEXT NOT NULL,
+    day INTEGER NOT NULL,
+    files INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    PRIMARY KEY (who, day)
+);
 ";
 
 /// The ledger in one SQLite file. One connection behind a mutex: rows are small and writes
@@ -806,6 +813,37 @@ impl Sessions for SqliteLedger {
     fn clear_signin_tries(&self, who: &str) -> Result<()> {
         self.with(|c| clear_tries(c, Tries::SIGN_IN, who))
     }
+
+    fn take_carry_quota(
+        &self,
+        who: &str,
+        day: u64,
+        use_: (u64, u64),
+        max: (u64, u64),
+    ) -> Result<std::result::Result<(), (u64, u64)>> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let used: (i64, i64) = tx
+                .query_row(
+                    "SELECT files, bytes FROM carry_quota WHERE who = ?1 AND day = ?2",
+                    params![who, to_i64(day)],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?
+                .unwrap_or((0, 0));
+            let used = (to_u64(used.0), to_u64(used.1));
+            if used.0.saturating_add(use_.0) > max.0 || used.1.saturating_add(use_.1) > max.1 {
+                return Ok(Err(used));
+            }
+            tx.execute(
+                "INSERT INTO carry_quota (who, day, files, bytes) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT(who, day) DO UPDATE SET files = files + excluded.files, bytes = bytes + excluded.bytes",
+                params![who, to_i64(day), to_i64(use_.0), to_i64(use_.1)],
+            )?;
+            tx.commit()?;
+            Ok(Ok(()))
+        })
+    }
 }
 
 impl Ledger for SqliteLedger {
@@ -861,6 +899,7 @@ impl Ledger for SqliteLedger {
                 "DELETE FROM signin_tries WHERE since <= ?1",
                 [now.saturating_sub(86_400)],
             )?;
+            tx.execute("DELETE FROM carry_quota WHERE day < ?1", [now / 86_400 - 1])?;
             tx.execute("DELETE FROM jobs WHERE expires <= ?1", [now])?;
             candidates.sort();
             candidates.dedup();

@@ -82,6 +82,19 @@ impl Store {
         Ok(self.ledger.clear_signin_tries(who)?)
     }
 
+    /// Count a carry-in of `files` files and `bytes` bytes by `who` today (Japan time) when
+    /// within the day's `max` (files, bytes): `Ok(())`, or `Err(used today)` and nothing counted.
+    pub fn take_carry_quota(
+        &self,
+        who: &str,
+        files: u64,
+        bytes: u64,
+        max: (u64, u64),
+    ) -> Result<Result<(), (u64, u64)>, StoreError> {
+        let day = (now() + 9 * 3600) / 86_400;
+        Ok(self.ledger.take_carry_quota(who, day, (files, bytes), max)?)
+    }
+
     /// The part a link token names, if the token is genuine, unexpired and the part still kept.
     pub fn resolve(&self, token: &str, now: u64) -> Result<PartRow, ResolveError> {
         let link = self.links.verify(token, now).map_err(ResolveError::Link)?;

@@ -32,6 +32,7 @@ pub fn require(config: &Config, headers: &HeaderMap, role: Role) -> Result<ApiKe
             Role::Submit => "submit",
             Role::Approve => "approve",
             Role::Admin => "admin",
+            Role::CarryIn => "carry_in",
         }))
     }
 }

@@ -38,6 +38,7 @@ pub use error::ApiError;
 pub use openapi::spec;
 
 use crate::audit::Origin;
+use crate::config::RouteGroups;
 use crate::pipeline::Pipeline;
 
 /// What every request shares: the pipeline (the daemon's engine, store, audit trail and
@@ -171,9 +172,45 @@ impl Client {
     }
 }
 
-/// Every route. The OpenAPI document lists the same paths (a test holds them equal).
+/// Every route, as the default listener serves them (tests drive this one). The OpenAPI
+/// document lists the same paths (a test holds them equal).
 pub fn router(state: Arc<AppState>) -> Router {
+    router_for(state, RouteGroups::ALL, false)
+}
+
+/// The routes of `groups` (`[http.listeners]`); the rest answer 404 here. Health checks are
+/// on every listener. Over `tls`, answers also carry HSTS and every cookie is `Secure`.
+pub fn router_for(state: Arc<AppState>, groups: RouteGroups, tls: bool) -> Router {
     let body_limit = usize::try_from(state.pipeline.current().config.http.max_body_bytes).unwrap_or(usize::MAX);
+    let mut app = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz));
+    if groups.api {
+        app = app.merge(api_routes());
+    }
+    if groups.portal {
+        app = app.merge(portal_forms());
+    }
+    if groups.carry_in {
+        app = app.merge(carry_in_forms(body_limit));
+    }
+    if groups.portal || groups.carry_in {
+        app = app.merge(page_forms(Router::new().route("/display", get(pages::display::choose))));
+    }
+    let app = app
+        .fallback(error::not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::map_response(security_headers));
+    let app = if tls {
+        app.layer(axum::middleware::map_response(over_tls))
+    } else {
+        app
+    };
+    app.with_state(state)
+}
+
+/// The file-exchange API, monitoring and the API's document.
+fn api_routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/v1/sanitize", post(sanitize::sanitize))
         .route("/v1/reports/{id}", get(sanitize::report))
@@ -185,42 +222,61 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/originals/{id}/approve", post(originals::approve))
         .route("/v1/originals/{id}/deny", post(originals::deny))
         .route("/v1/approvals", get(originals::pending))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(openapi::openapi))
-        .merge(small_forms())
-        .fallback(error::not_found)
-        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
-        .layer(axum::middleware::map_response(security_headers))
-        .with_state(state)
+        .merge(
+            Router::new()
+                .route("/v1/held/{token}/unlock", post(held::unlock_api))
+                .layer(axum::extract::DefaultBodyLimit::max(FORM_LIMIT)),
+        )
 }
 
-/// Routes whose bodies are a password or a form: limited to [`FORM_LIMIT`], not to the file
-/// upload limit.
-fn small_forms() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/v1/held/{token}/unlock", post(held::unlock_api))
-        .route("/o/{token}", get(pages::recipient::show))
-        .route("/o/{token}/clean", get(pages::recipient::clean))
-        .route("/o/{token}/original", get(pages::recipient::original))
-        .route("/o/{token}/request", post(pages::recipient::request))
-        .route("/o/{token}/unlock", post(pages::recipient::unlock_form))
-        .route("/admin", get(pages::admin::search))
-        .route("/admin/messages/{id}", get(pages::admin::message))
-        .route("/admin/messages/{id}/original", post(pages::admin::original))
-        .route("/admin/parts/{id}/original", post(pages::admin::original))
-        .route("/admin/parts/{id}/release", post(pages::admin::release))
-        .route("/admin/parts/{id}/revoke", post(pages::admin::revoke))
-        .route("/admin/stats", get(pages::admin::stats))
-        .route("/admin/stats.csv", get(pages::admin::stats_csv))
-        .route("/admin/config", get(pages::admin::config))
-        .route("/approvals", get(pages::approver::show))
-        .route("/approvals/login", post(pages::approver::login))
-        .route("/approvals/logout", post(pages::approver::logout))
-        .route("/approvals/{id}/approve", post(pages::approver::approve))
-        .route("/approvals/{id}/deny", post(pages::approver::deny))
-        .route("/display", get(pages::display::choose))
+/// The LGWAN-side pages: recipient page, admin console, approvers.
+fn portal_forms() -> Router<Arc<AppState>> {
+    page_forms(
+        Router::new()
+            .route("/o/{token}", get(pages::recipient::show))
+            .route("/o/{token}/clean", get(pages::recipient::clean))
+            .route("/o/{token}/original", get(pages::recipient::original))
+            .route("/o/{token}/request", post(pages::recipient::request))
+            .route("/o/{token}/unlock", post(pages::recipient::unlock_form))
+            .route("/admin", get(pages::admin::search))
+            .route("/admin/messages/{id}", get(pages::admin::message))
+            .route("/admin/messages/{id}/original", post(pages::admin::original))
+            .route("/admin/parts/{id}/original", post(pages::admin::original))
+            .route("/admin/parts/{id}/release", post(pages::admin::release))
+            .route("/admin/parts/{id}/revoke", post(pages::admin::revoke))
+            .route("/admin/stats", get(pages::admin::stats))
+            .route("/admin/stats.csv", get(pages::admin::stats_csv))
+            .route("/admin/config", get(pages::admin::config))
+            .route("/approvals", get(pages::approver::show))
+            .route("/approvals/login", post(pages::approver::login))
+            .route("/approvals/logout", post(pages::approver::logout))
+            .route("/approvals/{id}/approve", post(pages::approver::approve))
+            .route("/approvals/{id}/deny", post(pages::approver::deny)),
+    )
+}
+
+/// The internet-side carry-in box: its forms, and the upload (files, up to the upload limit).
+fn carry_in_forms(body_limit: usize) -> Router<Arc<AppState>> {
+    page_forms(
+        Router::new()
+            .route("/carry-in", get(pages::carry_in::show))
+            .route("/carry-in/login", post(pages::carry_in::login))
+            .route("/carry-in/logout", post(pages::carry_in::logout)),
+    )
+    .merge(
+        Router::new()
+            .route("/carry-in/upload", post(pages::carry_in::upload))
+            .layer(axum::middleware::from_fn(pages::display::apply))
+            .layer(axum::extract::DefaultBodyLimit::max(body_limit)),
+    )
+}
+
+/// Pages' routes: the display settings applied, bodies limited to [`FORM_LIMIT`] (a form or
+/// a password, never a file).
+fn page_forms(routes: Router<Arc<AppState>>) -> Router<Arc<AppState>> {
+    routes
         .layer(axum::middleware::from_fn(pages::display::apply))
         .layer(axum::extract::DefaultBodyLimit::max(FORM_LIMIT))
 }
@@ -271,17 +327,61 @@ async fn security_headers(mut response: axum::response::Response) -> axum::respo
     response
 }
 
-/// Serve `router` on `listener` until `shutdown` turns true; requests in flight finish.
+/// What answers over TLS carry besides: HSTS (a browser that has seen the site over TLS
+/// never tries plain HTTP for it again), and `Secure` on every cookie set.
+async fn over_tls(mut response: axum::response::Response) -> axum::response::Response {
+    use axum::http::header::{self, HeaderValue};
+    let h = response.headers_mut();
+    h.insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000"),
+    );
+    let cookies: Vec<HeaderValue> = h.get_all(header::SET_COOKIE).iter().cloned().collect();
+    if !cookies.is_empty() {
+        h.remove(header::SET_COOKIE);
+        for cookie in cookies {
+            let secure = cookie
+                .to_str()
+                .map(|c| c.split(';').any(|a| a.trim().eq_ignore_ascii_case("secure")))
+                .unwrap_or(true);
+            let cookie = if secure {
+                Some(cookie)
+            } else {
+                HeaderValue::from_str(&format!("{}; Secure", cookie.to_str().unwrap_or_default())).ok()
+            };
+            if let Some(c) = cookie {
+                h.append(header::SET_COOKIE, c);
+            }
+        }
+    }
+    response
+}
+
+/// One HTTP listener as the daemon opened it: the socket, TLS when configured, the route
+/// groups it serves.
+pub struct Listening {
+    pub name: String,
+    pub listener: TcpListener,
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    pub groups: RouteGroups,
+}
+
+/// Serve `listening` until `shutdown` turns true; requests in flight finish.
 ///
 /// hyper directly rather than `axum::serve`, for what a listener facing many clients needs:
-/// at most `http.max_connections` connections (a permit is taken before one is accepted, so
-/// the next waits in the kernel's backlog), and `http.header_timeout_secs` to send a
-/// request's headers (a client that never finishes them is closed instead of held).
-pub async fn serve(listener: TcpListener, state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
-    use hyper_util::rt::{TokioIo, TokioTimer};
-
+/// at most `http.max_connections` connections per listener (a permit is taken before one is
+/// accepted, so the next waits in the kernel's backlog), and `http.header_timeout_secs` to
+/// finish the TLS handshake and then to send a request's headers (a client that never
+/// finishes them is closed instead of held).
+pub async fn serve(listening: Listening, state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
     let http = state.pipeline.current().config.http.clone();
-    let app = router(state);
+    let Listening {
+        name,
+        listener,
+        tls,
+        groups,
+    } = listening;
+    let app = router_for(state, groups, tls.is_some());
     let connections = Arc::new(tokio::sync::Semaphore::new(http.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
@@ -305,31 +405,53 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>, mut shutdown: wa
             Ok(accepted) => accepted,
             Err(e) => {
                 // Out of file descriptors and the like: wait a moment instead of spinning.
-                tracing::warn!(error = %e, "HTTP accept failed");
+                tracing::warn!(error = %e, listener = %name, "HTTP accept failed");
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 continue;
             }
         };
-        let connection = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(http.header_timeout)
-            .serve_connection(TokioIo::new(stream), {
-                let app = app.clone();
-                // Each request learns the address it came from (for the audit trail).
-                hyper::service::service_fn(move |mut request: axum::http::Request<hyper::body::Incoming>| {
-                    request.extensions_mut().insert(ClientAddr(peer));
-                    let mut app = app.clone();
-                    tower_service::Service::call(&mut app, request)
-                })
-            });
-        let connection = graceful.watch(connection);
+        let (app, watcher, tls) = (app.clone(), graceful.watcher(), tls.clone());
+        let timeout = http.header_timeout;
         tokio::spawn(async move {
             let _permit = permit;
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "HTTP connection ended with an error");
+            match tls {
+                None => connection(stream, peer, app, timeout, watcher).await,
+                Some(acceptor) => match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => connection(stream, peer, app, timeout, watcher).await,
+                    Ok(Err(e)) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
+                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                },
             }
         });
     }
     // Requests in flight finish; idle keep-alive connections are closed.
     graceful.shutdown().await;
+}
+
+/// One connection, HTTP/1.1, until it ends or the server stops.
+async fn connection<S>(
+    stream: S,
+    peer: std::net::SocketAddr,
+    app: Router,
+    header_timeout: std::time::Duration,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(
+            TokioIo::new(stream),
+            // Each request learns the address it came from (for the audit trail).
+            hyper::service::service_fn(move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(ClientAddr(peer));
+                let mut app = app.clone();
+                tower_service::Service::call(&mut app, request)
+            }),
+        );
+    if let Err(e) = watcher.watch(connection).await {
+        tracing::debug!(error = %e, "HTTP connection ended with an error");
+    }
 }

@@ -194,6 +194,45 @@ fn pages(doc: &mut Value) {
             "responses": { "303": { "description": "Back to the page." }, "403": html("Form not from this site."), "404": html("No pending request.") }
         }});
     }
+    // The carry-in box (the internet-side listener's `carry_in` group).
+    paths["/carry-in"] = json!({ "get": {
+        "operationId": "carryInPage", "summary": "The carry-in box: sign-in, or the upload form",
+        "responses": { "200": html("The page.") }
+    }});
+    for (path, op, summary) in [
+        ("/carry-in/login", "carryInLogin", "Sign in to the carry-in box (form)"),
+        (
+            "/carry-in/logout",
+            "carryInLogout",
+            "Sign out of the carry-in box (form)",
+        ),
+    ] {
+        paths[path] = json!({ "post": {
+            "operationId": op, "summary": summary, "requestBody": form,
+            "responses": { "303": { "description": "Back to the page." }, "401": html("Wrong name or password, or no carry-in right."), "403": html("Form not from this site.") }
+        }});
+    }
+    paths["/carry-in/upload"] = json!({ "post": {
+        "operationId": "carryInUpload",
+        "summary": "Files for an LGWAN mailbox: sanitized, and a notice with links sent to the mailbox",
+        "requestBody": { "required": true, "content": { "multipart/form-data": { "schema": {
+            "type": "object",
+            "required": ["csrf", "mailbox", "files"],
+            "properties": {
+                "csrf": { "type": "string" },
+                "mailbox": { "type": "string", "format": "email" },
+                "note": { "type": "string" },
+                "files": { "type": "array", "items": { "type": "string", "format": "binary" } }
+            }
+        } } } },
+        "responses": {
+            "200": html("Sent: the page says so, with the reference."),
+            "400": html("Refused: no file, too many, a mailbox not allowed, over the day's quota."),
+            "401": html("Not signed in."),
+            "403": html("Form not from this site."),
+            "503": html("Busy, or the LGWAN-side MTA did not take the notice.")
+        }
+    }});
     paths["/display"] = json!({ "get": {
         "operationId": "displaySwitch", "summary": "Large text and high contrast for the pages (a cookie), then back",
         "responses": { "303": { "description": "Back to the page (this site's pages only)." } }

@@ -47,13 +47,44 @@ fn bad(message: &str) -> ApiError {
 }
 
 fn from_form(content_type: &[u8], body: &Bytes) -> Result<Upload, ApiError> {
+    form(content_type, body, MAX_FORM_PARTS)?
+        .files
+        .into_iter()
+        .next()
+        .ok_or_else(|| bad("no file in the form (a part with a filename, or named \"file\")"))
+}
+
+/// A `multipart/form-data` body taken apart: its files, in order, and its text fields.
+pub struct Form {
+    pub files: Vec<Upload>,
+    /// Text fields by name (UTF-8; a field that is not is left out), in order.
+    pub fields: Vec<(String, String)>,
+}
+
+impl Form {
+    /// The first text field called `name`.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Split a form of at most `max_parts` parts (`content_type` names the boundary). A part with
+/// a file name, or called `file`, is a file (an empty one, as a browser sends for a file input
+/// left empty, is left out); the rest are text fields of at most [`MAX_FIELD_BYTES`].
+pub fn form(content_type: &[u8], body: &Bytes, max_parts: usize) -> Result<Form, ApiError> {
     let boundary = mime_header::param(content_type, "boundary")
         .filter(|b| !b.is_empty() && b.len() <= 200)
         .ok_or_else(|| bad("multipart/form-data without a boundary"))?;
-    let parts = mime::split(body, boundary.as_bytes(), MAX_FORM_PARTS);
+    let parts = mime::split(body, boundary.as_bytes(), max_parts);
     if !parts.closed {
-        return Err(bad("the multipart body does not end with its closing boundary"));
+        return Err(bad(
+            "the multipart body does not end with its closing boundary (or holds too many parts)",
+        ));
     }
+    let mut form = Form {
+        files: Vec::new(),
+        fields: Vec::new(),
+    };
     for part in parts.parts {
         let entity = mime::entity(part);
         let fields = mime_header::fields(entity.header);
@@ -63,16 +94,27 @@ fn from_form(content_type: &[u8], body: &Bytes) -> Result<Upload, ApiError> {
         let filename = mime_header::param(disposition.value(), "filename");
         let field = mime_header::param(disposition.value(), "name");
         if filename.is_some() || field.as_deref() == Some("file") {
+            if entity.body.is_empty() {
+                continue;
+            }
             // The part's bytes as a slice of the body: no copy.
             let start = entity.body.as_ptr() as usize - body.as_ptr() as usize;
-            return Ok(Upload {
+            form.files.push(Upload {
                 name: filename.and_then(file_name),
                 bytes: body.slice(start..start + entity.body.len()),
             });
+        } else if let (Some(name), Ok(value)) = (field, std::str::from_utf8(entity.body)) {
+            if value.len() > MAX_FIELD_BYTES {
+                return Err(bad("a text field of the form is too long"));
+            }
+            form.fields.push((name, value.to_string()));
         }
     }
-    Err(bad("no file in the form (a part with a filename, or named \"file\")"))
+    Ok(form)
 }
+
+/// Longest text field of a form.
+const MAX_FIELD_BYTES: usize = 16 * 1024;
 
 #[cfg(test)]
 mod tests {

@@ -12,13 +12,12 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 
-use super::people::{sign_in, signed_in, Approver, SessionCookie, SignIn, SESSION_SECS};
+use super::people::{enter, signed_in, Approver, Door, Refusal, SessionCookie};
 use super::{check_csrf, cookie, csrf_field, csrf_token, error_page, esc, jst, page, see_other, size, Lang};
 use crate::ingress::http::error::ApiError;
 use crate::ingress::http::held::form_field;
 use crate::ingress::http::originals::{blocking, decide};
 use crate::ingress::http::{AppState, Client};
-use crate::store::now;
 
 /// `GET /approvals`: the sign-in form, or the pending requests.
 pub async fn show(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
@@ -227,69 +226,19 @@ pub async fn login(State(state): State<Arc<AppState>>, client: Client, headers: 
         return error_page(lang, &e);
     }
     let people = state.pipeline.current().config.portal.has_people();
-    let refused = |problem: &str, status: StatusCode| {
-        state.pipeline.signed_in(&client.origin("approver"), None);
-        let (csrf, _) = csrf_token(&headers);
-        let mut response = sign_in_page(lang, &csrf, people, Some(problem));
-        *response.status_mut() = status;
-        response
-    };
-    let (name, source, grants) = match sign_in(&state, &form).await {
-        SignIn::Granted { name, source, grants } => (name, source, grants),
-        SignIn::Refused => {
-            tracing::warn!("approver sign-in refused");
-            let problem = if people {
-                lang.t(
-                    "利用者名かパスワードが正しくないか、承認の権限がありません。",
-                    "The user name or password is wrong, or the account cannot approve.",
-                )
-            } else {
-                lang.t(
-                    "キーが正しくないか、承認の権限がありません。",
-                    "The key is not valid or cannot approve.",
-                )
-            };
-            return refused(problem, StatusCode::UNAUTHORIZED);
+    match enter(&state, &client, &form, Door::Approvals).await {
+        Ok((_, set_cookie)) => {
+            let mut response = see_other("/approvals");
+            response.headers_mut().insert(header::SET_COOKIE, set_cookie);
+            response
         }
-        SignIn::Locked(seconds) => {
-            tracing::warn!(seconds, "approver sign-in refused: too many wrong passwords");
-            let minutes = seconds.div_ceil(60);
-            let text = match lang {
-                Lang::Ja => {
-                    format!("パスワードの誤りが続いたため、このアカウントは {minutes} 分間サインインできません。")
-                }
-                Lang::En => format!("Too many wrong passwords: this account cannot sign in for {minutes} minutes."),
-            };
-            let mut response = refused(&text, StatusCode::TOO_MANY_REQUESTS);
-            if let Ok(v) = HeaderValue::from_str(&seconds.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            return response;
+        Err(Refusal::Failed(e)) => error_page(lang, &e),
+        Err(refusal) => {
+            let (csrf, _) = csrf_token(&headers);
+            let text = refusal.text(lang, people, Door::Approvals);
+            refusal.apply(sign_in_page(lang, &csrf, people, Some(&text)))
         }
-        SignIn::Unavailable => {
-            let problem = lang.t(
-                "認証サーバーに接続できません。しばらくしてからもう一度お試しください。",
-                "The sign-in directory cannot be reached. Please try again later.",
-            );
-            return refused(problem, StatusCode::SERVICE_UNAVAILABLE);
-        }
-    };
-    let (store, person) = (state.pipeline.store().clone(), name.clone());
-    let token = match blocking(move || store.open_session(&person, &source, &grants, now() + SESSION_SECS)).await {
-        Ok(Ok(token)) => token,
-        Ok(Err(e)) => return error_page(lang, &ApiError::internal(e)),
-        Err(e) => return error_page(lang, &e),
-    };
-    tracing::info!(approver = %name, "approver signed in");
-    state
-        .pipeline
-        .signed_in(&client.origin(format!("approver:{name}")), Some(&name));
-    let mut response = see_other("/approvals");
-    let session = SessionCookie::of(&state.pipeline.current().config);
-    if let Ok(v) = HeaderValue::from_str(&session.set(&token, SESSION_SECS)) {
-        response.headers_mut().insert(header::SET_COOKIE, v);
     }
-    response
 }
 
 /// `POST /approvals/logout`.

@@ -12,6 +12,7 @@
 
 pub mod admin;
 pub mod approver;
+pub mod carry_in;
 pub mod display;
 pub mod people;
 pub mod recipient;
@@ -287,6 +288,11 @@ pub fn csrf_field(token: &str) -> String {
 /// (compared in constant time), and a browser's `Origin`/`Sec-Fetch-Site` must say
 /// same-origin when it sends them.
 pub fn check_csrf(headers: &HeaderMap, form: &[u8]) -> Result<(), ApiError> {
+    check_csrf_field(headers, super::held::form_field(form, "csrf").as_deref())
+}
+
+/// [`check_csrf`] with the form's `csrf` field already taken out (of a multipart form).
+pub fn check_csrf_field(headers: &HeaderMap, field: Option<&str>) -> Result<(), ApiError> {
     let refused = || ApiError::new(StatusCode::FORBIDDEN, "csrf", "the form did not come from this site");
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         if site != "same-origin" && site != "none" {
@@ -311,7 +317,7 @@ pub fn check_csrf(headers: &HeaderMap, form: &[u8]) -> Result<(), ApiError> {
         }
     }
     let cookie = cookie(headers, CSRF_COOKIE).ok_or_else(refused)?;
-    let field = super::held::form_field(form, "csrf").ok_or_else(refused)?;
+    let field = field.ok_or_else(refused)?;
     let same =
         cookie.len() == field.len() && cookie.bytes().zip(field.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
     if same {

@@ -9,20 +9,30 @@
 //! What an approver decides: every request when no approver groups are configured or the
 //! person is an administrator; otherwise the requests for mail to the recipients of the
 //! groups they are in (部署ごとの承認者).
+//!
+//! The carry-in box on the internet side signs in the same people at its own door
+//! ([`Door::CarryIn`]): local accounts with the `carry_in` role, directory people (members of
+//! `carry_in.ldap_group` where one is set), never a key. Its sessions have their own cookie
+//! and sources, and count at no other door.
 
 use std::sync::Arc;
 
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
 use sha2::{Digest, Sha256};
 
 use super::cookie;
-use crate::config::{ApiKey, PortalConfig, Role};
+use super::Lang;
+use crate::config::{all_tls, ApiKey, PortalConfig, Role};
+use crate::ingress::http::error::ApiError;
 use crate::ingress::http::held::form_field;
 use crate::ingress::http::originals::blocking;
-use crate::ingress::http::AppState;
+use crate::ingress::http::{AppState, Client};
+use crate::store::now;
 use crate::store::{ObjectId, SessionRow};
 
 const SESSION_COOKIE: &str = "mugai_approver";
+const CARRY_IN_COOKIE: &str = "mugai_carry_in";
 pub const SESSION_SECS: u64 = 8 * 3600;
 
 /// The session cookie as this site sets it: where the pages are served over TLS (the link
@@ -41,9 +51,20 @@ impl SessionCookie {
             .portal_url
             .as_deref()
             .unwrap_or(&config.mail.link_base_url);
-        let secure = base.starts_with("https://");
+        let secure = base.starts_with("https://") || all_tls(&config.http.listeners, |g| g.portal);
+        SessionCookie::named(SESSION_COOKIE, secure)
+    }
+
+    /// The carry-in box's session cookie: its own name (a cookie is the host's, whatever the
+    /// port, and an internet-side session must never count on the LGWAN side), `Secure`
+    /// where every listener serving the box speaks TLS.
+    pub fn carry_in(config: &crate::config::Config) -> SessionCookie {
+        SessionCookie::named(CARRY_IN_COOKIE, all_tls(&config.http.listeners, |g| g.carry_in))
+    }
+
+    fn named(name: &str, secure: bool) -> SessionCookie {
         SessionCookie {
-            name: format!("{}{SESSION_COOKIE}", if secure { "__Host-" } else { "" }),
+            name: format!("{}{name}", if secure { "__Host-" } else { "" }),
             secure,
         }
     }
@@ -63,9 +84,11 @@ impl SessionCookie {
 const MAX_SIGN_IN_FAILURES: u32 = 5;
 const SIGN_IN_WINDOW_SECS: u64 = 15 * 60;
 
-/// Session sources.
+/// Session sources: the approvals' and the carry-in box's.
 const LOCAL_SOURCE: &str = "local";
 const LDAP_SOURCE: &str = "ldap";
+const CARRY_LOCAL_SOURCE: &str = "carry:local";
+const CARRY_LDAP_SOURCE: &str = "carry:ldap";
 /// `key:` and the first bytes of the key's SHA-256, hex.
 const KEY_SOURCE: &str = "key:";
 
@@ -96,6 +119,14 @@ impl Approver {
     }
 }
 
+/// Where a person signs in: the approver's page (LGWAN side) or the carry-in box (internet
+/// side). The same accounts, different rights, sessions that count only at their own door.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Door {
+    Approvals,
+    CarryIn,
+}
+
 /// What a sign-in came to.
 pub enum SignIn {
     /// Signed in: the session's person, source and grants.
@@ -109,6 +140,116 @@ pub enum SignIn {
     Locked(u64),
     /// The directory could not be asked (down, TLS refused): not the person's fault.
     Unavailable,
+}
+
+/// Why a sign-in form did not sign its person in.
+pub enum Refusal {
+    /// Wrong name or password, or no right to this door.
+    Wrong,
+    /// Too many wrong passwords: seconds until the next try.
+    Locked(u64),
+    /// The directory could not be asked.
+    Unavailable,
+    /// The session could not be kept.
+    Failed(ApiError),
+}
+
+impl Refusal {
+    /// What the sign-in page says, at `door`, with accounts (`people`) or keys.
+    pub fn text(&self, lang: Lang, people: bool, door: Door) -> String {
+        match self {
+            Refusal::Wrong => match (door, people) {
+                (Door::CarryIn, _) => lang.t(
+                    "利用者名かパスワードが正しくないか、ファイル持ち込みの権限がありません。",
+                    "The user name or password is wrong, or the account may not carry files in.",
+                ),
+                (Door::Approvals, true) => lang.t(
+                    "利用者名かパスワードが正しくないか、承認の権限がありません。",
+                    "The user name or password is wrong, or the account cannot approve.",
+                ),
+                (Door::Approvals, false) => lang.t(
+                    "キーが正しくないか、承認の権限がありません。",
+                    "The key is not valid or cannot approve.",
+                ),
+            }
+            .to_string(),
+            Refusal::Locked(seconds) => {
+                let minutes = seconds.div_ceil(60);
+                match lang {
+                    Lang::Ja => {
+                        format!("パスワードの誤りが続いたため、このアカウントは {minutes} 分間サインインできません。")
+                    }
+                    Lang::En => format!("Too many wrong passwords: this account cannot sign in for {minutes} minutes."),
+                }
+            }
+            Refusal::Unavailable | Refusal::Failed(_) => lang
+                .t(
+                    "認証サーバーに接続できません。しばらくしてからもう一度お試しください。",
+                    "The sign-in directory cannot be reached. Please try again later.",
+                )
+                .to_string(),
+        }
+    }
+
+    /// The sign-in page `response` with this refusal's status (and `Retry-After`).
+    pub fn apply(&self, mut response: Response) -> Response {
+        *response.status_mut() = match self {
+            Refusal::Wrong => StatusCode::UNAUTHORIZED,
+            Refusal::Locked(_) => StatusCode::TOO_MANY_REQUESTS,
+            Refusal::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Refusal::Failed(e) => e.status,
+        };
+        if let Refusal::Locked(seconds) = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*seconds));
+        }
+        response
+    }
+}
+
+/// Check a sign-in form at `door` and open the session: the person and the `Set-Cookie` of
+/// the session, or why not. Every outcome is in the audit trail, under the door's actor.
+pub async fn enter(
+    state: &Arc<AppState>,
+    client: &Client,
+    form: &[u8],
+    door: Door,
+) -> Result<(String, HeaderValue), Refusal> {
+    let actor = match door {
+        Door::Approvals => "approver",
+        Door::CarryIn => "carry_in",
+    };
+    let (name, source, grants) = match sign_in(state, form, door).await {
+        SignIn::Granted { name, source, grants } => (name, source, grants),
+        refused => {
+            tracing::warn!(door = actor, "sign-in refused");
+            state.pipeline.signed_in(&client.origin(actor), None);
+            return Err(match refused {
+                SignIn::Locked(seconds) => Refusal::Locked(seconds),
+                SignIn::Unavailable => Refusal::Unavailable,
+                _ => Refusal::Wrong,
+            });
+        }
+    };
+    let (store, person) = (state.pipeline.store().clone(), name.clone());
+    let token = match blocking(move || store.open_session(&person, &source, &grants, now() + SESSION_SECS)).await {
+        Ok(Ok(token)) => token,
+        Ok(Err(e)) => return Err(Refusal::Failed(ApiError::internal(e))),
+        Err(e) => return Err(Refusal::Failed(e)),
+    };
+    tracing::info!(person = %name, door = actor, "signed in");
+    state
+        .pipeline
+        .signed_in(&client.origin(format!("{actor}:{name}")), Some(&name));
+    let config = &state.pipeline.current().config;
+    let cookie = match door {
+        Door::Approvals => SessionCookie::of(config),
+        Door::CarryIn => SessionCookie::carry_in(config),
+    };
+    let set =
+        HeaderValue::from_str(&cookie.set(&token, SESSION_SECS)).map_err(|e| Refusal::Failed(ApiError::internal(e)))?;
+    Ok((name, set))
 }
 
 /// The signed-in approver, if the session cookie is genuine, its session live in the ledger,
@@ -174,11 +315,14 @@ fn approver_of(config: &crate::config::Config, session: &SessionRow) -> Option<A
 
 /// Check the sign-in form: a person's name and password where people are configured
 /// (a local account by that name, else the directory), otherwise an approver's key.
-pub async fn sign_in(state: &Arc<AppState>, form: &[u8]) -> SignIn {
+pub async fn sign_in(state: &Arc<AppState>, form: &[u8], door: Door) -> SignIn {
     let current = state.pipeline.current();
     let config = &current.config;
     if !config.portal.has_people() {
-        return key_sign_in(config, form);
+        return match door {
+            Door::Approvals => key_sign_in(config, form),
+            Door::CarryIn => SignIn::Refused,
+        };
     }
     let name = form_field(form, "user").unwrap_or_default().trim().to_string();
     let password = form_field(form, "password").unwrap_or_default();
@@ -195,8 +339,9 @@ pub async fn sign_in(state: &Arc<AppState>, form: &[u8]) -> SignIn {
         Err(_) => return SignIn::Unavailable,
     }
     let signed = match (config.portal.user(&name), &config.portal.ldap) {
-        (Some(_), _) | (None, None) => local_sign_in(&config.portal, &name, password).await,
+        (Some(_), _) | (None, None) => local_sign_in(&config.portal, &name, password, door).await,
         (None, Some(ldap)) => match crate::directory::sign_in(ldap, &name, &password).await {
+            Ok(Some(person)) if door == Door::CarryIn => carry_in_grants(config, &name, &person),
             Ok(Some(person)) => directory_grants(&config.portal, &name, &person),
             Ok(None) => SignIn::Refused,
             Err(e) => {
@@ -216,13 +361,10 @@ pub async fn sign_in(state: &Arc<AppState>, form: &[u8]) -> SignIn {
 
 /// A local account's password, verified off the async threads (argon2id takes tens of
 /// milliseconds on purpose); an unknown name costs the same as a known one.
-async fn local_sign_in(portal: &PortalConfig, name: &str, password: String) -> SignIn {
+async fn local_sign_in(portal: &PortalConfig, name: &str, password: String, door: Door) -> SignIn {
     let user = portal.user(name).cloned();
     let verified = blocking(move || match &user {
-        Some(user) => {
-            crate::passwords::verify(&password, user.argon2.expose())
-                && (user.roles.contains(&Role::Approve) || user.roles.contains(&Role::Admin))
-        }
+        Some(user) => crate::passwords::verify(&password, user.argon2.expose()) && may_enter(&user.roles, door),
         None => {
             crate::passwords::verify_nobody(&password);
             false
@@ -233,12 +375,68 @@ async fn local_sign_in(portal: &PortalConfig, name: &str, password: String) -> S
     if verified {
         SignIn::Granted {
             name: name.to_string(),
-            source: LOCAL_SOURCE.to_string(),
+            source: match door {
+                Door::Approvals => LOCAL_SOURCE,
+                Door::CarryIn => CARRY_LOCAL_SOURCE,
+            }
+            .to_string(),
             grants: Vec::new(),
         }
     } else {
         SignIn::Refused
     }
+}
+
+/// Whether a local account's roles open `door`: approving needs `approve` or `admin`, the
+/// carry-in box `carry_in` (an administrator of the LGWAN side is not thereby a user of the
+/// internet side).
+fn may_enter(roles: &[Role], door: Door) -> bool {
+    match door {
+        Door::Approvals => roles.contains(&Role::Approve) || roles.contains(&Role::Admin),
+        Door::CarryIn => roles.contains(&Role::CarryIn),
+    }
+}
+
+/// Whether a directory person may use the carry-in box: a member of `carry_in.ldap_group`
+/// where one is set, anyone the directory signs in otherwise.
+fn carry_in_grants(config: &crate::config::Config, name: &str, person: &crate::directory::Person) -> SignIn {
+    let member = |group: &str| person.groups.iter().any(|g| g.eq_ignore_ascii_case(group));
+    if config.carry_in.ldap_group.as_deref().is_some_and(|g| !member(g)) {
+        tracing::warn!(person = %person.dn, "carry-in sign-in: not a member of carry_in.ldap_group");
+        return SignIn::Refused;
+    }
+    SignIn::Granted {
+        name: name.to_string(),
+        source: CARRY_LDAP_SOURCE.to_string(),
+        grants: Vec::new(),
+    }
+}
+
+/// The person signed in to the carry-in box, if the cookie is genuine, its session live, and
+/// they may still use the box (a local account keeps the `carry_in` role; a directory is
+/// still configured).
+pub async fn carrier(state: &Arc<AppState>, headers: &HeaderMap) -> Option<String> {
+    let config = &state.pipeline.current().config;
+    let token = cookie(headers, &SessionCookie::carry_in(config).name)?;
+    let store = state.pipeline.store().clone();
+    let session = match blocking(move || store.session(&token)).await {
+        Ok(Ok(session)) => session?,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "could not read a carry-in session");
+            return None;
+        }
+        Err(_) => return None,
+    };
+    let config = &state.pipeline.current().config;
+    let still = match session.source.as_str() {
+        CARRY_LOCAL_SOURCE => config
+            .portal
+            .user(&session.person)
+            .is_some_and(|u| may_enter(&u.roles, Door::CarryIn)),
+        CARRY_LDAP_SOURCE => config.portal.ldap.is_some(),
+        _ => false,
+    };
+    still.then_some(session.person)
 }
 
 /// What a directory person may do: administrator as a member of `admin_group`, approver in
