@@ -248,3 +248,167 @@ fn recipient_requests_approver_approves_recipient_downloads_and_a_zip_is_unlocke
         assert!(png.starts_with(b"\x89PNG") && png.len() > 1000, "{shot}");
     }
 }
+
+/// `mugai user add NAME ROLE` with `password` on its standard input: the `users = [...]` line.
+fn user_line(name: &str, role: &str, password: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mugai"))
+        .args(["user", "add", name, role])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("mugai user add");
+    writeln!(child.stdin.take().expect("stdin"), "{password}").expect("password");
+    let out = child.wait_with_output().expect("mugai user add");
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).expect("utf-8").trim().to_string()
+}
+
+/// The carry-in box end to end: two listeners (internet side: the box; LGWAN side: the
+/// pages), a staff member signs in and uploads a macro `.docm` and a password ZIP in the
+/// browser, the notice mail reaches a real SMTP sink (Postfix's `smtp-sink`, the next hop),
+/// and its link opens the LGWAN-side page where the disarmed `.docx` is downloaded; axe-core
+/// judges every page.
+#[test]
+fn carry_in_from_the_internet_side_reaches_the_lgwan_page() {
+    let Some(chromium) = browser_ready() else { return };
+    let hop = common::free_port();
+    let Some(sink) = common::servers::SmtpSink::start(hop) else {
+        return;
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (internet, lgwan, smtp) = (common::free_port(), common::free_port(), common::free_port());
+    let lgwan_base = format!("http://127.0.0.1:{lgwan}");
+    let config = dir.path().join("mugai.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[serve]\ndata_dir = \"{data}\"\nsmtp_listen = \"127.0.0.1:{smtp}\"\nnext_hop = \"127.0.0.1:{hop}\"\n\
+             [audit]\nlog = \"{audit}\"\n[mail]\nlink_base_url = \"{lgwan_base}\"\n\
+             [http.listeners.internet]\nlisten = \"127.0.0.1:{internet}\"\nserve = [\"carry_in\"]\n\
+             [http.listeners.lgwan]\nlisten = \"127.0.0.1:{lgwan}\"\nserve = [\"portal\"]\n\
+             [carry_in]\nmailbox_domains = [\"city.example.lg.jp\"]\nsender = \"carry-in@gw.city.example.lg.jp\"\n\
+             [portal]\n{users}\n",
+            data = dir.path().join("data").display(),
+            audit = dir.path().join("audit.jsonl").display(),
+            users = user_line("tanaka", "carry_in", "tanaka-password"),
+        ),
+    )
+    .expect("config");
+    let docm = common::fixture("ooxml/macro.docm");
+    let files = [
+        common::write_temp(dir.path(), "報告書.docm", &docm),
+        common::write_temp(dir.path(), "資料.zip", &common::fixture("zip/zipcrypto.zip")),
+    ];
+    let mut serve = common::spawn_serve(&config, smtp, std::time::Duration::from_secs(30));
+    common::wait_listening(
+        internet,
+        "the internet-side listener",
+        std::time::Duration::from_secs(10),
+    );
+    let artifacts = root.join("target/browser-artifacts/carry-in");
+    let _ = std::fs::remove_dir_all(&artifacts);
+    std::fs::create_dir_all(&artifacts).expect("artifacts dir");
+    let node = |phase: &str, extra: &[(&str, String)]| {
+        let mut command = Command::new("node");
+        command
+            .arg(root.join("tests/browser/carry_in.mjs"))
+            .current_dir(root.join("tests/browser"))
+            .env("PHASE", phase)
+            .env("ARTIFACTS", &artifacts)
+            .env("CHROMIUM", &chromium);
+        for (k, v) in extra {
+            command.env(k, v);
+        }
+        let run = command.output().expect("run node");
+        let stdout = String::from_utf8_lossy(&run.stdout).to_string();
+        assert!(
+            run.status.success(),
+            "the carry-in flow ({phase}) failed (screenshots in {}):\n{stdout}\n{}",
+            artifacts.display(),
+            String::from_utf8_lossy(&run.stderr)
+        );
+        serde_json::from_str::<serde_json::Value>(stdout.lines().last().unwrap_or("")).expect("JSON result")
+    };
+    let uploaded = node(
+        "upload",
+        &[
+            ("INTERNET", format!("http://127.0.0.1:{internet}")),
+            ("CARRY_USER", "tanaka".into()),
+            ("CARRY_PASSWORD", "tanaka-password".into()),
+            ("MAILBOX", "kakari@city.example.lg.jp".into()),
+            (
+                "FILES",
+                files
+                    .iter()
+                    .map(|f| f.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ),
+        ],
+    );
+
+    // The notice reached the sink: to the mailbox, with a link per file to the LGWAN side.
+    let started = std::time::Instant::now();
+    let notice = loop {
+        if let Some(m) = sink.messages().first() {
+            break m.clone();
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "no notice at the sink"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    std::fs::copy(&notice, artifacts.join("notice.eml")).expect("keep the notice");
+    let (headers, _, text) = common::mail_headers_and_text(&notice);
+    assert!(headers.contains("kakari@city.example.lg.jp"), "{headers}");
+    assert!(text.contains("tanaka") && text.contains("会議資料です"), "{text}");
+    let link_after = |name: &str| -> String {
+        let at = text
+            .find(name)
+            .unwrap_or_else(|| panic!("{name} not in the notice:\n{text}"));
+        let rest = &text[at..];
+        let start = rest.find(&format!("{lgwan_base}/o/")).expect("a link after the name");
+        rest[start..].split_whitespace().next().expect("link").to_string()
+    };
+    let received = node(
+        "receive",
+        &[
+            ("DOC_URL", link_after("報告書.docm")),
+            ("ZIP_URL", link_after("資料.zip")),
+        ],
+    );
+    let _ = serve.kill();
+    let _ = serve.wait();
+
+    // The download is the engine's rebuild of the .docm: a .docx without the macro.
+    let clean_path = received["clean"]["file"].as_str().expect("clean file");
+    let engine = mugai::Engine::new(mugai::Config::load(Some(&config)).expect("config"));
+    let expected = engine.run(&docm, Some("報告書.docm")).output.expect("clean docx");
+    assert_eq!(sha256(&std::fs::read(clean_path).expect("clean")), sha256(&expected));
+    assert!(
+        received["clean"]["suggested"].as_str().unwrap_or("").ends_with(".docx"),
+        "{received}"
+    );
+    let olevba = common::judge("olevba", &[clean_path]);
+    assert!(String::from_utf8_lossy(&olevba.stdout).contains("No VBA or XLM macros found"));
+    // Six pages judged by axe-core, none with a violation (a violation fails the flow).
+    let judged = [&uploaded, &received]
+        .iter()
+        .flat_map(|r| r["checked"].as_array().cloned().unwrap_or_default())
+        .filter(|c| c.as_str().unwrap_or("").starts_with("axe-core"))
+        .count();
+    assert_eq!(judged, 6);
+    // The audit trail has the carry-in, by whom, to which mailbox, from which message.
+    let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).expect("audit");
+    let sent = audit
+        .lines()
+        .find(|l| l.contains("\"carry_in.sent\""))
+        .unwrap_or_else(|| panic!("no carry_in.sent in the audit:\n{audit}"));
+    assert!(
+        sent.contains("carry_in:tanaka") && sent.contains("kakari@city.example.lg.jp") && sent.contains("\"files\":2"),
+        "{sent}"
+    );
+}

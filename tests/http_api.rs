@@ -2432,3 +2432,118 @@ async fn an_unlock_waits_for_a_worker_permit_like_every_other_piece_of_work() {
     let a = answer.await;
     assert_eq!(a.status, StatusCode::OK);
 }
+
+/// A carry-in upload form: the CSRF field, the mailbox, and `files` (name, bytes).
+fn carry_in_form(session: &str, mailbox: &str, files: &[(&str, &[u8])]) -> Request<Body> {
+    let mut body = Vec::new();
+    let mut field = |name: &str, filename: Option<&str>, value: &[u8]| {
+        body.extend_from_slice(b"--CarryB0undary\r\nContent-Disposition: form-data; name=\"");
+        body.extend_from_slice(name.as_bytes());
+        body.push(b'"');
+        if let Some(f) = filename {
+            body.extend_from_slice(format!("; filename=\"{f}\"\r\nContent-Type: application/octet-stream").as_bytes());
+        }
+        body.extend_from_slice(b"\r\n\r\n");
+        body.extend_from_slice(value);
+        body.extend_from_slice(b"\r\n");
+    };
+    field("csrf", None, CSRF.as_bytes());
+    field("mailbox", None, mailbox.as_bytes());
+    field("note", None, "よろしくお願いします".as_bytes());
+    for (name, bytes) in files {
+        field("files", Some(name), bytes);
+    }
+    body.extend_from_slice(b"--CarryB0undary--\r\n");
+    Request::post("/carry-in/upload")
+        .header("content-type", "multipart/form-data; boundary=CarryB0undary")
+        .header("cookie", session)
+        .body(Body::from(body))
+        .expect("request")
+}
+
+#[tokio::test]
+async fn the_carry_in_box_signs_in_at_its_own_door_and_keeps_to_its_limits() {
+    let tanaka = mugai::passwords::hash("tanaka-password").expect("hash");
+    let yamada = mugai::passwords::hash("yamada-password").expect("hash");
+    let api = api(&format!(
+        "[portal]\nusers = [{{ name = \"tanaka\", argon2 = \"{tanaka}\", roles = [\"carry_in\"] }}, \
+         {{ name = \"yamada\", argon2 = \"{yamada}\", roles = [\"approve\", \"admin\"] }}]\n\
+         [carry_in]\nmailbox_domains = [\"city.example.lg.jp\"]\nmax_files = 2\ndaily_files = 3\n"
+    ));
+    let cookie = format!("mugai_csrf={CSRF}");
+    let sign_in = |path: &str, user: &str| {
+        form(
+            path,
+            &format!("csrf={CSRF}&user={user}&password={user}-password"),
+            &[("cookie", &cookie)],
+        )
+    };
+    // Each door lets in only its own people: an approver is no carrier, and the reverse.
+    let a = call(&api, sign_in("/carry-in/login", "yamada")).await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.text());
+    assert!(a.text().contains("ファイル持ち込みの権限がありません"));
+    assert_eq!(
+        call(&api, sign_in("/approvals/login", "tanaka")).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let a = call(&api, sign_in("/carry-in/login", "tanaka")).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.text());
+    let carry = a.cookie("mugai_carry_in").expect("session");
+    let session = format!("{cookie}; mugai_carry_in={carry}");
+    // The carry-in session opens the box, and nothing on the LGWAN side.
+    let page = call(&api, with_headers(get("/carry-in", None), &[("cookie", &session)])).await;
+    assert!(
+        page.text().contains("tanaka さんとしてサインインしています"),
+        "{}",
+        page.text()
+    );
+    assert!(page.text().contains("enctype=\"multipart/form-data\""));
+    let approvals = call(&api, with_headers(get("/approvals", None), &[("cookie", &session)])).await;
+    assert!(
+        approvals.text().contains("name=\"password\""),
+        "the approvals ask to sign in"
+    );
+    let admin = call(&api, with_headers(get("/admin", None), &[("cookie", &session)])).await;
+    assert_ne!(admin.status, StatusCode::OK);
+
+    let docm = fixture("ooxml/macro.docm");
+    let one: &[(&str, &[u8])] = &[("報告書.docm", &docm)];
+    // Without a session, without the form's token, to a mailbox outside the domains, too
+    // many files: refused, and nothing is carried in.
+    let a = call(&api, carry_in_form(&cookie, "kakari@city.example.lg.jp", one)).await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    let forged = format!("mugai_csrf={}; mugai_carry_in={carry}", "f".repeat(32));
+    let a = call(&api, carry_in_form(&forged, "kakari@city.example.lg.jp", one)).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let a = call(&api, carry_in_form(&session, "someone@example.com", one)).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert!(a.text().contains("この届け先には送れません"), "{}", a.text());
+    let three: &[(&str, &[u8])] = &[("a.docm", &docm), ("b.docm", &docm), ("c.docm", &docm)];
+    let a = call(&api, carry_in_form(&session, "kakari@city.example.lg.jp", three)).await;
+    assert!(a.text().contains("一度に送れるのは 2 件まで"), "{}", a.text());
+
+    // Two files go through the pipeline; nothing listens at the next hop, so the notice is
+    // not delivered (503) — and the two count against the day (3 files).
+    let two = &three[..2];
+    let a = call(&api, carry_in_form(&session, "kakari@city.example.lg.jp", two)).await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.text());
+    let a = call(&api, carry_in_form(&session, "kakari@city.example.lg.jp", two)).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert!(
+        a.text().contains("本日の持ち込みの上限を超えます（本日これまで 2 件"),
+        "{}",
+        a.text()
+    );
+    // One more still fits.
+    let a = call(&api, carry_in_form(&session, "kakari@city.example.lg.jp", one)).await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.text());
+
+    let audit = std::fs::read_to_string(api._dir.path().join("audit.jsonl")).expect("audit");
+    let refused: Vec<&str> = audit
+        .lines()
+        .filter(|l| l.contains("\"carry_in.refused\""))
+        .filter_map(|l| l.split("\"reason\":\"").nth(1)?.split('"').next())
+        .collect();
+    assert_eq!(refused, ["mailbox", "next_hop", "quota", "next_hop"], "{audit}");
+    assert!(audit.contains("\"actor\":\"carry_in:tanaka\""), "{audit}");
+}

@@ -142,7 +142,7 @@ fn compose(config: &Config, c: &CarryIn) -> Result<Vec<u8>, CarryInError> {
     let failed = |e: &dyn std::fmt::Display| CarryInError::Store(format!("composing the mail: {e}"));
     let mut text = format!(
         "{} さんがファイル持ち込み窓口（インターネット側）から {} 件のファイルを送りました。\n\
-         ファイルは無害化してあります。下のリンクの受信ページから受け取ってください。\n",
+         ファイルは無害化してあります。上の一覧のリンク（受信ページ）から受け取ってください。\n",
         c.person,
         c.files.len()
     );
@@ -163,6 +163,7 @@ fn compose(config: &Config, c: &CarryIn) -> Result<Vec<u8>, CarryInError> {
             c.person,
             c.files.len()
         ))
+        .message_id(None)
         .multipart(parts)
         .map_err(|e| failed(&e))?;
     Ok(message.formatted())

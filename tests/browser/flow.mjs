@@ -6,59 +6,14 @@
 // Env: BASE, DOC_URL (recipient link of a macro .docm), ZIP_URL (link of a password ZIP),
 // APPROVER_USER and APPROVER_PASSWORD (an administrator of the test directory), ZIP_PASSWORD,
 // ARTIFACTS (screenshots and downloads go there), CHROMIUM.
-import { chromium } from 'playwright-core';
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
+import { ARTIFACTS, download, env, expect, judge, options, run } from './lib.mjs';
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-};
 const BASE = env('BASE');
 const DOC_URL = env('DOC_URL');
 const ZIP_URL = env('ZIP_URL');
-const ARTIFACTS = env('ARTIFACTS');
-const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
-const checked = [];
-function expect(condition, what) {
-  if (!condition) throw new Error(`expected: ${what}`);
-  checked.push(what);
-}
-
-// axe-core on the page as it is now; the screenshot is taken first so a failure has one.
-async function judge(page, name) {
-  await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
-  await page.evaluate(axeSource);
-  const result = await page.evaluate(() =>
-    window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] } }));
-  if (result.violations.length > 0) {
-    const lines = result.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`);
-    throw new Error(`axe-core: ${name}: ${lines.join('; ')}`);
-  }
-  checked.push(`axe-core: no violations on ${name} (${result.passes.length} rules passed)`);
-}
-
-async function download(page, action, name) {
-  const [dl] = await Promise.all([page.waitForEvent('download'), action()]);
-  const file = path.join(ARTIFACTS, name);
-  await dl.saveAs(file);
-  return { file, sha256: createHash('sha256').update(readFileSync(file)).digest('hex'), suggested: dl.suggestedFilename() };
-}
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync'],
-});
-// bypassCSP lets axe-core's script into pages whose CSP allows no script at all.
-const options = { acceptDownloads: true, bypassCSP: true, viewport: { width: 1024, height: 800 } };
-const out = {};
-try {
+await run(async (browser, out) => {
   // 1. The recipient opens the link from the notice (Japanese browser).
   const recipient = await browser.newContext({ ...options, locale: 'ja-JP' });
   const page = await recipient.newPage();
@@ -159,18 +114,4 @@ try {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
   expect(overflow <= 0, `no horizontal scrolling at 200% text (${overflow}px)`);
   await page.screenshot({ path: path.join(ARTIFACTS, '11-text-200.png'), fullPage: true });
-} catch (e) {
-  // The state each page was in when the flow failed, for the artifacts.
-  let i = 0;
-  for (const context of browser.contexts()) {
-    for (const p of context.pages()) {
-      await p.screenshot({ path: path.join(ARTIFACTS, `failure-${i++}.png`), fullPage: true }).catch(() => {});
-      console.error(`page ${i - 1}: ${p.url()}`);
-    }
-  }
-  throw e;
-} finally {
-  await browser.close();
-}
-out.checked = checked;
-console.log(JSON.stringify(out));
+});

@@ -15,7 +15,8 @@ use axum::response::Response;
 
 use super::people::{carrier, enter, Door, Refusal, SessionCookie};
 use super::{
-    check_csrf, check_csrf_field, cookie, csrf_field, csrf_token, error_page, esc, page, see_other, size, Lang,
+    check_csrf, check_csrf_field, cookie, csrf_field, csrf_token, error_page, esc, page_with_footer, see_other, size,
+    Lang,
 };
 use crate::ingress::http::error::ApiError;
 use crate::ingress::http::originals::blocking;
@@ -64,7 +65,7 @@ fn sign_in_page(lang: Lang, csrf: &str, problem: Option<&str>) -> Response {
     } else {
         StatusCode::OK
     };
-    page(
+    carry_in_page(
         lang,
         status,
         lang.t("ファイル持ち込み: サインイン", "Carry-in: sign in"),
@@ -130,7 +131,16 @@ fn upload_page(state: &AppState, lang: Lang, csrf: &str, person: &str, outcome: 
         Some((false, _)) => StatusCode::BAD_REQUEST,
         _ => StatusCode::OK,
     };
-    page(lang, status, lang.t("ファイル持ち込み", "Carry files in"), &body)
+    carry_in_page(lang, status, lang.t("ファイル持ち込み", "Carry files in"), &body)
+}
+
+/// A page of the box, with its own footer.
+fn carry_in_page(lang: Lang, status: StatusCode, title: &str, body: &str) -> Response {
+    let footer = lang.t(
+        "ファイル持ち込み窓口: 送ったファイルは無害化してから LGWAN 側へ届けられます。操作はすべて記録されます。",
+        "The carry-in box: files are sanitized before they reach the LGWAN side. Every action is recorded.",
+    );
+    page_with_footer(lang, status, title, body, footer)
 }
 
 /// `POST /carry-in/login`.

@@ -135,6 +135,15 @@ static PAGE_CSP: LazyLock<String> = LazyLock::new(|| {
 
 /// A whole page: `title` is the `<title>` and the `<h1>`, `body` is HTML already escaped.
 pub fn page(lang: Lang, status: StatusCode, title: &str, body: &str) -> Response {
+    let footer = lang.t(
+        "このページは受信したファイルの無害化の結果をお知らせするものです。リンクは他の人に渡さないでください。",
+        "This page tells you what the gateway did with a file sent to you. Do not share its link.",
+    );
+    page_with_footer(lang, status, title, body, footer)
+}
+
+/// [`page`] with its own footer text (plain text, escaped here).
+pub fn page_with_footer(lang: Lang, status: StatusCode, title: &str, body: &str, footer: &str) -> Response {
     let mut html = String::with_capacity(body.len() + STYLE.len() + 1024);
     let _ = write!(
         html,
@@ -148,10 +157,7 @@ pub fn page(lang: Lang, status: StatusCode, title: &str, body: &str) -> Response
         marker = display::MARKER,
         title = esc(title),
         brand = lang.t("mugai 無害化ゲートウェイ", "mugai sanitizing gateway"),
-        footer = lang.t(
-            "このページは受信したファイルの無害化の結果をお知らせするものです。リンクは他の人に渡さないでください。",
-            "This page tells you what the gateway did with a file sent to you. Do not share its link.",
-        ),
+        footer = esc(footer),
     );
     let mut response = (status, html).into_response();
     let h = response.headers_mut();
