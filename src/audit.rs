@@ -214,6 +214,13 @@ pub enum Event {
     SignInRefused {},
     #[serde(rename = "approver.signed_out")]
     SignedOut { approver: Option<String> },
+    #[serde(rename = "carry_in.signed_in")]
+    CarrierSignedIn { person: String },
+    /// A refused sign-in at the carry-in box (wrong password, no `carry_in` right, locked).
+    #[serde(rename = "carry_in.sign_in_refused")]
+    CarrierSignInRefused {},
+    #[serde(rename = "carry_in.signed_out")]
+    CarrierSignedOut { person: Option<String> },
     /// A job's result was accepted by its callback receiver.
     #[serde(rename = "callback.sent")]
     CallbackSent { job: String, attempt: u32 },

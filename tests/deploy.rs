@@ -158,6 +158,10 @@ fn every_shipped_configuration_is_accepted_with_its_secrets_in_place() {
     let dir = tempfile::tempdir().expect("tempdir");
     check_config(&root().join("config/mugai.toml"));
     check_config(&root().join("deploy/container/mugai.toml"));
+    // The three deployment models of docs/deployment.md.
+    for model in ["alpha", "beta", "beta-prime"] {
+        check_config(&root().join(format!("deploy/models/{model}.toml")));
+    }
 
     // Compose: the secrets as its init script makes them (openssl, as in the container).
     let secrets = dir.path().join("secrets");
@@ -224,4 +228,42 @@ fn every_shipped_configuration_is_accepted_with_its_secrets_in_place() {
         "{}",
         text(&out)
     );
+}
+
+/// The three deployment models keep the sides apart: the carry-in box and the LGWAN-side
+/// pages never share an interface (address), every listener speaks TLS, and the box may send
+/// only to configured LGWAN domains; the guide shows each model's file.
+#[test]
+fn the_deployment_models_keep_the_internet_and_lgwan_listeners_apart() {
+    let guide = std::fs::read_to_string(root().join("docs/deployment.md")).expect("docs/deployment.md");
+    for model in ["alpha", "beta", "beta-prime"] {
+        let path = root().join(format!("deploy/models/{model}.toml"));
+        assert!(
+            guide.contains(&format!("deploy/models/{model}.toml")),
+            "the guide names {model}"
+        );
+        let config = mugai::Config::load(Some(&path)).expect("config");
+        let listeners = &config.http.listeners;
+        let internet: Vec<_> = listeners
+            .iter()
+            .filter(|l| l.groups.carry_in)
+            .map(|l| l.listen.ip())
+            .collect();
+        let lgwan: Vec<_> = listeners
+            .iter()
+            .filter(|l| l.groups.portal || l.groups.api)
+            .map(|l| l.listen.ip())
+            .collect();
+        assert!(!internet.is_empty() && !lgwan.is_empty(), "{model}");
+        assert!(
+            internet.iter().all(|ip| !lgwan.contains(ip)),
+            "{model}: one interface for both sides"
+        );
+        assert!(
+            listeners.iter().all(|l| l.tls.is_some()),
+            "{model}: a listener without TLS"
+        );
+        assert!(!config.carry_in.mailbox_domains.is_empty(), "{model}");
+        assert!(config.mail.link_base_url.starts_with("https://"), "{model}");
+    }
 }

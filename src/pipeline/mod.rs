@@ -47,6 +47,15 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 
+/// Where a person signs in: the approver's page and admin console (LGWAN side) or the
+/// carry-in box (internet side). The same accounts, different rights; a session counts only
+/// at its own door, and the audit trail names the door.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Door {
+    Approvals,
+    CarryIn,
+}
+
 /// The configuration in force and the engine built from it, swapped together on reload.
 pub struct Loaded {
     pub config: Config,
@@ -154,25 +163,26 @@ impl Pipeline {
         );
     }
 
-    /// An approver signed in (`Some(name)`) or a sign-in was refused (`None`).
-    pub fn signed_in(&self, origin: &Origin, approver: Option<&str>) {
-        let event = match approver {
-            Some(name) => Event::SignedIn {
-                approver: name.to_string(),
-            },
-            None => Event::SignInRefused {},
+    /// A person signed in at `door` (`Some(name)`) or a sign-in was refused (`None`).
+    pub fn signed_in(&self, origin: &Origin, door: Door, person: Option<&str>) {
+        let person = person.map(str::to_string);
+        let event = match (door, person) {
+            (Door::Approvals, Some(approver)) => Event::SignedIn { approver },
+            (Door::Approvals, None) => Event::SignInRefused {},
+            (Door::CarryIn, Some(person)) => Event::CarrierSignedIn { person },
+            (Door::CarryIn, None) => Event::CarrierSignInRefused {},
         };
         self.audit.note(origin, event);
     }
 
-    /// An approver signed out.
-    pub fn signed_out(&self, origin: &Origin, approver: Option<&str>) {
-        self.audit.note(
-            origin,
-            Event::SignedOut {
-                approver: approver.map(str::to_string),
-            },
-        );
+    /// A person signed out at `door`.
+    pub fn signed_out(&self, origin: &Origin, door: Door, person: Option<&str>) {
+        let person = person.map(str::to_string);
+        let event = match door {
+            Door::Approvals => Event::SignedOut { approver: person },
+            Door::CarryIn => Event::CarrierSignedOut { person },
+        };
+        self.audit.note(origin, event);
     }
 
     /// Remove what is past retention now, and say so in the trail.

@@ -418,12 +418,15 @@ impl SmtpSink {
         Some(SmtpSink { child, dir })
     }
 
-    /// The messages received so far, oldest first.
+    /// The messages received so far, oldest first: only files left alone for a moment (smtp-sink
+    /// writes a message's file as its data arrives, so a younger one may still be growing).
     pub fn messages(&self) -> Vec<std::path::PathBuf> {
+        let settled = std::time::SystemTime::now() - std::time::Duration::from_millis(300);
         let mut files: Vec<(std::time::SystemTime, std::path::PathBuf)> = std::fs::read_dir(self.dir.path())
             .map(|d| {
                 d.filter_map(|e| e.ok())
                     .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+                    .filter(|(modified, _)| *modified <= settled)
                     .collect()
             })
             .unwrap_or_default();

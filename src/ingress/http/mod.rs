@@ -1,13 +1,15 @@
 //! The HTTP side (axum on hyper): the file-exchange API (`/v1/...`), health and metrics, and
 //! the OpenAPI document. `router(state)` is the whole surface, so tests drive it with
-//! `oneshot` and the daemon serves it on `serve.http_listen`.
+//! `oneshot`; the daemon serves `router_for` each listener of `http.listeners` (its route
+//! groups, TLS) with `serve`.
 //!
 //! Every handler is small and named for its route: `sanitize.rs` (files in, clean files and
 //! reports out), `originals.rs` (capability links to stored originals), `health.rs`
 //! (`/healthz`, `/readyz`, `/metrics`), `openapi.rs`; `auth.rs` checks API keys and roles,
 //! `upload.rs` takes a file out of a raw or multipart body, `error.rs` is the one JSON error
 //! shape; `jobs.rs` (asynchronous sanitizing), `held.rs` (password archives unlocked) and
-//! `pages/` (the recipient and approver pages, server-rendered HTML).
+//! `pages/` (the recipient and approver pages, the admin console, the carry-in box:
+//! server-rendered HTML).
 //!
 //! May use: `pipeline`, `store` reads, `mail` (MIME headers of uploads), `config`, leaves; never
 //! `ingress::smtp`.
@@ -62,6 +64,8 @@ pub struct AppState {
     uploads: tokio::sync::Semaphore,
     /// The last readiness probe (`/readyz`), reused while fresh.
     readiness: health::Readiness,
+    /// Connections open, all listeners together (`http.max_connections`; read at start).
+    connections: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -78,6 +82,7 @@ impl AppState {
             bodies: spool::Budget::new(body_memory),
             uploads: tokio::sync::Semaphore::new(uploads.min(tokio::sync::Semaphore::MAX_PERMITS)),
             readiness: health::Readiness::default(),
+            connections: Arc::new(tokio::sync::Semaphore::new(config.http.max_connections)),
         })
     }
 
@@ -369,7 +374,7 @@ pub struct Listening {
 /// Serve `listening` until `shutdown` turns true; requests in flight finish.
 ///
 /// hyper directly rather than `axum::serve`, for what a listener facing many clients needs:
-/// at most `http.max_connections` connections per listener (a permit is taken before one is
+/// at most `http.max_connections` connections, all listeners together (a permit is taken before one is
 /// accepted, so the next waits in the kernel's backlog), and `http.header_timeout_secs` to
 /// finish the TLS handshake and then to send a request's headers (a client that never
 /// finishes them is closed instead of held).
@@ -381,8 +386,8 @@ pub async fn serve(listening: Listening, state: Arc<AppState>, mut shutdown: wat
         tls,
         groups,
     } = listening;
+    let connections = state.connections.clone();
     let app = router_for(state, groups, tls.is_some());
-    let connections = Arc::new(tokio::sync::Semaphore::new(http.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
         let stopped = async {

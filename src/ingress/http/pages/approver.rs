@@ -259,7 +259,9 @@ pub async fn logout(State(state): State<Arc<AppState>>, client: Client, headers:
     let actor = who
         .as_ref()
         .map_or_else(|| "approver".to_string(), |n| format!("approver:{n}"));
-    state.pipeline.signed_out(&client.origin(actor), who.as_deref());
+    state
+        .pipeline
+        .signed_out(&client.origin(actor), Door::Approvals, who.as_deref());
     let mut response = see_other("/approvals");
     if let Ok(v) = HeaderValue::from_str(&session.set("", 0)) {
         response.headers_mut().insert(header::SET_COOKIE, v);

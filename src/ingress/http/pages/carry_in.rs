@@ -181,7 +181,9 @@ pub async fn logout(State(state): State<Arc<AppState>>, client: Client, headers:
     let actor = who
         .as_ref()
         .map_or_else(|| "carry_in".to_string(), |n| format!("carry_in:{n}"));
-    state.pipeline.signed_out(&client.origin(actor), who.as_deref());
+    state
+        .pipeline
+        .signed_out(&client.origin(actor), Door::CarryIn, who.as_deref());
     let mut response = see_other("/carry-in");
     if let Ok(v) = axum::http::HeaderValue::from_str(&session.set("", 0)) {
         response.headers_mut().insert(header::SET_COOKIE, v);

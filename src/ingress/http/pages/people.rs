@@ -28,6 +28,7 @@ use crate::ingress::http::error::ApiError;
 use crate::ingress::http::held::form_field;
 use crate::ingress::http::originals::blocking;
 use crate::ingress::http::{AppState, Client};
+pub use crate::pipeline::Door;
 use crate::store::now;
 use crate::store::{ObjectId, SessionRow};
 
@@ -117,14 +118,6 @@ impl Approver {
             .filter_map(|g| portal.group(g))
             .any(|g| recipients.iter().any(|r| g.decides_for(r)))
     }
-}
-
-/// Where a person signs in: the approver's page (LGWAN side) or the carry-in box (internet
-/// side). The same accounts, different rights, sessions that count only at their own door.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Door {
-    Approvals,
-    CarryIn,
 }
 
 /// What a sign-in came to.
@@ -224,7 +217,7 @@ pub async fn enter(
         SignIn::Granted { name, source, grants } => (name, source, grants),
         refused => {
             tracing::warn!(door = actor, "sign-in refused");
-            state.pipeline.signed_in(&client.origin(actor), None);
+            state.pipeline.signed_in(&client.origin(actor), door, None);
             return Err(match refused {
                 SignIn::Locked(seconds) => Refusal::Locked(seconds),
                 SignIn::Unavailable => Refusal::Unavailable,
@@ -241,7 +234,7 @@ pub async fn enter(
     tracing::info!(person = %name, door = actor, "signed in");
     state
         .pipeline
-        .signed_in(&client.origin(format!("{actor}:{name}")), Some(&name));
+        .signed_in(&client.origin(format!("{actor}:{name}")), door, Some(&name));
     let config = &state.pipeline.current().config;
     let cookie = match door {
         Door::Approvals => SessionCookie::of(config),
