@@ -272,6 +272,25 @@ fn conformance(ledger: &dyn Ledger) {
         ledger.take_carry_quota("tanaka", today, (1, 1), max).expect("quota"),
         Ok(())
     );
+    // A carry-in that did not arrive is given back, never below zero.
+    ledger
+        .give_back_carry_quota("yamada", today, (2, 600))
+        .expect("give back");
+    assert_eq!(
+        ledger.take_carry_quota("yamada", today, (3, 600), max).expect("quota"),
+        Err((1, 400))
+    );
+    assert_eq!(
+        ledger.take_carry_quota("yamada", today, (2, 600), max).expect("quota"),
+        Ok(())
+    );
+    ledger
+        .give_back_carry_quota("tanaka", today, (5, 5000))
+        .expect("give back");
+    assert_eq!(
+        ledger.take_carry_quota("tanaka", today, (3, 1000), max).expect("quota"),
+        Ok(())
+    );
 
     // Jobs: held by the instance that accepted them until its lease ends; another instance
     // takes them only then, and only one does; an embedded store starting takes them all.

@@ -7,7 +7,8 @@
 //! the next hop (`serve.next_hop`, the LGWAN-side MTA) as the content filter hands mail on.
 //!
 //! The person's day's quota (`carry_in.daily_files`, `daily_bytes`) is counted in the ledger
-//! before anything is stored; every carry-in and every refusal is a line of the audit trail.
+//! before anything is stored, and given back when the notice does not reach the next hop;
+//! every carry-in and every refusal is a line of the audit trail.
 
 use std::sync::Arc;
 
@@ -108,12 +109,28 @@ impl Pipeline {
             .await
             .map_err(|e| CarryInError::Store(e.to_string()))?
             .map_err(|e| CarryInError::Store(e.to_string()))?;
-        if let Err((files, bytes)) = quota {
-            return Err(CarryInError::Quota(files, bytes));
+        let day = match quota {
+            Ok(day) => day,
+            Err((files, bytes)) => return Err(CarryInError::Quota(files, bytes)),
+        };
+        let sent = self.send(config, c, origin).await;
+        if sent.is_err() {
+            // Nothing reached the mailbox: the day's quota is given back.
+            let (store, person) = (self.store.clone(), c.person.clone());
+            let given =
+                tokio::task::spawn_blocking(move || store.give_back_carry_quota(&person, day, files, bytes)).await;
+            if !matches!(given, Ok(Ok(()))) {
+                tracing::error!(person = %c.person, "could not give back a carry-in's quota");
+            }
         }
+        sent
+    }
+
+    /// The files as one mail through the message pipeline, and its notice to the next hop.
+    async fn send(self: &Arc<Self>, config: &Config, c: &CarryIn, origin: &Origin) -> Result<CarriedIn, CarryInError> {
         let mail = compose(config, c)?;
         let envelope = Envelope {
-            mail_from: box_.sender.clone(),
+            mail_from: config.carry_in.sender.clone(),
             rcpt_to: vec![c.mailbox.clone()],
         };
         let delivery = self

@@ -352,6 +352,9 @@ pub trait Sessions: Send + Sync {
         use_: (u64, u64),
         max: (u64, u64),
     ) -> Result<std::result::Result<(), (u64, u64)>>;
+    /// Give back what [`Sessions::take_carry_quota`] counted for a carry-in that did not
+    /// reach its mailbox (never below zero).
+    fn give_back_carry_quota(&self, who: &str, day: u64, use_: (u64, u64)) -> Result<()>;
 }
 
 /// A table of attempt counters (`key`, `tries`, `since`): each backend counts password tries

@@ -1184,6 +1184,22 @@ impl Sessions for PgLedger {
             })
         })
     }
+
+    fn give_back_carry_quota(&self, who: &str, day: u64, use_: (u64, u64)) -> Result<()> {
+        let who = who.to_owned();
+        let (day, files, bytes) = (to_i64(day), to_i64(use_.0), to_i64(use_.1));
+        self.call(move |c| {
+            Box::pin(async move {
+                c.execute(
+                    "UPDATE carry_quota SET files = GREATEST(files - $3, 0), bytes = GREATEST(bytes - $4, 0) \
+                     WHERE who = $1 AND day = $2",
+                    &[&who, &day, &files, &bytes],
+                )
+                .await
+                .map(drop)
+            })
+        })
+    }
 }
 
 impl Ledger for PgLedger {

@@ -844,6 +844,17 @@ impl Sessions for SqliteLedger {
             Ok(Ok(()))
         })
     }
+
+    fn give_back_carry_quota(&self, who: &str, day: u64, use_: (u64, u64)) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE carry_quota SET files = MAX(files - ?3, 0), bytes = MAX(bytes - ?4, 0) \
+                 WHERE who = ?1 AND day = ?2",
+                params![who, to_i64(day), to_i64(use_.0), to_i64(use_.1)],
+            )?;
+            Ok(())
+        })
+    }
 }
 
 impl Ledger for SqliteLedger {

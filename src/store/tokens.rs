@@ -83,16 +83,25 @@ impl Store {
     }
 
     /// Count a carry-in of `files` files and `bytes` bytes by `who` today (Japan time) when
-    /// within the day's `max` (files, bytes): `Ok(())`, or `Err(used today)` and nothing counted.
+    /// within the day's `max` (files, bytes): `Ok(day)` (the day it counts in), or
+    /// `Err(used today)` and nothing counted.
     pub fn take_carry_quota(
         &self,
         who: &str,
         files: u64,
         bytes: u64,
         max: (u64, u64),
-    ) -> Result<Result<(), (u64, u64)>, StoreError> {
+    ) -> Result<Result<u64, (u64, u64)>, StoreError> {
         let day = (now() + 9 * 3600) / 86_400;
-        Ok(self.ledger.take_carry_quota(who, day, (files, bytes), max)?)
+        Ok(self
+            .ledger
+            .take_carry_quota(who, day, (files, bytes), max)?
+            .map(|()| day))
+    }
+
+    /// Give back a carry-in counted on `day` that did not reach its mailbox.
+    pub fn give_back_carry_quota(&self, who: &str, day: u64, files: u64, bytes: u64) -> Result<(), StoreError> {
+        Ok(self.ledger.give_back_carry_quota(who, day, (files, bytes))?)
     }
 
     /// The part a link token names, if the token is genuine, unexpired and the part still kept.
