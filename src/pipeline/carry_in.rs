@@ -23,6 +23,7 @@ use crate::report::Outcome;
 use crate::smtp::{MailFrom, RcptTo};
 
 /// What a person carries in.
+#[derive(Clone)]
 pub struct CarryIn {
     /// Who (the signed-in account).
     pub person: String,
@@ -128,14 +129,16 @@ impl Pipeline {
 
     /// The files as one mail through the message pipeline, and its notice to the next hop.
     async fn send(self: &Arc<Self>, config: &Config, c: &CarryIn, origin: &Origin) -> Result<CarriedIn, CarryInError> {
-        let mail = compose(config, c)?;
         let envelope = Envelope {
             mail_from: config.carry_in.sender.clone(),
             rcpt_to: vec![c.mailbox.clone()],
         };
-        let delivery = self
-            .message_as(move || Ok(mail), envelope, origin, Some(AttachmentMode::Url))
-            .await?;
+        // The mail is written under the worker permit, as a received one is read: its copies
+        // of the files (and their base64) are bounded by `engine.workers`, not by the uploads
+        // waiting.
+        let (current, carried) = (self.current(), c.clone());
+        let load = move || compose(&current.config, &carried).map_err(std::io::Error::other);
+        let delivery = self.message_as(load, envelope, origin, Some(AttachmentMode::Url)).await?;
         match hand_over(config, &c.mailbox, &delivery.rebuilt).await {
             Ok(reply) => {
                 self.delivered(origin, &delivery.id, delivery.outcome, reply);
