@@ -2548,3 +2548,52 @@ async fn the_carry_in_box_signs_in_at_its_own_door_and_keeps_to_its_limits() {
     assert_eq!(refused, ["mailbox", "next_hop", "next_hop", "quota"], "{audit}");
     assert!(audit.contains("\"actor\":\"carry_in:tanaka\""), "{audit}");
 }
+
+/// Directory people at the carry-in door: anyone the directory signs in where no
+/// `carry_in.ldap_group` is set; only its members where one is — and a wrong password or an
+/// injected name never.
+#[tokio::test]
+async fn directory_people_carry_in_as_carry_in_ldap_group_allows() {
+    let Some(slapd) = common::servers::Slapd::start(&common::servers::Slapd::city_directory()) else {
+        return;
+    };
+    let suffix = common::servers::Slapd::SUFFIX;
+    let url = format!("ldaps://127.0.0.1:{}", slapd.ldaps_port);
+    let cookie = format!("mugai_csrf={CSRF}");
+    let sign_in = |user: &str, password: &str| {
+        form(
+            "/carry-in/login",
+            &format!("csrf={CSRF}&user={user}&password={password}"),
+            &[("cookie", &cookie)],
+        )
+    };
+    let open = api(&format!(
+        "{}[carry_in]\nmailbox_domains = [\"city.example.lg.jp\"]\n",
+        directory_config(&url, false, &slapd.ca)
+    ));
+    // tanaka is in no group: no approver, yet a staff member who may carry files in.
+    let a = call(&open, sign_in("tanaka", "tanaka-password")).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}\n{}", a.text(), slapd.log());
+    assert!(a.cookie("mugai_carry_in").is_some());
+    for (user, password) in [("tanaka", "wrong"), ("tanaka", ""), ("*)(uid=*", "x")] {
+        let a = call(&open, sign_in(user, password)).await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{user}: {}", a.text());
+    }
+    let closed = api(&format!(
+        "{}[carry_in]\nmailbox_domains = [\"city.example.lg.jp\"]\nldap_group = \"cn=soumu-approvers,ou=groups,{suffix}\"\n",
+        directory_config(&url, false, &slapd.ca)
+    ));
+    let a = call(&closed, sign_in("tanaka", "tanaka-password")).await;
+    assert_eq!(
+        a.status,
+        StatusCode::UNAUTHORIZED,
+        "not a member of carry_in.ldap_group"
+    );
+    let a = call(&closed, sign_in("yamada", "yamada-password")).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.text());
+    let audit = std::fs::read_to_string(closed._dir.path().join("audit.jsonl")).expect("audit");
+    assert!(
+        audit.contains("\"carry_in.sign_in_refused\"") && audit.contains("\"carry_in.signed_in\""),
+        "{audit}"
+    );
+}

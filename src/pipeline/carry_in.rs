@@ -138,7 +138,9 @@ impl Pipeline {
         // waiting.
         let (current, carried) = (self.current(), c.clone());
         let load = move || compose(&current.config, &carried).map_err(std::io::Error::other);
-        let delivery = self.message_as(load, envelope, origin, Some(AttachmentMode::Url)).await?;
+        let delivery = self
+            .message_as(load, envelope, origin, Some(AttachmentMode::Url))
+            .await?;
         match hand_over(config, &c.mailbox, &delivery.rebuilt).await {
             Ok(reply) => {
                 self.delivered(origin, &delivery.id, delivery.outcome, reply);
