@@ -9,11 +9,11 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 
-use super::people::{enter, signed_in, Approver, Door, Refusal, SessionCookie};
-use super::{check_csrf, cookie, csrf_field, csrf_token, error_page, esc, jst, page, see_other, size, Lang};
+use super::people::{sign_in_form, sign_out, signed_in, Approver, Door};
+use super::{check_csrf, csrf_field, csrf_token, error_page, esc, jst, page, see_other, size, Lang};
 use crate::ingress::http::error::ApiError;
 use crate::ingress::http::held::form_field;
 use crate::ingress::http::originals::{blocking, decide};
@@ -221,24 +221,16 @@ fn request_section(
 /// `POST /approvals/login`: a person's name and password where accounts or a directory are
 /// configured, otherwise an approver's key (`people`); then the session.
 pub async fn login(State(state): State<Arc<AppState>>, client: Client, headers: HeaderMap, form: Bytes) -> Response {
-    let lang = Lang::from_headers(&headers);
-    if let Err(e) = check_csrf(&headers, &form) {
-        return error_page(lang, &e);
-    }
     let people = state.pipeline.current().config.portal.has_people();
-    match enter(&state, &client, &form, Door::Approvals).await {
-        Ok((_, set_cookie)) => {
-            let mut response = see_other("/approvals");
-            response.headers_mut().insert(header::SET_COOKIE, set_cookie);
-            response
-        }
-        Err(Refusal::Failed(e)) => error_page(lang, &e),
-        Err(refusal) => {
-            let (csrf, _) = csrf_token(&headers);
-            let text = refusal.text(lang, people, Door::Approvals);
-            refusal.apply(sign_in_page(lang, &csrf, people, Some(&text)))
-        }
-    }
+    sign_in_form(
+        &state,
+        &client,
+        &headers,
+        &form,
+        Door::Approvals,
+        |lang, csrf, problem| sign_in_page(lang, csrf, people, Some(problem)),
+    )
+    .await
 }
 
 /// `POST /approvals/logout`.
@@ -248,25 +240,7 @@ pub async fn logout(State(state): State<Arc<AppState>>, client: Client, headers:
         return error_page(lang, &e);
     }
     let who = signed_in(&state, &headers).await.map(|a| a.name);
-    // The session ends in the ledger: its cookie is worthless from now on, on every instance.
-    let session = SessionCookie::of(&state.pipeline.current().config);
-    if let Some(token) = cookie(&headers, &session.name) {
-        let store = state.pipeline.store().clone();
-        if let Ok(Err(e)) = blocking(move || store.end_session(&token)).await {
-            tracing::error!(error = %e, "could not end a portal session");
-        }
-    }
-    let actor = who
-        .as_ref()
-        .map_or_else(|| "approver".to_string(), |n| format!("approver:{n}"));
-    state
-        .pipeline
-        .signed_out(&client.origin(actor), Door::Approvals, who.as_deref());
-    let mut response = see_other("/approvals");
-    if let Ok(v) = HeaderValue::from_str(&session.set("", 0)) {
-        response.headers_mut().insert(header::SET_COOKIE, v);
-    }
-    response
+    sign_out(&state, &client, &headers, Door::Approvals, who).await
 }
 
 /// `POST /approvals/{id}/approve`.

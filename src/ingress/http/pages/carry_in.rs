@@ -13,13 +13,9 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 
-use super::people::{carrier, enter, Door, Refusal, SessionCookie};
-use super::{
-    check_csrf, check_csrf_field, cookie, csrf_field, csrf_token, error_page, esc, page_with_footer, see_other, size,
-    Lang,
-};
+use super::people::{carrier, sign_in_form, sign_out, Door};
+use super::{check_csrf, check_csrf_field, csrf_field, csrf_token, error_page, esc, page_with_footer, size, Lang};
 use crate::ingress::http::error::ApiError;
-use crate::ingress::http::originals::blocking;
 use crate::ingress::http::{spool, upload};
 use crate::ingress::http::{AppState, Client};
 use crate::pipeline::{CarryIn, CarryInError};
@@ -145,23 +141,15 @@ fn carry_in_page(lang: Lang, status: StatusCode, title: &str, body: &str) -> Res
 
 /// `POST /carry-in/login`.
 pub async fn login(State(state): State<Arc<AppState>>, client: Client, headers: HeaderMap, form: Bytes) -> Response {
-    let lang = Lang::from_headers(&headers);
-    if let Err(e) = check_csrf(&headers, &form) {
-        return error_page(lang, &e);
-    }
-    match enter(&state, &client, &form, Door::CarryIn).await {
-        Ok((_, set_cookie)) => {
-            let mut response = see_other("/carry-in");
-            response.headers_mut().insert(header::SET_COOKIE, set_cookie);
-            response
-        }
-        Err(Refusal::Failed(e)) => error_page(lang, &e),
-        Err(refusal) => {
-            let (csrf, _) = csrf_token(&headers);
-            let text = refusal.text(lang, true, Door::CarryIn);
-            refusal.apply(sign_in_page(lang, &csrf, Some(&text)))
-        }
-    }
+    sign_in_form(
+        &state,
+        &client,
+        &headers,
+        &form,
+        Door::CarryIn,
+        |lang, csrf, problem| sign_in_page(lang, csrf, Some(problem)),
+    )
+    .await
 }
 
 /// `POST /carry-in/logout`: the session ends in the ledger.
@@ -171,24 +159,7 @@ pub async fn logout(State(state): State<Arc<AppState>>, client: Client, headers:
         return error_page(lang, &e);
     }
     let who = carrier(&state, &headers).await;
-    let session = SessionCookie::carry_in(&state.pipeline.current().config);
-    if let Some(token) = cookie(&headers, &session.name) {
-        let store = state.pipeline.store().clone();
-        if let Ok(Err(e)) = blocking(move || store.end_session(&token)).await {
-            tracing::error!(error = %e, "could not end a carry-in session");
-        }
-    }
-    let actor = who
-        .as_ref()
-        .map_or_else(|| "carry_in".to_string(), |n| format!("carry_in:{n}"));
-    state
-        .pipeline
-        .signed_out(&client.origin(actor), Door::CarryIn, who.as_deref());
-    let mut response = see_other("/carry-in");
-    if let Ok(v) = axum::http::HeaderValue::from_str(&session.set("", 0)) {
-        response.headers_mut().insert(header::SET_COOKIE, v);
-    }
-    response
+    sign_out(&state, &client, &headers, Door::CarryIn, who).await
 }
 
 /// `POST /carry-in/upload`: the files, the mailbox and the note; the files go through the

@@ -136,7 +136,7 @@ pub enum SignIn {
 }
 
 /// Why a sign-in form did not sign its person in.
-pub enum Refusal {
+enum Refusal {
     /// Wrong name or password, or no right to this door.
     Wrong,
     /// Too many wrong passwords: seconds until the next try.
@@ -149,7 +149,7 @@ pub enum Refusal {
 
 impl Refusal {
     /// What the sign-in page says, at `door`, with accounts (`people`) or keys.
-    pub fn text(&self, lang: Lang, people: bool, door: Door) -> String {
+    fn text(&self, lang: Lang, people: bool, door: Door) -> String {
         match self {
             Refusal::Wrong => match (door, people) {
                 (Door::CarryIn, _) => lang.t(
@@ -185,7 +185,7 @@ impl Refusal {
     }
 
     /// The sign-in page `response` with this refusal's status (and `Retry-After`).
-    pub fn apply(&self, mut response: Response) -> Response {
+    fn apply(&self, mut response: Response) -> Response {
         *response.status_mut() = match self {
             Refusal::Wrong => StatusCode::UNAUTHORIZED,
             Refusal::Locked(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -201,18 +201,95 @@ impl Refusal {
     }
 }
 
+/// The audit trail's actor of a door, and the page it sends people back to.
+fn door_actor(door: Door) -> &'static str {
+    match door {
+        Door::Approvals => "approver",
+        Door::CarryIn => "carry_in",
+    }
+}
+
+fn door_page(door: Door) -> &'static str {
+    match door {
+        Door::Approvals => "/approvals",
+        Door::CarryIn => "/carry-in",
+    }
+}
+
+fn door_cookie(door: Door, config: &crate::config::Config) -> SessionCookie {
+    match door {
+        Door::Approvals => SessionCookie::of(config),
+        Door::CarryIn => SessionCookie::carry_in(config),
+    }
+}
+
+/// A door's sign-in form posted (`POST /approvals/login`, `/carry-in/login`): the session
+/// and back to the door's page, or the sign-in page `again(lang, csrf, problem)` with the
+/// refusal's status.
+pub async fn sign_in_form(
+    state: &Arc<AppState>,
+    client: &Client,
+    headers: &HeaderMap,
+    form: &[u8],
+    door: Door,
+    again: impl FnOnce(Lang, &str, &str) -> Response,
+) -> Response {
+    let lang = Lang::from_headers(headers);
+    if let Err(e) = super::check_csrf(headers, form) {
+        return super::error_page(lang, &e);
+    }
+    let people = state.pipeline.current().config.portal.has_people();
+    match enter(state, client, form, door).await {
+        Ok((_, set_cookie)) => {
+            let mut response = super::see_other(door_page(door));
+            response.headers_mut().insert(header::SET_COOKIE, set_cookie);
+            response
+        }
+        Err(Refusal::Failed(e)) => super::error_page(lang, &e),
+        Err(refusal) => {
+            let (csrf, _) = super::csrf_token(headers);
+            refusal.apply(again(lang, &csrf, &refusal.text(lang, people, door)))
+        }
+    }
+}
+
+/// Sign `who` out at `door`: the session ends in the ledger (its cookie is worthless from
+/// now on, on every instance), the audit says so, the cookie is cleared, back to the page.
+pub async fn sign_out(
+    state: &Arc<AppState>,
+    client: &Client,
+    headers: &HeaderMap,
+    door: Door,
+    who: Option<String>,
+) -> Response {
+    let session = door_cookie(door, &state.pipeline.current().config);
+    if let Some(token) = cookie(headers, &session.name) {
+        let store = state.pipeline.store().clone();
+        if let Ok(Err(e)) = blocking(move || store.end_session(&token)).await {
+            tracing::error!(error = %e, "could not end a session");
+        }
+    }
+    let actor = door_actor(door);
+    let actor = who
+        .as_ref()
+        .map_or_else(|| actor.to_string(), |n| format!("{actor}:{n}"));
+    state.pipeline.signed_out(&client.origin(actor), door, who.as_deref());
+    let mut response = super::see_other(door_page(door));
+    if let Ok(v) = HeaderValue::from_str(&session.set("", 0)) {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    response
+}
+
 /// Check a sign-in form at `door` and open the session: the person and the `Set-Cookie` of
 /// the session, or why not. Every outcome is in the audit trail, under the door's actor.
-pub async fn enter(
+async fn enter(
     state: &Arc<AppState>,
     client: &Client,
     form: &[u8],
     door: Door,
 ) -> Result<(String, HeaderValue), Refusal> {
-    let actor = match door {
-        Door::Approvals => "approver",
-        Door::CarryIn => "carry_in",
-    };
+    let actor = door_actor(door);
     let (name, source, grants) = match sign_in(state, form, door).await {
         SignIn::Granted { name, source, grants } => (name, source, grants),
         refused => {
