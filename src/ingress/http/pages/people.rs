@@ -325,17 +325,22 @@ async fn enter(
 /// The signed-in approver, if the session cookie is genuine, its session live in the ledger,
 /// and its account, key or directory grants still let it approve.
 pub async fn signed_in(state: &Arc<AppState>, headers: &HeaderMap) -> Option<Approver> {
-    let token = cookie(headers, &SessionCookie::of(&state.pipeline.current().config).name)?;
-    let store = state.pipeline.store().clone();
-    let session = match blocking(move || store.session(&token)).await {
-        Ok(Ok(session)) => session?,
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "could not read a portal session");
-            return None;
-        }
-        Err(_) => return None,
-    };
+    let session = session_at(state, headers, Door::Approvals).await?;
     approver_of(&state.pipeline.current().config, &session)
+}
+
+/// The live session behind `door`'s cookie, if the cookie is genuine and the ledger has it.
+async fn session_at(state: &Arc<AppState>, headers: &HeaderMap, door: Door) -> Option<SessionRow> {
+    let token = cookie(headers, &door_cookie(door, &state.pipeline.current().config).name)?;
+    let store = state.pipeline.store().clone();
+    match blocking(move || store.session(&token)).await {
+        Ok(Ok(session)) => session,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, door = door_actor(door), "could not read a session");
+            None
+        }
+        Err(_) => None,
+    }
 }
 
 fn approver_of(config: &crate::config::Config, session: &SessionRow) -> Option<Approver> {
@@ -486,17 +491,7 @@ fn carry_in_grants(config: &crate::config::Config, name: &str, person: &crate::d
 /// they may still use the box (a local account keeps the `carry_in` role; a directory is
 /// still configured).
 pub async fn carrier(state: &Arc<AppState>, headers: &HeaderMap) -> Option<String> {
-    let config = &state.pipeline.current().config;
-    let token = cookie(headers, &SessionCookie::carry_in(config).name)?;
-    let store = state.pipeline.store().clone();
-    let session = match blocking(move || store.session(&token)).await {
-        Ok(Ok(session)) => session?,
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "could not read a carry-in session");
-            return None;
-        }
-        Err(_) => return None,
-    };
+    let session = session_at(state, headers, Door::CarryIn).await?;
     let config = &state.pipeline.current().config;
     let still = match session.source.as_str() {
         CARRY_LOCAL_SOURCE => config
