@@ -2486,6 +2486,24 @@ async fn the_carry_in_box_signs_in_at_its_own_door_and_keeps_to_its_limits() {
         call(&api, sign_in("/approvals/login", "tanaka")).await.status,
         StatusCode::UNAUTHORIZED
     );
+    // Wrong passwords at the internet-side box lock the box only: yamada still approves.
+    // (With the refused sign-in above, five failures at this door.)
+    for _ in 0..4 {
+        let wrong = form(
+            "/carry-in/login",
+            &format!("csrf={CSRF}&user=yamada&password=guess"),
+            &[("cookie", &cookie)],
+        );
+        assert_eq!(call(&api, wrong).await.status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        call(&api, sign_in("/carry-in/login", "yamada")).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        call(&api, sign_in("/approvals/login", "yamada")).await.status,
+        StatusCode::SEE_OTHER
+    );
     let a = call(&api, sign_in("/carry-in/login", "tanaka")).await;
     assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.text());
     let carry = a.cookie("mugai_carry_in").expect("session");

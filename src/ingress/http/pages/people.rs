@@ -401,8 +401,14 @@ pub async fn sign_in(state: &Arc<AppState>, form: &[u8], door: Door) -> SignIn {
     }
     let name = form_field(form, "user").unwrap_or_default().trim().to_string();
     let password = form_field(form, "password").unwrap_or_default();
-    // Every attempt is counted for the name first, whatever it is checked against.
-    let (store, who) = (state.pipeline.store().clone(), name.clone());
+    // Every attempt is counted for the name first, whatever it is checked against — at each
+    // door apart: wrong passwords tried at the internet-side box lock the box, never the
+    // person's approvals on the LGWAN side.
+    let counted = match door {
+        Door::Approvals => name.clone(),
+        Door::CarryIn => format!("carry_in:{name}"),
+    };
+    let (store, who) = (state.pipeline.store().clone(), counted.clone());
     match blocking(move || store.take_signin_try(&who, MAX_SIGN_IN_FAILURES, SIGN_IN_WINDOW_SECS)).await {
         Ok(Ok(Ok(_))) => {}
         Ok(Ok(Err(seconds))) => return SignIn::Locked(seconds),
@@ -427,7 +433,7 @@ pub async fn sign_in(state: &Arc<AppState>, form: &[u8], door: Door) -> SignIn {
     };
     if let SignIn::Granted { .. } = signed {
         let store = state.pipeline.store().clone();
-        if let Ok(Err(e)) = blocking(move || store.clear_signin_tries(&name)).await {
+        if let Ok(Err(e)) = blocking(move || store.clear_signin_tries(&counted)).await {
             tracing::error!(error = %e, "could not clear sign-in attempts");
         }
     }
