@@ -1,5 +1,6 @@
 //! Fuzz what the HTTP side parses from a request: the upload (raw body with a
-//! Content-Disposition name, or multipart/form-data), Accept-Language, cookies and the CSRF
+//! Content-Disposition name, or multipart/form-data; the carry-in box's form of many files and
+//! fields), Accept-Language, cookies and the CSRF
 //! pair of a form. The input is four NUL-separated pieces: Content-Type,
 //! Content-Disposition, Cookie + Accept-Language (split at the first newline), and the body.
 //! Never a panic; an upload is never larger than the body it came from and never empty.

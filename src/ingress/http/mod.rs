@@ -299,11 +299,19 @@ pub struct ParsedRequest {
 }
 
 /// Everything the HTTP side parses from a request before a handler acts on it — the file
-/// of an upload, the page language, cookies and the CSRF pair of a form — for the fuzz
-/// target `http_request`.
+/// of an upload, the carry-in box's form of files and fields, the page language, cookies and
+/// the CSRF pair of a form — for the fuzz target `http_request`.
 #[doc(hidden)]
 pub fn parse_request(headers: &axum::http::HeaderMap, body: axum::body::Bytes) -> ParsedRequest {
     let csrf_ok = pages::check_csrf(headers, &body).is_ok();
+    // The carry-in box's form: many files and fields.
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if let Ok(form) = upload::form(content_type, &body, 64) {
+        let _ = pages::check_csrf_field(headers, form.field("csrf"));
+    }
     let _ = held::form_field(&body, "password");
     let english = pages::Lang::from_headers(headers) == pages::Lang::En;
     let upload = upload::take(headers, body)
