@@ -122,7 +122,7 @@ pub enum Event {
         bytes: u64,
         outcome: &'static str,
     },
-    /// A carry-in refused: `mailbox` (not an allowed domain), `quota` (the day's), `too_large`,
+    /// A carry-in refused: `mailbox` (not an allowed domain), `files` (none, or too many), `quota` (the day's), `too_large`,
     /// `next_hop` (the LGWAN-side MTA did not take it), `failed`.
     #[serde(rename = "carry_in.refused")]
     CarryInRefused {

@@ -2539,7 +2539,12 @@ async fn the_carry_in_box_signs_in_at_its_own_door_and_keeps_to_its_limits() {
     let names = ["a.docm", "b.docm", "c.docm", "d.docm", "e.docm"];
     let files: Vec<(&str, &[u8])> = names.iter().map(|n| (*n, docm.as_slice())).collect();
     let a = call(&api, carry_in_form(&session, "kakari@city.example.lg.jp", &files)).await;
-    assert!(a.text().contains("一度に送れるのは 4 件まで"), "{}", a.text());
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert!(
+        a.text().contains("ファイルを 1 件から 4 件まで選んでください"),
+        "{}",
+        a.text()
+    );
 
     // Two files go through the pipeline; nothing listens at the next hop, so the notice is
     // not delivered (503) and the day's quota is given back: the same again is no quota
@@ -2563,7 +2568,11 @@ async fn the_carry_in_box_signs_in_at_its_own_door_and_keeps_to_its_limits() {
         .filter(|l| l.contains("\"carry_in.refused\""))
         .filter_map(|l| l.split("\"reason\":\"").nth(1)?.split('"').next())
         .collect();
-    assert_eq!(refused, ["mailbox", "next_hop", "next_hop", "quota"], "{audit}");
+    assert_eq!(
+        refused,
+        ["mailbox", "files", "next_hop", "next_hop", "quota"],
+        "{audit}"
+    );
     assert!(audit.contains("\"actor\":\"carry_in:tanaka\""), "{audit}");
 }
 

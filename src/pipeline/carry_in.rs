@@ -47,6 +47,8 @@ pub struct CarriedIn {
 pub enum CarryInError {
     #[error("the mailbox is not one the carry-in box may send to")]
     Mailbox,
+    #[error("no file, or more than carry_in.max_files")]
+    Files,
     #[error("over the day's quota: {0} files, {1} bytes carried in today")]
     Quota(u64, u64),
     #[error("{0}")]
@@ -62,6 +64,7 @@ impl CarryInError {
     pub fn code(&self) -> &'static str {
         match self {
             CarryInError::Mailbox => "mailbox",
+            CarryInError::Files => "files",
             CarryInError::Quota(..) => "quota",
             CarryInError::Message(MessageError::TooLarge { .. }) => "too_large",
             CarryInError::Message(_) | CarryInError::Store(_) => "failed",
@@ -102,6 +105,9 @@ impl Pipeline {
         let box_ = &config.carry_in;
         if !box_.may_send_to(&c.mailbox) {
             return Err(CarryInError::Mailbox);
+        }
+        if c.files.is_empty() || c.files.len() > box_.max_files {
+            return Err(CarryInError::Files);
         }
         let bytes: u64 = c.files.iter().map(|(_, b)| b.len() as u64).sum();
         let (store, person, files) = (self.store.clone(), c.person.clone(), c.files.len() as u64);

@@ -191,16 +191,6 @@ pub async fn upload(State(state): State<Arc<AppState>>, client: Client, headers:
         .take(MAX_NOTE_CHARS)
         .collect();
     let max_files = state.pipeline.current().config.carry_in.max_files;
-    let refuse = |text: &str| upload_page(&state, lang, &csrf, &person, Some((false, text)));
-    if form.files.is_empty() {
-        return refuse(lang.t("ファイルを選んでください。", "Choose at least one file."));
-    }
-    if form.files.len() > max_files {
-        return refuse(&match lang {
-            Lang::Ja => format!("一度に送れるのは {max_files} 件までです。"),
-            Lang::En => format!("At most {max_files} files at once."),
-        });
-    }
     let names: Vec<String> = form
         .files
         .iter()
@@ -238,6 +228,10 @@ pub async fn upload(State(state): State<Arc<AppState>>, client: Client, headers:
         Err(e) => {
             tracing::warn!(person = %person, error = %e, "carry-in refused");
             let text = match (&e, lang) {
+                (CarryInError::Files, Lang::Ja) => {
+                    format!("ファイルを 1 件から {max_files} 件まで選んでください。")
+                }
+                (CarryInError::Files, Lang::En) => format!("Choose from 1 to {max_files} files."),
                 (CarryInError::Mailbox, _) => lang
                     .t(
                         "この届け先には送れません。LGWAN 側のメールアドレス（使えるドメイン）を入力してください。",
@@ -265,7 +259,7 @@ pub async fn upload(State(state): State<Arc<AppState>>, client: Client, headers:
                     )
                     .to_string(),
             };
-            let mut response = refuse(&text);
+            let mut response = upload_page(&state, lang, &csrf, &person, Some((false, &text)));
             if matches!(
                 e,
                 CarryInError::NextHop(_) | CarryInError::Store(_) | CarryInError::Message(_)
