@@ -26,6 +26,10 @@ pub(super) struct RawListener {
     tls_key: Option<PathBuf>,
     /// Route groups: any of `api`, `portal`, `carry_in`.
     serve: Vec<String>,
+    /// Plain HTTP on a non-loopback address for pages with sign-in, because TLS ends at a
+    /// proxy in front: said explicitly, never assumed.
+    #[serde(default)]
+    plain_http: bool,
 }
 
 /// The route groups a listener serves.
@@ -121,6 +125,15 @@ pub(super) fn validate(
                 )),
             }
         }
+        // Passwords (sign-in, held ZIPs) must not cross a network in clear: a listener with
+        // pages, reachable from elsewhere, speaks TLS unless TLS is said to end in front.
+        if (groups.portal || groups.carry_in) && tls.is_none() && !listen.ip().is_loopback() && !l.plain_http {
+            problems.push(problem(
+                &key,
+                "serves sign-in pages in plain HTTP on a non-loopback address: give it tls_cert and \
+                 tls_key, or set plain_http = true when TLS ends at a proxy in front",
+            ));
+        }
         if groups == RouteGroups::default() {
             problems.push(problem(&format!("{key}.serve"), "names no route group"));
         }
@@ -160,6 +173,7 @@ mod tests {
             tls_cert: tls.then(|| "c.pem".into()),
             tls_key: tls.then(|| "k.pem".into()),
             serve: serve.iter().map(|s| s.to_string()).collect(),
+            plain_http: false,
         }
     }
 
@@ -182,14 +196,28 @@ mod tests {
             ("two".to_string(), raw("10.0.0.1:443", false, &["nothing"])),
         ]);
         validate(&mut p, mixed, "127.0.0.1:8080".parse().unwrap());
+        let clear = BTreeMap::from([
+            ("pages".to_string(), raw("10.0.0.1:80", false, &["portal"])),
+            ("api".to_string(), raw("10.0.0.2:80", false, &["api"])),
+        ]);
+        validate(&mut p, clear, "127.0.0.1:8080".parse().unwrap());
+        let mut proxied = raw("10.0.0.1:80", false, &["portal"]);
+        proxied.plain_http = true;
+        validate(
+            &mut p,
+            BTreeMap::from([("proxied".to_string(), proxied)]),
+            "127.0.0.1:8080".parse().unwrap(),
+        );
         let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
         assert_eq!(
             keys,
             [
+                "http.listeners.one",
                 "http.listeners.one.serve",
                 "http.listeners.two.listen",
                 "http.listeners.two.serve",
-                "http.listeners.two.serve"
+                "http.listeners.two.serve",
+                "http.listeners.pages"
             ]
         );
     }

@@ -125,6 +125,13 @@ async fn serve(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
 async fn http_listeners(config: &Config) -> anyhow::Result<(Vec<http::Listening>, Vec<Arc<tls::Certificate>>)> {
     let (mut listening, mut certificates) = (Vec::new(), Vec::new());
     for l in &config.http.listeners {
+        if l.implicit && !l.listen.ip().is_loopback() {
+            tracing::warn!(
+                listen = %l.listen,
+                "serve.http_listen is reachable from elsewhere in plain HTTP: end TLS in front of it, \
+                 or use [http.listeners] with tls_cert and tls_key"
+            );
+        }
         let listener = tokio::net::TcpListener::bind(l.listen)
             .await
             .with_context(|| format!("listening on {} (http listener {})", l.listen, l.name))?;
