@@ -80,6 +80,17 @@ fn mail(attachments: &[(&str, &str, &[u8])]) -> Vec<u8> {
     m.into_bytes()
 }
 
+/// The recipient-page link (under `base`) that follows `name` in a notice's text: the notice
+/// names each file on the line before its link.
+fn link_after(text: &str, base: &str, name: &str) -> String {
+    let at = text
+        .find(name)
+        .unwrap_or_else(|| panic!("{name} not in the notice:\n{text}"));
+    let rest = &text[at..];
+    let start = rest.find(&format!("{base}/o/")).expect("a link after the name");
+    rest[start..].split_whitespace().next().expect("link").to_string()
+}
+
 fn sha256(bytes: &[u8]) -> String {
     mugai::report::hex(&Sha256::digest(bytes))
 }
@@ -137,17 +148,8 @@ fn recipient_requests_approver_approves_recipient_downloads_and_a_zip_is_unlocke
         .filter(|w| w.starts_with(&format!("{base}/o/")))
         .collect();
     assert_eq!(links.len(), 2, "two links in the notice:\n{text}");
-    // Which link is which: the notice names each attachment on the line before its link.
-    let link_after = |name: &str| -> String {
-        let at = text
-            .find(name)
-            .unwrap_or_else(|| panic!("{name} not in the notice:\n{text}"));
-        let rest = &text[at..];
-        let start = rest.find(&format!("{base}/o/")).expect("a link after the name");
-        rest[start..].split_whitespace().next().expect("link").to_string()
-    };
-    let doc_url = link_after("報告書.docm");
-    let zip_url = link_after("資料.zip");
+    let doc_url = link_after(&text, &base, "報告書.docm");
+    let zip_url = link_after(&text, &base, "資料.zip");
     assert_ne!(doc_url, zip_url);
 
     let mut serve = common::spawn_serve(&config, port, std::time::Duration::from_secs(30));
@@ -365,19 +367,11 @@ fn carry_in_from_the_internet_side_reaches_the_lgwan_page() {
     let (headers, _, text) = common::mail_headers_and_text(&notice);
     assert!(headers.contains("kakari@city.example.lg.jp"), "{headers}");
     assert!(text.contains("tanaka") && text.contains("会議資料です"), "{text}");
-    let link_after = |name: &str| -> String {
-        let at = text
-            .find(name)
-            .unwrap_or_else(|| panic!("{name} not in the notice:\n{text}"));
-        let rest = &text[at..];
-        let start = rest.find(&format!("{lgwan_base}/o/")).expect("a link after the name");
-        rest[start..].split_whitespace().next().expect("link").to_string()
-    };
     let received = node(
         "receive",
         &[
-            ("DOC_URL", link_after("報告書.docm")),
-            ("ZIP_URL", link_after("資料.zip")),
+            ("DOC_URL", link_after(&text, &lgwan_base, "報告書.docm")),
+            ("ZIP_URL", link_after(&text, &lgwan_base, "資料.zip")),
         ],
     );
     let _ = serve.kill();
