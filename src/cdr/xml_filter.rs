@@ -6,6 +6,9 @@
 //! XML bombs work), entity references other than the five predefined ones and character
 //! references, and nesting deeper than `limits.max_xml_depth`. Comments and processing
 //! instructions are dropped.
+//!
+//! Most parts hold nothing a rule is about: [`unchanged`] proves that in one pass over the
+//! bytes, on the safe side, and such a part is written as it is without the event loop.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -441,6 +444,13 @@ pub fn filter_into<W: std::io::Write>(
     limits: XmlLimits,
     out: W,
 ) -> Result<(W, XmlFindings), String> {
+    // Most parts hold nothing a rule is about (Word's styles, themes, settings: most of a
+    // document's XML): proven in one pass over the bytes, they are written as they are.
+    if unchanged(xml, flavor, rels, limits) {
+        let mut out = out;
+        out.write_all(xml).map_err(|e| e.to_string())?;
+        return Ok((out, Vec::new()));
+    }
     // A worksheet's cell data is scanned by the fast path when it fits its grammar: the rest
     // of the part (with the cell data cut out) goes through the general filter, which puts
     // the scanned cells back at the point where they were.
@@ -452,6 +462,178 @@ pub fn filter_into<W: std::io::Write>(
         }
     }
     filter_general(xml, None, flavor, rels, hyperlinks, limits, out)
+}
+
+/// Whether the general filter would give `xml` back byte for byte, with no finding and no
+/// refusal — decided by one pass over the bytes, at memchr speed, and on the safe side: any
+/// doubt (a comment, a CDATA section, a processing instruction, a DTD, a byte-order mark, an
+/// unusual name or entity, a name some rule is about, unbalanced or too deep nesting, removed
+/// relationships, a worksheet) answers `false`, and the part goes through the filter. Element
+/// names cannot be escaped in XML, so a ruled element whose name does not occur in the bytes
+/// cannot be in the part. The `xml_unchanged` fuzz target holds this against the filter.
+pub fn unchanged(xml: &[u8], flavor: PartFlavor, rels: &RelIds, limits: XmlLimits) -> bool {
+    if !rels.dropped.is_empty() || flavor == PartFlavor::Excel || xml.len() > MAX_EVENT_BYTES {
+        return false;
+    }
+    // The reader takes UTF-8 only (and decodes as it reads).
+    if std::str::from_utf8(xml).is_err() {
+        return false;
+    }
+    // Word complex fields are judged across runs: any `fldChar` and the filter decides. The
+    // reader refuses some namespace declarations (the `xml` and `xmlns` prefixes, the reserved
+    // namespaces, more bindings than it allows): any sign of one, and the filter decides too.
+    let occurs = |needle: &[u8]| memchr::memmem::find(xml, needle).is_some();
+    if occurs(b"fldChar")
+        || occurs(b"xmlns:xml")
+        || occurs(b"www.w3.org/XML/1998/namespace")
+        || occurs(b"www.w3.org/2000/xmlns")
+        || memchr::memmem::find_iter(xml, b"xmlns").count() >= quick_xml::name::DEFAULT_MAX_NAMESPACE_BINDINGS / 2
+    {
+        return false;
+    }
+    let mut at = 0usize;
+    // The XML declaration, only as the very first bytes (the filter keeps it there).
+    if let Some(rest) = xml.strip_prefix(b"<?xml") {
+        if !rest.first().is_some_and(|&b| xml_space(b)) {
+            return false;
+        }
+        let Some(end) = memchr::memmem::find(rest, b"?>") else {
+            return false;
+        };
+        at = 5 + end + 2;
+    } else if xml.first().is_some_and(|b| *b >= 0x80) {
+        // A byte-order mark or other encoding: the filter's reader decides.
+        return false;
+    }
+    let mut open: Vec<&[u8]> = Vec::new();
+    while let Some(found) = memchr::memchr2(b'<', b'&', &xml[at..]) {
+        let i = at + found;
+        if xml[i] == b'&' {
+            let Some(len) = xml[i + 1..].iter().take(12).position(|&b| b == b';') else {
+                return false;
+            };
+            let name = std::str::from_utf8(&xml[i + 1..i + 1 + len]).unwrap_or("");
+            if reference_char(name).is_none() {
+                return false;
+            }
+            at = i + 1 + len + 1;
+            continue;
+        }
+        match xml.get(i + 1) {
+            Some(b'/') => {
+                let Some(len) = memchr::memchr(b'>', &xml[i + 2..]) else {
+                    return false;
+                };
+                let mut name = &xml[i + 2..i + 2 + len];
+                while let [rest @ .., last] = name {
+                    if !xml_space(*last) {
+                        break;
+                    }
+                    name = rest;
+                }
+                if open.pop() != Some(name) {
+                    return false;
+                }
+                at = i + 2 + len + 1;
+            }
+            Some(b'!' | b'?') | None => return false,
+            Some(_) => {
+                // The tag ends at the first `>` outside a quoted attribute value.
+                let mut j = i + 1;
+                let mut quote: Option<u8> = None;
+                let end = loop {
+                    let Some(k) = memchr::memchr3(b'>', b'"', b'\'', &xml[j..]) else {
+                        return false;
+                    };
+                    let b = xml[j + k];
+                    match (quote, b) {
+                        (None, b'>') => break j + k,
+                        (None, q) => quote = Some(q),
+                        (Some(q), c) if c == q => quote = None,
+                        _ => {}
+                    }
+                    j += k + 1;
+                };
+                let content = &xml[i + 1..end];
+                let empty = content.last() == Some(&b'/');
+                let content = if empty { &content[..content.len() - 1] } else { content };
+                let name_len = content.iter().position(|&b| xml_space(b)).unwrap_or(content.len());
+                let name = &content[..name_len];
+                if !plain_name(name) {
+                    return false;
+                }
+                let local = match memchr::memchr(b':', name) {
+                    Some(c) => &name[c + 1..],
+                    None => name,
+                };
+                if RULED_NAMES.iter().any(|r| r.as_bytes() == local) {
+                    return false;
+                }
+                if !empty {
+                    open.push(name);
+                    if open.len() > limits.max_depth as usize {
+                        return false;
+                    }
+                }
+                at = end + 1;
+            }
+        }
+    }
+    open.is_empty()
+}
+
+/// White space as XML has it (not form feed or vertical tab, which Rust's ASCII white space
+/// includes).
+fn xml_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// A name the prover takes as it is: ASCII letters, digits, `_ - .`, at most one `:` and
+/// not first or last, not starting with a digit, `-` or `.`.
+fn plain_name(name: &[u8]) -> bool {
+    let Some(&first) = name.first() else {
+        return false;
+    };
+    let colons = name.iter().filter(|&&b| b == b':').count();
+    (first.is_ascii_alphabetic() || first == b'_')
+        && colons <= 1
+        && name.last() != Some(&b':')
+        && name
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'))
+}
+
+/// For the `xml_unchanged` fuzz target: [`unchanged_agrees`] with the flavor and a small
+/// depth limit picked by the first byte.
+#[doc(hidden)]
+pub fn check_unchanged_agrees(data: &[u8]) {
+    let Some((&pick, xml)) = data.split_first() else {
+        return;
+    };
+    let flavor = [PartFlavor::Word, PartFlavor::PowerPoint, PartFlavor::Other][usize::from(pick % 3)];
+    let max_depth = u32::from(pick / 3 % 32) + 1;
+    unchanged_agrees(xml, flavor, XmlLimits { max_depth });
+}
+
+/// Panic if [`unchanged`] says `xml` is given back as it is and the general filter does not
+/// (other bytes, a finding, a refusal); whether it said so.
+#[doc(hidden)]
+pub fn unchanged_agrees(xml: &[u8], flavor: PartFlavor, limits: XmlLimits) -> bool {
+    let none = RelIds::default();
+    if !unchanged(xml, flavor, &none, limits) {
+        return false;
+    }
+    match filter_general(xml, None, flavor, &none, Hyperlinks::Text, limits, Vec::new()) {
+        Ok((bytes, findings)) => {
+            assert!(bytes == xml, "the filter changed a part proven unchanged");
+            assert!(
+                findings.is_empty(),
+                "the filter found something in a part proven unchanged"
+            );
+        }
+        Err(e) => panic!("the filter refused a part proven unchanged: {e}"),
+    }
+    true
 }
 
 /// A worksheet through the general filter alone and through [`filter_into`] (fast path
@@ -1032,5 +1214,51 @@ mod tests {
         let (out, found) = run(xml, PartFlavor::PowerPoint, &[]).unwrap();
         assert!(!out.contains("ppaction"), "{out}");
         assert_eq!(found, [What::Action]);
+    }
+}
+
+#[cfg(test)]
+mod unchanged_tests {
+    use super::*;
+
+    fn proven(xml: &[u8], flavor: PartFlavor, max_depth: u32) -> bool {
+        unchanged_agrees(xml, flavor, XmlLimits { max_depth })
+    }
+
+    #[test]
+    fn plain_parts_are_proven_and_anything_a_rule_or_the_reader_minds_is_not() {
+        let styles = b"<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\r\n\
+            <w:styles xmlns:w=\"http://schemas.openxmlformats.org/wordprocessingml/2006/main\">\
+            <w:style w:type=\"paragraph\" w:styleId=\"a\"><w:name w:val=\"Normal &amp; &#x41;\"/>\
+            <w:rPr><w:sz w:val=\"21\"/></w:rPr></w:style>text &lt; &#12354; <w:x a='>'/></w:styles>";
+        assert!(proven(styles, PartFlavor::Word, 256));
+        assert!(!proven(styles, PartFlavor::Word, 2), "deeper than the limit");
+        assert!(
+            !proven(styles, PartFlavor::Excel, 256),
+            "worksheets take their own path"
+        );
+        let not = |xml: &[u8]| !proven(xml, PartFlavor::Word, 256);
+        assert!(not(b"<a><!-- c --></a>"), "a comment is dropped by the filter");
+        assert!(not(b"<a><![CDATA[x]]></a>"));
+        assert!(not(b"<!DOCTYPE a><a/>"));
+        assert!(not(b"<a><?pi x?></a>"));
+        assert!(not(b"<a>&nbsp;</a>"), "an undefined entity");
+        assert!(not(b"<a><b></a></b>"), "unbalanced");
+        assert!(not(b"<a>"), "unclosed");
+        assert!(not(b"<a><w:fldSimple w:instr=\"DDE x\"/></a>"));
+        assert!(not(b"<a><o:OLEObject/></a>"));
+        assert!(not(b"<a><w:fldChar w:fldCharType=\"begin\"/></a>"));
+        assert!(not(b"<a xmlns:xml=\"x\"/>"), "the reader refuses this binding");
+        assert!(not(b"\xef\xbb\xbf<a/>"), "a byte-order mark");
+        // Found by the xml_unchanged fuzz target: the declaration is decoded by the reader
+        // (not UTF-8: refused), and a form feed is no white space in XML.
+        assert!(not(b"<?xml ver\x83\x96\x90\x91=\"1.0\"?><a/>"));
+        assert!(not(b"<Relationships\x0cxmlns=\"x\"></Relationships>"));
+        // Removed relationships: the filter looks at every attribute.
+        let rels = RelIds {
+            dropped: ["rId1".to_string()].into(),
+            embedded: BTreeSet::new(),
+        };
+        assert!(!unchanged(b"<a/>", PartFlavor::Word, &rels, XmlLimits { max_depth: 8 }));
     }
 }
