@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 
-use super::{MessageError, Pipeline};
+use super::{Loaded, MessageError, Pipeline};
 use crate::audit::{Event, Origin};
 use crate::config::{AttachmentMode, Config};
 use crate::egress::relay::Connection;
@@ -33,6 +33,20 @@ pub struct CarryIn {
     pub note: String,
     /// Each file's name (when the browser gave one) and bytes.
     pub files: Vec<(Option<String>, Bytes)>,
+}
+
+impl CarryIn {
+    /// Each file's name, `file-N.bin` for one the browser sent without.
+    pub fn names(&self) -> Vec<String> {
+        (self.files.iter().enumerate())
+            .map(|(i, (name, _))| name.clone().unwrap_or_else(|| format!("file-{}.bin", i + 1)))
+            .collect()
+    }
+
+    /// The files' bytes together.
+    fn bytes(&self) -> u64 {
+        self.files.iter().map(|(_, b)| b.len() as u64).sum()
+    }
 }
 
 /// What came of it.
@@ -77,7 +91,7 @@ impl Pipeline {
     /// Carry `c` in (see the module documentation).
     pub async fn carry_in(self: &Arc<Self>, c: CarryIn, origin: &Origin) -> Result<CarriedIn, CarryInError> {
         let result = self.carry_in_inner(&c, origin).await;
-        let bytes: u64 = c.files.iter().map(|(_, b)| b.len() as u64).sum();
+        let bytes = c.bytes();
         let event = match &result {
             Ok(done) => Event::CarriedIn {
                 person: c.person.clone(),
@@ -100,16 +114,16 @@ impl Pipeline {
     }
 
     async fn carry_in_inner(self: &Arc<Self>, c: &CarryIn, origin: &Origin) -> Result<CarriedIn, CarryInError> {
+        // One configuration for the whole carry-in, whatever a reload does meanwhile.
         let current = self.current();
-        let config = &current.config;
-        let box_ = &config.carry_in;
+        let box_ = &current.config.carry_in;
         if !box_.may_send_to(&c.mailbox) {
             return Err(CarryInError::Mailbox);
         }
         if c.files.is_empty() || c.files.len() > box_.max_files {
             return Err(CarryInError::Files);
         }
-        let bytes: u64 = c.files.iter().map(|(_, b)| b.len() as u64).sum();
+        let bytes = c.bytes();
         let (store, person, files) = (self.store.clone(), c.person.clone(), c.files.len() as u64);
         let max = (box_.daily_files, box_.daily_bytes);
         let quota = tokio::task::spawn_blocking(move || store.take_carry_quota(&person, files, bytes, max))
@@ -120,7 +134,7 @@ impl Pipeline {
             Ok(day) => day,
             Err((files, bytes)) => return Err(CarryInError::Quota(files, bytes)),
         };
-        let sent = self.send(config, c, origin).await;
+        let sent = self.send(&current, c, origin).await;
         if sent.is_err() {
             // Nothing reached the mailbox: the day's quota is given back.
             let (store, person) = (self.store.clone(), c.person.clone());
@@ -134,7 +148,13 @@ impl Pipeline {
     }
 
     /// The files as one mail through the message pipeline, and its notice to the next hop.
-    async fn send(self: &Arc<Self>, config: &Config, c: &CarryIn, origin: &Origin) -> Result<CarriedIn, CarryInError> {
+    async fn send(
+        self: &Arc<Self>,
+        current: &Arc<Loaded>,
+        c: &CarryIn,
+        origin: &Origin,
+    ) -> Result<CarriedIn, CarryInError> {
+        let config = &current.config;
         let envelope = Envelope {
             mail_from: config.carry_in.sender.clone(),
             rcpt_to: vec![c.mailbox.clone()],
@@ -142,7 +162,7 @@ impl Pipeline {
         // The mail is written under the worker permit, as a received one is read: its copies
         // of the files (and their base64) are bounded by `engine.workers`, not by the uploads
         // waiting.
-        let (current, carried) = (self.current(), c.clone());
+        let (current, carried) = (current.clone(), c.clone());
         let load = move || compose(&current.config, &carried).map_err(std::io::Error::other);
         let delivery = self
             .message_as(load, envelope, origin, Some(AttachmentMode::Url))
@@ -179,8 +199,7 @@ fn compose(config: &Config, c: &CarryIn) -> Result<Vec<u8>, CarryInError> {
     }
     let mut parts = MultiPart::mixed().singlepart(SinglePart::plain(text));
     let octets = ContentType::parse("application/octet-stream").map_err(|e| failed(&e))?;
-    for (i, (name, bytes)) in c.files.iter().enumerate() {
-        let name = name.clone().unwrap_or_else(|| format!("file-{}.bin", i + 1));
+    for (name, (_, bytes)) in c.names().into_iter().zip(&c.files) {
         parts = parts.singlepart(Attachment::new(name).body(bytes.to_vec(), octets.clone()));
     }
     let message = lettre::Message::builder()

@@ -191,18 +191,13 @@ pub async fn upload(State(state): State<Arc<AppState>>, client: Client, headers:
         .take(MAX_NOTE_CHARS)
         .collect();
     let max_files = state.pipeline.current().config.carry_in.max_files;
-    let names: Vec<String> = form
-        .files
-        .iter()
-        .enumerate()
-        .map(|(i, f)| f.name.clone().unwrap_or_else(|| format!("file-{}.bin", i + 1)))
-        .collect();
     let carry = CarryIn {
         person: person.clone(),
         mailbox: mailbox.clone(),
         note,
         files: form.files.into_iter().map(|f| (f.name, f.bytes)).collect(),
     };
+    let names = carry.names();
     let origin = client.origin(format!("carry_in:{person}"));
     match state.pipeline.carry_in(carry, &origin).await {
         Ok(done) => {
@@ -260,11 +255,8 @@ pub async fn upload(State(state): State<Arc<AppState>>, client: Client, headers:
                     .to_string(),
             };
             let mut response = upload_page(&state, lang, &csrf, &person, Some((false, &text)));
-            if matches!(
-                e,
-                CarryInError::NextHop(_) | CarryInError::Store(_) | CarryInError::Message(_)
-            ) && !matches!(e, CarryInError::Message(crate::pipeline::MessageError::TooLarge { .. }))
-            {
+            // Not the person's doing: try again later.
+            if matches!(e.code(), "next_hop" | "failed") {
                 *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
             }
             response
