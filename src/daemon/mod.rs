@@ -20,8 +20,6 @@ use crate::ingress::{http, smtp};
 use crate::pipeline::Pipeline;
 use crate::store::Store;
 
-pub use tls::tls_acceptor;
-
 /// How often retention runs (and once at start).
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -70,11 +68,11 @@ async fn serve(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
         tracing::warn!("no http.api_keys configured: the /v1 API refuses every call (make one with `mugai apikey`)");
     }
     let starttls = match &config.smtp.tls {
-        Some((cert, key)) => {
-            let (acceptor, certificate) = tls_acceptor(cert, key).map_err(|e| anyhow::anyhow!("STARTTLS: {e}"))?;
-            certificates.push(certificate);
-            Some(acceptor)
-        }
+        Some((cert, key)) => Some(
+            certificates
+                .acceptor(cert, key)
+                .map_err(|e| anyhow::anyhow!("STARTTLS: {e}"))?,
+        ),
         None => None,
     };
     let pipeline = Arc::new(Pipeline::new(config, store, audit));
@@ -95,12 +93,7 @@ async fn serve(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
                     // Certificates renewed in place (same files): new handshakes get them,
                     // connections already open keep theirs. Addresses and route groups
                     // are read at start only.
-                    for certificate in &certificates {
-                        match certificate.reload() {
-                            Ok(()) => tracing::info!(files = %certificate.files(), "TLS certificate reloaded"),
-                            Err(e) => tracing::error!(error = %e, "TLS certificate not reloaded; the old one stays"),
-                        }
-                    }
+                    certificates.reload();
                 }
             }
         }
@@ -122,8 +115,8 @@ async fn serve(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
 }
 
 /// Bind every HTTP listener of `http.listeners` and load its certificate.
-async fn http_listeners(config: &Config) -> anyhow::Result<(Vec<http::Listening>, Vec<Arc<tls::Certificate>>)> {
-    let (mut listening, mut certificates) = (Vec::new(), Vec::new());
+async fn http_listeners(config: &Config) -> anyhow::Result<(Vec<http::Listening>, tls::Certificates)> {
+    let (mut listening, mut certificates) = (Vec::new(), tls::Certificates::default());
     for l in &config.http.listeners {
         if l.implicit && !l.listen.ip().is_loopback() {
             tracing::warn!(
@@ -136,12 +129,11 @@ async fn http_listeners(config: &Config) -> anyhow::Result<(Vec<http::Listening>
             .await
             .with_context(|| format!("listening on {} (http listener {})", l.listen, l.name))?;
         let tls = match &l.tls {
-            Some((cert, key)) => {
-                let (acceptor, certificate) =
-                    tls_acceptor(cert, key).map_err(|e| anyhow::anyhow!("http listener {}: {e}", l.name))?;
-                certificates.push(certificate);
-                Some(acceptor)
-            }
+            Some((cert, key)) => Some(
+                certificates
+                    .acceptor(cert, key)
+                    .map_err(|e| anyhow::anyhow!("http listener {}: {e}", l.name))?,
+            ),
             None => None,
         };
         listening.push(http::Listening {

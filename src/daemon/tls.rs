@@ -82,9 +82,34 @@ fn read(cert: &Path, key: &Path) -> Result<CertifiedKey, String> {
         .map_err(|e| format!("{} with {}: {e}", cert.display(), key.display()))
 }
 
-/// A TLS acceptor from a PEM certificate chain and key, and the certificate behind it (for
-/// reloading).
-pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<(tokio_rustls::TlsAcceptor, Arc<Certificate>), String> {
-    let certificate = Certificate::load(cert, key)?;
-    Ok((certificate.acceptor()?, certificate))
+/// The certificates the daemon presents (HTTP listeners, STARTTLS): each pair of files read
+/// once however many listeners present it, and all read again by [`Certificates::reload`].
+#[derive(Default)]
+pub struct Certificates(Vec<Arc<Certificate>>);
+
+impl Certificates {
+    /// A TLS acceptor presenting the chain and key in these PEM files.
+    pub fn acceptor(&mut self, cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, String> {
+        let known = self.0.iter().find(|c| c.cert == cert && c.key == key).cloned();
+        let certificate = match known {
+            Some(c) => c,
+            None => {
+                let c = Certificate::load(cert, key)?;
+                self.0.push(c.clone());
+                c
+            }
+        };
+        certificate.acceptor()
+    }
+
+    /// Read every certificate's files again (SIGHUP), each logged; one that does not load
+    /// keeps the certificate in force.
+    pub fn reload(&self) {
+        for certificate in &self.0 {
+            match certificate.reload() {
+                Ok(()) => tracing::info!(files = %certificate.files(), "TLS certificate reloaded"),
+                Err(e) => tracing::error!(error = %e, "TLS certificate not reloaded; the old one stays"),
+            }
+        }
+    }
 }
