@@ -119,5 +119,42 @@ fn office(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, pdf, detect, mail, office);
+/// The `office` profile of `benches/smtp_load.py` in-process, when its files are in
+/// `target/office/` (`target/bench-venv/bin/python benches/office_profile.py target/office`,
+/// and `target/office/office.eml` for the whole message): each attachment through the engine,
+/// and the whole mail through the pipeline (store in a temporary directory).
+fn office_profile(c: &mut Criterion) {
+    let engine = mugai::pipeline::Loaded::new(Config::default());
+    let mut group = c.benchmark_group("office_profile");
+    for name in ["memo.docx", "budget.xlsx", "report.pdf"] {
+        let Some(bytes) = read(&format!("target/office/{name}")) else {
+            continue;
+        };
+        group.throughput(Throughput::Bytes(bytes.len() as u64));
+        group.bench_function(name, |b| b.iter(|| engine.engine.run(&bytes, Some(name))));
+    }
+    if let Some(bytes) = read("target/office/office.eml") {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = mugai::store::Store::open(dir.path(), &engine.config.store).expect("store");
+        let audit = mugai::audit::AuditLog::to_writer(Box::new(std::io::sink()));
+        let envelope = mugai::mail::Envelope::default();
+        group.throughput(Throughput::Bytes(bytes.len() as u64));
+        group.bench_function("office.eml", |b| {
+            b.iter(|| {
+                mugai::pipeline::message::process(
+                    &engine,
+                    &store,
+                    &audit,
+                    &mugai::audit::Origin::cli(),
+                    &bytes[..],
+                    &envelope,
+                )
+                .map(|p| p.rebuilt.text.len())
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, pdf, detect, mail, office, office_profile);
 criterion_main!(benches);

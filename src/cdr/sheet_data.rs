@@ -85,6 +85,20 @@ pub fn scan(xml: &[u8], from: usize, max_depth: u32) -> Option<Region> {
         }
         let tag = next;
         match xml.get(tag + 1)? {
+            // The common end tag, `</name>` closing the element open: no name to measure.
+            b'/' if stack.last().is_some_and(|open| {
+                xml[tag + 2..].starts_with(open) && xml.get(tag + 2 + open.len()) == Some(&b'>')
+            }) =>
+            {
+                let name = stack.pop()?;
+                pos = tag + 2 + name.len() + 1;
+                if name == b"f" {
+                    let (start, text) = formula.take()?;
+                    if dangerous_formula(&text) {
+                        region.dropped.push((start, pos));
+                    }
+                }
+            }
             b'/' => {
                 let name_end = tag + 2 + name_len(&xml[tag + 2..]);
                 let close = skip_space(xml, name_end);
@@ -198,20 +212,23 @@ fn attributes(xml: &[u8], mut at: usize) -> Option<(usize, bool)> {
             return None;
         }
         at += 1;
-        let len = xml[at..].iter().position(|&b| b == quote)?;
-        let value = &xml[at..at + len];
-        if value.contains(&b'<') {
-            return None;
-        }
-        let mut v = 0;
-        while let Some(amp) = value[v..].iter().position(|&b| b == b'&') {
-            let (_, after) = reference(xml, at + v + amp)?;
-            if after > at + len {
-                return None;
+        // The value, in one pass (values are short: `A1`, `inlineStr`): its end at the
+        // closing quote, no `<`, every reference one the filter reads, and inside it.
+        loop {
+            match *xml.get(at)? {
+                b if b == quote => break,
+                b'<' => return None,
+                b'&' => {
+                    let (_, after) = reference(xml, at)?;
+                    if xml[at + 1..after].contains(&quote) {
+                        return None;
+                    }
+                    at = after;
+                }
+                _ => at += 1,
             }
-            v = after - at;
         }
-        at += len + 1;
+        at += 1;
     }
 }
 
