@@ -237,6 +237,21 @@ fn attributes(xml: &[u8], mut at: usize) -> Option<(usize, bool)> {
 /// one a sheet is full of (openpyxl writes every non-ASCII character as `&#35506;`), is read
 /// here without making a string of its name.
 fn reference(xml: &[u8], at: usize) -> Option<(char, usize)> {
+    // `&#` and one to nine digits up to `;`, in one pass; anything else (hex, more digits,
+    // a name) is read below.
+    if xml.get(at + 1) == Some(&b'#') {
+        let digits = at + 2;
+        let mut code = 0u32;
+        let mut i = digits;
+        while let Some(&b) = xml.get(i) {
+            match b {
+                b'0'..=b'9' if i - digits < 9 => code = code * 10 + u32::from(b - b'0'),
+                b';' if i > digits => return Some((char::from_u32(code)?, i + 1)),
+                _ => break,
+            }
+            i += 1;
+        }
+    }
     let rest = xml.get(at + 1..)?;
     let semi = rest.iter().take(16).position(|&b| b == b';')?;
     let name = &rest[..semi];
@@ -291,6 +306,12 @@ mod tests {
             "nbsp",
             "#-1",
             "#6５",
+            "#123456789",
+            "#1234567890",
+            "#0000000065",
+            "#00000000065",
+            "#12a",
+            "#;",
         ] {
             let xml = format!("&{name};");
             let fast = reference(xml.as_bytes(), 0).map(|(c, _)| c);
