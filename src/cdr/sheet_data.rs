@@ -85,40 +85,38 @@ pub fn scan(xml: &[u8], from: usize, max_depth: u32) -> Option<Region> {
         }
         let tag = next;
         match xml.get(tag + 1)? {
-            // The common end tag, `</name>` closing the element open: no name to measure.
-            b'/' if stack.last().is_some_and(|open| {
-                xml[tag + 2..].starts_with(open) && xml.get(tag + 2 + open.len()) == Some(&b'>')
-            }) =>
-            {
-                let name = stack.pop()?;
-                pos = tag + 2 + name.len() + 1;
-                if name == b"f" {
-                    let (start, text) = formula.take()?;
-                    if dangerous_formula(&text) {
-                        region.dropped.push((start, pos));
-                    }
-                }
-            }
             b'/' => {
-                let name_end = tag + 2 + name_len(&xml[tag + 2..]);
-                let close = skip_space(xml, name_end);
-                if xml.get(close) != Some(&b'>') {
-                    return None;
-                }
-                let name = &xml[tag + 2..name_end];
-                let Some(open) = stack.pop() else {
-                    // The region ends at its own end tag, and only there.
-                    if name != b"sheetData" {
-                        return None;
+                let name = match stack.last() {
+                    // The common end tag, `</name>` closing the element open: no name to
+                    // measure, no white space to skip.
+                    Some(&open) if xml[tag + 2..].starts_with(open) && xml.get(tag + 2 + open.len()) == Some(&b'>') => {
+                        stack.pop();
+                        pos = tag + 2 + open.len() + 1;
+                        open
                     }
-                    region.end = tag;
-                    std::str::from_utf8(&xml[from..tag]).ok()?;
-                    return Some(region);
+                    _ => {
+                        let name_end = tag + 2 + name_len(&xml[tag + 2..]);
+                        let close = skip_space(xml, name_end);
+                        if xml.get(close) != Some(&b'>') {
+                            return None;
+                        }
+                        let name = &xml[tag + 2..name_end];
+                        let Some(open) = stack.pop() else {
+                            // The region ends at its own end tag, and only there.
+                            if name != b"sheetData" {
+                                return None;
+                            }
+                            region.end = tag;
+                            std::str::from_utf8(&xml[from..tag]).ok()?;
+                            return Some(region);
+                        };
+                        if open != name {
+                            return None;
+                        }
+                        pos = close + 1;
+                        name
+                    }
                 };
-                if open != name {
-                    return None;
-                }
-                pos = close + 1;
                 if name == b"f" {
                     let (start, text) = formula.take()?;
                     if dangerous_formula(&text) {

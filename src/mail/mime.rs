@@ -221,15 +221,14 @@ fn strict_lines(body: &[u8], out: &mut Vec<u8>) -> usize {
     let mut run_from = 0;
     let mut pos = 0;
     while pos < body.len() {
-        let end = memchr::memchr(b'\n', &body[pos..]).map_or(body.len(), |i| pos + i);
-        let line = trim_line_end(&body[pos..end]);
+        let (line, next) = line_at(body, pos);
         let whole = line.len().is_multiple_of(4) && line.last() != Some(&b'=');
         if whole && !line.is_empty() && run.len() < RUN_BYTES {
             if run.is_empty() {
                 run_from = pos;
             }
             run.extend_from_slice(line);
-            pos = end + 1;
+            pos = next;
             continue;
         }
         if !run.is_empty() {
@@ -243,7 +242,7 @@ fn strict_lines(body: &[u8], out: &mut Vec<u8>) -> usize {
         if !line.is_empty() && !decode_line(line, out) {
             return pos;
         }
-        pos = end + 1;
+        pos = next;
     }
     if !run.is_empty() && !decode_run(&run, out) {
         return one_line_at_a_time(body, run_from, out);
@@ -254,12 +253,11 @@ fn strict_lines(body: &[u8], out: &mut Vec<u8>) -> usize {
 /// [`strict_lines`] without gathering, from `pos`: the reference it must agree with.
 fn one_line_at_a_time(body: &[u8], mut pos: usize, out: &mut Vec<u8>) -> usize {
     while pos < body.len() {
-        let end = memchr::memchr(b'\n', &body[pos..]).map_or(body.len(), |i| pos + i);
-        let line = trim_line_end(&body[pos..end]);
+        let (line, next) = line_at(body, pos);
         if !line.is_empty() && !decode_line(line, out) {
             return pos;
         }
-        pos = end + 1;
+        pos = next;
     }
     body.len()
 }
@@ -274,11 +272,15 @@ pub fn check_strict_lines_agree(body: &[u8]) {
     assert!(fast == slow, "other bytes");
 }
 
-fn trim_line_end(mut line: &[u8]) -> &[u8] {
+/// The line of `body` starting at `pos`, without its line end and trailing blanks, and where
+/// the next line starts.
+fn line_at(body: &[u8], pos: usize) -> (&[u8], usize) {
+    let end = memchr::memchr(b'\n', &body[pos..]).map_or(body.len(), |i| pos + i);
+    let mut line = &body[pos..end];
     while let [rest @ .., b'\r' | b' ' | b'\t'] = line {
         line = rest;
     }
-    line
+    (line, end + 1)
 }
 
 /// One line through the `base64` crate's strict decoder; `out` unchanged when refused.
