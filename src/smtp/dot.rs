@@ -13,10 +13,20 @@ use super::Reply;
 /// data (a line that long is no dot line), so memory stays bounded by the message limit.
 const PARTIAL_LINE: usize = 64 * 1024;
 
+/// The message is gathered in pieces of this size and put together once, at the end: a
+/// buffer grown by doubling copies what came so far at each step (about twice a large
+/// message in all) and ends up to twice the message's size, which a received message then
+/// holds while it waits for a worker (20 sessions of 1.3 MB office mail: 13 MB of slack).
+const PIECE: usize = 256 * 1024;
+
 /// Reads message bytes up to the end-of-data line.
 #[derive(Debug)]
 pub struct DataReader {
+    /// The piece being filled; `pieces` are the full ones before it.
     message: Vec<u8>,
+    pieces: Vec<Vec<u8>>,
+    /// Bytes in `pieces` and `message` together.
+    held: usize,
     max: u64,
     size: u64,
     oversize: bool,
@@ -36,6 +46,8 @@ impl DataReader {
             // Most mail is tens to hundreds of KiB: start there instead of growing from
             // nothing (each growth copies what came so far).
             message: Vec::with_capacity(usize::try_from(max).unwrap_or(usize::MAX).min(64 << 10)),
+            pieces: Vec::new(),
+            held: 0,
             max,
             size: 0,
             oversize: false,
@@ -53,13 +65,22 @@ impl DataReader {
 
     /// Message bytes held now.
     pub fn held(&self) -> usize {
-        self.message.len()
+        self.held
     }
 
     /// Take the message bytes held so far (the driver moves them to disk); what follows is
     /// appended to an empty buffer, and the size limit still counts the whole message.
     pub fn take(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.message)
+        self.held = 0;
+        if self.pieces.is_empty() {
+            return std::mem::take(&mut self.message);
+        }
+        let last = std::mem::take(&mut self.message);
+        let mut whole = Vec::with_capacity(self.pieces.iter().map(Vec::len).sum::<usize>() + last.len());
+        for piece in self.pieces.drain(..).chain(std::iter::once(last)) {
+            whole.extend_from_slice(&piece);
+        }
+        whole
     }
 
     /// Take what can be taken from `input`; returns how many bytes were used.
@@ -118,20 +139,27 @@ impl DataReader {
             if !self.oversize {
                 self.oversize = true;
                 self.message = Vec::new();
+                self.pieces = Vec::new();
+                self.held = 0;
             }
             return;
         }
+        if self.message.len() + bytes.len() > self.message.capacity() && !self.message.is_empty() {
+            let next = Vec::with_capacity(PIECE.max(bytes.len()));
+            self.pieces.push(std::mem::replace(&mut self.message, next));
+        }
         self.message.extend_from_slice(bytes);
+        self.held += bytes.len();
     }
 
     /// The message, or the reply refusing it.
-    pub fn finish(self) -> Result<Vec<u8>, Reply> {
+    pub fn finish(mut self) -> Result<Vec<u8>, Reply> {
         if self.bare_lf && self.reject_bare_lf {
             Err(Reply::new(550, "5.5.2 Error: bare <LF> received"))
         } else if self.oversize {
             Err(Reply::new(552, "5.3.4 Error: message size exceeds fixed limit"))
         } else {
-            Ok(self.message)
+            Ok(self.take())
         }
     }
 }
@@ -183,6 +211,43 @@ mod tests {
         let used = reader.feed(&stuffed);
         assert_eq!(used, stuffed.len());
         assert_eq!(reader.finish().unwrap(), b".first\r\nmiddle\r\n..two\r\n.\r\nlast\r\n");
+    }
+
+    #[test]
+    fn a_message_of_many_pieces_comes_back_whole_and_to_its_size() {
+        // 1.3 MB of 76-character lines, fed in network-sized reads, half of it taken on the
+        // way (as a session spilling to disk does).
+        let line = [b'Q'; 76];
+        let mut message = Vec::new();
+        while message.len() < 1_300_000 {
+            message.extend_from_slice(&line);
+            message.extend_from_slice(b"\r\n");
+        }
+        let mut wire = message.clone();
+        wire.extend_from_slice(b".\r\n");
+        let mut reader = DataReader::new(1 << 30, true);
+        let mut taken = Vec::new();
+        let mut input = Vec::new();
+        for read in wire.chunks(65_536) {
+            // What a read leaves of a line waits for the next one, as in the session.
+            input.extend_from_slice(read);
+            let used = reader.feed(&input);
+            input.drain(..used);
+            if taken.is_empty() && reader.held() > 600_000 {
+                taken = reader.take();
+                assert_eq!(reader.held(), 0);
+            }
+        }
+        assert!(reader.is_done() && input.is_empty() && !taken.is_empty());
+        assert_eq!(reader.held(), message.len() - taken.len());
+        let rest = reader.finish().unwrap();
+        assert_eq!(rest.len(), rest.capacity());
+        assert_eq!([taken, rest].concat(), message);
+        // Over the limit: refused, and nothing of it held.
+        let mut small = DataReader::new(500_000, true);
+        small.feed(&wire);
+        assert_eq!(small.held(), 0);
+        assert_eq!(small.finish().unwrap_err().code, 552);
     }
 
     #[test]
