@@ -317,63 +317,7 @@ fn png_checked(input: &[u8], max_pixels: u64) -> Option<(u64, u64, u64)> {
         .collect(),
         _ => return None,
     };
-    zlib_rows_exact(&idat, &rows).then_some((width, height, (channels * depth).div_ceil(8).max(1)))
-}
-
-/// Whether the zlib stream cut into `pieces` inflates to exactly the `rows` (count, length)
-/// with a filter type 0-4 at the start of each, and ends at the end of the last piece.
-/// Counted through a scratch buffer: costs no memory.
-fn zlib_rows_exact(pieces: &[&[u8]], rows: &[(u64, u64)]) -> bool {
-    let expected: u64 = rows.iter().map(|&(n, len)| n * len).sum();
-    // Absolute offsets where each run of rows starts, to find every filter byte.
-    let mut plan = rows.iter().copied().filter(|&(n, _)| n > 0);
-    let mut current = plan.next();
-    let (mut run_start, mut rows_seen) = (0u64, 0u64);
-    let mut next_filter = 0u64;
-    let mut d = flate2::Decompress::new(true);
-    let mut scratch = vec![0u8; 64 * 1024];
-    let last = pieces.len().saturating_sub(1);
-    for (i, piece) in pieces.iter().enumerate() {
-        let mut at = 0;
-        loop {
-            let before = (d.total_in(), d.total_out());
-            let Ok(status) = d.decompress(&piece[at..], &mut scratch, flate2::FlushDecompress::None) else {
-                return false;
-            };
-            at += (d.total_in() - before.0) as usize;
-            if d.total_out() > expected {
-                return false;
-            }
-            // Every filter byte that came out in this call.
-            while let Some((count, len)) = current {
-                if next_filter >= d.total_out() {
-                    break;
-                }
-                if scratch[(next_filter - before.1) as usize] > 4 {
-                    return false;
-                }
-                rows_seen += 1;
-                if rows_seen == count {
-                    run_start += count * len;
-                    rows_seen = 0;
-                    current = plan.next();
-                    next_filter = run_start;
-                } else {
-                    next_filter += len;
-                }
-            }
-            if status == flate2::Status::StreamEnd {
-                return i == last && at == piece.len() && d.total_out() == expected;
-            }
-            if at == piece.len() && d.total_out() - before.1 < scratch.len() as u64 {
-                break; // this piece is used up; the stream goes on in the next
-            }
-            if (d.total_in(), d.total_out()) == before {
-                return false;
-            }
-        }
-    }
-    false
+    super::png_rows::rows_exact(&idat, &rows).then_some((width, height, (channels * depth).div_ceil(8).max(1)))
 }
 
 /// Whether a WebP holds only picture chunks (no EXIF, XMP or others) and nothing after its

@@ -22,6 +22,7 @@ pub mod parallel;
 pub mod pdf;
 pub mod pdf_budget;
 pub mod pdf_write;
+mod png_rows;
 #[cfg(test)]
 mod raw_copy_tests;
 pub mod rtf;
