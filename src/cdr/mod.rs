@@ -18,6 +18,7 @@ pub mod html;
 pub mod image;
 pub mod ole;
 pub mod ooxml;
+mod opc_parts;
 pub mod parallel;
 pub mod pdf;
 pub mod pdf_budget;
@@ -361,14 +362,20 @@ impl Engine {
     /// when the input had a name) before the report is built — written to a file, say —
     /// while a large output is hashed on a second thread; it is kept in
     /// [`Processed::output`] either way. `sink` is not called when there is no output; its
-    /// error is returned as is. Never panics and never returns the input as output.
+    /// error is returned as is. Never panics, and never returns input it did not judge: the
+    /// input comes back as the output only when its rebuilder found nothing to remove.
     pub fn process<E>(&self, input: Input<'_>, sink: Option<Sink<'_, E>>) -> Result<Processed, E> {
         let done = self.run_hashed(input);
+        // Nothing was removed and the input came back: its digest is the output's.
+        let as_it_was = |clean: &Clean| (clean.bytes == input.bytes).then(|| done.input_digest.clone());
         let output_digest = match (&done.result, sink) {
             (Ok(clean), Some(deliver)) => {
                 let out_name = input.name.map(|n| output_name(n, done.kind, clean.kind));
                 let bytes = clean.bytes.as_slice();
-                let digest = if bytes.len() >= PARALLEL_HASH_BYTES {
+                let digest = if let Some(digest) = as_it_was(clean) {
+                    deliver(out_name.as_deref(), bytes)?;
+                    digest
+                } else if bytes.len() >= PARALLEL_HASH_BYTES {
                     std::thread::scope(|scope| {
                         let digest = scope.spawn(|| Digest256::of(bytes));
                         let delivered = deliver(out_name.as_deref(), bytes);
@@ -381,6 +388,7 @@ impl Engine {
                 };
                 Some(digest)
             }
+            (Ok(clean), None) => as_it_was(clean),
             _ => None,
         };
         Ok(build_report(done, input.name, output_digest))

@@ -303,10 +303,16 @@ pub(crate) fn rebuild(input: &[u8], cx: &mut Cx<'_>, copying: Copying) -> Result
         parts: &parts,
         raws: &raws,
     };
-    let (bytes, xml_findings) = write_package(&kept, &source, &content_types, limits, hyperlinks)?;
+    let (bytes, xml_findings, copies) = write_package(&kept, &source, &content_types, limits, hyperlinks)?;
     findings.extend(xml_findings);
     findings.sort();
     findings.dedup();
+    // Nothing removed, every part the input's own stream, and nothing else in the input's
+    // container: the input is the clean file, byte for byte (DESIGN: a file with nothing to
+    // remove comes back as it was; every rewrite is a chance to break one).
+    let as_it_was =
+        findings.is_empty() && out_kind == in_kind && copies.is_some_and(|c| super::zipread::holds_only(input, &c));
+    let bytes = if as_it_was { input.to_vec() } else { bytes };
     Ok(Clean {
         bytes,
         kind: out_kind,
@@ -1027,11 +1033,17 @@ const LEVEL: u32 = 3;
 /// byte and the stream was proven, stored when already compressed (pictures), deflated
 /// otherwise.
 fn put_part(zip: &mut ZipOut, source: &Source<'_>, key: &str, name: &str, data: &[u8]) -> Result<(), Refusal> {
+    // Most calls hand the source's own bytes back (a copied or unchanged part): the same
+    // slice needs no comparison (a megabyte of it for a large sheet). Relationships and
+    // content types we wrote ourselves give way to the source's when they say the same.
+    let own = source.bytes(key);
+    let data = if std::ptr::eq(data, own) || data == own || super::opc_parts::says_the_same(key, own, data) {
+        own
+    } else {
+        data
+    };
     if let Some(raw) = source.raws.get(key) {
-        // Most calls hand the source's own bytes back (a copied or unchanged part): the same
-        // slice needs no comparison (a megabyte of it for a large sheet).
-        let own = source.bytes(key);
-        if std::ptr::eq(data, own) || data == own {
+        if std::ptr::eq(data, own) {
             return zip.raw(name, source.input, *raw);
         }
     }
@@ -1046,6 +1058,10 @@ fn put_part(zip: &mut ZipOut, source: &Source<'_>, key: &str, name: &str, data: 
     }
 }
 
+/// A written package: its bytes, what the XML filter found, and — when every entry was copied
+/// from the input as its stream — those entries ([`ZipOut::copies`]).
+type Written = (Vec<u8>, Vec<Finding>, Option<Vec<(Vec<u8>, super::zipread::RawStream)>>);
+
 /// Write the package deterministically: fixed timestamps, content types and root rels first,
 /// then parts by name. XML parts are filtered on a second thread and streamed into the
 /// deflater here, so parsing and compressing overlap; a part the filter leaves as it was is
@@ -1056,7 +1072,7 @@ fn write_package(
     ct: &ContentTypes,
     limits: XmlLimits,
     hyperlinks: Hyperlinks,
-) -> Result<(Vec<u8>, Vec<Finding>), Refusal> {
+) -> Result<Written, Refusal> {
     let io = |e: std::io::Error| Refusal::Internal(format!("writing the package: {e}"));
     // Write order: root relationships first, then by name; one entry per output name.
     let mut seen = BTreeSet::new();
@@ -1148,8 +1164,9 @@ fn write_package(
                 },
             }
         }
+        let copies = zip.copies().map(<[_]>::to_vec);
         let bytes = zip.finish()?;
-        Ok((bytes, findings))
+        Ok((bytes, findings, copies))
     })
 }
 

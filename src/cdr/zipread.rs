@@ -175,6 +175,98 @@ fn inflate(src: &[u8], cap: u64, size_hint: u64) -> Result<Option<(Vec<u8>, bool
     }
 }
 
+/// Whether a local header's extra field is empty or only the padding Office leaves for
+/// saving in place (the "growth hint": id 0xA220, signature 0xA028, the padding's intended
+/// size, then zero bytes) — nothing but zeros a reader skips.
+fn growth_hint_or_nothing(extra: &[u8]) -> bool {
+    match extra {
+        [] => true,
+        [0x20, 0xa2, l0, l1, 0x28, 0xa0, _, _, padding @ ..] => {
+            usize::from(u16::from_le_bytes([*l0, *l1])) == extra.len() - 4 && padding.iter().all(|&b| b == 0)
+        }
+        _ => false,
+    }
+}
+
+/// General purpose flags a container handed back as it is may have: deflate's speed hints
+/// (bits 1, 2) and UTF-8 names (bit 11). Not encryption, data descriptors or the rest.
+const PLAIN_FLAGS: u16 = (1 << 1) | (1 << 2) | (1 << 11);
+
+/// Whether `input` holds nothing but `entries` — (name, the stream it was proven to hold),
+/// as [`super::zipwrite::ZipOut::copies`] lists them — so that a rebuild which copied every
+/// entry may give back the input itself: local headers one after another from the first
+/// byte, each with its entry's name, method, CRC and sizes and no extra field, each stream
+/// right after its header; then the central directory, entry for entry in the same order and
+/// agreeing with the local headers, with no extra field or comment; then the end record,
+/// without a comment, at the very end. No byte of the input is left unaccounted for.
+pub fn holds_only(input: &[u8], entries: &[(Vec<u8>, RawStream)]) -> bool {
+    let u16_at = |at: usize| input.get(at..at + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let u32_at = |at: usize| {
+        input
+            .get(at..at + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let mut in_file_order: Vec<&(Vec<u8>, RawStream)> = entries.iter().collect();
+    in_file_order.sort_by_key(|(_, raw)| raw.start);
+    let fields_agree = |at: usize, (name, raw): &(Vec<u8>, RawStream)| {
+        let method = match raw.method {
+            Method::Stored => 0,
+            Method::Deflated => 8,
+        };
+        u16_at(at).is_some_and(|f| f & !PLAIN_FLAGS == 0)
+            && u16_at(at + 2) == Some(method)
+            && u32_at(at + 8) == Some(raw.crc32)
+            && u32_at(at + 12).map(u64::from) == Some((raw.end - raw.start) as u64)
+            && u32_at(at + 16).map(u64::from) == Some(raw.size)
+            && u16_at(at + 20) == Some(name.len() as u16)
+    };
+    // The local headers and streams, from the first byte.
+    let mut at = 0usize;
+    let mut headers = Vec::with_capacity(entries.len());
+    for entry @ (name, raw) in &in_file_order {
+        let name_at = at + 30;
+        let extra_at = name_at + name.len();
+        let extra = u16_at(at + 28).and_then(|n| input.get(extra_at..extra_at + usize::from(n)));
+        if u32_at(at) != Some(0x0403_4b50)
+            || !fields_agree(at + 6, entry)
+            || !extra.is_some_and(growth_hint_or_nothing)
+            || input.get(name_at..extra_at) != Some(name.as_slice())
+            || raw.start != extra_at + extra.map_or(0, <[u8]>::len)
+        {
+            return false;
+        }
+        headers.push(at);
+        at = raw.end;
+    }
+    // The central directory, in the same order, then the end record.
+    let directory_at = at;
+    for (entry, &header) in in_file_order.iter().zip(&headers) {
+        let (name, _) = entry;
+        let name_at = at + 46;
+        if u32_at(at) != Some(0x0201_4b50)
+            || !fields_agree(at + 8, entry)
+            || u16_at(at + 30) != Some(0)
+            || u16_at(at + 32) != Some(0)
+            || u16_at(at + 34) != Some(0)
+            || u32_at(at + 42).map(|o| o as usize) != Some(header)
+            || input.get(name_at..name_at + name.len()) != Some(name.as_slice())
+        {
+            return false;
+        }
+        at = name_at + name.len();
+    }
+    let count = u16::try_from(entries.len()).ok();
+    u32_at(at) == Some(0x0605_4b50)
+        && u16_at(at + 4) == Some(0)
+        && u16_at(at + 6) == Some(0)
+        && u16_at(at + 8) == count
+        && u16_at(at + 10) == count
+        && u32_at(at + 12).map(|n| n as usize) == Some(at - directory_at)
+        && u32_at(at + 16).map(|n| n as usize) == Some(directory_at)
+        && u16_at(at + 20) == Some(0)
+        && at + 22 == input.len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,6 +299,105 @@ mod tests {
     fn read(zip: &[u8], cap: u64) -> Result<Option<Entry>, Refusal> {
         let mut z = open(zip, 10)?;
         read_entry(&mut z, zip, 0, cap, "word/styles.xml")
+    }
+
+    /// A one-entry ZIP written by hand: a stored `a.xml` with `extra` in its local header,
+    /// `cd_extra` in its central directory entry and `comment` as the archive's comment.
+    fn by_hand(extra: &[u8], cd_extra: &[u8], comment: &[u8]) -> Vec<u8> {
+        let (name, data) = (b"a.xml", b"<a/>");
+        let mut crc = flate2::Crc::new();
+        crc.update(data);
+        let le16 = |z: &mut Vec<u8>, n: usize| z.extend_from_slice(&(n as u16).to_le_bytes());
+        let le32 = |z: &mut Vec<u8>, n: u32| z.extend_from_slice(&n.to_le_bytes());
+        let mut z = Vec::new();
+        le32(&mut z, 0x0403_4b50);
+        for n in [20, 0, 0, 0, 0] {
+            le16(&mut z, n);
+        }
+        for n in [crc.sum(), 4, 4] {
+            le32(&mut z, n);
+        }
+        le16(&mut z, name.len());
+        le16(&mut z, extra.len());
+        z.extend_from_slice(name);
+        z.extend_from_slice(extra);
+        z.extend_from_slice(data);
+        let directory = z.len();
+        le32(&mut z, 0x0201_4b50);
+        for n in [20, 20, 0, 0, 0, 0] {
+            le16(&mut z, n);
+        }
+        for n in [crc.sum(), 4, 4] {
+            le32(&mut z, n);
+        }
+        for n in [name.len(), cd_extra.len(), 0, 0, 0] {
+            le16(&mut z, n);
+        }
+        le32(&mut z, 0);
+        le32(&mut z, 0);
+        z.extend_from_slice(name);
+        z.extend_from_slice(cd_extra);
+        let directory_len = z.len() - directory;
+        le32(&mut z, 0x0605_4b50);
+        for n in [0, 0, 1, 1] {
+            le16(&mut z, n);
+        }
+        le32(&mut z, directory_len as u32);
+        le32(&mut z, directory as u32);
+        le16(&mut z, comment.len());
+        z.extend_from_slice(comment);
+        z
+    }
+
+    /// Whether `zip` holds nothing but its entries, as a rebuild that copied each would ask.
+    fn holds_only_its_entries(zip: &[u8]) -> bool {
+        let Ok(mut z) = open(zip, 10) else { return false };
+        let entries: Vec<_> = (0..z.len())
+            .map(|i| {
+                let name = z.by_index_raw(i).unwrap().name_raw().to_vec();
+                let raw = read_entry(&mut z, zip, i, 1 << 20, "entry")
+                    .unwrap()
+                    .unwrap()
+                    .raw
+                    .unwrap();
+                (name, raw)
+            })
+            .collect();
+        holds_only(zip, &entries)
+    }
+
+    #[test]
+    fn a_container_of_its_entries_only_is_told_from_one_with_more() {
+        // Ours, and by hand with Office's growth hint (zeros a reader skips).
+        let mut ours = ZipOut::with_capacity(0);
+        ours.deflated("[Content_Types].xml", b"<Types/>", 6).unwrap();
+        ours.stored("word/media/a.png", b"not really a picture").unwrap();
+        let ours = ours.finish().unwrap();
+        assert!(holds_only_its_entries(&ours));
+        let mut hint = vec![0x20, 0xa2, 12, 0, 0x28, 0xa0, 0, 2];
+        hint.extend_from_slice(&[0; 8]);
+        assert!(holds_only_its_entries(&by_hand(&[], &[], &[])));
+        assert!(holds_only_its_entries(&by_hand(&hint, &[], &[])));
+        // Anything more: a byte in the hint's padding, another extra field, an extra field
+        // or comment in the directory, an archive comment, a byte before or after.
+        let mut marked = hint.clone();
+        marked[12] = b'!';
+        assert!(!holds_only_its_entries(&by_hand(&marked, &[], &[])));
+        assert!(!holds_only_its_entries(&by_hand(&[0x55, 0x54, 1, 0, 1], &[], &[])));
+        assert!(!holds_only_its_entries(&by_hand(&[], &[0x55, 0x54, 1, 0, 1], &[])));
+        assert!(!holds_only_its_entries(&by_hand(&[], &[], b"hello")));
+        let mut after = ours.clone();
+        after.push(0);
+        assert!(!holds_only_its_entries(&after));
+        // Not every entry listed: the container holds more than the rebuild copied.
+        let mut z = open(&ours, 10).unwrap();
+        let one = read_entry(&mut z, &ours, 0, 1 << 20, "e")
+            .unwrap()
+            .unwrap()
+            .raw
+            .unwrap();
+        assert!(!holds_only(&ours, &[(b"[Content_Types].xml".to_vec(), one)]));
+        assert!(!holds_only(&ours, &[(b"[Content_Types].XML".to_vec(), one)]));
     }
 
     #[test]

@@ -66,6 +66,9 @@ struct Written {
 pub struct ZipOut {
     buf: Vec<u8>,
     entries: Vec<Written>,
+    /// Every entry so far as (name, the input's stream it copies); `None` once one was not a
+    /// copy. With [`super::zipread::holds_only`], tells whether the container is its input.
+    copies: Option<Vec<(Vec<u8>, RawStream)>>,
 }
 
 impl ZipOut {
@@ -73,6 +76,7 @@ impl ZipOut {
         ZipOut {
             buf: Vec::with_capacity(bytes),
             entries: Vec::new(),
+            copies: Some(Vec::new()),
         }
     }
 
@@ -85,6 +89,7 @@ impl ZipOut {
 
     /// An entry of `data` stored as it is (pictures that are compressed already).
     pub fn stored(&mut self, name: &str, data: &[u8]) -> Result<(), Refusal> {
+        self.copies = None;
         let mut crc = flate2::Crc::new();
         crc.update(data);
         let size = u32_of(data.len() as u64)?;
@@ -95,6 +100,9 @@ impl ZipOut {
 
     /// An entry whose compressed stream is `raw` in `input`, copied as it is.
     pub fn raw(&mut self, name: &str, input: &[u8], raw: RawStream) -> Result<(), Refusal> {
+        if let Some(copies) = &mut self.copies {
+            copies.push((name.as_bytes().to_vec(), raw));
+        }
         let bytes = raw.bytes(input);
         let method = match raw.method {
             Method::Stored => 0,
@@ -114,6 +122,7 @@ impl ZipOut {
 
     /// A deflated entry written through the returned writer; [`EntryWriter::finish`] ends it.
     pub fn start_deflated(&mut self, name: &str, level: u32) -> Result<EntryWriter<'_>, Refusal> {
+        self.copies = None;
         let offset = self.local_header(name, 8)?;
         let data_start = self.buf.len();
         let encoder = DeflateEncoder::new(std::mem::take(&mut self.buf), Compression::new(level.min(9)));
@@ -126,6 +135,12 @@ impl ZipOut {
             encoder: Some(encoder),
             out: self,
         })
+    }
+
+    /// When every entry was copied from the input as its stream: each one's name and stream,
+    /// in the order written.
+    pub fn copies(&self) -> Option<&[(Vec<u8>, RawStream)]> {
+        self.copies.as_deref()
     }
 
     /// The central directory and its end record; the finished container.
