@@ -24,6 +24,8 @@ pub mod pdf;
 pub mod pdf_budget;
 pub mod pdf_write;
 mod png_rows;
+#[doc(hidden)]
+pub use png_rows::check_rows_agree;
 #[cfg(test)]
 mod raw_copy_tests;
 pub mod rtf;

@@ -118,45 +118,86 @@ impl<'a> Filters<'a> {
     }
 }
 
+/// The proof as it was written before, on zlib-rs (flate2): the reference the tests and the
+/// `png_rows` fuzz target hold [`rows_exact`] against.
+fn rows_exact_reference(pieces: &[&[u8]], rows: &[(u64, u64)]) -> bool {
+    let expected: u64 = rows.iter().map(|&(n, len)| n * len).sum();
+    let mut filters = Filters::new(rows);
+    let mut d = flate2::Decompress::new(true);
+    let mut scratch = vec![0u8; 64 * 1024];
+    let last = pieces.len().saturating_sub(1);
+    for (i, piece) in pieces.iter().enumerate() {
+        let mut at = 0;
+        loop {
+            let before = (d.total_in(), d.total_out());
+            let Ok(status) = d.decompress(&piece[at..], &mut scratch, flate2::FlushDecompress::None) else {
+                return false;
+            };
+            at += (d.total_in() - before.0) as usize;
+            if d.total_out() > expected {
+                return false;
+            }
+            let new = &scratch[..(d.total_out() - before.1) as usize];
+            if !filters.check(before.1, new) {
+                return false;
+            }
+            if status == flate2::Status::StreamEnd {
+                return i == last && at == piece.len() && d.total_out() == expected;
+            }
+            if at == piece.len() && d.total_out() - before.1 < scratch.len() as u64 {
+                break;
+            }
+            if (d.total_in(), d.total_out()) == before {
+                return false;
+            }
+        }
+    }
+    false
+}
+
+/// For the `png_rows` fuzz target: panic unless [`rows_exact`] and the zlib-rs reference give
+/// the same answer. The first bytes of `data` choose the row length, whether the rest is
+/// deflated as rows (filter bytes made valid or not, one byte of the stream changed or not)
+/// or taken as a stream as it is, and where the stream is cut into chunks.
+#[doc(hidden)]
+pub fn check_rows_agree(data: &[u8]) {
+    use std::io::Write;
+    let [len, how, cut, at, rest @ ..] = data else { return };
+    let len = u64::from(*len) + 1;
+    let count = rest.len() as u64 / len;
+    let rows = [(count.max(1), len)];
+    let stream = if how & 1 == 1 {
+        let mut pixels = rest[..(count * len) as usize].to_vec();
+        if how & 2 == 2 {
+            for row in pixels.chunks_mut(len as usize) {
+                row[0] %= 5;
+            }
+        }
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(u32::from(how >> 4) % 10));
+        let _ = e.write_all(&pixels);
+        let mut z = e.finish().unwrap_or_default();
+        if how & 4 == 4 && !z.is_empty() {
+            let i = usize::from(*at) * z.len() / 256;
+            z[i] ^= how | 1;
+        }
+        if how & 8 == 8 {
+            z.extend_from_slice(&rest[..rest.len().min(3)]);
+        }
+        z
+    } else {
+        rest.to_vec()
+    };
+    let pieces: Vec<&[u8]> = stream.chunks(usize::from(*cut) * 64 + 1).collect();
+    assert_eq!(
+        rows_exact(&pieces, &rows),
+        rows_exact_reference(&pieces, &rows),
+        "the PNG row proof and its zlib-rs reference disagree"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The proof as it was written before, on zlib-rs (flate2): the reference.
-    fn rows_exact_zlib(pieces: &[&[u8]], rows: &[(u64, u64)]) -> bool {
-        let expected: u64 = rows.iter().map(|&(n, len)| n * len).sum();
-        let mut filters = Filters::new(rows);
-        let mut d = flate2::Decompress::new(true);
-        let mut scratch = vec![0u8; 64 * 1024];
-        let last = pieces.len().saturating_sub(1);
-        for (i, piece) in pieces.iter().enumerate() {
-            let mut at = 0;
-            loop {
-                let before = (d.total_in(), d.total_out());
-                let Ok(status) = d.decompress(&piece[at..], &mut scratch, flate2::FlushDecompress::None) else {
-                    return false;
-                };
-                at += (d.total_in() - before.0) as usize;
-                if d.total_out() > expected {
-                    return false;
-                }
-                let new = &scratch[..(d.total_out() - before.1) as usize];
-                if !filters.check(before.1, new) {
-                    return false;
-                }
-                if status == flate2::Status::StreamEnd {
-                    return i == last && at == piece.len() && d.total_out() == expected;
-                }
-                if at == piece.len() && d.total_out() - before.1 < scratch.len() as u64 {
-                    break;
-                }
-                if (d.total_in(), d.total_out()) == before {
-                    return false;
-                }
-            }
-        }
-        false
-    }
 
     fn zlib(data: &[u8], level: u32) -> Vec<u8> {
         use std::io::Write;
@@ -181,7 +222,7 @@ mod tests {
 
     fn both(pieces: &[&[u8]], rows: &[(u64, u64)]) -> bool {
         let ours = rows_exact(pieces, rows);
-        assert_eq!(ours, rows_exact_zlib(pieces, rows), "the two proofs disagree");
+        assert_eq!(ours, rows_exact_reference(pieces, rows), "the two proofs disagree");
         ours
     }
 
@@ -204,6 +245,16 @@ mod tests {
             .flat_map(|(i, &(n, len))| picture_rows(n, len, i as u32))
             .collect();
         assert!(both(&[&zlib(&data, 6)], &passes));
+    }
+
+    #[test]
+    fn the_fuzz_hook_agrees_on_streams_it_makes() {
+        let rest: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
+        for how in [0u8, 1, 3, 7, 11, 0x93, 0xff] {
+            let mut data = vec![99, how, 3, 128];
+            data.extend_from_slice(&rest);
+            check_rows_agree(&data);
+        }
     }
 
     #[test]
