@@ -16,6 +16,7 @@ pub mod fields;
 pub mod flate;
 pub mod html;
 pub mod image;
+mod le;
 pub mod ole;
 pub mod ooxml;
 mod opc_parts;

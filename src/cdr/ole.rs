@@ -338,12 +338,8 @@ fn has_ppt_record(data: &[u8], wanted: impl Fn(u16, &[u8]) -> bool) -> bool {
 /// part of the document — data appended to make a polyglot. `false` when it cannot be told
 /// from the header's 109 FAT sector numbers (a file over ~7 MB): such a file is rebuilt.
 fn ends_at_its_last_sector(input: &[u8]) -> bool {
-    let u16_at = |o: usize| input.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
-    let u32_at = |o: usize| {
-        input
-            .get(o..o + 4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    };
+    let u16_at = |o: usize| super::le::u16_at(input, o);
+    let u32_at = |o: usize| super::le::u32_at(input, o);
     let (Some(shift @ (9 | 12)), Some(fat_sectors)) = (u16_at(0x1E), u32_at(0x2C)) else {
         return false;
     };
@@ -385,11 +381,8 @@ fn word_context(src: &mut cfb::CompoundFile<Cursor<&[u8]>>) -> WordContext {
     if let Ok(s) = src.open_stream("/WordDocument") {
         let _ = s.take(1024).read_to_end(&mut fib);
     }
-    let u16_at = |o: usize| fib.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
-    let u32_at = |o: usize| {
-        fib.get(o..o + 4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
-    };
+    let u16_at = |o: usize| super::le::u16_at(&fib, o);
+    let u32_at = |o: usize| super::le::u32_at(&fib, o).map(|n| n as usize);
     let table = if u16_at(0x0A).unwrap_or(0) & 0x0200 != 0 {
         "1Table"
     } else {

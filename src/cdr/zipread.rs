@@ -200,12 +200,8 @@ const PLAIN_FLAGS: u16 = (1 << 1) | (1 << 2) | (1 << 11);
 /// agreeing with the local headers, with no extra field or comment; then the end record,
 /// without a comment, at the very end. No byte of the input is left unaccounted for.
 pub fn holds_only(input: &[u8], entries: &[(Vec<u8>, RawStream)]) -> bool {
-    let u16_at = |at: usize| input.get(at..at + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
-    let u32_at = |at: usize| {
-        input
-            .get(at..at + 4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    };
+    let u16_at = |at: usize| super::le::u16_at(input, at);
+    let u32_at = |at: usize| super::le::u32_at(input, at);
     let mut in_file_order: Vec<&(Vec<u8>, RawStream)> = entries.iter().collect();
     in_file_order.sort_by_key(|(_, raw)| raw.start);
     let fields_agree = |at: usize, (name, raw): &(Vec<u8>, RawStream)| {
