@@ -937,10 +937,61 @@ enum Msg {
 /// Bytes the filter thread hands to the writer at a time.
 const PIPE_CHUNK: usize = 256 * 1024;
 
+/// Where the filtered parts go to the package writer: the pipe from the filter's own thread
+/// (bounded: the filter waits for the writer), or the queue a part filtered on the writer's
+/// thread fills before the writer empties it.
+#[derive(Clone, Copy)]
+enum Tx<'a> {
+    Pipe(&'a std::sync::mpsc::SyncSender<Msg>),
+    Queue(&'a std::sync::mpsc::Sender<Msg>),
+}
+
+impl Tx<'_> {
+    fn send(self, msg: Msg) -> std::io::Result<()> {
+        let sent = match self {
+            Tx::Pipe(tx) => tx.send(msg).is_ok(),
+            Tx::Queue(tx) => tx.send(msg).is_ok(),
+        };
+        sent.then_some(())
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "package writer stopped"))
+    }
+}
+
+/// Filter one XML part to the writer: `Same`, or its chunks and `End`, or `Fail`. False when
+/// nothing more should be sent (the part failed, or the writer is gone).
+fn send_filtered(
+    xml: &[u8],
+    flavor: PartFlavor,
+    rels: &RelIds,
+    hyperlinks: Hyperlinks,
+    limits: XmlLimits,
+    tx: Tx<'_>,
+) -> bool {
+    let out = UnlessSame {
+        source: xml,
+        agreed: 0,
+        diverged: false,
+        out: ChunkSender {
+            buf: Vec::with_capacity(PIPE_CHUNK),
+            tx,
+        },
+    };
+    let msg = match xml_filter::filter_into(xml, flavor, rels, hyperlinks, limits, out) {
+        Ok((out, found)) => match out.finish() {
+            Ok(true) => Msg::Same(found),
+            Ok(false) => Msg::End(found),
+            Err(_) => return false,
+        },
+        Err(e) => Msg::Fail(e),
+    };
+    let failed = matches!(msg, Msg::Fail(_));
+    tx.send(msg).is_ok() && !failed
+}
+
 /// A `Write` that sends what is written to the package writer in chunks.
 struct ChunkSender<'a> {
     buf: Vec<u8>,
-    tx: &'a std::sync::mpsc::SyncSender<Msg>,
+    tx: Tx<'a>,
 }
 
 impl ChunkSender<'_> {
@@ -949,9 +1000,7 @@ impl ChunkSender<'_> {
             return Ok(());
         }
         let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(PIPE_CHUNK));
-        self.tx
-            .send(Msg::Chunk(chunk))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "package writer stopped"))
+        self.tx.send(Msg::Chunk(chunk))
     }
 }
 
@@ -997,7 +1046,12 @@ impl UnlessSame<'_> {
 impl Write for UnlessSame<'_> {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
         if !self.diverged {
-            if self.source[self.agreed..].starts_with(data) {
+            let rest = &self.source[self.agreed..];
+            // The filter hands back spans of the part itself (a part proven unchanged is
+            // written whole, cell data as one span): the same bytes at the same place need
+            // no comparing, which would read a megabyte of sheet twice.
+            let same_place = std::ptr::eq(data.as_ptr(), rest.as_ptr()) && data.len() <= rest.len();
+            if same_place || rest.starts_with(data) {
                 self.agreed += data.len();
                 return Ok(data.len());
             }
@@ -1063,9 +1117,10 @@ fn put_part(zip: &mut ZipOut, source: &Source<'_>, key: &str, name: &str, data: 
 type Written = (Vec<u8>, Vec<Finding>, Option<Vec<(Vec<u8>, super::zipread::RawStream)>>);
 
 /// Write the package deterministically: fixed timestamps, content types and root rels first,
-/// then parts by name. XML parts are filtered on a second thread and streamed into the
-/// deflater here, so parsing and compressing overlap; a part the filter leaves as it was is
-/// copied as its compressed stream, without deflating it again.
+/// then parts by name. XML parts are filtered on a second thread when a worker is free and
+/// streamed into the deflater here, so parsing and compressing overlap (under load, here, one
+/// part at a time); a part the filter leaves as it was is copied as its compressed stream,
+/// without deflating it again.
 fn write_package(
     kept: &Kept,
     source: &Source<'_>,
@@ -1083,40 +1138,45 @@ fn write_package(
         .filter(|(_, (name, _))| seen.insert(name.clone()))
         .collect();
 
+    let jobs: Vec<(&[u8], PartFlavor, &RelIds)> = order
+        .iter()
+        .filter_map(|(key, (_, out))| match out {
+            PartOut::Xml { flavor, rels } => Some((source.bytes(key), *flavor, rels)),
+            _ => None,
+        })
+        .collect();
+    // On a second thread when a worker is free for it; otherwise (every worker busy with its
+    // own file) each part is filtered here when the writer comes to it, into a queue the
+    // writer then empties: the same messages in the same order, without a thread to start.
+    let thread = super::parallel::borrow();
     std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(8);
-        let jobs: Vec<(&[u8], PartFlavor, &RelIds)> = order
-            .iter()
-            .filter_map(|(key, (_, out))| match out {
-                PartOut::Xml { flavor, rels } => Some((source.bytes(key), *flavor, rels)),
-                _ => None,
-            })
-            .collect();
-        scope.spawn(move || {
-            for (xml, flavor, rels) in jobs {
-                let out = UnlessSame {
-                    source: xml,
-                    agreed: 0,
-                    diverged: false,
-                    out: ChunkSender {
-                        buf: Vec::with_capacity(PIPE_CHUNK),
-                        tx: &tx,
-                    },
-                };
-                let msg = match xml_filter::filter_into(xml, flavor, rels, hyperlinks, limits, out) {
-                    Ok((out, found)) => match out.finish() {
-                        Ok(true) => Msg::Same(found),
-                        Ok(false) => Msg::End(found),
-                        Err(_) => return,
-                    },
-                    Err(e) => Msg::Fail(e),
-                };
-                let failed = matches!(msg, Msg::Fail(_));
-                if tx.send(msg).is_err() || failed {
-                    return;
-                }
+        let (tx, piped) = std::sync::mpsc::sync_channel::<Msg>(8);
+        let mut here = None;
+        match thread {
+            Some(token) => {
+                scope.spawn(move || {
+                    let _token = token;
+                    for (xml, flavor, rels) in jobs {
+                        if !send_filtered(xml, flavor, rels, hyperlinks, limits, Tx::Pipe(&tx)) {
+                            return;
+                        }
+                    }
+                });
             }
-        });
+            None => here = Some((jobs.into_iter(), std::sync::mpsc::channel::<Msg>())),
+        }
+        let stopped = || Refusal::Internal("the XML filter thread stopped".into());
+        let mut recv = || match here.as_mut() {
+            None => piped.recv().map_err(|_| stopped()),
+            Some((jobs, (queue, queued))) => {
+                if let Ok(msg) = queued.try_recv() {
+                    return Ok(msg);
+                }
+                let (xml, flavor, rels) = jobs.next().ok_or_else(stopped)?;
+                send_filtered(xml, flavor, rels, hyperlinks, limits, Tx::Queue(queue));
+                queued.try_recv().map_err(|_| stopped())
+            }
+        };
 
         let mut findings = Vec::new();
         let mut found = |name: &str, list: xml_filter::XmlFindings| {
@@ -1124,7 +1184,6 @@ fn write_package(
                 findings.push(Finding::removed(what, format!("{name}{at}"), detail));
             }
         };
-        let stopped = || Refusal::Internal("the XML filter thread stopped".into());
         let capacity = source.input.len().saturating_add(64 * 1024);
         let mut zip = ZipOut::with_capacity(capacity);
         let types = write_content_types(kept, ct);
@@ -1133,7 +1192,7 @@ fn write_package(
             match out {
                 PartOut::Bytes(b) => put_part(&mut zip, source, key, name, b)?,
                 PartOut::Copy => put_part(&mut zip, source, key, name, source.bytes(key))?,
-                PartOut::Xml { .. } => match rx.recv().map_err(|_| stopped())? {
+                PartOut::Xml { .. } => match recv()? {
                     Msg::Same(list) => {
                         found(name, list);
                         put_part(&mut zip, source, key, name, source.bytes(key))?;
@@ -1147,7 +1206,7 @@ fn write_package(
                         let mut entry = zip.start_deflated(name, LEVEL)?;
                         entry.write_all(&first).map_err(io)?;
                         loop {
-                            match rx.recv().map_err(|_| stopped())? {
+                            match recv()? {
                                 Msg::Chunk(c) => entry.write_all(&c).map_err(io)?,
                                 Msg::End(list) => {
                                     found(name, list);

@@ -1,5 +1,6 @@
 //! Side by side: the pieces of one piece of work — the attachments of a message, the entries
-//! of an archive — run on spare workers when the caller lent some ([`with_spare`]), each
+//! of an archive, a package's XML filter beside its writer, a message's storing beside its
+//! parsing — run on spare workers when the caller lent some ([`with_spare`]), each
 //! holding one for as long as it runs; the rest run on the calling thread. Results come back
 //! in input order, so outputs are the same bytes whatever ran where.
 //!
@@ -88,6 +89,37 @@ pub fn side_by_side<T: Send, J: FnOnce() -> T + Send>(jobs: Vec<J>) -> Vec<T> {
     })
 }
 
+/// One spare worker for a thread of the caller's own making, if one is free now: held until
+/// the token is dropped.
+pub fn borrow() -> Option<Box<dyn Send>> {
+    current()?.try_take()
+}
+
+/// Run `a` on a borrowed worker's thread while `b` runs here, when a worker is free now;
+/// otherwise `a` and then `b` here, as without this module. Starting a thread costs tens of
+/// microseconds of the kernel's time: worth it when a core would idle, not when every
+/// worker is busy with its own message. The stop signal and the spare workers go with `a`;
+/// a panic in `a` panics here.
+pub fn beside<A: Send, B>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B) -> (A, B) {
+    let Some((spare, token)) = current().and_then(|s| s.try_take().map(|t| (s, t))) else {
+        let a = a();
+        return (a, b());
+    };
+    let stop = current_stop();
+    std::thread::scope(|scope| {
+        let other = scope.spawn(move || {
+            let _token = token;
+            with_spare(spare, || match &stop {
+                Some(signal) => with_stop(signal, a),
+                None => a(),
+            })
+        });
+        let b = b();
+        let a = other.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (a, b)
+    })
+}
+
 /// A fixed number of spare workers, for callers without a worker pool (the command line
 /// lends the cores beside its own). Clones share the count.
 #[derive(Clone)]
@@ -164,6 +196,40 @@ mod tests {
             side_by_side((0..4).map(|_| move || std::thread::current().id()).collect::<Vec<_>>())
         });
         assert!(out.iter().all(|&id| id == here));
+    }
+
+    #[test]
+    fn beside_borrows_a_free_worker_or_runs_both_here_in_order() {
+        let here = std::thread::current().id();
+        let spare = Counted::new(1);
+        let (a, b) = with_spare(Arc::new(spare.clone()), || {
+            beside(
+                || (std::thread::current().id(), spare.free()),
+                || std::thread::current().id(),
+            )
+        });
+        assert_ne!(a.0, here, "a free worker took the first job");
+        assert_eq!(a.1, 0, "and held it while the job ran");
+        assert_eq!(b, here);
+        assert_eq!(spare.free(), 1, "given back");
+        // None free (or none lent): the first job, then the second, both here.
+        let order = std::sync::Mutex::new(Vec::new());
+        let (a, b) = with_spare(Arc::new(Counted::new(0)), || {
+            beside(
+                || {
+                    order.lock().unwrap().push(1);
+                    std::thread::current().id()
+                },
+                || {
+                    order.lock().unwrap().push(2);
+                    std::thread::current().id()
+                },
+            )
+        });
+        assert_eq!((a, b), (here, here));
+        assert_eq!(*order.lock().unwrap(), [1, 2]);
+        let (a, _) = beside(|| std::thread::current().id(), || ());
+        assert_eq!(a, here);
     }
 
     #[test]

@@ -230,6 +230,41 @@ fn entries_side_by_side_make_the_same_archive() {
     assert_eq!(side_by_side(vec![|| 1, || 2]), vec![1, 2]);
 }
 
+/// A package's XML filter runs on a thread of its own when a worker is free, and on the
+/// writer's thread when none is: the same bytes, findings and refusals either way, and the
+/// worker given back.
+#[test]
+fn the_xml_filter_here_or_beside_makes_the_same_package() {
+    let engine = Engine::new(Config::default());
+    let (mut packages, mut beside) = (0, 0);
+    for path in inputs() {
+        let Ok(bytes) = std::fs::read(&path) else { continue };
+        if !OoxmlSanitizer.kinds().contains(&super::detect::detect(&bytes)) {
+            continue;
+        }
+        let run = || rebuild(&bytes, &mut Cx::new(&engine), Copying::Raw);
+        let here = run();
+        let spare = Counted::new(1);
+        let lent = with_spare(Arc::new(spare.clone()), run);
+        let shown = path.display();
+        match (here, lent) {
+            (Ok(a), Ok(b)) => {
+                assert!(a.bytes == b.bytes, "{shown}: different bytes with the filter beside");
+                assert_eq!(a.findings, b.findings, "{shown}");
+                beside += 1;
+            }
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{shown}"),
+            (a, b) => panic!("{shown}: {:?} / {:?}", a.err(), b.err()),
+        }
+        assert_eq!(spare.free(), 1, "{shown}: the worker given back");
+        packages += 1;
+    }
+    assert!(
+        packages >= 100 && beside >= 100,
+        "{packages} packages, {beside} rebuilt"
+    );
+}
+
 /// The one-pass proof that a part needs nothing (`xml_filter::unchanged`) never says so of a
 /// part the general filter would change or refuse: every XML part of every Office package of
 /// the fixtures and the corpus, as each flavor, at the default depth limit and a tight one.

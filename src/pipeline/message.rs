@@ -128,9 +128,9 @@ fn receive(
         max_parts: cfg.max_parts,
         max_nesting: cfg.max_nesting,
     };
-    // A large message is parsed while its original goes to disk (a small one costs less to
-    // parse than a thread); nothing goes further (no file reaches the engine) until it is
-    // stored.
+    // A large message is parsed while its original goes to disk, when a worker is free to
+    // do one of the two (a small one costs less to parse than a thread); nothing goes
+    // further (no file reaches the engine) until it is stored.
     let keep = || {
         store.keep_message(
             raw,
@@ -146,14 +146,11 @@ fn receive(
         let mail = read();
         return Ok((row, message_id, mail));
     }
-    let (row, mail) = std::thread::scope(|scope| {
-        let kept = scope.spawn(keep);
-        let mail = read();
-        let row = kept
-            .join()
-            .unwrap_or_else(|_| Err(StoreError::Io(std::io::Error::other("storing the message panicked"))));
-        (row, mail)
-    });
+    let keep = || {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(keep))
+            .unwrap_or_else(|_| Err(StoreError::Io(std::io::Error::other("storing the message panicked"))))
+    };
+    let (row, mail) = crate::cdr::parallel::beside(keep, read);
     Ok((row?, message_id, mail))
 }
 
