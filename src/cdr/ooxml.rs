@@ -1150,10 +1150,9 @@ fn write_package(
     // writer then empties: the same messages in the same order, without a thread to start.
     let thread = super::parallel::borrow();
     std::thread::scope(|scope| {
-        let (tx, piped) = std::sync::mpsc::sync_channel::<Msg>(8);
-        let mut here = None;
-        match thread {
+        let (filtered, mut here) = match thread {
             Some(token) => {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(8);
                 scope.spawn(move || {
                     let _token = token;
                     for (xml, flavor, rels) in jobs {
@@ -1162,20 +1161,24 @@ fn write_package(
                         }
                     }
                 });
+                (rx, None)
             }
-            None => here = Some((jobs.into_iter(), std::sync::mpsc::channel::<Msg>())),
-        }
+            None => {
+                let (tx, rx) = std::sync::mpsc::channel::<Msg>();
+                (rx, Some((jobs.into_iter(), tx)))
+            }
+        };
         let stopped = || Refusal::Internal("the XML filter thread stopped".into());
-        let mut recv = || match here.as_mut() {
-            None => piped.recv().map_err(|_| stopped()),
-            Some((jobs, (queue, queued))) => {
-                if let Ok(msg) = queued.try_recv() {
-                    return Ok(msg);
-                }
-                let (xml, flavor, rels) = jobs.next().ok_or_else(stopped)?;
-                send_filtered(xml, flavor, rels, hyperlinks, limits, Tx::Queue(queue));
-                queued.try_recv().map_err(|_| stopped())
+        let mut recv = || {
+            let Some((jobs, queue)) = here.as_mut() else {
+                return filtered.recv().map_err(|_| stopped());
+            };
+            if let Ok(msg) = filtered.try_recv() {
+                return Ok(msg);
             }
+            let (xml, flavor, rels) = jobs.next().ok_or_else(stopped)?;
+            send_filtered(xml, flavor, rels, hyperlinks, limits, Tx::Queue(queue));
+            filtered.try_recv().map_err(|_| stopped())
         };
 
         let mut findings = Vec::new();

@@ -68,13 +68,7 @@ pub fn side_by_side<T: Send, J: FnOnce() -> T + Send>(jobs: Vec<J>) -> Vec<T> {
             match token {
                 Some(token) => {
                     let (spare, stop) = (spare.clone(), stop.clone());
-                    running.push(Err(scope.spawn(move || {
-                        let _token = token;
-                        with_spare(spare, || match &stop {
-                            Some(signal) => with_stop(signal, job),
-                            None => job(),
-                        })
-                    })));
+                    running.push(Err(scope.spawn(move || lent(token, spare, stop, job))));
                 }
                 None => running.push(Ok(job())),
             }
@@ -86,6 +80,16 @@ pub fn side_by_side<T: Send, J: FnOnce() -> T + Send>(jobs: Vec<J>) -> Vec<T> {
                 Err(handle) => handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
             })
             .collect()
+    })
+}
+
+/// Run `job` on a borrowed worker's thread: holding the worker (`token`) while it runs, with
+/// the caller's spare workers and stop signal.
+fn lent<T>(token: Box<dyn Send>, spare: Arc<dyn Spare>, stop: Option<super::StopSignal>, job: impl FnOnce() -> T) -> T {
+    let _token = token;
+    with_spare(spare, || match &stop {
+        Some(signal) => with_stop(signal, job),
+        None => job(),
     })
 }
 
@@ -107,13 +111,7 @@ pub fn beside<A: Send, B>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B) -
     };
     let stop = current_stop();
     std::thread::scope(|scope| {
-        let other = scope.spawn(move || {
-            let _token = token;
-            with_spare(spare, || match &stop {
-                Some(signal) => with_stop(signal, a),
-                None => a(),
-            })
-        });
+        let other = scope.spawn(move || lent(token, spare, stop, a));
         let b = b();
         let a = other.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (a, b)

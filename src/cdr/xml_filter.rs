@@ -613,7 +613,7 @@ fn plain_name(content: &[u8]) -> Option<(usize, usize)> {
         match b {
             b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'-' | b'.' => {}
             b':' if colon.is_none() => colon = Some(k),
-            b' ' | b'\t' | b'\r' | b'\n' => {
+            b if xml_space(b) => {
                 len = k;
                 break;
             }
