@@ -758,7 +758,9 @@ fn purge_never_takes_a_blob_a_new_row_names(
     for round in 0..rounds {
         let raw = format!("From: a@example.jp\r\n\r\nround {round}\r\n").into_bytes();
         let address = mugai::report::hex(&Sha256::digest(&raw));
-        writer.put_blobs(&[(&raw, &address)]).expect("blob");
+        writer
+            .write_beside(|disk| disk.put(&raw[..], address.clone()))
+            .expect("blob");
         expired(MessageRow {
             blob: address.clone(),
             ..message(&format!("old{round}"), now - 100, now - 1)

@@ -226,6 +226,26 @@ fn finish(
     Ok(Processed { rebuilt, report })
 }
 
+/// Run the engine on one attachment and hand its original and clean copy (unless the clean
+/// copy is the original, given back) to `disk`. The clean copy comes back beside the run,
+/// shared with its write until [`Store::write_beside`] returns.
+fn run_and_write<'scope>(
+    engine: &crate::cdr::Engine,
+    a: &'scope Attachment<'_>,
+    disk: &crate::store::BlobWriter<'scope, '_>,
+) -> (crate::cdr::Processed, Option<Arc<Vec<u8>>>) {
+    let mut processed = engine.run(&a.bytes, a.name.as_deref());
+    let input = processed.report.input.sha256.clone();
+    let output = processed.output.take().map(Arc::new);
+    if let (Some(bytes), Some(o)) = (&output, &processed.report.output) {
+        if o.digest.sha256 != input {
+            disk.put(bytes.clone(), o.digest.sha256.clone());
+        }
+    }
+    disk.put(&a.bytes[..], input);
+    (processed, output)
+}
+
 /// State of one message's run.
 struct Run<'e> {
     loaded: &'e Loaded,
@@ -285,39 +305,32 @@ impl Run<'_> {
         };
 
         // The engine's runs first, side by side on spare workers when some are free (under
-        // load, one after another as before); storing, the notice and the audit follow in
-        // the message's order.
+        // load, one after another as before); each part's original and clean copy go to disk
+        // as soon as its run ends, while the next part runs, and all are on disk before the
+        // rows name them; storing, the notice and the audit follow in the message's order.
         let engine = &self.loaded.engine;
-        let jobs: Vec<_> = mail
-            .items
-            .iter()
-            .map(|item| match item {
-                Item::File(a) if self.decided(a).is_none() => Some(a),
-                _ => None,
-            })
-            .map(|a| move || a.map(|a| engine.run(&a.bytes, a.name.as_deref())))
-            .collect();
-        let runs = crate::cdr::parallel::side_by_side(jobs);
-        // Every original and clean copy goes to disk side by side before the rows name them.
-        let blobs: Vec<(&[u8], &str)> = mail
-            .items
-            .iter()
-            .zip(&runs)
-            .filter_map(|(item, run)| match (item, run) {
-                (Item::File(a), Some(p)) => Some((a, p)),
-                _ => None,
-            })
-            .flat_map(|(a, p)| {
-                let original = (&a.bytes[..], p.report.input.sha256.as_str());
-                let clean = p
-                    .output
-                    .as_deref()
-                    .zip(p.report.output.as_ref().map(|o| o.digest.sha256.as_str()));
-                std::iter::once(original).chain(clean)
+        let (runs, written) = self.store.write_beside(|disk| {
+            let jobs: Vec<_> = mail
+                .items
+                .iter()
+                .map(|item| match item {
+                    Item::File(a) if self.decided(a).is_none() => Some(a),
+                    _ => None,
+                })
+                .map(|a| move || a.map(|a| run_and_write(engine, a, disk)))
+                .collect();
+            crate::cdr::parallel::side_by_side(jobs)
+        })?;
+        // The writes are done: each clean copy is the run's alone again.
+        let runs: Vec<_> = runs
+            .into_iter()
+            .map(|run| {
+                run.map(|(mut processed, output)| {
+                    processed.output = output.map(|o| Arc::try_unwrap(o).unwrap_or_else(|shared| shared.to_vec()));
+                    processed
+                })
             })
             .collect();
-        let written = self.store.put_blobs(&blobs)?;
-        drop(blobs);
         let mut runs = runs.into_iter();
         let mut parts = Vec::new();
         for item in mail.items {

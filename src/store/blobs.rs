@@ -140,6 +140,7 @@ impl OriginalStore for FileBlobs {
         let mut tmp = tempfile_in(&self.root.join("tmp"))?;
         tmp.1.write_all(bytes)?;
         tmp.1.sync_data()?;
+        drop_cached(&tmp.1);
         match fs::rename(&tmp.0, &path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 fs::create_dir_all(dir)?;
@@ -182,6 +183,7 @@ mod nameless {
             .open(dir)?;
         file.write_all(bytes)?;
         file.sync_data()?;
+        super::drop_cached(&file);
         let from = std::ffi::CString::new(format!("/proc/self/fd/{}", file.as_raw_fd())).map_err(io::Error::other)?;
         let to = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)?;
         // SAFETY: both arguments are NUL-terminated strings that live across the call, and
@@ -227,6 +229,26 @@ mod nameless {
     pub fn unsupported(_: &io::Error) -> bool {
         true
     }
+}
+
+/// Let the kernel drop a flushed blob's pages from its cache. A blob is written once and
+/// read rarely (a released original, a recipient's download): kept cached, a day of mail
+/// pushes out what the machine does use, and the kernel finds pages for every new blob
+/// among memory nobody touched lately — under distinct office mail the copy into the page
+/// cache went from 4 % to a quarter of the daemon's time as it grew. Dropped, the next
+/// blob's pages are the ones just freed. Advice only: an error changes nothing.
+fn drop_cached(file: &fs::File) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::io::AsRawFd;
+        // SAFETY: `file` keeps its descriptor open across the call; the call reads nothing
+        // of ours.
+        unsafe {
+            libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = file;
 }
 
 /// A new, exclusively created file under `dir` with a random name, open for reading and
@@ -293,6 +315,58 @@ mod tests {
         let other = blobs.put(b"renamed into place").unwrap();
         assert_eq!(blobs.get(&other).unwrap(), b"renamed into place");
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    }
+
+    /// Pages of `path` in the kernel's cache (`mincore` over a mapping, which reads nothing).
+    #[cfg(target_os = "linux")]
+    fn cached_pages(path: &Path) -> usize {
+        use std::os::unix::io::AsRawFd;
+        let file = fs::File::open(path).unwrap();
+        let len = file.metadata().unwrap().len() as usize;
+        let pages = len.div_ceil(4096);
+        let mut resident = vec![0u8; pages];
+        // SAFETY: a read-only shared mapping of an open file, unmapped before returning;
+        // `resident` has one byte per page of it, as `mincore` writes.
+        unsafe {
+            let map = libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            );
+            assert_ne!(map, libc::MAP_FAILED);
+            assert_eq!(libc::mincore(map, len, resident.as_mut_ptr()), 0);
+            libc::munmap(map, len);
+        }
+        resident.iter().filter(|&&r| r & 1 == 1).count()
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_flushed_blob_leaves_the_page_cache() {
+        // On the project's disk, not /tmp: a tmpfs keeps its pages (they are the file).
+        let dir = tempfile::tempdir_in(concat!(env!("CARGO_MANIFEST_DIR"), "/target")).unwrap();
+        let mut fs_info: libc::statfs = unsafe { std::mem::zeroed() };
+        let c_dir = std::ffi::CString::new(dir.path().as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a NUL-terminated path and a struct of the size `statfs` writes.
+        assert_eq!(unsafe { libc::statfs(c_dir.as_ptr(), &mut fs_info) }, 0);
+        if fs_info.f_type == libc::TMPFS_MAGIC {
+            eprintln!("target/ is on a tmpfs: no page cache to leave");
+            return;
+        }
+        let blobs = FileBlobs::open(dir.path()).unwrap();
+        let bytes: Vec<u8> = (0..2_000_000u32).map(|i| (i * 7 / 3) as u8).collect();
+        let address = blobs.put(&bytes).unwrap();
+        let path = blobs.path(&address).unwrap();
+        assert_eq!(cached_pages(&path), 0, "the blob's pages stayed in the cache");
+        // Read back whole all the same (from the disk).
+        assert_eq!(blobs.get(&address).unwrap(), bytes);
+        // Renamed into place (no O_TMPFILE): the same.
+        blobs.nameless.store(false, Ordering::Relaxed);
+        let other = blobs.put(&bytes[1..]).unwrap();
+        assert_eq!(cached_pages(&blobs.path(&other).unwrap()), 0);
     }
 
     #[test]

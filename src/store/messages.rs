@@ -56,7 +56,7 @@ impl Store {
 
     /// Store one part's original (and its clean copy, when there is one) and its row.
     pub fn keep_part(&self, part: &NewPart<'_>) -> Result<PartRow, StoreError> {
-        // Written already (by `put_blobs`, before the count it saw): only named below.
+        // Written already (by `write_beside`, before the count it saw): only named below.
         let seen = part.written.map_or_else(|| self.removals_seen(), |w| w.removals);
         let put = |bytes: &[u8], known: Option<&str>| match (known, part.written) {
             (Some(address), Some(_)) => Ok(address.to_string()),

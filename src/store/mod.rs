@@ -35,9 +35,11 @@ pub mod s3;
 pub mod sqlite;
 mod tokens;
 
+use std::collections::VecDeque;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 pub use crate::kind::FileKind;
@@ -127,16 +129,90 @@ pub struct NewPart<'a> {
     pub clean_sha256: Option<&'a str>,
     pub clean_name: Option<&'a str>,
     pub report: &'a str,
-    /// The original and clean copy were written by [`Store::put_blobs`] (under their
+    /// The original and clean copy were written by [`Store::write_beside`] (under their
     /// SHA-256 above): not written again before the row, only looked for after it.
     pub written: Option<Written>,
 }
 
-/// Blobs [`Store::put_blobs`] wrote, and the ledger's count of removal rounds it had seen
+/// Blobs [`Store::write_beside`] wrote, and the ledger's count of removal rounds it had seen
 /// before it wrote them (see [`Removals`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Written {
     removals: u64,
+}
+
+/// Bytes a [`BlobWriter`] may hold while it writes them: borrowed for its scope, or shared
+/// with their owner (a clean copy, given back to its run once written).
+pub trait BlobBytes: Send {
+    fn bytes(&self) -> &[u8];
+}
+
+impl BlobBytes for &[u8] {
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+}
+
+impl BlobBytes for std::sync::Arc<Vec<u8>> {
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+}
+
+/// Writes blobs on threads of their own for [`Store::write_beside`], at most
+/// [`BlobWriter::AT_ONCE`] at a time. Shared by the work's threads (the engine's parts may run
+/// side by side).
+pub struct BlobWriter<'scope, 'env> {
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    blobs: &'env dyn OriginalStore,
+    running: Mutex<VecDeque<std::thread::ScopedJoinHandle<'scope, io::Result<()>>>>,
+    /// The first write that failed (the work goes on; [`Store::write_beside`] fails).
+    failed: Mutex<Option<io::Error>>,
+}
+
+impl<'scope> BlobWriter<'scope, '_> {
+    /// Writes in flight at once (a message of a thousand small files starts no more threads).
+    pub const AT_ONCE: usize = 8;
+
+    /// Write `bytes` under `address` (their SHA-256), beside the caller.
+    pub fn put<B: BlobBytes + 'scope>(&self, bytes: B, address: String) {
+        loop {
+            let oldest = {
+                let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+                if running.len() < Self::AT_ONCE {
+                    break;
+                }
+                running.pop_front()
+            };
+            if let Some(write) = oldest {
+                self.joined(write);
+            }
+        }
+        let blobs = self.blobs;
+        let write = self.scope.spawn(move || blobs.put_addressed(bytes.bytes(), &address));
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).push_back(write);
+    }
+
+    fn joined(&self, write: std::thread::ScopedJoinHandle<'scope, io::Result<()>>) {
+        let result = write
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("a blob write panicked")));
+        if let Err(e) = result {
+            self.failed.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+        }
+    }
+
+    /// Wait for every write; the first error, if one failed.
+    fn finish(&self) -> io::Result<()> {
+        while let Some(write) = self.running.lock().unwrap_or_else(|p| p.into_inner()).pop_front() {
+            self.joined(write);
+        }
+        self.failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .map_or(Ok(()), Err)
+    }
 }
 
 /// Blobs + ledger + link signing, as one handle shared by the mail path, the HTTP side and
@@ -247,35 +323,31 @@ impl Store {
             .try_for_each(|&(bytes, address)| self.blobs.put_addressed(bytes, address))
     }
 
-    /// Write blobs (bytes, their SHA-256 address) side by side, ahead of the rows that will
-    /// name them: each one's wait for the disk (`fdatasync`) overlaps the others', where one
-    /// after another they would add up. The rows' writes then look for them again only when
-    /// a purge round came in between ([`Store::named`], with the returned [`Written`]).
-    pub fn put_blobs(&self, blobs: &[(&[u8], &str)]) -> Result<Written, StoreError> {
-        /// Writes in flight at once.
-        const AT_ONCE: usize = 8;
+    /// Run `work`, which hands blobs (bytes, their SHA-256 address) to the [`BlobWriter`] as
+    /// it makes them; each is written on a thread of its own while the work goes on (the
+    /// engine's next part), and all are on disk when this returns — ahead of the rows that
+    /// will name them. A blob's write is mostly a wait for the disk (`fdatasync`): written
+    /// after the work, one message's waits held its worker while the cores idled (a tenth of
+    /// the machine under distinct office mail). The rows' writes then look for the blobs again
+    /// only when a purge round came in between ([`Store::named`], with the returned [`Written`]).
+    pub fn write_beside<'env, T>(
+        &'env self,
+        work: impl for<'scope> FnOnce(&BlobWriter<'scope, 'env>) -> T,
+    ) -> Result<(T, Written), StoreError> {
         let written = Written {
             removals: self.removals_seen(),
         };
-        for batch in blobs.chunks(AT_ONCE) {
-            std::thread::scope(|scope| {
-                let writes: Vec<_> = batch
-                    .iter()
-                    .skip(1)
-                    .map(|&(bytes, address)| scope.spawn(move || self.blobs.put_addressed(bytes, address)))
-                    .collect();
-                let first = batch.first().map_or(Ok(()), |&(b, a)| self.blobs.put_addressed(b, a));
-                writes
-                    .into_iter()
-                    .map(|w| {
-                        w.join()
-                            .unwrap_or_else(|_| Err(io::Error::other("a blob write panicked")))
-                    })
-                    .chain(std::iter::once(first))
-                    .collect::<io::Result<Vec<()>>>()
-            })?;
-        }
-        Ok(written)
+        std::thread::scope(|scope| {
+            let writer = BlobWriter {
+                scope,
+                blobs: &*self.blobs,
+                running: Mutex::new(VecDeque::new()),
+                failed: Mutex::new(None),
+            };
+            let out = work(&writer);
+            writer.finish()?;
+            Ok((out, written))
+        })
     }
 
     /// When something stored at `created` expires.
@@ -391,6 +463,43 @@ mod tests {
             report: "{}",
             written: None,
         }
+    }
+
+    #[test]
+    fn blobs_written_beside_the_work_are_all_on_disk_when_it_returns() {
+        use sha2::Digest;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &config()).unwrap();
+        // More blobs than writes in flight, handed over from several threads at once, some
+        // borrowed and some shared; one under an address that is no address fails the whole.
+        let borrowed: Vec<Vec<u8>> = (0..12u8).map(|i| vec![i; 1000 + usize::from(i)]).collect();
+        let address = |b: &[u8]| crate::ids::hex(&sha2::Sha256::digest(b));
+        let ((), written) = store
+            .write_beside(|disk| {
+                std::thread::scope(|s| {
+                    for chunk in borrowed.chunks(4) {
+                        s.spawn(move || {
+                            for b in chunk {
+                                disk.put(&b[..], address(b));
+                                let shared = std::sync::Arc::new(b.repeat(2));
+                                disk.put(shared.clone(), address(&shared));
+                            }
+                        });
+                    }
+                });
+            })
+            .unwrap();
+        for b in &borrowed {
+            assert_eq!(&store.blob(&address(b)).unwrap(), b);
+            assert_eq!(store.blob(&address(&b.repeat(2))).unwrap(), b.repeat(2));
+        }
+        assert_eq!(written.removals, store.removals_seen());
+        let failed = store.write_beside(|disk| {
+            disk.put(&b"kept"[..], address(b"kept"));
+            disk.put(&b"lost"[..], "../../etc/passwd".into());
+        });
+        assert!(failed.is_err());
+        assert_eq!(store.blob(&address(b"kept")).unwrap(), b"kept");
     }
 
     #[test]
