@@ -18,12 +18,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
 use super::Loaded;
 use super::{Permit, Pipeline, WorkError};
 use crate::audit::{AuditLog, Event, Origin};
 use crate::cdr::FileKind;
 use crate::config::AttachmentMode;
+use crate::ids::hex;
 use crate::mail::parse::{self, Attachment, BodySource, Damage, Item, Mail, Special};
 use crate::mail::rebuild::{self, OutPart, Rebuilt};
 use crate::mail::{
@@ -128,12 +130,15 @@ fn receive(
         max_parts: cfg.max_parts,
         max_nesting: cfg.max_nesting,
     };
-    // A large message is parsed while its original goes to disk, when a worker is free to
-    // do one of the two (a small one costs less to parse than a thread); nothing goes
-    // further (no file reaches the engine) until it is stored.
-    let keep = || {
-        store.keep_message(
+    // A large message is parsed while its original goes to disk; nothing goes further (no
+    // file reaches the engine) until it is stored. With a worker free, the message is hashed
+    // and written on it; under load the hash (CPU) is done here and only the write — a wait
+    // on the disk — goes to a thread of its own. A small message costs less to parse than a
+    // thread.
+    let keep_at = |address: String| {
+        store.keep_message_at(
             raw,
+            address,
             message_id.as_deref(),
             subject.as_deref(),
             &envelope.mail_from,
@@ -141,16 +146,27 @@ fn receive(
         )
     };
     let read = || parse::parse(raw, bounds).into_owned();
+    let hash = || hex(&Sha256::digest(raw));
     if raw.len() < OVERLAP_BYTES {
-        let row = keep()?;
+        let row = keep_at(hash())?;
         let mail = read();
         return Ok((row, message_id, mail));
     }
-    let keep = || {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(keep))
-            .unwrap_or_else(|_| Err(StoreError::Io(std::io::Error::other("storing the message panicked"))))
+    let panicked = || StoreError::Io(std::io::Error::other("storing the message panicked"));
+    let (row, mail) = if crate::cdr::parallel::width() > 1 {
+        let keep = || {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| keep_at(hash())))
+                .unwrap_or_else(|_| Err(panicked()))
+        };
+        crate::cdr::parallel::beside(keep, read)
+    } else {
+        let address = hash();
+        std::thread::scope(|disk| {
+            let kept = disk.spawn(|| keep_at(address));
+            let mail = read();
+            (kept.join().unwrap_or_else(|_| Err(panicked())), mail)
+        })
     };
-    let (row, mail) = crate::cdr::parallel::beside(keep, read);
     Ok((row?, message_id, mail))
 }
 
@@ -643,5 +659,77 @@ impl Pipeline {
                 reply,
             },
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::cdr::parallel::{with_spare, Spare};
+
+    /// Workers to lend, counted (a token gives its worker back when dropped).
+    struct Free(Arc<AtomicUsize>);
+
+    struct Token(Arc<AtomicUsize>);
+
+    impl Drop for Token {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    impl Spare for Free {
+        fn try_take(&self) -> Option<Box<dyn Send>> {
+            self.0
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .ok()
+                .map(|_| Box::new(Token(self.0.clone())) as Box<dyn Send>)
+        }
+
+        fn free(&self) -> usize {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
+    #[test]
+    fn a_large_message_is_kept_whole_with_a_worker_free_or_none() {
+        let mut raw = b"From: a@example.jp\r\nTo: b@example.jp\r\nSubject: big\r\nMIME-Version: 1.0\r\n\
+            Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n\
+            --b\r\nContent-Type: text/plain; name=\"notes.txt\"\r\nContent-Disposition: attachment; filename=\"notes.txt\"\r\n\r\n"
+            .to_vec();
+        while raw.len() < OVERLAP_BYTES + 1000 {
+            raw.extend_from_slice(b"a line of notes, long enough to make the message large\r\n");
+        }
+        raw.extend_from_slice(b"--b--\r\n");
+        let mut reports = Vec::new();
+        for free in [0, 1] {
+            let dir = tempfile::tempdir().unwrap();
+            let loaded = Loaded::new(crate::Config::default());
+            let store = Store::open(dir.path(), &loaded.config.store).unwrap();
+            let audit = AuditLog::to_writer(Box::new(std::io::sink()));
+            let envelope = Envelope::default();
+            let workers = Arc::new(AtomicUsize::new(free));
+            let done = with_spare(Arc::new(Free(workers.clone())), || {
+                process(&loaded, &store, &audit, &Origin::cli(), &raw[..], &envelope)
+            })
+            .unwrap();
+            assert_eq!(workers.load(Ordering::SeqCst), free, "every worker given back");
+            let row = store.message(&done.report.id).unwrap().unwrap();
+            assert_eq!(row.blob, hex(&Sha256::digest(&raw)));
+            assert_eq!(
+                store.blob(&row.blob).unwrap(),
+                raw,
+                "{free} free: the message kept whole"
+            );
+            assert_eq!(done.report.parts.len(), 1, "{:?}", done.report.parts);
+            reports.push((
+                done.report.outcome,
+                done.report.parts[0].outcome,
+                done.report.input.sha256,
+            ));
+        }
+        assert_eq!(reports[0], reports[1], "the same message, whoever stored it");
     }
 }

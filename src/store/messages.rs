@@ -2,6 +2,8 @@
 //! original and clean copy, a held part unlocked (and its password tries), a held upload kept
 //! as a one-part submission.
 
+use sha2::Digest;
+
 use super::*;
 
 /// What the console's statistics show of a period besides the messages a day.
@@ -28,8 +30,24 @@ impl Store {
         mail_from: &str,
         rcpt_to: &[String],
     ) -> Result<MessageRow, StoreError> {
+        let address = crate::ids::hex(&sha2::Sha256::digest(raw));
+        self.keep_message_at(raw, address, message_id, subject, mail_from, rcpt_to)
+    }
+
+    /// [`Store::keep_message`] of a message whose SHA-256 the caller computed (`address`):
+    /// what is left is a wait on the disk, which a caller can overlap with its own work.
+    pub fn keep_message_at(
+        &self,
+        raw: &[u8],
+        address: String,
+        message_id: Option<&str>,
+        subject: Option<&str>,
+        mail_from: &str,
+        rcpt_to: &[String],
+    ) -> Result<MessageRow, StoreError> {
         let seen = self.removals_seen();
-        let blob = self.blobs.put(raw)?;
+        self.blobs.put_addressed(raw, &address)?;
+        let blob = address;
         let created = now();
         let row = MessageRow {
             id: ObjectId::random()?.hex(),
