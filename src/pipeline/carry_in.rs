@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 
-use super::{Loaded, MessageError, Pipeline};
+use super::{Loaded, MessageError, Pipeline, Received};
 use crate::audit::{Event, Origin};
 use crate::config::{AttachmentMode, Config};
 use crate::egress::relay::Connection;
@@ -165,7 +165,12 @@ impl Pipeline {
         let (current, carried) = (current.clone(), c.clone());
         let load = move || compose(&current.config, &carried).map_err(std::io::Error::other);
         let delivery = self
-            .message_as(load, envelope, origin, Some(AttachmentMode::Url))
+            .message_as(
+                Received::Later(Box::new(load)),
+                envelope,
+                origin,
+                Some(AttachmentMode::Url),
+            )
             .await?;
         match hand_over(config, &c.mailbox, &delivery.rebuilt).await {
             Ok(reply) => {

@@ -107,8 +107,81 @@ fn process_as<R: AsRef<[u8]>>(
     )
 }
 
+/// [`process_as`] of a message [`keep`] has kept already.
+fn process_kept(
+    loaded: &Loaded,
+    store: &Store,
+    (audit, origin): (&AuditLog, &Origin),
+    (raw, kept): (Vec<u8>, Kept),
+    (envelope, attachments): (&Envelope, AttachmentMode),
+    started: Instant,
+) -> Result<Processed, MessageError> {
+    let mail = parse::parse(&raw, kept.bounds).into_owned();
+    drop(raw);
+    finish(
+        loaded,
+        store,
+        (audit, origin),
+        (envelope, attachments),
+        (kept.row, kept.message_id),
+        mail,
+        started,
+    )
+}
+
 /// Messages at least this large are parsed on one thread while stored on another.
 const OVERLAP_BYTES: usize = 256 * 1024;
+
+/// What is read of a message before it is kept: its size checked, its Message-ID and
+/// Subject for the ledger row, the parser's bounds.
+struct Admitted {
+    message_id: Option<String>,
+    subject: Option<String>,
+    bounds: parse::Bounds,
+}
+
+fn admit(loaded: &Loaded, raw: &[u8]) -> Result<Admitted, MessageError> {
+    let cfg = &loaded.config.mail;
+    if raw.len() as u64 > cfg.max_message_bytes {
+        return Err(MessageError::TooLarge {
+            size: raw.len() as u64,
+            limit: cfg.max_message_bytes,
+        });
+    }
+    Ok(Admitted {
+        message_id: parse::message_id(raw),
+        subject: parse::subject(raw),
+        bounds: parse::Bounds {
+            max_parts: cfg.max_parts,
+            max_nesting: cfg.max_nesting,
+        },
+    })
+}
+
+/// Keep the message (its blob and ledger row), before anything else reads it.
+fn keep(loaded: &Loaded, store: &Store, raw: &[u8], envelope: &Envelope) -> Result<Kept, MessageError> {
+    let admitted = admit(loaded, raw)?;
+    let row = store.keep_message_at(
+        raw,
+        hex(&Sha256::digest(raw)),
+        admitted.message_id.as_deref(),
+        admitted.subject.as_deref(),
+        &envelope.mail_from,
+        &envelope.rcpt_to,
+    )?;
+    Ok(Kept {
+        row,
+        message_id: admitted.message_id,
+        bounds: admitted.bounds,
+    })
+}
+
+/// A message kept: its ledger row, what [`admit`] read of it.
+struct Kept {
+    row: MessageRow,
+    message_id: Option<String>,
+    bounds: parse::Bounds,
+}
 
 /// Store the message and parse it into owned parts.
 fn receive(
@@ -117,19 +190,11 @@ fn receive(
     raw: &[u8],
     envelope: &Envelope,
 ) -> Result<(MessageRow, Option<String>, Mail<'static>), MessageError> {
-    let cfg = &loaded.config.mail;
-    if raw.len() as u64 > cfg.max_message_bytes {
-        return Err(MessageError::TooLarge {
-            size: raw.len() as u64,
-            limit: cfg.max_message_bytes,
-        });
-    }
-    let message_id = parse::message_id(raw);
-    let subject = parse::subject(raw);
-    let bounds = parse::Bounds {
-        max_parts: cfg.max_parts,
-        max_nesting: cfg.max_nesting,
-    };
+    let Admitted {
+        message_id,
+        subject,
+        bounds,
+    } = admit(loaded, raw)?;
     // A large message is parsed while its original goes to disk; nothing goes further (no
     // file reaches the engine) until it is stored. With a worker free, the message is hashed
     // and written on it; under load the hash (CPU) is done here and only the write — a wait
@@ -587,23 +652,33 @@ pub struct Delivery {
     pub rebuilt: Vec<u8>,
 }
 
+/// A message for [`Pipeline::message`]: in memory already, or to be read (a spooled one read
+/// back, the carry-in box's mail composed) under the worker permit, so that what the workers
+/// hold stays bounded by their count.
+pub enum Received {
+    Here(Vec<u8>),
+    Later(Box<dyn FnOnce() -> std::io::Result<Vec<u8>> + Send>),
+}
+
 impl Pipeline {
-    /// Disarm one received message for the daemon: `load` reads it (a spooled one is read
-    /// back under the worker permit), [`process`] runs within `engine.message_timeout_secs`.
+    /// Disarm one received message for the daemon; [`process`] runs within
+    /// `engine.message_timeout_secs`. A message in memory is kept (its blob flushed, its row
+    /// written) before a worker is taken: that is a wait for the disk, and a worker held
+    /// through it idled a core (under distinct small mail, most of its time).
     pub async fn message(
         self: &Arc<Self>,
-        load: impl FnOnce() -> std::io::Result<Vec<u8>> + Send + 'static,
+        message: Received,
         envelope: Envelope,
         origin: &Origin,
     ) -> Result<Delivery, MessageError> {
-        self.message_as(load, envelope, origin, None).await
+        self.message_as(message, envelope, origin, None).await
     }
 
     /// [`Pipeline::message`], the files re-attached or linked as `attachments` says (or as
     /// `mail.attachments` says).
     pub(super) async fn message_as(
         self: &Arc<Self>,
-        load: impl FnOnce() -> std::io::Result<Vec<u8>> + Send + 'static,
+        message: Received,
         envelope: Envelope,
         origin: &Origin,
         attachments: Option<AttachmentMode>,
@@ -613,10 +688,32 @@ impl Pipeline {
         let deadline = current.config.engine.message_timeout;
         let (store, audit, who) = (self.store.clone(), self.audit.clone(), origin.clone());
         let started = Instant::now();
+        let message = match message {
+            Received::Here(raw) => {
+                let (loaded, store, envelope) = (current.clone(), store.clone(), envelope.clone());
+                let kept = Self::blocking(move || keep(&loaded, &store, &raw, &envelope).map(|kept| (raw, kept)))
+                    .await
+                    .map_err(MessageError::Work)??;
+                Ok(kept)
+            }
+            Received::Later(load) => Err(load),
+        };
         let (report, rebuilt) = self
             .run_work(Permit::Wait, Some(deadline), move || {
-                let message = load().map_err(|e| MessageError::Store(e.into()))?;
-                let processed = process_as(&current, &store, (&audit, &who), message, &envelope, attachments)?;
+                let processed = match message {
+                    Ok(kept) => process_kept(
+                        &current,
+                        &store,
+                        (&audit, &who),
+                        kept,
+                        (&envelope, attachments),
+                        started,
+                    )?,
+                    Err(load) => {
+                        let message = load().map_err(|e| MessageError::Store(e.into()))?;
+                        process_as(&current, &store, (&audit, &who), message, &envelope, attachments)?
+                    }
+                };
                 let bytes = processed
                     .rebuilt
                     .to_bytes()
@@ -691,6 +788,39 @@ mod tests {
         fn free(&self) -> usize {
             self.0.load(Ordering::SeqCst)
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_message_in_memory_is_kept_before_a_worker_is_free() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = crate::Config::default();
+        config.engine.workers = 1;
+        let store = Arc::new(Store::open(dir.path(), &config.store).unwrap());
+        let audit = Arc::new(AuditLog::to_writer(Box::new(std::io::sink())));
+        let pipeline = Arc::new(Pipeline::new(config, store.clone(), audit));
+        let raw = b"From: a@example.jp\r\nTo: b@example.jp\r\nSubject: kept\r\n\r\nhello\r\n".to_vec();
+        let address = hex(&Sha256::digest(&raw));
+        // The only worker is busy: the message is kept all the same, and waits for it.
+        let busy = pipeline.workers.clone().acquire_owned().await.unwrap();
+        let running = {
+            let (pipeline, raw) = (pipeline.clone(), raw.clone());
+            tokio::spawn(async move {
+                pipeline
+                    .message(Received::Here(raw), Envelope::default(), &Origin::cli())
+                    .await
+            })
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while store.blob(&address).is_err() {
+            assert!(Instant::now() < deadline, "not kept while the worker was busy");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(!running.is_finished(), "disarmed without a worker");
+        drop(busy);
+        let delivery = running.await.unwrap().unwrap();
+        let row = store.message(&delivery.id).unwrap().unwrap();
+        assert_eq!(row.blob, address);
+        assert_eq!(store.blob(&address).unwrap(), raw);
     }
 
     #[test]

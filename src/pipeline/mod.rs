@@ -37,7 +37,7 @@ pub use carry_in::{CarriedIn, CarryIn, CarryInError};
 pub use file::{FileDone, FileInput, Keep};
 pub use held::UnlockRefused;
 pub use memory::MessageMemory;
-pub use message::{Delivery, MessageError};
+pub use message::{Delivery, MessageError, Received};
 pub use originals::{fetch_original, FetchRefused, Fetched, ReleaseRefused};
 pub use work::{Permit, WorkError};
 

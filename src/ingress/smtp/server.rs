@@ -17,7 +17,7 @@ use super::{Reply, Session, SessionLimits, Step, Transaction};
 use crate::audit::Origin;
 use crate::egress::relay::{Connection, Pool, RelayError};
 use crate::mail::Envelope;
-use crate::pipeline::{MessageError, Pipeline, WorkError};
+use crate::pipeline::{MessageError, Pipeline, Received, WorkError};
 
 /// What every SMTP session shares: the pipeline (the daemon's shared state), STARTTLS, and
 /// the idle sessions with the next hop.
@@ -333,7 +333,11 @@ async fn deliver(
     };
     // The permit bounds the CPU-bound work only: it goes with the work (back when the work
     // has ended), not with the wait for the next hop's reply, which would idle the cores.
-    let done = pipeline.message(move || message.into_bytes(), envelope, &origin).await;
+    let message = match message {
+        super::spill::Message::Memory(bytes) => Received::Here(bytes),
+        spooled => Received::Later(Box::new(move || spooled.into_bytes())),
+    };
+    let done = pipeline.message(message, envelope, &origin).await;
     let delivery = match done {
         Err(MessageError::Work(WorkError::Timeout)) | Err(MessageError::Stopped) => {
             tracing::error!(peer = %peer, "message took longer than engine.message_timeout_secs; told to stop; sender will retry");
