@@ -142,6 +142,11 @@ impl Session {
         self.input.len()
     }
 
+    /// Whether a message's bytes are arriving (DATA until its end line).
+    pub fn receiving_data(&self) -> bool {
+        matches!(self.state, State::Data(_))
+    }
+
     /// Whether a message is being received or waited on (shutdown lets these finish).
     pub fn is_busy(&self) -> bool {
         matches!(self.state, State::Data(_)) || self.waiting.is_some()
@@ -313,10 +318,9 @@ impl Session {
     }
 
     pub(super) fn start_data(&mut self) {
-        self.state = State::Data(DataReader::new(
-            self.limits.max_message_bytes,
-            self.limits.reject_bare_lf,
-        ));
+        let declared = self.tx.as_ref().and_then(|tx| tx.mail_from.size);
+        self.state =
+            State::Data(DataReader::new(self.limits.max_message_bytes, self.limits.reject_bare_lf).expecting(declared));
     }
 
     pub(super) fn wait_mail(&mut self, from: MailFrom) {
