@@ -11,9 +11,6 @@ pub struct MailFrom {
     /// DSN `RET=` and `ENVID=`, as given.
     pub ret: Option<String>,
     pub envid: Option<String>,
-    /// `SIZE=`: the sender's estimate of the message's size, used only to size the buffer
-    /// it arrives in (not passed on: the rebuilt message has a size of its own).
-    pub size: Option<u64>,
 }
 
 /// One recipient and its DSN parameters.

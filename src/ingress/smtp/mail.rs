@@ -95,7 +95,7 @@ impl Session {
                         self.reply(552, "5.3.4 Error: message size exceeds fixed limit");
                         return false;
                     }
-                    Ok(n) => from.size = Some(n),
+                    Ok(_) => {}
                     Err(_) => {
                         self.reply(501, "5.5.4 Bad SIZE parameter");
                         return false;

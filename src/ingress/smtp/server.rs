@@ -158,30 +158,16 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, gateway: Arc<Smtp>, shu
     }
 }
 
-/// Bytes read at once between commands, and while a message arrives: a megabyte of mail is
-/// read in a few reads and wake-ups instead of eighty, and the larger buffer lives only as
-/// long as the message does (an idle session keeps the small one).
-const COMMAND_READ: usize = 16 * 1024;
-const DATA_READ: usize = 128 * 1024;
-
 /// Run `session` over `stream` until it closes or asks for TLS.
 async fn converse<S>(stream: &mut S, session: &mut Session, mut out: Vec<u8>, conn: &mut Conn) -> End
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    let mut buf = vec![0u8; COMMAND_READ];
+    let mut buf = vec![0u8; 16 * 1024];
     loop {
         match session.step() {
             Step::Reply(r) => out.extend_from_slice(&r.to_bytes()),
             Step::NeedInput => {
-                let want = if session.receiving_data() {
-                    DATA_READ
-                } else {
-                    COMMAND_READ
-                };
-                if buf.len() != want {
-                    buf = vec![0u8; want];
-                }
                 // A message arriving holds memory only while the daemon's budget lasts.
                 let held = session.data_held() as u64;
                 conn.holding.charge(held);

@@ -142,11 +142,6 @@ impl Session {
         self.input.len()
     }
 
-    /// Whether a message's bytes are arriving (DATA until its end line).
-    pub fn receiving_data(&self) -> bool {
-        matches!(self.state, State::Data(_))
-    }
-
     /// Whether a message is being received or waited on (shutdown lets these finish).
     pub fn is_busy(&self) -> bool {
         matches!(self.state, State::Data(_)) || self.waiting.is_some()
@@ -318,9 +313,10 @@ impl Session {
     }
 
     pub(super) fn start_data(&mut self) {
-        let declared = self.tx.as_ref().and_then(|tx| tx.mail_from.size);
-        self.state =
-            State::Data(DataReader::new(self.limits.max_message_bytes, self.limits.reject_bare_lf).expecting(declared));
+        self.state = State::Data(DataReader::new(
+            self.limits.max_message_bytes,
+            self.limits.reject_bare_lf,
+        ));
     }
 
     pub(super) fn wait_mail(&mut self, from: MailFrom) {

@@ -149,20 +149,6 @@ fn oversize_line_and_message_are_refused_and_the_session_stays_sane() {
 }
 
 #[test]
-fn a_declared_size_is_kept_with_the_sender_and_the_message_arrives_whole() {
-    let mut input = b"EHLO c\r\nMAIL FROM:<a@b> SIZE=5000\r\nRCPT TO:<c@d>\r\nDATA\r\n".to_vec();
-    for _ in 0..40 {
-        input.extend_from_slice(&[b'y'; 98]);
-        input.extend_from_slice(b"\r\n");
-    }
-    input.extend_from_slice(b".\r\n");
-    let seen = run(&input);
-    assert_eq!(seen.codes(), [250, 250, 250, 354, 250]);
-    assert_eq!(seen.messages[0].mail_from.size, Some(5000));
-    assert_eq!(seen.messages[0].message.len(), 40 * 100);
-}
-
-#[test]
 fn a_line_without_end_cannot_grow_the_buffer() {
     let mut s = Session::new(limits());
     let mut seen = Seen::default();
