@@ -9,8 +9,9 @@
 //! 5. the ledger row is completed and the audit trail written (`mail.message`, `mail.part`).
 //!
 //! [`process`] is that run, synchronous; [`Pipeline::message`] runs it for the daemon under a
-//! worker permit and `engine.message_timeout_secs`, and records the per-message and per-file
-//! metrics. Broken mail never fails here: its text is delivered and its files held (or only
+//! worker permit and `engine.message_timeout_secs` (step 1 before the permit for a message in
+//! memory: storing is a wait for the disk, not work for a core), and records the per-message
+//! and per-file metrics. Broken mail never fails here: its text is delivered and its files held (or only
 //! the notice, by policy). Only the store failing, a message over the size limit, or the
 //! deadline is an error — the caller then refuses the message so the sender's server keeps it.
 
@@ -761,34 +762,8 @@ impl Pipeline {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
     use super::*;
-    use crate::cdr::parallel::{with_spare, Spare};
-
-    /// Workers to lend, counted (a token gives its worker back when dropped).
-    struct Free(Arc<AtomicUsize>);
-
-    struct Token(Arc<AtomicUsize>);
-
-    impl Drop for Token {
-        fn drop(&mut self) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    impl Spare for Free {
-        fn try_take(&self) -> Option<Box<dyn Send>> {
-            self.0
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                .ok()
-                .map(|_| Box::new(Token(self.0.clone())) as Box<dyn Send>)
-        }
-
-        fn free(&self) -> usize {
-            self.0.load(Ordering::SeqCst)
-        }
-    }
+    use crate::cdr::parallel::{with_spare, Counted, Spare};
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_message_in_memory_is_kept_before_a_worker_is_free() {
@@ -840,12 +815,12 @@ mod tests {
             let store = Store::open(dir.path(), &loaded.config.store).unwrap();
             let audit = AuditLog::to_writer(Box::new(std::io::sink()));
             let envelope = Envelope::default();
-            let workers = Arc::new(AtomicUsize::new(free));
-            let done = with_spare(Arc::new(Free(workers.clone())), || {
+            let workers = Counted::new(free);
+            let done = with_spare(Arc::new(workers.clone()), || {
                 process(&loaded, &store, &audit, &Origin::cli(), &raw[..], &envelope)
             })
             .unwrap();
-            assert_eq!(workers.load(Ordering::SeqCst), free, "every worker given back");
+            assert_eq!(workers.free(), free, "every worker given back");
             let row = store.message(&done.report.id).unwrap().unwrap();
             assert_eq!(row.blob, hex(&Sha256::digest(&raw)));
             assert_eq!(
