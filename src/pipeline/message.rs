@@ -798,6 +798,40 @@ mod tests {
         assert_eq!(store.blob(&address).unwrap(), raw);
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_message_that_cannot_be_kept_is_refused_before_any_worker_reads_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = crate::Config::default();
+        config.engine.workers = 1;
+        let store = Arc::new(Store::open(dir.path(), &config.store).unwrap());
+        // Every blob directory is a file now: no blob can be written (root or not).
+        for byte in 0..=255u8 {
+            let shard = dir.path().join("blobs").join(hex(&[byte]));
+            std::fs::remove_dir_all(&shard).unwrap();
+            std::fs::write(&shard, b"not a directory").unwrap();
+        }
+        let audit = Arc::new(AuditLog::to_writer(Box::new(std::io::sink())));
+        let pipeline = Arc::new(Pipeline::new(config, store.clone(), audit));
+        let raw = b"From: a@example.jp\r\nSubject: lost?\r\n\r\nhello\r\n".to_vec();
+        // The only worker is busy: the refusal comes all the same, without one.
+        let _busy = pipeline.workers.clone().acquire_owned().await.unwrap();
+        let refused = tokio::time::timeout(
+            Duration::from_secs(10),
+            pipeline.message(Received::Here(raw), Envelope::default(), &Origin::cli()),
+        )
+        .await
+        .expect("refused without waiting for a worker");
+        assert!(matches!(refused, Err(MessageError::Store(_))), "{:?}", refused.err());
+        let all = crate::store::ledger::MessageQuery {
+            limit: 10,
+            ..Default::default()
+        };
+        assert!(
+            store.search_messages(&all).unwrap().is_empty(),
+            "no row for a message not kept"
+        );
+    }
+
     #[test]
     fn a_large_message_is_kept_whole_with_a_worker_free_or_none() {
         let mut raw = b"From: a@example.jp\r\nTo: b@example.jp\r\nSubject: big\r\nMIME-Version: 1.0\r\n\
