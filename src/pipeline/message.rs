@@ -78,24 +78,35 @@ pub fn process<R: AsRef<[u8]>>(
         loaded,
         store,
         (audit, origin),
-        raw,
+        (raw, None),
         envelope,
         loaded.config.mail.attachments,
     )
 }
 
 /// [`process`], its files re-attached or linked as `attachments` says (the carry-in box
-/// always links, whatever `mail.attachments` says for mail).
+/// always links, whatever `mail.attachments` says for mail). `kept`: the message when
+/// [`keep`] has kept it already (before a worker was taken); it is only parsed here.
 fn process_as<R: AsRef<[u8]>>(
     loaded: &Loaded,
     store: &Store,
     (audit, origin): (&AuditLog, &Origin),
-    raw: R,
+    (raw, kept): (R, Option<Kept>),
     envelope: &Envelope,
     attachments: AttachmentMode,
 ) -> Result<Processed, MessageError> {
-    let started = Instant::now();
-    let (row, message_id, mail) = receive(loaded, store, raw.as_ref(), envelope)?;
+    // The report's duration counts storing the message, wherever it was done, and not the
+    // wait for a worker in between.
+    let now = Instant::now();
+    let started = kept.as_ref().map_or(now, |k| now.checked_sub(k.took).unwrap_or(now));
+    let (row, message_id, mail) = match kept {
+        Some(kept) => (
+            kept.row,
+            kept.message_id,
+            parse::parse(raw.as_ref(), kept.bounds).into_owned(),
+        ),
+        None => receive(loaded, store, raw.as_ref(), envelope)?,
+    };
     drop(raw);
     finish(
         loaded,
@@ -103,28 +114,6 @@ fn process_as<R: AsRef<[u8]>>(
         (audit, origin),
         (envelope, attachments),
         (row, message_id),
-        mail,
-        started,
-    )
-}
-
-/// [`process_as`] of a message [`keep`] has kept already.
-fn process_kept(
-    loaded: &Loaded,
-    store: &Store,
-    (audit, origin): (&AuditLog, &Origin),
-    (raw, kept): (Vec<u8>, Kept),
-    (envelope, attachments): (&Envelope, AttachmentMode),
-    started: Instant,
-) -> Result<Processed, MessageError> {
-    let mail = parse::parse(&raw, kept.bounds).into_owned();
-    drop(raw);
-    finish(
-        loaded,
-        store,
-        (audit, origin),
-        (envelope, attachments),
-        (kept.row, kept.message_id),
         mail,
         started,
     )
@@ -161,10 +150,10 @@ fn admit(loaded: &Loaded, raw: &[u8]) -> Result<Admitted, MessageError> {
 
 /// Keep the message (its blob and ledger row), before anything else reads it.
 fn keep(loaded: &Loaded, store: &Store, raw: &[u8], envelope: &Envelope) -> Result<Kept, MessageError> {
+    let started = Instant::now();
     let admitted = admit(loaded, raw)?;
-    let row = store.keep_message_at(
+    let row = store.keep_message(
         raw,
-        hex(&Sha256::digest(raw)),
         admitted.message_id.as_deref(),
         admitted.subject.as_deref(),
         &envelope.mail_from,
@@ -174,14 +163,16 @@ fn keep(loaded: &Loaded, store: &Store, raw: &[u8], envelope: &Envelope) -> Resu
         row,
         message_id: admitted.message_id,
         bounds: admitted.bounds,
+        took: started.elapsed(),
     })
 }
 
-/// A message kept: its ledger row, what [`admit`] read of it.
+/// A message kept: its ledger row, what [`admit`] read of it, how long keeping it took.
 struct Kept {
     row: MessageRow,
     message_id: Option<String>,
     bounds: parse::Bounds,
+    took: Duration,
 }
 
 /// Store the message and parse it into owned parts.
@@ -701,20 +692,11 @@ impl Pipeline {
         };
         let (report, rebuilt) = self
             .run_work(Permit::Wait, Some(deadline), move || {
-                let processed = match message {
-                    Ok(kept) => process_kept(
-                        &current,
-                        &store,
-                        (&audit, &who),
-                        kept,
-                        (&envelope, attachments),
-                        started,
-                    )?,
-                    Err(load) => {
-                        let message = load().map_err(|e| MessageError::Store(e.into()))?;
-                        process_as(&current, &store, (&audit, &who), message, &envelope, attachments)?
-                    }
+                let message = match message {
+                    Ok((raw, kept)) => (raw, Some(kept)),
+                    Err(load) => (load().map_err(|e| MessageError::Store(e.into()))?, None),
                 };
+                let processed = process_as(&current, &store, (&audit, &who), message, &envelope, attachments)?;
                 let bytes = processed
                     .rebuilt
                     .to_bytes()
@@ -765,14 +747,19 @@ mod tests {
     use super::*;
     use crate::cdr::parallel::{with_spare, Counted, Spare};
 
+    /// A daemon's pipeline with one worker, storing in `dir`.
+    fn one_worker(dir: &std::path::Path) -> (Arc<Pipeline>, Arc<Store>) {
+        let mut config = crate::Config::default();
+        config.engine.workers = 1;
+        let store = Arc::new(Store::open(dir, &config.store).unwrap());
+        let audit = Arc::new(AuditLog::to_writer(Box::new(std::io::sink())));
+        (Arc::new(Pipeline::new(config, store.clone(), audit)), store)
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_message_in_memory_is_kept_before_a_worker_is_free() {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = crate::Config::default();
-        config.engine.workers = 1;
-        let store = Arc::new(Store::open(dir.path(), &config.store).unwrap());
-        let audit = Arc::new(AuditLog::to_writer(Box::new(std::io::sink())));
-        let pipeline = Arc::new(Pipeline::new(config, store.clone(), audit));
+        let (pipeline, store) = one_worker(dir.path());
         let raw = b"From: a@example.jp\r\nTo: b@example.jp\r\nSubject: kept\r\n\r\nhello\r\n".to_vec();
         let address = hex(&Sha256::digest(&raw));
         // The only worker is busy: the message is kept all the same, and waits for it.
@@ -801,17 +788,13 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_message_that_cannot_be_kept_is_refused_before_any_worker_reads_it() {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = crate::Config::default();
-        config.engine.workers = 1;
-        let store = Arc::new(Store::open(dir.path(), &config.store).unwrap());
+        let (pipeline, store) = one_worker(dir.path());
         // Every blob directory is a file now: no blob can be written (root or not).
         for byte in 0..=255u8 {
             let shard = dir.path().join("blobs").join(hex(&[byte]));
             std::fs::remove_dir_all(&shard).unwrap();
             std::fs::write(&shard, b"not a directory").unwrap();
         }
-        let audit = Arc::new(AuditLog::to_writer(Box::new(std::io::sink())));
-        let pipeline = Arc::new(Pipeline::new(config, store.clone(), audit));
         let raw = b"From: a@example.jp\r\nSubject: lost?\r\n\r\nhello\r\n".to_vec();
         // The only worker is busy: the refusal comes all the same, without one.
         let _busy = pipeline.workers.clone().acquire_owned().await.unwrap();
